@@ -1,0 +1,3 @@
+module github.com/mtguard/mtguard
+
+go 1.26.8

@@ -1,0 +1,8 @@
+// Package proxy is mtguard's data plane. Pipeline is the one place where a call is handled
+// (read and bound the body, extract record keys, record the intent, send, capture the answer,
+// record the outcome); it is an http.RoundTripper so that every front end reuses it unchanged.
+// Proxy is the reverse front end: it matches a route by path prefix and hands the call to
+// httputil.ReverseProxy with the Pipeline as its Transport.
+//
+// The package records through the Recorder interface it declares and never imports inspect.
+package proxy

@@ -1,0 +1,26 @@
+package store
+
+import "time"
+
+// Query selects transactions. Zero fields do not filter. At most one index is used (record key,
+// then route, then outcome); the remaining filters are applied to the transactions it yields.
+type Query struct {
+	RecordKey string    // normalised record key, e.g. a lower-cased email
+	Route     string    // route name
+	Outcome   Outcome   // one outcome
+	Since     time.Time // inclusive
+	Until     time.Time // exclusive; zero means now
+	// Limit caps the page size. Zero means 50; it never exceeds 1000.
+	Limit int
+	// Cursor continues a previous Query from Page.Next.
+	Cursor string
+	// Ascending returns oldest first; the default is newest first.
+	Ascending bool
+}
+
+// Page is one page of a Query's results.
+type Page struct {
+	Transactions []Transaction `json:"transactions"`
+	// Next is the cursor of the following page, empty on the last page.
+	Next string `json:"next,omitempty"`
+}

@@ -1,0 +1,115 @@
+package store
+
+import (
+	"net/http"
+	"time"
+)
+
+// Outcome classifies one call. Exactly one applies; see DESIGN.md "Outcomes".
+type Outcome string
+
+// The outcomes, in the order of precedence in which the pipeline assigns them.
+const (
+	// OutcomePending is a call whose intent is recorded and whose outcome is not yet known.
+	// A pending call found when the store opens becomes OutcomeInterrupted.
+	OutcomePending     Outcome = "pending"
+	OutcomeRejected    Outcome = "rejected"
+	OutcomeThrottled   Outcome = "throttled"
+	OutcomeUnreachable Outcome = "unreachable"
+	OutcomeTimeout     Outcome = "timeout"
+	OutcomeInterrupted Outcome = "interrupted"
+	OutcomeFailed      Outcome = "failed"
+	OutcomePartial     Outcome = "partial"
+	OutcomeDelivered   Outcome = "delivered"
+)
+
+// Outcomes lists every outcome a stored transaction may carry.
+var Outcomes = []Outcome{
+	OutcomePending, OutcomeRejected, OutcomeThrottled, OutcomeUnreachable, OutcomeTimeout,
+	OutcomeInterrupted, OutcomeFailed, OutcomePartial, OutcomeDelivered,
+}
+
+// Valid reports whether o is one of Outcomes.
+func (o Outcome) Valid() bool {
+	for _, v := range Outcomes {
+		if o == v {
+			return true
+		}
+	}
+	return false
+}
+
+// Severity grades a finding.
+type Severity string
+
+// The severities, from least to most serious.
+const (
+	SeverityInfo  Severity = "info"
+	SeverityWarn  Severity = "warn"
+	SeverityError Severity = "error"
+)
+
+// Finding explains something noticed about a call. Code is a stable dotted code from the
+// catalogue in package schemas.
+type Finding struct {
+	Code     string   `json:"code"`
+	Severity Severity `json:"severity,omitempty"`
+	Message  string   `json:"message"`
+	Detail   string   `json:"detail,omitempty"`
+}
+
+// Message is one side of a call as stored: headers already redacted, body bounded.
+type Message struct {
+	Headers     http.Header `json:"headers,omitempty"`
+	ContentType string      `json:"content_type,omitempty"`
+	// Body holds the captured body as text; when the body is not valid UTF-8 it holds base64
+	// and BodyEncoding is "base64".
+	Body         string `json:"body,omitempty"`
+	BodyEncoding string `json:"body_encoding,omitempty"`
+	// Size is the full body size in bytes; it exceeds len(Body) when Truncated.
+	Size      int64 `json:"size"`
+	Truncated bool  `json:"truncated,omitempty"`
+}
+
+// RecordResult is the fate of one record inside a batch call.
+type RecordResult struct {
+	Index  int    `json:"index"`
+	Key    string `json:"key,omitempty"`
+	OK     bool   `json:"ok"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// Transaction is one call through mtguard: what the tool sent, what was forwarded, what the
+// vendor answered, and what mtguard made of it. It is written twice: once as an intent
+// (Request side, before forwarding) and once with its outcome (Response side).
+type Transaction struct {
+	ID          string    `json:"id"`
+	Time        time.Time `json:"time"`
+	Route       string    `json:"route"`
+	Front       string    `json:"front,omitempty"`
+	Method      string    `json:"method"`
+	Path        string    `json:"path"`
+	UpstreamURL string    `json:"upstream_url,omitempty"`
+	RemoteAddr  string    `json:"remote_addr,omitempty"`
+	RecordKeys  []string  `json:"record_keys"`
+	Request     Message   `json:"request"`
+	ReplayOf    string    `json:"replay_of,omitempty"`
+	Attempt     int       `json:"attempt,omitempty"`
+
+	Result
+}
+
+// Result is what becomes known once a call has ended.
+type Result struct {
+	Status     int            `json:"status"`
+	Outcome    Outcome        `json:"outcome"`
+	DurationMS float64        `json:"duration_ms"`
+	WaitMS     float64        `json:"wait_ms,omitempty"`
+	UpstreamMS float64        `json:"upstream_ms,omitempty"`
+	Findings   []Finding      `json:"findings"`
+	Records    []RecordResult `json:"records,omitempty"`
+	Response   Message        `json:"response"`
+	ReplayedBy []string       `json:"replayed_by,omitempty"`
+	// Error is mtguard's own account of a call that did not get a vendor answer.
+	Error string `json:"error,omitempty"`
+}
