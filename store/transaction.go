@@ -80,9 +80,16 @@ type RecordResult struct {
 }
 
 // Transaction is one call through mtguard: what the tool sent, what was forwarded, what the
-// vendor answered, and what mtguard made of it. It is written twice: once as an intent
-// (Request side, before forwarding) and once with its outcome (Response side).
+// vendor answered, and what mtguard made of it. It is written twice: the Call before it is
+// forwarded (the intent) and the Result once the call has ended. In JSON both are flattened
+// into one object.
 type Transaction struct {
+	Call
+	Result
+}
+
+// Call is what is known before a call is forwarded.
+type Call struct {
 	ID          string    `json:"id"`
 	Time        time.Time `json:"time"`
 	Route       string    `json:"route"`
@@ -95,8 +102,6 @@ type Transaction struct {
 	Request     Message   `json:"request"`
 	ReplayOf    string    `json:"replay_of,omitempty"`
 	Attempt     int       `json:"attempt,omitempty"`
-
-	Result
 }
 
 // Result is what becomes known once a call has ended.

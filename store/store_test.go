@@ -1,0 +1,319 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+func mustOpen(t *testing.T, path string, opts Options) *Store {
+	t.Helper()
+	if path == "" {
+		path = filepath.Join(t.TempDir(), "mtguard.db")
+	}
+	s, err := Open(path, opts)
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// record stores one complete call and returns its id.
+func record(t *testing.T, s *Store, at time.Time, route string, keys []string, outcome Outcome) string {
+	t.Helper()
+	tx := &Transaction{Call: Call{Time: at, Route: route, Method: "POST", Path: "/" + route + "/v1/leads", RecordKeys: keys}}
+	if err := s.RecordIntent(context.Background(), tx); err != nil {
+		t.Fatalf("intent: %v", err)
+	}
+	tx.Result = Result{Status: 200, Outcome: outcome, Findings: []Finding{}}
+	if err := s.RecordResult(tx); err != nil {
+		t.Fatalf("result: %v", err)
+	}
+	return tx.ID
+}
+
+func TestRoundTrip(t *testing.T) {
+	s := mustOpen(t, "", Options{})
+	ctx := context.Background()
+	tx := &Transaction{Call: Call{
+		Time: time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC), Route: "crm", Method: "POST", Path: "/crm/v1/leads",
+		RecordKeys: []string{"jane@acme.com"},
+		Request:    Message{ContentType: "application/json", Body: `{"email":"jane@acme.com"}`, Size: 25},
+	}}
+	if err := s.RecordIntent(ctx, tx); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Get(ctx, tx.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Outcome != OutcomePending || got.Request.Body != tx.Request.Body {
+		t.Fatalf("after intent: outcome %q body %q", got.Outcome, got.Request.Body)
+	}
+	tx.Result = Result{Status: 201, Outcome: OutcomeDelivered, DurationMS: 12.5, Response: Message{Body: `{"id":"1"}`}}
+	if err := s.RecordResult(tx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, err = s.Get(ctx, tx.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Outcome != OutcomeDelivered || got.Status != 201 || got.Response.Body != `{"id":"1"}` || got.Route != "crm" {
+		t.Fatalf("after result: %+v", got)
+	}
+	if _, err := s.Get(ctx, "01ARZ3NDEKTSV4RRFFQ69G5FAV"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("missing id: err = %v, want ErrNotFound", err)
+	}
+}
+
+func TestQuery(t *testing.T) {
+	s := mustOpen(t, "", Options{})
+	ctx := context.Background()
+	base := time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC)
+	var ids []string
+	for i := range 30 {
+		route := []string{"crm", "map"}[i%2]
+		outcome := OutcomeDelivered
+		if i%5 == 0 {
+			outcome = OutcomeFailed
+		}
+		keys := []string{fmt.Sprintf("lead%d@acme.com", i%3)}
+		ids = append(ids, record(t, s, base.Add(time.Duration(i)*time.Minute), route, keys, outcome))
+	}
+	if err := s.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		q    Query
+		want []int // indexes into ids, in the expected order
+	}{
+		{"record key newest first", Query{RecordKey: "lead1@acme.com", Limit: 3}, []int{28, 25, 22}},
+		{"record key oldest first", Query{RecordKey: "lead1@acme.com", Limit: 3, Ascending: true}, []int{1, 4, 7}},
+		{"route and outcome", Query{Route: "crm", Outcome: OutcomeFailed}, []int{20, 10, 0}},
+		{"outcome index", Query{Outcome: OutcomeFailed, Ascending: true}, []int{0, 5, 10, 15, 20, 25}},
+		{"time range", Query{Since: base.Add(10 * time.Minute), Until: base.Add(13 * time.Minute), Ascending: true}, []int{10, 11, 12}},
+		{"record and time", Query{RecordKey: "lead0@acme.com", Since: base.Add(20 * time.Minute)}, []int{27, 24, 21}},
+		{"no match", Query{RecordKey: "nobody@acme.com"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			page, err := s.Query(ctx, tt.q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, tx := range page.Transactions {
+				got = append(got, tx.ID)
+			}
+			var want []string
+			for _, i := range tt.want {
+				want = append(want, ids[i])
+			}
+			if strings.Join(got, ",") != strings.Join(want, ",") {
+				t.Fatalf("got %v\nwant %v", got, want)
+			}
+		})
+	}
+}
+
+func TestQueryPagination(t *testing.T) {
+	s := mustOpen(t, "", Options{})
+	ctx := context.Background()
+	base := time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC)
+	for i := range 25 {
+		record(t, s, base.Add(time.Duration(i)*time.Second), "crm", []string{"jane@acme.com"}, OutcomeDelivered)
+	}
+	s.Sync(ctx)
+	for _, asc := range []bool{false, true} {
+		seen := map[string]bool{}
+		var prev string
+		q := Query{RecordKey: "jane@acme.com", Limit: 10, Ascending: asc}
+		pages := 0
+		for {
+			page, err := s.Query(ctx, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pages++
+			for _, tx := range page.Transactions {
+				if seen[tx.ID] {
+					t.Fatalf("asc=%v: %s returned twice", asc, tx.ID)
+				}
+				seen[tx.ID] = true
+				if prev != "" && (asc && tx.ID < prev || !asc && tx.ID > prev) {
+					t.Fatalf("asc=%v: out of order: %s after %s", asc, tx.ID, prev)
+				}
+				prev = tx.ID
+			}
+			if page.Next == "" {
+				break
+			}
+			q.Cursor = page.Next
+		}
+		if len(seen) != 25 || pages != 3 {
+			t.Fatalf("asc=%v: %d transactions in %d pages, want 25 in 3", asc, len(seen), pages)
+		}
+	}
+	if _, err := s.Query(ctx, Query{Cursor: "not-a-cursor"}); !errors.Is(err, ErrBadCursor) {
+		t.Fatalf("bad cursor: err = %v", err)
+	}
+}
+
+func TestInterruptedAfterReopen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "mtguard.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx := &Transaction{Call: Call{Time: time.Now(), Route: "crm", Method: "POST", Path: "/crm/x", RecordKeys: []string{"jane@acme.com"}}}
+	if err := s.RecordIntent(context.Background(), tx); err != nil {
+		t.Fatal(err)
+	}
+	s.Close() // no result: as if the process died after forwarding
+	s = mustOpen(t, path, Options{})
+	if s.Recovered() != 1 {
+		t.Fatalf("recovered %d, want 1", s.Recovered())
+	}
+	got, err := s.Get(context.Background(), tx.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Outcome != OutcomeInterrupted || got.Error == "" {
+		t.Fatalf("outcome %q error %q, want interrupted with an explanation", got.Outcome, got.Error)
+	}
+	page, _ := s.Query(context.Background(), Query{Outcome: OutcomeInterrupted})
+	if len(page.Transactions) != 1 {
+		t.Fatalf("outcome index holds %d interrupted, want 1", len(page.Transactions))
+	}
+}
+
+func TestOpenRefusesUnknownFormat(t *testing.T) {
+	dir := t.TempDir()
+	future := filepath.Join(dir, "future.db")
+	s, err := Open(future, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	db, _ := bolt.Open(future, 0o600, nil)
+	db.Update(func(btx *bolt.Tx) error { return btx.Bucket(bucketMeta).Put(keyFormat, []byte("9")) })
+	db.Close()
+
+	foreign := filepath.Join(dir, "foreign.db")
+	db, _ = bolt.Open(foreign, 0o600, nil)
+	db.Update(func(btx *bolt.Tx) error { _, err := btx.CreateBucket([]byte("users")); return err })
+	db.Close()
+
+	for name, want := range map[string]string{future: `format version "9"`, foreign: "not an mtguard store"} {
+		_, err := Open(name, Options{})
+		if !errors.Is(err, ErrUnknownFormat) || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: err = %v, want ErrUnknownFormat saying %q", filepath.Base(name), err, want)
+		}
+	}
+}
+
+func TestOpenLockedFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "mtguard.db")
+	mustOpen(t, path, Options{})
+	_, err := Open(path, Options{LockTimeout: 50 * time.Millisecond})
+	if err == nil || !strings.Contains(err.Error(), "locked by another process") {
+		t.Fatalf("second open: err = %v, want a message about the lock", err)
+	}
+}
+
+func TestRetention(t *testing.T) {
+	s := mustOpen(t, "", Options{})
+	ctx := context.Background()
+	now := time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC)
+	old := record(t, s, now.Add(-800*time.Hour), "crm", []string{"old@acme.com"}, OutcomeFailed)
+	fresh := record(t, s, now.Add(-time.Hour), "crm", []string{"new@acme.com"}, OutcomeDelivered)
+	s.Sync(ctx)
+	n, err := s.DeleteBefore(now.Add(-720 * time.Hour))
+	if err != nil || n != 1 {
+		t.Fatalf("deleted %d (err %v), want 1", n, err)
+	}
+	if _, err := s.Get(ctx, old); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("old transaction still there: %v", err)
+	}
+	if _, err := s.Get(ctx, fresh); err != nil {
+		t.Fatalf("fresh transaction gone: %v", err)
+	}
+	for _, q := range []Query{{RecordKey: "old@acme.com"}, {Route: "crm"}, {Outcome: OutcomeFailed}} {
+		page, _ := s.Query(ctx, q)
+		for _, tx := range page.Transactions {
+			if tx.ID == old {
+				t.Fatalf("query %+v still finds the deleted transaction", q)
+			}
+		}
+	}
+	// The index entries are gone too, not just filtered out.
+	s.db.View(func(btx *bolt.Tx) error {
+		if btx.Bucket(bucketIdxRecord).Get(indexKey("old@acme.com", old)) != nil {
+			t.Error("record-key index entry survived retention")
+		}
+		return nil
+	})
+}
+
+// TestGroupCommit checks that concurrent intents share commits and that every one is durable.
+func TestGroupCommit(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "mtguard.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 400
+	var wg sync.WaitGroup
+	ids := make([]string, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ids[i] = record(t, s, time.Now(), "crm", []string{fmt.Sprintf("l%d@acme.com", i)}, OutcomeDelivered)
+		}()
+	}
+	wg.Wait()
+	commits := s.Stats().Commits
+	s.Close()
+	if commits >= 2*n {
+		t.Errorf("%d commits for %d intents and %d results: writes were not grouped", commits, n, n)
+	}
+	s = mustOpen(t, path, Options{})
+	for _, id := range ids {
+		tx, err := s.Get(context.Background(), id)
+		if err != nil || tx.Outcome != OutcomeDelivered {
+			t.Fatalf("%s: outcome %q err %v after reopen", id, tx.Outcome, err)
+		}
+	}
+}
+
+func TestIDsSortByTime(t *testing.T) {
+	var g idGen
+	t0 := time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC)
+	prev := ""
+	for i := range 1000 {
+		id := g.next(t0.Add(time.Duration(i/10) * time.Millisecond))
+		if !validID(id) || id <= prev {
+			t.Fatalf("id %d = %q after %q: not valid or not increasing", i, id, prev)
+		}
+		prev = id
+	}
+	if a, b := idAt(t0), g.next(t0.Add(time.Hour)); a >= b {
+		t.Fatalf("idAt(t0)=%s not before an id an hour later %s", a, b)
+	}
+	if got := g.next(t0.Add(-time.Hour)); got <= prev {
+		t.Fatalf("a clock that went back produced a smaller id %s <= %s", got, prev)
+	}
+}
