@@ -1,0 +1,410 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/rs/zerolog"
+
+	"github.com/mtguard/mtguard/schemas"
+	"github.com/mtguard/mtguard/store"
+)
+
+// HeaderID carries the transaction id back to the calling tool, so that a person holding a
+// failed response can run "mtguard show <id>".
+const HeaderID = "X-Mtguard-Id"
+
+// Defaults for PipelineConfig.
+const (
+	DefaultMaxBody     = 10 << 20
+	DefaultCaptureBody = 1 << 20
+)
+
+// Recorder is where the pipeline writes transactions; *store.Store satisfies it.
+type Recorder interface {
+	// NewID returns a fresh time-ordered transaction id.
+	NewID(t time.Time) string
+	// RecordIntent durably records tx's request side before it is forwarded and sets tx.ID.
+	RecordIntent(ctx context.Context, tx *store.Transaction) error
+	// RecordResult records tx's outcome. It may return before the write is durable.
+	RecordResult(tx *store.Transaction) error
+}
+
+// PipelineConfig configures a Pipeline. Zero fields fall back to the stated defaults.
+type PipelineConfig struct {
+	Recorder Recorder // required
+	// Transport sends calls to vendors. If nil, NewTransport().
+	Transport http.RoundTripper
+	// MaxBody is the largest request body accepted, in bytes; larger ones get 413.
+	// If zero, DefaultMaxBody.
+	MaxBody int64
+	// CaptureBody is how many bytes of each body are stored. If zero, DefaultCaptureBody.
+	CaptureBody int64
+	// RejectOnStoreError answers 503 instead of forwarding when the intent cannot be recorded.
+	// The default forwards: the lead matters more than the log.
+	RejectOnStoreError bool
+	// Redactor removes secrets before storing and logging. If nil, NewRedactor(RedactConfig{}).
+	Redactor *Redactor
+	// Logger receives one event per transaction. The zero Logger discards.
+	Logger zerolog.Logger
+	// Now is the clock. If nil, time.Now.
+	Now func() time.Time
+}
+
+// Pipeline is the per-call logic shared by every front end: bound and parse the body, extract
+// record keys, record the intent, send, capture the answer, record the outcome. It is an
+// http.RoundTripper: a front end matches the route, attaches it with WithCall, and lets
+// RoundTrip do the rest.
+type Pipeline struct {
+	cfg         PipelineConfig
+	storeErrors atomic.Int64
+}
+
+// NewPipeline returns a Pipeline for cfg.
+func NewPipeline(cfg PipelineConfig) (*Pipeline, error) {
+	if cfg.Recorder == nil {
+		return nil, errors.New("new pipeline: a Recorder is required")
+	}
+	if cfg.Transport == nil {
+		cfg.Transport = NewTransport()
+	}
+	if cfg.MaxBody == 0 {
+		cfg.MaxBody = DefaultMaxBody
+	}
+	if cfg.CaptureBody == 0 {
+		cfg.CaptureBody = DefaultCaptureBody
+	}
+	if cfg.Redactor == nil {
+		cfg.Redactor = NewRedactor(RedactConfig{})
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Pipeline{cfg: cfg}, nil
+}
+
+// StoreErrors counts intents that could not be recorded since the pipeline started.
+func (p *Pipeline) StoreErrors() int64 { return p.storeErrors.Load() }
+
+// Call is what a front end knows about a call before the pipeline takes it.
+type Call struct {
+	Route *Route // nil when no route matched; the pipeline then records a refusal
+	Front string // "reverse" or "forward"
+	Start time.Time
+	// OriginalURL is the URL as the caller sent it.
+	OriginalURL string
+	RemoteAddr  string
+	// Refusal, when set, makes the pipeline record the call and answer with it instead of
+	// forwarding (unknown route, refused host).
+	Refusal *Refusal
+}
+
+// Refusal is a front end's reason not to forward a call.
+type Refusal struct {
+	Status int
+	Title  string
+	Detail string
+	Type   string   // anchor in the docs
+	Routes []string // configured prefixes, when relevant
+}
+
+type callKey struct{}
+
+// WithCall attaches c to ctx for the Pipeline.
+func WithCall(ctx context.Context, c *Call) context.Context {
+	return context.WithValue(ctx, callKey{}, c)
+}
+
+func callFrom(ctx context.Context) *Call {
+	c, _ := ctx.Value(callKey{}).(*Call)
+	return c
+}
+
+// errUpstreamTimeout is the cause of a send cancelled because the vendor took longer than the
+// route's timeout to answer.
+var errUpstreamTimeout = errors.New("vendor did not answer within the route timeout")
+
+// ErrClientGone is returned by RoundTrip when the caller went away before an answer; there is
+// nobody to answer.
+var ErrClientGone = errors.New("client went away")
+
+// RoundTrip runs one call through the pipeline. Apart from ErrClientGone and unreadable
+// request bodies, failures are answered with a problem response rather than an error, so every
+// front end answers them the same way.
+func (p *Pipeline) RoundTrip(req *http.Request) (*http.Response, error) {
+	c := callFrom(req.Context())
+	if c == nil {
+		return nil, errors.New("pipeline: request carries no Call (use WithCall)")
+	}
+	if c.Start.IsZero() {
+		c.Start = p.cfg.Now()
+	}
+	if c.Route == nil && c.Refusal == nil {
+		c.Refusal = &Refusal{Status: http.StatusNotFound, Title: "No route", Type: "unknown-route", Detail: "no route matches this call"}
+	}
+	red := p.cfg.Redactor
+	tx := &store.Transaction{Call: store.Call{
+		ID:         p.cfg.Recorder.NewID(c.Start),
+		Time:       c.Start,
+		Front:      c.Front,
+		Method:     req.Method,
+		Path:       c.OriginalURL,
+		RemoteAddr: c.RemoteAddr,
+		RecordKeys: []string{},
+	}}
+	if c.Route != nil {
+		tx.Route = c.Route.Name
+		tx.UpstreamURL = red.URL(req.URL)
+	}
+
+	// Stage 2: read the body once, bounded, and parse it once.
+	body, tooLarge, err := p.readBody(req)
+	if err != nil {
+		tx.Request = p.capture(req.Header, body, schemas.Body{}, int64(len(body)))
+		p.finish(tx, store.OutcomeInterrupted, 0, fmt.Sprintf("reading the request body failed: %v", err))
+		return nil, fmt.Errorf("read request body: %w", err)
+	}
+	ct := req.Header.Get("Content-Type")
+	parsed := schemas.ParseBody(ct, body)
+	if c.Route != nil && !tooLarge {
+		tx.RecordKeys = schemas.RecordKeys(c.Route.RecordKeys, parsed)
+	}
+	size := int64(len(body))
+	if req.ContentLength > size {
+		size = req.ContentLength
+	}
+	tx.Request = p.capture(req.Header, body, parsed, size)
+
+	// Stage 1 and 2 refusals: unknown route, oversize body.
+	if c.Refusal != nil {
+		return p.refuse(req, tx, store.OutcomeRejected, problem{
+			Type: problemDocs + c.Refusal.Type, Title: c.Refusal.Title, Status: c.Refusal.Status,
+			Detail: c.Refusal.Detail, Routes: c.Refusal.Routes,
+		}), nil
+	}
+	if tooLarge {
+		return p.refuse(req, tx, store.OutcomeRejected, problem{
+			Type: problemDocs + "body-too-large", Title: "Request body too large", Status: http.StatusRequestEntityTooLarge,
+			Detail: fmt.Sprintf("the request body is over store.max_body (%d bytes); it was not forwarded. Send smaller batches or raise store.max_body.", p.cfg.MaxBody),
+		}), nil
+	}
+
+	// Stage 4: durable intent before anything leaves.
+	if err := p.cfg.Recorder.RecordIntent(req.Context(), tx); err != nil {
+		if req.Context().Err() != nil {
+			return nil, ErrClientGone
+		}
+		p.storeErrors.Add(1)
+		p.cfg.Logger.Error().Err(err).Str("id", tx.ID).Str("route", tx.Route).Msg("could not record the call before forwarding it")
+		if p.cfg.RejectOnStoreError {
+			return p.refuse(req, tx, store.OutcomeRejected, problem{
+				Type: problemDocs + "store-unavailable", Title: "Transaction log unavailable", Status: http.StatusServiceUnavailable,
+				Detail: "mtguard could not record this call and store.on_error is reject, so it was not forwarded; retry later",
+			}), nil
+		}
+	}
+
+	// Stage 6: send, bounded by the route's timeout until the response headers arrive.
+	ctx, cancel := context.WithCancelCause(req.Context())
+	timer := time.AfterFunc(c.Route.Timeout, func() { cancel(errUpstreamTimeout) })
+	out := req.WithContext(ctx)
+	out.Body = io.NopCloser(bytes.NewReader(body))
+	out.ContentLength = int64(len(body))
+	out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+	if len(body) == 0 && (req.Body == nil || req.Body == http.NoBody) {
+		out.Body, out.GetBody = nil, nil
+	}
+	sent := p.cfg.Now()
+	resp, err := p.cfg.Transport.RoundTrip(out)
+	timer.Stop()
+	tx.UpstreamMS = ms(p.cfg.Now().Sub(sent))
+	if err != nil {
+		cause := context.Cause(ctx)
+		cancel(nil)
+		switch {
+		case errors.Is(cause, errUpstreamTimeout) || isTimeout(err):
+			return p.refuse(req, tx, store.OutcomeTimeout, problem{
+				Type: problemDocs + "upstream-timeout", Title: "Vendor timed out", Status: http.StatusGatewayTimeout,
+				Detail: fmt.Sprintf("route %q: %s did not answer within %s; the vendor may still have processed the call", c.Route.Name, c.Route.Upstream.Host, c.Route.Timeout),
+			}), nil
+		case req.Context().Err() != nil:
+			p.finish(tx, store.OutcomeInterrupted, 0, "the calling tool went away before the vendor answered")
+			return nil, ErrClientGone
+		default:
+			return p.refuse(req, tx, store.OutcomeUnreachable, problem{
+				Type: problemDocs + "upstream-unreachable", Title: "Vendor unreachable", Status: http.StatusBadGateway,
+				Detail: fmt.Sprintf("route %q: could not reach %s: %v", c.Route.Name, c.Route.Upstream.Host, unwrapURLError(err)),
+			}), nil
+		}
+	}
+
+	// Stage 7-9: answer as the vendor did, capturing the body as it streams to the caller and
+	// recording the outcome when the front end closes it.
+	resp.Header.Set(HeaderID, tx.ID)
+	tx.Status = resp.StatusCode
+	resp.Body = &capturingBody{
+		rc:    resp.Body,
+		limit: p.cfg.CaptureBody,
+		done: func(captured []byte, total int64, readErr error) {
+			cancel(nil)
+			outcome := store.OutcomeDelivered
+			if resp.StatusCode >= 400 {
+				outcome = store.OutcomeFailed
+			}
+			msg := ""
+			if readErr != nil && !errors.Is(readErr, io.EOF) {
+				msg = fmt.Sprintf("the vendor's response body broke off after %d bytes: %v", total, readErr)
+			}
+			parsedRes := schemas.ParseBody(resp.Header.Get("Content-Type"), captured)
+			tx.Response = p.capture(resp.Header, captured, parsedRes, total)
+			tx.Response.Truncated = total > int64(len(captured))
+			p.finish(tx, outcome, resp.StatusCode, msg)
+		},
+	}
+	return resp, nil
+}
+
+// refuse records a call that mtguard answers itself and returns that answer.
+func (p *Pipeline) refuse(req *http.Request, tx *store.Transaction, outcome store.Outcome, pb problem) *http.Response {
+	pb.Instance = tx.ID
+	resp := pb.response(req)
+	b := pb.body()
+	tx.Response = store.Message{Headers: resp.Header.Clone(), ContentType: "application/problem+json", Body: string(b), Size: int64(len(b))}
+	p.finish(tx, outcome, pb.Status, pb.Detail)
+	return resp
+}
+
+// finish records tx's result and logs the one event of this transaction.
+func (p *Pipeline) finish(tx *store.Transaction, outcome store.Outcome, status int, errMsg string) {
+	tx.Outcome = outcome
+	tx.Status = status
+	tx.Error = errMsg
+	tx.DurationMS = ms(p.cfg.Now().Sub(tx.Time))
+	if tx.Findings == nil {
+		tx.Findings = []store.Finding{}
+	}
+	// Log before handing tx to the recorder: after RecordResult the committer may read it.
+	level := zerolog.InfoLevel
+	switch outcome {
+	case store.OutcomeDelivered:
+	case store.OutcomeFailed, store.OutcomeRejected, store.OutcomeInterrupted:
+		level = zerolog.WarnLevel
+	default:
+		level = zerolog.ErrorLevel
+	}
+	// Record keys are personal data, so the log carries their count; the store has the values.
+	p.cfg.Logger.WithLevel(level).
+		Str("id", tx.ID).Str("route", tx.Route).Str("method", tx.Method).Str("path", tx.Path).
+		Int("status", status).Str("outcome", string(outcome)).Float64("duration_ms", tx.DurationMS).
+		Int("records", len(tx.RecordKeys)).Str("error", errMsg).Msg("transaction")
+	if err := p.cfg.Recorder.RecordResult(tx); err != nil {
+		p.storeErrors.Add(1)
+		p.cfg.Logger.Error().Err(err).Str("id", tx.ID).Msg("could not record the outcome of a call")
+	}
+}
+
+// readBody reads the whole request body up to MaxBody. tooLarge reports a body over the limit;
+// body then holds the first MaxBody+1 bytes.
+func (p *Pipeline) readBody(req *http.Request) (body []byte, tooLarge bool, err error) {
+	if req.Body == nil || req.Body == http.NoBody {
+		return nil, false, nil
+	}
+	if req.ContentLength > p.cfg.MaxBody {
+		// Keep what we would capture anyway, without reading a huge body to the end.
+		b, _ := io.ReadAll(io.LimitReader(req.Body, p.cfg.CaptureBody))
+		return b, true, nil
+	}
+	var buf bytes.Buffer
+	if req.ContentLength > 0 {
+		buf.Grow(int(req.ContentLength))
+	}
+	n, err := buf.ReadFrom(io.LimitReader(req.Body, p.cfg.MaxBody+1))
+	if err != nil {
+		return buf.Bytes(), false, err
+	}
+	return buf.Bytes(), n > p.cfg.MaxBody, nil
+}
+
+// capture turns one side of a call into its stored form: secrets redacted, body bounded.
+func (p *Pipeline) capture(h http.Header, body []byte, parsed schemas.Body, size int64) store.Message {
+	red := p.cfg.Redactor
+	m := store.Message{Headers: red.Header(h), ContentType: h.Get("Content-Type"), Size: size}
+	if int64(len(body)) > p.cfg.CaptureBody {
+		body = body[:p.cfg.CaptureBody]
+		parsed = schemas.Body{} // a cut JSON body cannot be parsed; redact as raw text below
+	}
+	m.Truncated = size > int64(len(body))
+	if m.Truncated && red.mayHoldSecret(body) {
+		// A truncated body cannot be parsed to find the secret's value, so keep none of it.
+		m.Body = fmt.Sprintf("[truncated body of %d bytes withheld: it may hold a secret field]", size)
+		return m
+	}
+	body = red.Body(body, parsed)
+	if utf8.Valid(body) {
+		m.Body = string(body)
+	} else {
+		m.Body = base64.StdEncoding.EncodeToString(body)
+		m.BodyEncoding = "base64"
+	}
+	return m
+}
+
+// capturingBody passes the vendor's response through while keeping its first bytes, and
+// reports once when the front end closes it.
+type capturingBody struct {
+	rc      io.ReadCloser
+	limit   int64
+	buf     []byte
+	total   int64
+	readErr error
+	once    sync.Once
+	done    func(captured []byte, total int64, readErr error)
+}
+
+func (b *capturingBody) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	if n > 0 {
+		if room := b.limit - int64(len(b.buf)); room > 0 {
+			b.buf = append(b.buf, p[:min(int64(n), room)]...)
+		}
+		b.total += int64(n)
+	}
+	if err != nil && b.readErr == nil {
+		b.readErr = err
+	}
+	return n, err
+}
+
+func (b *capturingBody) Close() error {
+	err := b.rc.Close()
+	b.once.Do(func() { b.done(b.buf, b.total, b.readErr) })
+	return err
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// unwrapURLError drops the "Post \"http://...\":" prefix, which repeats the URL (and any
+// secret in its query), and keeps the reason.
+func unwrapURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

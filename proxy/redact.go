@@ -1,0 +1,213 @@
+package proxy
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/mtguard/mtguard/schemas"
+)
+
+// Redacted replaces every secret value before anything is stored or logged.
+const Redacted = "[REDACTED]"
+
+// Built-in redaction lists; RedactConfig adds to them. Names compare case-insensitively.
+var (
+	// defaultSecretHeaders are always redacted.
+	defaultSecretHeaders = []string{"Authorization", "Proxy-Authorization", "Cookie", "Set-Cookie", "X-Api-Key", "Api-Key"}
+	// defaultSecretQuery are query parameters that vendors use for keys and tokens
+	// (HubSpot's legacy hapikey, GA4 Measurement Protocol's api_secret, Meta's access_token).
+	defaultSecretQuery = []string{"api_key", "apikey", "hapikey", "access_token", "token", "key", "api_secret", "client_secret", "secret", "password", "signature", "sig", "code", "refresh_token"}
+	// defaultSecretFields are JSON or form fields whose values are secrets wherever they appear
+	// (OAuth token requests and responses pass through the proxy too).
+	defaultSecretFields = []string{"password", "client_secret", "access_token", "refresh_token", "id_token", "api_key", "apikey", "api_secret", "secret", "token"}
+	// secretNameParts mark a header or query name as secret when they appear anywhere in it.
+	secretNameParts = []string{"token", "secret", "password", "passwd", "apikey", "api-key", "api_key", "auth", "session", "signature", "credential", "cookie"}
+)
+
+// RedactConfig lists names to redact in addition to the built-in ones.
+type RedactConfig struct {
+	Headers []string // header names
+	Query   []string // query parameter names
+	Fields  []string // JSON object keys or form field names, at any depth
+}
+
+// Redactor removes secrets from headers, URLs and bodies. It is immutable once built.
+type Redactor struct {
+	headers map[string]bool // lower-case names
+	query   map[string]bool
+	fields  map[string]bool
+	needles [][]byte // lower-case field names, to skip bodies that cannot hold a secret field
+}
+
+// NewRedactor returns a Redactor for the built-in names plus cfg's.
+func NewRedactor(cfg RedactConfig) *Redactor {
+	set := func(a, b []string) map[string]bool {
+		m := make(map[string]bool, len(a)+len(b))
+		for _, s := range append(append([]string(nil), a...), b...) {
+			m[strings.ToLower(s)] = true
+		}
+		return m
+	}
+	r := &Redactor{
+		headers: set(defaultSecretHeaders, cfg.Headers),
+		query:   set(defaultSecretQuery, cfg.Query),
+		fields:  set(defaultSecretFields, cfg.Fields),
+	}
+	for f := range r.fields {
+		r.needles = append(r.needles, []byte(f))
+	}
+	return r
+}
+
+func (r *Redactor) secretName(exact map[string]bool, name string) bool {
+	n := strings.ToLower(name)
+	if exact[n] {
+		return true
+	}
+	for _, p := range secretNameParts {
+		if strings.Contains(n, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// Header returns a copy of h with secret values replaced.
+func (r *Redactor) Header(h http.Header) http.Header {
+	out := make(http.Header, len(h))
+	for k, vs := range h {
+		if r.secretName(r.headers, k) {
+			red := make([]string, len(vs))
+			for i := range red {
+				red[i] = Redacted
+			}
+			out[k] = red
+			continue
+		}
+		out[k] = append([]string(nil), vs...)
+	}
+	return out
+}
+
+// URL returns u's path and query (and scheme and host when u has them) with secret query
+// values and any userinfo replaced.
+func (r *Redactor) URL(u *url.URL) string {
+	c := *u
+	if c.User != nil {
+		c.User = url.User(Redacted)
+	}
+	if c.RawQuery != "" {
+		q, err := url.ParseQuery(c.RawQuery)
+		if err != nil {
+			// An unparsable query may still hold a secret: keep none of it.
+			c.RawQuery = "[unparsable query redacted]"
+		} else if r.redactValues(q, r.query) {
+			c.RawQuery = q.Encode()
+		}
+	}
+	return c.String()
+}
+
+// redactValues replaces the values of secret names in v and reports whether it changed any.
+func (r *Redactor) redactValues(v url.Values, exact map[string]bool) bool {
+	changed := false
+	for k, vs := range v {
+		if r.secretName(exact, k) || r.fields[strings.ToLower(k)] {
+			for i := range vs {
+				vs[i] = Redacted
+			}
+			changed = true
+		}
+	}
+	return changed
+}
+
+// Body returns raw with the values of secret fields replaced. parsed is raw already parsed
+// (nil JSON and Form when it is neither). When nothing needs redacting raw itself is returned,
+// so the stored body keeps the caller's formatting; otherwise the body is re-encoded.
+func (r *Redactor) Body(raw []byte, parsed schemas.Body) []byte {
+	if !r.mayHoldSecret(raw) {
+		return raw
+	}
+	switch {
+	case parsed.Form != nil:
+		f := url.Values{}
+		for k, vs := range parsed.Form {
+			f[k] = append([]string(nil), vs...)
+		}
+		if !r.redactFields(f) {
+			return raw
+		}
+		return []byte(f.Encode())
+	case parsed.JSON != nil:
+		red, changed := r.redactJSON(parsed.JSON)
+		if !changed {
+			return raw
+		}
+		b, err := json.Marshal(red)
+		if err != nil {
+			return []byte(`"[body redacted: could not re-encode]"`)
+		}
+		return b
+	}
+	return raw
+}
+
+func (r *Redactor) redactFields(f url.Values) bool {
+	changed := false
+	for k, vs := range f {
+		if r.fields[strings.ToLower(k)] {
+			for i := range vs {
+				vs[i] = Redacted
+			}
+			changed = true
+		}
+	}
+	return changed
+}
+
+// mayHoldSecret is a cheap pre-check: a body that contains no secret field name anywhere
+// cannot hold a secret field, and most payloads do not.
+func (r *Redactor) mayHoldSecret(raw []byte) bool {
+	lower := bytes.ToLower(raw)
+	for _, n := range r.needles {
+		if bytes.Contains(lower, n) {
+			return true
+		}
+	}
+	return false
+}
+
+// redactJSON returns a copy of v with secret fields replaced; it does not modify v, which
+// later checks still read.
+func (r *Redactor) redactJSON(v any) (any, bool) {
+	switch t := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(t))
+		changed := false
+		for k, el := range t {
+			if r.fields[strings.ToLower(k)] {
+				out[k] = Redacted
+				changed = true
+				continue
+			}
+			red, c := r.redactJSON(el)
+			out[k] = red
+			changed = changed || c
+		}
+		return out, changed
+	case []any:
+		out := make([]any, len(t))
+		changed := false
+		for i, el := range t {
+			red, c := r.redactJSON(el)
+			out[i] = red
+			changed = changed || c
+		}
+		return out, changed
+	}
+	return v, false
+}

@@ -1,0 +1,116 @@
+package proxy
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// NewTransport returns the transport mtguard uses to reach vendors: many idle connections per
+// host (a busy route talks to one vendor host), bounded dial and TLS handshakes, and no proxy
+// taken from the environment (mtguard is the proxy; an inherited HTTPS_PROXY would silently
+// send vendor traffic elsewhere). Response-header timeouts are per route, in the Pipeline.
+func NewTransport() *http.Transport {
+	return &http.Transport{
+		Proxy: nil,
+		DialContext: (&net.Dialer{
+			Timeout:   10 * time.Second,
+			KeepAlive: 30 * time.Second,
+		}).DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          1024,
+		MaxIdleConnsPerHost:   256,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: 1 * time.Second,
+	}
+}
+
+// Proxy is the reverse front end: a tool calls http://mtguard/<prefix>/<vendor path> and the
+// call goes to <route upstream>/<vendor path> through the Pipeline.
+type Proxy struct {
+	routes   *routeTable
+	pipeline *Pipeline
+	rp       *httputil.ReverseProxy
+	log      zerolog.Logger
+	now      func() time.Time
+}
+
+// NewProxy returns a reverse front end for routes that sends every call through pipeline.
+func NewProxy(routes []Route, pipeline *Pipeline, log zerolog.Logger) *Proxy {
+	p := &Proxy{routes: newRouteTable(routes), pipeline: pipeline, log: log, now: pipeline.cfg.Now}
+	p.rp = &httputil.ReverseProxy{
+		Rewrite:    p.rewrite,
+		Transport:  pipeline,
+		BufferPool: newBufferPool(),
+		// No extra logging from the standard library: the pipeline logs each transaction once.
+		ErrorLog:     nil,
+		ErrorHandler: p.errorHandler,
+	}
+	return p
+}
+
+// ServeHTTP matches a route and hands the call to the pipeline.
+func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	c := &Call{Front: "reverse", Start: p.now(), OriginalURL: p.pipeline.cfg.Redactor.URL(r.URL), RemoteAddr: r.RemoteAddr}
+	switch {
+	case r.Method == http.MethodConnect:
+		// The reverse listener is not a forward proxy: never tunnel to an arbitrary host.
+		c.Refusal = &Refusal{Status: http.StatusMethodNotAllowed, Title: "CONNECT not allowed", Type: "unknown-route",
+			Detail: "this is mtguard's reverse-proxy listener; point tools at http://HOST/<route prefix>/... instead of using it as a proxy"}
+	default:
+		c.Route = p.routes.match(r.URL.Path)
+		if c.Route == nil {
+			prefixes := p.routes.prefixes()
+			c.Refusal = &Refusal{Status: http.StatusNotFound, Title: "No route for this path", Type: "unknown-route", Routes: prefixes,
+				Detail: fmt.Sprintf("no route matches %s; configured prefixes: %s", r.URL.Path, strings.Join(prefixes, ", "))}
+		}
+	}
+	p.rp.ServeHTTP(w, r.WithContext(WithCall(r.Context(), c)))
+}
+
+// rewrite maps /<prefix>/<rest> to <upstream>/<rest>. ReverseProxy has already removed
+// hop-by-hop headers; Rewrite (unlike Director) adds no X-Forwarded-* headers, so the caller's
+// address is not leaked to the vendor.
+func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
+	c := callFrom(pr.In.Context())
+	if c == nil || c.Route == nil {
+		return // refused; the pipeline answers without forwarding
+	}
+	pr.Out.URL.Path = strings.TrimPrefix(pr.In.URL.Path, c.Route.Prefix)
+	if pr.In.URL.RawPath != "" {
+		pr.Out.URL.RawPath = strings.TrimPrefix(pr.In.URL.RawPath, c.Route.Prefix)
+	}
+	pr.SetURL(c.Route.Upstream)
+}
+
+// errorHandler handles the errors the pipeline returns: the caller went away (nobody to
+// answer; logged like nginx's 499) or its request body could not be read.
+func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, ErrClientGone) || r.Context().Err() != nil {
+		p.log.Debug().Str("path", r.URL.Path).Int("status", 499).Msg("client closed the request")
+		return
+	}
+	pb := problem{Type: problemDocs + "bad-request", Title: "Bad request", Status: http.StatusBadRequest,
+		Detail: fmt.Sprintf("mtguard could not read the request: %v", err)}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(pb.Status)
+	w.Write(pb.body())
+}
+
+// bufferPool recycles the 32 KiB buffers ReverseProxy copies bodies through.
+type bufferPool struct{ p sync.Pool }
+
+func newBufferPool() *bufferPool {
+	return &bufferPool{p: sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}}
+}
+
+func (b *bufferPool) Get() []byte  { return *(b.p.Get().(*[]byte)) }
+func (b *bufferPool) Put(x []byte) { b.p.Put(&x) }

@@ -1,0 +1,70 @@
+package proxy
+
+import (
+	"net/url"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/mtguard/mtguard/schemas"
+)
+
+// Route is one configured integration: calls under Prefix go to Upstream.
+type Route struct {
+	Name     string
+	Prefix   string   // path prefix in reverse mode, e.g. "/crm"; no trailing slash
+	Upstream *url.URL // vendor base URL; its path, if any, is prepended to the forwarded path
+	Owner    string
+	// RecordKeys say where a record's identity lives in a request body.
+	RecordKeys []schemas.KeyPath
+	// Timeout bounds the wait from sending a call to the vendor's response headers
+	// (dial, TLS and the vendor's think time). If zero, DefaultTimeout.
+	Timeout time.Duration
+}
+
+// DefaultTimeout is the Route.Timeout used when none is set.
+const DefaultTimeout = 30 * time.Second
+
+// routeTable matches paths to routes by the longest prefix that ends on a segment boundary,
+// so "/crm" matches "/crm" and "/crm/v1" but not "/crmx".
+type routeTable struct {
+	routes []*Route // longest prefix first
+}
+
+func newRouteTable(routes []Route) *routeTable {
+	t := &routeTable{}
+	for i := range routes {
+		r := routes[i]
+		if r.Timeout == 0 {
+			r.Timeout = DefaultTimeout
+		}
+		if r.Upstream != nil && r.Upstream.Path != "" && !strings.HasPrefix(r.Upstream.Path, "/") {
+			// url.URL.JoinPath on a host-only URL yields "base" rather than "/base".
+			u := *r.Upstream
+			u.Path, u.RawPath = "/"+u.Path, ""
+			r.Upstream = &u
+		}
+		t.routes = append(t.routes, &r)
+	}
+	sort.SliceStable(t.routes, func(i, j int) bool { return len(t.routes[i].Prefix) > len(t.routes[j].Prefix) })
+	return t
+}
+
+func (t *routeTable) match(path string) *Route {
+	for _, r := range t.routes {
+		if rest, ok := strings.CutPrefix(path, r.Prefix); ok && (rest == "" || rest[0] == '/') {
+			return r
+		}
+	}
+	return nil
+}
+
+// prefixes lists the configured prefixes, for the message that answers an unknown path.
+func (t *routeTable) prefixes() []string {
+	out := make([]string, 0, len(t.routes))
+	for _, r := range t.routes {
+		out = append(out, r.Prefix+"/")
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,59 @@
+package schemas
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"mime"
+	"net/url"
+	"strings"
+)
+
+// Body is a request or response body parsed once, shared by every check of a call.
+type Body struct {
+	// Kind is "json", "form", "empty" or "other".
+	Kind string
+	// JSON is the decoded document (numbers as json.Number) when Kind is "json".
+	JSON any
+	// Form holds the fields when Kind is "form".
+	Form url.Values
+	// Err is the parse error of a body that claimed to be JSON or a form but was not.
+	Err error
+}
+
+// ParseBody decodes body according to its media type. JSON is recognised by application/json
+// and any +json suffix; a body with no content type that starts like JSON is parsed as JSON too,
+// because some form tools omit the header.
+func ParseBody(contentType string, body []byte) Body {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return Body{Kind: "empty"}
+	}
+	mt := ""
+	if contentType != "" {
+		if m, _, err := mime.ParseMediaType(contentType); err == nil {
+			mt = m
+		}
+	}
+	switch {
+	case mt == "application/json" || strings.HasSuffix(mt, "+json") || (mt == "" && looksJSON(body)):
+		d := json.NewDecoder(bytes.NewReader(body))
+		d.UseNumber()
+		var v any
+		if err := d.Decode(&v); err != nil {
+			return Body{Kind: "json", Err: fmt.Errorf("invalid JSON: %w", err)}
+		}
+		return Body{Kind: "json", JSON: v}
+	case mt == "application/x-www-form-urlencoded":
+		f, err := url.ParseQuery(string(body))
+		if err != nil {
+			return Body{Kind: "form", Err: fmt.Errorf("invalid form body: %w", err)}
+		}
+		return Body{Kind: "form", Form: f}
+	}
+	return Body{Kind: "other"}
+}
+
+func looksJSON(b []byte) bool {
+	b = bytes.TrimSpace(b)
+	return len(b) > 0 && (b[0] == '{' || b[0] == '[')
+}
