@@ -1,0 +1,170 @@
+package inspect
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/mtguard/mtguard/store"
+)
+
+// Client reads the transaction log of a running mtguard through its admin API. The CLI uses
+// it because bbolt locks the store file: a second process cannot open it while serve runs.
+type Client struct {
+	// BaseURL is where the admin API listens, e.g. "http://127.0.0.1:9090". Without a scheme,
+	// http is assumed.
+	BaseURL string
+	// Token is sent as "Authorization: Bearer <Token>". If empty, no Authorization is sent.
+	Token string
+	// HTTP sends the requests. If nil, http.DefaultClient is used.
+	HTTP *http.Client
+}
+
+// APIError is an answer of the admin API other than 200, read from its problem details.
+type APIError struct {
+	Status int    // HTTP status code
+	Title  string // e.g. "Not Found"
+	Detail string // the server's explanation, e.g. "no transaction with id 01J..."
+}
+
+func (e *APIError) Error() string {
+	if e.Detail == "" {
+		return fmt.Sprintf("admin API: %d %s", e.Status, e.Title)
+	}
+	return fmt.Sprintf("admin API: %d %s: %s", e.Status, e.Title, e.Detail)
+}
+
+// unreachableError is a connection that could not be made at all: the likeliest cause is that
+// serve is not running or listens elsewhere, so the message says how to point the CLI at it.
+type unreachableError struct {
+	base string
+	err  error
+}
+
+func (e *unreachableError) Error() string {
+	return fmt.Sprintf(`cannot reach the mtguard admin API at %s: is "mtguard serve" running? (set --admin or MTGUARD_ADMIN)`, e.base)
+}
+
+func (e *unreachableError) Unwrap() error { return e.err }
+
+// List returns one page of the transactions matching q; pass the page's Next as q.Cursor for
+// the following one.
+func (c *Client) List(ctx context.Context, q store.Query) (store.Page, error) {
+	var page store.Page
+	err := c.get(ctx, "/api/transactions", encodeQuery(q), &page)
+	if page.Transactions == nil {
+		page.Transactions = []store.Transaction{}
+	}
+	return page, err
+}
+
+// Get returns the transaction with id. A missing one is an *APIError with Status 404.
+func (c *Client) Get(ctx context.Context, id string) (store.Transaction, error) {
+	var tx store.Transaction
+	if id == "" {
+		return tx, errors.New("transaction id is empty")
+	}
+	err := c.get(ctx, "/api/transactions/"+url.PathEscape(id), nil, &tx)
+	return tx, err
+}
+
+// encodeQuery writes q as the query parameters GET /api/transactions reads (see decodeQuery).
+func encodeQuery(q store.Query) url.Values {
+	v := url.Values{}
+	set := func(name, value string) {
+		if value != "" {
+			v.Set(name, value)
+		}
+	}
+	set("record", q.RecordKey)
+	set("route", q.Route)
+	set("outcome", string(q.Outcome))
+	if !q.Since.IsZero() {
+		v.Set("since", q.Since.Format(time.RFC3339Nano))
+	}
+	if !q.Until.IsZero() {
+		v.Set("until", q.Until.Format(time.RFC3339Nano))
+	}
+	if q.Limit > 0 {
+		v.Set("limit", strconv.Itoa(q.Limit))
+	}
+	set("cursor", q.Cursor)
+	if q.Ascending {
+		v.Set("order", "asc")
+	}
+	return v
+}
+
+// get sends GET path?query and decodes a 200 answer into out.
+func (c *Client) get(ctx context.Context, path string, query url.Values, out any) error {
+	base := strings.TrimRight(c.BaseURL, "/")
+	if !strings.Contains(base, "://") {
+		base = "http://" + base
+	}
+	u, err := url.Parse(base + path)
+	if err != nil {
+		return fmt.Errorf("admin API address %q: %w", c.BaseURL, err)
+	}
+	u.RawQuery = query.Encode()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return fmt.Errorf("admin API request: %w", err)
+	}
+	req.Header.Set("Accept", "application/json")
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
+	hc := c.HTTP
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		var dnsErr *net.DNSError
+		if errors.Is(err, syscall.ECONNREFUSED) || errors.As(err, &dnsErr) {
+			return &unreachableError{base: base, err: err}
+		}
+		return fmt.Errorf("admin API: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return readProblem(resp)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("admin API: read answer of %s: %w", path, err)
+	}
+	return nil
+}
+
+// maxProblemBody bounds how much of an error answer is read.
+const maxProblemBody = 64 << 10
+
+// readProblem turns an error answer into an *APIError. A problem+json body gives title and
+// detail; anything else (a proxy's error page, another server on the port) gives its first line.
+func readProblem(resp *http.Response) error {
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxProblemBody))
+	e := &APIError{Status: resp.StatusCode, Title: http.StatusText(resp.StatusCode)}
+	mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	var p problem
+	if (mt == problemContentType || mt == "application/json") && json.Unmarshal(body, &p) == nil && p.Status != 0 {
+		if p.Title != "" {
+			e.Title = p.Title
+		}
+		e.Detail = p.Detail
+		return e
+	}
+	line, _, _ := bytes.Cut(bytes.TrimSpace(body), []byte("\n"))
+	e.Detail = truncate(clean(strings.TrimSpace(string(line)), false), 200)
+	return e
+}

@@ -1,0 +1,346 @@
+package inspect
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"mime"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/mtguard/mtguard/store"
+)
+
+// Column widths of the log table, in characters. Longer cells end in "…".
+const (
+	maxPathWidth  = 48
+	maxRouteWidth = 24
+	// maxListItems is how many record keys or finding codes a log line names before "+N".
+	maxListItems = 3
+)
+
+// WriteLog writes txs as a table for the terminal, one line per transaction, oldest first
+// whatever the order of txs. Times are shown in loc; if loc is nil, time.Local is used.
+func WriteLog(w io.Writer, txs []store.Transaction, loc *time.Location) error {
+	if len(txs) == 0 {
+		_, err := io.WriteString(w, "no transactions match\n")
+		return err
+	}
+	if loc == nil {
+		loc = time.Local
+	}
+	// Ids are time-ordered strings, so sorting by id is sorting by time.
+	txs = slices.Clone(txs)
+	slices.SortStableFunc(txs, func(a, b store.Transaction) int { return strings.Compare(a.ID, b.ID) })
+
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "TIME\tID\tROUTE\tMETHOD\tPATH\tSTATUS\tOUTCOME\tMS\tRECORDS\tFINDINGS")
+	for _, tx := range txs {
+		codes := make([]string, len(tx.Findings))
+		for i, f := range tx.Findings {
+			codes[i] = f.Code
+		}
+		fmt.Fprintln(tw, strings.Join([]string{
+			tx.Time.In(loc).Format("2006-01-02 15:04:05"),
+			cell(tx.ID, 0),
+			cell(tx.Route, maxRouteWidth),
+			cell(tx.Method, 0),
+			cell(tx.Path, maxPathWidth),
+			orDash(status(tx.Status)),
+			orDash(cell(string(tx.Outcome), 0)),
+			orDash(millis(tx.DurationMS)),
+			orDash(cell(joinMax(tx.RecordKeys, maxListItems), 0)),
+			orDash(cell(joinMax(codes, maxListItems), 0)),
+		}, "\t"))
+	}
+	return tw.Flush()
+}
+
+// WriteTransaction writes one call in full, the way a marketing-ops engineer reads it: what
+// mtguard made of it, what the tool sent, where it went, and what the vendor answered. Times
+// are shown in loc; if loc is nil, time.Local is used.
+func WriteTransaction(w io.Writer, tx store.Transaction, loc *time.Location) error {
+	if loc == nil {
+		loc = time.Local
+	}
+	var b bytes.Buffer
+
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	field := func(name, value string) {
+		if value != "" {
+			fmt.Fprintf(tw, "%s\t%s\n", name, clean(value, false))
+		}
+	}
+	field("id", tx.ID)
+	field("time", tx.Time.In(loc).Format("2006-01-02 15:04:05.000 MST"))
+	field("route", tx.Route)
+	field("outcome", string(tx.Outcome))
+	if tx.Status == 0 {
+		field("status", "- (no answer from the vendor)")
+	} else {
+		field("status", statusLine(tx.Status))
+	}
+	field("duration", duration(tx.Result))
+	field("upstream url", tx.UpstreamURL)
+	field("record keys", strings.Join(tx.RecordKeys, ", "))
+	field("from", tx.RemoteAddr)
+	field("replay of", tx.ReplayOf)
+	if tx.Attempt > 0 {
+		field("attempt", strconv.Itoa(tx.Attempt))
+	}
+	field("replayed by", strings.Join(tx.ReplayedBy, ", "))
+	field("error", tx.Error)
+	tw.Flush()
+
+	b.WriteString("\nFindings\n")
+	if len(tx.Findings) == 0 {
+		b.WriteString("  (none)\n")
+	}
+	for _, f := range tx.Findings {
+		sev := ""
+		if f.Severity != "" {
+			sev = " [" + clean(string(f.Severity), false) + "]"
+		}
+		fmt.Fprintf(&b, "  %s%s", clean(f.Code, false), sev)
+		if f.Message != "" {
+			b.WriteString(": " + clean(f.Message, false))
+		}
+		b.WriteString("\n")
+		if f.Detail != "" {
+			b.WriteString(indent(clean(f.Detail, true), "      "))
+		}
+	}
+
+	if len(tx.Records) > 0 {
+		b.WriteString("\nRecords in the batch\n")
+		tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+		for _, r := range tx.Records {
+			fate := "ok"
+			if !r.OK {
+				fate = "failed"
+				if r.Reason != "" {
+					fate += ": " + r.Reason
+				}
+			}
+			fmt.Fprintf(tw, "  #%d\t%s\t%s\n", r.Index, orDash(clean(r.Key, false)), clean(fate, false))
+		}
+		tw.Flush()
+	}
+
+	b.WriteString("\nRequest (as sent by the tool)\n")
+	fmt.Fprintf(&b, "  %s %s\n", clean(tx.Method, false), clean(tx.Path, false))
+	writeMessage(&b, tx.Request)
+
+	b.WriteString("\nForwarded to\n")
+	if tx.UpstreamURL == "" {
+		b.WriteString("  (not forwarded)\n")
+	} else {
+		fmt.Fprintf(&b, "  %s\n", clean(tx.UpstreamURL, false))
+	}
+
+	b.WriteString("\nResponse (as answered by the vendor)\n")
+	if tx.Status == 0 {
+		reason := tx.Error
+		if reason == "" {
+			reason = "outcome " + string(tx.Outcome)
+		}
+		fmt.Fprintf(&b, "  (no response: %s)\n", clean(reason, false))
+	} else {
+		fmt.Fprintf(&b, "  %s\n", statusLine(tx.Status))
+		writeMessage(&b, tx.Response)
+	}
+
+	_, err := w.Write(b.Bytes())
+	return err
+}
+
+// writeMessage writes the headers, sorted, then a blank line and the body.
+func writeMessage(b *bytes.Buffer, m store.Message) {
+	names := make([]string, 0, len(m.Headers))
+	for name := range m.Headers {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	if m.ContentType != "" && m.Headers.Get("Content-Type") == "" {
+		fmt.Fprintf(b, "  Content-Type: %s\n", clean(m.ContentType, false))
+	}
+	for _, name := range names {
+		for _, v := range m.Headers[name] {
+			fmt.Fprintf(b, "  %s: %s\n", clean(name, false), clean(v, false))
+		}
+	}
+	b.WriteString("\n")
+	b.WriteString(indent(body(m), "  "))
+	if m.Truncated && m.BodyEncoding != "base64" {
+		fmt.Fprintf(b, "  (truncated: %d of %d bytes kept)\n", len(m.Body), m.Size)
+	}
+}
+
+// body renders a captured body for reading: JSON pretty-printed, a form one field per line,
+// anything else as text; binary bodies are not printed.
+func body(m store.Message) string {
+	switch {
+	case m.BodyEncoding == "base64":
+		return fmt.Sprintf("(binary body, %d bytes)", m.Size)
+	case m.Body == "" && m.Size > 0:
+		return fmt.Sprintf("(body not captured, %d bytes)", m.Size)
+	case m.Body == "":
+		return "(no body)"
+	}
+	// Vendors often answer JSON under text/plain or text/html, so the body decides, not the
+	// media type. A truncated document is not valid JSON and is shown as it is.
+	if trimmed := strings.TrimSpace(m.Body); strings.HasPrefix(trimmed, "{") || strings.HasPrefix(trimmed, "[") {
+		var out bytes.Buffer
+		if json.Indent(&out, []byte(trimmed), "", "  ") == nil {
+			return clean(out.String(), true)
+		}
+	}
+	if mt, _, _ := mime.ParseMediaType(m.ContentType); mt == "application/x-www-form-urlencoded" {
+		if form, ok := formLines(m.Body); ok {
+			return form
+		}
+	}
+	return clean(m.Body, true)
+}
+
+// formLines writes a urlencoded body one "name = value" per line, in the order sent.
+func formLines(s string) (string, bool) {
+	var b strings.Builder
+	for pair := range strings.SplitSeq(s, "&") {
+		if pair == "" {
+			continue
+		}
+		name, value, _ := strings.Cut(pair, "=")
+		name, err1 := url.QueryUnescape(name)
+		value, err2 := url.QueryUnescape(value)
+		if err1 != nil || err2 != nil {
+			return "", false
+		}
+		fmt.Fprintf(&b, "%s = %s\n", clean(name, false), clean(value, false))
+	}
+	return b.String(), true
+}
+
+// duration says how long the call took and where the time went.
+func duration(r store.Result) string {
+	if r.DurationMS == 0 {
+		return ""
+	}
+	s := millis(r.DurationMS) + " ms"
+	var parts []string
+	if r.WaitMS > 0 {
+		parts = append(parts, millis(r.WaitMS)+" ms waiting for the rate limit")
+	}
+	if r.UpstreamMS > 0 {
+		parts = append(parts, millis(r.UpstreamMS)+" ms at the vendor")
+	}
+	if len(parts) > 0 {
+		s += " (" + strings.Join(parts, ", ") + ")"
+	}
+	return s
+}
+
+// millis rounds a duration in milliseconds to a whole number; zero means unknown.
+func millis(ms float64) string {
+	if ms == 0 {
+		return ""
+	}
+	return strconv.FormatFloat(math.Round(ms), 'f', 0, 64)
+}
+
+// status is a status code for the log table; zero (no answer) is empty.
+func status(code int) string {
+	if code == 0 {
+		return ""
+	}
+	return strconv.Itoa(code)
+}
+
+// statusLine is "404 Not Found", or the bare code when it has no standard name.
+func statusLine(code int) string {
+	if text := http.StatusText(code); text != "" {
+		return strconv.Itoa(code) + " " + text
+	}
+	return strconv.Itoa(code)
+}
+
+// joinMax joins up to max items with "," and counts the rest: "a,b,c +2".
+func joinMax(items []string, max int) string {
+	if len(items) <= max {
+		return strings.Join(items, ",")
+	}
+	return strings.Join(items[:max], ",") + " +" + strconv.Itoa(len(items)-max)
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// cell makes s safe for one table cell: one line, no tabs, at most width characters
+// (0 means no limit).
+func cell(s string, width int) string {
+	s = clean(s, false)
+	if width > 0 {
+		s = truncate(s, width)
+	}
+	return s
+}
+
+// truncate shortens s to at most n characters, the last being "…".
+func truncate(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:n-1]) + "…"
+}
+
+// clean makes text from a call safe to print on a terminal: control characters, which could
+// move the cursor or recolour the screen, are shown escaped ("\x1b"), as are newlines and tabs
+// unless multiline is set, line separators and bidirectional overrides (which can make text
+// read differently from what it is). Invalid UTF-8 becomes U+FFFD.
+func clean(s string, multiline bool) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	if multiline {
+		s = strings.ReplaceAll(s, "\r\n", "\n")
+	}
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case multiline && (r == '\n' || r == '\t'):
+			b.WriteRune(r)
+		case r < 0x100 && unicode.IsControl(r):
+			fmt.Fprintf(&b, "\\x%02x", r)
+		case r == '\u2028' || r == '\u2029' || unicode.Is(unicode.Bidi_Control, r):
+			fmt.Fprintf(&b, "\\u%04x", r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// indent puts prefix before every non-empty line of s and ends it with a newline.
+func indent(s, prefix string) string {
+	var b strings.Builder
+	for line := range strings.SplitSeq(strings.TrimRight(s, "\n"), "\n") {
+		if line != "" {
+			b.WriteString(prefix)
+		}
+		b.WriteString(line)
+		b.WriteString("\n")
+	}
+	return b.String()
+}

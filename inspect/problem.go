@@ -1,0 +1,139 @@
+package inspect
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/rs/zerolog"
+
+	"github.com/mtguard/mtguard/store"
+)
+
+// The errors the admin API makes itself. Each has one status in classify.
+var (
+	// errBadRequest is a query parameter that is unknown, malformed or out of range.
+	errBadRequest = errors.New("bad request")
+	// errNoToken is an /api/ request without a bearer token to a server that has one.
+	errNoToken = errors.New("missing bearer token")
+	// errBadToken is a bearer token that is not the server's.
+	errBadToken = errors.New("wrong bearer token")
+	// errNoRoute is a path the admin API does not serve.
+	errNoRoute = errors.New("no such endpoint")
+	// errMethod is a method other than GET or HEAD on an endpoint.
+	errMethod = errors.New("method not allowed")
+)
+
+// detailError gives an error the sentence the API caller sees; its status still comes from
+// the error it wraps.
+type detailError struct {
+	err    error
+	detail string
+}
+
+func (e *detailError) Error() string { return e.detail + ": " + e.err.Error() }
+func (e *detailError) Unwrap() error { return e.err }
+
+// problemf gives kind the detail the caller sees. kind decides the status: one of the
+// sentinels above, or an error from the store.
+func problemf(kind error, format string, args ...any) error {
+	return &detailError{err: kind, detail: fmt.Sprintf(format, args...)}
+}
+
+// statusClientClosed is logged when the caller went away before the answer (nginx's 499);
+// nobody reads the response.
+const statusClientClosed = 499
+
+// classify is the one mapping from errors to what the caller sees: the status, and the detail
+// unless the error carries its own. Unknown errors are 500s whose cause goes to the log only.
+func classify(err error) (status int, detail string) {
+	switch {
+	case errors.Is(err, errBadRequest):
+		status, detail = http.StatusBadRequest, "the request is malformed"
+	case errors.Is(err, store.ErrBadCursor):
+		status, detail = http.StatusBadRequest, "the cursor was not issued by this server: leave it out to start from the first page"
+	case errors.Is(err, errNoToken), errors.Is(err, errBadToken):
+		status, detail = http.StatusUnauthorized, "a valid bearer token is needed"
+	case errors.Is(err, store.ErrNotFound):
+		status, detail = http.StatusNotFound, "no such transaction"
+	case errors.Is(err, errNoRoute):
+		status, detail = http.StatusNotFound, "no such endpoint"
+	case errors.Is(err, errMethod):
+		status, detail = http.StatusMethodNotAllowed, "the admin API is read-only"
+	case errors.Is(err, context.Canceled):
+		status, detail = statusClientClosed, "the client went away"
+	case errors.Is(err, context.DeadlineExceeded):
+		status, detail = http.StatusServiceUnavailable, "the transaction log took too long to answer"
+	case errors.Is(err, store.ErrClosed):
+		status, detail = http.StatusServiceUnavailable, "the transaction log is closed: mtguard is shutting down"
+	case errors.Is(err, store.ErrUnknownFormat):
+		status, detail = http.StatusInternalServerError, "the store file was written by another mtguard version"
+	default:
+		status, detail = http.StatusInternalServerError, "the transaction log could not be read; the mtguard server log has the cause"
+	}
+	if de := (*detailError)(nil); errors.As(err, &de) {
+		detail = de.detail
+	}
+	return status, detail
+}
+
+// problem is an RFC 9457 problem details object. Type is always "about:blank": the status
+// says it all, and Title is then the status's reason phrase (RFC 9457, section 4.2.1).
+type problem struct {
+	Type   string `json:"type"`
+	Title  string `json:"title"`
+	Status int    `json:"status"`
+	Detail string `json:"detail,omitempty"`
+}
+
+// problemContentType is the media type of an error answer (RFC 9457, section 3).
+const problemContentType = "application/problem+json"
+
+// fail answers err as a problem and logs it in one line.
+func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	status, detail := classify(err)
+	if status == http.StatusUnauthorized {
+		// RFC 6750, section 3: say which scheme, and whether the token given was wrong.
+		challenge := `Bearer realm="mtguard"`
+		if errors.Is(err, errBadToken) {
+			challenge += `, error="invalid_token"`
+		}
+		w.Header().Set("WWW-Authenticate", challenge)
+	}
+
+	level := zerolog.WarnLevel
+	switch {
+	case status >= 500:
+		level = zerolog.ErrorLevel
+	case status == statusClientClosed:
+		level = zerolog.InfoLevel
+	}
+	// The path only: the query string may hold a lead's email address.
+	s.log.WithLevel(level).Str("method", r.Method).Str("path", r.URL.Path).
+		Str("remote", r.RemoteAddr).Int("status", status).Err(err).Msg("admin API error")
+
+	title := http.StatusText(status)
+	if status == statusClientClosed {
+		title = "Client Closed Request"
+	}
+	s.write(w, status, problemContentType, problem{Type: "about:blank", Title: title, Status: status, Detail: detail})
+}
+
+// respond answers v as JSON.
+func (s *server) respond(w http.ResponseWriter, status int, v any) {
+	s.write(w, status, "application/json", v)
+}
+
+// write is the one place the admin API encodes a body.
+func (s *server) write(w http.ResponseWriter, status int, contentType string, v any) {
+	w.Header().Set("Content-Type", contentType)
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false) // bodies often hold HTML; keep them readable with curl
+	if err := enc.Encode(v); err != nil {
+		// The status line is gone already; all that is left is to say so in the log.
+		s.log.Warn().Err(err).Msg("admin API: write response")
+	}
+}

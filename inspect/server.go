@@ -1,0 +1,262 @@
+package inspect
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/mtguard/mtguard/schemas"
+	"github.com/mtguard/mtguard/store"
+)
+
+// Transactions is the read side of the transaction log that the admin API serves.
+// *store.Store satisfies it; tests use a fake.
+type Transactions interface {
+	// Get returns the transaction with id, or an error wrapping store.ErrNotFound.
+	Get(ctx context.Context, id string) (store.Transaction, error)
+	// Query returns one page of matching transactions; a cursor the store did not issue is an
+	// error wrapping store.ErrBadCursor.
+	Query(ctx context.Context, q store.Query) (store.Page, error)
+}
+
+// The store is what main wires in; this fails to compile when the two drift apart.
+var _ Transactions = (*store.Store)(nil)
+
+// ServerConfig is what the admin API needs. Zero fields fall back to the stated defaults.
+type ServerConfig struct {
+	// Transactions is the log the API reads. It is required.
+	Transactions Transactions
+	// Token, when not empty, is the bearer token every /api/ request must carry.
+	// If empty, the API is open (fit only for a loopback listener).
+	Token string
+	// Ready reports whether the server can serve traffic, for /readyz. If nil, it is always ready.
+	Ready func() error
+	// Logger receives one line per API error. The zero Logger discards everything.
+	Logger zerolog.Logger
+	// Version is reported by /healthz.
+	Version string
+	// Now is the clock that relative times such as since=24h count back from.
+	// If nil, time.Now is used.
+	Now func() time.Time
+}
+
+// server holds the handlers of the admin API.
+type server struct {
+	txs     Transactions
+	token   [sha256.Size]byte // hash of the token, so comparing leaks neither content nor length
+	auth    bool
+	ready   func() error
+	log     zerolog.Logger
+	version string
+	now     func() time.Time
+}
+
+// NewServer returns the admin API handler: the transaction log under /api/ and the health
+// probes /healthz (liveness) and /readyz (readiness), which never need the token.
+func NewServer(cfg ServerConfig) http.Handler {
+	s := &server{
+		txs:     cfg.Transactions,
+		auth:    cfg.Token != "",
+		token:   sha256.Sum256([]byte(cfg.Token)),
+		ready:   cfg.Ready,
+		log:     cfg.Logger,
+		version: cfg.Version,
+		now:     cfg.Now,
+	}
+	if s.ready == nil {
+		s.ready = func() error { return nil }
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+
+	// This is the whole admin surface. A GET pattern also answers HEAD; the method-less twin of
+	// each API pattern turns other methods into a 405 problem rather than the mux's plain text.
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.HandleFunc("GET /readyz", s.readyz)
+	mux.HandleFunc("GET /api/transactions", s.requireToken(s.listTransactions))
+	mux.HandleFunc("GET /api/transactions/{id}", s.requireToken(s.getTransaction))
+	mux.HandleFunc("/api/transactions", s.requireToken(s.methodNotAllowed))
+	mux.HandleFunc("/api/transactions/{id}", s.requireToken(s.methodNotAllowed))
+	mux.HandleFunc("/api/", s.requireToken(s.notFound))
+	mux.HandleFunc("/", s.notFound)
+	return noStore(mux)
+}
+
+func (s *server) listTransactions(w http.ResponseWriter, r *http.Request) {
+	q, err := decodeQuery(r.URL.Query(), s.now())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	page, err := s.txs.Query(r.Context(), q)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if page.Transactions == nil {
+		page.Transactions = []store.Transaction{}
+	}
+	s.respond(w, http.StatusOK, page)
+}
+
+func (s *server) getTransaction(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	tx, err := s.txs.Get(r.Context(), id)
+	if errors.Is(err, store.ErrNotFound) {
+		err = problemf(err, "no transaction with id %s", id)
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.respond(w, http.StatusOK, tx)
+}
+
+func (s *server) healthz(w http.ResponseWriter, r *http.Request) {
+	s.respond(w, http.StatusOK, map[string]string{"status": "ok", "version": s.version})
+}
+
+// readyz answers 503 while cfg.Ready fails. A probe that is not ready yet is not an API error,
+// so it is not logged: orchestrators poll it every few seconds.
+func (s *server) readyz(w http.ResponseWriter, r *http.Request) {
+	if err := s.ready(); err != nil {
+		s.respond(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "error": err.Error()})
+		return
+	}
+	s.respond(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+func (s *server) notFound(w http.ResponseWriter, r *http.Request) {
+	s.fail(w, r, problemf(errNoRoute, "no admin API endpoint at %s; see GET /api/transactions", r.URL.Path))
+}
+
+func (s *server) methodNotAllowed(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Allow", "GET, HEAD")
+	s.fail(w, r, problemf(errMethod, "%s is read-only: use GET, not %s", r.URL.Path, r.Method))
+}
+
+// requireToken lets a request through only with "Authorization: Bearer <token>" when the
+// server has a token. The scheme is case-insensitive (RFC 9110, section 11.1); the token is
+// compared in constant time.
+func (s *server) requireToken(next http.HandlerFunc) http.HandlerFunc {
+	if !s.auth {
+		return next
+	}
+	return func(w http.ResponseWriter, r *http.Request) {
+		scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+		switch {
+		case scheme == "":
+			s.fail(w, r, problemf(errNoToken, "this admin API needs a token: send Authorization: Bearer <token>"))
+		case !strings.EqualFold(scheme, "Bearer"):
+			// The scheme is not echoed: a caller that sent the bare token would see it in the answer.
+			s.fail(w, r, problemf(errNoToken, "this admin API takes a bearer token: send Authorization: Bearer <token>"))
+		default:
+			got := sha256.Sum256([]byte(strings.TrimSpace(token)))
+			if subtle.ConstantTimeCompare(got[:], s.token[:]) != 1 {
+				s.fail(w, r, problemf(errBadToken, "the bearer token is not the one this server was started with"))
+				return
+			}
+			next(w, r)
+		}
+	}
+}
+
+// noStore marks every answer as uncacheable: transactions hold customer data and change state.
+func noStore(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		h.ServeHTTP(w, r)
+	})
+}
+
+// maxLimit is the largest page GET /api/transactions serves, and defaultLimit the page size
+// when none is asked for; both match store.Query.
+const (
+	defaultLimit = 50
+	maxLimit     = 1000
+)
+
+// decodeQuery reads and validates the query parameters of GET /api/transactions. Relative
+// times count back from now.
+func decodeQuery(v url.Values, now time.Time) (store.Query, error) {
+	// An unknown parameter is refused rather than ignored: a typo such as email= instead of
+	// record= would otherwise list every transaction as if they all matched.
+	listParams := []string{"record", "route", "outcome", "since", "until", "limit", "cursor", "order"}
+	for name := range v {
+		if !slices.Contains(listParams, name) {
+			return store.Query{}, problemf(errBadRequest, "unknown query parameter %q: use %s", name, strings.Join(listParams, ", "))
+		}
+	}
+	q := store.Query{
+		RecordKey: schemas.NormaliseKey(v.Get("record")),
+		Route:     strings.TrimSpace(v.Get("route")),
+		Outcome:   store.Outcome(strings.TrimSpace(v.Get("outcome"))),
+		Cursor:    v.Get("cursor"),
+		Limit:     defaultLimit,
+	}
+	if q.Outcome != "" && !q.Outcome.Valid() {
+		valid := make([]string, len(store.Outcomes))
+		for i, o := range store.Outcomes {
+			valid[i] = string(o)
+		}
+		return store.Query{}, problemf(errBadRequest, "outcome %q is not one of %s", q.Outcome, strings.Join(valid, ", "))
+	}
+	var err error
+	if q.Since, err = parseTimeParam("since", v.Get("since"), now); err != nil {
+		return store.Query{}, err
+	}
+	if q.Until, err = parseTimeParam("until", v.Get("until"), now); err != nil {
+		return store.Query{}, err
+	}
+	if !q.Since.IsZero() && !q.Until.IsZero() && !q.Since.Before(q.Until) {
+		return store.Query{}, problemf(errBadRequest, "since (%s) must be before until (%s)",
+			q.Since.Format(time.RFC3339), q.Until.Format(time.RFC3339))
+	}
+	if s := v.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > maxLimit {
+			return store.Query{}, problemf(errBadRequest, "limit %q must be a whole number from 1 to %d", s, maxLimit)
+		}
+		q.Limit = n
+	}
+	switch order := v.Get("order"); order {
+	case "", "desc":
+	case "asc":
+		q.Ascending = true
+	default:
+		return store.Query{}, problemf(errBadRequest, "order %q must be asc (oldest first) or desc (newest first)", order)
+	}
+	return q, nil
+}
+
+// parseTimeParam reads since or until: either a Go duration counted back from now ("24h",
+// "90m") or an RFC 3339 time ("2025-03-01T00:00:00Z"). Empty means no bound.
+func parseTimeParam(name, s string, now time.Time) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if d, err := time.ParseDuration(s); err == nil {
+		if d <= 0 {
+			return time.Time{}, problemf(errBadRequest, "%s %q must be a positive duration back from now", name, s)
+		}
+		return now.Add(-d), nil
+	}
+	// A "+" in an unescaped query string arrives as a space; put the zone offset back.
+	t, err := time.Parse(time.RFC3339, strings.ReplaceAll(s, " ", "+"))
+	if err != nil {
+		return time.Time{}, problemf(errBadRequest,
+			"%s %q must be a duration back from now like 24h or 90m, or an RFC 3339 time like 2025-03-01T00:00:00Z", name, s)
+	}
+	return t, nil
+}
