@@ -4,6 +4,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -18,18 +20,63 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args, os.Stdout, os.Stderr, os.Getenv); err != nil {
-		fmt.Fprintln(os.Stderr, "mtguard:", err)
-		os.Exit(1)
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "mtguard:", err)
+		}
+		os.Exit(exitCode(err))
 	}
 }
 
+// usage is the top-level help.
+const usage = `mtguard: a transparent proxy that records and checks the calls between marketing tools and vendors
+
+Usage:
+  mtguard serve --config FILE        run the proxy and the admin API
+  mtguard check-config FILE          check a config file and report every mistake with its line
+  mtguard demo [--once]              run a fake CRM and the proxy on loopback and send sample leads
+  mtguard log [flags]                list recorded calls (--record, --route, --outcome, --since, --limit, --json)
+  mtguard show ID [--json]           show one call in full
+  mtguard version                    print the version
+
+The log and show commands talk to a running mtguard through its admin API: --admin URL, or
+MTGUARD_ADMIN (default http://127.0.0.1:9090); the token comes from MTGUARD_ADMIN_TOKEN.
+`
+
+// run is the whole program; main only supplies the process's streams, environment and signals.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
-	_ = ctx
-	_ = stderr
-	_ = getenv
-	if len(args) > 1 && args[1] == "version" {
+	if len(args) < 2 {
+		fmt.Fprint(stderr, usage)
+		return errUsage
+	}
+	cmd, rest := args[1], args[2:]
+	switch cmd {
+	case "serve":
+		return cmdServe(ctx, rest, stdout, stderr, getenv)
+	case "check-config":
+		return cmdCheckConfig(rest, stdout, stderr)
+	case "demo":
+		return cmdDemo(ctx, rest, stdout, stderr, getenv)
+	case "log":
+		return cmdLog(ctx, rest, stdout, stderr, getenv)
+	case "show":
+		return cmdShow(ctx, rest, stdout, stderr, getenv)
+	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "mtguard", version)
 		return nil
+	case "help", "-h", "--help", "-help":
+		fmt.Fprint(stdout, usage)
+		return nil
 	}
-	return fmt.Errorf("usage: mtguard serve|check-config|demo|log|show|version")
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q: %w", cmd, errUsage)
+}
+
+// errUsage marks a command line mtguard could not make sense of; the process exits with 2.
+var errUsage = errors.New("usage error")
+
+func exitCode(err error) int {
+	if errors.Is(err, errUsage) || errors.Is(err, flag.ErrHelp) {
+		return 2
+	}
+	return 1
 }

@@ -52,7 +52,7 @@ func WriteLog(w io.Writer, txs []store.Transaction, loc *time.Location) error {
 		fmt.Fprintln(tw, strings.Join([]string{
 			tx.Time.In(loc).Format("2006-01-02 15:04:05"),
 			cell(tx.ID, 0),
-			cell(tx.Route, maxRouteWidth),
+			orDash(cell(tx.Route, maxRouteWidth)),
 			cell(tx.Method, 0),
 			cell(tx.Path, maxPathWidth),
 			orDash(status(tx.Status)),

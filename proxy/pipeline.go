@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -179,6 +180,10 @@ func (p *Pipeline) RoundTrip(req *http.Request) (*http.Response, error) {
 	parsed := schemas.ParseBody(ct, body)
 	if c.Route != nil && !tooLarge {
 		tx.RecordKeys = schemas.RecordKeys(c.Route.RecordKeys, parsed)
+		if req.URL.RawQuery != "" {
+			// A lookup (GET /contacts?email=...) carries its record in the query.
+			tx.RecordKeys = appendNew(tx.RecordKeys, schemas.RecordKeys(c.Route.RecordKeys, schemas.Body{Kind: "form", Form: req.URL.Query()}))
+		}
 	}
 	size := int64(len(body))
 	if req.ContentLength > size {
@@ -405,6 +410,16 @@ func unwrapURLError(err error) error {
 		return ue.Err
 	}
 	return err
+}
+
+// appendNew appends the items of add that are not already in to.
+func appendNew(to, add []string) []string {
+	for _, a := range add {
+		if !slices.Contains(to, a) {
+			to = append(to, a)
+		}
+	}
+	return to
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

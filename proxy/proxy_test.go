@@ -298,7 +298,7 @@ func TestRedaction(t *testing.T) {
 	v := newVendor(t)
 	h := newHarness(t, v.URL, nil)
 	canaries := map[string]string{
-		"authorization": "canary-bearer-7f3a",
+		"authorization":  "canary-bearer-7f3a",
 		"api key header": "canary-xapikey-91c2",
 		"query":          "canary-hapikey-55d0",
 		"query token":    "canary-token-e1e1",

@@ -1,0 +1,210 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/mtguard/mtguard/inspect"
+	"github.com/mtguard/mtguard/proxy"
+	"github.com/mtguard/mtguard/schemas"
+	"github.com/mtguard/mtguard/store"
+)
+
+// Server limits. Header and body sizes bound what one caller can make mtguard hold in memory;
+// timeouts bound how long a slow or idle caller can hold a connection.
+const (
+	maxHeaderBytes    = 64 << 10
+	readHeaderTimeout = 10 * time.Second
+	readTimeout       = 60 * time.Second // a 10 MiB body at ~170 KB/s
+	idleTimeout       = 120 * time.Second
+	adminWriteTimeout = 30 * time.Second
+	shutdownGrace     = 30 * time.Second
+	retentionEvery    = time.Hour
+)
+
+// server is a running mtguard: the store, the data plane and the admin API.
+type server struct {
+	cfg       *Config
+	store     *store.Store
+	pipeline  *proxy.Pipeline
+	data      *http.Server
+	admin     *http.Server
+	dataAddr  string
+	adminAddr string
+	log       zerolog.Logger
+	stopping  atomic.Bool
+	errs      chan error
+	cancel    context.CancelFunc
+}
+
+// startServer opens the store and starts both listeners. Addresses ending in :0 get a free
+// port; dataAddr and adminAddr tell which.
+func startServer(ctx context.Context, cfg *Config, getenv func(string) string, log zerolog.Logger) (*server, error) {
+	token := ""
+	if cfg.Admin.TokenEnv != "" {
+		token = getenv(cfg.Admin.TokenEnv)
+		if token == "" {
+			return nil, fmt.Errorf("admin.token_env names %s, but that environment variable is empty; set it to the admin API token", cfg.Admin.TokenEnv)
+		}
+	}
+	routes, err := proxyRoutes(cfg.Routes)
+	if err != nil {
+		return nil, err
+	}
+	st, err := store.Open(cfg.Store.Path, store.Options{})
+	if err != nil {
+		return nil, err
+	}
+	if n := st.Recovered(); n > 0 {
+		log.Warn().Int("calls", n).Msg("marked calls left without an outcome by the previous run as interrupted")
+	}
+	pipeline, err := proxy.NewPipeline(proxy.PipelineConfig{
+		Recorder:           st,
+		MaxBody:            cfg.Store.MaxBody,
+		CaptureBody:        cfg.Store.CaptureBody,
+		RejectOnStoreError: cfg.Store.OnError == OnErrorReject,
+		Redactor:           proxy.NewRedactor(proxy.RedactConfig(cfg.Redact)),
+		Logger:             log,
+	})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	s := &server{cfg: cfg, store: st, pipeline: pipeline, log: log, errs: make(chan error, 2)}
+	maxTimeout := proxy.DefaultTimeout
+	for _, r := range routes {
+		maxTimeout = max(maxTimeout, r.Timeout)
+	}
+	s.data = &http.Server{
+		Handler:           proxy.NewProxy(routes, pipeline, log),
+		MaxHeaderBytes:    maxHeaderBytes,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		// The answer may only start once the vendor answered: allow the longest route timeout.
+		WriteTimeout: readTimeout + maxTimeout,
+		IdleTimeout:  idleTimeout,
+		ErrorLog:     nil,
+	}
+	s.admin = &http.Server{
+		Handler: inspect.NewServer(inspect.ServerConfig{
+			Transactions: st,
+			Token:        token,
+			Ready:        s.ready,
+			Logger:       log,
+			Version:      version,
+		}),
+		MaxHeaderBytes:    maxHeaderBytes,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      adminWriteTimeout,
+		IdleTimeout:       idleTimeout,
+	}
+	dataLn, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("listen on %s (listen): %w", cfg.Listen, err)
+	}
+	adminLn, err := net.Listen("tcp", cfg.Admin.Listen)
+	if err != nil {
+		dataLn.Close()
+		st.Close()
+		return nil, fmt.Errorf("listen on %s (admin.listen): %w", cfg.Admin.Listen, err)
+	}
+	s.dataAddr, s.adminAddr = dataLn.Addr().String(), adminLn.Addr().String()
+	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s.cancel = cancel
+	go s.serve(s.data, dataLn)
+	go s.serve(s.admin, adminLn)
+	go st.RunRetention(bg, cfg.Store.Retention, retentionEvery, func(n int, err error) {
+		if err != nil {
+			log.Error().Err(err).Msg("retention sweep failed")
+			return
+		}
+		log.Info().Int("deleted", n).Dur("retention", cfg.Store.Retention).Msg("retention sweep")
+	})
+	return s, nil
+}
+
+func (s *server) serve(srv *http.Server, ln net.Listener) {
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		s.errs <- err
+	}
+}
+
+// ready backs /readyz: not ready while shutting down or while the store cannot write.
+func (s *server) ready() error {
+	if s.stopping.Load() {
+		return errors.New("shutting down")
+	}
+	if err := s.store.Healthy(); err != nil {
+		return fmt.Errorf("transaction log cannot write: %w", err)
+	}
+	if n := s.pipeline.StoreErrors(); n > 0 && s.store.Healthy() != nil {
+		return fmt.Errorf("%d calls could not be recorded", n)
+	}
+	return nil
+}
+
+// wait blocks until ctx is done or a listener fails, then shuts down.
+func (s *server) wait(ctx context.Context) error {
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-s.errs:
+	}
+	if serr := s.shutdown(); err == nil {
+		err = serr
+	}
+	return err
+}
+
+// shutdown stops accepting calls, lets in-flight ones finish (bounded), then closes the store
+// so that every queued outcome is committed.
+func (s *server) shutdown() error {
+	s.stopping.Store(true)
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	err := s.data.Shutdown(ctx)
+	if aerr := s.admin.Shutdown(ctx); err == nil {
+		err = aerr
+	}
+	s.cancel()
+	if cerr := s.store.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// proxyRoutes turns the configured routes into the proxy's.
+func proxyRoutes(rcs []RouteConfig) ([]proxy.Route, error) {
+	out := make([]proxy.Route, 0, len(rcs))
+	for _, rc := range rcs {
+		u, err := url.Parse(rc.Upstream)
+		if err != nil {
+			return nil, fmt.Errorf("route %s: upstream: %w", rc.Name, err)
+		}
+		keys, err := schemas.ParseKeyPaths(rc.RecordKeys)
+		if err != nil {
+			return nil, fmt.Errorf("route %s: %w", rc.Name, err)
+		}
+		out = append(out, proxy.Route{Name: rc.Name, Prefix: rc.Prefix, Upstream: u, Owner: rc.Owner, RecordKeys: keys, Timeout: rc.Timeout})
+	}
+	return out, nil
+}
+
+// newLogger returns the process logger: JSON lines, or a console format for people.
+func newLogger(w io.Writer, format string, level zerolog.Level) zerolog.Logger {
+	if format == "console" {
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly}
+	}
+	return zerolog.New(w).Level(level).With().Timestamp().Logger()
+}
