@@ -40,6 +40,8 @@ type Recorder interface {
 	RecordIntent(ctx context.Context, tx *store.Transaction) error
 	// RecordResult records tx's outcome. It may return before the write is durable.
 	RecordResult(tx *store.Transaction) error
+	// Sync waits until every write queued so far is durable.
+	Sync(ctx context.Context) error
 }
 
 // PipelineConfig configures a Pipeline. Zero fields fall back to the stated defaults.
@@ -287,6 +289,11 @@ func (p *Pipeline) refuse(req *http.Request, tx *store.Transaction, outcome stor
 	b := pb.body()
 	tx.Response = store.Message{Headers: resp.Header.Clone(), ContentType: "application/problem+json", Body: string(b), Size: int64(len(b))}
 	p.finish(tx, outcome, pb.Status, pb.Detail)
+	// mtguard's own answer is the only record of a payload it did not forward: make it durable
+	// before the caller hears back, so a fixed payload can always be replayed.
+	if err := p.cfg.Recorder.Sync(req.Context()); err != nil && req.Context().Err() == nil {
+		p.cfg.Logger.Error().Err(err).Str("id", tx.ID).Msg("could not record a call that mtguard answered itself")
+	}
 	return resp
 }
 

@@ -359,13 +359,14 @@ func TestRedaction(t *testing.T) {
 }
 
 // failingRecorder fails every write, like a full disk.
-type failingRecorder struct{ ids store.Store }
+type failingRecorder struct{}
 
 func (f *failingRecorder) NewID(t time.Time) string { return "01KQ0000000000000000000000" }
 func (f *failingRecorder) RecordIntent(context.Context, *store.Transaction) error {
 	return io.ErrShortWrite
 }
 func (f *failingRecorder) RecordResult(*store.Transaction) error { return io.ErrShortWrite }
+func (f *failingRecorder) Sync(context.Context) error            { return io.ErrShortWrite }
 
 func TestStoreErrorPolicy(t *testing.T) {
 	v := newVendor(t)

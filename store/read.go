@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -19,8 +20,13 @@ const (
 	maxScan = 100_000
 )
 
-// Get returns the transaction with id, or an error wrapping ErrNotFound.
+// Get returns the transaction with id, or an error wrapping ErrNotFound. Like Query, it first
+// waits for the writes already queued, so a caller that has just seen a call's answer also
+// sees its outcome.
 func (s *Store) Get(ctx context.Context, id string) (Transaction, error) {
+	if err := s.readBarrier(ctx); err != nil {
+		return Transaction{}, err
+	}
 	var tx Transaction
 	err := s.db.View(func(btx *bolt.Tx) error {
 		var ok bool
@@ -35,6 +41,15 @@ func (s *Store) Get(ctx context.Context, id string) (Transaction, error) {
 		return nil
 	})
 	return tx, err
+}
+
+// readBarrier waits until the writes queued before the read are committed. A failing commit
+// does not fail the read: what is stored is still worth showing.
+func (s *Store) readBarrier(ctx context.Context) error {
+	if err := s.Sync(ctx); err != nil && (errors.Is(err, ErrClosed) || ctx.Err() != nil) {
+		return fmt.Errorf("read: %w", err)
+	}
+	return nil
 }
 
 func load(btx *bolt.Tx, id []byte) (Transaction, bool, error) {
@@ -71,6 +86,9 @@ func (s *Store) Query(ctx context.Context, q Query) (Page, error) {
 	limit = min(limit, maxLimit)
 	if q.Cursor != "" && !validID(q.Cursor) {
 		return Page{}, fmt.Errorf("query: cursor %q: %w", q.Cursor, ErrBadCursor)
+	}
+	if err := s.readBarrier(ctx); err != nil {
+		return Page{}, err
 	}
 	bucket, prefix := bucketReq, []byte(nil)
 	switch {
