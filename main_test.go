@@ -178,7 +178,9 @@ func TestEndToEnd(t *testing.T) {
 				Outcome    string   `json:"outcome"`
 				Status     int      `json:"status"`
 				RecordKeys []string `json:"record_keys"`
-				Findings   []any    `json:"findings"`
+				Findings   []struct {
+					Code string `json:"code"`
+				} `json:"findings"`
 				DurationMS *float64 `json:"duration_ms"`
 				Request    struct {
 					Body string `json:"body"`
@@ -195,6 +197,15 @@ func TestEndToEnd(t *testing.T) {
 			}
 			if tx.Findings == nil || tx.DurationMS == nil || tx.Response.Body == "" {
 				t.Errorf("transaction JSON lacks findings, duration_ms or the response: %s", out)
+			}
+			wantFinding := map[string]string{"timeout": "upstream.timeout", "unreachable": "upstream.unreachable",
+				"oversize body": "request.too_large", "unknown route": "route.unknown"}[tt.name]
+			var codes []string
+			for _, f := range tx.Findings {
+				codes = append(codes, f.Code)
+			}
+			if strings.Join(codes, ",") != wantFinding {
+				t.Errorf("findings %v, want [%s]", codes, wantFinding)
 			}
 			if tt.body != "" && tx.Request.Body == "" {
 				t.Errorf("request body not recorded")

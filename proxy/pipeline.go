@@ -118,7 +118,7 @@ type Refusal struct {
 	Status int
 	Title  string
 	Detail string
-	Type   string   // anchor in the docs
+	Code   string   // finding code, from the schemas catalogue
 	Routes []string // configured prefixes, when relevant
 }
 
@@ -154,7 +154,7 @@ func (p *Pipeline) RoundTrip(req *http.Request) (*http.Response, error) {
 		c.Start = p.cfg.Now()
 	}
 	if c.Route == nil && c.Refusal == nil {
-		c.Refusal = &Refusal{Status: http.StatusNotFound, Title: "No route", Type: "unknown-route", Detail: "no route matches this call"}
+		c.Refusal = &Refusal{Status: http.StatusNotFound, Title: "No route", Code: schemas.CodeRouteUnknown, Detail: "no route matches this call"}
 	}
 	red := p.cfg.Redactor
 	tx := &store.Transaction{Call: store.Call{
@@ -195,14 +195,14 @@ func (p *Pipeline) RoundTrip(req *http.Request) (*http.Response, error) {
 
 	// Stage 1 and 2 refusals: unknown route, oversize body.
 	if c.Refusal != nil {
-		return p.refuse(req, tx, store.OutcomeRejected, problem{
-			Type: problemDocs + c.Refusal.Type, Title: c.Refusal.Title, Status: c.Refusal.Status,
+		return p.refuse(req, tx, store.OutcomeRejected, c.Refusal.Code, problem{
+			Title: c.Refusal.Title, Status: c.Refusal.Status,
 			Detail: c.Refusal.Detail, Routes: c.Refusal.Routes,
 		}), nil
 	}
 	if tooLarge {
-		return p.refuse(req, tx, store.OutcomeRejected, problem{
-			Type: problemDocs + "body-too-large", Title: "Request body too large", Status: http.StatusRequestEntityTooLarge,
+		return p.refuse(req, tx, store.OutcomeRejected, schemas.CodeRequestTooLarge, problem{
+			Title: "Request body too large", Status: http.StatusRequestEntityTooLarge,
 			Detail: fmt.Sprintf("the request body is over store.max_body (%d bytes); it was not forwarded. Send smaller batches or raise store.max_body.", p.cfg.MaxBody),
 		}), nil
 	}
@@ -214,9 +214,10 @@ func (p *Pipeline) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		p.storeErrors.Add(1)
 		p.cfg.Logger.Error().Err(err).Str("id", tx.ID).Str("route", tx.Route).Msg("could not record the call before forwarding it")
+		tx.Findings = append(tx.Findings, finding(schemas.CodeStoreWriteFailed, "the intent could not be recorded before forwarding: "+err.Error()))
 		if p.cfg.RejectOnStoreError {
-			return p.refuse(req, tx, store.OutcomeRejected, problem{
-				Type: problemDocs + "store-unavailable", Title: "Transaction log unavailable", Status: http.StatusServiceUnavailable,
+			return p.refuse(req, tx, store.OutcomeRejected, schemas.CodeStoreWriteFailed, problem{
+				Title: "Transaction log unavailable", Status: http.StatusServiceUnavailable,
 				Detail: "mtguard could not record this call and store.on_error is reject, so it was not forwarded; retry later",
 			}), nil
 		}
@@ -241,16 +242,17 @@ func (p *Pipeline) RoundTrip(req *http.Request) (*http.Response, error) {
 		cancel(nil)
 		switch {
 		case errors.Is(cause, errUpstreamTimeout) || isTimeout(err):
-			return p.refuse(req, tx, store.OutcomeTimeout, problem{
-				Type: problemDocs + "upstream-timeout", Title: "Vendor timed out", Status: http.StatusGatewayTimeout,
+			return p.refuse(req, tx, store.OutcomeTimeout, schemas.CodeUpstreamTimeout, problem{
+				Title: "Vendor timed out", Status: http.StatusGatewayTimeout,
 				Detail: fmt.Sprintf("route %q: %s did not answer within %s; the vendor may still have processed the call", c.Route.Name, c.Route.Upstream.Host, c.Route.Timeout),
 			}), nil
 		case req.Context().Err() != nil:
+			tx.Findings = append(tx.Findings, finding(schemas.CodeClientGone, "the calling tool went away before the vendor answered"))
 			p.finish(tx, store.OutcomeInterrupted, 0, "the calling tool went away before the vendor answered")
 			return nil, ErrClientGone
 		default:
-			return p.refuse(req, tx, store.OutcomeUnreachable, problem{
-				Type: problemDocs + "upstream-unreachable", Title: "Vendor unreachable", Status: http.StatusBadGateway,
+			return p.refuse(req, tx, store.OutcomeUnreachable, schemas.CodeUpstreamUnreachable, problem{
+				Title: "Vendor unreachable", Status: http.StatusBadGateway,
 				Detail: fmt.Sprintf("route %q: could not reach %s: %v", c.Route.Name, c.Route.Upstream.Host, unwrapURLError(err)),
 			}), nil
 		}
@@ -282,9 +284,14 @@ func (p *Pipeline) RoundTrip(req *http.Request) (*http.Response, error) {
 	return resp, nil
 }
 
-// refuse records a call that mtguard answers itself and returns that answer.
-func (p *Pipeline) refuse(req *http.Request, tx *store.Transaction, outcome store.Outcome, pb problem) *http.Response {
+// refuse records a call that mtguard answers itself, with the finding that explains why, and
+// returns that answer.
+func (p *Pipeline) refuse(req *http.Request, tx *store.Transaction, outcome store.Outcome, code string, pb problem) *http.Response {
+	tx.Findings = append(tx.Findings, finding(code, pb.Detail))
 	pb.Instance = tx.ID
+	if spec, ok := schemas.Lookup(code); ok {
+		pb.Type = problemDocs + spec.Anchor()
+	}
 	resp := pb.response(req)
 	b := pb.body()
 	tx.Response = store.Message{Headers: resp.Header.Clone(), ContentType: "application/problem+json", Body: string(b), Size: int64(len(b))}
@@ -417,6 +424,12 @@ func unwrapURLError(err error) error {
 		return ue.Err
 	}
 	return err
+}
+
+// finding builds a stored finding from the catalogue entry of code.
+func finding(code, detail string) store.Finding {
+	spec, _ := schemas.Lookup(code)
+	return store.Finding{Code: code, Severity: store.Severity(spec.Severity), Message: spec.Title, Detail: detail}
 }
 
 // appendNew appends the items of add that are not already in to.

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/mtguard/mtguard/schemas"
 )
 
 // NewTransport returns the transport mtguard uses to reach vendors: many idle connections per
@@ -63,13 +65,13 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.Method == http.MethodConnect:
 		// The reverse listener is not a forward proxy: never tunnel to an arbitrary host.
-		c.Refusal = &Refusal{Status: http.StatusMethodNotAllowed, Title: "CONNECT not allowed", Type: "unknown-route",
+		c.Refusal = &Refusal{Status: http.StatusMethodNotAllowed, Title: "CONNECT not allowed", Code: schemas.CodeRouteUnknown,
 			Detail: "this is mtguard's reverse-proxy listener; point tools at http://HOST/<route prefix>/... instead of using it as a proxy"}
 	default:
 		c.Route = p.routes.match(r.URL.Path)
 		if c.Route == nil {
 			prefixes := p.routes.prefixes()
-			c.Refusal = &Refusal{Status: http.StatusNotFound, Title: "No route for this path", Type: "unknown-route", Routes: prefixes,
+			c.Refusal = &Refusal{Status: http.StatusNotFound, Title: "No route for this path", Code: schemas.CodeRouteUnknown, Routes: prefixes,
 				Detail: fmt.Sprintf("no route matches %s; configured prefixes: %s", r.URL.Path, strings.Join(prefixes, ", "))}
 		}
 	}
@@ -98,7 +100,7 @@ func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) 
 		p.log.Debug().Str("path", r.URL.Path).Int("status", 499).Msg("client closed the request")
 		return
 	}
-	pb := problem{Type: problemDocs + "bad-request", Title: "Bad request", Status: http.StatusBadRequest,
+	pb := problem{Type: "about:blank", Title: "Bad request", Status: http.StatusBadRequest,
 		Detail: fmt.Sprintf("mtguard could not read the request: %v", err)}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(pb.Status)
