@@ -148,9 +148,6 @@ func (s *server) ready() error {
 	if err := s.store.Healthy(); err != nil {
 		return fmt.Errorf("transaction log cannot write: %w", err)
 	}
-	if n := s.pipeline.StoreErrors(); n > 0 && s.store.Healthy() != nil {
-		return fmt.Errorf("%d calls could not be recorded", n)
-	}
 	return nil
 }
 

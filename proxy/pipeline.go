@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -275,9 +277,19 @@ func (p *Pipeline) RoundTrip(req *http.Request) (*http.Response, error) {
 			if readErr != nil && !errors.Is(readErr, io.EOF) {
 				msg = fmt.Sprintf("the vendor's response body broke off after %d bytes: %v", total, readErr)
 			}
-			parsedRes := schemas.ParseBody(resp.Header.Get("Content-Type"), captured)
-			tx.Response = p.capture(resp.Header, captured, parsedRes, total)
-			tx.Response.Truncated = total > int64(len(captured))
+			truncated := total > int64(len(captured))
+			body, decoded := captured, ""
+			if !truncated && strings.EqualFold(resp.Header.Get("Content-Encoding"), "gzip") {
+				// Vendors gzip their answers when the tool asks; keep them readable (and
+				// checkable) in the log. The tool still gets the bytes the vendor sent.
+				if plain, ok := gunzip(captured, p.cfg.CaptureBody); ok {
+					body, decoded = plain, "gzip"
+				}
+			}
+			parsedRes := schemas.ParseBody(resp.Header.Get("Content-Type"), body)
+			tx.Response = p.capture(resp.Header, body, parsedRes, total)
+			tx.Response.Truncated = truncated
+			tx.Response.Decoded = decoded
 			p.finish(tx, outcome, resp.StatusCode, msg)
 		},
 	}
@@ -424,6 +436,20 @@ func unwrapURLError(err error) error {
 		return ue.Err
 	}
 	return err
+}
+
+// gunzip decompresses b up to limit bytes; ok is false when b is not valid gzip or inflates
+// beyond limit.
+func gunzip(b []byte, limit int64) ([]byte, bool) {
+	zr, err := gzip.NewReader(bytes.NewReader(b))
+	if err != nil {
+		return nil, false
+	}
+	plain, err := io.ReadAll(io.LimitReader(zr, limit+1))
+	if err != nil || int64(len(plain)) > limit {
+		return nil, false
+	}
+	return plain, true
 }
 
 // finding builds a stored finding from the catalogue entry of code.

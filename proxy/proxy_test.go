@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"io"
@@ -52,6 +53,12 @@ func newVendor(t *testing.T) *vendor {
 			io.WriteString(w, `{"status":"error","category":"VALIDATION_ERROR","message":"Property values were not valid"}`)
 		case strings.HasSuffix(r.URL.Path, "/boom"):
 			w.WriteHeader(503)
+		case strings.HasSuffix(r.URL.Path, "/gzip"):
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Content-Encoding", "gzip")
+			zw := gzip.NewWriter(w)
+			io.WriteString(zw, `{"status":"ok","zipped":true}`)
+			zw.Close()
 		case strings.HasSuffix(r.URL.Path, "/big"):
 			w.Header().Set("Content-Type", "text/plain")
 			io.WriteString(w, strings.Repeat("x", 5000))
@@ -274,6 +281,23 @@ func TestHeadersAndCapture(t *testing.T) {
 	}
 	if u, _ := url.Parse(v.URL); got.Host != u.Host {
 		t.Errorf("vendor saw Host %q, want %q", got.Host, u.Host)
+	}
+
+	// A gzipped answer reaches the tool as sent and is stored readable.
+	req, _ = http.NewRequest("GET", h.proxy.URL+"/crm/v1/gzip", nil)
+	req.Header.Set("Accept-Encoding", "gzip")
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zr, err := gzip.NewReader(resp.Body)
+	if err != nil {
+		t.Fatalf("the tool did not receive the gzip bytes: %v", err)
+	}
+	io.ReadAll(zr)
+	resp.Body.Close()
+	if tx := h.get(t, resp.Header.Get(HeaderID)); tx.Response.Body != `{"status":"ok","zipped":true}` || tx.Response.Decoded != "gzip" {
+		t.Errorf("stored gzip answer: body %q decoded %q", tx.Response.Body, tx.Response.Decoded)
 	}
 
 	// A response larger than the capture limit streams whole but is stored truncated.

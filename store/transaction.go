@@ -66,7 +66,10 @@ type Message struct {
 	// and BodyEncoding is "base64".
 	Body         string `json:"body,omitempty"`
 	BodyEncoding string `json:"body_encoding,omitempty"`
-	// Size is the full body size in bytes; it exceeds len(Body) when Truncated.
+	// Decoded names the Content-Encoding (gzip) that was removed from the stored body; the
+	// caller received the encoded bytes.
+	Decoded string `json:"decoded,omitempty"`
+	// Size is the full body size in bytes as sent on the wire; it exceeds len(Body) when Truncated.
 	Size      int64 `json:"size"`
 	Truncated bool  `json:"truncated,omitempty"`
 }
