@@ -212,6 +212,9 @@ func (p *Pipeline) RoundTrip(req *http.Request) (*http.Response, error) {
 	// Stage 4: durable intent before anything leaves.
 	if err := p.cfg.Recorder.RecordIntent(req.Context(), tx); err != nil {
 		if req.Context().Err() != nil {
+			// The intent may still commit; give it an outcome so it does not stay pending.
+			tx.Findings = append(tx.Findings, finding(schemas.CodeClientGone, "the calling tool went away before the call was recorded"))
+			p.finish(tx, store.OutcomeInterrupted, 0, "the calling tool went away before the call was recorded; it was not forwarded")
 			return nil, ErrClientGone
 		}
 		p.storeErrors.Add(1)

@@ -416,3 +416,35 @@ func TestStoreErrorPolicy(t *testing.T) {
 		}
 	}
 }
+
+// TestClientGoneBeforeIntent checks that a call whose caller left while its intent was being
+// recorded gets an outcome instead of staying pending.
+func TestClientGoneBeforeIntent(t *testing.T) {
+	v := newVendor(t)
+	h := newHarness(t, v.URL, nil)
+	st := h.store
+	pl, err := NewPipeline(PipelineConfig{Recorder: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, _ := url.Parse(v.URL)
+	route := &Route{Name: "crm", Prefix: "/crm", Upstream: u, Timeout: time.Second}
+	for range 50 {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		req, _ := http.NewRequestWithContext(WithCall(ctx, &Call{Route: route, Front: "reverse"}), "POST", v.URL+"/v1/leads", strings.NewReader(`{"email":"a@b.io"}`))
+		if _, err := pl.RoundTrip(req); err == nil {
+			t.Fatal("RoundTrip with a cancelled caller succeeded")
+		}
+	}
+	st.Sync(context.Background())
+	page, _ := st.Query(context.Background(), store.Query{Outcome: store.OutcomePending})
+	if len(page.Transactions) != 0 {
+		t.Fatalf("%d calls left pending after their callers went away", len(page.Transactions))
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if len(v.seen) != 0 {
+		t.Fatalf("a call whose caller had gone was forwarded")
+	}
+}
