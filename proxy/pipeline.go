@@ -209,6 +209,20 @@ func (p *Pipeline) RoundTrip(req *http.Request) (*http.Response, error) {
 		}), nil
 	}
 
+	// Stage 3: the route's request checks (contracts, version rules): pure functions of the call.
+	var creq *schemas.Request
+	var verdict schemas.RequestVerdict
+	if !c.Route.Checks.Empty() {
+		creq = &schemas.Request{Method: req.Method, Path: req.URL.Path, Query: req.URL.Query(), Header: req.Header, Body: parsed, Raw: body}
+		verdict = c.Route.Checks.CheckRequest(c.Start, creq)
+		tx.Findings = appendFindings(tx.Findings, verdict.Findings)
+		if rj := verdict.Reject; rj != nil {
+			resp := p.refuse(req, tx, store.OutcomeRejected, rj.Code, problem{Title: rj.Title, Status: rj.Status, Detail: rj.Detail, Errors: rj.Errors})
+			addHeaders(resp.Header, verdict.AnswerHeaders)
+			return resp, nil
+		}
+	}
+
 	// Stage 4: durable intent before anything leaves.
 	if err := p.cfg.Recorder.RecordIntent(req.Context(), tx); err != nil {
 		if req.Context().Err() != nil {
@@ -238,6 +252,12 @@ func (p *Pipeline) RoundTrip(req *http.Request) (*http.Response, error) {
 	if len(body) == 0 && (req.Body == nil || req.Body == http.NoBody) {
 		out.Body, out.GetBody = nil, nil
 	}
+	if len(verdict.SetHeaders) > 0 {
+		out.Header = out.Header.Clone()
+		for k, vs := range verdict.SetHeaders {
+			out.Header[k] = vs
+		}
+	}
 	sent := p.cfg.Now()
 	resp, err := p.cfg.Transport.RoundTrip(out)
 	timer.Stop()
@@ -266,6 +286,7 @@ func (p *Pipeline) RoundTrip(req *http.Request) (*http.Response, error) {
 	// Stage 7-9: answer as the vendor did, capturing the body as it streams to the caller and
 	// recording the outcome when the front end closes it.
 	resp.Header.Set(HeaderID, tx.ID)
+	addHeaders(resp.Header, verdict.AnswerHeaders)
 	tx.Status = resp.StatusCode
 	resp.Body = &capturingBody{
 		rc:    resp.Body,
@@ -293,6 +314,19 @@ func (p *Pipeline) RoundTrip(req *http.Request) (*http.Response, error) {
 			tx.Response = p.capture(resp.Header, body, parsedRes, total)
 			tx.Response.Truncated = truncated
 			tx.Response.Decoded = decoded
+			if creq != nil {
+				// Stage 7: the route's response checks read the answer the tool already has.
+				rv := c.Route.Checks.CheckResponse(p.cfg.Now(), creq, &schemas.Response{
+					Status: resp.StatusCode, Header: resp.Header, Body: parsedRes, Raw: body, Truncated: truncated,
+				})
+				if rv.Outcome != "" {
+					outcome = store.Outcome(rv.Outcome)
+				}
+				tx.Findings = appendFindings(tx.Findings, rv.Findings)
+				for _, r := range rv.Records {
+					tx.Records = append(tx.Records, store.RecordResult(r))
+				}
+			}
 			p.finish(tx, outcome, resp.StatusCode, msg)
 		},
 	}
@@ -459,6 +493,23 @@ func gunzip(b []byte, limit int64) ([]byte, bool) {
 func finding(code, detail string) store.Finding {
 	spec, _ := schemas.Lookup(code)
 	return store.Finding{Code: code, Severity: store.Severity(spec.Severity), Message: spec.Title, Detail: detail}
+}
+
+// appendFindings converts the findings of checks into stored ones.
+func appendFindings(to []store.Finding, fs []schemas.Finding) []store.Finding {
+	for _, f := range fs {
+		to = append(to, store.Finding{Code: f.Code, Severity: store.Severity(f.Severity), Message: f.Message, Detail: f.Detail})
+	}
+	return to
+}
+
+// addHeaders adds every value of add to h.
+func addHeaders(h, add http.Header) {
+	for k, vs := range add {
+		for _, v := range vs {
+			h.Add(k, v)
+		}
+	}
 }
 
 // appendNew appends the items of add that are not already in to.

@@ -16,6 +16,7 @@ type problem struct {
 	Detail   string   `json:"detail"`
 	Instance string   `json:"instance,omitempty"` // the transaction id
 	Routes   []string `json:"routes,omitempty"`   // the configured prefixes, for an unknown path
+	Errors   []string `json:"errors,omitempty"`   // every violation, when a check found several
 }
 
 // problemDocs is where each problem type is explained.

@@ -448,3 +448,72 @@ func TestClientGoneBeforeIntent(t *testing.T) {
 		t.Fatalf("a call whose caller had gone was forwarded")
 	}
 }
+
+// TestChecksHooks checks that the pipeline applies a route's request and response verdicts:
+// reject before forwarding, headers to the vendor and to the tool, outcome override, records.
+func TestChecksHooks(t *testing.T) {
+	v := newVendor(t)
+	st, err := store.Open(filepath.Join(t.TempDir(), "m.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	pl, _ := NewPipeline(PipelineConfig{Recorder: st})
+	u, _ := url.Parse(v.URL)
+	checks := &schemas.Checks{
+		Request: []schemas.RequestCheck{func(now time.Time, req *schemas.Request, vd *schemas.RequestVerdict) {
+			if strings.Contains(string(req.Raw), "bad") {
+				vd.Reject = &schemas.Rejection{Status: 422, Code: schemas.CodeRequestTooLarge, Title: "Contract violated", Detail: "bad payload", Errors: []string{"/email: bad"}}
+				return
+			}
+			vd.SetHeaders = http.Header{"Api-Version": {"2026-01"}}
+			vd.AnswerHeaders = http.Header{"X-Mtguard-Warning": {"checked"}}
+			vd.Findings = append(vd.Findings, schemas.NewFinding(schemas.CodeClientGone, "request seen", req.Path))
+		}},
+		Response: []schemas.ResponseCheck{func(now time.Time, req *schemas.Request, resp *schemas.Response, vd *schemas.ResponseVerdict) {
+			if resp.Status == 201 && resp.Body.JSON != nil {
+				vd.Outcome = "partial"
+				vd.Records = []schemas.RecordResult{{Index: 1, Key: "b@x.io", OK: false, Reason: "skipped"}}
+			}
+		}},
+	}
+	srv := httptest.NewServer(NewProxy([]Route{{Name: "crm", Prefix: "/crm", Upstream: u, Checks: checks}}, pl, zerolog.Nop()))
+	defer srv.Close()
+
+	resp, err := http.Post(srv.URL+"/crm/v1/leads", "application/json", strings.NewReader(`{"email":"bad"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pb problem
+	json.NewDecoder(resp.Body).Decode(&pb)
+	resp.Body.Close()
+	if resp.StatusCode != 422 || len(pb.Errors) != 1 || v.Received() != 0 {
+		t.Fatalf("rejection: status %d problem %+v, vendor hits %d", resp.StatusCode, pb, v.Received())
+	}
+	tx, _ := st.Get(context.Background(), resp.Header.Get(HeaderID))
+	if tx.Outcome != store.OutcomeRejected || tx.Request.Body != `{"email":"bad"}` {
+		t.Fatalf("rejected call stored as %q with body %q", tx.Outcome, tx.Request.Body)
+	}
+
+	resp, err = http.Post(srv.URL+"/crm/v1/leads", "application/json", strings.NewReader(`{"email":"ok@x.io"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.Header.Get("X-Mtguard-Warning") != "checked" {
+		t.Errorf("answer headers not added: %v", resp.Header)
+	}
+	if got, _ := v.last(); got.Header.Get("Api-Version") != "2026-01" {
+		t.Errorf("SetHeaders not forwarded: %v", got.Header)
+	}
+	tx, _ = st.Get(context.Background(), resp.Header.Get(HeaderID))
+	if tx.Outcome != store.OutcomePartial || len(tx.Records) != 1 || len(tx.Findings) != 1 || tx.Findings[0].Detail != "/v1/leads" {
+		t.Fatalf("stored outcome %q records %+v findings %+v", tx.Outcome, tx.Records, tx.Findings)
+	}
+}
+
+func (v *vendor) Received() int {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return len(v.seen)
+}

@@ -17,6 +17,9 @@ type Route struct {
 	Owner    string
 	// RecordKeys say where a record's identity lives in a request body.
 	RecordKeys []schemas.KeyPath
+	// Checks are the route's compiled request and response checks (contracts, vendor rules).
+	// If nil, nothing is checked.
+	Checks *schemas.Checks
 	// Timeout bounds the wait from sending a call to the vendor's response headers
 	// (dial, TLS and the vendor's think time). If zero, DefaultTimeout.
 	Timeout time.Duration

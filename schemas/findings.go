@@ -1,6 +1,9 @@
 package schemas
 
-import "sort"
+import (
+	"slices"
+	"sort"
+)
 
 // FindingSpec is the catalogue entry of one finding code: what it means and what to do.
 // Codes are stable: they are shown to users, used in filters and alert rules, and never
@@ -35,7 +38,11 @@ const (
 	CodeClientGone          = "client.gone"
 )
 
-var catalogue = []FindingSpec{
+// catalogue is every finding code; each concern keeps its entries beside its code.
+var catalogue = slices.Concat(coreFindings)
+
+// coreFindings explain the calls that mtguard answers itself.
+var coreFindings = []FindingSpec{
 	{CodeRouteUnknown, "error", "No route matches the path the tool called",
 		"Point the tool at http://MTGUARD/<prefix>/... using one of the configured prefixes, or add a route."},
 	{CodeRequestTooLarge, "error", "The request body is larger than store.max_body; it was not forwarded",

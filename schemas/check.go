@@ -1,0 +1,135 @@
+package schemas
+
+import (
+	"net/http"
+	"net/url"
+	"time"
+)
+
+// Finding is one observation about a call, made by a check. Code is from the catalogue.
+type Finding struct {
+	Code     string
+	Severity string // info, warn or error; empty means the catalogue's severity
+	Message  string // what a person reads: specific to this call
+	Detail   string // optional: the evidence (a JSON pointer, a header value)
+}
+
+// NewFinding returns a finding with code's catalogue severity.
+func NewFinding(code, message, detail string) Finding {
+	spec, _ := Lookup(code)
+	return Finding{Code: code, Severity: spec.Severity, Message: message, Detail: detail}
+}
+
+// Request is what request checks see of a call: the vendor-side path (route prefix removed)
+// and the body parsed once by the pipeline.
+type Request struct {
+	Method string
+	Path   string // as the vendor sees it, without the query, e.g. /crm/v3/objects/contacts
+	Query  url.Values
+	Header http.Header
+	Body   Body
+	Raw    []byte
+}
+
+// Response is what response checks see: the vendor's status, headers and (captured, decoded)
+// body.
+type Response struct {
+	Status    int
+	Header    http.Header
+	Body      Body
+	Raw       []byte
+	Truncated bool // Raw is only the first part of the body
+}
+
+// Rejection stops a call before it is forwarded: the pipeline answers it with an RFC 9457
+// problem and records the call as rejected.
+type Rejection struct {
+	Status int    // 400, 410, 422...
+	Code   string // the finding code that explains it
+	Title  string
+	Detail string
+	// Errors are listed in the problem body, one per violation, when the check has several.
+	Errors []string
+}
+
+// RequestVerdict is what the request checks of a route concluded.
+type RequestVerdict struct {
+	Findings []Finding
+	// Reject, when set, stops the call.
+	Reject *Rejection
+	// SetHeaders are added to the forwarded request (a pinned API version, say).
+	SetHeaders http.Header
+	// AnswerHeaders are added to the answer the tool receives (a contract warning, say).
+	AnswerHeaders http.Header
+}
+
+// RecordResult is the fate of one record of a batch call.
+type RecordResult struct {
+	Index  int
+	Key    string
+	OK     bool
+	Reason string
+}
+
+// Signal tells the throttler what the vendor said about its limits.
+type Signal struct {
+	Kind       string        // "ratelimit" (slow down, pause until Reset) or "quota" (exhausted until Reset), "remaining"
+	RetryAfter time.Duration // how long to pause, when the vendor said
+	Remaining  int           // remaining budget, for "remaining"; -1 when unknown
+	Limit      int           // the window's limit, when the vendor said; 0 when unknown
+}
+
+// ResponseVerdict is what the response checks of a route concluded.
+type ResponseVerdict struct {
+	// Outcome overrides the status-based outcome when set: "failed" for a 2xx that failed,
+	// "partial" for a batch with failed records, "delivered" for a non-2xx the vendor
+	// documents as success.
+	Outcome  string
+	Findings []Finding
+	Records  []RecordResult
+	Signals  []Signal
+}
+
+// RequestCheck inspects a call before it is forwarded. now is the clock of the call (dated
+// rules compare against it). A check adds to v; it must not keep req.
+type RequestCheck func(now time.Time, req *Request, v *RequestVerdict)
+
+// ResponseCheck inspects the vendor's answer. It never blocks the answer: the tool already has
+// it.
+type ResponseCheck func(now time.Time, req *Request, resp *Response, v *ResponseVerdict)
+
+// Checks are the compiled checks of one route, in the order they run. The zero value checks
+// nothing. Contracts, vendor presets and route rules each contribute functions.
+type Checks struct {
+	Request  []RequestCheck
+	Response []ResponseCheck
+}
+
+// Empty reports whether there is nothing to check, so the pipeline can skip building inputs.
+func (c *Checks) Empty() bool {
+	return c == nil || (len(c.Request) == 0 && len(c.Response) == 0)
+}
+
+// CheckRequest runs every request check.
+func (c *Checks) CheckRequest(now time.Time, req *Request) RequestVerdict {
+	var v RequestVerdict
+	if c == nil {
+		return v
+	}
+	for _, check := range c.Request {
+		check(now, req, &v)
+	}
+	return v
+}
+
+// CheckResponse runs every response check.
+func (c *Checks) CheckResponse(now time.Time, req *Request, resp *Response) ResponseVerdict {
+	var v ResponseVerdict
+	if c == nil {
+		return v
+	}
+	for _, check := range c.Response {
+		check(now, req, resp, &v)
+	}
+	return v
+}
