@@ -87,6 +87,10 @@ func cmdCheckConfig(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// Build the routes as serve would, so that every pinned contract and rule compiles.
+	if _, err := proxyRoutes(cfg.Routes); err != nil {
+		return fmt.Errorf("%s: %w", pos[0], err)
+	}
 	fmt.Fprintf(stdout, "%s: ok (%d routes; proxy %s, admin %s, store %s)\n", pos[0], len(cfg.Routes), cfg.Listen, cfg.Admin.Listen, cfg.Store.Path)
 	return nil
 }

@@ -193,7 +193,11 @@ func proxyRoutes(rcs []RouteConfig) ([]proxy.Route, error) {
 		if err != nil {
 			return nil, fmt.Errorf("route %s: %w", rc.Name, err)
 		}
-		out = append(out, proxy.Route{Name: rc.Name, Prefix: rc.Prefix, Upstream: u, Owner: rc.Owner, RecordKeys: keys, Timeout: rc.Timeout})
+		checks, err := routeChecks(rc)
+		if err != nil {
+			return nil, fmt.Errorf("route %s: %w", rc.Name, err)
+		}
+		out = append(out, proxy.Route{Name: rc.Name, Prefix: rc.Prefix, Upstream: u, Owner: rc.Owner, RecordKeys: keys, Timeout: rc.Timeout, Checks: checks})
 	}
 	return out, nil
 }
