@@ -40,6 +40,10 @@ type Options struct {
 	LockTimeout time.Duration
 	// MaxBatch caps how many queued writes join one commit. If zero, 2048.
 	MaxBatch int
+	// OnResult, if set, receives every transaction whose result was committed, in commit
+	// order, from the committer goroutine: alert rules consume this stream instead of polling
+	// the file. It must not block (hand the value to a buffered channel or similar).
+	OnResult func(Transaction)
 }
 
 // Store is an open transaction log. Its methods are safe for concurrent use.
@@ -49,6 +53,7 @@ type Store struct {
 	ids      idGen
 	ops      chan *op
 	maxBatch int
+	onResult func(Transaction)
 	done     chan struct{}
 
 	closeMu sync.RWMutex // held for reading while enqueueing, for writing by Close
@@ -98,6 +103,7 @@ func Open(path string, opts Options) (*Store, error) {
 		now:      opts.Now,
 		ops:      make(chan *op, opts.MaxBatch),
 		maxBatch: opts.MaxBatch,
+		onResult: opts.OnResult,
 		done:     make(chan struct{}),
 	}
 	if err := s.init(path); err != nil {
@@ -304,6 +310,9 @@ func (s *Store) commitLoop() {
 		for _, o := range batch {
 			if o.done != nil {
 				o.done <- err
+			}
+			if err == nil && s.onResult != nil && o.tx != nil && !o.intent {
+				s.onResult(*o.tx)
 			}
 		}
 	}

@@ -317,3 +317,21 @@ func TestIDsSortByTime(t *testing.T) {
 		t.Fatalf("a clock that went back produced a smaller id %s <= %s", got, prev)
 	}
 }
+
+func TestOnResultStream(t *testing.T) {
+	var mu sync.Mutex
+	var got []Outcome
+	s := mustOpen(t, "", Options{OnResult: func(tx Transaction) {
+		mu.Lock()
+		got = append(got, tx.Outcome)
+		mu.Unlock()
+	}})
+	record(t, s, time.Now(), "crm", nil, OutcomeDelivered)
+	record(t, s, time.Now(), "crm", nil, OutcomeFailed)
+	s.Sync(context.Background())
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 2 || got[0] != OutcomeDelivered || got[1] != OutcomeFailed {
+		t.Fatalf("stream %v, want [delivered failed] (intents are not results)", got)
+	}
+}
