@@ -3,11 +3,14 @@ package store
 import "time"
 
 // Query selects transactions. Zero fields do not filter. At most one index is used (record key,
-// then route, then outcome); the remaining filters are applied to the transactions it yields.
+// then route, then finding, then outcome); the remaining filters are applied to the
+// transactions it yields.
 type Query struct {
 	RecordKey string    // normalised record key, e.g. a lower-cased email
 	Route     string    // route name
 	Outcome   Outcome   // one outcome
+	Finding   string    // calls carrying a finding with this code
+	Status    int       // the HTTP status mtguard answered with
 	Since     time.Time // inclusive
 	Until     time.Time // exclusive; zero means now
 	// Limit caps the page size. Zero means 50; it never exceeds 1000.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -28,7 +29,7 @@ func (s *Store) Get(ctx context.Context, id string) (Transaction, error) {
 		return Transaction{}, err
 	}
 	var tx Transaction
-	err := s.db.View(func(btx *bolt.Tx) error {
+	err := s.view(func(btx *bolt.Tx) error {
 		var ok bool
 		var err error
 		tx, ok, err = load(btx, []byte(id))
@@ -96,6 +97,8 @@ func (s *Store) Query(ctx context.Context, q Query) (Page, error) {
 		bucket, prefix = bucketIdxRecord, indexKey(q.RecordKey, "")
 	case q.Route != "":
 		bucket, prefix = bucketIdxRoute, indexKey(q.Route, "")
+	case q.Finding != "":
+		bucket, prefix = bucketIdxFinding, indexKey(q.Finding, "")
 	case q.Outcome == OutcomePending:
 		bucket = bucketPending
 	case q.Outcome != "":
@@ -120,7 +123,7 @@ func (s *Store) Query(ctx context.Context, q Query) (Page, error) {
 	}
 
 	page := Page{Transactions: []Transaction{}}
-	err := s.db.View(func(btx *bolt.Tx) error {
+	err := s.view(func(btx *bolt.Tx) error {
 		c := btx.Bucket(bucket).Cursor()
 		var k []byte
 		if q.Ascending {
@@ -178,17 +181,14 @@ func (q Query) matches(tx Transaction) bool {
 	if q.Outcome != "" && tx.Outcome != q.Outcome {
 		return false
 	}
-	if q.RecordKey != "" {
-		found := false
-		for _, k := range tx.RecordKeys {
-			if k == q.RecordKey {
-				found = true
-				break
-			}
-		}
-		if !found {
-			return false
-		}
+	if q.Status != 0 && tx.Status != q.Status {
+		return false
+	}
+	if q.RecordKey != "" && !slices.Contains(tx.RecordKeys, q.RecordKey) {
+		return false
+	}
+	if q.Finding != "" && !slices.ContainsFunc(tx.Findings, func(f Finding) bool { return f.Code == q.Finding }) {
+		return false
 	}
 	return true
 }
@@ -210,7 +210,7 @@ func (s *Store) DeleteBefore(t time.Time) (int, error) {
 
 func (s *Store) deleteBatch(cutoff []byte, max int) (int, error) {
 	n := 0
-	err := s.db.Update(func(btx *bolt.Tx) error {
+	err := s.update(func(btx *bolt.Tx) error {
 		c := btx.Bucket(bucketReq).Cursor()
 		var ids [][]byte
 		for k, _ := c.First(); k != nil && bytes.Compare(k, cutoff) < 0 && len(ids) < max; k, _ = c.Next() {
@@ -236,19 +236,13 @@ func deleteOne(btx *bolt.Tx, id []byte) error {
 		return err
 	}
 	sid := string(id)
-	dels := []struct {
-		bucket []byte
-		key    []byte
-	}{
-		{bucketReq, id}, {bucketRes, id}, {bucketPending, id},
-		{bucketIdxRoute, indexKey(tx.Route, sid)},
-		{bucketIdxOutcome, indexKey(string(tx.Outcome), sid)},
+	if err := unindexResult(btx, sid, &tx.Result); err != nil {
+		return err
 	}
+	type entry struct{ bucket, key []byte }
+	dels := []entry{{bucketReq, id}, {bucketRes, id}, {bucketPending, id}, {bucketIdxRoute, indexKey(tx.Route, sid)}}
 	for _, k := range tx.RecordKeys {
-		dels = append(dels, struct {
-			bucket []byte
-			key    []byte
-		}{bucketIdxRecord, indexKey(k, sid)})
+		dels = append(dels, entry{bucketIdxRecord, indexKey(k, sid)})
 	}
 	for _, d := range dels {
 		if err := btx.Bucket(d.bucket).Delete(d.key); err != nil {

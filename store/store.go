@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,7 +29,8 @@ var (
 	bucketIdxRecord  = []byte("idx_record")
 	bucketIdxRoute   = []byte("idx_route")
 	bucketIdxOutcome = []byte("idx_outcome")
-	allBuckets       = [][]byte{bucketMeta, bucketReq, bucketRes, bucketPending, bucketIdxRecord, bucketIdxRoute, bucketIdxOutcome}
+	bucketIdxFinding = []byte("idx_finding")
+	allBuckets       = [][]byte{bucketMeta, bucketReq, bucketRes, bucketPending, bucketIdxRecord, bucketIdxRoute, bucketIdxOutcome, bucketIdxFinding}
 	keyFormat        = []byte("format")
 )
 
@@ -48,7 +50,12 @@ type Options struct {
 
 // Store is an open transaction log. Its methods are safe for concurrent use.
 type Store struct {
+	// dbMu is held for reading by every use of db and for writing by Forget, which swaps the
+	// file for a compacted copy.
+	dbMu     sync.RWMutex
 	db       *bolt.DB
+	path     string
+	boltOpts *bolt.Options
 	now      func() time.Time
 	ids      idGen
 	ops      chan *op
@@ -86,12 +93,13 @@ func Open(path string, opts Options) (*Store, error) {
 	if opts.MaxBatch == 0 {
 		opts.MaxBatch = 2048
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{
+	boltOpts := &bolt.Options{
 		Timeout: opts.LockTimeout,
 		// The freelist is rebuilt on open instead of written on every commit: smaller commits.
 		NoFreelistSync: true,
 		FreelistType:   bolt.FreelistMapType,
-	})
+	}
+	db, err := bolt.Open(path, 0o600, boltOpts)
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("open store %s: the file is locked by another process (is mtguard serve already running with this store.path?)", path)
 	}
@@ -100,6 +108,8 @@ func Open(path string, opts Options) (*Store, error) {
 	}
 	s := &Store{
 		db:       db,
+		path:     path,
+		boltOpts: boltOpts,
 		now:      opts.Now,
 		ops:      make(chan *op, opts.MaxBatch),
 		maxBatch: opts.MaxBatch,
@@ -159,12 +169,26 @@ func (s *Store) recoverInterrupted(btx *bolt.Tx) error {
 		if err != nil {
 			return fmt.Errorf("encode interrupted result: %w", err)
 		}
-		if err := putResult(btx, id, b, OutcomeInterrupted); err != nil {
+		if err := putResult(btx, id, b, &r); err != nil {
 			return err
 		}
 	}
 	s.recovered = len(ids)
 	return nil
+}
+
+// view runs fn in a read transaction.
+func (s *Store) view(fn func(*bolt.Tx) error) error {
+	s.dbMu.RLock()
+	defer s.dbMu.RUnlock()
+	return s.db.View(fn)
+}
+
+// update runs fn in a write transaction (bbolt serialises writers).
+func (s *Store) update(fn func(*bolt.Tx) error) error {
+	s.dbMu.RLock()
+	defer s.dbMu.RUnlock()
+	return s.db.Update(fn)
 }
 
 // Recovered reports how many calls Open marked as interrupted.
@@ -291,7 +315,7 @@ func (s *Store) commitLoop() {
 				break drain
 			}
 		}
-		err := s.db.Update(func(btx *bolt.Tx) error {
+		err := s.update(func(btx *bolt.Tx) error {
 			for _, o := range batch {
 				if err := applyOp(btx, o); err != nil {
 					return err
@@ -335,7 +359,7 @@ func applyOp(btx *bolt.Tx, o *op) error {
 				return err
 			}
 		}
-		return putResult(btx, id, o.res, o.tx.Outcome)
+		return putResult(btx, id, o.res, &o.tx.Result)
 	}
 }
 
@@ -356,21 +380,22 @@ func putIntent(btx *bolt.Tx, tx *Transaction, req []byte) error {
 	if err := btx.Bucket(bucketIdxRoute).Put(indexKey(tx.Route, tx.ID), nil); err != nil {
 		return fmt.Errorf("index route: %w", err)
 	}
+	if tx.ReplayOf != "" {
+		return linkReplay(btx, tx.ReplayOf, tx.ID)
+	}
 	return nil
 }
 
-func putResult(btx *bolt.Tx, id, res []byte, outcome Outcome) error {
+// putResult stores a call's result and indexes its outcome and finding codes, replacing the
+// index entries of an earlier result of the same call, if any.
+func putResult(btx *bolt.Tx, id, res []byte, r *Result) error {
 	resB := btx.Bucket(bucketRes)
-	idxOutcome := btx.Bucket(bucketIdxOutcome)
-	// A result may be written twice (a recovered call later completed by a replay of the same id
-	// is not possible today, but the index must never hold two outcomes for one id).
+	sid := string(id)
 	if old := resB.Get(id); old != nil {
-		var prev struct {
-			Outcome Outcome `json:"outcome"`
-		}
-		if json.Unmarshal(old, &prev) == nil && prev.Outcome != "" {
-			if err := idxOutcome.Delete(indexKey(string(prev.Outcome), string(id))); err != nil {
-				return fmt.Errorf("unindex outcome: %w", err)
+		var prev Result
+		if json.Unmarshal(old, &prev) == nil {
+			if err := unindexResult(btx, sid, &prev); err != nil {
+				return err
 			}
 		}
 	}
@@ -380,10 +405,65 @@ func putResult(btx *bolt.Tx, id, res []byte, outcome Outcome) error {
 	if err := btx.Bucket(bucketPending).Delete(id); err != nil {
 		return fmt.Errorf("clear pending %s: %w", id, err)
 	}
-	if err := idxOutcome.Put(indexKey(string(outcome), string(id)), nil); err != nil {
+	if err := btx.Bucket(bucketIdxOutcome).Put(indexKey(string(r.Outcome), sid), nil); err != nil {
 		return fmt.Errorf("index outcome: %w", err)
 	}
+	idx := btx.Bucket(bucketIdxFinding)
+	for _, code := range findingCodes(r) {
+		if err := idx.Put(indexKey(code, sid), nil); err != nil {
+			return fmt.Errorf("index finding: %w", err)
+		}
+	}
 	return nil
+}
+
+// unindexResult removes the index entries that r put for id.
+func unindexResult(btx *bolt.Tx, id string, r *Result) error {
+	if r.Outcome != "" {
+		if err := btx.Bucket(bucketIdxOutcome).Delete(indexKey(string(r.Outcome), id)); err != nil {
+			return fmt.Errorf("unindex outcome: %w", err)
+		}
+	}
+	for _, code := range findingCodes(r) {
+		if err := btx.Bucket(bucketIdxFinding).Delete(indexKey(code, id)); err != nil {
+			return fmt.Errorf("unindex finding: %w", err)
+		}
+	}
+	return nil
+}
+
+// findingCodes lists r's distinct finding codes.
+func findingCodes(r *Result) []string {
+	var codes []string
+	for _, f := range r.Findings {
+		if !slices.Contains(codes, f.Code) {
+			codes = append(codes, f.Code)
+		}
+	}
+	return codes
+}
+
+// linkReplay adds replay to the replayed_by list of the call it replays, so that the original
+// shows its replay chain.
+func linkReplay(btx *bolt.Tx, original, replay string) error {
+	resB := btx.Bucket(bucketRes)
+	old := resB.Get([]byte(original))
+	if old == nil {
+		return nil // the original is gone (retention) or still in flight: nothing to link
+	}
+	var r Result
+	if err := json.Unmarshal(old, &r); err != nil {
+		return fmt.Errorf("decode result %s: %w", original, err)
+	}
+	if slices.Contains(r.ReplayedBy, replay) {
+		return nil
+	}
+	r.ReplayedBy = append(r.ReplayedBy, replay)
+	b, err := json.Marshal(&r)
+	if err != nil {
+		return fmt.Errorf("encode result %s: %w", original, err)
+	}
+	return resB.Put([]byte(original), b)
 }
 
 func indexKey(value, id string) []byte {

@@ -1,9 +1,11 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -333,5 +335,87 @@ func TestOnResultStream(t *testing.T) {
 	defer mu.Unlock()
 	if len(got) != 2 || got[0] != OutcomeDelivered || got[1] != OutcomeFailed {
 		t.Fatalf("stream %v, want [delivered failed] (intents are not results)", got)
+	}
+}
+
+func TestFindingIndexAndReplayLink(t *testing.T) {
+	s := mustOpen(t, "", Options{})
+	ctx := context.Background()
+	orig := &Transaction{Call: Call{Time: time.Now(), Route: "crm", Method: "POST", Path: "/crm/x"}}
+	s.RecordIntent(ctx, orig)
+	orig.Result = Result{Status: 200, Outcome: OutcomeFailed, Findings: []Finding{{Code: "auth.expired"}, {Code: "auth.expired"}, {Code: "response.silent_failure"}}}
+	s.RecordResult(orig)
+	other := record(t, s, time.Now(), "crm", nil, OutcomeDelivered)
+
+	replay := &Transaction{Call: Call{Time: time.Now(), Route: "crm", Method: "POST", Path: "/crm/x", ReplayOf: orig.ID, Attempt: 1}}
+	s.RecordIntent(ctx, replay)
+	replay.Result = Result{Status: 201, Outcome: OutcomeDelivered}
+	s.RecordResult(replay)
+
+	for code, want := range map[string]int{"auth.expired": 1, "response.silent_failure": 1, "schema.request.invalid": 0} {
+		page, err := s.Query(ctx, Query{Finding: code})
+		if err != nil || len(page.Transactions) != want {
+			t.Errorf("finding %s: %d transactions (err %v), want %d", code, len(page.Transactions), err, want)
+		}
+	}
+	if page, _ := s.Query(ctx, Query{Route: "crm", Status: 201}); len(page.Transactions) != 1 || page.Transactions[0].ID != replay.ID {
+		t.Errorf("status filter: %+v", page.Transactions)
+	}
+	got, _ := s.Get(ctx, orig.ID)
+	if len(got.ReplayedBy) != 1 || got.ReplayedBy[0] != replay.ID || got.Outcome != OutcomeFailed {
+		t.Errorf("original: replayed_by %v outcome %s, want [%s] failed", got.ReplayedBy, got.Outcome, replay.ID)
+	}
+	// Retention removes the finding index entries too.
+	if n, _ := s.DeleteBefore(time.Now().Add(time.Hour)); n != 3 {
+		t.Fatalf("deleted %d, want 3 (%s)", n, other)
+	}
+	if page, _ := s.Query(ctx, Query{Finding: "auth.expired"}); len(page.Transactions) != 0 {
+		t.Errorf("finding index survived retention")
+	}
+}
+
+func TestForgetErasesBytes(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "mtguard.db")
+	s := mustOpen(t, path, Options{})
+	ctx := context.Background()
+	const email = "jane.erase@acme.com"
+	for i := range 200 {
+		keys := []string{fmt.Sprintf("other%d@acme.com", i)}
+		body := `{"email":"` + keys[0] + `"}`
+		if i%10 == 0 {
+			keys, body = []string{email}, `{"email":"Jane.Erase@Acme.com","pad":"`+strings.Repeat("x", 3000)+`"}`
+		}
+		tx := &Transaction{Call: Call{Time: time.Now(), Route: "crm", Method: "POST", Path: "/crm/x", RecordKeys: keys, Request: Message{Body: body}}}
+		s.RecordIntent(ctx, tx)
+		tx.Result = Result{Status: 201, Outcome: OutcomeDelivered, Response: Message{Body: `{"ok":true}`}}
+		s.RecordResult(tx)
+	}
+	// A lookup on a route without record keys still mentions her.
+	tx := &Transaction{Call: Call{Time: time.Now(), Route: "legacy", Method: "GET", Path: "/legacy/find?email=" + email}}
+	s.RecordIntent(ctx, tx)
+	tx.Result = Result{Status: 200, Outcome: OutcomeDelivered}
+	s.RecordResult(tx)
+
+	rep, err := s.Forget(ctx, email)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Deleted != 21 || rep.BytesAfter >= rep.BytesBefore {
+		t.Fatalf("report %+v, want 21 deleted and a smaller file", rep)
+	}
+	// The store keeps working after the swap.
+	record(t, s, time.Now(), "crm", []string{"after@acme.com"}, OutcomeDelivered)
+	if page, _ := s.Query(ctx, Query{RecordKey: "after@acme.com"}); len(page.Transactions) != 1 {
+		t.Fatal("store unusable after forget")
+	}
+	if page, _ := s.Query(ctx, Query{Route: "crm", Limit: 1000}); len(page.Transactions) != 181 {
+		t.Fatalf("%d crm transactions left, want 181", len(page.Transactions))
+	}
+	s.Close()
+	raw, _ := os.ReadFile(path)
+	for _, form := range []string{email, "Jane.Erase@Acme.com", "jane.erase"} {
+		if bytes.Contains(bytes.ToLower(raw), []byte(strings.ToLower(form))) {
+			t.Errorf("%q still in the file's bytes", form)
+		}
 	}
 }
