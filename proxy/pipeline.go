@@ -113,6 +113,10 @@ type Call struct {
 	// Refusal, when set, makes the pipeline record the call and answer with it instead of
 	// forwarding (unknown route, refused host).
 	Refusal *Refusal
+	// ReplayOf is the id of the call this one resends; Attempt counts resends (1 for the
+	// first replay).
+	ReplayOf string
+	Attempt  int
 }
 
 // Refusal is a front end's reason not to forward a call.
@@ -166,6 +170,8 @@ func (p *Pipeline) RoundTrip(req *http.Request) (*http.Response, error) {
 		Method:     req.Method,
 		Path:       c.OriginalURL,
 		RemoteAddr: c.RemoteAddr,
+		ReplayOf:   c.ReplayOf,
+		Attempt:    c.Attempt,
 		RecordKeys: []string{},
 	}}
 	if c.Route != nil {

@@ -17,12 +17,24 @@ type Route struct {
 	Owner    string
 	// RecordKeys say where a record's identity lives in a request body.
 	RecordKeys []schemas.KeyPath
+	// Auth is the vendor credential mtguard holds for this route, used to resend calls (whose
+	// own credentials were never stored). If nil, replays of calls that carried credentials
+	// are refused.
+	Auth *Auth
 	// Checks are the route's compiled request and response checks (contracts, vendor rules).
 	// If nil, nothing is checked.
 	Checks *schemas.Checks
 	// Timeout bounds the wait from sending a call to the vendor's response headers
 	// (dial, TLS and the vendor's think time). If zero, DefaultTimeout.
 	Timeout time.Duration
+}
+
+// Auth is a credential header mtguard adds on the route's behalf. Value is the whole header
+// value (e.g. "Bearer pat-na1-..."), read from the environment at start; it is never stored
+// or logged.
+type Auth struct {
+	Header string
+	Value  string
 }
 
 // DefaultTimeout is the Route.Timeout used when none is set.
@@ -56,6 +68,16 @@ func newRouteTable(routes []Route) *routeTable {
 func (t *routeTable) match(path string) *Route {
 	for _, r := range t.routes {
 		if rest, ok := strings.CutPrefix(path, r.Prefix); ok && (rest == "" || rest[0] == '/') {
+			return r
+		}
+	}
+	return nil
+}
+
+// byName returns the route called name, or nil.
+func (t *routeTable) byName(name string) *Route {
+	for _, r := range t.routes {
+		if r.Name == name {
 			return r
 		}
 	}
