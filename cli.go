@@ -74,7 +74,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	return s.wait(ctx)
 }
 
-func cmdCheckConfig(args []string, stdout, stderr io.Writer) error {
+func cmdCheckConfig(args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	fs := newFlagSet("check-config", stderr)
 	pos, err := parseFlags(fs, args)
 	if err != nil {
@@ -88,8 +88,11 @@ func cmdCheckConfig(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	// Build the routes as serve would, so that every pinned contract and rule compiles.
-	if _, err := proxyRoutes(cfg.Routes); err != nil {
+	if _, err := proxyRoutes(cfg.Routes, getenv); err != nil {
 		return fmt.Errorf("%s: %w", pos[0], err)
+	}
+	if err := checkCredentialEnv(cfg.Routes, getenv); err != nil {
+		fmt.Fprintf(stdout, "note: %v (serve will refuse to start until it is set)\n", err)
 	}
 	fmt.Fprintf(stdout, "%s: ok (%d routes; proxy %s, admin %s, store %s)\n", pos[0], len(cfg.Routes), cfg.Listen, cfg.Admin.Listen, cfg.Store.Path)
 	return nil
@@ -147,6 +150,7 @@ func cmdShow(ctx context.Context, args []string, stdout, stderr io.Writer, geten
 	fs := newFlagSet("show", stderr)
 	admin := fs.String("admin", "", "admin API `URL` (default $MTGUARD_ADMIN or "+defaultAdminURL+")")
 	asJSON := fs.Bool("json", false, "print JSON")
+	asCurl := fs.Bool("curl", false, "print an equivalent curl command (secrets as ${PLACEHOLDERS})")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -158,8 +162,12 @@ func cmdShow(ctx context.Context, args []string, stdout, stderr io.Writer, geten
 	if err != nil {
 		return err
 	}
-	if *asJSON {
+	switch {
+	case *asJSON:
 		return writeJSON(stdout, tx)
+	case *asCurl:
+		_, err := fmt.Fprintln(stdout, inspect.Curl(tx))
+		return err
 	}
 	return inspect.WriteTransaction(stdout, tx, nil)
 }

@@ -120,6 +120,8 @@ type RouteConfig struct {
 	RecordKeys []string
 	// Timeout bounds the wait for the vendor's response headers; always > 0. Default DefaultRouteTimeout.
 	Timeout time.Duration
+	// Auth is a vendor credential mtguard holds for the route (used to resend calls); nil if none.
+	Auth *AuthConfig
 	// Line is the line of the route's item in the config file, for messages about the route.
 	Line int
 }
@@ -240,6 +242,7 @@ func (p *configParser) parse(data []byte) *Config {
 		Redact: p.redact(top.get("redact")),
 		Routes: p.routes(top.get("routes")),
 	}
+	p.checkHeldCredentials(cfg)
 	// Port 0 picks a free port per listener, so two ":0" addresses do not collide.
 	if cfg.Admin.Listen == cfg.Listen && !strings.HasSuffix(cfg.Listen, ":0") {
 		switch n := deref(lookup(top.get("admin"), "listen")); {
@@ -651,7 +654,7 @@ func (p *configParser) routes(n *yaml.Node) []RouteConfig {
 	var set routeSet
 	var out []RouteConfig
 	for i, item := range n.Content {
-		if r, ok := p.route(fmt.Sprintf("routes[%d]", i), deref(item), &set); ok {
+		if r, ok := p.route(routeKey(i), deref(item), &set); ok {
 			out = append(out, r)
 		}
 	}
@@ -663,7 +666,7 @@ func (p *configParser) route(rk string, item *yaml.Node, set *routeSet) (RouteCo
 		p.addf(item.Line, rk, "expected a route (a mapping with name, prefix, upstream, ...), found %s", describe(item))
 		return RouteConfig{}, false
 	}
-	f := p.mapping(item, rk, "name", "prefix", "upstream", "owner", "record_keys", "timeout")
+	f := p.mapping(item, rk, "name", "prefix", "upstream", "owner", "record_keys", "timeout", "auth")
 	r := RouteConfig{Line: item.Line}
 
 	if v, ok := p.str(f.get("name"), rk+".name"); ok {
@@ -716,8 +719,12 @@ func (p *configParser) route(rk string, item *yaml.Node, set *routeSet) (RouteCo
 	}
 
 	r.Timeout = p.duration(f.get("timeout"), rk+".timeout", DefaultRouteTimeout)
+	r.Auth = p.auth(f.get("auth"), rk+".auth")
 	return r, true
 }
+
+// routeKey is the config key of the i-th route, as messages name it.
+func routeKey(i int) string { return fmt.Sprintf("routes[%d]", i) }
 
 // prefixClash finds an earlier prefix equal to v (same) or overlapping it on a path-segment
 // boundary: "/crm" and "/crm/v2" clash, "/crm" and "/crmx" do not.

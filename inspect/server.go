@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
+	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -44,6 +45,10 @@ type ServerConfig struct {
 	Logger zerolog.Logger
 	// Version is reported by /healthz.
 	Version string
+	// Replayer resends stored calls. If nil, the replay endpoints answer 501.
+	Replayer Replayer
+	// Eraser erases a record's transactions. If nil, DELETE /api/records/{key} answers 501.
+	Eraser Eraser
 	// Now is the clock that relative times such as since=24h count back from.
 	// If nil, time.Now is used.
 	Now func() time.Time
@@ -58,6 +63,8 @@ type server struct {
 	log     zerolog.Logger
 	version string
 	now     func() time.Time
+	replays *replays // nil without a Replayer
+	eraser  Eraser
 }
 
 // NewServer returns the admin API handler: the transaction log under /api/ and the health
@@ -78,6 +85,10 @@ func NewServer(cfg ServerConfig) http.Handler {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	s.eraser = cfg.Eraser
+	if cfg.Replayer != nil {
+		s.replays = newReplays(cfg.Transactions, cfg.Replayer, s.now)
+	}
 
 	// This is the whole admin surface. A GET pattern also answers HEAD; the method-less twin of
 	// each API pattern turns other methods into a 405 problem rather than the mux's plain text.
@@ -86,6 +97,10 @@ func NewServer(cfg ServerConfig) http.Handler {
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.HandleFunc("GET /api/transactions", s.requireToken(s.listTransactions))
 	mux.HandleFunc("GET /api/transactions/{id}", s.requireToken(s.getTransaction))
+	mux.HandleFunc("POST /api/transactions/{id}/replay", s.requireToken(s.replayOne))
+	mux.HandleFunc("POST /api/replays", s.requireToken(s.startReplay))
+	mux.HandleFunc("GET /api/replays/{id}", s.requireToken(s.getReplay))
+	mux.HandleFunc("DELETE /api/records/{key}", s.requireToken(s.forgetRecord))
 	mux.HandleFunc("/api/transactions", s.requireToken(s.methodNotAllowed))
 	mux.HandleFunc("/api/transactions/{id}", s.requireToken(s.methodNotAllowed))
 	mux.HandleFunc("/api/", s.requireToken(s.notFound))
@@ -107,6 +122,10 @@ func (s *server) listTransactions(w http.ResponseWriter, r *http.Request) {
 	if page.Transactions == nil {
 		page.Transactions = []store.Transaction{}
 	}
+	if r.URL.Query().Get("format") == "har" {
+		s.respond(w, http.StatusOK, NewHAR(page.Transactions, s.version))
+		return
+	}
 	s.respond(w, http.StatusOK, page)
 }
 
@@ -120,7 +139,18 @@ func (s *server) getTransaction(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	s.respond(w, http.StatusOK, tx)
+	switch format := r.URL.Query().Get("format"); format {
+	case "", "json":
+		s.respond(w, http.StatusOK, tx)
+	case "har":
+		s.respond(w, http.StatusOK, NewHAR([]store.Transaction{tx}, s.version))
+	case "curl":
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(http.StatusOK)
+		io.WriteString(w, Curl(tx)+"\n")
+	default:
+		s.fail(w, r, problemf(errBadRequest, "format %q must be json, har or curl", format))
+	}
 }
 
 func (s *server) healthz(w http.ResponseWriter, r *http.Request) {
@@ -192,7 +222,7 @@ const (
 func decodeQuery(v url.Values, now time.Time) (store.Query, error) {
 	// An unknown parameter is refused rather than ignored: a typo such as email= instead of
 	// record= would otherwise list every transaction as if they all matched.
-	listParams := []string{"record", "route", "outcome", "since", "until", "limit", "cursor", "order"}
+	listParams := []string{"record", "route", "outcome", "finding", "status", "since", "until", "limit", "cursor", "order", "format"}
 	for name := range v {
 		if !slices.Contains(listParams, name) {
 			return store.Query{}, problemf(errBadRequest, "unknown query parameter %q: use %s", name, strings.Join(listParams, ", "))
@@ -202,8 +232,21 @@ func decodeQuery(v url.Values, now time.Time) (store.Query, error) {
 		RecordKey: schemas.NormaliseKey(v.Get("record")),
 		Route:     strings.TrimSpace(v.Get("route")),
 		Outcome:   store.Outcome(strings.TrimSpace(v.Get("outcome"))),
+		Finding:   strings.TrimSpace(v.Get("finding")),
 		Cursor:    v.Get("cursor"),
 		Limit:     defaultLimit,
+	}
+	if st := v.Get("status"); st != "" {
+		n, err := strconv.Atoi(st)
+		if err != nil || n < 100 || n > 599 {
+			return store.Query{}, problemf(errBadRequest, "status %q must be an HTTP status code such as 502", st)
+		}
+		q.Status = n
+	}
+	switch f := v.Get("format"); f {
+	case "", "json", "har":
+	default:
+		return store.Query{}, problemf(errBadRequest, "format %q must be json or har", f)
 	}
 	if q.Outcome != "" && !q.Outcome.Valid() {
 		valid := make([]string, len(store.Outcomes))

@@ -133,7 +133,7 @@ func TestListQueryParams(t *testing.T) {
 		{query: "order=asc", want: with(func(q *store.Query) { q.Ascending = true })},
 		{query: "order=desc", want: base},
 		{query: "order=newest", wantDetail: `order "newest" must be asc (oldest first) or desc (newest first)`},
-		{query: "email=jane@acme.com", wantDetail: `unknown query parameter "email": use record, route, outcome, since, until, limit, cursor, order`},
+		{query: "email=jane@acme.com", wantDetail: `unknown query parameter "email": use record, route, outcome, finding, status, since, until, limit, cursor, order, format`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.query, func(t *testing.T) {

@@ -1,0 +1,219 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/mtguard/mtguard/inspect"
+	"github.com/mtguard/mtguard/store"
+)
+
+// errFailures marks a command that ran but found failures (a replay that failed again); the
+// process exits with 1 without repeating the summary it printed.
+var errFailures = errors.New("some calls failed")
+
+func cmdReplay(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	fs := newFlagSet("replay", stderr)
+	admin := fs.String("admin", "", "admin API `URL` (default $MTGUARD_ADMIN or "+defaultAdminURL+")")
+	record := fs.String("record", "", "replay the calls that carried this record `key`")
+	route := fs.String("route", "", "replay the calls of this route")
+	outcome := fs.String("outcome", "", "replay the calls with this outcome (failed, partial, throttled, ...)")
+	finding := fs.String("finding", "", "replay the calls with this finding `code` (e.g. auth.expired)")
+	since := fs.Duration("since", 0, "only calls in the last `duration` (e.g. 6h)")
+	limit := fs.Int("limit", 1000, "at most `N` calls")
+	dryRun := fs.Bool("dry-run", false, "say how many calls and records would be resent, resend nothing")
+	force := fs.Bool("force", false, "resend calls that were already delivered")
+	asJSON := fs.Bool("json", false, "print the result as JSON")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	client := adminClient(*admin, getenv)
+	if len(pos) == 1 {
+		if *record != "" || *route != "" || *outcome != "" || *finding != "" || *since != 0 || *dryRun {
+			return fmt.Errorf("replay takes either one transaction id or filters, not both: %w", errUsage)
+		}
+		res, err := client.ReplayOne(ctx, pos[0], *force)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return writeJSON(stdout, res)
+		}
+		if res.Item.Skipped != "" {
+			fmt.Fprintf(stdout, "%s not resent: %s\n", pos[0], res.Item.Skipped)
+			return nil
+		}
+		fmt.Fprintf(stdout, "%s resent as %s: %s (%d records)\n", res.Item.Resent, res.Item.Replay, res.Item.Outcome, res.Item.Records)
+		if res.Item.Outcome != string(store.OutcomeDelivered) {
+			fmt.Fprintf(stdout, "see: mtguard show %s\n", res.Item.Replay)
+			return errFailures
+		}
+		return nil
+	}
+	if len(pos) > 1 {
+		return fmt.Errorf("replay takes one transaction id or filters: %w", errUsage)
+	}
+	req := inspect.ReplayRequest{Record: *record, Route: *route, Outcome: *outcome, Finding: *finding, Limit: *limit, DryRun: *dryRun, Force: *force}
+	if *since > 0 {
+		req.Since = since.String()
+	}
+	job, err := client.StartReplay(ctx, req)
+	if err != nil {
+		return err
+	}
+	bar := newProgress(stdout)
+	for job.State != "done" {
+		bar.show(job)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("stopped watching replay %s (it goes on in the server): %w", job.ID, ctx.Err())
+		case <-time.After(200 * time.Millisecond):
+		}
+		if job, err = client.ReplayJob(ctx, job.ID); err != nil {
+			return err
+		}
+	}
+	bar.done(job)
+	if *asJSON {
+		return writeJSON(stdout, job)
+	}
+	writeReplaySummary(stdout, job)
+	if job.FailedAgain > 0 || job.Error != "" {
+		return errFailures
+	}
+	return nil
+}
+
+func writeReplaySummary(w io.Writer, job *inspect.ReplayJob) {
+	if job.DryRun {
+		fmt.Fprintf(w, "dry run: %d calls selected; %d would be resent, carrying %d records; %d skipped\n",
+			job.Total, job.Total-job.Skipped, job.Records, job.Skipped)
+	} else {
+		fmt.Fprintf(w, "replay %s: %d calls selected; %d resent (%d records): %d delivered, %d failed again; %d skipped\n",
+			job.ID, job.Total, job.Resent, job.Records, job.Delivered, job.FailedAgain, job.Skipped)
+	}
+	for _, s := range job.SkipSummary() {
+		fmt.Fprintf(w, "  skipped: %s\n", s)
+	}
+	for _, it := range job.Items {
+		if !job.DryRun && it.Replay != "" && it.Outcome != string(store.OutcomeDelivered) {
+			fmt.Fprintf(w, "  failed again: %s -> %s (%s): mtguard show %s\n", it.Resent, it.Replay, it.Outcome, it.Replay)
+		}
+	}
+	if job.Error != "" {
+		fmt.Fprintf(w, "  error: %s\n", job.Error)
+	}
+}
+
+// progress draws a one-line progress bar on a terminal and nothing elsewhere.
+type progress struct {
+	w   io.Writer
+	tty bool
+}
+
+func newProgress(w io.Writer) *progress {
+	f, ok := w.(*os.File)
+	tty := false
+	if ok {
+		if fi, err := f.Stat(); err == nil {
+			tty = fi.Mode()&os.ModeCharDevice != 0
+		}
+	}
+	return &progress{w: w, tty: tty}
+}
+
+func (p *progress) show(job *inspect.ReplayJob) {
+	if !p.tty || job.Total == 0 {
+		return
+	}
+	const width = 30
+	filled := width * job.Done / job.Total
+	fmt.Fprintf(p.w, "\r[%s%s] %d/%d  delivered %d  failed %d  skipped %d ",
+		strings.Repeat("#", filled), strings.Repeat(".", width-filled), job.Done, job.Total, job.Delivered, job.FailedAgain, job.Skipped)
+}
+
+func (p *progress) done(job *inspect.ReplayJob) {
+	if p.tty && job.Total > 0 {
+		p.show(job)
+		fmt.Fprintln(p.w)
+	}
+}
+
+func cmdForget(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	fs := newFlagSet("forget", stderr)
+	admin := fs.String("admin", "", "admin API `URL` (default $MTGUARD_ADMIN or "+defaultAdminURL+")")
+	record := fs.String("record", "", "the record `key` to erase (e.g. an email address)")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if *record == "" || len(pos) > 0 {
+		return fmt.Errorf("forget needs --record KEY (e.g. mtguard forget --record jane@acme.com): %w", errUsage)
+	}
+	rep, err := adminClient(*admin, getenv).Forget(ctx, *record)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "erased %d transactions carrying %s; store compacted from %d to %d bytes\n", rep.Deleted, *record, rep.BytesBefore, rep.BytesAfter)
+	return nil
+}
+
+func cmdExport(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	fs := newFlagSet("export", stderr)
+	admin := fs.String("admin", "", "admin API `URL` (default $MTGUARD_ADMIN or "+defaultAdminURL+")")
+	har := fs.Bool("har", false, "write HAR 1.2 (the only format for now)")
+	out := fs.String("out", "", "write to `file` instead of standard output")
+	record := fs.String("record", "", "only calls that carried this record `key`")
+	route := fs.String("route", "", "only calls on this route")
+	outcome := fs.String("outcome", "", "only calls with this outcome")
+	finding := fs.String("finding", "", "only calls with this finding `code`")
+	since := fs.Duration("since", 0, "only calls in the last `duration`")
+	limit := fs.Int("limit", 1000, "at most `N` calls")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if !*har || len(pos) > 0 {
+		return fmt.Errorf("export needs --har and takes filters as flags (e.g. mtguard export --har --record jane@acme.com): %w", errUsage)
+	}
+	q := store.Query{RecordKey: *record, Route: *route, Outcome: store.Outcome(*outcome), Finding: *finding, Ascending: true}
+	if *since > 0 {
+		q.Since = time.Now().Add(-*since)
+	}
+	client := adminClient(*admin, getenv)
+	var txs []store.Transaction
+	for len(txs) < *limit {
+		q.Limit = min(1000, *limit-len(txs))
+		page, err := client.List(ctx, q)
+		if err != nil {
+			return err
+		}
+		txs = append(txs, page.Transactions...)
+		if page.Next == "" {
+			break
+		}
+		q.Cursor = page.Next
+	}
+	w := stdout
+	if *out != "" {
+		f, err := os.Create(*out)
+		if err != nil {
+			return fmt.Errorf("export: %w", err)
+		}
+		defer f.Close()
+		w = f
+	}
+	if err := writeJSON(w, inspect.NewHAR(txs, version)); err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	if *out != "" {
+		fmt.Fprintf(stdout, "wrote %d calls to %s\n", len(txs), *out)
+	}
+	return nil
+}

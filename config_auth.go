@@ -1,0 +1,63 @@
+package main
+
+import (
+	"regexp"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// AuthConfig is a vendor credential mtguard holds for a route: the header to send and the
+// environment variable holding its whole value (e.g. "Bearer pat-na1-..."). The value is read
+// at start and never written anywhere.
+type AuthConfig struct {
+	Header   string
+	ValueEnv string
+	Line     int
+}
+
+// headerNameRE is an HTTP header field name (RFC 9110 token).
+var headerNameRE = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
+// auth reads a route's auth block: {header: Authorization, value_env: HUBSPOT_TOKEN}.
+func (p *configParser) auth(n *yaml.Node, key string) *AuthConfig {
+	n = deref(n)
+	if !present(n) {
+		return nil
+	}
+	f := p.mapping(n, key, "header", "value_env")
+	if f == nil {
+		return nil
+	}
+	a := &AuthConfig{Line: n.Line}
+	if v, ok := p.str(f.get("header"), key+".header"); ok {
+		if !headerNameRE.MatchString(v) {
+			p.addf(f.get("header").Line, key+".header", "%q is not a header name (e.g. Authorization or X-Api-Key)", v)
+		}
+		a.Header = v
+	} else {
+		p.addf(n.Line, key, "header is required (the header that carries the credential, e.g. Authorization)")
+	}
+	if v, ok := p.str(f.get("value_env"), key+".value_env"); ok {
+		if !envNameRE.MatchString(v) {
+			p.addf(f.get("value_env").Line, key+".value_env", "%q is not an environment variable name; put the credential in a variable (e.g. HUBSPOT_TOKEN) and name the variable here, never the credential itself", v)
+		}
+		a.ValueEnv = v
+	} else {
+		p.addf(n.Line, key, "value_env is required (the environment variable holding the whole header value, e.g. HUBSPOT_TOKEN)")
+	}
+	return a
+}
+
+// checkHeldCredentials requires an admin token when any route holds a credential: the admin
+// API can make mtguard resend calls with it, and a credential mtguard holds must never be
+// usable by an unauthenticated caller.
+func (p *configParser) checkHeldCredentials(cfg *Config) {
+	if cfg.Admin.TokenEnv != "" {
+		return
+	}
+	for i, r := range cfg.Routes {
+		if r.Auth != nil {
+			p.addf(r.Auth.Line, routeKey(i)+".auth", "route %q holds a vendor credential, so the admin API (which can replay calls with it) needs a token: set admin.token_env", r.Name)
+		}
+	}
+}

@@ -1,0 +1,248 @@
+package inspect
+
+import (
+	"encoding/base64"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/mtguard/mtguard/store"
+)
+
+// HAR 1.2 (http://www.softwareishard.com/blog/har-12-spec/), the subset browser devtools,
+// Charles and Fiddler read. Each transaction is one entry: the request as forwarded to the
+// vendor and the vendor's answer, secrets already redacted.
+type (
+	HAR struct {
+		Log HARLog `json:"log"`
+	}
+	HARLog struct {
+		Version string     `json:"version"`
+		Creator HARCreator `json:"creator"`
+		Entries []HAREntry `json:"entries"`
+	}
+	HARCreator struct {
+		Name    string `json:"name"`
+		Version string `json:"version"`
+	}
+	HAREntry struct {
+		StartedDateTime string      `json:"startedDateTime"`
+		Time            float64     `json:"time"`
+		Request         HARRequest  `json:"request"`
+		Response        HARResponse `json:"response"`
+		Cache           struct{}    `json:"cache"`
+		Timings         HARTimings  `json:"timings"`
+		Comment         string      `json:"comment,omitempty"`
+	}
+	HARRequest struct {
+		Method      string       `json:"method"`
+		URL         string       `json:"url"`
+		HTTPVersion string       `json:"httpVersion"`
+		Cookies     []HARNameVal `json:"cookies"`
+		Headers     []HARNameVal `json:"headers"`
+		QueryString []HARNameVal `json:"queryString"`
+		PostData    *HARPostData `json:"postData,omitempty"`
+		HeadersSize int          `json:"headersSize"`
+		BodySize    int64        `json:"bodySize"`
+	}
+	HARResponse struct {
+		Status      int          `json:"status"`
+		StatusText  string       `json:"statusText"`
+		HTTPVersion string       `json:"httpVersion"`
+		Cookies     []HARNameVal `json:"cookies"`
+		Headers     []HARNameVal `json:"headers"`
+		Content     HARContent   `json:"content"`
+		RedirectURL string       `json:"redirectURL"`
+		HeadersSize int          `json:"headersSize"`
+		BodySize    int64        `json:"bodySize"`
+	}
+	HARNameVal struct {
+		Name  string `json:"name"`
+		Value string `json:"value"`
+	}
+	HARPostData struct {
+		MimeType string `json:"mimeType"`
+		Text     string `json:"text"`
+	}
+	HARContent struct {
+		Size     int64  `json:"size"`
+		MimeType string `json:"mimeType"`
+		Text     string `json:"text,omitempty"`
+		Encoding string `json:"encoding,omitempty"`
+	}
+	HARTimings struct {
+		Send    float64 `json:"send"`
+		Wait    float64 `json:"wait"`
+		Receive float64 `json:"receive"`
+	}
+)
+
+// NewHAR builds a HAR log of txs, oldest first.
+func NewHAR(txs []store.Transaction, version string) HAR {
+	sorted := append([]store.Transaction(nil), txs...)
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].ID < sorted[j].ID })
+	h := HAR{Log: HARLog{Version: "1.2", Creator: HARCreator{Name: "mtguard", Version: version}, Entries: []HAREntry{}}}
+	for _, tx := range sorted {
+		h.Log.Entries = append(h.Log.Entries, harEntry(tx))
+	}
+	return h
+}
+
+func harEntry(tx store.Transaction) HAREntry {
+	target := tx.UpstreamURL
+	if target == "" {
+		target = tx.Path // refused before a route was chosen: the URL as called
+	}
+	e := HAREntry{
+		StartedDateTime: tx.Time.UTC().Format(time.RFC3339Nano),
+		Time:            tx.DurationMS,
+		Request: HARRequest{
+			Method: tx.Method, URL: target, HTTPVersion: "HTTP/1.1",
+			Cookies: []HARNameVal{}, Headers: harHeaders(tx.Request.Headers), QueryString: harQuery(target),
+			HeadersSize: -1, BodySize: tx.Request.Size,
+		},
+		Response: HARResponse{
+			Status: tx.Status, StatusText: http.StatusText(tx.Status), HTTPVersion: "HTTP/1.1",
+			Cookies: []HARNameVal{}, Headers: harHeaders(tx.Response.Headers),
+			Content:     HARContent{Size: tx.Response.Size, MimeType: tx.Response.ContentType, Text: tx.Response.Body},
+			HeadersSize: -1, BodySize: tx.Response.Size,
+		},
+		Timings: HARTimings{Send: 0, Wait: tx.UpstreamMS, Receive: max(0, tx.DurationMS-tx.UpstreamMS-tx.WaitMS)},
+		Comment: "mtguard " + tx.ID + " " + string(tx.Outcome),
+	}
+	if tx.Response.BodyEncoding == "base64" {
+		e.Response.Content.Encoding = "base64"
+	}
+	if tx.Request.Body != "" {
+		text := tx.Request.Body
+		if tx.Request.BodyEncoding == "base64" {
+			if b, err := base64.StdEncoding.DecodeString(text); err == nil {
+				text = string(b)
+			}
+		}
+		e.Request.PostData = &HARPostData{MimeType: tx.Request.ContentType, Text: text}
+	}
+	return e
+}
+
+func harHeaders(h http.Header) []HARNameVal {
+	out := []HARNameVal{}
+	for _, k := range sortedKeys(h) {
+		for _, v := range h[k] {
+			out = append(out, HARNameVal{Name: k, Value: v})
+		}
+	}
+	return out
+}
+
+func harQuery(raw string) []HARNameVal {
+	out := []HARNameVal{}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return out
+	}
+	q := u.Query()
+	keys := make([]string, 0, len(q))
+	for k := range q {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		for _, v := range q[k] {
+			out = append(out, HARNameVal{Name: k, Value: v})
+		}
+	}
+	return out
+}
+
+func sortedKeys(h http.Header) []string {
+	keys := make([]string, 0, len(h))
+	for k := range h {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// Curl returns a curl command equivalent to the call as forwarded. Redacted secrets become
+// shell variables named after the header or parameter (${AUTHORIZATION}), so the command can
+// be run after exporting them and never carries a secret itself.
+func Curl(tx store.Transaction) string {
+	target := tx.UpstreamURL
+	if target == "" {
+		target = tx.Path
+	}
+	var b strings.Builder
+	b.WriteString("curl -sS -X " + tx.Method + " " + shellQuoteVars(placeholderQuery(target)))
+	for _, k := range sortedKeys(tx.Request.Headers) {
+		if strings.EqualFold(k, "Content-Length") || strings.EqualFold(k, "Accept-Encoding") || strings.HasPrefix(strings.ToLower(k), "x-mtguard-") {
+			continue
+		}
+		for _, v := range tx.Request.Headers[k] {
+			if v == redactedMarker {
+				v = "${" + envName(k) + "}"
+			}
+			b.WriteString(" \\\n  -H " + shellQuoteVars(k+": "+v))
+		}
+	}
+	if tx.Request.Body != "" && tx.Request.BodyEncoding != "base64" {
+		b.WriteString(" \\\n  --data-raw " + shellQuote(tx.Request.Body))
+	}
+	return b.String()
+}
+
+// redactedMarker is what the proxy stores in place of a secret.
+const redactedMarker = "[REDACTED]"
+
+// placeholderQuery replaces redacted query values with ${NAME} placeholders.
+func placeholderQuery(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.RawQuery == "" {
+		return raw
+	}
+	parts := strings.Split(u.RawQuery, "&")
+	for i, p := range parts {
+		name, val, _ := strings.Cut(p, "=")
+		if v, err := url.QueryUnescape(val); err == nil && v == redactedMarker {
+			parts[i] = name + "=${" + envName(name) + "}"
+		}
+	}
+	u.RawQuery = ""
+	return u.String() + "?" + strings.Join(parts, "&")
+}
+
+// envName turns a header or parameter name into a shell variable name.
+func envName(s string) string {
+	b := []byte(strings.ToUpper(s))
+	for i, c := range b {
+		if !(c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			b[i] = '_'
+		}
+	}
+	return string(b)
+}
+
+// shellQuote quotes s for a POSIX shell, with no expansion.
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// shellQuoteVars quotes s for a POSIX shell so that ${NAME} placeholders expand and nothing
+// else does.
+func shellQuoteVars(s string) string {
+	var b strings.Builder
+	for {
+		i := strings.Index(s, "${")
+		j := strings.Index(s[max(i, 0):], "}")
+		if i < 0 || j < 0 {
+			b.WriteString(shellQuote(s))
+			return b.String()
+		}
+		j += i
+		b.WriteString(shellQuote(s[:i]))
+		b.WriteString(`"` + s[i:j+1] + `"`)
+		s = s[j+1:]
+	}
+}

@@ -1,0 +1,329 @@
+package inspect
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/mtguard/mtguard/store"
+)
+
+// Replayer resends a stored call through the proxy's pipeline and returns the new
+// transaction's id. main satisfies it with the proxy; inspect never imports proxy.
+type Replayer interface {
+	Replay(ctx context.Context, tx store.Transaction, onlyFailedRecords bool) (string, error)
+}
+
+// Eraser erases every transaction of a record key; *store.Store satisfies it.
+type Eraser interface {
+	Forget(ctx context.Context, key string) (store.ForgetReport, error)
+}
+
+// ReplayRequest asks for a bulk replay of the calls matching a filter.
+type ReplayRequest struct {
+	Record  string `json:"record,omitempty"`
+	Route   string `json:"route,omitempty"`
+	Outcome string `json:"outcome,omitempty"`
+	Finding string `json:"finding,omitempty"`
+	Status  int    `json:"status,omitempty"`
+	Since   string `json:"since,omitempty"` // a duration back from now (6h) or an RFC 3339 time
+	Until   string `json:"until,omitempty"`
+	// Limit caps how many calls are considered. Zero means 1000.
+	Limit  int  `json:"limit,omitempty"`
+	DryRun bool `json:"dry_run,omitempty"`
+	// Force resends calls that were already delivered.
+	Force bool `json:"force,omitempty"`
+}
+
+// ReplayItem is what happened to one call of a replay.
+type ReplayItem struct {
+	Original string `json:"original"`          // the call the user selected (the root of its chain)
+	Resent   string `json:"resent,omitempty"`  // the attempt whose payload was resent
+	Replay   string `json:"replay,omitempty"`  // the new transaction
+	Outcome  string `json:"outcome,omitempty"` // the new transaction's outcome
+	Records  int    `json:"records"`           // records resent
+	Skipped  string `json:"skipped,omitempty"` // why it was not resent
+}
+
+// ReplayJob is a bulk replay and its progress.
+type ReplayJob struct {
+	ID          string         `json:"id"`
+	State       string         `json:"state"` // running, done
+	DryRun      bool           `json:"dry_run"`
+	Request     ReplayRequest  `json:"request"`
+	Total       int            `json:"total"` // calls selected
+	Done        int            `json:"done"`  // calls handled so far
+	Resent      int            `json:"resent"`
+	Delivered   int            `json:"delivered"`
+	FailedAgain int            `json:"failed_again"`
+	Skipped     int            `json:"skipped"`
+	Records     int            `json:"records"`
+	SkipReasons map[string]int `json:"skip_reasons"`
+	Items       []ReplayItem   `json:"items"`
+	Error       string         `json:"error,omitempty"`
+	Started     time.Time      `json:"started"`
+	Finished    *time.Time     `json:"finished,omitempty"`
+}
+
+// Skip reasons, counted in ReplayJob.SkipReasons.
+const (
+	skipDelivered = "already delivered (use force to resend)"
+	skipInFlight  = "still in flight"
+)
+
+// replays runs and remembers replay jobs.
+type replays struct {
+	txs      Transactions
+	replayer Replayer
+	now      func() time.Time
+
+	mu   sync.Mutex
+	jobs map[string]*ReplayJob
+	ids  []string // oldest first, for forgetting old jobs
+	seq  int
+}
+
+const (
+	// maxJobs is how many finished jobs are remembered.
+	maxJobs = 100
+	// maxChain bounds how many replays of replays are followed.
+	maxChain = 100
+)
+
+func newReplays(txs Transactions, r Replayer, now func() time.Time) *replays {
+	return &replays{txs: txs, replayer: r, now: now, jobs: map[string]*ReplayJob{}}
+}
+
+// plan decides what replaying tx means: the root of its chain, the attempt whose payload to
+// resend (the latest), whether only failed records go, and why not, when it should not.
+func (rp *replays) plan(ctx context.Context, tx store.Transaction, force bool) (item ReplayItem, target store.Transaction, onlyFailed bool, err error) {
+	root := tx
+	for root.ReplayOf != "" {
+		parent, err := rp.txs.Get(ctx, root.ReplayOf)
+		if errors.Is(err, store.ErrNotFound) {
+			break // the original was deleted by retention: this attempt is the oldest we have
+		}
+		if err != nil {
+			return item, target, false, err
+		}
+		root = parent
+	}
+	item.Original = root.ID
+	// Walk down the chain to the latest attempt; any delivered attempt counts.
+	target = root
+	delivered := root.Outcome == store.OutcomeDelivered
+	for range maxChain {
+		var next *store.Transaction
+		for _, id := range target.ReplayedBy {
+			re, err := rp.txs.Get(ctx, id)
+			if errors.Is(err, store.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return item, target, false, err
+			}
+			delivered = delivered || re.Outcome == store.OutcomeDelivered
+			next = &re
+		}
+		if next == nil {
+			break
+		}
+		target = *next
+	}
+	item.Resent = target.ID
+	onlyFailed = target.Outcome == store.OutcomePartial && slices.ContainsFunc(target.Records, func(r store.RecordResult) bool { return !r.OK })
+	item.Records = max(1, len(target.RecordKeys))
+	if onlyFailed {
+		item.Records = 0
+		for _, r := range target.Records {
+			if !r.OK {
+				item.Records++
+			}
+		}
+	}
+	switch {
+	case target.Outcome == store.OutcomePending:
+		item.Skipped = skipInFlight
+	case delivered && !force:
+		item.Skipped = skipDelivered
+	}
+	return item, target, onlyFailed, nil
+}
+
+// one replays a single call now.
+func (rp *replays) one(ctx context.Context, id string, force bool) (ReplayItem, error) {
+	tx, err := rp.txs.Get(ctx, id)
+	if err != nil {
+		return ReplayItem{}, err
+	}
+	item, target, onlyFailed, err := rp.plan(ctx, tx, force)
+	if err != nil || item.Skipped != "" {
+		return item, err
+	}
+	return rp.send(ctx, item, target, onlyFailed)
+}
+
+func (rp *replays) send(ctx context.Context, item ReplayItem, target store.Transaction, onlyFailed bool) (ReplayItem, error) {
+	newID, err := rp.replayer.Replay(ctx, target, onlyFailed)
+	if err != nil {
+		return item, problemf(errNotReplayable, "%v", err)
+	}
+	item.Replay = newID
+	if re, err := rp.txs.Get(ctx, newID); err == nil {
+		item.Outcome = string(re.Outcome)
+	}
+	return item, nil
+}
+
+// start selects the calls of req and replays them in the background (or only counts them,
+// for a dry run). The job is returned at once; get reports its progress.
+func (rp *replays) start(req ReplayRequest, q store.Query) *ReplayJob {
+	rp.mu.Lock()
+	rp.seq++
+	job := &ReplayJob{
+		ID: "r" + strconv.Itoa(rp.seq), State: "running", DryRun: req.DryRun, Request: req,
+		SkipReasons: map[string]int{}, Items: []ReplayItem{}, Started: rp.now(),
+	}
+	rp.jobs[job.ID] = job
+	rp.ids = append(rp.ids, job.ID)
+	for len(rp.ids) > maxJobs {
+		delete(rp.jobs, rp.ids[0])
+		rp.ids = rp.ids[1:]
+	}
+	rp.mu.Unlock()
+	go rp.run(job, req, q)
+	return rp.snapshot(job)
+}
+
+// run works through a job. It uses its own context: the job outlives the request that
+// started it.
+func (rp *replays) run(job *ReplayJob, req ReplayRequest, q store.Query) {
+	ctx := context.Background()
+	limit := req.Limit
+	if limit <= 0 {
+		limit = 1000
+	}
+	// Select first, oldest first, one entry per chain, so that the total is known for the
+	// progress bar and a chain is never resent twice in one job.
+	var plans []struct {
+		item       ReplayItem
+		target     store.Transaction
+		onlyFailed bool
+	}
+	seen := map[string]bool{}
+	q.Ascending = true
+	err := func() error {
+		for {
+			page, err := rp.txs.Query(ctx, q)
+			if err != nil {
+				return err
+			}
+			for _, tx := range page.Transactions {
+				item, target, onlyFailed, err := rp.plan(ctx, tx, req.Force)
+				if err != nil {
+					return err
+				}
+				if seen[item.Original] {
+					continue
+				}
+				seen[item.Original] = true
+				plans = append(plans, struct {
+					item       ReplayItem
+					target     store.Transaction
+					onlyFailed bool
+				}{item, target, onlyFailed})
+				if len(plans) == limit {
+					return nil
+				}
+			}
+			if page.Next == "" {
+				return nil
+			}
+			q.Cursor = page.Next
+		}
+	}()
+	rp.update(job, func(j *ReplayJob) {
+		j.Total = len(plans)
+		if err != nil {
+			j.Error = err.Error()
+		}
+	})
+	for _, p := range plans {
+		item := p.item
+		if item.Skipped == "" && !req.DryRun {
+			var err error
+			item, err = rp.send(ctx, item, p.target, p.onlyFailed)
+			if err != nil {
+				item.Skipped = err.Error()
+			}
+		}
+		rp.update(job, func(j *ReplayJob) {
+			j.Done++
+			j.Items = append(j.Items, item)
+			switch {
+			case item.Skipped != "":
+				j.Skipped++
+				j.SkipReasons[item.Skipped]++
+			case req.DryRun:
+				j.Records += item.Records
+			default:
+				j.Resent++
+				j.Records += item.Records
+				if item.Outcome == string(store.OutcomeDelivered) {
+					j.Delivered++
+				} else {
+					j.FailedAgain++
+				}
+			}
+		})
+	}
+	rp.update(job, func(j *ReplayJob) {
+		j.State = "done"
+		t := rp.now()
+		j.Finished = &t
+	})
+}
+
+func (rp *replays) update(job *ReplayJob, fn func(*ReplayJob)) {
+	rp.mu.Lock()
+	defer rp.mu.Unlock()
+	fn(job)
+}
+
+// get returns a copy of job id's state.
+func (rp *replays) get(id string) (*ReplayJob, bool) {
+	rp.mu.Lock()
+	job, ok := rp.jobs[id]
+	rp.mu.Unlock()
+	if !ok {
+		return nil, false
+	}
+	return rp.snapshot(job), true
+}
+
+func (rp *replays) snapshot(job *ReplayJob) *ReplayJob {
+	rp.mu.Lock()
+	defer rp.mu.Unlock()
+	c := *job
+	c.Items = slices.Clone(job.Items)
+	c.SkipReasons = make(map[string]int, len(job.SkipReasons))
+	for k, v := range job.SkipReasons {
+		c.SkipReasons[k] = v
+	}
+	return &c
+}
+
+// SkipSummary lists a job's skip reasons, most frequent first.
+func (j *ReplayJob) SkipSummary() []string {
+	var out []string
+	for reason, n := range j.SkipReasons {
+		out = append(out, fmt.Sprintf("%d %s", n, reason))
+	}
+	sort.Strings(out)
+	return out
+}
