@@ -315,21 +315,9 @@ func (s *Store) commitLoop() {
 				break drain
 			}
 		}
-		err := s.update(func(btx *bolt.Tx) error {
-			for _, o := range batch {
-				if err := applyOp(btx, o); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			err = fmt.Errorf("commit %d writes: %w", len(batch), err)
-			s.lastErr.Store(&err)
-			s.failures.Add(1)
-		} else {
-			s.lastErr.Store(nil)
-			s.committed.Add(1)
+		var err error
+		if slices.ContainsFunc(batch, func(o *op) bool { return o.tx != nil }) {
+			err = s.commit(batch)
 		}
 		for _, o := range batch {
 			if o.done != nil {
@@ -340,6 +328,28 @@ func (s *Store) commitLoop() {
 			}
 		}
 	}
+}
+
+// commit writes batch in one transaction and records the outcome for Healthy and Stats.
+// A batch of barriers only (Sync) commits nothing: what it waits for is already committed.
+func (s *Store) commit(batch []*op) error {
+	err := s.update(func(btx *bolt.Tx) error {
+		for _, o := range batch {
+			if err := applyOp(btx, o); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		err = fmt.Errorf("commit %d writes: %w", len(batch), err)
+		s.lastErr.Store(&err)
+		s.failures.Add(1)
+		return err
+	}
+	s.lastErr.Store(nil)
+	s.committed.Add(1)
+	return nil
 }
 
 func applyOp(btx *bolt.Tx, o *op) error {
