@@ -17,6 +17,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/mtguard/mtguard/schemas"
 	"github.com/mtguard/mtguard/store"
 )
 
@@ -118,6 +119,13 @@ func WriteTransaction(w io.Writer, tx store.Transaction, loc *time.Location) err
 		if f.Detail != "" {
 			b.WriteString(indent(clean(f.Detail, true), "      "))
 		}
+		if spec, ok := schemas.Lookup(f.Code); ok && spec.Action != "" {
+			b.WriteString(indent("what to do: "+spec.Action, "      "))
+		}
+	}
+	if tx.Outcome == store.OutcomeFailed || tx.Outcome == store.OutcomePartial || tx.Outcome == store.OutcomeRejected ||
+		tx.Outcome == store.OutcomeUnreachable || tx.Outcome == store.OutcomeTimeout || tx.Outcome == store.OutcomeThrottled {
+		fmt.Fprintf(&b, "\n  resend it: mtguard replay %s   (see it as curl: mtguard show %s --curl)\n", tx.ID, tx.ID)
 	}
 
 	if len(tx.Records) > 0 {

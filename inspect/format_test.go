@@ -74,6 +74,8 @@ func ExampleWriteTransaction() {
 	//   response.silent_failure [error]: the vendor answered 200 but reported a failure
 	//       errors[0].code = 1003
 	//
+	//   resend it: mtguard replay 01JPA0000000000000000000AA   (see it as curl: mtguard show 01JPA0000000000000000000AA --curl)
+	//
 	// Records in the batch
 	//   #0  jane@acme.com  ok
 	//   #1  bob@acme.com   failed: 1003 Invalid email
