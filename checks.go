@@ -9,5 +9,19 @@ import (
 // order they should run. A compile error names the route and what to fix.
 func routeChecks(rc RouteConfig) (*schemas.Checks, error) {
 	checks := &schemas.Checks{}
+	// Version rules come first (DESIGN.md stage 3: a retired version is refused before its
+	// payload is validated); the preset's outcome rules read the answer before the contract.
+	if rc.Vendor != nil {
+		keys, err := schemas.ParseKeyPaths(rc.RecordKeys)
+		if err != nil {
+			return nil, err
+		}
+		rc.Vendor.AddTo(checks, keys)
+	}
+	contracts, err := compileContracts(rc.Contracts)
+	if err != nil {
+		return nil, err
+	}
+	contracts.AddTo(checks)
 	return checks, nil
 }

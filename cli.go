@@ -69,8 +69,11 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	}
 	fmt.Fprintf(stdout, "mtguard %s serving: proxy http://%s  admin http://%s  store %s\n", version, s.dataAddr, s.adminAddr, cfg.Store.Path)
 	for _, r := range cfg.Routes {
-		fmt.Fprintf(stdout, "  route %-16s http://%s%s/... -> %s\n", r.Name, s.dataAddr, r.Prefix, r.Upstream)
+		if r.Prefix != "" {
+			fmt.Fprintf(stdout, "  route %-16s http://%s%s/... -> %s\n", r.Name, s.dataAddr, r.Prefix, r.Upstream)
+		}
 	}
+	s.forward.describe(stdout, cfg)
 	return s.wait(ctx)
 }
 
@@ -94,6 +97,9 @@ func cmdCheckConfig(args []string, stdout, stderr io.Writer, getenv func(string)
 	if err := checkCredentialEnv(cfg.Routes, getenv); err != nil {
 		fmt.Fprintf(stdout, "note: %v (serve will refuse to start until it is set)\n", err)
 	}
+	if _, err := forwardSettings(cfg.Forward, getenv); err != nil {
+		fmt.Fprintf(stdout, "note: %v (serve will refuse to start until this is fixed)\n", err)
+	}
 	fmt.Fprintf(stdout, "%s: ok (%d routes; proxy %s, admin %s, store %s)\n", pos[0], len(cfg.Routes), cfg.Listen, cfg.Admin.Listen, cfg.Store.Path)
 	return nil
 }
@@ -116,7 +122,8 @@ func cmdLog(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 	record := fs.String("record", "", "only calls that carried this record `key` (e.g. an email)")
 	route := fs.String("route", "", "only calls on this route")
 	outcome := fs.String("outcome", "", "only calls with this outcome: "+outcomeList())
-	since := fs.Duration("since", 0, "only calls in the last `duration` (e.g. 24h)")
+	var since sinceFlag
+	fs.Var(&since, "since", "only calls in the last `duration` (e.g. 24h), or since an RFC 3339 time as alerts print it")
 	limit := fs.Int("limit", 50, "at most `N` calls (the newest)")
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
 	pos, err := parseFlags(fs, args)
@@ -126,10 +133,7 @@ func cmdLog(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 	if len(pos) > 0 {
 		return fmt.Errorf("log takes no arguments (got %q); filter with --record, --route, --outcome: %w", strings.Join(pos, " "), errUsage)
 	}
-	q := store.Query{RecordKey: *record, Route: *route, Outcome: store.Outcome(*outcome), Limit: *limit}
-	if *since > 0 {
-		q.Since = time.Now().Add(-*since)
-	}
+	q := store.Query{RecordKey: *record, Route: *route, Outcome: store.Outcome(*outcome), Limit: *limit, Since: since.from(time.Now())}
 	page, err := adminClient(*admin, getenv).List(ctx, q)
 	if err != nil {
 		return err

@@ -68,6 +68,10 @@ type Config struct {
 	Redact RedactConfig
 	// Routes has at least one entry; prefixes are unique and do not overlap.
 	Routes []RouteConfig
+	// Forward is the forward proxy (config_forward.go); off when the file has no forward: block.
+	Forward ForwardConfig
+	// Alerts are the alert sinks and reminder interval (config_alerts.go).
+	Alerts AlertsConfig
 	// File is the path the config was loaded from, "" when parsed from bytes.
 	File string
 }
@@ -110,8 +114,12 @@ type RedactConfig struct {
 type RouteConfig struct {
 	// Name is unique and matches ^[a-z0-9][a-z0-9_-]*$.
 	Name string
-	// Prefix starts with "/", has no trailing "/" and is not a path-segment prefix of another route's.
+	// Prefix starts with "/", has no trailing "/" and is not a path-segment prefix of another
+	// route's; "" for a route reached only through the forward proxy (then Host is set).
 	Prefix string
+	// Host is the vendor host[:port] the forward proxy intercepts for this route, lower case;
+	// "" for a reverse-only route. Unique among routes (config_forward.go).
+	Host string
 	// Upstream is the vendor base URL as written: absolute http(s), with a host, no query or fragment.
 	Upstream string
 	// Owner is who to tell when this route misbehaves; optional.
@@ -122,6 +130,16 @@ type RouteConfig struct {
 	Timeout time.Duration
 	// Auth is a vendor credential mtguard holds for the route (used to resend calls); nil if none.
 	Auth *AuthConfig
+	// Contracts are the JSON Schemas pinned to the route's calls (config_contracts.go).
+	Contracts ContractsConfig
+	// Alerts are the route's alert rules and sinks, defaults applied (config_alerts.go).
+	Alerts RouteAlertsConfig
+	// Preset names the route's vendor preset; "" for none (config_presets.go).
+	Preset string
+	// Vendor is the preset with the route's versions, outcomes and limits applied: version
+	// rules, outcome rules and the documented limits the throttler reads. Nil when the route
+	// has neither a preset nor rules of its own.
+	Vendor *schemas.Preset
 	// Line is the line of the route's item in the config file, for messages about the route.
 	Line int
 }
@@ -177,9 +195,11 @@ func LoadConfig(path string) (*Config, error) {
 		return nil, err
 	}
 	cfg.File = path
+	cfg.Forward.resolve(filepath.Dir(path))
 	if !filepath.IsAbs(cfg.Store.Path) {
 		cfg.Store.Path = filepath.Join(filepath.Dir(path), cfg.Store.Path)
 	}
+	resolveContractPaths(cfg.Routes, filepath.Dir(path))
 	return cfg, nil
 }
 
@@ -231,7 +251,7 @@ func (p *configParser) parse(data []byte) *Config {
 	if root == nil {
 		return nil
 	}
-	top := p.mapping(root, "", "listen", "admin", "store", "redact", "routes")
+	top := p.mapping(root, "", "listen", "admin", "store", "redact", "routes", "forward", "alerts")
 	if top == nil {
 		return nil
 	}
@@ -242,6 +262,9 @@ func (p *configParser) parse(data []byte) *Config {
 		Redact: p.redact(top.get("redact")),
 		Routes: p.routes(top.get("routes")),
 	}
+	cfg.Forward = p.forward(top.get("forward"))
+	cfg.Alerts = p.alerts(top.get("alerts"), cfg.Routes)
+	p.checkForward(cfg, top)
 	p.checkHeldCredentials(cfg)
 	// Port 0 picks a free port per listener, so two ":0" addresses do not collide.
 	if cfg.Admin.Listen == cfg.Listen && !strings.HasSuffix(cfg.Listen, ":0") {
@@ -666,8 +689,9 @@ func (p *configParser) route(rk string, item *yaml.Node, set *routeSet) (RouteCo
 		p.addf(item.Line, rk, "expected a route (a mapping with name, prefix, upstream, ...), found %s", describe(item))
 		return RouteConfig{}, false
 	}
-	f := p.mapping(item, rk, "name", "prefix", "upstream", "owner", "record_keys", "timeout", "auth")
+	f := p.mapping(item, rk, "name", "prefix", "upstream", "owner", "record_keys", "timeout", "auth", "contracts", "host", "alerts", "preset", "versions", "outcomes", "limits")
 	r := RouteConfig{Line: item.Line}
+	preset := p.routePreset(f, rk)
 
 	if v, ok := p.str(f.get("name"), rk+".name"); ok {
 		line := f.get("name").Line
@@ -683,6 +707,9 @@ func (p *configParser) route(rk string, item *yaml.Node, set *routeSet) (RouteCo
 		p.addf(item.Line, rk, "name is required (a short id like crm, used in logs and the admin API)")
 	}
 
+	r.Host = p.routeHost(f.get("host"), rk+".host")
+	hostSet := present(deref(f.get("host")))
+
 	if v, ok := p.str(f.get("prefix"), rk+".prefix"); ok {
 		line := f.get("prefix").Line
 		if msg := checkPrefix(v); msg != "" {
@@ -695,8 +722,8 @@ func (p *configParser) route(rk string, item *yaml.Node, set *routeSet) (RouteCo
 			p.addf(line, rk+".prefix", "%q overlaps %q of route %q (line %d), so a request could match both; give routes prefixes where neither is a path-segment prefix of the other", v, c.value, c.route, c.line)
 		}
 		r.Prefix = v
-	} else if !present(deref(f.get("prefix"))) {
-		p.addf(item.Line, rk, "prefix is required (the path this route is served under, e.g. /crm)")
+	} else if !present(deref(f.get("prefix"))) && !hostSet {
+		p.addf(item.Line, rk, "prefix or host is required (prefix: the path this route is served under, e.g. /crm; host: the vendor host the forward proxy intercepts, e.g. api.hubapi.com)")
 	}
 
 	if v, ok := p.str(f.get("upstream"), rk+".upstream"); ok {
@@ -704,8 +731,12 @@ func (p *configParser) route(rk string, item *yaml.Node, set *routeSet) (RouteCo
 			p.addf(f.get("upstream").Line, rk+".upstream", "%q %s", v, msg)
 		}
 		r.Upstream = v
-	} else if !present(deref(f.get("upstream"))) {
-		p.addf(item.Line, rk, "upstream is required (the vendor base URL, e.g. https://api.hubapi.com)")
+	} else if r.Host != "" {
+		r.Upstream = "https://" + r.Host // a forward route's vendor is the host it intercepts
+	} else if preset != nil && preset.Upstream != "" {
+		r.Upstream = preset.Upstream
+	} else if !present(deref(f.get("upstream"))) && !hostSet && !presetFailed(f, preset) {
+		p.addf(item.Line, rk, "%s", presetUpstreamHint(preset))
 	}
 
 	r.Owner, _ = p.str(f.get("owner"), rk+".owner")
@@ -717,9 +748,18 @@ func (p *configParser) route(rk string, item *yaml.Node, set *routeSet) (RouteCo
 		}
 		r.RecordKeys = append(r.RecordKeys, k.val)
 	}
+	if preset != nil && !present(deref(f.get("record_keys"))) {
+		r.RecordKeys = preset.RecordKeys
+	}
 
 	r.Timeout = p.duration(f.get("timeout"), rk+".timeout", DefaultRouteTimeout)
 	r.Auth = p.auth(f.get("auth"), rk+".auth")
+	r.Contracts = p.contracts(f.get("contracts"), rk+".contracts")
+	r.Alerts = p.routeAlerts(f.get("alerts"), rk+".alerts")
+	if preset != nil {
+		r.Preset = preset.Name
+	}
+	r.Vendor = p.routeVendor(f, rk, preset, r)
 	return r, true
 }
 

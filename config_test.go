@@ -37,7 +37,7 @@ func TestParseConfigErrors(t *testing.T) {
 		{
 			name: "unknown top-level key",
 			data: withRoute("listn: 127.0.0.1:8080"),
-			line: 1, key: "listn", msg: "unknown key (known keys: listen, admin, store, redact, routes)",
+			line: 1, key: "listn", msg: "unknown key (known keys: listen, admin, store, redact, routes",
 		},
 		{
 			name: "unknown nested key",

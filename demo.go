@@ -67,6 +67,11 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer, geten
 	vendor.Listener = ln
 	vendor.Start()
 	defer vendor.Close()
+	vendors, vendorsSrv, err := startFakeVendors()
+	if err != nil {
+		return err
+	}
+	defer vendorsSrv.Close()
 
 	cfg, err := ParseConfig("examples/demo.yaml", examples.DemoConfig())
 	if err != nil {
@@ -85,6 +90,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer, geten
 			cfg.Routes[i].Upstream = vendor.URL
 		}
 	}
+	pointAtFakeVendors(cfg, vendorsSrv.URL)
 	// Use the documented ports when free, so the printed commands need no --admin; fall back
 	// to free ports when another program (or another demo) holds them.
 	cfg.Listen = freeOr(cfg.Listen)
@@ -108,6 +114,8 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer, geten
 		status, id := send(ctx, client, proxyURL, sub)
 		fmt.Fprintf(stdout, "  %-40s %-5s %s%s -> %s  (X-Mtguard-Id %s)\n", sub.what, sub.method, "", sub.path, status, id)
 	}
+	fmt.Fprintf(stdout, "\nCalls that look fine to the tool, to fake vendors at %s (routes with a vendor preset):\n\n", vendorsSrv.URL)
+	sendVendorCalls(ctx, client, proxyURL, silentFailureCalls(vendors), stdout)
 	if err := s.store.Sync(ctx); err != nil {
 		s.shutdown()
 		return fmt.Errorf("demo store: %w", err)
@@ -124,6 +132,13 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer, geten
 		s.shutdown()
 		return err
 	}
+	var presetRoutes []string
+	for _, rc := range cfg.Routes {
+		if rc.Preset != "" {
+			presetRoutes = append(presetRoutes, rc.Name)
+		}
+	}
+	writeCaught(stdout, page.Transactions, presetRoutes)
 	adminFlag := ""
 	if s.adminAddr != DefaultAdminListen {
 		adminFlag = " --admin " + adminURL
@@ -138,6 +153,8 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer, geten
 	fmt.Fprintf(stdout, "\nTry, in another terminal:\n")
 	fmt.Fprintf(stdout, "  go run . log --record jane@acme.com%s     # every call that carried Jane\n", adminFlag)
 	fmt.Fprintf(stdout, "  go run . log --outcome failed%s\n", adminFlag)
+	fmt.Fprintf(stdout, "  go run . log --outcome partial%s     # batches where some records failed\n", adminFlag)
+	fmt.Fprintf(stdout, "  go run . presets show marketo     # what mtguard knows about a vendor\n")
 	if failedID != "" {
 		fmt.Fprintf(stdout, "  go run . show %s%s     # one call in full\n", failedID, adminFlag)
 	}

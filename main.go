@@ -39,6 +39,11 @@ Usage:
   mtguard replay ID | [filters]      resend failed calls (--route, --outcome, --finding, --since, --dry-run, --force)
   mtguard export --har [filters]     write the matching calls as HAR 1.2
   mtguard forget --record KEY        erase every call that carried a record (right to erasure)
+  mtguard schemas import|verify|pin|list   pin vendor contracts (JSON Schemas) from OpenAPI files
+  mtguard presets [show NAME]        list the vendor presets, or print one as YAML
+  mtguard ca init [--config FILE]    create the forward proxy's CA and say how to trust it
+  mtguard health [--check] [--json]  one line per route: state, last hour, last delivery, alerts, owner
+  mtguard alerts [--all] [--json]    alerts firing (--all: history); mtguard alerts ack ID [--silence 2h]
   mtguard version                    print the version
 
 The log and show commands talk to a running mtguard through its admin API: --admin URL, or
@@ -63,12 +68,22 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return cmdLog(ctx, rest, stdout, stderr, getenv)
 	case "show":
 		return cmdShow(ctx, rest, stdout, stderr, getenv)
+	case "schemas":
+		return cmdSchemas(rest, stdout, stderr)
+	case "presets":
+		return cmdPresets(rest, stdout, stderr)
 	case "replay":
 		return cmdReplay(ctx, rest, stdout, stderr, getenv)
 	case "forget":
 		return cmdForget(ctx, rest, stdout, stderr, getenv)
 	case "export":
 		return cmdExport(ctx, rest, stdout, stderr, getenv)
+	case "ca":
+		return cmdCA(rest, stdout, stderr)
+	case "health":
+		return cmdHealth(ctx, rest, stdout, stderr, getenv)
+	case "alerts":
+		return cmdAlerts(ctx, rest, stdout, stderr, getenv)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "mtguard", version)
 		return nil

@@ -379,4 +379,27 @@ func TestDemoOnce(t *testing.T) {
 			t.Errorf("demo output lacks %q:\n%s", want, out.String())
 		}
 	}
+	// The silent failures of the fake vendors, each caught (demo_vendors.go).
+	_, caught, _ := strings.Cut(out.String(), "What the vendors' status codes did not say")
+	for _, want := range []string{
+		"marketo    200  partial   response.partial_failure       1 of 2 records failed: #1 raj@initech.com (1005 Lead already exists)",
+		"marketo    200  failed    response.silent_failure        Marketo 1003",
+		"marketo    200  failed    auth.expired                   Marketo 601",
+		"salesforce 410  rejected  endpoint.retired               rest-api: version 30.0 was retired",
+		"salesforce 201  delivered endpoint.deprecated            rest-api: version 35.0 is deprecated",
+		"hubspot    207  partial   response.partial_failure",
+		"hubspot    404  failed    endpoint.retired",
+		"segment    200  failed    response.silent_failure",
+		"ga4        204  failed    response.silent_failure",
+		"meta       200  partial   response.partial_failure       Meta received 1 of the 2 events sent",
+		"klaviyo    202  delivered endpoint.retired",
+		"intercom   202  delivered version.unpinned",
+		"braze      201  partial   response.partial_failure",
+		"iterable   200  partial   response.partial_failure",
+		"mandrill   200  partial   response.partial_failure",
+	} {
+		if !strings.Contains(caught, want) {
+			t.Errorf("demo's silent-failure summary lacks %q:\n%s", want, caught)
+		}
+	}
 }

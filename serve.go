@@ -41,6 +41,8 @@ type server struct {
 	admin     *http.Server
 	dataAddr  string
 	adminAddr string
+	forward   *forwardListener // nil when forward mode is off
+	alerts    *alerting
 	log       zerolog.Logger
 	stopping  atomic.Bool
 	errs      chan error
@@ -64,7 +66,19 @@ func startServer(ctx context.Context, cfg *Config, getenv func(string) string, l
 	if err := checkCredentialEnv(cfg.Routes, getenv); err != nil {
 		return nil, err
 	}
-	st, err := store.Open(cfg.Store.Path, store.Options{})
+	forwardCfg, err := forwardSettings(cfg.Forward, getenv)
+	if err != nil {
+		return nil, err
+	}
+	transport, err := upstreamTransport(cfg.Forward)
+	if err != nil {
+		return nil, err
+	}
+	alerts, err := newAlerting(cfg, getenv, log)
+	if err != nil {
+		return nil, err
+	}
+	st, err := store.Open(cfg.Store.Path, store.Options{OnResult: alerts.engine.Observe})
 	if err != nil {
 		return nil, err
 	}
@@ -73,6 +87,7 @@ func startServer(ctx context.Context, cfg *Config, getenv func(string) string, l
 	}
 	pipeline, err := proxy.NewPipeline(proxy.PipelineConfig{
 		Recorder:           st,
+		Transport:          transport,
 		MaxBody:            cfg.Store.MaxBody,
 		CaptureBody:        cfg.Store.CaptureBody,
 		RejectOnStoreError: cfg.Store.OnError == OnErrorReject,
@@ -83,7 +98,7 @@ func startServer(ctx context.Context, cfg *Config, getenv func(string) string, l
 		st.Close()
 		return nil, err
 	}
-	s := &server{cfg: cfg, store: st, pipeline: pipeline, log: log, errs: make(chan error, 2)}
+	s := &server{cfg: cfg, store: st, pipeline: pipeline, log: log, errs: make(chan error, 3)}
 	maxTimeout := proxy.DefaultTimeout
 	for _, r := range routes {
 		maxTimeout = max(maxTimeout, r.Timeout)
@@ -104,6 +119,8 @@ func startServer(ctx context.Context, cfg *Config, getenv func(string) string, l
 			Transactions: st,
 			Replayer:     reverse,
 			Eraser:       st,
+			Alerts:       alerts.engine,
+			Metrics:      alerts.metrics.Handler(),
 			Token:        token,
 			Ready:        s.ready,
 			Logger:       log,
@@ -126,11 +143,20 @@ func startServer(ctx context.Context, cfg *Config, getenv func(string) string, l
 		st.Close()
 		return nil, fmt.Errorf("listen on %s (admin.listen): %w", cfg.Admin.Listen, err)
 	}
+	if s.forward, err = listenForward(cfg, forwardCfg, routes, pipeline, readTimeout+maxTimeout, log); err != nil {
+		adminLn.Close()
+		dataLn.Close()
+		st.Close()
+		return nil, err
+	}
 	s.dataAddr, s.adminAddr = dataLn.Addr().String(), adminLn.Addr().String()
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel
+	s.alerts = alerts
+	alerts.start(ctx, cfg.Store.Path, st, pipeline)
 	go s.serve(s.data, dataLn)
 	go s.serve(s.admin, adminLn)
+	s.forward.start(s.errs)
 	go st.RunRetention(bg, cfg.Store.Retention, retentionEvery, func(n int, err error) {
 		if err != nil {
 			log.Error().Err(err).Msg("retention sweep failed")
@@ -181,7 +207,11 @@ func (s *server) shutdown() error {
 	if aerr := s.admin.Shutdown(ctx); err == nil {
 		err = aerr
 	}
+	if ferr := s.forward.shutdown(ctx); err == nil {
+		err = ferr
+	}
 	s.cancel()
+	s.alerts.close()
 	if cerr := s.store.Close(); err == nil {
 		err = cerr
 	}
@@ -238,7 +268,7 @@ func proxyRoutes(rcs []RouteConfig, getenv func(string) string) ([]proxy.Route, 
 		if rc.Auth != nil && getenv(rc.Auth.ValueEnv) != "" {
 			auth = &proxy.Auth{Header: rc.Auth.Header, Value: getenv(rc.Auth.ValueEnv)}
 		}
-		out = append(out, proxy.Route{Name: rc.Name, Prefix: rc.Prefix, Upstream: u, Owner: rc.Owner, RecordKeys: keys, Timeout: rc.Timeout, Checks: checks, Auth: auth})
+		out = append(out, proxy.Route{Name: rc.Name, Prefix: rc.Prefix, Host: rc.Host, Upstream: u, Owner: rc.Owner, RecordKeys: keys, Timeout: rc.Timeout, Checks: checks, Auth: auth})
 	}
 	return out, nil
 }

@@ -6,5 +6,13 @@
 // full; /healthz and /readyz are the probes. Errors are RFC 9457 problem details. When a token is
 // configured, every /api/ request needs it as a bearer token; the probes never do.
 //
-// It reads through the Transactions interface it declares and never imports proxy.
+// The alert engine (Alerts) watches every committed call, handed to it through the store's
+// OnResult callback: per-route counters in fixed-size windows, rules evaluated incrementally
+// with an injected clock, incidents deduplicated and written to the alert history, notices
+// sent to Slack, PagerDuty and webhook sinks on their own goroutines. It also answers
+// GET /api/health and feeds the Prometheus metrics served at GET /metrics. Nothing it does may
+// hold up the store's committer: Observe never blocks.
+//
+// It reads through the Transactions interface it declares and never imports proxy; the
+// throttler reaches the alert rules through ThrottleStats, which main satisfies.
 package inspect

@@ -73,6 +73,7 @@ func ExampleWriteTransaction() {
 	// Findings
 	//   response.silent_failure [error]: the vendor answered 200 but reported a failure
 	//       errors[0].code = 1003
+	//       what to do: Read the vendor's error in the recorded response (mtguard show ID), fix the payload or the account setting it names, and resend: nothing reached the vendor's records.
 	//
 	//   resend it: mtguard replay 01JPA0000000000000000000AA   (see it as curl: mtguard show 01JPA0000000000000000000AA --curl)
 	//

@@ -62,6 +62,8 @@ func classify(err error) (status int, detail string) {
 		status, detail = http.StatusUnauthorized, "a valid bearer token is needed"
 	case errors.Is(err, store.ErrNotFound):
 		status, detail = http.StatusNotFound, "no such transaction"
+	case errors.Is(err, ErrAlertNotFound):
+		status, detail = http.StatusNotFound, "no such alert"
 	case errors.Is(err, errNoRoute):
 		status, detail = http.StatusNotFound, "no such endpoint"
 	case errors.Is(err, errNotReplayable):

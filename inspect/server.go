@@ -49,6 +49,11 @@ type ServerConfig struct {
 	Replayer Replayer
 	// Eraser erases a record's transactions. If nil, DELETE /api/records/{key} answers 501.
 	Eraser Eraser
+	// Alerts serves GET /api/health, GET /api/alerts and POST /api/alerts/{id}/ack. If nil,
+	// those endpoints are not served.
+	Alerts *Alerts
+	// Metrics serves GET /metrics (behind the token, when there is one). If nil, it is not served.
+	Metrics http.Handler
 	// Now is the clock that relative times such as since=24h count back from.
 	// If nil, time.Now is used.
 	Now func() time.Time
@@ -65,6 +70,7 @@ type server struct {
 	now     func() time.Time
 	replays *replays // nil without a Replayer
 	eraser  Eraser
+	alerts  *Alerts // nil without an alert engine
 }
 
 // NewServer returns the admin API handler: the transaction log under /api/ and the health
@@ -103,6 +109,20 @@ func NewServer(cfg ServerConfig) http.Handler {
 	mux.HandleFunc("DELETE /api/records/{key}", s.requireToken(s.forgetRecord))
 	mux.HandleFunc("/api/transactions", s.requireToken(s.methodNotAllowed))
 	mux.HandleFunc("/api/transactions/{id}", s.requireToken(s.methodNotAllowed))
+	if cfg.Alerts != nil {
+		s.alerts = cfg.Alerts
+		mux.HandleFunc("GET /api/health", s.requireToken(s.health))
+		mux.HandleFunc("GET /api/alerts", s.requireToken(s.listAlerts))
+		mux.HandleFunc("GET /api/alerts/{id}", s.requireToken(s.getAlert))
+		mux.HandleFunc("POST /api/alerts/{id}/ack", s.requireToken(s.ackAlert))
+		mux.HandleFunc("/api/health", s.requireToken(s.methodNotAllowed))
+		mux.HandleFunc("/api/alerts", s.requireToken(s.methodNotAllowed))
+		mux.HandleFunc("/api/alerts/{id}", s.requireToken(s.methodNotAllowed))
+		mux.HandleFunc("/api/alerts/{id}/ack", s.requireToken(s.onlyPost))
+	}
+	if cfg.Metrics != nil {
+		mux.HandleFunc("GET /metrics", s.requireToken(cfg.Metrics.ServeHTTP))
+	}
 	mux.HandleFunc("/api/", s.requireToken(s.notFound))
 	mux.HandleFunc("/", s.notFound)
 	return noStore(mux)

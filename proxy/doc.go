@@ -2,7 +2,9 @@
 // (read and bound the body, extract record keys, record the intent, send, capture the answer,
 // record the outcome); it is an http.RoundTripper so that every front end reuses it unchanged.
 // Proxy is the reverse front end: it matches a route by path prefix and hands the call to
-// httputil.ReverseProxy with the Pipeline as its Transport.
+// httputil.ReverseProxy with the Pipeline as its Transport. Forward is the forward-proxy front
+// end (goproxy): it intercepts HTTPS to the hosts routes name (Route.Host) with leaves signed by
+// mtguard's CA (ca.go) and hands each call to the same Pipeline; it never sends a call itself.
 //
 // The package records through the Recorder interface it declares and never imports inspect.
 package proxy

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -63,6 +64,8 @@ type PipelineConfig struct {
 	Redactor *Redactor
 	// Logger receives one event per transaction. The zero Logger discards.
 	Logger zerolog.Logger
+	// Limiter shapes traffic to each route's limit group. If nil, nothing is throttled.
+	Limiter *Limiter
 	// Now is the clock. If nil, time.Now.
 	Now func() time.Time
 }
@@ -248,6 +251,22 @@ func (p *Pipeline) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 	}
 
+	// Stage 5: wait for the vendor's budget (windows, quota, concurrency, pauses). A call that
+	// cannot get it within max_wait is answered 429 and recorded as throttled, replayable.
+	release := func() {}
+	if p.cfg.Limiter != nil && c.Route.LimitGroup != "" {
+		prio := PriorityLive
+		if c.ReplayOf != "" {
+			prio = PriorityReplay
+		}
+		rel, waited, err := p.cfg.Limiter.Acquire(req.Context(), c.Route.LimitGroup, prio)
+		tx.WaitMS = ms(waited)
+		if te, ok := IsThrottled(err); ok {
+			return p.throttled(req, tx, te)
+		}
+		release = rel
+	}
+
 	// Stage 6: send, bounded by the route's timeout until the response headers arrive.
 	ctx, cancel := context.WithCancelCause(req.Context())
 	timer := time.AfterFunc(c.Route.Timeout, func() { cancel(errUpstreamTimeout) })
@@ -271,6 +290,7 @@ func (p *Pipeline) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		cause := context.Cause(ctx)
 		cancel(nil)
+		release()
 		switch {
 		case errors.Is(cause, errUpstreamTimeout) || isTimeout(err):
 			return p.refuse(req, tx, store.OutcomeTimeout, schemas.CodeUpstreamTimeout, problem{
@@ -299,6 +319,7 @@ func (p *Pipeline) RoundTrip(req *http.Request) (*http.Response, error) {
 		limit: p.cfg.CaptureBody,
 		done: func(captured []byte, total int64, readErr error) {
 			cancel(nil)
+			release() // the vendor has answered in full: its concurrency slot is free
 			outcome := store.OutcomeDelivered
 			if resp.StatusCode >= 400 {
 				outcome = store.OutcomeFailed
@@ -329,6 +350,9 @@ func (p *Pipeline) RoundTrip(req *http.Request) (*http.Response, error) {
 					outcome = store.Outcome(rv.Outcome)
 				}
 				tx.Findings = appendFindings(tx.Findings, rv.Findings)
+				if p.cfg.Limiter != nil && c.Route.LimitGroup != "" {
+					p.cfg.Limiter.Observe(c.Route.LimitGroup, rv.Signals)
+				}
 				for _, r := range rv.Records {
 					tx.Records = append(tx.Records, store.RecordResult(r))
 				}
@@ -357,6 +381,23 @@ func (p *Pipeline) refuse(req *http.Request, tx *store.Transaction, outcome stor
 		p.cfg.Logger.Error().Err(err).Str("id", tx.ID).Msg("could not record a call that mtguard answered itself")
 	}
 	return resp
+}
+
+// throttled answers a call that got no budget in time: 429 with Retry-After, recorded as
+// throttled so it can be replayed. A caller that left while queued gets no answer, but the
+// call is recorded the same way.
+func (p *Pipeline) throttled(req *http.Request, tx *store.Transaction, te *ThrottledError) (*http.Response, error) {
+	detail := fmt.Sprintf("%s; the call was not sent and is recorded as throttled: replay it with mtguard replay %s", te.Error(), tx.ID)
+	if te.CallerGone {
+		tx.Findings = append(tx.Findings, finding(schemas.CodeRateLimitThrottled, detail))
+		p.finish(tx, store.OutcomeThrottled, 0, detail)
+		return nil, ErrClientGone
+	}
+	resp := p.refuse(req, tx, store.OutcomeThrottled, schemas.CodeRateLimitThrottled, problem{
+		Title: "Held back to stay within the vendor's limits", Status: http.StatusTooManyRequests, Detail: detail,
+	})
+	resp.Header.Set("Retry-After", strconv.Itoa(int(max(1, (te.RetryAfter+time.Second-1)/time.Second))))
+	return resp, nil
 }
 
 // finish records tx's result and logs the one event of this transaction.

@@ -11,8 +11,11 @@ import (
 
 // Route is one configured integration: calls under Prefix go to Upstream.
 type Route struct {
-	Name     string
-	Prefix   string   // path prefix in reverse mode, e.g. "/crm"; no trailing slash
+	Name   string
+	Prefix string // path prefix in reverse mode, e.g. "/crm"; no trailing slash; "" for a forward-only route
+	// Host is the vendor host[:port] the forward front intercepts for this route, e.g.
+	// "api.hubapi.com"; "" for a reverse-only route. Without a port it means the scheme's default.
+	Host     string
 	Upstream *url.URL // vendor base URL; its path, if any, is prepended to the forwarded path
 	Owner    string
 	// RecordKeys say where a record's identity lives in a request body.
@@ -21,6 +24,9 @@ type Route struct {
 	// own credentials were never stored). If nil, replays of calls that carried credentials
 	// are refused.
 	Auth *Auth
+	// LimitGroup names the Limiter group whose budget the route's calls spend; "" means
+	// the route is not throttled.
+	LimitGroup string
 	// Checks are the route's compiled request and response checks (contracts, vendor rules).
 	// If nil, nothing is checked.
 	Checks *schemas.Checks
@@ -67,6 +73,9 @@ func newRouteTable(routes []Route) *routeTable {
 
 func (t *routeTable) match(path string) *Route {
 	for _, r := range t.routes {
+		if r.Prefix == "" {
+			continue // forward-only
+		}
 		if rest, ok := strings.CutPrefix(path, r.Prefix); ok && (rest == "" || rest[0] == '/') {
 			return r
 		}
@@ -88,7 +97,9 @@ func (t *routeTable) byName(name string) *Route {
 func (t *routeTable) prefixes() []string {
 	out := make([]string, 0, len(t.routes))
 	for _, r := range t.routes {
-		out = append(out, r.Prefix+"/")
+		if r.Prefix != "" {
+			out = append(out, r.Prefix+"/")
+		}
 	}
 	sort.Strings(out)
 	return out

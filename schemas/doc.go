@@ -1,7 +1,10 @@
 // Package schemas holds mtguard's vendor knowledge and the pure checks built on it: where a
 // record's identity lives in a payload (record-key paths), body parsing shared by every check,
-// and the catalogue of finding codes. Later it also holds pinned JSON Schemas and vendor presets.
+// and the catalogue of finding codes; pinned contracts (JSON Schemas compiled once, checked per
+// call: contract*.go, the shipped ones under contracts/) and the OpenAPI import that makes them
+// (openapi*.go). Later it also holds vendor presets.
 //
 // Everything here is a pure function of its inputs (embedded files and the bytes of a call): no
-// network, no disk beyond an fs.FS, no logging, no clock. It imports no other mtguard package.
+// network, no disk beyond an fs.FS or a ReadFile function the caller passes, no logging, no
+// clock. It imports no other mtguard package.
 package schemas

@@ -39,12 +39,12 @@ const (
 )
 
 // catalogue is every finding code; each concern keeps its entries beside its code.
-var catalogue = slices.Concat(coreFindings)
+var catalogue = slices.Concat(coreFindings, contractFindings, detectFindings, throttleFindings)
 
 // coreFindings explain the calls that mtguard answers itself.
 var coreFindings = []FindingSpec{
-	{CodeRouteUnknown, "error", "No route matches the path the tool called",
-		"Point the tool at http://MTGUARD/<prefix>/... using one of the configured prefixes, or add a route."},
+	{CodeRouteUnknown, "error", "No route matches the path or host the tool called",
+		"Reverse mode: point the tool at http://MTGUARD/<prefix>/... using a configured prefix. Forward mode: only the hosts named by routes (host:) are intercepted. Or add a route."},
 	{CodeRequestTooLarge, "error", "The request body is larger than store.max_body; it was not forwarded",
 		"Send smaller batches, or raise store.max_body if the vendor accepts bodies that large."},
 	{CodeUpstreamUnreachable, "error", "mtguard could not connect to the vendor",

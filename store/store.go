@@ -30,7 +30,7 @@ var (
 	bucketIdxRoute   = []byte("idx_route")
 	bucketIdxOutcome = []byte("idx_outcome")
 	bucketIdxFinding = []byte("idx_finding")
-	allBuckets       = [][]byte{bucketMeta, bucketReq, bucketRes, bucketPending, bucketIdxRecord, bucketIdxRoute, bucketIdxOutcome, bucketIdxFinding}
+	allBuckets       = [][]byte{bucketMeta, bucketReq, bucketRes, bucketPending, bucketIdxRecord, bucketIdxRoute, bucketIdxOutcome, bucketIdxFinding, bucketAlerts}
 	keyFormat        = []byte("format")
 )
 

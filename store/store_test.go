@@ -419,3 +419,28 @@ func TestForgetErasesBytes(t *testing.T) {
 		}
 	}
 }
+
+func TestSendTimes(t *testing.T) {
+	s := mustOpen(t, "", Options{})
+	base := time.Date(2026, 11, 28, 10, 0, 0, 123_000_000, time.UTC)
+	for i := range 10 {
+		record(t, s, base.Add(time.Duration(i)*time.Minute), []string{"a", "b", "c"}[i%3], nil, OutcomeDelivered)
+	}
+	s.Sync(context.Background())
+	got, err := s.SendTimes([]string{"a", "b"}, base.Add(3*time.Minute), 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []time.Time
+	for _, i := range []int{3, 4, 6, 7, 9} {
+		want = append(want, base.Add(time.Duration(i)*time.Minute))
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+	for i := range got {
+		if !got[i].Equal(want[i]) {
+			t.Fatalf("got[%d] = %v, want %v", i, got[i], want[i])
+		}
+	}
+}

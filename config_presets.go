@@ -1,0 +1,62 @@
+package main
+
+import (
+	"strings"
+
+	"github.com/mtguard/mtguard/schemas"
+)
+
+// routePreset loads the vendor preset a route names (its preset: key). It returns nil when the
+// route names none, or names one that does not exist (reported with the known names).
+func (p *configParser) routePreset(f fields, rk string) *schemas.Preset {
+	name, ok := p.str(f.get("preset"), rk+".preset")
+	if !ok {
+		return nil
+	}
+	preset, err := schemas.LoadPreset(name)
+	if err != nil {
+		p.addf(f.get("preset").Line, rk+".preset", "%q is not a preset (presets: %s; mtguard presets lists them)", name, strings.Join(schemas.PresetNames(), ", "))
+		return nil
+	}
+	return preset
+}
+
+// routeVendor applies a route's versions, outcomes and limits to its preset and returns what
+// the route's checks are compiled from: nil when the route has neither a preset nor rules of
+// its own. Each mistake is reported with its line and key, like the rest of the config.
+func (p *configParser) routeVendor(f fields, rk string, preset *schemas.Preset, r RouteConfig) *schemas.Preset {
+	versions, outcomes, limits := f.get("versions"), f.get("outcomes"), f.get("limits")
+	if preset == nil && !present(deref(versions)) && !present(deref(outcomes)) && !present(deref(limits)) {
+		return nil
+	}
+	o, problems := schemas.DecodeOverrides(versions, outcomes, limits, rk)
+	p.addProblems(problems)
+	o.Upstream, o.RecordKeys = r.Upstream, r.RecordKeys
+	vendor, problems := preset.WithOverrides(o)
+	p.addProblems(problems)
+	if preset == nil {
+		vendor.Name = ""
+	}
+	return vendor
+}
+
+// addProblems reports problems found by package schemas in a route's rules.
+func (p *configParser) addProblems(problems schemas.Problems) {
+	for _, pr := range problems {
+		p.addf(pr.Line, pr.Key, "%s", pr.Msg)
+	}
+}
+
+// presetUpstreamHint says why a route with a preset still needs an upstream.
+func presetUpstreamHint(preset *schemas.Preset) string {
+	if preset == nil {
+		return "upstream is required (the vendor base URL, e.g. https://api.hubapi.com)"
+	}
+	return "upstream is required: preset " + preset.Name + " has no default because each account has its own host (" + preset.Title + ")"
+}
+
+// presetFailed reports a route whose preset: could not be loaded (already reported), so that
+// a missing upstream is not reported on top of it.
+func presetFailed(f fields, preset *schemas.Preset) bool {
+	return present(deref(f.get("preset"))) && preset == nil
+}

@@ -1,0 +1,472 @@
+package inspect
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/mtguard/mtguard/store"
+)
+
+// ErrAlertNotFound means no alert, firing or in the history, has the requested id.
+var ErrAlertNotFound = errors.New("alert not found")
+
+// Defaults of AlertsConfig.
+const (
+	// DefaultRenotify is how often a firing alert that nobody acknowledged is sent again.
+	DefaultRenotify = 4 * time.Hour
+	// DefaultAlertBuffer is how many recorded calls may wait for the engine before it drops
+	// (and counts) the next ones rather than hold up the store's committer.
+	DefaultAlertBuffer = 8192
+	// DefaultTick is how often time-based rules (silence, draining windows, reminders) are
+	// evaluated.
+	DefaultTick = 10 * time.Second
+	// DefaultRebuildLimit caps how many recent calls per route are read back from the log on
+	// start.
+	DefaultRebuildLimit = 20000
+	// closeGrace bounds how long Close waits for notifications still being sent.
+	closeGrace = 5 * time.Second
+)
+
+// RouteAlerts is one route as the alert engine sees it.
+type RouteAlerts struct {
+	Route string
+	// Owner is named in every alert of the route: the one person who responds.
+	Owner string
+	// Sinks names the sinks the route's alerts go to. If nil, every sink; if empty, the log only.
+	Sinks []string
+	Rules Rules
+}
+
+// AlertStore is what the engine needs of the store: the recent log to rebuild its state on
+// start and the alert history. *store.Store satisfies it.
+type AlertStore interface {
+	Transactions
+	PutAlert(a store.Alert) error
+	GetAlert(id string) (store.Alert, bool, error)
+	Alerts(q store.AlertQuery) ([]store.Alert, error)
+}
+
+var _ AlertStore = (*store.Store)(nil)
+
+// AlertsConfig configures the alert engine. Zero fields fall back to the stated defaults.
+type AlertsConfig struct {
+	// Routes are the configured routes, in config order.
+	Routes []RouteAlerts
+	// Sinks receive notifications (Slack, PagerDuty, webhooks). The log always does as well.
+	Sinks []Sink
+	// Renotify is the interval of reminders for a firing alert nobody acknowledged. If zero,
+	// DefaultRenotify; if negative, no reminders.
+	Renotify time.Duration
+	// Retry is how sinks retry a failed delivery. Zero fields take RetryPolicy's defaults.
+	Retry RetryPolicy
+	// Metrics, if set, is fed with every recorded call.
+	Metrics *Metrics
+	// Throttle, if set, reports the throttler's queues for throttle rules. If nil, throttle
+	// rules never fire.
+	Throttle ThrottleStats
+	// Logger receives every alert event and every failed delivery. The zero Logger discards.
+	Logger zerolog.Logger
+	// Now is the clock of every rule. If nil, time.Now is used.
+	Now func() time.Time
+	// Buffer is how many recorded calls may queue for the engine. If zero, DefaultAlertBuffer.
+	Buffer int
+	// Tick is how often time-based rules are evaluated. If zero, DefaultTick.
+	Tick time.Duration
+	// RebuildLimit caps the calls per route read back on start. If zero, DefaultRebuildLimit.
+	RebuildLimit int
+}
+
+// Alerts is the alert engine: it watches every recorded call (Observe), keeps per-route
+// counters in memory, fires and resolves alerts, and hands notifications to the sinks. It also
+// answers mtguard health. Its methods are safe for concurrent use.
+type Alerts struct {
+	cfg      AlertsConfig
+	now      func() time.Time
+	log      zerolog.Logger
+	metrics  *Metrics
+	renotify time.Duration
+
+	in      chan observation
+	dropped atomic.Int64
+	lost    atomic.Int64 // notifications dropped because a queue was full
+
+	mu        sync.Mutex
+	routes    map[string]*routeState
+	order     []*routeState
+	byID      map[string]*store.Alert // firing alerts
+	silenced  map[string]time.Time    // "route/kind" -> muted until
+	startedAt time.Time
+	closed    bool
+	store     AlertStore
+	outbox    chan outMsg
+
+	workers []*sinkWorker
+	logSink *logSink
+	stop    chan struct{}
+	done    sync.WaitGroup
+	started bool
+}
+
+// observation is what the engine keeps of a recorded call.
+type observation struct {
+	route     string
+	at        time.Time // when the call ended
+	outcome   store.Outcome
+	latencyMS float64 // vendor latency; < 0 when the vendor was not asked
+	durMS     float64
+	waitMS    float64
+	records   int
+	findings  []store.Finding // shared with the committed transaction, read only
+	barrier   chan struct{}   // set on a sync marker instead of a call
+}
+
+func observationOf(tx *store.Transaction) observation {
+	o := observation{
+		route:     tx.Route,
+		at:        tx.Time.Add(time.Duration(tx.DurationMS * float64(time.Millisecond))),
+		outcome:   tx.Outcome,
+		latencyMS: -1,
+		durMS:     tx.DurationMS,
+		waitMS:    tx.WaitMS,
+		records:   len(tx.RecordKeys),
+		findings:  tx.Findings,
+	}
+	switch tx.Outcome {
+	case store.OutcomeDelivered, store.OutcomeFailed, store.OutcomePartial, store.OutcomeTimeout:
+		o.latencyMS = tx.UpstreamMS
+		if o.latencyMS <= 0 {
+			o.latencyMS = tx.DurationMS - tx.WaitMS
+		}
+	}
+	return o
+}
+
+// routeState is everything the engine knows about one route; guarded by Alerts.mu.
+type routeState struct {
+	name, owner string
+	sinks       []string
+	rules       Rules
+	m           *routeMetrics
+
+	hour         hourStats
+	lastCall     time.Time
+	lastDelivery time.Time
+
+	// silence
+	deliveries  ring
+	watchFrom   time.Time // silence needs Per of watching before it can be asserted
+	undelivered counts    // calls since the last delivery
+
+	errWin, latWin, conWin *window
+
+	authStreak, authRecords int
+	authSince               time.Time
+	authCode                string
+	authCleared             bool // a call since the last auth failure got a clean answer
+
+	dep deprecationEpisode
+
+	throttleAbove time.Time // since when the queue is over the threshold
+	throttle      QueueStat
+
+	active [numKinds]*store.Alert
+	holds  [numKinds]bool // the rule's condition held at the last evaluation
+	lastID [numKinds]string
+}
+
+// deprecationEpisode is a stretch of calls to deprecated endpoints, until a day passes without one.
+type deprecationEpisode struct {
+	first, last, sunset time.Time
+	calls, records      int
+	message, detail     string // of the last finding, to parse the sunset once per text
+}
+
+// NewAlerts returns an engine for cfg. It watches calls handed to Observe only once Start has
+// been called.
+func NewAlerts(cfg AlertsConfig) (*Alerts, error) {
+	e := &Alerts{
+		cfg:      cfg,
+		now:      cfg.Now,
+		log:      cfg.Logger,
+		metrics:  cfg.Metrics,
+		renotify: cfg.Renotify,
+		routes:   map[string]*routeState{},
+		byID:     map[string]*store.Alert{},
+		silenced: map[string]time.Time{},
+		stop:     make(chan struct{}),
+	}
+	if e.now == nil {
+		e.now = time.Now
+	}
+	if e.renotify == 0 {
+		e.renotify = DefaultRenotify
+	}
+	if e.cfg.Buffer <= 0 {
+		e.cfg.Buffer = DefaultAlertBuffer
+	}
+	if e.cfg.Tick <= 0 {
+		e.cfg.Tick = DefaultTick
+	}
+	if e.cfg.RebuildLimit <= 0 {
+		e.cfg.RebuildLimit = DefaultRebuildLimit
+	}
+	e.in = make(chan observation, e.cfg.Buffer)
+	e.outbox = make(chan outMsg, 1024)
+	e.logSink = &logSink{log: cfg.Logger}
+
+	names := map[string]bool{}
+	for _, s := range cfg.Sinks {
+		if names[s.Name()] {
+			return nil, fmt.Errorf("alerts: two sinks are named %q", s.Name())
+		}
+		names[s.Name()] = true
+		e.workers = append(e.workers, newSinkWorker(s, e.cfg.Retry, e.log, e.metrics, &e.lost))
+	}
+	for _, ra := range cfg.Routes {
+		if e.routes[ra.Route] != nil {
+			return nil, fmt.Errorf("alerts: route %q is listed twice", ra.Route)
+		}
+		for _, n := range ra.Sinks {
+			if !names[n] {
+				return nil, fmt.Errorf("alerts: route %q names sink %q, which is not configured", ra.Route, n)
+			}
+		}
+		rs := &routeState{name: ra.Route, owner: ra.Owner, sinks: ra.Sinks, rules: ra.Rules}
+		if ra.Sinks == nil {
+			rs.sinks = []string{}
+			for _, s := range cfg.Sinks {
+				rs.sinks = append(rs.sinks, s.Name())
+			}
+		}
+		if err := rs.rules.check(); err != nil {
+			return nil, fmt.Errorf("alerts: route %q: %w", ra.Route, err)
+		}
+		if r := rs.rules.Silence; r != nil {
+			rs.deliveries.times = make([]time.Time, r.Min)
+		}
+		if r := rs.rules.ErrorRate; r != nil {
+			rs.errWin = newWindow(r.Per)
+		}
+		if r := rs.rules.Latency; r != nil {
+			rs.latWin = newWindow(r.Per)
+		}
+		if r := rs.rules.Contract; r != nil {
+			rs.conWin = newWindow(r.Per)
+		}
+		rs.m = e.metrics.route(ra.Route)
+		e.routes[ra.Route] = rs
+		e.order = append(e.order, rs)
+	}
+	e.metrics.watchEngine(e)
+	return e, nil
+}
+
+// check refuses rules that cannot work; config validation reports the same with line numbers.
+func (r Rules) check() error {
+	switch {
+	case r.Silence != nil && (r.Silence.Min < 1 || r.Silence.Per <= 0):
+		return errors.New("silence needs min >= 1 and per > 0")
+	case r.ErrorRate != nil && (r.ErrorRate.Above < 0 || r.ErrorRate.Above >= 1 || r.ErrorRate.Per <= 0):
+		return errors.New("error_rate needs 0% <= above < 100% and per > 0")
+	case r.Latency != nil && (r.Latency.Percentile <= 0 || r.Latency.Percentile >= 1 || r.Latency.Above <= 0 || r.Latency.Per <= 0):
+		return errors.New("latency needs a percentile between 0 and 100, a threshold and per > 0")
+	case r.Auth != nil && r.Auth.Consecutive < 1:
+		return errors.New("auth needs consecutive >= 1")
+	case r.Deprecation != nil && r.Deprecation.SunsetWithin <= 0:
+		return errors.New("deprecation needs sunset_within > 0")
+	case r.Contract != nil && (r.Contract.Rejections < 1 || r.Contract.Per <= 0):
+		return errors.New("contract needs rejections >= 1 and per > 0")
+	case r.Throttle != nil && (r.Throttle.QueueAbove <= 0 || r.Throttle.QueueAbove > 1 || r.Throttle.For < 0):
+		return errors.New("throttle needs 0% < queue_above <= 100%")
+	}
+	return nil
+}
+
+// Observe takes one committed transaction; it is the store's OnResult callback. It never
+// blocks: when the engine is behind by Buffer calls, the call is dropped and counted
+// (Dropped, and mtguard_alert_observations_dropped_total).
+func (e *Alerts) Observe(tx store.Transaction) {
+	select {
+	case e.in <- observationOf(&tx):
+	default:
+		e.dropped.Add(1)
+	}
+}
+
+// Dropped counts the recorded calls the engine could not keep up with.
+func (e *Alerts) Dropped() int64 { return e.dropped.Load() }
+
+// Start rebuilds the engine's state from st (the alerts still firing and the recent calls of
+// each route), then watches the calls given to Observe and starts the sinks. It returns once
+// the state is rebuilt; a store that cannot be read is logged, not fatal.
+func (e *Alerts) Start(ctx context.Context, st AlertStore) {
+	e.mu.Lock()
+	e.store = st
+	e.startedAt = e.now()
+	e.started = true
+	for _, rs := range e.order {
+		rs.watchFrom = e.startedAt
+	}
+	e.mu.Unlock()
+
+	e.done.Add(1)
+	go e.sendLoop()
+	for _, w := range e.workers {
+		e.done.Add(1)
+		go w.run(&e.done)
+	}
+	if st != nil {
+		if err := e.rebuild(ctx); err != nil {
+			e.log.Error().Err(err).Msg("alerts: could not rebuild state from the transaction log; rules start from an empty window")
+		}
+	}
+	e.done.Add(1)
+	go e.run()
+}
+
+// Close stops watching, sends the notifications already queued (for up to a few seconds) and
+// returns. Alerts still firing stay firing in the history and are picked up by the next Start.
+func (e *Alerts) Close() {
+	e.mu.Lock()
+	if e.closed || !e.started {
+		e.closed = true
+		e.mu.Unlock()
+		return
+	}
+	e.closed = true
+	close(e.stop)
+	e.mu.Unlock()
+	finished := make(chan struct{})
+	go func() { e.done.Wait(); close(finished) }()
+	timer := time.NewTimer(closeGrace)
+	defer timer.Stop()
+	select {
+	case <-finished:
+	case <-timer.C:
+		for _, w := range e.workers {
+			w.abort()
+		}
+		<-finished
+	}
+}
+
+// run is the engine's goroutine: recorded calls in, time-based evaluation on every tick.
+func (e *Alerts) run() {
+	defer e.done.Done()
+	ticker := time.NewTicker(e.cfg.Tick)
+	defer ticker.Stop()
+	for {
+		select {
+		case o := <-e.in:
+			e.handle(o)
+		case <-ticker.C:
+			e.Tick()
+		case <-e.stop:
+			for {
+				select {
+				case o := <-e.in:
+					e.handle(o)
+				default:
+					e.mu.Lock()
+					close(e.outbox) // every send holds mu and checks closed
+					e.mu.Unlock()
+					return
+				}
+			}
+		}
+	}
+}
+
+func (e *Alerts) handle(o observation) {
+	if o.barrier != nil {
+		close(o.barrier)
+		return
+	}
+	e.mu.Lock()
+	e.process(o, false)
+	e.mu.Unlock()
+}
+
+// sync waits until every call observed before it has been processed (for tests).
+func (e *Alerts) sync() {
+	b := make(chan struct{})
+	e.in <- observation{barrier: b}
+	<-b
+}
+
+// flush waits until every call observed before it has been processed and every resulting
+// notification has been written and sent, or given up on (for tests).
+func (e *Alerts) flush() {
+	e.sync()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return
+	}
+	e.outbox <- outMsg{barrier: &wg}
+	e.mu.Unlock()
+	wg.Wait()
+}
+
+// send queues a message for the outbox without blocking; mu is held. Before Start the outbox
+// keeps what it can hold; after Close nothing is sent.
+func (e *Alerts) send(m outMsg) {
+	if e.closed {
+		return
+	}
+	select {
+	case e.outbox <- m:
+	default:
+		e.lost.Add(1)
+		e.log.Error().Str("alert", m.n.Alert.ID).Str("event", m.n.Event).Msg("alerts: the outbox is full; this notification is dropped")
+	}
+}
+
+// outMsg is one alert event on its way to the history and the sinks, or a flush marker.
+type outMsg struct {
+	n        Notification
+	external bool // also to the configured sinks, not only the log
+	barrier  *sync.WaitGroup
+}
+
+// sendLoop writes every alert event to the history, logs it, and queues it for the sinks.
+func (e *Alerts) sendLoop() {
+	defer e.done.Done()
+	defer func() {
+		for _, w := range e.workers {
+			w.close()
+		}
+	}()
+	for m := range e.outbox {
+		if m.barrier != nil {
+			for _, w := range e.workers {
+				w.barrier(m.barrier)
+			}
+			m.barrier.Done()
+			continue
+		}
+		if e.store != nil {
+			if err := e.store.PutAlert(m.n.Alert); err != nil {
+				e.log.Error().Err(err).Str("alert", m.n.Alert.ID).Msg("alerts: could not write the alert history")
+			}
+		}
+		e.logSink.write(m.n, !m.external)
+		if !m.external {
+			continue
+		}
+		for _, w := range e.workers {
+			if slices.Contains(m.n.Alert.Sinks, w.sink.Name()) {
+				w.enqueue(m.n)
+			}
+		}
+	}
+}

@@ -1,0 +1,524 @@
+package inspect
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/mtguard/mtguard/store"
+)
+
+// process updates the route's counters with one call and evaluates the rules it moves. With
+// replay set (rebuilding on start) it only counts.
+func (e *Alerts) process(o observation, replay bool) {
+	rs := e.routes[o.route]
+	if !replay {
+		e.metrics.observe(rs, o)
+	}
+	if rs == nil {
+		return
+	}
+	now := e.now()
+	t := o.at
+	if t.After(now) {
+		t = now
+	}
+	delivered := o.outcome == store.OutcomeDelivered || o.outcome == store.OutcomePartial
+	failed := o.outcome != store.OutcomeDelivered
+	if t.After(rs.lastCall) {
+		rs.lastCall = t
+	}
+	rs.hour.add(t, delivered, failed, o.latencyMS)
+
+	var authCode string
+	var dep *store.Finding
+	contract := false
+	for i := range o.findings {
+		f := &o.findings[i]
+		switch {
+		case f.Code == codeAuthExpired || f.Code == codeAuthForbidden:
+			if authCode == "" {
+				authCode = f.Code
+			}
+		case f.Code == codeEndpointDeprecated || f.Code == codeDeprecationAnnounced:
+			dep = f
+		case strings.HasPrefix(f.Code, schemaCodePrefix) || strings.HasPrefix(f.Code, contractCodePrefix):
+			contract = true
+		}
+	}
+	contract = contract && o.outcome == store.OutcomeRejected
+
+	if delivered {
+		rs.deliveries.push(t)
+		if t.After(rs.lastDelivery) {
+			rs.lastDelivery = t
+			rs.m.delivered(t)
+		}
+		rs.undelivered = counts{}
+	} else {
+		rs.undelivered.add(counts{calls: 1, bad: 1, badRecords: o.records})
+	}
+	bad := counts{calls: 1}
+	if failed {
+		bad = counts{calls: 1, bad: 1, badRecords: o.records}
+	}
+	if rs.errWin != nil {
+		rs.errWin.add(t, bad)
+	}
+	slow := false
+	if r := rs.rules.Latency; r != nil && o.latencyMS >= 0 {
+		slow = o.latencyMS > float64(r.Above)/float64(time.Millisecond)
+		c := counts{calls: 1}
+		if slow {
+			c = counts{calls: 1, bad: 1, badRecords: o.records}
+		}
+		rs.latWin.add(t, c)
+	}
+	if rs.conWin != nil && contract {
+		rs.conWin.add(t, counts{calls: 1, bad: 1, badRecords: o.records})
+	}
+	switch {
+	case authCode != "":
+		if rs.authStreak == 0 {
+			rs.authSince = t
+		}
+		rs.authStreak++
+		rs.authRecords += o.records
+		rs.authCode = authCode
+		rs.authCleared = false
+	case o.outcome == store.OutcomeDelivered || o.outcome == store.OutcomePartial || o.outcome == store.OutcomeFailed:
+		// The vendor answered without refusing the credentials: they work.
+		rs.authStreak, rs.authRecords, rs.authCleared = 0, 0, true
+	}
+	if dep != nil && rs.rules.Deprecation != nil {
+		d := &rs.dep
+		if d.calls == 0 {
+			d.first = t
+		}
+		d.calls++
+		d.records += o.records
+		if t.After(d.last) {
+			d.last = t
+		}
+		if dep.Detail != d.detail || dep.Message != d.message {
+			// Parse once per distinct text, not once per call.
+			d.detail, d.message = dep.Detail, dep.Message
+			if s, ok := sunsetOf(dep); ok && (d.sunset.IsZero() || s.Before(d.sunset)) {
+				d.sunset = s
+			}
+		}
+	}
+
+	// Count the call against the alerts it belongs to.
+	for k, a := range rs.active {
+		if a == nil {
+			continue
+		}
+		var hit bool
+		switch kind(k) {
+		case kindSilence:
+			hit = !delivered
+		case kindErrorRate:
+			hit = failed
+		case kindLatency:
+			hit = slow
+		case kindAuth:
+			hit = authCode != ""
+		case kindDeprecation:
+			hit = dep != nil
+		case kindContract:
+			hit = contract
+		case kindThrottle:
+			hit = o.waitMS > 0
+		}
+		if hit {
+			a.Calls++
+			a.Records += o.records
+			if t.After(a.LastSeen) {
+				a.LastSeen = t
+			}
+		}
+	}
+	if replay {
+		return
+	}
+	e.evalErrorRate(rs, now)
+	if o.latencyMS >= 0 {
+		e.evalLatency(rs, now)
+	}
+	e.evalAuth(rs, now)
+	if dep != nil {
+		e.evalDeprecation(rs, now)
+	}
+	if contract {
+		e.evalContract(rs, now)
+	}
+	if delivered && rs.active[kindSilence] != nil {
+		e.evalSilence(rs, now)
+	}
+}
+
+// Tick evaluates the time-based side of every rule at the engine's clock: silence, windows
+// that drained, sunsets coming closer, throttle queues, and reminders. The engine calls it
+// every AlertsConfig.Tick; tests call it after moving their clock.
+func (e *Alerts) Tick() {
+	var queues []QueueStat
+	if e.cfg.Throttle != nil {
+		queues = e.cfg.Throttle.QueueStats()
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.evaluateAll(e.now(), queues)
+}
+
+func (e *Alerts) evaluateAll(now time.Time, queues []QueueStat) {
+	byRoute := map[string]QueueStat{}
+	for _, q := range queues {
+		for _, r := range q.Routes {
+			byRoute[r] = q
+		}
+	}
+	for _, rs := range e.order {
+		e.evalSilence(rs, now)
+		e.evalErrorRate(rs, now)
+		e.evalLatency(rs, now)
+		e.evalAuth(rs, now)
+		e.evalDeprecation(rs, now)
+		e.evalContract(rs, now)
+		q, ok := byRoute[rs.name]
+		e.evalThrottle(rs, now, q, ok)
+		e.remind(rs, now)
+	}
+}
+
+func (e *Alerts) evalSilence(rs *routeState, now time.Time) {
+	r := rs.rules.Silence
+	if r == nil {
+		return
+	}
+	rs.holds[kindSilence] = false
+	if oldest, ok := rs.deliveries.oldest(); ok && oldest.After(now.Add(-r.Per)) {
+		e.resolve(rs, kindSilence, now)
+		return
+	}
+	stretch, covered := r.During.coveredFor(now, r.Per)
+	if !covered || now.Sub(rs.watchFrom) < r.Per {
+		// Outside the schedule, or not watched for a whole window yet: no verdict either way.
+		return
+	}
+	rs.holds[kindSilence] = true
+	since := rs.watchFrom
+	if rs.lastDelivery.After(since) {
+		since = rs.lastDelivery
+	}
+	if stretch.After(since) {
+		since = stretch
+	}
+	e.fire(rs, kindSilence, now, since, rs.undelivered.calls, rs.undelivered.badRecords)
+}
+
+func (e *Alerts) evalErrorRate(rs *routeState, now time.Time) {
+	r := rs.rules.ErrorRate
+	if r == nil {
+		return
+	}
+	rs.errWin.advance(now)
+	s := rs.errWin.sum
+	rs.holds[kindErrorRate] = s.calls >= r.MinCalls && s.calls > 0 && float64(s.bad) > r.Above*float64(s.calls)
+	if rs.holds[kindErrorRate] {
+		e.fire(rs, kindErrorRate, now, rs.errWin.firstBad(), s.bad, s.badRecords)
+		return
+	}
+	e.resolve(rs, kindErrorRate, now)
+}
+
+func (e *Alerts) evalLatency(rs *routeState, now time.Time) {
+	r := rs.rules.Latency
+	if r == nil {
+		return
+	}
+	rs.latWin.advance(now)
+	s := rs.latWin.sum
+	// The percentile is above the threshold exactly when more than 1-p of the calls were slower.
+	rs.holds[kindLatency] = s.calls >= r.MinCalls && s.calls > 0 && float64(s.bad) > (1-r.Percentile)*float64(s.calls)
+	if rs.holds[kindLatency] {
+		e.fire(rs, kindLatency, now, rs.latWin.firstBad(), s.bad, s.badRecords)
+		return
+	}
+	e.resolve(rs, kindLatency, now)
+}
+
+func (e *Alerts) evalAuth(rs *routeState, now time.Time) {
+	r := rs.rules.Auth
+	if r == nil {
+		return
+	}
+	rs.holds[kindAuth] = rs.authStreak >= r.Consecutive
+	if rs.holds[kindAuth] {
+		e.fire(rs, kindAuth, now, rs.authSince, rs.authStreak, rs.authRecords)
+		return
+	}
+	// Only a clean answer from the vendor shows the credentials work again; no calls at all
+	// show nothing.
+	if rs.authCleared {
+		e.resolve(rs, kindAuth, now)
+	}
+}
+
+func (e *Alerts) evalDeprecation(rs *routeState, now time.Time) {
+	r := rs.rules.Deprecation
+	if r == nil {
+		return
+	}
+	d := &rs.dep
+	last := d.last
+	if a := rs.active[kindDeprecation]; a != nil && a.LastSeen.After(last) {
+		last = a.LastSeen
+	}
+	if d.calls > 0 && now.Sub(last) > deprecationQuiet {
+		// The tool moved off the endpoint: forget this episode.
+		*d = deprecationEpisode{}
+	}
+	if d.calls == 0 {
+		rs.holds[kindDeprecation] = false
+		if rs.active[kindDeprecation] != nil && now.Sub(last) > deprecationQuiet {
+			e.resolve(rs, kindDeprecation, now)
+		}
+		return
+	}
+	rs.holds[kindDeprecation] = !d.sunset.IsZero() && d.sunset.Sub(now) <= r.SunsetWithin
+	if rs.holds[kindDeprecation] {
+		e.fire(rs, kindDeprecation, now, d.first, d.calls, d.records)
+	}
+}
+
+func (e *Alerts) evalContract(rs *routeState, now time.Time) {
+	r := rs.rules.Contract
+	if r == nil {
+		return
+	}
+	rs.conWin.advance(now)
+	s := rs.conWin.sum
+	rs.holds[kindContract] = s.bad >= r.Rejections
+	if rs.holds[kindContract] {
+		e.fire(rs, kindContract, now, rs.conWin.firstBad(), s.bad, s.badRecords)
+		return
+	}
+	e.resolve(rs, kindContract, now)
+}
+
+func (e *Alerts) evalThrottle(rs *routeState, now time.Time, q QueueStat, ok bool) {
+	r := rs.rules.Throttle
+	if r == nil {
+		return
+	}
+	rs.throttle = q
+	above := ok && q.Saturation > r.QueueAbove
+	rs.holds[kindThrottle] = false
+	if !above {
+		rs.throttleAbove = time.Time{}
+		e.resolve(rs, kindThrottle, now)
+		return
+	}
+	if rs.throttleAbove.IsZero() {
+		rs.throttleAbove = now
+	}
+	if now.Sub(rs.throttleAbove) >= r.For {
+		rs.holds[kindThrottle] = true
+		e.fire(rs, kindThrottle, now, rs.throttleAbove, 0, 0)
+	}
+}
+
+// remind sends a firing alert again every renotify interval while its condition holds and
+// nobody acknowledged it, and sends the first notice of an alert that fired while muted.
+func (e *Alerts) remind(rs *routeState, now time.Time) {
+	for k, a := range rs.active {
+		if a == nil || !rs.holds[k] || !a.AckedAt.IsZero() || len(a.Sinks) == 0 || e.muted(a, now) {
+			continue // the log has it already
+		}
+		if a.Notifications == 0 {
+			a.Summary = e.describe(rs, kind(k), now)
+			e.notify(EventFiring, a, now)
+			continue
+		}
+		every := e.renotify
+		if kind(k) == kindDeprecation {
+			every = max(every, deprecationRenotifyAtLeast)
+		}
+		if e.renotify > 0 && now.Sub(a.LastNotified) >= every {
+			a.Summary = e.describe(rs, kind(k), now)
+			e.notify(EventReminder, a, now)
+		}
+	}
+}
+
+// fire opens an incident unless one is open for this route and rule: one notification per
+// incident, however many calls keep proving it.
+func (e *Alerts) fire(rs *routeState, k kind, now, since time.Time, calls, records int) {
+	if rs.active[k] != nil {
+		return
+	}
+	if since.IsZero() || since.After(now) {
+		since = now
+	}
+	id := now.UTC().Format("20060102T150405Z") + "-" + rs.name + "-" + k.String()
+	if id == rs.lastID[k] || e.byID[id] != nil {
+		id += "-" + fmt.Sprint(now.UnixNano()%1000003)
+	}
+	rs.lastID[k] = id
+	a := &store.Alert{
+		ID:       id,
+		Route:    rs.name,
+		Owner:    rs.owner,
+		Kind:     k.String(),
+		Severity: k.severity(),
+		State:    store.AlertFiring,
+		Since:    since,
+		FiredAt:  now,
+		LastSeen: now,
+		Calls:    calls,
+		Records:  records,
+		Command:  lookCommand(rs.name, k, since),
+		Sinks:    rs.sinks,
+	}
+	rs.active[k] = a
+	a.Summary = e.describe(rs, k, now)
+	e.byID[id] = a
+	e.metrics.setFiring(rs.name, k.String(), 1)
+	e.notify(EventFiring, a, now)
+}
+
+// resolve closes the open incident of this route and rule, if any.
+func (e *Alerts) resolve(rs *routeState, k kind, now time.Time) {
+	a := rs.active[k]
+	if a == nil {
+		return
+	}
+	rs.active[k] = nil
+	rs.holds[k] = false
+	delete(e.byID, a.ID)
+	a.State = store.AlertResolved
+	a.ResolvedAt = now
+	a.Resolution = e.resolution(rs, k, now)
+	e.metrics.setFiring(rs.name, k.String(), 0)
+	e.notify(EventResolved, a, now)
+}
+
+func (e *Alerts) muted(a *store.Alert, now time.Time) bool {
+	until, ok := e.silenced[a.Route+"/"+a.Kind]
+	return ok && now.Before(until)
+}
+
+// notify records an alert event and hands it to the sinks: the log always, the others unless
+// the alert is muted, and a resolution only to sinks that heard of the alert.
+func (e *Alerts) notify(event string, a *store.Alert, now time.Time) {
+	external := !e.muted(a, now) && len(a.Sinks) > 0
+	switch event {
+	case EventFiring, EventReminder:
+		if external {
+			a.Notifications++
+			a.LastNotified = now
+		}
+	case EventResolved, EventAcknowledged:
+		external = a.Notifications > 0
+	}
+	e.send(outMsg{n: Notification{Event: event, Time: now, Alert: *a}, external: external})
+}
+
+// lookCommand is the command that lists what an alert is about.
+func lookCommand(route string, k kind, since time.Time) string {
+	cmd := "mtguard log --route " + route + " --since " + since.UTC().Truncate(time.Minute).Format(time.RFC3339)
+	if k == kindContract {
+		cmd += " --outcome rejected"
+	}
+	return cmd
+}
+
+func ratio(a, b int) float64 {
+	if b == 0 {
+		return 0
+	}
+	return float64(a) / float64(b)
+}
+
+// describe says what is wrong, with numbers; mu is held.
+func (e *Alerts) describe(rs *routeState, k kind, now time.Time) string {
+	switch k {
+	case kindSilence:
+		r := rs.rules.Silence
+		expect := fmt.Sprintf("expected at least %d per %s", r.Min, formatDuration(r.Per))
+		if r.During != nil {
+			expect += " during " + r.During.String()
+		}
+		var s string
+		if n := rs.deliveries.countSince(now.Add(-r.Per)); n > 0 {
+			s = fmt.Sprintf("only %d deliveries in the last %s (%s)", n, formatDuration(r.Per), expect)
+		} else if rs.lastDelivery.IsZero() {
+			s = fmt.Sprintf("no delivery since mtguard started watching %s ago (%s)", formatDuration(now.Sub(rs.watchFrom).Round(time.Minute)), expect)
+		} else {
+			s = fmt.Sprintf("no delivery for %s (%s)", formatDuration(now.Sub(rs.lastDelivery).Round(time.Minute)), expect)
+		}
+		if u := rs.undelivered.calls; u > 0 {
+			return s + fmt.Sprintf("; %d calls arrived since the last delivery and none was delivered", u)
+		}
+		return s + "; no calls arrived at all"
+	case kindErrorRate:
+		r, w := rs.rules.ErrorRate, rs.errWin.sum
+		return fmt.Sprintf("%d of %d calls failed in the last %s (%s, threshold %s)",
+			w.bad, w.calls, formatDuration(r.Per), formatPercent(ratio(w.bad, w.calls)), formatPercent(r.Above))
+	case kindLatency:
+		r, w := rs.rules.Latency, rs.latWin.sum
+		return fmt.Sprintf("p%s latency above %s in the last %s: %d of %d calls were slower",
+			trimFloat(r.Percentile*100), formatDuration(r.Above), formatDuration(r.Per), w.bad, w.calls)
+	case kindAuth:
+		return fmt.Sprintf("%d calls in a row refused for their credentials (%s): the vendor rejects every call until someone renews the token or key",
+			rs.authStreak, rs.authCode)
+	case kindDeprecation:
+		d := rs.dep
+		left := d.sunset.Sub(now)
+		when := fmt.Sprintf("sunset %s, %d days left", d.sunset.UTC().Format(time.DateOnly), int(left.Hours()/24))
+		if left <= 0 {
+			when = fmt.Sprintf("sunset %s has passed", d.sunset.UTC().Format(time.DateOnly))
+		}
+		msg := ""
+		if d.message != "" {
+			msg = ": " + truncate(d.message, 200)
+		}
+		return fmt.Sprintf("%d calls went to a deprecated endpoint (%s)%s", d.calls, when, msg)
+	case kindContract:
+		r, w := rs.rules.Contract, rs.conWin.sum
+		return fmt.Sprintf("%d calls rejected by a pinned contract in the last %s (threshold %d); they were not forwarded",
+			w.bad, formatDuration(r.Per), r.Rejections)
+	case kindThrottle:
+		r, q := rs.rules.Throttle, rs.throttle
+		return fmt.Sprintf("throttle queue of group %s is %s full (threshold %s) with %d calls waiting",
+			q.Group, formatPercent(q.Saturation), formatPercent(r.QueueAbove), q.Depth)
+	}
+	return k.String()
+}
+
+// resolution says why an alert resolved; mu is held.
+func (e *Alerts) resolution(rs *routeState, k kind, now time.Time) string {
+	switch k {
+	case kindSilence:
+		r := rs.rules.Silence
+		return fmt.Sprintf("deliveries resumed: %d in the last %s", rs.deliveries.countSince(now.Add(-r.Per)), formatDuration(r.Per))
+	case kindErrorRate:
+		r, w := rs.rules.ErrorRate, rs.errWin.sum
+		return fmt.Sprintf("%d of %d calls failed in the last %s (%s, threshold %s)",
+			w.bad, w.calls, formatDuration(r.Per), formatPercent(ratio(w.bad, w.calls)), formatPercent(r.Above))
+	case kindLatency:
+		r, w := rs.rules.Latency, rs.latWin.sum
+		return fmt.Sprintf("%d of %d calls slower than %s in the last %s", w.bad, w.calls, formatDuration(r.Above), formatDuration(r.Per))
+	case kindAuth:
+		return "the vendor accepted the credentials again"
+	case kindDeprecation:
+		return fmt.Sprintf("no call has reached a deprecated endpoint for %s", formatDuration(deprecationQuiet))
+	case kindContract:
+		r, w := rs.rules.Contract, rs.conWin.sum
+		return fmt.Sprintf("%d contract rejections in the last %s", w.bad, formatDuration(r.Per))
+	case kindThrottle:
+		return "the throttle queue drained"
+	}
+	return "recovered"
+}

@@ -1,0 +1,128 @@
+package inspect
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mtguard/mtguard/store"
+)
+
+func TestParseScheduleErrors(t *testing.T) {
+	for in, want := range map[string]string{
+		"":                                 "empty schedule",
+		"Mon-Fry 08:00-20:00":              `days "Mon-Fry"`,
+		"Mon-Fri 8-20":                     `hours "8-20"`,
+		"Mon-Fri 08:00-08:00":              `hours "08:00-08:00"`,
+		"Mon-Fri 08:00-20:00 Mars/Olympus": `time zone "Mars/Olympus"`,
+		"Mon Fri 08:00-20:00":              `window "Mon Fri 08:00-20:00"`,
+		"Mon-Fri 08:00-20:00;":             "empty window",
+		"Mon-Fri 25:00-26:00":              `hours "25:00-26:00"`,
+	} {
+		_, err := ParseSchedule(in)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("ParseSchedule(%q) = %v, want an error with %q", in, err, want)
+		}
+	}
+}
+
+func TestScheduleCoverage(t *testing.T) {
+	utc := func(day, h, m int) time.Time { return time.Date(2026, 11, day, h, m, 0, 0, time.UTC) } // 30 Nov 2026 is a Monday
+	tests := []struct {
+		schedule string
+		at       time.Time
+		per      time.Duration
+		want     bool
+	}{
+		{"Mon-Fri 08:00-20:00", utc(30, 8, 29), 30 * time.Minute, false}, // stretch began 29m ago
+		{"Mon-Fri 08:00-20:00", utc(30, 8, 30), 30 * time.Minute, true},
+		{"Mon-Fri 08:00-20:00", utc(30, 20, 0), 30 * time.Minute, false}, // 20:00 is outside
+		{"Mon-Fri 08:00-20:00", utc(28, 12, 0), 30 * time.Minute, false}, // Saturday
+		{"Sat,Sun", utc(29, 0, 10), time.Hour, true},                     // Saturday flows into Sunday
+		{"22:00-06:00", utc(30, 1, 0), 2 * time.Hour, true},              // across midnight
+		{"22:00-06:00", utc(30, 22, 30), time.Hour, false},
+		{"daily", utc(30, 0, 0), 24 * time.Hour, true},
+		{"Fri-Mon", utc(30, 10, 0), 48 * time.Hour, true}, // a range that wraps the week
+		{"Mon-Fri 08:00-18:00; Sat 09:00-13:00", utc(28, 12, 0), 3 * time.Hour, true},
+		{"Mon-Fri 09:00-17:00 America/New_York", utc(30, 14, 30), 30 * time.Minute, true}, // 09:30 in New York
+		{"Mon-Fri 09:00-17:00 America/New_York", utc(30, 13, 30), 30 * time.Minute, false},
+	}
+	for _, tt := range tests {
+		sc, err := ParseSchedule(tt.schedule)
+		if err != nil {
+			t.Fatalf("%q: %v", tt.schedule, err)
+		}
+		if _, got := sc.coveredFor(tt.at, tt.per); got != tt.want {
+			t.Errorf("%q covers the %s before %s: %v, want %v", tt.schedule, tt.per, tt.at, got, tt.want)
+		}
+	}
+	var always *Schedule
+	if _, ok := always.coveredFor(utc(30, 3, 0), time.Hour); !ok || always.String() != "always" {
+		t.Error("a nil schedule is always on")
+	}
+}
+
+func TestSunsetOf(t *testing.T) {
+	for _, tt := range []struct {
+		f    store.Finding
+		want string
+	}{
+		{store.Finding{Message: "v2 is deprecated; sunset 2026-06-30 (45 days left)"}, "2026-06-30"},
+		// What the detectors write (schemas/versions.go, schemas/rules_deprecation.go).
+		{store.Finding{Message: "hubspot-v1: version v1 is deprecated since 2025-01-01; it stops working on 2026-06-30, 45 days left; move to v3.", Detail: "version rule hubspot-v1"}, "2026-06-30"},
+		{store.Finding{Message: "the vendor's answer says this endpoint is deprecated since 2025-01-01; sunset on 2026-06-30, 45 days left", Detail: "Deprecation: @1735689600; Sunset: Tue, 30 Jun 2026 23:59:59 GMT"}, "2026-06-30"},
+		{store.Finding{Message: "deprecated since 2025-01-01", Detail: "Sunset: Tue, 30 Jun 2026 23:59:59 GMT"}, "2026-06-30"},
+		{store.Finding{Detail: "2026-07-01T00:00:00Z"}, "2026-07-01"},
+		{store.Finding{Message: "deprecated since 2025-01-01; replaced by v3"}, ""},
+		{store.Finding{Message: "deprecated"}, ""},
+	} {
+		got, ok := sunsetOf(&tt.f)
+		s := ""
+		if ok {
+			s = got.UTC().Format(time.DateOnly)
+		}
+		if s != tt.want {
+			t.Errorf("sunsetOf(%+v) = %q, want %q", tt.f, s, tt.want)
+		}
+	}
+}
+
+func TestFormatDuration(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		31 * time.Minute: "31m", 90 * time.Minute: "1h30m", 2 * time.Hour: "2h", 30 * 24 * time.Hour: "30d",
+		1200 * time.Millisecond: "1.2s", 45 * time.Second: "45s", 250 * time.Millisecond: "250ms", 0: "0s",
+	} {
+		if got := formatDuration(d); got != want {
+			t.Errorf("formatDuration(%v) = %q, want %q", d, got, want)
+		}
+	}
+}
+
+func TestWriteHealthAndAlerts(t *testing.T) {
+	h := Health{Time: nyMonday9, Routes: []RouteHealth{
+		{Route: "marketo", Owner: "ops@example.com", State: StateSilent, LastDelivery: nyMonday9.Add(-31 * time.Minute), Firing: []string{"silence"}},
+		{Route: "crm", Owner: "crm@example.com", State: StateOK, Calls: 412, Delivered: 412, P95MS: 231.4, LastDelivery: nyMonday9.Add(-5 * time.Second), Firing: []string{}},
+	}}
+	var b strings.Builder
+	if err := WriteHealth(&b, h, time.UTC); err != nil {
+		t.Fatal(err)
+	}
+	want := `ROUTE    STATE   CALLS/1H  DELIVERED/1H  ERRORS  P95    LAST DELIVERY                  ALERTS   OWNER
+marketo  silent  0         0             -       -      2026-11-30 13:29:00 (31m ago)  silence  ops@example.com
+crm      ok      412       412           0%      231ms  2026-11-30 13:59:55 (5s ago)   -        crm@example.com
+`
+	if b.String() != want {
+		t.Errorf("health\n got:\n%s\nwant:\n%s", b.String(), want)
+	}
+
+	a := sampleAlert()
+	b.Reset()
+	if err := WriteAlerts(&b, []store.Alert{a}, time.UTC); err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []string{"20261130T143100Z-marketo-silence  firing", "ops@example.com", "look:\n  20261130T143100Z-marketo-silence: mtguard log --route marketo --since 2026-11-30T14:00:00Z"} {
+		if !strings.Contains(b.String(), w) {
+			t.Errorf("alerts table lacks %q:\n%s", w, b.String())
+		}
+	}
+}

@@ -1,0 +1,95 @@
+package inspect
+
+import (
+	"time"
+)
+
+// The states of a route in mtguard health, from worst to best.
+const (
+	// StateFailing: calls arrive but fail (an auth, error-rate or contract alert fires, or
+	// nothing of the last hour's calls was delivered).
+	StateFailing = "failing"
+	// StateSilent: a silence alert fires: the records stopped coming.
+	StateSilent = "silent"
+	// StateDegraded: another alert fires (latency, sunset, throttle), or some calls of the
+	// last hour were not delivered.
+	StateDegraded = "degraded"
+	// StateOK: every call of the last hour was delivered and no alert fires.
+	StateOK = "ok"
+)
+
+// Health is the answer of GET /api/health.
+type Health struct {
+	Time   time.Time     `json:"time"`
+	Routes []RouteHealth `json:"routes"`
+	// Dropped counts recorded calls the alert engine could not keep up with since start.
+	Dropped int64 `json:"dropped_observations"`
+}
+
+// RouteHealth is one route's line in mtguard health.
+type RouteHealth struct {
+	Route string `json:"route"`
+	Owner string `json:"owner,omitempty"`
+	State string `json:"state"`
+	// Calls and Delivered count the last hour; Delivered includes partial deliveries.
+	Calls     int `json:"calls_1h"`
+	Delivered int `json:"delivered_1h"`
+	// ErrorRate is the share of the last hour's calls that did not end delivered.
+	ErrorRate float64 `json:"error_rate_1h"`
+	// P95MS is the 95th percentile of vendor latency over the last hour; omitted without calls
+	// that reached the vendor.
+	P95MS float64 `json:"p95_ms,omitempty"`
+	// LastDelivery is the last delivered call seen since start or in the rebuilt window.
+	LastDelivery time.Time `json:"last_delivery,omitzero"`
+	LastCall     time.Time `json:"last_call,omitzero"`
+	// Firing lists the kinds of the route's firing alerts.
+	Firing []string `json:"alerts_firing"`
+}
+
+// Health reports every route's state at the engine's clock.
+func (e *Alerts) Health() Health {
+	now := e.now()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	h := Health{Time: now, Routes: make([]RouteHealth, 0, len(e.order)), Dropped: e.dropped.Load()}
+	for _, rs := range e.order {
+		rs.hour.advance(now)
+		s := rs.hour.sum
+		rh := RouteHealth{
+			Route: rs.name, Owner: rs.owner,
+			Calls: s.calls, Delivered: s.delivered, ErrorRate: ratio(s.errors, s.calls),
+			LastDelivery: rs.lastDelivery, LastCall: rs.lastCall,
+			Firing: []string{},
+		}
+		if p := rs.hour.percentile(0.95); p >= 0 {
+			rh.P95MS = p
+		}
+		failing, silent, other := false, false, false
+		for k, a := range rs.active {
+			if a == nil {
+				continue
+			}
+			rh.Firing = append(rh.Firing, kind(k).String())
+			switch kind(k) {
+			case kindAuth, kindErrorRate, kindContract:
+				failing = true
+			case kindSilence:
+				silent = true
+			default:
+				other = true
+			}
+		}
+		switch {
+		case failing || (s.calls > 0 && s.delivered == 0):
+			rh.State = StateFailing
+		case silent:
+			rh.State = StateSilent
+		case other || s.errors > 0:
+			rh.State = StateDegraded
+		default:
+			rh.State = StateOK
+		}
+		h.Routes = append(h.Routes, rh)
+	}
+	return h
+}

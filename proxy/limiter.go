@@ -1,0 +1,544 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/mtguard/mtguard/schemas"
+)
+
+// Window is a vendor budget of Requests per Per. With a reset time (ResetAt) it is a fixed
+// window that restarts at that time of day (a daily quota); without, it slides: no Per-long
+// span ever holds more than Requests sends.
+type Window struct {
+	Requests int
+	Per      time.Duration
+	// Reset, for a fixed window, returns when the window that holds t ends.
+	Reset func(t time.Time) time.Time
+}
+
+// LimitGroup is one vendor budget, shared by every route that names it.
+type LimitGroup struct {
+	Name        string
+	Windows     []Window
+	Concurrency int           // in-flight calls at most; 0 = no cap
+	MaxWait     time.Duration // longest a call waits in the queue; 0 = DefaultMaxWait
+}
+
+// DefaultMaxWait is how long a call may wait for budget when its group sets no max_wait.
+const DefaultMaxWait = 30 * time.Second
+
+// Priority orders waiting calls: live traffic first, replays only when no live call waits.
+type Priority int
+
+const (
+	PriorityLive Priority = iota
+	PriorityReplay
+)
+
+// ThrottledError is returned when a call waited max_wait (or its caller left) without budget.
+type ThrottledError struct {
+	Group      string
+	Waited     time.Duration
+	RetryAfter time.Duration // when budget is expected back
+	Reason     string
+	CallerGone bool
+}
+
+func (e *ThrottledError) Error() string {
+	return fmt.Sprintf("limit group %s: %s after waiting %s", e.Group, e.Reason, e.Waited.Round(time.Millisecond))
+}
+
+// SendHistory seeds a group's counters from the transaction log on start, so a restart does
+// not reset a daily quota: the log already holds every call that was sent. It returns the send
+// times of the group's routes since a time, oldest first, at most max of them.
+type SendHistory func(routes []string, since time.Time, max int) ([]time.Time, error)
+
+// Clock is the time source of the limiter: real time in production, a manual clock in tests
+// that prove the windows exact without sleeping.
+type Clock interface {
+	Now() time.Time
+	// AfterFunc calls f in its own goroutine after d; stop cancels it.
+	AfterFunc(d time.Duration, f func()) (stop func() bool)
+}
+
+// RealClock is the wall clock.
+type RealClock struct{}
+
+// Now returns time.Now().
+func (RealClock) Now() time.Time { return time.Now() }
+
+// AfterFunc is time.AfterFunc.
+func (RealClock) AfterFunc(d time.Duration, f func()) func() bool { return time.AfterFunc(d, f).Stop }
+
+// Limiter shapes outbound traffic to each group's windows, quota and concurrency, queueing
+// calls rather than dropping them, and pauses a group when the vendor signals a limit.
+type Limiter struct {
+	clock  Clock
+	groups map[string]*group
+}
+
+// onSendKey is unexported test plumbing: a hook that sees every grant with its exact time.
+type onSendFunc func(group string, t time.Time)
+
+// NewLimiter builds a limiter for groups. routesOf lists the routes of each group, for seeding
+// the counters from history (which may be nil). A nil clock means RealClock.
+func NewLimiter(groups []LimitGroup, routesOf map[string][]string, history SendHistory, clock Clock) (*Limiter, error) {
+	if clock == nil {
+		clock = RealClock{}
+	}
+	l := &Limiter{clock: clock, groups: map[string]*group{}}
+	for _, gc := range groups {
+		g, err := newGroup(gc, clock)
+		if err != nil {
+			return nil, err
+		}
+		if history != nil {
+			if err := g.seed(routesOf[gc.Name], history); err != nil {
+				return nil, fmt.Errorf("limit group %s: restore counts from the log: %w", gc.Name, err)
+			}
+		}
+		l.groups[gc.Name] = g
+	}
+	return l, nil
+}
+
+// windowMargin widens sliding windows a little: the vendor counts calls when they arrive,
+// which is later than mtguard sends them and by a varying amount. A proxy may tighten a
+// vendor's limit, never loosen it.
+func windowMargin(per time.Duration) time.Duration {
+	return max(per/100, 20*time.Millisecond)
+}
+
+type group struct {
+	cfg   LimitGroup
+	clock Clock
+
+	mu        sync.Mutex
+	windows   []*windowState
+	inflight  int
+	paused    time.Time // no sends before this
+	pauseWhy  string
+	pace      *rate.Limiter // set while the vendor reports a budget running low
+	paceTill  time.Time
+	queues    [2][]*waiter // by Priority, FIFO
+	stopTimer func() bool
+	onSend    onSendFunc // tests only
+	sent      int64
+	waitedNS  int64
+	throttle  int64
+}
+
+type windowState struct {
+	w     Window
+	sends []time.Time // sliding: ring of the last Requests send times
+	next  int
+	count int       // fixed: sends in the current window
+	end   time.Time // fixed: when the current window ends
+}
+
+type waiter struct {
+	ready   chan struct{}
+	granted bool
+	prio    Priority
+}
+
+func newGroup(gc LimitGroup, clock Clock) (*group, error) {
+	if gc.MaxWait == 0 {
+		gc.MaxWait = DefaultMaxWait
+	}
+	g := &group{cfg: gc, clock: clock}
+	now := clock.Now
+	for _, w := range gc.Windows {
+		if w.Requests <= 0 || w.Per <= 0 {
+			return nil, fmt.Errorf("limit group %s: window %d per %s: both must be positive", gc.Name, w.Requests, w.Per)
+		}
+		ws := &windowState{w: w}
+		if w.Reset == nil {
+			ws.sends = make([]time.Time, w.Requests)
+		} else {
+			ws.end = w.Reset(now())
+		}
+		g.windows = append(g.windows, ws)
+	}
+	return g, nil
+}
+
+// seed replays the send times the log holds into the windows.
+func (g *group) seed(routes []string, history SendHistory) error {
+	if len(routes) == 0 {
+		return nil
+	}
+	now := g.clock.Now()
+	var longest time.Duration
+	for _, ws := range g.windows {
+		longest = max(longest, ws.w.Per)
+	}
+	times, err := history(routes, now.Add(-longest), 10_000_000)
+	if err != nil {
+		return err
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, t := range times {
+		for _, ws := range g.windows {
+			if ws.w.Reset != nil {
+				if t.After(ws.end.Add(-ws.w.Per)) && !t.After(now) {
+					ws.count++
+				}
+				continue
+			}
+			if t.After(now.Add(-ws.w.Per - windowMargin(ws.w.Per))) {
+				ws.sends[ws.next] = t
+				ws.next = (ws.next + 1) % len(ws.sends)
+			}
+		}
+	}
+	return nil
+}
+
+// Acquire waits for budget in group name. release must be called once the vendor's answer has
+// been read (it frees a concurrency slot). A name with no group is not limited.
+func (l *Limiter) Acquire(ctx context.Context, name string, prio Priority) (release func(), waited time.Duration, err error) {
+	g := l.groups[name]
+	if g == nil {
+		return func() {}, 0, nil
+	}
+	return g.acquire(ctx, prio)
+}
+
+func (g *group) acquire(ctx context.Context, prio Priority) (func(), time.Duration, error) {
+	start := g.clock.Now()
+	g.mu.Lock()
+	if len(g.queues[PriorityLive]) == 0 && (prio == PriorityLive || len(g.queues[PriorityReplay]) == 0) {
+		if _, ok := g.readyAt(start); ok {
+			g.take(start)
+			g.mu.Unlock()
+			return g.releaseFunc(), 0, nil
+		}
+	}
+	w := &waiter{ready: make(chan struct{}), prio: prio}
+	g.queues[prio] = append(g.queues[prio], w)
+	g.pumpLocked()
+	g.mu.Unlock()
+
+	expired := make(chan struct{})
+	stop := g.clock.AfterFunc(g.cfg.MaxWait, func() { close(expired) })
+	defer stop()
+	var reason string
+	var gone bool
+	select {
+	case <-w.ready:
+		waited := g.clock.Now().Sub(start)
+		g.mu.Lock()
+		g.waitedNS += int64(waited)
+		g.mu.Unlock()
+		return g.releaseFunc(), waited, nil
+	case <-expired:
+		reason = fmt.Sprintf("no budget within max_wait %s", g.cfg.MaxWait)
+	case <-ctx.Done():
+		reason, gone = "the caller left while queued", true
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if w.granted {
+		// Granted in the same instant as the timeout: use the slot rather than waste it.
+		return g.releaseFunc(), g.clock.Now().Sub(start), nil
+	}
+	q := g.queues[prio]
+	if i := slices.Index(q, w); i >= 0 {
+		g.queues[prio] = slices.Delete(q, i, i+1)
+	}
+	g.throttle++
+	now := g.clock.Now()
+	retry := g.cfg.MaxWait
+	if at, ok := g.readyAt(now); !ok && at.After(now) {
+		retry = at.Sub(now)
+	}
+	return nil, now.Sub(start), &ThrottledError{Group: g.cfg.Name, Waited: now.Sub(start), RetryAfter: retry, Reason: reason, CallerGone: gone}
+}
+
+func (g *group) releaseFunc() func() {
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			g.mu.Lock()
+			g.inflight--
+			g.pumpLocked()
+			g.mu.Unlock()
+		})
+	}
+}
+
+// readyAt reports whether a call may be sent at now; when not, at is the earliest time it
+// might be (zero when only a concurrency slot can free it).
+func (g *group) readyAt(now time.Time) (at time.Time, ok bool) {
+	at = now
+	if now.Before(g.paused) {
+		at = g.paused
+	}
+	if g.cfg.Concurrency > 0 && g.inflight >= g.cfg.Concurrency {
+		return time.Time{}, false
+	}
+	for _, ws := range g.windows {
+		if ws.w.Reset != nil {
+			if !now.Before(ws.end) {
+				ws.count, ws.end = 0, ws.w.Reset(now)
+			}
+			if ws.count >= ws.w.Requests && ws.end.After(at) {
+				at = ws.end
+			}
+			continue
+		}
+		oldest := ws.sends[ws.next] // the Requests-th most recent send
+		if !oldest.IsZero() {
+			if free := oldest.Add(ws.w.Per + windowMargin(ws.w.Per)); free.After(at) {
+				at = free
+			}
+		}
+	}
+	if g.pace != nil && now.Before(g.paceTill) {
+		r := g.pace.ReserveN(now, 1)
+		if d := r.DelayFrom(now); d > 0 {
+			if t := now.Add(d); t.After(at) {
+				at = t
+			}
+		}
+		r.CancelAt(now)
+	}
+	return at, !at.After(now)
+}
+
+// take records a send at now.
+func (g *group) take(now time.Time) {
+	g.inflight++
+	g.sent++
+	if g.onSend != nil {
+		g.onSend(g.cfg.Name, now)
+	}
+	for _, ws := range g.windows {
+		if ws.w.Reset != nil {
+			ws.count++
+			continue
+		}
+		ws.sends[ws.next] = now
+		ws.next = (ws.next + 1) % len(ws.sends)
+	}
+	if g.pace != nil && now.Before(g.paceTill) {
+		g.pace.AllowN(now, 1)
+	}
+}
+
+// pumpLocked grants waiting calls in order while budget allows, and arms a timer for the next
+// time budget frees up.
+func (g *group) pumpLocked() {
+	for {
+		prio := PriorityLive
+		if len(g.queues[prio]) == 0 {
+			prio = PriorityReplay
+		}
+		if len(g.queues[prio]) == 0 {
+			return
+		}
+		now := g.clock.Now()
+		at, ok := g.readyAt(now)
+		if !ok {
+			if !at.IsZero() {
+				g.armTimer(at.Sub(now))
+			}
+			return
+		}
+		w := g.queues[prio][0]
+		g.queues[prio] = g.queues[prio][1:]
+		g.take(now)
+		w.granted = true
+		close(w.ready)
+	}
+}
+
+func (g *group) armTimer(d time.Duration) {
+	if g.stopTimer != nil {
+		g.stopTimer()
+	}
+	g.stopTimer = g.clock.AfterFunc(max(d, time.Millisecond), func() {
+		g.mu.Lock()
+		g.pumpLocked()
+		g.mu.Unlock()
+	})
+}
+
+// Observe applies what the vendor said about its limits: a limit or quota signal pauses the
+// group until the vendor's reset; a low remaining budget paces the group so it is not reached.
+func (l *Limiter) Observe(name string, signals []schemas.Signal) {
+	g := l.groups[name]
+	if g == nil || len(signals) == 0 {
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	now := g.clock.Now()
+	for _, s := range signals {
+		switch s.Kind {
+		case schemas.SignalRateLimit, schemas.SignalQuota:
+			d := s.RetryAfter
+			if d <= 0 {
+				d = g.documentedReset(now, s.Kind == schemas.SignalQuota)
+			}
+			if until := now.Add(d); until.After(g.paused) {
+				g.paused = until
+				g.pauseWhy = "the vendor signalled " + s.Kind
+			}
+		case schemas.SignalRemaining:
+			if s.Limit <= 0 || s.Remaining < 0 {
+				continue
+			}
+			if s.Remaining == 0 && s.RetryAfter > 0 {
+				if until := now.Add(s.RetryAfter); until.After(g.paused) {
+					g.paused, g.pauseWhy = until, "the vendor reported no budget left"
+				}
+				continue
+			}
+			// Below a tenth of the budget, spread what is left over the window instead of
+			// spending it at once.
+			if s.Remaining*10 < s.Limit {
+				per := g.smallestWindow()
+				if per == 0 {
+					per = time.Second
+				}
+				g.pace = rate.NewLimiter(rate.Limit(float64(max(s.Remaining, 1))/per.Seconds()), 1)
+				g.paceTill = now.Add(per)
+			}
+		}
+	}
+	g.pumpLocked()
+}
+
+// documentedReset is how long to pause after a limit signal without Retry-After: until the
+// quota resets, or one window of the smallest sliding budget.
+func (g *group) documentedReset(now time.Time, quota bool) time.Duration {
+	if quota {
+		for _, ws := range g.windows {
+			if ws.w.Reset != nil {
+				return ws.w.Reset(now).Sub(now)
+			}
+		}
+	}
+	if d := g.smallestWindow(); d > 0 {
+		return d
+	}
+	return 10 * time.Second
+}
+
+func (g *group) smallestWindow() time.Duration {
+	var d time.Duration
+	for _, ws := range g.windows {
+		if ws.w.Reset == nil && (d == 0 || ws.w.Per < d) {
+			d = ws.w.Per
+		}
+	}
+	return d
+}
+
+// GroupStatus is a group's budget and state, for `mtguard limits`.
+type GroupStatus struct {
+	Group       string         `json:"group"`
+	Windows     []WindowStatus `json:"windows"`
+	Concurrency int            `json:"concurrency,omitempty"`
+	InFlight    int            `json:"in_flight"`
+	Queued      int            `json:"queued"`
+	QueuedReply int            `json:"queued_replays"`
+	PausedUntil *time.Time     `json:"paused_until,omitempty"`
+	PauseReason string         `json:"pause_reason,omitempty"`
+	Paced       bool           `json:"paced"`
+	Sent        int64          `json:"sent"`
+	Throttled   int64          `json:"throttled"`
+	MaxWait     string         `json:"max_wait"`
+}
+
+// WindowStatus is one window's budget and use.
+type WindowStatus struct {
+	Requests int        `json:"requests"`
+	Per      string     `json:"per"`
+	Used     int        `json:"used"`
+	Resets   *time.Time `json:"resets,omitempty"`
+}
+
+// Status reports every group, sorted by name.
+func (l *Limiter) Status() []GroupStatus {
+	var out []GroupStatus
+	for _, g := range l.groups {
+		out = append(out, g.status())
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Group < out[j].Group })
+	return out
+}
+
+// QueueDepth is the number of calls waiting in every group.
+func (l *Limiter) QueueDepth() int {
+	n := 0
+	for _, g := range l.groups {
+		g.mu.Lock()
+		n += len(g.queues[0]) + len(g.queues[1])
+		g.mu.Unlock()
+	}
+	return n
+}
+
+func (g *group) status() GroupStatus {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	now := g.clock.Now()
+	st := GroupStatus{
+		Group: g.cfg.Name, Concurrency: g.cfg.Concurrency, InFlight: g.inflight,
+		Queued: len(g.queues[PriorityLive]), QueuedReply: len(g.queues[PriorityReplay]),
+		Paced: g.pace != nil && now.Before(g.paceTill), Sent: g.sent, Throttled: g.throttle, MaxWait: g.cfg.MaxWait.String(),
+	}
+	if now.Before(g.paused) {
+		p := g.paused
+		st.PausedUntil, st.PauseReason = &p, g.pauseWhy
+	}
+	for _, ws := range g.windows {
+		s := WindowStatus{Requests: ws.w.Requests, Per: ws.w.Per.String()}
+		if ws.w.Reset != nil {
+			if !now.Before(ws.end) {
+				ws.count, ws.end = 0, ws.w.Reset(now)
+			}
+			end := ws.end
+			s.Used, s.Resets = ws.count, &end
+		} else {
+			for _, t := range ws.sends {
+				if !t.IsZero() && t.After(now.Add(-ws.w.Per)) {
+					s.Used++
+				}
+			}
+		}
+		st.Windows = append(st.Windows, s)
+	}
+	return st
+}
+
+// DailyReset returns the Reset of a fixed window that restarts every day at hh:mm in loc.
+func DailyReset(hour, minute int, loc *time.Location) func(time.Time) time.Time {
+	return func(t time.Time) time.Time {
+		lt := t.In(loc)
+		next := time.Date(lt.Year(), lt.Month(), lt.Day(), hour, minute, 0, 0, loc)
+		if !next.After(lt) {
+			next = next.AddDate(0, 0, 1)
+		}
+		return next
+	}
+}
+
+// IsThrottled reports whether err is a ThrottledError.
+func IsThrottled(err error) (*ThrottledError, bool) {
+	var te *ThrottledError
+	ok := errors.As(err, &te)
+	return te, ok
+}

@@ -1,0 +1,115 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/mtguard/mtguard/schemas"
+)
+
+// TestReadmePresets keeps README's preset table equal to the shipped presets. Run with
+// MTGUARD_UPDATE_README=1 to rewrite the table from the presets.
+func TestReadmePresets(t *testing.T) {
+	raw, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const begin, end = "<!-- presets:begin -->\n", "<!-- presets:end -->"
+	text := string(raw)
+	i, j := strings.Index(text, begin), strings.Index(text, end)
+	if i < 0 || j < i {
+		t.Fatalf("README.md lacks the %q ... %q markers", begin, end)
+	}
+	var want strings.Builder
+	for _, name := range schemas.PresetNames() {
+		p, err := schemas.LoadPreset(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		upstream := "`" + p.Upstream + "`"
+		switch {
+		case name == schemas.GenericPreset:
+			upstream = "none"
+		case p.Upstream == "":
+			upstream = "per account"
+		}
+		fmt.Fprintf(&want, "| `%s` | %s | %s | %s | %s |\n", name, p.Title, upstream, limitsSummary(p.Limits), presetCodes(p))
+	}
+	got := text[i+len(begin) : j]
+	if got == want.String() {
+		return
+	}
+	if os.Getenv("MTGUARD_UPDATE_README") == "1" {
+		if err := os.WriteFile("README.md", []byte(text[:i+len(begin)]+want.String()+text[j:]), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	t.Errorf("README.md's preset table differs from the presets; run MTGUARD_UPDATE_README=1 go test -run TestReadmePresets .\ngot:\n%s\nwant:\n%s", got, want.String())
+}
+
+// presetCodes lists the finding codes a preset's own rules and version rules can report.
+func presetCodes(p *schemas.Preset) string {
+	var codes []string
+	for _, r := range slices.Concat(p.Auth, p.LimitSignals, p.Outcomes) {
+		switch {
+		case r.Finding != "":
+			codes = append(codes, r.Finding)
+		case r.HasRecords():
+			codes = append(codes, schemas.CodePartialFailure, schemas.CodeSilentFailure)
+		}
+	}
+	for _, v := range p.Versions {
+		codes = append(codes, schemas.CodeEndpointRetired)
+		if len(v.Table) > 0 || v.Lifecycle != nil {
+			codes = append(codes, schemas.CodeEndpointDeprecated)
+		}
+		if v.Header != "" {
+			codes = append(codes, schemas.CodeVersionUnpinned)
+		}
+	}
+	slices.Sort(codes)
+	codes = slices.Compact(codes)
+	if len(codes) == 0 {
+		return "the generic rules only"
+	}
+	return "`" + strings.Join(codes, "`, `") + "`"
+}
+
+// TestReadmePresetExamples parses the YAML examples of README's "Presets and silent failures"
+// section as route config, so that the documented format cannot drift from the parser.
+func TestReadmePresetExamples(t *testing.T) {
+	raw, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, _ := strings.Cut(string(raw), "## Presets and silent failures")
+	section, _, _ = strings.Cut(section, "\n## ")
+	var blocks []string
+	for _, part := range strings.Split(section, "```yaml\n")[1:] {
+		block, _, _ := strings.Cut(part, "```")
+		blocks = append(blocks, block)
+	}
+	if len(blocks) != 5 {
+		t.Fatalf("found %d YAML examples in the section, want 5 (update this test with the README)", len(blocks))
+	}
+	indent := func(s, by string) string {
+		return by + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n"+by) + "\n"
+	}
+	const route = "routes:\n  - name: r\n    prefix: /r\n    upstream: https://example.com\n"
+	configs := []string{
+		blocks[0],                         // a route with a preset
+		route + indent(blocks[1], "    "), // outcome rules
+		route + indent(blocks[2], "    "), // version rules
+		route + indent(blocks[3], "    "), // limits
+		"routes:\n" + blocks[4],           // overriding a preset
+	}
+	for i, cfg := range configs {
+		if _, err := ParseConfig(fmt.Sprintf("README example %d", i+1), []byte(cfg)); err != nil {
+			t.Errorf("%v\n%s", err, cfg)
+		}
+	}
+}
