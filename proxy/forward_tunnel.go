@@ -14,7 +14,8 @@ import (
 )
 
 // Calls for hosts no route claims, with forward.unknown_hosts: tunnel, pass through untouched:
-// no body, header or record key is read or stored, no check runs, and mtguard adds no header.
+// no body or record key is read, no header is stored (only content types), no check runs, and
+// mtguard adds no header.
 // Each is still one transaction, route "" and front "forward", written once when it ends
 // (no write-ahead): a CONNECT tunnel as method CONNECT, path host:port, status 200 and the
 // bytes each way as request and response sizes; a plain-HTTP call with its method, URL,

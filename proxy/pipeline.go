@@ -185,14 +185,29 @@ func (p *Pipeline) RoundTrip(req *http.Request) (*http.Response, error) {
 	// Stage 2: read the body once, bounded, and parse it once.
 	body, tooLarge, err := p.readBody(req)
 	if err != nil {
-		tx.Request = p.capture(req.Header, body, schemas.Body{}, int64(len(body)))
+		tx.Request = p.capture(req.Header, body, schemas.Body{}, int64(len(body)), nil)
 		p.finish(tx, store.OutcomeInterrupted, 0, fmt.Sprintf("reading the request body failed: %v", err))
 		return nil, fmt.Errorf("read request body: %w", err)
 	}
 	ct := req.Header.Get("Content-Type")
-	parsed := schemas.ParseBody(ct, body)
+	var paths []schemas.KeyPath
 	if c.Route != nil && !tooLarge {
-		tx.RecordKeys = schemas.RecordKeys(c.Route.RecordKeys, parsed)
+		paths = c.Route.RecordKeys
+	}
+	// A route without checks needs only the record keys and whether a secret field is there:
+	// one scan of the body, without building it. Checks need the parsed body anyway.
+	var parsed schemas.Body
+	var secret *bool
+	if (c.Route == nil || c.Route.Checks.Empty()) && schemas.MediaKind(ct, body) == "json" {
+		if keys, sec, ok := schemas.ScanJSON(body, paths, red.IsSecretField); ok {
+			tx.RecordKeys, secret = keys, &sec
+		}
+	}
+	if secret == nil {
+		parsed = schemas.ParseBody(ct, body)
+		tx.RecordKeys = schemas.RecordKeys(paths, parsed)
+	}
+	if c.Route != nil && !tooLarge {
 		if req.URL.RawQuery != "" {
 			// A lookup (GET /contacts?email=...) carries its record in the query.
 			tx.RecordKeys = appendNew(tx.RecordKeys, schemas.RecordKeys(c.Route.RecordKeys, schemas.Body{Kind: "form", Form: req.URL.Query()}))
@@ -202,7 +217,7 @@ func (p *Pipeline) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.ContentLength > size {
 		size = req.ContentLength
 	}
-	tx.Request = p.capture(req.Header, body, parsed, size)
+	tx.Request = p.capture(req.Header, body, parsed, size, secret)
 
 	// Stage 1 and 2 refusals: unknown route, oversize body.
 	if c.Refusal != nil {
@@ -337,8 +352,18 @@ func (p *Pipeline) RoundTrip(req *http.Request) (*http.Response, error) {
 					body, decoded = plain, "gzip"
 				}
 			}
-			parsedRes := schemas.ParseBody(resp.Header.Get("Content-Type"), body)
-			tx.Response = p.capture(resp.Header, body, parsedRes, total)
+			rct := resp.Header.Get("Content-Type")
+			var parsedRes schemas.Body
+			var secret *bool
+			if creq == nil && schemas.MediaKind(rct, body) == "json" {
+				if _, sec, ok := schemas.ScanJSON(body, nil, red.IsSecretField); ok {
+					secret = &sec
+				}
+			}
+			if secret == nil {
+				parsedRes = schemas.ParseBody(rct, body)
+			}
+			tx.Response = p.capture(resp.Header, body, parsedRes, total, secret)
 			tx.Response.Truncated = truncated
 			tx.Response.Decoded = decoded
 			if creq != nil {
@@ -452,12 +477,14 @@ func (p *Pipeline) readBody(req *http.Request) (body []byte, tooLarge bool, err 
 }
 
 // capture turns one side of a call into its stored form: secrets redacted, body bounded.
-func (p *Pipeline) capture(h http.Header, body []byte, parsed schemas.Body, size int64) store.Message {
+// secret says whether the body holds a secret field, when a scan already knows; nil means
+// unknown, and the redactor looks for itself.
+func (p *Pipeline) capture(h http.Header, body []byte, parsed schemas.Body, size int64, secret *bool) store.Message {
 	red := p.cfg.Redactor
 	m := store.Message{Headers: red.Header(h), ContentType: h.Get("Content-Type"), Size: size}
 	if int64(len(body)) > p.cfg.CaptureBody {
 		body = body[:p.cfg.CaptureBody]
-		parsed = schemas.Body{} // a cut JSON body cannot be parsed; redact as raw text below
+		parsed, secret = schemas.Body{}, nil // a cut JSON body cannot be parsed; redact as raw text below
 	}
 	m.Truncated = size > int64(len(body))
 	if m.Truncated && red.mayHoldSecret(body) {
@@ -465,7 +492,9 @@ func (p *Pipeline) capture(h http.Header, body []byte, parsed schemas.Body, size
 		m.Body = fmt.Sprintf("[truncated body of %d bytes withheld: it may hold a secret field]", size)
 		return m
 	}
-	body = red.Body(body, parsed)
+	if secret == nil || *secret {
+		body = red.Body(body, parsed, m.ContentType)
+	}
 	if utf8.Valid(body) {
 		m.Body = string(body)
 	} else {

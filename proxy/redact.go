@@ -40,6 +40,8 @@ type Redactor struct {
 	query   map[string]bool
 	fields  map[string]bool
 	needles [][]byte // lower-case field names, to skip bodies that cannot hold a secret field
+	// fieldList is fields as a list, for IsSecretField.
+	fieldList [][]byte
 }
 
 // NewRedactor returns a Redactor for the built-in names plus cfg's.
@@ -59,6 +61,7 @@ func NewRedactor(cfg RedactConfig) *Redactor {
 	for f := range r.fields {
 		r.needles = append(r.needles, []byte(f))
 	}
+	r.fieldList = r.needles
 	return r
 }
 
@@ -125,12 +128,16 @@ func (r *Redactor) redactValues(v url.Values, exact map[string]bool) bool {
 	return changed
 }
 
-// Body returns raw with the values of secret fields replaced. parsed is raw already parsed
-// (nil JSON and Form when it is neither). When nothing needs redacting raw itself is returned,
+// Body returns raw with the values of secret fields replaced. parsed is raw already parsed, or
+// the zero Body when the caller did not parse it (Body then parses it if it may hold a
+// secret). When nothing needs redacting raw itself is returned,
 // so the stored body keeps the caller's formatting; otherwise the body is re-encoded.
-func (r *Redactor) Body(raw []byte, parsed schemas.Body) []byte {
+func (r *Redactor) Body(raw []byte, parsed schemas.Body, contentType string) []byte {
 	if !r.mayHoldSecret(raw) {
 		return raw
+	}
+	if parsed.Kind == "" {
+		parsed = schemas.ParseBody(contentType, raw)
 	}
 	switch {
 	case parsed.Form != nil:
@@ -167,6 +174,17 @@ func (r *Redactor) redactFields(f url.Values) bool {
 		}
 	}
 	return changed
+}
+
+// IsSecretField reports whether an object key or form field name is a secret field, ignoring
+// case; ScanJSON calls it for every key of a body.
+func (r *Redactor) IsSecretField(key []byte) bool {
+	for _, f := range r.fieldList {
+		if len(f) == len(key) && bytes.EqualFold(f, key) {
+			return true
+		}
+	}
+	return false
 }
 
 // mayHoldSecret is a cheap pre-check: a body that contains no secret field name anywhere

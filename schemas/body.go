@@ -28,6 +28,30 @@ func ParseBody(contentType string, body []byte) Body {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return Body{Kind: "empty"}
 	}
+	switch MediaKind(contentType, body) {
+	case "json":
+		d := json.NewDecoder(bytes.NewReader(body))
+		d.UseNumber()
+		var v any
+		if err := d.Decode(&v); err != nil {
+			return Body{Kind: "json", Err: fmt.Errorf("invalid JSON: %w", err)}
+		}
+		return Body{Kind: "json", JSON: v}
+	case "form":
+		f, err := url.ParseQuery(string(body))
+		if err != nil {
+			return Body{Kind: "form", Err: fmt.Errorf("invalid form body: %w", err)}
+		}
+		return Body{Kind: "form", Form: f}
+	}
+	return Body{Kind: "other"}
+}
+
+// MediaKind says how ParseBody would read body: "json", "form", "empty" or "other".
+func MediaKind(contentType string, body []byte) string {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return "empty"
+	}
 	mt := ""
 	if contentType != "" {
 		if m, _, err := mime.ParseMediaType(contentType); err == nil {
@@ -36,21 +60,11 @@ func ParseBody(contentType string, body []byte) Body {
 	}
 	switch {
 	case mt == "application/json" || strings.HasSuffix(mt, "+json") || (mt == "" && looksJSON(body)):
-		d := json.NewDecoder(bytes.NewReader(body))
-		d.UseNumber()
-		var v any
-		if err := d.Decode(&v); err != nil {
-			return Body{Kind: "json", Err: fmt.Errorf("invalid JSON: %w", err)}
-		}
-		return Body{Kind: "json", JSON: v}
+		return "json"
 	case mt == "application/x-www-form-urlencoded":
-		f, err := url.ParseQuery(string(body))
-		if err != nil {
-			return Body{Kind: "form", Err: fmt.Errorf("invalid form body: %w", err)}
-		}
-		return Body{Kind: "form", Form: f}
+		return "form"
 	}
-	return Body{Kind: "other"}
+	return "other"
 }
 
 func looksJSON(b []byte) bool {

@@ -3,6 +3,7 @@ package schemas
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -78,6 +79,9 @@ func (r *yreader) rule(n *yaml.Node, rk string) (Rule, bool) {
 			}
 		}
 		return rule, len(r.problems) == before
+	}
+	if m.get("when") == nil {
+		r.addf(n, rk, "when is required: the conditions under which the rule applies (when: {} applies it to every call)")
 	}
 	rule.when = r.cond(m.get("when"), rk+".when")
 	if s, ok := r.oneOf(m.get("outcome"), rk+".outcome", OutcomeFailed, OutcomePartial, OutcomeDelivered); ok {
@@ -239,6 +243,12 @@ func (r *yreader) valueTest(n *yaml.Node, key string) valueTest {
 	case n.Kind == yaml.SequenceNode:
 		t.anyOf = r.scalars(n, key)
 	case n.Kind == yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if k := n.Content[i]; !slices.Contains(testOps, k.Value) {
+				r.addf(k, yjoin(key, k.Value), "is not a test (tests: %s); for a field inside an object write its dotted path, e.g. error.code: 190", strings.Join(testOps, ", "))
+				return t
+			}
+		}
 		m, _ := r.mapping(n, key, testOps...)
 		for _, f := range m.order {
 			fk := yjoin(key, f.name)

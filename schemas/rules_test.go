@@ -37,14 +37,20 @@ func TestDecodeRulesProblems(t *testing.T) {
   when: {body: {x: {matches: "("}}}
   outcome: partial
 - name: e
+  when: {}
   message: "hi"
 - name: a
+  when: {}
   outcome: failed
 - when: {status: 200}
   outcome: failed
 - name: f
+  when: {}
   retry_after: 10s
   finding: ratelimit.upstream
+- name: g
+  when: {body: {error: {code: 190}}}
+  outcome: failed
 `
 	_, problems := DecodeRules(yamlNode(t, src), "outcomes")
 	want := []string{
@@ -52,12 +58,14 @@ func TestDecodeRulesProblems(t *testing.T) {
 		`6:outcomes[1].when.body.x[: path "x[": unbalanced brackets`,
 		`7:outcomes[1].finding: "response.silently" is not a finding code`,
 		`9:outcomes[2].whenn: unknown key`,
+		`8:outcomes[2]: when is required`,
 		`11:outcomes[3].when.body.x.matches: "(" is not a regular expression`,
 		`13:outcomes[4]: the rule does nothing`,
-		`14:outcomes[4].message: a message needs a finding`,
-		`15:outcomes[5].name: "a" is already the name of the rule on line 1`,
-		`17:outcomes[6]: name is required`,
-		`20:outcomes[7].retry_after: retry_after goes with signal`,
+		`15:outcomes[4].message: a message needs a finding`,
+		`16:outcomes[5].name: "a" is already the name of the rule on line 1`,
+		`19:outcomes[6]: name is required`,
+		`23:outcomes[7].retry_after: retry_after goes with signal`,
+		`26:outcomes[8].when.body.error.code: is not a test (tests: equals, not,`,
 	}
 	var got []string
 	for _, p := range problems {

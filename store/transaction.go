@@ -105,6 +105,10 @@ type Call struct {
 	Request     Message   `json:"request"`
 	ReplayOf    string    `json:"replay_of,omitempty"`
 	Attempt     int       `json:"attempt,omitempty"`
+
+	// stored is set once RecordIntent has committed this call, so that its result can be
+	// written without checking for an earlier one.
+	stored bool
 }
 
 // Result is what becomes known once a call has ended.
