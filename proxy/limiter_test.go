@@ -302,7 +302,7 @@ func TestReplaysWaitForLiveTraffic(t *testing.T) {
 
 // BenchmarkAcquireUnderLimit is the cost of the limiter on a call that is within budget.
 func BenchmarkAcquireUnderLimit(b *testing.B) {
-	l, _ := NewLimiter([]LimitGroup{{Name: "v", Windows: []Window{{Requests: 1 << 30, Per: time.Second}, {Requests: 1 << 30, Per: 24 * time.Hour, Reset: DailyReset(0, 0, time.UTC)}}, Concurrency: 1 << 20}}, nil, nil, nil)
+	l, _ := NewLimiter([]LimitGroup{{Name: "v", Windows: []Window{{Requests: 1_000_000, Per: time.Millisecond}, {Requests: 1 << 30, Per: 24 * time.Hour, Reset: DailyReset(0, 0, time.UTC)}}, Concurrency: 1 << 20}}, nil, nil, nil)
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
