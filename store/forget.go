@@ -29,7 +29,7 @@ func (s *Store) Forget(ctx context.Context, key string) (ForgetReport, error) {
 	if key == "" {
 		return rep, fmt.Errorf("forget: empty record key")
 	}
-	if err := s.Sync(ctx); err != nil {
+	if err := s.readBarrier(ctx); err != nil {
 		return rep, fmt.Errorf("forget: %w", err)
 	}
 	needle := bytes.ToLower([]byte(key))

@@ -44,10 +44,10 @@ func (s *Store) Get(ctx context.Context, id string) (Transaction, error) {
 	return tx, err
 }
 
-// readBarrier waits until the writes queued before the read are committed. A failing commit
+// readBarrier waits until the writes queued before the read are applied to bbolt. A failing commit
 // does not fail the read: what is stored is still worth showing.
 func (s *Store) readBarrier(ctx context.Context) error {
-	if err := s.Sync(ctx); err != nil && (errors.Is(err, ErrClosed) || ctx.Err() != nil) {
+	if err := s.barrier(ctx, false); err != nil && (errors.Is(err, ErrClosed) || ctx.Err() != nil) {
 		return fmt.Errorf("read: %w", err)
 	}
 	return nil
@@ -197,6 +197,9 @@ func (q Query) matches(tx Transaction) bool {
 // returns how many it deleted. It works in small write transactions so that live traffic is
 // not held up behind one long sweep.
 func (s *Store) DeleteBefore(t time.Time) (int, error) {
+	if err := s.readBarrier(context.Background()); err != nil {
+		return 0, err
+	}
 	cutoff := []byte(idAt(t))
 	total := 0
 	for {

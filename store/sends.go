@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"context"
 	"sort"
 	"time"
 
@@ -14,6 +15,9 @@ import (
 // restart does not reset a quota. It counts every recorded call, sent or not, which can only
 // make the throttler stricter.
 func (s *Store) SendTimes(routes []string, since time.Time, max int) ([]time.Time, error) {
+	if err := s.readBarrier(context.Background()); err != nil {
+		return nil, err
+	}
 	var out []time.Time
 	err := s.view(func(btx *bolt.Tx) error {
 		c := btx.Bucket(bucketIdxRoute).Cursor()

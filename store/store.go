@@ -59,6 +59,8 @@ type Store struct {
 	now      func() time.Time
 	ids      idGen
 	ops      chan *op
+	apply    chan applyBatch // journaled batches, in order, for the bbolt applier
+	wal      *journal
 	maxBatch int
 	onResult func(Transaction)
 	done     chan struct{}
@@ -70,6 +72,18 @@ type Store struct {
 	failures  atomic.Int64
 	committed atomic.Int64
 	recovered int
+	// replayedRecords counts the journal records Open applied to bbolt.
+	replayedRecords int
+	// keepSegments is set once a bbolt commit failed: the journal then keeps every segment,
+	// so the next Open can apply what bbolt missed.
+	keepSegments atomic.Bool
+}
+
+// applyBatch is one journaled batch on its way into bbolt. When retired is not zero, the
+// journal moved past that segment after this batch: once applied, the segment can go.
+type applyBatch struct {
+	ops     []*op
+	retired uint64
 }
 
 // op is one queued write. Exactly one of tx or barrier is meaningful.
@@ -79,6 +93,9 @@ type op struct {
 	req    []byte       // encoded request side (intent) or nil
 	res    []byte       // encoded Result (result) or nil
 	done   chan error   // nil when nobody waits
+	// durableOnly marks a barrier answered once the journal holds everything before it;
+	// other barriers wait until bbolt does.
+	durableOnly bool
 }
 
 // Open opens or creates the store file at path and marks every call left without an outcome
@@ -112,21 +129,39 @@ func Open(path string, opts Options) (*Store, error) {
 		boltOpts: boltOpts,
 		now:      opts.Now,
 		ops:      make(chan *op, opts.MaxBatch),
+		apply:    make(chan applyBatch, 64),
 		maxBatch: opts.MaxBatch,
 		onResult: opts.OnResult,
 		done:     make(chan struct{}),
 	}
-	if err := s.init(path); err != nil {
+	replayed, err := s.init(path)
+	if err != nil {
 		db.Close()
 		return nil, err
 	}
-	go s.commitLoop()
+	// Everything the old segments held is in bbolt now; start a fresh one after them.
+	next := uint64(1)
+	if len(replayed) > 0 {
+		next = replayed[len(replayed)-1] + 1
+	}
+	if err := removeSegments(path, replayed); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	if s.wal, err = openJournal(path, next); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	go s.journalLoop()
+	go s.applyLoop()
 	return s, nil
 }
 
-// init checks the format version (or writes it into a new file) and recovers interrupted calls.
-func (s *Store) init(path string) error {
-	return s.db.Update(func(btx *bolt.Tx) error {
+// init checks the format version (or writes it into a new file), applies what the journal
+// holds and bbolt does not, and marks calls left without an outcome as interrupted. It returns
+// the journal segments it read.
+func (s *Store) init(path string) (replayed []uint64, err error) {
+	err = s.db.Update(func(btx *bolt.Tx) error {
 		meta := btx.Bucket(bucketMeta)
 		switch {
 		case meta != nil:
@@ -149,8 +184,13 @@ func (s *Store) init(path string) error {
 		if err := btx.Bucket(bucketMeta).Put(keyFormat, []byte(formatVersion)); err != nil {
 			return fmt.Errorf("write format version: %w", err)
 		}
+		var err error
+		if replayed, s.replayedRecords, err = replayJournal(btx, path); err != nil {
+			return fmt.Errorf("open store %s: %w", path, err)
+		}
 		return s.recoverInterrupted(btx)
 	})
+	return replayed, err
 }
 
 // recoverInterrupted gives every pending intent the outcome interrupted: the process stopped
@@ -234,10 +274,16 @@ func (s *Store) RecordResult(tx *Transaction) error {
 	return s.enqueue(context.Background(), &op{tx: tx, res: res})
 }
 
-// Sync waits until every write queued before it is committed, and returns the error of the
-// last commit, if any.
+// Sync waits until every write queued before it is durable (journaled), and returns the
+// error of that journal write, if any.
 func (s *Store) Sync(ctx context.Context) error {
-	o := &op{done: make(chan error, 1)}
+	return s.barrier(ctx, true)
+}
+
+// barrier waits for the writes queued before it: until they are durable, or until they are
+// applied to bbolt and visible to reads.
+func (s *Store) barrier(ctx context.Context, durableOnly bool) error {
+	o := &op{done: make(chan error, 1), durableOnly: durableOnly}
 	if err := s.enqueue(ctx, o); err != nil {
 		return err
 	}
@@ -293,19 +339,24 @@ func (s *Store) Close() error {
 	close(s.ops)
 	s.closeMu.Unlock()
 	<-s.done
+	s.wal.f.Close()
+	if !s.keepSegments.Load() && s.Healthy() == nil {
+		// Everything journaled is in bbolt.
+		removeSegments(s.path, []uint64{s.wal.seg})
+	}
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("close store: %w", err)
 	}
 	return nil
 }
 
-// commitLoop is the single committer: it takes every queued write and commits them together,
-// so concurrent calls share one fsync instead of waiting for one each.
-func (s *Store) commitLoop() {
-	defer close(s.done)
-	batch := make([]*op, 0, s.maxBatch)
+// journalLoop is the single journal writer: it takes every queued write, appends them with
+// one fdatasync (group commit), tells the intents' waiters they are durable, and hands the
+// batch to applyLoop.
+func (s *Store) journalLoop() {
+	defer close(s.apply)
 	for first := range s.ops {
-		batch = append(batch[:0], first)
+		batch := []*op{first}
 	drain:
 		for len(batch) < s.maxBatch {
 			select {
@@ -318,23 +369,99 @@ func (s *Store) commitLoop() {
 				break drain
 			}
 		}
+		var buf []byte
+		for _, o := range batch {
+			if o.tx != nil {
+				buf = appendRecord(buf, o)
+			}
+		}
 		var err error
-		if slices.ContainsFunc(batch, func(o *op) bool { return o.tx != nil }) {
-			err = s.commit(batch)
+		if len(buf) > 0 {
+			if err = s.wal.write(buf); err != nil {
+				s.lastErr.Store(&err)
+				s.failures.Add(1)
+			} else {
+				s.committed.Add(1)
+			}
 		}
 		for _, o := range batch {
-			if o.done != nil {
+			if (o.intent || o.durableOnly) && o.done != nil {
+				o.done <- err
+			}
+		}
+		b := applyBatch{ops: batch}
+		if err == nil && s.wal.size > segmentMax {
+			if old, rerr := s.wal.rotate(); rerr == nil {
+				b.retired = old
+			}
+		}
+		// Even when the journal write failed, bbolt may still take the writes.
+		s.apply <- b
+	}
+}
+
+// applyLoop writes journaled batches into bbolt, several at a time, then answers barriers
+// (Sync) and streams results to OnResult.
+func (s *Store) applyLoop() {
+	defer close(s.done)
+	for first := range s.apply {
+		// Gather batches for a while: fewer, larger bbolt commits cost far less than one per
+		// journal write, and nothing waits for them but reads, which say so (a barrier).
+		batches := []applyBatch{first}
+		deadline := time.NewTimer(applyInterval)
+	gather:
+		for !hasReadBarrier(batches[len(batches)-1]) {
+			select {
+			case b, ok := <-s.apply:
+				if !ok {
+					break gather
+				}
+				batches = append(batches, b)
+			case <-deadline.C:
+				break gather
+			}
+		}
+		deadline.Stop()
+		var ops []*op
+		for _, b := range batches {
+			ops = append(ops, b.ops...)
+		}
+		var err error
+		if slices.ContainsFunc(ops, func(o *op) bool { return o.tx != nil }) {
+			err = s.commit(ops)
+		}
+		if err != nil {
+			s.keepSegments.Store(true)
+		}
+		for _, o := range ops {
+			if !o.intent && !o.durableOnly && o.done != nil {
 				o.done <- err
 			}
 			if err == nil && s.onResult != nil && o.tx != nil && !o.intent {
 				s.onResult(*o.tx)
 			}
 		}
+		if !s.keepSegments.Load() {
+			for _, b := range batches {
+				if b.retired != 0 {
+					removeSegments(s.path, []uint64{b.retired})
+				}
+			}
+		}
 	}
 }
 
-// commit writes batch in one transaction and records the outcome for Healthy and Stats.
-// A batch of barriers only (Sync) commits nothing: what it waits for is already committed.
+// applyInterval is how long the applier gathers journaled batches into one bbolt commit when no
+// read is waiting for them.
+const applyInterval = 50 * time.Millisecond
+
+// hasReadBarrier reports whether a read waits for b to be applied.
+func hasReadBarrier(b applyBatch) bool {
+	return slices.ContainsFunc(b.ops, func(o *op) bool { return o.tx == nil && !o.durableOnly && o.done != nil })
+}
+
+// commit applies batch to bbolt in one transaction. A batch of barriers only (Sync) never
+// gets here: what it waits for is already applied.
 func (s *Store) commit(batch []*op) error {
 	err := s.update(func(btx *bolt.Tx) error {
 		for _, o := range batch {
@@ -351,7 +478,6 @@ func (s *Store) commit(batch []*op) error {
 		return err
 	}
 	s.lastErr.Store(nil)
-	s.committed.Add(1)
 	return nil
 }
 

@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -64,7 +65,7 @@ func TestRoundTrip(t *testing.T) {
 	if err := s.RecordResult(tx); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Sync(ctx); err != nil {
+	if err := s.readBarrier(ctx); err != nil {
 		t.Fatal(err)
 	}
 	got, err = s.Get(ctx, tx.ID)
@@ -93,7 +94,7 @@ func TestQuery(t *testing.T) {
 		keys := []string{fmt.Sprintf("lead%d@acme.com", i%3)}
 		ids = append(ids, record(t, s, base.Add(time.Duration(i)*time.Minute), route, keys, outcome))
 	}
-	if err := s.Sync(ctx); err != nil {
+	if err := s.readBarrier(ctx); err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {
@@ -137,7 +138,7 @@ func TestQueryPagination(t *testing.T) {
 	for i := range 25 {
 		record(t, s, base.Add(time.Duration(i)*time.Second), "crm", []string{"jane@acme.com"}, OutcomeDelivered)
 	}
-	s.Sync(ctx)
+	s.readBarrier(ctx)
 	for _, asc := range []bool{false, true} {
 		seen := map[string]bool{}
 		var prev string
@@ -241,7 +242,7 @@ func TestRetention(t *testing.T) {
 	now := time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC)
 	old := record(t, s, now.Add(-800*time.Hour), "crm", []string{"old@acme.com"}, OutcomeFailed)
 	fresh := record(t, s, now.Add(-time.Hour), "crm", []string{"new@acme.com"}, OutcomeDelivered)
-	s.Sync(ctx)
+	s.readBarrier(ctx)
 	n, err := s.DeleteBefore(now.Add(-720 * time.Hour))
 	if err != nil || n != 1 {
 		t.Fatalf("deleted %d (err %v), want 1", n, err)
@@ -330,7 +331,7 @@ func TestOnResultStream(t *testing.T) {
 	}})
 	record(t, s, time.Now(), "crm", nil, OutcomeDelivered)
 	record(t, s, time.Now(), "crm", nil, OutcomeFailed)
-	s.Sync(context.Background())
+	s.readBarrier(context.Background())
 	mu.Lock()
 	defer mu.Unlock()
 	if len(got) != 2 || got[0] != OutcomeDelivered || got[1] != OutcomeFailed {
@@ -426,7 +427,7 @@ func TestSendTimes(t *testing.T) {
 	for i := range 10 {
 		record(t, s, base.Add(time.Duration(i)*time.Minute), []string{"a", "b", "c"}[i%3], nil, OutcomeDelivered)
 	}
-	s.Sync(context.Background())
+	s.readBarrier(context.Background())
 	got, err := s.SendTimes([]string{"a", "b"}, base.Add(3*time.Minute), 100)
 	if err != nil {
 		t.Fatal(err)
@@ -442,5 +443,62 @@ func TestSendTimes(t *testing.T) {
 		if !got[i].Equal(want[i]) {
 			t.Fatalf("got[%d] = %v, want %v", i, got[i], want[i])
 		}
+	}
+}
+
+// TestJournalReplay: writes that reached the journal but not bbolt (a crash between the two)
+// are applied when the store opens, and the segment is removed afterwards.
+func TestJournalReplay(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "mtguard.db")
+	s := mustOpen(t, path, Options{})
+	s.Close()
+
+	// What a crashed process left: one complete call, one intent alone, and a torn record.
+	done := &Transaction{Call: Call{ID: "01M8HD6TQ96R257XX8J3X5BKXT", Time: time.Now(), Route: "crm", Method: "POST", Path: "/crm/x", RecordKeys: []string{"jane@acme.com"}}}
+	done.Result = Result{Status: 201, Outcome: OutcomeDelivered, Findings: []Finding{{Code: "endpoint.deprecated"}}}
+	alone := &Transaction{Call: Call{ID: "01M8HD6TQ96R257XX8J3X5BKXV", Time: time.Now(), Route: "crm", Method: "POST", Path: "/crm/y", RecordKeys: []string{"bob@acme.com"}}}
+	var buf []byte
+	for _, tx := range []*Transaction{done, alone} {
+		req, _ := encodeRequest(tx)
+		buf = appendRecord(buf, &op{intent: true, tx: tx, req: req})
+	}
+	res, _ := json.Marshal(&done.Result)
+	done.stored = true
+	buf = appendRecord(buf, &op{tx: done, res: res})
+	buf = append(buf, 0, 0, 0, 40, 1, 2, 3) // an append the crash cut short
+	if err := os.WriteFile(segmentPath(path, 7), buf, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	s = mustOpen(t, path, Options{})
+	if s.replayedRecords != 3 {
+		t.Errorf("replayed %d records, want 3", s.replayedRecords)
+	}
+	ctx := context.Background()
+	got, err := s.Get(ctx, done.ID)
+	if err != nil || got.Outcome != OutcomeDelivered || got.Status != 201 {
+		t.Fatalf("complete call after replay: %+v %v", got.Result, err)
+	}
+	if page, _ := s.Query(ctx, Query{Finding: "endpoint.deprecated"}); len(page.Transactions) != 1 {
+		t.Errorf("finding index not rebuilt from the journal")
+	}
+	got, err = s.Get(ctx, alone.ID)
+	if err != nil || got.Outcome != OutcomeInterrupted {
+		t.Fatalf("intent without result after replay: outcome %q err %v, want interrupted", got.Outcome, err)
+	}
+	if page, _ := s.Query(ctx, Query{RecordKey: "bob@acme.com"}); len(page.Transactions) != 1 {
+		t.Errorf("record index not rebuilt from the journal")
+	}
+	if _, err := os.Stat(segmentPath(path, 7)); !os.IsNotExist(err) {
+		t.Errorf("the replayed segment is still there: %v", err)
+	}
+	if _, err := os.Stat(segmentPath(path, 8)); err != nil {
+		t.Errorf("no fresh segment after the replayed one: %v", err)
+	}
+	// Reopening replays nothing twice.
+	s.Close()
+	s = mustOpen(t, path, Options{})
+	if s.replayedRecords != 0 {
+		t.Errorf("second open replayed %d records", s.replayedRecords)
 	}
 }

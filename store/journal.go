@@ -1,0 +1,233 @@
+package store
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// The write-ahead journal makes a call durable with one small append and one fdatasync, so
+// the proxy waits for that instead of for a bbolt commit (which writes B-tree pages and
+// syncs twice). A second goroutine applies the journaled writes to bbolt in bulk; Open replays
+// whatever a crash left unapplied. Segments are deleted once everything in them is applied.
+//
+// A record is [4-byte length][4-byte CRC-32C of the payload][payload]; a short or corrupt
+// record ends the segment (a crash in the middle of an append).
+const (
+	recIntent byte = 1 // payload: the Call's JSON
+	recResult byte = 2 // payload: id length, id, call length (0 if none), call JSON, Result JSON
+
+	// segmentMax is the size past which the journal starts a new segment.
+	segmentMax = 64 << 20
+)
+
+var crcTable = crc32.MakeTable(crc32.Castagnoli)
+
+type journal struct {
+	base string // the store file's path; segments are base.wal.<n>
+	f    *os.File
+	seg  uint64
+	size int64
+}
+
+func segmentPath(base string, n uint64) string {
+	return base + ".wal." + fmt.Sprintf("%08d", n)
+}
+
+// segments lists the journal segments beside base, oldest first.
+func segments(base string) ([]uint64, error) {
+	matches, err := filepath.Glob(base + ".wal.*")
+	if err != nil {
+		return nil, err
+	}
+	var out []uint64
+	for _, m := range matches {
+		n, err := strconv.ParseUint(strings.TrimPrefix(m, base+".wal."), 10, 64)
+		if err == nil {
+			out = append(out, n)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+func openJournal(base string, seg uint64) (*journal, error) {
+	f, err := os.OpenFile(segmentPath(base, seg), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open journal: %w", err)
+	}
+	if err := syncDir(filepath.Dir(base)); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return &journal{base: base, f: f, seg: seg}, nil
+}
+
+// write appends buf and waits until it is on disk.
+func (j *journal) write(buf []byte) error {
+	if _, err := j.f.Write(buf); err != nil {
+		return fmt.Errorf("journal write: %w", err)
+	}
+	if err := fdatasync(j.f); err != nil {
+		return fmt.Errorf("journal sync: %w", err)
+	}
+	j.size += int64(len(buf))
+	return nil
+}
+
+// rotate starts the next segment and returns the number of the one it closed.
+func (j *journal) rotate() (uint64, error) {
+	old := j.seg
+	next, err := openJournal(j.base, j.seg+1)
+	if err != nil {
+		return 0, err
+	}
+	j.f.Close()
+	*j = *next
+	return old, nil
+}
+
+func appendRecord(buf []byte, o *op) []byte {
+	var payload []byte
+	if o.intent {
+		payload = append([]byte{recIntent}, o.req...)
+	} else {
+		var call []byte
+		if !o.tx.stored {
+			call, _ = json.Marshal(&o.tx.Call) // a Call of strings and slices always encodes
+		}
+		payload = make([]byte, 0, 1+2+len(o.tx.ID)+4+len(call)+len(o.res))
+		payload = append(payload, recResult)
+		payload = binary.BigEndian.AppendUint16(payload, uint16(len(o.tx.ID)))
+		payload = append(payload, o.tx.ID...)
+		payload = binary.BigEndian.AppendUint32(payload, uint32(len(call)))
+		payload = append(payload, call...)
+		payload = append(payload, o.res...)
+	}
+	buf = binary.BigEndian.AppendUint32(buf, uint32(len(payload)))
+	buf = binary.BigEndian.AppendUint32(buf, crc32.Checksum(payload, crcTable))
+	return append(buf, payload...)
+}
+
+// replayJournal applies every record of the segments beside base that bbolt does not hold yet,
+// and returns the segments it read (to delete once the transaction commits).
+func replayJournal(btx *bolt.Tx, base string) ([]uint64, int, error) {
+	segs, err := segments(base)
+	if err != nil {
+		return nil, 0, fmt.Errorf("list journal: %w", err)
+	}
+	applied := 0
+	for _, n := range segs {
+		data, err := os.ReadFile(segmentPath(base, n))
+		if err != nil {
+			return nil, 0, fmt.Errorf("read journal: %w", err)
+		}
+		for len(data) >= 8 {
+			size := binary.BigEndian.Uint32(data)
+			sum := binary.BigEndian.Uint32(data[4:])
+			if size == 0 || uint64(len(data)-8) < uint64(size) {
+				break // the tail of an append the crash interrupted
+			}
+			payload := data[8 : 8+size]
+			if crc32.Checksum(payload, crcTable) != sum {
+				break
+			}
+			data = data[8+size:]
+			ok, err := replayRecord(btx, payload)
+			if err != nil {
+				return nil, 0, err
+			}
+			if ok {
+				applied++
+			}
+		}
+	}
+	return segs, applied, nil
+}
+
+// replayRecord applies one journal record unless bbolt already has it.
+func replayRecord(btx *bolt.Tx, p []byte) (bool, error) {
+	switch p[0] {
+	case recIntent:
+		var tx Transaction
+		if err := json.Unmarshal(p[1:], &tx.Call); err != nil {
+			return false, fmt.Errorf("journal intent: %w", err)
+		}
+		if btx.Bucket(bucketReq).Get([]byte(tx.ID)) != nil {
+			return false, nil
+		}
+		return true, putIntent(btx, &tx, p[1:])
+	case recResult:
+		r := p[1:]
+		if len(r) < 2 {
+			return false, errors.New("journal result: short record")
+		}
+		idLen := int(binary.BigEndian.Uint16(r))
+		if len(r) < 2+idLen+4 {
+			return false, errors.New("journal result: short record")
+		}
+		id := r[2 : 2+idLen]
+		callLen := int(binary.BigEndian.Uint32(r[2+idLen:]))
+		rest := r[2+idLen+4:]
+		if len(rest) < callLen {
+			return false, errors.New("journal result: short record")
+		}
+		call, res := rest[:callLen], rest[callLen:]
+		if btx.Bucket(bucketRes).Get(id) != nil {
+			return false, nil
+		}
+		if btx.Bucket(bucketReq).Get(id) == nil {
+			if callLen == 0 {
+				return false, nil // the intent is lost (its own record was torn): nothing to attach to
+			}
+			var tx Transaction
+			if err := json.Unmarshal(call, &tx.Call); err != nil {
+				return false, fmt.Errorf("journal result call: %w", err)
+			}
+			if err := putIntent(btx, &tx, call); err != nil {
+				return false, err
+			}
+		}
+		var result Result
+		if err := json.Unmarshal(res, &result); err != nil {
+			return false, fmt.Errorf("journal result: %w", err)
+		}
+		return true, putResult(btx, bytesClone(id), bytesClone(res), &result)
+	}
+	return false, fmt.Errorf("journal: unknown record kind %d", p[0])
+}
+
+func bytesClone(b []byte) []byte { return append([]byte(nil), b...) }
+
+// removeSegments deletes applied journal segments.
+func removeSegments(base string, segs []uint64) error {
+	for _, n := range segs {
+		if err := os.Remove(segmentPath(base, n)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("remove journal segment: %w", err)
+		}
+	}
+	return nil
+}
+
+// syncDir makes a new directory entry (a journal segment) durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("sync dir: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("sync dir: %w", err)
+	}
+	return nil
+}
