@@ -34,10 +34,11 @@ const (
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
 type journal struct {
-	base string // the store file's path; segments are base.wal.<n>
-	f    *os.File
-	seg  uint64
-	size int64
+	base     string // the store file's path; segments are base.wal.<n>
+	f        *os.File
+	seg      uint64
+	size     int64
+	prealloc int64
 }
 
 func segmentPath(base string, n uint64) string {
@@ -61,21 +62,38 @@ func segments(base string) ([]uint64, error) {
 	return out, nil
 }
 
-func openJournal(base string, seg uint64) (*journal, error) {
+// openJournal creates segment seg. With prealloc, the segment is first filled with that many
+// zero bytes and synced: overwriting blocks a file already has makes each later fdatasync
+// flush only data, not the file's size and extents, which halves its latency on ext4. A zero
+// length ends the records, so the zeros read as "nothing more".
+func openJournal(base string, seg uint64, prealloc int64) (*journal, error) {
 	f, err := os.OpenFile(segmentPath(base, seg), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("open journal: %w", err)
+	}
+	if prealloc > 0 {
+		zeros := make([]byte, 1<<20)
+		for n := int64(0); n < prealloc; n += int64(len(zeros)) {
+			if _, err := f.Write(zeros[:min(int64(len(zeros)), prealloc-n)]); err != nil {
+				f.Close()
+				return nil, fmt.Errorf("preallocate journal: %w", err)
+			}
+		}
+		if err := fdatasync(f); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("preallocate journal: %w", err)
+		}
 	}
 	if err := syncDir(filepath.Dir(base)); err != nil {
 		f.Close()
 		return nil, err
 	}
-	return &journal{base: base, f: f, seg: seg}, nil
+	return &journal{base: base, f: f, seg: seg, prealloc: prealloc}, nil
 }
 
 // write appends buf and waits until it is on disk.
 func (j *journal) write(buf []byte) error {
-	if _, err := j.f.Write(buf); err != nil {
+	if _, err := j.f.WriteAt(buf, j.size); err != nil {
 		return fmt.Errorf("journal write: %w", err)
 	}
 	if err := fdatasync(j.f); err != nil {
@@ -88,7 +106,7 @@ func (j *journal) write(buf []byte) error {
 // rotate starts the next segment and returns the number of the one it closed.
 func (j *journal) rotate() (uint64, error) {
 	old := j.seg
-	next, err := openJournal(j.base, j.seg+1)
+	next, err := openJournal(j.base, j.seg+1, j.prealloc)
 	if err != nil {
 		return 0, err
 	}

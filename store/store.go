@@ -42,6 +42,10 @@ type Options struct {
 	LockTimeout time.Duration
 	// MaxBatch caps how many queued writes join one commit. If zero, 2048.
 	MaxBatch int
+	// JournalPrealloc, if positive, is how many bytes of each journal segment are written
+	// with zeros when it is created, which makes every later sync of the journal cheaper.
+	// If zero, segments grow by appending (fine for tests and light traffic).
+	JournalPrealloc int64
 	// OnResult, if set, receives every transaction whose result was committed, in commit
 	// order, from the committer goroutine: alert rules consume this stream instead of polling
 	// the file. It must not block (hand the value to a buffered channel or similar).
@@ -148,7 +152,7 @@ func Open(path string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	if s.wal, err = openJournal(path, next); err != nil {
+	if s.wal, err = openJournal(path, next, opts.JournalPrealloc); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
