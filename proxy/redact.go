@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/mtguard/mtguard/schemas"
 )
@@ -34,7 +36,7 @@ type RedactConfig struct {
 	Fields  []string // JSON object keys or form field names, at any depth
 }
 
-// Redactor removes secrets from headers, URLs and bodies. It is immutable once built.
+// Redactor removes secrets from headers, URLs and bodies. It is safe for concurrent use.
 type Redactor struct {
 	headers map[string]bool // lower-case names
 	query   map[string]bool
@@ -42,6 +44,9 @@ type Redactor struct {
 	needles [][]byte // lower-case field names, to skip bodies that cannot hold a secret field
 	// fieldList is fields as a list, for IsSecretField.
 	fieldList [][]byte
+	// headerSeen caches secretHeader's answers (name -> bool); headerSeenN counts entries.
+	headerSeen  sync.Map
+	headerSeenN atomic.Int64
 }
 
 // NewRedactor returns a Redactor for the built-in names plus cfg's.
@@ -78,11 +83,28 @@ func (r *Redactor) secretName(exact map[string]bool, name string) bool {
 	return false
 }
 
+// secretHeader is secretName for header names, remembered per name: a proxy sees the same
+// few dozen header names on every call.
+func (r *Redactor) secretHeader(name string) bool {
+	if v, ok := r.headerSeen.Load(name); ok {
+		return v.(bool)
+	}
+	secret := r.secretName(r.headers, name)
+	if r.headerSeenN.Add(1) <= maxHeaderNamesCached {
+		r.headerSeen.Store(name, secret)
+	}
+	return secret
+}
+
+// maxHeaderNamesCached bounds the cache of header-name decisions; callers choose header names,
+// so without a bound they could grow it forever.
+const maxHeaderNamesCached = 4096
+
 // Header returns a copy of h with secret values replaced.
 func (r *Redactor) Header(h http.Header) http.Header {
 	out := make(http.Header, len(h))
 	for k, vs := range h {
-		if r.secretName(r.headers, k) {
+		if r.secretHeader(k) {
 			red := make([]string, len(vs))
 			for i := range red {
 				red[i] = Redacted
