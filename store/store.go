@@ -373,9 +373,13 @@ func (s *Store) journalLoop() {
 				break drain
 			}
 		}
+		// Intents go to the journal: they are what must survive before a call leaves. So do
+		// results of calls with no stored intent (calls mtguard answered itself), which are
+		// their only record. Other results reach the disk with the next bbolt commit (at most
+		// applyInterval later); if the process dies first, the call shows as interrupted.
 		var buf []byte
 		for _, o := range batch {
-			if o.tx != nil {
+			if o.intent || (o.tx != nil && !o.tx.stored) {
 				buf = appendRecord(buf, o)
 			}
 		}
