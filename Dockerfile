@@ -33,7 +33,7 @@ COPY --from=build --chown=65532:65532 /data-dir /data
 WORKDIR /data
 VOLUME /data
 # 8080: the proxy (listen); 9090: the admin API (admin.listen).
-EXPOSE 8080 9090
+EXPOSE 8080 8443 9090
 USER 65532:65532
 ENTRYPOINT ["/mtguard"]
 CMD ["serve", "--config", "/etc/mtguard/mtguard.yaml"]
