@@ -11,7 +11,7 @@ func routeChecks(rc RouteConfig) (*schemas.Checks, error) {
 	checks := &schemas.Checks{}
 	// Version rules come first (DESIGN.md stage 3: a retired version is refused before its
 	// payload is validated); the preset's outcome rules read the answer before the contract.
-	if rc.Vendor != nil {
+	if rc.Vendor != nil && !limitsOnly(rc) {
 		keys, err := schemas.ParseKeyPaths(rc.RecordKeys)
 		if err != nil {
 			return nil, err

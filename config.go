@@ -142,6 +142,10 @@ type RouteConfig struct {
 	Vendor *schemas.Preset
 	// Line is the line of the route's item in the config file, for messages about the route.
 	Line int
+	// limitsLine and limitsKey say where the route's limits group is written, for messages
+	// about the group (config_limits.go).
+	limitsLine int
+	limitsKey  string
 }
 
 // ConfigError lists every problem found in a config file, sorted by line.
@@ -262,6 +266,7 @@ func (p *configParser) parse(data []byte) *Config {
 		Redact: p.redact(top.get("redact")),
 		Routes: p.routes(top.get("routes")),
 	}
+	p.checkLimitGroups(cfg.Routes)
 	cfg.Forward = p.forward(top.get("forward"))
 	cfg.Alerts = p.alerts(top.get("alerts"), cfg.Routes)
 	p.checkForward(cfg, top)
@@ -731,10 +736,10 @@ func (p *configParser) route(rk string, item *yaml.Node, set *routeSet) (RouteCo
 			p.addf(f.get("upstream").Line, rk+".upstream", "%q %s", v, msg)
 		}
 		r.Upstream = v
-	} else if r.Host != "" {
-		r.Upstream = "https://" + r.Host // a forward route's vendor is the host it intercepts
 	} else if preset != nil && preset.Upstream != "" {
 		r.Upstream = preset.Upstream
+	} else if r.Host != "" {
+		r.Upstream = "https://" + r.Host // a forward route's vendor is the host it intercepts
 	} else if !present(deref(f.get("upstream"))) && !hostSet && !presetFailed(f, preset) {
 		p.addf(item.Line, rk, "%s", presetUpstreamHint(preset))
 	}
@@ -760,6 +765,7 @@ func (p *configParser) route(rk string, item *yaml.Node, set *routeSet) (RouteCo
 		r.Preset = preset.Name
 	}
 	r.Vendor = p.routeVendor(f, rk, preset, r)
+	r.limitsLine, r.limitsKey = limitsPos(f.get("limits"), rk)
 	return r, true
 }
 

@@ -379,13 +379,15 @@ func (p *configParser) percent(n *yaml.Node, key string, def float64, zeroOK boo
 
 // alerting is the alert engine and the metrics, as serve wires them.
 type alerting struct {
-	engine  *inspect.Alerts
-	metrics *inspect.Metrics
+	engine   *inspect.Alerts
+	metrics  *inspect.Metrics
+	throttle inspect.ThrottleStats
 }
 
 // newAlerting builds the metrics, the sinks (reading their secrets from the environment) and
-// the alert engine. The engine is started by start, once the store exists.
-func newAlerting(cfg *Config, getenv func(string) string, log zerolog.Logger) (*alerting, error) {
+// the alert engine, whose throttle rules read throttle. The engine is started by start, once
+// the store exists.
+func newAlerting(cfg *Config, throttle inspect.ThrottleStats, getenv func(string) string, log zerolog.Logger) (*alerting, error) {
 	sinks, err := alertSinks(cfg.Alerts.Sinks, getenv)
 	if err != nil {
 		return nil, err
@@ -400,12 +402,13 @@ func newAlerting(cfg *Config, getenv func(string) string, log zerolog.Logger) (*
 		Sinks:    sinks,
 		Renotify: cfg.Alerts.Renotify,
 		Metrics:  m,
+		Throttle: throttle,
 		Logger:   log,
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &alerting{engine: e, metrics: m}, nil
+	return &alerting{engine: e, metrics: m, throttle: throttle}, nil
 }
 
 // alertSinks builds the configured sinks. A variable a sink names but that is empty is an
@@ -452,9 +455,8 @@ func alertSinks(scs []SinkConfig, getenv func(string) string) ([]inspect.Sink, e
 	return out, nil
 }
 
-// start feeds the metrics from the store and the pipeline, and starts the engine: it rebuilds
-// its state from the store before returning. No throttler exists yet, so throttle rules have
-// no queue to watch (inspect.ThrottleStats is the seam for it).
+// start feeds the metrics from the store, the pipeline and the throttler, and starts the
+// engine: it rebuilds its state from the store before returning.
 func (a *alerting) start(ctx context.Context, storePath string, st *store.Store, pipeline *proxy.Pipeline) {
 	a.metrics.Watch(inspect.MetricsConfig{
 		StoreSize: func() int64 {
@@ -467,6 +469,7 @@ func (a *alerting) start(ctx context.Context, storePath string, st *store.Store,
 		StoreCommits:        func() int64 { return st.Stats().Commits },
 		StoreCommitFailures: func() int64 { return st.Stats().CommitFailures },
 		StoreWriteErrors:    pipeline.StoreErrors,
+		Throttle:            a.throttle,
 	})
 	a.engine.Start(ctx, st)
 }

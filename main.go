@@ -44,6 +44,7 @@ Usage:
   mtguard ca init [--config FILE]    create the forward proxy's CA and say how to trust it
   mtguard health [--check] [--json]  one line per route: state, last hour, last delivery, alerts, owner
   mtguard alerts [--all] [--json]    alerts firing (--all: history); mtguard alerts ack ID [--silence 2h]
+  mtguard limits [--json]            each vendor budget: use per window, in flight, queue, pause, throttled
   mtguard version                    print the version
 
 The log and show commands talk to a running mtguard through its admin API: --admin URL, or
@@ -84,6 +85,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return cmdHealth(ctx, rest, stdout, stderr, getenv)
 	case "alerts":
 		return cmdAlerts(ctx, rest, stdout, stderr, getenv)
+	case "limits":
+		return cmdLimits(ctx, rest, stdout, stderr, getenv)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "mtguard", version)
 		return nil

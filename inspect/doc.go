@@ -14,5 +14,6 @@
 // hold up the store's committer: Observe never blocks.
 //
 // It reads through the Transactions interface it declares and never imports proxy; the
-// throttler reaches the alert rules through ThrottleStats, which main satisfies.
+// throttler reaches the alert rules and the metrics through ThrottleStats, and GET /api/limits
+// through Limits, both of which main satisfies.
 package inspect

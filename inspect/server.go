@@ -54,6 +54,8 @@ type ServerConfig struct {
 	Alerts *Alerts
 	// Metrics serves GET /metrics (behind the token, when there is one). If nil, it is not served.
 	Metrics http.Handler
+	// Limits serves GET /api/limits. If nil, it is not served.
+	Limits Limits
 	// Now is the clock that relative times such as since=24h count back from.
 	// If nil, time.Now is used.
 	Now func() time.Time
@@ -71,6 +73,8 @@ type server struct {
 	replays *replays // nil without a Replayer
 	eraser  Eraser
 	alerts  *Alerts // nil without an alert engine
+	// limitsSrc is the throttler's view; nil without one.
+	limitsSrc Limits
 }
 
 // NewServer returns the admin API handler: the transaction log under /api/ and the health
@@ -122,6 +126,11 @@ func NewServer(cfg ServerConfig) http.Handler {
 	}
 	if cfg.Metrics != nil {
 		mux.HandleFunc("GET /metrics", s.requireToken(cfg.Metrics.ServeHTTP))
+	}
+	if cfg.Limits != nil {
+		s.limitsSrc = cfg.Limits
+		mux.HandleFunc("GET /api/limits", s.requireToken(s.limits))
+		mux.HandleFunc("/api/limits", s.requireToken(s.methodNotAllowed))
 	}
 	mux.HandleFunc("/api/", s.requireToken(s.notFound))
 	mux.HandleFunc("/", s.notFound)

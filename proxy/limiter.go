@@ -100,6 +100,7 @@ func NewLimiter(groups []LimitGroup, routesOf map[string][]string, history SendH
 		if err != nil {
 			return nil, err
 		}
+		g.routes = slices.Clone(routesOf[gc.Name])
 		if history != nil {
 			if err := g.seed(routesOf[gc.Name], history); err != nil {
 				return nil, fmt.Errorf("limit group %s: restore counts from the log: %w", gc.Name, err)
@@ -110,16 +111,16 @@ func NewLimiter(groups []LimitGroup, routesOf map[string][]string, history SendH
 	return l, nil
 }
 
-// windowMargin widens sliding windows a little: the vendor counts calls when they arrive,
-// which is later than mtguard sends them and by a varying amount. A proxy may tighten a
-// vendor's limit, never loosen it.
+// windowMargin widens sliding windows a little more: a vendor may round its clock to the
+// second or count a window's edge in. A proxy may tighten a vendor's limit, never loosen it.
 func windowMargin(per time.Duration) time.Duration {
 	return max(per/100, 20*time.Millisecond)
 }
 
 type group struct {
-	cfg   LimitGroup
-	clock Clock
+	cfg    LimitGroup
+	clock  Clock
+	routes []string // for Status
 
 	mu        sync.Mutex
 	windows   []*windowState
@@ -136,18 +137,49 @@ type group struct {
 	throttle  int64
 }
 
+// windowState is one window's count. The vendor counts a call when it arrives, which is at
+// some unknown moment between mtguard sending it and the answer coming back: so a sliding
+// window counts a call in flight as arriving now, and an answered call as having arrived when
+// its answer came, the latest it can have. However the network delays calls, a call is then
+// only sent when the vendor's window cannot hold Requests others (proof in limiter_test.go).
 type windowState struct {
-	w     Window
-	sends []time.Time // sliding: ring of the last Requests send times
-	next  int
-	count int       // fixed: sends in the current window
-	end   time.Time // fixed: when the current window ends
+	w    Window
+	done []time.Time // sliding: ring of the last Requests answer times, oldest first from next
+	next int
+	// count is, for a fixed window, the calls counted in it: those sent in it, and those in
+	// flight when it began (they may arrive in it).
+	count      int
+	begin, end time.Time // fixed: the current window
 }
 
 type waiter struct {
 	ready   chan struct{}
 	granted bool
 	prio    Priority
+	since   time.Time // when it started waiting
+}
+
+// roll moves a fixed window on to the one holding now. Calls still in flight may arrive in
+// the new window, so they count in it too.
+func (ws *windowState) roll(now time.Time, inflight int) {
+	if now.Before(ws.end) {
+		return
+	}
+	ws.end = ws.w.Reset(now)
+	ws.begin = ws.start()
+	ws.count = inflight
+}
+
+// start returns when the current fixed window began: the reset before end. Per is only the
+// usual length (a day of a daylight-saving change has 23 or 25 hours), so it asks Reset.
+func (ws *windowState) start() time.Time {
+	return ws.w.Reset(ws.end.Add(-ws.w.Per - ws.w.Per/12))
+}
+
+// answered records that a call's answer came back at now.
+func (ws *windowState) answered(now time.Time) {
+	ws.done[ws.next] = now
+	ws.next = (ws.next + 1) % len(ws.done)
 }
 
 func newGroup(gc LimitGroup, clock Clock) (*group, error) {
@@ -162,9 +194,10 @@ func newGroup(gc LimitGroup, clock Clock) (*group, error) {
 		}
 		ws := &windowState{w: w}
 		if w.Reset == nil {
-			ws.sends = make([]time.Time, w.Requests)
+			ws.done = make([]time.Time, w.Requests)
 		} else {
 			ws.end = w.Reset(now())
+			ws.begin = ws.start()
 		}
 		g.windows = append(g.windows, ws)
 	}
@@ -177,27 +210,34 @@ func (g *group) seed(routes []string, history SendHistory) error {
 		return nil
 	}
 	now := g.clock.Now()
-	var longest time.Duration
+	since := now
 	for _, ws := range g.windows {
-		longest = max(longest, ws.w.Per)
+		start := ws.begin
+		if ws.w.Reset == nil {
+			start = now.Add(-ws.w.Per - windowMargin(ws.w.Per))
+		}
+		if start.Before(since) {
+			since = start
+		}
 	}
-	times, err := history(routes, now.Add(-longest), 10_000_000)
+	times, err := history(routes, since, 10_000_000)
 	if err != nil {
 		return err
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	// The log has when each call was recorded, not when its answer came: a restart is slower
+	// than the answers of the calls before it, and the margin covers the rest.
 	for _, t := range times {
 		for _, ws := range g.windows {
 			if ws.w.Reset != nil {
-				if t.After(ws.end.Add(-ws.w.Per)) && !t.After(now) {
+				if !t.Before(ws.begin) && !t.After(now) {
 					ws.count++
 				}
 				continue
 			}
 			if t.After(now.Add(-ws.w.Per - windowMargin(ws.w.Per))) {
-				ws.sends[ws.next] = t
-				ws.next = (ws.next + 1) % len(ws.sends)
+				ws.answered(t)
 			}
 		}
 	}
@@ -224,7 +264,7 @@ func (g *group) acquire(ctx context.Context, prio Priority) (func(), time.Durati
 			return g.releaseFunc(), 0, nil
 		}
 	}
-	w := &waiter{ready: make(chan struct{}), prio: prio}
+	w := &waiter{ready: make(chan struct{}), prio: prio, since: start}
 	g.queues[prio] = append(g.queues[prio], w)
 	g.pumpLocked()
 	g.mu.Unlock()
@@ -270,6 +310,14 @@ func (g *group) releaseFunc() func() {
 	return func() {
 		once.Do(func() {
 			g.mu.Lock()
+			now := g.clock.Now()
+			for _, ws := range g.windows {
+				if ws.w.Reset != nil {
+					ws.roll(now, g.inflight) // before this call stops counting as in flight
+				} else {
+					ws.answered(now)
+				}
+			}
 			g.inflight--
 			g.pumpLocked()
 			g.mu.Unlock()
@@ -289,18 +337,21 @@ func (g *group) readyAt(now time.Time) (at time.Time, ok bool) {
 	}
 	for _, ws := range g.windows {
 		if ws.w.Reset != nil {
-			if !now.Before(ws.end) {
-				ws.count, ws.end = 0, ws.w.Reset(now)
-			}
+			ws.roll(now, g.inflight)
 			if ws.count >= ws.w.Requests && ws.end.After(at) {
 				at = ws.end
 			}
 			continue
 		}
-		oldest := ws.sends[ws.next] // the Requests-th most recent send
-		if !oldest.IsZero() {
-			if free := oldest.Add(ws.w.Per + windowMargin(ws.w.Per)); free.After(at) {
-				at = free
+		// A call may go when the calls in flight and those answered within the window leave
+		// room: when the free-th most recent answer is a window (and the margin) old.
+		free := ws.w.Requests - g.inflight
+		if free <= 0 {
+			return time.Time{}, false // only an answer frees room
+		}
+		if t := ws.done[(ws.next-free+len(ws.done))%len(ws.done)]; !t.IsZero() {
+			if ok := t.Add(ws.w.Per + windowMargin(ws.w.Per)); ok.After(at) {
+				at = ok
 			}
 		}
 	}
@@ -326,10 +377,7 @@ func (g *group) take(now time.Time) {
 	for _, ws := range g.windows {
 		if ws.w.Reset != nil {
 			ws.count++
-			continue
 		}
-		ws.sends[ws.next] = now
-		ws.next = (ws.next + 1) % len(ws.sends)
 	}
 	if g.pace != nil && now.Before(g.paceTill) {
 		g.pace.AllowN(now, 1)
@@ -393,7 +441,7 @@ func (l *Limiter) Observe(name string, signals []schemas.Signal) {
 			}
 			if until := now.Add(d); until.After(g.paused) {
 				g.paused = until
-				g.pauseWhy = "the vendor signalled " + s.Kind
+				g.pauseWhy = fmt.Sprintf("the vendor signalled %s for %s", s.Kind, d.Round(time.Millisecond))
 			}
 		case schemas.SignalRemaining:
 			if s.Limit <= 0 || s.Remaining < 0 {
@@ -448,26 +496,41 @@ func (g *group) smallestWindow() time.Duration {
 
 // GroupStatus is a group's budget and state, for `mtguard limits`.
 type GroupStatus struct {
-	Group       string         `json:"group"`
-	Windows     []WindowStatus `json:"windows"`
-	Concurrency int            `json:"concurrency,omitempty"`
-	InFlight    int            `json:"in_flight"`
-	Queued      int            `json:"queued"`
-	QueuedReply int            `json:"queued_replays"`
-	PausedUntil *time.Time     `json:"paused_until,omitempty"`
-	PauseReason string         `json:"pause_reason,omitempty"`
-	Paced       bool           `json:"paced"`
-	Sent        int64          `json:"sent"`
-	Throttled   int64          `json:"throttled"`
-	MaxWait     string         `json:"max_wait"`
+	Group        string
+	Routes       []string
+	Windows      []WindowStatus
+	Concurrency  int // 0 = no cap
+	InFlight     int
+	Queued       int // live calls waiting
+	QueuedReplay int // replays waiting
+	// OldestWait is how long the call at the head of the queue has waited.
+	OldestWait  time.Duration
+	Saturation  float64
+	PausedUntil time.Time // zero when not paused
+	PauseReason string
+	Paced       bool // the vendor reported its budget running low
+	Sent        int64
+	Throttled   int64
+	MaxWait     time.Duration
 }
 
 // WindowStatus is one window's budget and use.
 type WindowStatus struct {
-	Requests int        `json:"requests"`
-	Per      string     `json:"per"`
-	Used     int        `json:"used"`
-	Resets   *time.Time `json:"resets,omitempty"`
+	Requests int
+	Per      time.Duration
+	Used     int
+	Resets   time.Time // when a fixed window restarts; zero for a sliding one
+}
+
+// QueueStatus is a group's queue, cheap enough to read every few seconds.
+type QueueStatus struct {
+	Group  string
+	Routes []string
+	Depth  int // calls waiting, live and replays
+	// Saturation is how close the group is to turning calls away, from 0 to 1: how long the
+	// oldest waiting call has waited, over max_wait. At 1 calls are getting 429s.
+	Saturation float64
+	Paused     bool
 }
 
 // Status reports every group, sorted by name.
@@ -475,6 +538,23 @@ func (l *Limiter) Status() []GroupStatus {
 	var out []GroupStatus
 	for _, g := range l.groups {
 		out = append(out, g.status())
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Group < out[j].Group })
+	return out
+}
+
+// Queues reports every group's queue, sorted by name. Unlike Status it does not count the
+// windows, so it costs little whatever their size.
+func (l *Limiter) Queues() []QueueStatus {
+	out := make([]QueueStatus, 0, len(l.groups))
+	for _, g := range l.groups {
+		g.mu.Lock()
+		now := g.clock.Now()
+		out = append(out, QueueStatus{
+			Group: g.cfg.Name, Routes: g.routes, Depth: len(g.queues[0]) + len(g.queues[1]),
+			Saturation: g.saturationLocked(now), Paused: now.Before(g.paused),
+		})
+		g.mu.Unlock()
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Group < out[j].Group })
 	return out
@@ -491,33 +571,44 @@ func (l *Limiter) QueueDepth() int {
 	return n
 }
 
+// oldestWaitLocked is how long the longest-waiting call has waited.
+func (g *group) oldestWaitLocked(now time.Time) time.Duration {
+	var d time.Duration
+	for _, q := range g.queues {
+		if len(q) > 0 {
+			d = max(d, now.Sub(q[0].since))
+		}
+	}
+	return d
+}
+
+func (g *group) saturationLocked(now time.Time) float64 {
+	return min(1, float64(g.oldestWaitLocked(now))/float64(g.cfg.MaxWait))
+}
+
 func (g *group) status() GroupStatus {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	now := g.clock.Now()
 	st := GroupStatus{
-		Group: g.cfg.Name, Concurrency: g.cfg.Concurrency, InFlight: g.inflight,
-		Queued: len(g.queues[PriorityLive]), QueuedReply: len(g.queues[PriorityReplay]),
-		Paced: g.pace != nil && now.Before(g.paceTill), Sent: g.sent, Throttled: g.throttle, MaxWait: g.cfg.MaxWait.String(),
+		Group: g.cfg.Name, Routes: g.routes, Concurrency: g.cfg.Concurrency, InFlight: g.inflight,
+		Queued: len(g.queues[PriorityLive]), QueuedReplay: len(g.queues[PriorityReplay]),
+		OldestWait: g.oldestWaitLocked(now), Saturation: g.saturationLocked(now),
+		Paced: g.pace != nil && now.Before(g.paceTill), Sent: g.sent, Throttled: g.throttle, MaxWait: g.cfg.MaxWait,
 	}
 	if now.Before(g.paused) {
-		p := g.paused
-		st.PausedUntil, st.PauseReason = &p, g.pauseWhy
+		st.PausedUntil, st.PauseReason = g.paused, g.pauseWhy
 	}
 	for _, ws := range g.windows {
-		s := WindowStatus{Requests: ws.w.Requests, Per: ws.w.Per.String()}
+		s := WindowStatus{Requests: ws.w.Requests, Per: ws.w.Per}
 		if ws.w.Reset != nil {
-			if !now.Before(ws.end) {
-				ws.count, ws.end = 0, ws.w.Reset(now)
-			}
-			end := ws.end
-			s.Used, s.Resets = ws.count, &end
+			ws.roll(now, g.inflight)
+			s.Used, s.Resets = ws.count, ws.end
 		} else {
-			for _, t := range ws.sends {
-				if !t.IsZero() && t.After(now.Add(-ws.w.Per)) {
-					s.Used++
-				}
-			}
+			// The calls in flight, and those answered within Per: the ring is oldest first.
+			n, cutoff := len(ws.done), now.Add(-ws.w.Per)
+			i := sort.Search(n, func(i int) bool { return ws.done[(ws.next+i)%n].After(cutoff) })
+			s.Used = min(ws.w.Requests, g.inflight+n-i)
 		}
 		st.Windows = append(st.Windows, s)
 	}

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"math/rand/v2"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -287,7 +288,7 @@ func TestReplaysWaitForLiveTraffic(t *testing.T) {
 	first, _, _ := l.Acquire(ctx, "v", PriorityLive)
 	order := make(chan string, 2)
 	go func() { r, _, _ := l.Acquire(ctx, "v", PriorityReplay); order <- "replay"; r() }()
-	for l.Status()[0].QueuedReply == 0 {
+	for l.Status()[0].QueuedReplay == 0 {
 		time.Sleep(time.Millisecond)
 	}
 	go func() { r, _, _ := l.Acquire(ctx, "v", PriorityLive); order <- "live"; r() }()
@@ -309,4 +310,174 @@ func BenchmarkAcquireUnderLimit(b *testing.B) {
 		rel, _, _ := l.Acquire(ctx, "v", PriorityLive)
 		rel()
 	}
+}
+
+// TestWindowHoldsWhateverTheNetworkDelay: the vendor counts calls when they arrive, which is
+// any time between mtguard sending them and the answer coming back. Counting a call in flight
+// as arriving now, and an answered one as arriving when its answer came, keeps every vendor
+// window within its limit however the delays vary. Counting sends instead lets a call sent
+// early but delayed land in the same window as one sent a window later.
+//
+// Why: take any vendor window holding calls, and Z the last of them to be sent, at s. Every
+// other call of the window arrived after the window's start, which is after Z's arrival less
+// Per, which is after s less Per; so at s each of them was either in flight or answered less
+// than Per ago, and all were counted when Z was let through with room for one more.
+func TestWindowHoldsWhateverTheNetworkDelay(t *testing.T) {
+	const limit, per = 10, time.Second
+	clock := newManualClock()
+	l, err := NewLimiter([]LimitGroup{{Name: "v", Windows: []Window{{Requests: limit, Per: per}}, MaxWait: time.Hour}}, nil, nil, clock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	var mu sync.Mutex
+	var arrivals []time.Time
+	var wg sync.WaitGroup
+	var settled atomic.Int64
+	const calls = 300
+	for i := range calls {
+		// The network delays every other call by up to 400 ms on the way there, and every
+		// answer by up to 300 ms on the way back.
+		there := time.Duration(rng.Int64N(int64(400 * time.Millisecond)))
+		if i%2 == 0 {
+			there = time.Millisecond
+		}
+		back := time.Duration(rng.Int64N(int64(300 * time.Millisecond)))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			release, _, err := l.Acquire(context.Background(), "v", PriorityLive)
+			settled.Add(1)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			done := make(chan struct{})
+			clock.AfterFunc(there, func() {
+				mu.Lock()
+				arrivals = append(arrivals, clock.Now())
+				mu.Unlock()
+				clock.AfterFunc(back, func() { release(); close(done) })
+			})
+			<-done
+		}()
+		for l.Status()[0].Sent+int64(l.QueueDepth()) < int64(i+1) {
+			time.Sleep(10 * time.Microsecond)
+		}
+		clock.Advance(10 * time.Millisecond)
+	}
+	for settled.Load() < calls {
+		clock.Advance(10 * time.Millisecond)
+		time.Sleep(10 * time.Microsecond)
+	}
+	finished := make(chan struct{})
+	go func() { wg.Wait(); close(finished) }()
+	for waiting := true; waiting; {
+		select {
+		case <-finished:
+			waiting = false
+		default:
+			clock.Advance(10 * time.Millisecond)
+			time.Sleep(10 * time.Microsecond)
+		}
+	}
+	sort.Slice(arrivals, func(i, j int) bool { return arrivals[i].Before(arrivals[j]) })
+	busiest, j := 0, 0
+	for i := range arrivals {
+		for arrivals[i].Sub(arrivals[j]) >= per {
+			j++
+		}
+		busiest = max(busiest, i-j+1)
+	}
+	if len(arrivals) != calls || busiest > limit {
+		t.Fatalf("%d of %d calls arrived; the busiest %s window at the vendor held %d, limit %d", len(arrivals), calls, per, busiest, limit)
+	}
+}
+
+// TestFixedWindowCountsCallsInFlightAtReset: a call sent just before a daily reset may arrive
+// just after it, so it counts in the new day too.
+func TestFixedWindowCountsCallsInFlightAtReset(t *testing.T) {
+	clock := newManualClock() // 09:00 UTC
+	day := Window{Requests: 2, Per: 24 * time.Hour, Reset: DailyReset(9, 0, time.UTC)}
+	l, err := NewLimiter([]LimitGroup{{Name: "v", Windows: []Window{day}, MaxWait: time.Millisecond}}, nil, nil, clock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	clock.Advance(24*time.Hour - time.Second)
+	late, _, err := l.Acquire(ctx, "v", PriorityLive) // in flight across the reset
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(2 * time.Second)
+	if st := l.Status()[0]; st.Windows[0].Used != 1 {
+		t.Fatalf("the new day starts with %d counted, want 1 (the call in flight)", st.Windows[0].Used)
+	}
+	rel, _, err := l.Acquire(ctx, "v", PriorityLive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	late()
+	rel()
+	go clock.Advance(time.Second)
+	if _, _, err := l.Acquire(ctx, "v", PriorityLive); err == nil {
+		t.Fatal("a third call in the new day went through; the limit is 2 and the late call may count")
+	}
+}
+
+// TestStatusAndQueues: what mtguard limits and the throttle alert read.
+func TestStatusAndQueues(t *testing.T) {
+	clock := newManualClock()
+	g := LimitGroup{Name: "v", Windows: []Window{{Requests: 3, Per: 10 * time.Second}}, Concurrency: 5, MaxWait: 4 * time.Second}
+	l, err := NewLimiter([]LimitGroup{g}, map[string][]string{"v": {"a", "b"}}, nil, clock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for range 3 {
+		rel, _, err := l.Acquire(ctx, "v", PriorityLive)
+		if err != nil {
+			t.Fatal(err)
+		}
+		clock.Advance(time.Second)
+		rel()
+	}
+	done := make(chan error, 1)
+	go func() { _, _, err := l.Acquire(ctx, "v", PriorityLive); done <- err }()
+	for l.QueueDepth() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	clock.Advance(3 * time.Second)
+	st, q := l.Status()[0], l.Queues()[0]
+	if st.Windows[0].Used != 3 || st.Queued != 1 || st.OldestWait != 3*time.Second || st.Saturation != 0.75 || st.Sent != 3 || st.InFlight != 0 {
+		t.Fatalf("status = %+v", st)
+	}
+	if q.Group != "v" || len(q.Routes) != 2 || q.Depth != 1 || q.Saturation != 0.75 || q.Paused {
+		t.Fatalf("queues = %+v", q)
+	}
+	clock.Advance(2 * time.Second) // the first answer leaves the window at +11.1 s; max_wait ends first
+	if err := <-done; err == nil {
+		t.Fatal("the fourth call went through within max_wait")
+	}
+	if st := l.Status()[0]; st.Throttled != 1 || st.Queued != 0 || st.Saturation != 0 {
+		t.Fatalf("after the timeout, status = %+v", st)
+	}
+	clock.Advance(10 * time.Second)
+	if st := l.Status()[0]; st.Windows[0].Used != 0 {
+		t.Fatalf("a window later, %d used, want 0", st.Windows[0].Used)
+	}
+}
+
+// BenchmarkAcquireUnderLimitParallel is the same cost with every core taking budget from one
+// group at once (its lock is shared). The CPU per call is ns/op times GOMAXPROCS.
+func BenchmarkAcquireUnderLimitParallel(b *testing.B) {
+	l, _ := NewLimiter([]LimitGroup{{Name: "v", Windows: []Window{{Requests: 1_000_000, Per: time.Millisecond}, {Requests: 1 << 30, Per: 24 * time.Hour, Reset: DailyReset(0, 0, time.UTC)}}, Concurrency: 1 << 20}}, nil, nil, nil)
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			rel, _, _ := l.Acquire(ctx, "v", PriorityLive)
+			rel()
+		}
+	})
 }

@@ -324,6 +324,17 @@ func (p *Pipeline) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 	}
 
+	// A 429 or 503 that says when to come back is obeyed at once, whatever the route's rules,
+	// before the answer streams to the caller: the caller's next call already waits.
+	limited := p.cfg.Limiter != nil && c.Route.LimitGroup != ""
+	paused := false
+	if limited {
+		if s, ok := retryAfterSignal(resp, p.cfg.Now()); ok {
+			p.cfg.Limiter.Observe(c.Route.LimitGroup, []schemas.Signal{s})
+			paused = true
+		}
+	}
+
 	// Stage 7-9: answer as the vendor did, capturing the body as it streams to the caller and
 	// recording the outcome when the front end closes it.
 	resp.Header.Set(HeaderID, tx.ID)
@@ -334,7 +345,6 @@ func (p *Pipeline) RoundTrip(req *http.Request) (*http.Response, error) {
 		limit: p.cfg.CaptureBody,
 		done: func(captured []byte, total int64, readErr error) {
 			cancel(nil)
-			release() // the vendor has answered in full: its concurrency slot is free
 			outcome := store.OutcomeDelivered
 			if resp.StatusCode >= 400 {
 				outcome = store.OutcomeFailed
@@ -375,17 +385,48 @@ func (p *Pipeline) RoundTrip(req *http.Request) (*http.Response, error) {
 					outcome = store.Outcome(rv.Outcome)
 				}
 				tx.Findings = appendFindings(tx.Findings, rv.Findings)
-				if p.cfg.Limiter != nil && c.Route.LimitGroup != "" {
+				if limited {
 					p.cfg.Limiter.Observe(c.Route.LimitGroup, rv.Signals)
+					paused = paused || hasLimitSignal(rv.Signals)
 				}
 				for _, r := range rv.Records {
 					tx.Records = append(tx.Records, store.RecordResult(r))
 				}
 			}
+			if limited && !paused && resp.StatusCode == http.StatusTooManyRequests {
+				// A 429 that no rule read still means "slow down": pause for the group's
+				// documented window (RFC 6585 section 4).
+				p.cfg.Limiter.Observe(c.Route.LimitGroup, []schemas.Signal{{Kind: schemas.SignalRateLimit}})
+			}
+			// The vendor has answered in full: its concurrency slot is free. Only now, so that
+			// a limit signal in the body pauses the group before the next call takes the slot.
+			release()
 			p.finish(tx, outcome, resp.StatusCode, msg)
 		},
 	}
 	return resp, nil
+}
+
+// retryAfterSignal reads a 429 or 503 with Retry-After (RFC 9110 section 10.2.3): the vendor
+// says when to come back.
+func retryAfterSignal(resp *http.Response, now time.Time) (schemas.Signal, bool) {
+	if resp.StatusCode != http.StatusTooManyRequests && resp.StatusCode != http.StatusServiceUnavailable {
+		return schemas.Signal{}, false
+	}
+	if d, ok := schemas.RetryAfter(resp.Header, now); ok && d > 0 {
+		return schemas.Signal{Kind: schemas.SignalRateLimit, RetryAfter: d}, true
+	}
+	return schemas.Signal{}, false
+}
+
+// hasLimitSignal reports whether the checks read a vendor limit in the answer.
+func hasLimitSignal(signals []schemas.Signal) bool {
+	for _, s := range signals {
+		if s.Kind == schemas.SignalRateLimit || s.Kind == schemas.SignalQuota {
+			return true
+		}
+	}
+	return false
 }
 
 // refuse records a call that mtguard answers itself, with the finding that explains why, and

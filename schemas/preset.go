@@ -69,6 +69,16 @@ type Limits struct {
 	Quota *Quota
 	// Concurrency is how many calls may be in flight at once; 0 means no documented limit.
 	Concurrency int
+	// Group and MaxWait come from a route's limits only, never from a preset: the limits group
+	// whose budget the route shares with other routes ("" means the route's own), and the
+	// longest a call may wait for budget (0 means the throttler's default).
+	Group   string
+	MaxWait time.Duration
+
+	// lines are where a route wrote its limits keys (concurrency, group, ...), and key the
+	// limits' key path, for messages about them.
+	lines map[string]int
+	key   string
 }
 
 // LimitWindow is "Requests per Per", counted per Scope.
@@ -80,6 +90,26 @@ type LimitWindow struct {
 	Scope string
 	// Paths limit the window to some endpoints (path patterns); empty means every call.
 	Paths []string
+	// Resets, when set, makes the window fixed rather than sliding: it restarts at this time
+	// of day ("00:00") in Zone, and every Per after it (Per is a day or divides one).
+	Resets string
+	// Zone is the IANA time zone of Resets.
+	Zone string
+	// Line is where the window was written; 0 when unknown.
+	Line int
+
+	key      string
+	loc      *time.Location
+	resetMin int
+}
+
+// Fixed reports whether the window restarts at set times (Resets in Zone) rather than
+// sliding.
+func (w LimitWindow) Fixed() bool { return w.loc != nil }
+
+// NextReset returns when the fixed window that holds t ends.
+func (w LimitWindow) NextReset(t time.Time) time.Time {
+	return nextReset(t, w.loc, w.resetMin, w.Per)
 }
 
 // Quota is a budget that resets at a fixed time of day (or rolls over Per).
@@ -99,17 +129,39 @@ type Quota struct {
 	resetMin int
 }
 
+// Fixed reports whether the quota restarts at a set time of day; false for a rolling quota
+// and for one in the account's zone, which a preset cannot know.
+func (q *Quota) Fixed() bool { return q != nil && !q.Rolling && q.loc != nil }
+
+// NextReset returns when the quota period that holds t ends; only for a Fixed quota.
+func (q *Quota) NextReset(t time.Time) time.Time {
+	return nextReset(t, q.loc, q.resetMin, q.Per)
+}
+
+// nextReset returns the first reset after t of a budget that restarts resetMin minutes after
+// midnight in loc and every per after that (per is a day or divides one). Each day starts
+// from its own reset time, so a day of 23 or 25 hours (daylight saving) stays aligned.
+func nextReset(t time.Time, loc *time.Location, resetMin int, per time.Duration) time.Time {
+	lt := t.In(loc)
+	anchor := time.Date(lt.Year(), lt.Month(), lt.Day(), resetMin/60, resetMin%60, 0, 0, loc)
+	if anchor.After(lt) {
+		anchor = anchor.AddDate(0, 0, -1)
+	}
+	next := anchor.AddDate(0, 0, 1)
+	if per > 0 && per < 24*time.Hour {
+		if n := anchor.Add((lt.Sub(anchor)/per + 1) * per); n.Before(next) {
+			next = n
+		}
+	}
+	return next
+}
+
 // untilReset returns how long until the quota resets after now; 0 when unknown.
 func (q *Quota) untilReset(now time.Time) time.Duration {
-	if q == nil || q.Rolling || q.loc == nil {
+	if !q.Fixed() {
 		return 0
 	}
-	t := now.In(q.loc)
-	next := time.Date(t.Year(), t.Month(), t.Day(), q.resetMin/60, q.resetMin%60, 0, 0, q.loc)
-	if !next.After(t) {
-		next = next.AddDate(0, 0, 1)
-	}
-	return next.Sub(now)
+	return q.NextReset(now).Sub(now)
 }
 
 // PresetNames lists the shipped presets, sorted.
@@ -245,19 +297,97 @@ func (p *Preset) WithOverrides(o Overrides) (*Preset, Problems) {
 	}
 	out.RouteRules = append(newRules, out.RouteRules...)
 
-	for _, k := range o.LimitsSet {
-		switch k {
-		case "doc":
-			out.Limits.Doc = o.Limits.Doc
-		case "windows":
-			out.Limits.Windows = o.Limits.Windows
-		case "quota":
-			out.Limits.Quota = o.Limits.Quota
-		case "concurrency":
-			out.Limits.Concurrency = o.Limits.Concurrency
+	problems = append(problems, out.overrideLimits(o)...)
+	return out, problems
+}
+
+// overrideLimits applies a route's limits to the preset's. A route may tighten a vendor's
+// limit, never loosen it: a window replaces the preset's window of the same period (and
+// paths) only with fewer or as many requests, preset windows the route does not name stay,
+// and concurrency may only go down. The quota is the exception: presets carry the smallest
+// edition's allocation (HubSpot Free, Salesforce's example org), so a route states its
+// account's with quota:.
+func (p *Preset) overrideLimits(o Overrides) Problems {
+	var problems Problems
+	lim, ol := &p.Limits, o.Limits
+	line := func(k string) int { return ol.lines[k] }
+	set := func(k string) bool { return slices.Contains(o.LimitsSet, k) }
+	documented := *lim // the preset's figures, before the route's
+	documented.Windows = slices.Clone(lim.Windows)
+	if set("doc") {
+		lim.Doc = ol.Doc
+	}
+	if set("quota") {
+		lim.Quota = ol.Quota
+	}
+	if set("group") {
+		lim.Group = ol.Group
+	}
+	if set("max_wait") {
+		lim.MaxWait = ol.MaxWait
+	}
+	if set("concurrency") {
+		if c := documented.Concurrency; c > 0 && (ol.Concurrency == 0 || ol.Concurrency > c) {
+			have := fmt.Sprint(ol.Concurrency)
+			if ol.Concurrency == 0 {
+				have = "0 (no cap)"
+			}
+			problems = append(problems, Problem{Line: line("concurrency"), Key: ol.key + ".concurrency",
+				Msg: fmt.Sprintf("%s is more than preset %s allows (%d calls at once); a route may tighten a vendor's limit, never loosen it", have, p.Name, c)})
+		} else {
+			lim.Concurrency = ol.Concurrency
 		}
 	}
-	return out, problems
+	if !set("windows") {
+		return problems
+	}
+	for i, w := range ol.Windows {
+		if j := slices.IndexFunc(ol.Windows[:i], func(x LimitWindow) bool { return sameWindow(x, w) }); j >= 0 {
+			problems = append(problems, Problem{Line: w.Line, Key: w.key + ".per",
+				Msg: fmt.Sprintf("a second window per %s (the first is on line %d); keep one", shortDuration(w.Per), ol.Windows[j].Line)})
+			continue
+		}
+		if j := slices.IndexFunc(documented.Windows, func(x LimitWindow) bool { return sameWindow(x, w) }); j >= 0 {
+			pw := documented.Windows[j]
+			if w.Requests > pw.Requests {
+				problems = append(problems, Problem{Line: w.Line, Key: w.key + ".requests",
+					Msg: fmt.Sprintf("%d per %s is more than preset %s allows (%d per %s, window %q); a route may tighten a vendor's limit, never loosen it", w.Requests, shortDuration(w.Per), p.Name, pw.Requests, shortDuration(pw.Per), pw.Name)})
+				continue
+			}
+			k := slices.IndexFunc(lim.Windows, func(x LimitWindow) bool { return sameWindow(x, w) })
+			lim.Windows[k] = w
+			continue
+		}
+		if q := lim.Quota; q != nil && len(w.Paths) == 0 && w.Per == q.Per {
+			// A window as long as the quota period is the route's way of writing the quota.
+			if w.Requests > q.Requests {
+				source := "preset " + p.Name
+				if set("quota") {
+					source = fmt.Sprintf("the route's quota (line %d)", line("quota"))
+				}
+				problems = append(problems, Problem{Line: w.Line, Key: w.key + ".requests",
+					Msg: fmt.Sprintf("%d per %s is more than %s allows (a quota of %d per %s); a route may tighten a vendor's limit, never loosen it", w.Requests, shortDuration(w.Per), source, q.Requests, shortDuration(q.Per))})
+				continue
+			}
+			lim.Quota = nil
+		}
+		lim.Windows = append(lim.Windows, w)
+	}
+	return problems
+}
+
+// sameWindow reports whether two windows budget the same calls over the same period, so that
+// one overrides the other.
+func sameWindow(a, b LimitWindow) bool {
+	if a.Per != b.Per || len(a.Paths) != len(b.Paths) {
+		return false
+	}
+	for _, p := range a.Paths {
+		if !slices.Contains(b.Paths, p) {
+			return false
+		}
+	}
+	return true
 }
 
 func versionNames(vs []VersionRule) string {

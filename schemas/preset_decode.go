@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -17,7 +18,15 @@ var presetKeys = []string{"name", "title", "docs", "upstream", "record_keys", "e
 
 var limitsKeys = []string{"doc", "windows", "quota", "concurrency"}
 
-var windowKeys = []string{"name", "requests", "per", "scope", "paths"}
+// routeLimitsKeys are the limits keys a route may write: a preset's, and the route's group and
+// max_wait.
+var routeLimitsKeys = append(slices.Clone(limitsKeys), "group", "max_wait")
+
+var windowKeys = []string{"name", "requests", "per", "scope", "paths", "resets"}
+
+// groupNameRE is the shape of a limits group name: like a route name, since a group defaults to
+// its route's name, and usable unquoted in metric labels and CLI arguments.
+var groupNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
 
 var quotaKeys = []string{"requests", "per", "rolling", "resets", "zone"}
 
@@ -61,7 +70,7 @@ func DecodePreset(src []byte) (*Preset, Problems) {
 		p.RecordKeys = append(p.RecordKeys, s)
 	}
 	p.ExpiringWithin, _ = r.duration(m.get("expiring_within"), "expiring_within")
-	p.Limits, _ = r.limits(m.get("limits"), "limits")
+	p.Limits, _ = r.limits(m.get("limits"), "limits", false)
 	for i, s := range r.strs(m.get("limit_headers"), "limit_headers") {
 		if !slices.Contains(LimitHeaderFamilies(), s) {
 			r.addf(m.get("limit_headers"), fmt.Sprintf("limit_headers[%d]", i), "%q is not a header family (known: %s)", s, strings.Join(LimitHeaderFamilies(), ", "))
@@ -95,47 +104,34 @@ func DecodePreset(src []byte) (*Preset, Problems) {
 // given, so an override replaces only those.
 func DecodeLimits(n *yaml.Node, key string) (lim Limits, set []string, problems Problems) {
 	var r yreader
-	lim, set = r.limits(n, key)
+	lim, set = r.limits(n, key, false)
 	return lim, set, r.problems
 }
 
-func (r *yreader) limits(n *yaml.Node, key string) (Limits, []string) {
-	var lim Limits
-	m, ok := r.mapping(n, key, limitsKeys...)
+// limits reads a limits mapping; route is true for a route's, which may also set group and
+// max_wait.
+func (r *yreader) limits(n *yaml.Node, key string, route bool) (Limits, []string) {
+	lim := Limits{key: key}
+	known := limitsKeys
+	if route {
+		known = routeLimitsKeys
+	}
+	m, ok := r.mapping(n, key, known...)
 	if !ok {
 		return lim, nil
 	}
 	var set []string
+	lim.lines = map[string]int{}
 	for _, f := range m.order {
 		set = append(set, f.name)
+		lim.lines[f.name] = f.key.Line
 	}
 	lim.Doc, _ = r.str(m.get("doc"), key+".doc")
 	if m.get("windows") != nil {
 		lim.Windows = []LimitWindow{}
 	}
 	for i, item := range r.seq(m.get("windows"), key+".windows") {
-		wk := fmt.Sprintf("%s.windows[%d]", key, i)
-		wm, ok := r.mapping(item, wk, windowKeys...)
-		if !ok {
-			continue
-		}
-		w := LimitWindow{}
-		w.Name, _ = r.str(wm.get("name"), wk+".name")
-		var okReq, okPer bool
-		w.Requests, okReq = r.integer(wm.get("requests"), wk+".requests")
-		w.Per, okPer = r.duration(wm.get("per"), wk+".per")
-		if !wm.has("requests") || !wm.has("per") {
-			r.addf(item, wk, "a window needs requests: and per: (100 requests per 10s)")
-		}
-		w.Scope, _ = r.str(wm.get("scope"), wk+".scope")
-		for _, s := range r.strs(wm.get("paths"), wk+".paths") {
-			if _, err := parsePathPattern(s, false); err != nil {
-				r.addf(wm.get("paths"), wk+".paths", "%v", err)
-				continue
-			}
-			w.Paths = append(w.Paths, s)
-		}
-		if okReq && okPer {
+		if w, ok := r.window(item, fmt.Sprintf("%s.windows[%d]", key, i)); ok {
 			lim.Windows = append(lim.Windows, w)
 		}
 	}
@@ -143,7 +139,76 @@ func (r *yreader) limits(n *yaml.Node, key string) (Limits, []string) {
 		lim.Quota = r.quota(m.get("quota"), key+".quota")
 	}
 	lim.Concurrency, _ = r.integer(m.get("concurrency"), key+".concurrency")
+	if s, ok := r.str(m.get("group"), key+".group"); ok {
+		if groupNameRE.MatchString(s) {
+			lim.Group = s
+		} else {
+			r.addf(m.get("group"), key+".group", "%q is not a group name (use lowercase letters, digits, _ and -, e.g. marketo-prod)", s)
+		}
+	}
+	lim.MaxWait, _ = r.duration(m.get("max_wait"), key+".max_wait")
 	return lim, set
+}
+
+// window reads one window: {requests: 100, per: 20s}, optionally fixed with
+// resets: "00:00 America/Chicago".
+func (r *yreader) window(item *yaml.Node, wk string) (LimitWindow, bool) {
+	wm, ok := r.mapping(item, wk, windowKeys...)
+	if !ok {
+		return LimitWindow{}, false
+	}
+	w := LimitWindow{Line: item.Line, key: wk}
+	w.Name, _ = r.str(wm.get("name"), wk+".name")
+	var okReq, okPer bool
+	w.Requests, okReq = r.integer(wm.get("requests"), wk+".requests")
+	if okReq && w.Requests == 0 {
+		r.addf(wm.get("requests"), wk+".requests", "a window of 0 requests lets nothing through; remove the window or give it at least 1")
+		okReq = false
+	}
+	w.Per, okPer = r.duration(wm.get("per"), wk+".per")
+	if !wm.has("requests") || !wm.has("per") {
+		r.addf(item, wk, "a window needs requests: and per: (100 requests per 10s)")
+	}
+	w.Scope, _ = r.str(wm.get("scope"), wk+".scope")
+	for _, s := range r.strs(wm.get("paths"), wk+".paths") {
+		if _, err := parsePathPattern(s, false); err != nil {
+			r.addf(wm.get("paths"), wk+".paths", "%v", err)
+			continue
+		}
+		w.Paths = append(w.Paths, s)
+	}
+	if s, ok := r.str(wm.get("resets"), wk+".resets"); ok {
+		at, zone, _ := strings.Cut(strings.TrimSpace(s), " ")
+		zone = strings.TrimSpace(zone)
+		t, err := time.Parse("15:04", at)
+		switch {
+		case err != nil:
+			r.addf(wm.get("resets"), wk+".resets", "%q does not start with a time of day (write \"00:00 America/Chicago\")", s)
+			okReq = false
+		case zone == "":
+			r.addf(wm.get("resets"), wk+".resets", "%q has no time zone: write the vendor's after the time, like \"%s America/Chicago\" or \"%s UTC\"", s, at, at)
+			okReq = false
+		default:
+			loc, err := time.LoadLocation(zone)
+			if err != nil || zone == "Local" {
+				r.addf(wm.get("resets"), wk+".resets", "%q is not a time zone (write an IANA name like America/Chicago, or UTC)", zone)
+				okReq = false
+				break
+			}
+			w.Resets, w.Zone, w.loc, w.resetMin = at, zone, loc, t.Hour()*60+t.Minute()
+		}
+		if okPer && !resetPeriod(w.Per) {
+			r.addf(wm.get("per"), wk+".per", "a window with resets: restarts every day or every part of one; write per: 24h, or a period that divides a day (12h, 1h, 15m)")
+			okPer = false
+		}
+	}
+	return w, okReq && okPer
+}
+
+// resetPeriod reports whether a budget with a reset time can have period per: a day, or a
+// whole fraction of one, so that every day restarts at the reset time.
+func resetPeriod(per time.Duration) bool {
+	return per == 24*time.Hour || (per >= time.Minute && per < 24*time.Hour && (24*time.Hour)%per == 0)
 }
 
 func (r *yreader) quota(n *yaml.Node, key string) *Quota {
@@ -156,6 +221,9 @@ func (r *yreader) quota(n *yaml.Node, key string) *Quota {
 	q.Requests, okReq = r.integer(m.get("requests"), key+".requests")
 	if !okReq && !m.has("requests") {
 		r.addf(n, key, "a quota needs requests: (50000)")
+	}
+	if okReq && q.Requests == 0 {
+		r.addf(m.get("requests"), key+".requests", "a quota of 0 requests lets nothing through; remove the quota or give it at least 1")
 	}
 	if d, ok := r.duration(m.get("per"), key+".per"); ok {
 		q.Per = d
@@ -179,6 +247,9 @@ func (r *yreader) quota(n *yaml.Node, key string) *Quota {
 			q.loc = loc
 		}
 	}
+	if q.Resets != "" && !resetPeriod(q.Per) {
+		r.addf(m.get("per"), key+".per", "a quota with resets: restarts every day or every part of one; write per: 24h, or a period that divides a day (12h, 1h)")
+	}
 	switch {
 	case q.Rolling && q.Resets != "":
 		r.addf(m.get("resets"), key+".resets", "a rolling quota has no reset time")
@@ -199,7 +270,7 @@ func DecodeOverrides(versions, outcomes, limits *yaml.Node, key string) (Overrid
 	o.Versions = r.versionRulesOf(versions, yjoin(key, "versions"), true)
 	o.Outcomes = r.rules(outcomes, yjoin(key, "outcomes"))
 	if ypresent(yderef(limits)) {
-		o.Limits, o.LimitsSet = r.limits(limits, yjoin(key, "limits"))
+		o.Limits, o.LimitsSet = r.limits(limits, yjoin(key, "limits"), true)
 	}
 	return o, r.problems
 }

@@ -169,6 +169,11 @@ func readSforce(v string) (Signal, bool) {
 	return Signal{}, false
 }
 
+// RetryAfter reads how long the vendor asks callers to wait, from Retry-After or Braze's
+// X-RateLimit-Retry-After; ok is false when the answer carries neither. The throttler reads it
+// on every 429 and 503, whatever the route's rules.
+func RetryAfter(h http.Header, now time.Time) (d time.Duration, ok bool) { return retryAfter(h, now) }
+
 // retryAfter reads Retry-After (delay-seconds or HTTP-date, RFC 9110 section 10.2.3) or
 // Braze's X-RateLimit-Retry-After.
 func retryAfter(h http.Header, now time.Time) (time.Duration, bool) {

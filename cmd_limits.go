@@ -1,0 +1,33 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/mtguard/mtguard/inspect"
+)
+
+// cmdLimits prints each limits group's budget, use, queue and pause state, from a running
+// mtguard (GET /api/limits).
+func cmdLimits(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	fs := newFlagSet("limits", stderr)
+	admin := fs.String("admin", "", "admin API `URL` (default $MTGUARD_ADMIN or "+defaultAdminURL+")")
+	asJSON := fs.Bool("json", false, "print JSON instead of a table")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return fmt.Errorf("limits takes no arguments (got %q): %w", strings.Join(pos, " "), errUsage)
+	}
+	rep, err := adminClient(*admin, getenv).Limits(ctx)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return writeJSON(stdout, rep)
+	}
+	return inspect.WriteLimits(stdout, rep, nil)
+}

@@ -1,0 +1,173 @@
+package main
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/mtguard/mtguard/proxy"
+	"github.com/mtguard/mtguard/schemas"
+)
+
+// A route's limits: block is decoded with its preset's (schemas.DecodeOverrides), which also
+// refuses a route that loosens a preset's window or concurrency. What is left for main is what
+// spans routes: the group each route spends, whether the routes of one group agree, and turning
+// the merged limits into the proxy's LimitGroups.
+
+// limitsPos returns where a route's limits group is written (its group: key, else limits:),
+// for messages about the group; 0 and "" when the route has no limits.
+func limitsPos(n *yaml.Node, rk string) (int, string) {
+	if g := deref(lookup(n, "group")); present(g) {
+		return g.Line, rk + ".limits.group"
+	}
+	if n = deref(n); present(n) {
+		return n.Line, rk + ".limits"
+	}
+	return 0, ""
+}
+
+// limitGroupName is the limits group whose budget a route's calls spend: its limits.group, or
+// the route's own name.
+func limitGroupName(rc RouteConfig) string {
+	if rc.Vendor != nil && rc.Vendor.Limits.Group != "" {
+		return rc.Vendor.Limits.Group
+	}
+	return rc.Name
+}
+
+// routeLimits is a route's budget as the proxy's limiter takes it: its preset's limits merged
+// with its own. Every route has one, even without limits, so that a vendor's 429 pauses it.
+//
+// Windows with paths are left out: the limiter counts every call of a group alike, and
+// applying an endpoint's window (HubSpot search, 4 per second) to all of them would starve the
+// rest; a 429 from such an endpoint still pauses the group. A quota in the account's time zone
+// (zone: account, which the route did not set) is counted as a rolling window, which is never
+// looser than the fixed day it stands for.
+func routeLimits(rc RouteConfig) proxy.LimitGroup {
+	g := proxy.LimitGroup{Name: limitGroupName(rc), MaxWait: proxy.DefaultMaxWait}
+	if rc.Vendor == nil {
+		return g
+	}
+	lim := rc.Vendor.Limits
+	g.Concurrency = lim.Concurrency
+	if lim.MaxWait > 0 {
+		g.MaxWait = lim.MaxWait
+	}
+	for _, w := range lim.Windows {
+		if len(w.Paths) > 0 {
+			continue
+		}
+		pw := proxy.Window{Requests: w.Requests, Per: w.Per}
+		if w.Fixed() {
+			pw.Reset = w.NextReset
+		}
+		g.Windows = append(g.Windows, pw)
+	}
+	if q := lim.Quota; q != nil && q.Requests > 0 {
+		pw := proxy.Window{Requests: q.Requests, Per: q.Per}
+		if q.Fixed() {
+			pw.Reset = q.NextReset
+		}
+		g.Windows = append(g.Windows, pw)
+	}
+	return g
+}
+
+// limitsOnly reports a route without a preset whose only rules are its limits: it has nothing
+// for the pipeline to check, so it keeps the fast path (and a bare 429 pauses it).
+func limitsOnly(rc RouteConfig) bool {
+	return rc.Preset == "" && len(rc.Vendor.Rules()) == 0 && len(rc.Vendor.Versions) == 0
+}
+
+// limitGroups builds the limiter's groups, one per group name in config order, and lists the
+// routes of each. checkLimitGroups has made sure the routes of a group agree, so the first
+// route of each group speaks for it.
+func limitGroups(rcs []RouteConfig) ([]proxy.LimitGroup, map[string][]string) {
+	var groups []proxy.LimitGroup
+	routesOf := map[string][]string{}
+	for _, rc := range rcs {
+		name := limitGroupName(rc)
+		if _, ok := routesOf[name]; !ok {
+			groups = append(groups, routeLimits(rc))
+		}
+		routesOf[name] = append(routesOf[name], rc.Name)
+	}
+	return groups, routesOf
+}
+
+// checkLimitGroups reports routes that share a limits group but not its limits: one vendor
+// account has one budget, so the routes spending it must say the same about it.
+func (p *configParser) checkLimitGroups(rcs []RouteConfig) {
+	first := map[string]RouteConfig{}
+	for i, rc := range rcs {
+		name := limitGroupName(rc)
+		f, ok := first[name]
+		if !ok {
+			first[name] = rc
+			continue
+		}
+		if a, b := describeLimits(f), describeLimits(rc); a != b {
+			line, key := rc.limitsLine, rc.limitsKey
+			if line == 0 {
+				line, key = rc.Line, routeKey(i)
+			}
+			p.addf(line, key, "route %q shares limits group %q with route %q (line %d) but not its limits: %s here, %s there; routes that share a vendor account share one budget, so give them the same preset and limits",
+				rc.Name, name, f.Name, f.Line, b, a)
+		}
+	}
+}
+
+// describeLimits states a route's limits in a canonical form, to compare the routes of a group
+// and to show them in messages.
+func describeLimits(rc RouteConfig) string {
+	var lim schemas.Limits
+	if rc.Vendor != nil {
+		lim = rc.Vendor.Limits
+	}
+	var windows []string
+	for _, w := range lim.Windows {
+		if len(w.Paths) > 0 {
+			continue
+		}
+		s := fmt.Sprintf("%d per %s", w.Requests, shortDuration(w.Per))
+		if w.Fixed() {
+			s += fmt.Sprintf(" resetting %s %s", w.Resets, w.Zone)
+		}
+		windows = append(windows, s)
+	}
+	if q := lim.Quota; q != nil {
+		s := fmt.Sprintf("%d per %s", q.Requests, shortDuration(q.Per))
+		if q.Fixed() {
+			s += fmt.Sprintf(" resetting %s %s", q.Resets, q.Zone)
+		}
+		windows = append(windows, s)
+	}
+	slices.Sort(windows)
+	if len(windows) == 0 {
+		windows = []string{"no windows"}
+	}
+	conc := "no concurrency cap"
+	if lim.Concurrency > 0 {
+		conc = fmt.Sprintf("concurrency %d", lim.Concurrency)
+	}
+	wait := proxy.DefaultMaxWait
+	if lim.MaxWait > 0 {
+		wait = lim.MaxWait
+	}
+	return fmt.Sprintf("{%s; %s; max_wait %s}", strings.Join(windows, ", "), conc, shortDuration(wait))
+}
+
+// shortDuration prints a duration as a config file has it: 24h rather than 24h0m0s.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
