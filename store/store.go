@@ -461,7 +461,7 @@ func (s *Store) applyLoop() {
 
 // applyInterval is how long the applier gathers journaled batches into one bbolt commit when no
 // read is waiting for them.
-const applyInterval = 50 * time.Millisecond
+const applyInterval = 250 * time.Millisecond
 
 // hasReadBarrier reports whether a read waits for b to be applied.
 func hasReadBarrier(b applyBatch) bool {
