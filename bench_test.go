@@ -45,6 +45,7 @@ const (
 	envBenchLogLevel = "MTGUARD_BENCH_LOG_LEVEL"    // mtguard's --log-level; default warn
 	envBenchCPUs     = "MTGUARD_BENCH_PROXY_CPUS"   // taskset -c list for the proxies; default unpinned
 	envBenchProfile  = "MTGUARD_BENCH_PROFILE"      // directory for the children's CPU and alloc profiles
+	envBenchRoute    = "MTGUARD_BENCH_ROUTE"        // extra YAML for the route, e.g. "preset: hubspot"
 
 	envBenchChild    = "MTGUARD_BENCH_CHILD"    // set in a child: "bare" or "mtguard"
 	envBenchConfig   = "MTGUARD_BENCH_CONFIG"   // child "mtguard": the config file
@@ -99,7 +100,7 @@ routes:
     prefix: %s
     upstream: %s
     record_keys: [properties.email, "inputs[].properties.email"]
-`, dbPath, benchPrefix, vendor.URL)
+%s`, dbPath, benchPrefix, vendor.URL, routeExtra())
 	if _, err := ParseConfig(cfgPath, []byte(cfgYAML)); err != nil {
 		b.Fatalf("benchmark config: %v", err)
 	}
@@ -845,5 +846,21 @@ func (s benchSummary) table(opts benchOptions, fs string, rec recording) string 
 		"mtguard-direct, vendor %v: p50 %+.2f ms, p99 %+.2f ms (≤ 5 ms: %s)",
 		s.tput, verdict(s.tput >= 0.75), s.cpu, verdict(s.cpu <= 1.40), opts.vendorDelay, s.tputSlow, s.cpuSlow,
 		opts.vendorDelay, s.p50Added, s.p99Added, verdict(s.p99Added <= 5))
+	return b.String()
+}
+
+// routeExtra turns MTGUARD_BENCH_ROUTE ("preset: hubspot; contracts: {mode: enforce, builtin:
+// [hubspot]}") into route keys, to measure the pipeline with checks on the route.
+func routeExtra() string {
+	v := os.Getenv(envBenchRoute)
+	if v == "" {
+		return ""
+	}
+	var b strings.Builder
+	for _, kv := range strings.Split(v, ";") {
+		if kv = strings.TrimSpace(kv); kv != "" {
+			b.WriteString("    " + kv + "\n")
+		}
+	}
 	return b.String()
 }

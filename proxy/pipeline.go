@@ -528,6 +528,11 @@ func (p *Pipeline) capture(h http.Header, body []byte, parsed schemas.Body, size
 		parsed, secret = schemas.Body{}, nil // a cut JSON body cannot be parsed; redact as raw text below
 	}
 	m.Truncated = size > int64(len(body))
+	if secret == nil && parsed.JSON != nil {
+		// The body is already a tree: look at its keys rather than search its bytes.
+		has := red.jsonHasSecret(parsed.JSON, 0)
+		secret = &has
+	}
 	if m.Truncated && red.mayHoldSecret(body) {
 		// A truncated body cannot be parsed to find the secret's value, so keep none of it.
 		m.Body = fmt.Sprintf("[truncated body of %d bytes withheld: it may hold a secret field]", size)

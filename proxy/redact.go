@@ -221,6 +221,28 @@ func (r *Redactor) mayHoldSecret(raw []byte) bool {
 	return false
 }
 
+// jsonHasSecret reports whether any object key in v, at any depth, is a secret field.
+func (r *Redactor) jsonHasSecret(v any, depth int) bool {
+	if depth > 200 {
+		return true // absurdly deep: let the byte search decide
+	}
+	switch t := v.(type) {
+	case map[string]any:
+		for k, el := range t {
+			if r.fields[strings.ToLower(k)] || r.jsonHasSecret(el, depth+1) {
+				return true
+			}
+		}
+	case []any:
+		for _, el := range t {
+			if r.jsonHasSecret(el, depth+1) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // redactJSON returns a copy of v with secret fields replaced; it does not modify v, which
 // later checks still read.
 func (r *Redactor) redactJSON(v any) (any, bool) {

@@ -2,7 +2,6 @@ package schemas
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"mime"
 	"net/url"
@@ -30,10 +29,8 @@ func ParseBody(contentType string, body []byte) Body {
 	}
 	switch MediaKind(contentType, body) {
 	case "json":
-		d := json.NewDecoder(bytes.NewReader(body))
-		d.UseNumber()
-		var v any
-		if err := d.Decode(&v); err != nil {
+		v, err := decodeJSON(body)
+		if err != nil {
 			return Body{Kind: "json", Err: fmt.Errorf("invalid JSON: %w", err)}
 		}
 		return Body{Kind: "json", JSON: v}

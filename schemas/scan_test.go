@@ -80,3 +80,37 @@ func BenchmarkRecordKeys(b *testing.B) {
 		}
 	})
 }
+
+// FuzzDecodeJSON: the fast decoder builds exactly what encoding/json builds, and errs where it
+// errs.
+func FuzzDecodeJSON(f *testing.F) {
+	for _, s := range []string{`{"a":[1,2.5e3,-0,"x\u00e9",true,false,null,{"b":{}}],"c":""}`, `[]`, `"s"`, `12345678901234567890123`, `{"a":1} x`, `{"a":"\ud800"}`, "{\"a\":\"\xff\"}"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, gerr := decodeJSON([]byte(s))
+		want, werr := decodeStd([]byte(s))
+		if (gerr == nil) != (werr == nil) {
+			t.Fatalf("%q: fast err %v, std err %v", s, gerr, werr)
+		}
+		if fmt.Sprintf("%#v", got) != fmt.Sprintf("%#v", want) {
+			t.Fatalf("%q: fast %#v, std %#v", s, got, want)
+		}
+	})
+}
+
+func BenchmarkParseBody(b *testing.B) {
+	body := []byte(`{"properties":{"email":"jane@acme.com","firstname":"Jane","lastname":"Doe","company":"Acme","phone":"+1 555 0100","address":"1 Main St","city":"Springfield","state":"IL","zip":"62701","utm_source":"newsletter","utm_medium":"email","utm_campaign":"spring","lifecyclestage":"lead","hs_lead_status":"NEW","jobtitle":"Ops","website":"https://acme.example","industry":"Manufacturing","numberofemployees":250,"annualrevenue":1000000.5,"notes":"` + strings.Repeat("x", 300) + `"}}`)
+	b.Run("encoding/json", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			decodeStd(body)
+		}
+	})
+	b.Run("fast", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			decodeJSON(body)
+		}
+	})
+}
