@@ -39,7 +39,6 @@ func decodeStd(raw []byte) (any, error) {
 
 type decoder struct{ scanner }
 
-
 func (d *decoder) val(depth int) (any, bool) {
 	if d.i >= len(d.b) || depth > maxScanDepth {
 		return nil, false
@@ -201,4 +200,3 @@ func (d *decoder) str() (string, bool) {
 	}
 	return s, true
 }
-
