@@ -543,35 +543,19 @@ func putIntent(btx *bolt.Tx, tx *Transaction, req []byte) error {
 // putResult stores a call's result and indexes its outcome and finding codes, replacing the
 // index entries of an earlier result of the same call, if any.
 func putResult(btx *bolt.Tx, id, res []byte, r *Result) error {
-	resB := btx.Bucket(bucketRes)
-	sid := string(id)
-	if old := resB.Get(id); old != nil {
+	if old := btx.Bucket(bucketRes).Get(id); old != nil {
 		var prev Result
 		if json.Unmarshal(old, &prev) == nil {
-			if err := unindexResult(btx, sid, &prev); err != nil {
+			if err := unindexResult(btx, string(id), &prev); err != nil {
 				return err
 			}
 		}
 	}
-	if err := resB.Put(id, res); err != nil {
-		return fmt.Errorf("put result %s: %w", id, err)
-	}
-	if err := btx.Bucket(bucketPending).Delete(id); err != nil {
-		return fmt.Errorf("clear pending %s: %w", id, err)
-	}
-	if err := btx.Bucket(bucketIdxOutcome).Put(indexKey(string(r.Outcome), sid), nil); err != nil {
-		return fmt.Errorf("index outcome: %w", err)
-	}
-	idx := btx.Bucket(bucketIdxFinding)
-	for _, code := range findingCodes(r) {
-		if err := idx.Put(indexKey(code, sid), nil); err != nil {
-			return fmt.Errorf("index finding: %w", err)
-		}
-	}
-	return nil
+	return putFreshResult(btx, id, res, r)
 }
 
-// putFreshResult stores the first result of a call whose intent is committed.
+// putFreshResult stores a call's result and indexes it, knowing there is no earlier result
+// (the intent was committed by this process) to unindex.
 func putFreshResult(btx *bolt.Tx, id, res []byte, r *Result) error {
 	resB := btx.Bucket(bucketRes)
 	resB.FillPercent = appendFill
