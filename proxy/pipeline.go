@@ -194,11 +194,11 @@ func (p *Pipeline) RoundTrip(req *http.Request) (*http.Response, error) {
 	if c.Route != nil && !tooLarge {
 		paths = c.Route.RecordKeys
 	}
-	// A route without checks needs only the record keys and whether a secret field is there:
-	// one scan of the body, without building it. Checks need the parsed body anyway.
+	// The record keys and whether a secret field is there take one scan of the body, without
+	// building it; checks that read the body parse it when they first do (schemas.Request.Doc).
 	var parsed schemas.Body
 	var secret *bool
-	if (c.Route == nil || c.Route.Checks.Empty()) && schemas.MediaKind(ct, body) == "json" {
+	if schemas.MediaKind(ct, body) == "json" {
 		if keys, sec, ok := schemas.ScanJSON(body, paths, red.IsSecretField); ok {
 			tx.RecordKeys, secret = keys, &sec
 		}
@@ -365,7 +365,7 @@ func (p *Pipeline) RoundTrip(req *http.Request) (*http.Response, error) {
 			rct := resp.Header.Get("Content-Type")
 			var parsedRes schemas.Body
 			var secret *bool
-			if creq == nil && schemas.MediaKind(rct, body) == "json" {
+			if schemas.MediaKind(rct, body) == "json" {
 				if _, sec, ok := schemas.ScanJSON(body, nil, red.IsSecretField); ok {
 					secret = &sec
 				}

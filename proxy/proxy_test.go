@@ -471,7 +471,7 @@ func TestChecksHooks(t *testing.T) {
 			vd.Findings = append(vd.Findings, schemas.NewFinding(schemas.CodeClientGone, "request seen", req.Path))
 		}},
 		Response: []schemas.ResponseCheck{func(now time.Time, req *schemas.Request, resp *schemas.Response, vd *schemas.ResponseVerdict) {
-			if resp.Status == 201 && resp.Body.JSON != nil {
+			if resp.Status == 201 && resp.Doc().JSON != nil {
 				vd.Outcome = "partial"
 				vd.Records = []schemas.RecordResult{{Index: 1, Key: "b@x.io", OK: false, Reason: "skipped"}}
 			}

@@ -20,25 +20,49 @@ func NewFinding(code, message, detail string) Finding {
 	return Finding{Code: code, Severity: spec.Severity, Message: message, Detail: detail}
 }
 
+// unparsed reports whether b is the zero Body: nobody parsed the body yet.
+func (b Body) unparsed() bool {
+	return b.Kind == "" && b.JSON == nil && b.Form == nil && b.Err == nil
+}
+
 // Request is what request checks see of a call: the vendor-side path (route prefix removed)
-// and the body parsed once by the pipeline.
+// and its body.
 type Request struct {
 	Method string
 	Path   string // as the vendor sees it, without the query, e.g. /crm/v3/objects/contacts
 	Query  url.Values
 	Header http.Header
-	Body   Body
-	Raw    []byte
+	// Body is the parsed body when the caller already parsed it; otherwise Doc parses Raw on
+	// first use, so a route whose checks never read the request body does not pay for it.
+	Body Body
+	Raw  []byte
+}
+
+// Doc returns the parsed body, parsing Raw (by the Content-Type header) the first time.
+func (r *Request) Doc() Body {
+	if r.Body.unparsed() {
+		r.Body = ParseBody(r.Header.Get("Content-Type"), r.Raw)
+	}
+	return r.Body
 }
 
 // Response is what response checks see: the vendor's status, headers and (captured, decoded)
 // body.
 type Response struct {
-	Status    int
-	Header    http.Header
+	Status int
+	Header http.Header
+	// Body is the parsed body when the caller already parsed it; otherwise Doc parses Raw.
 	Body      Body
 	Raw       []byte
 	Truncated bool // Raw is only the first part of the body
+}
+
+// Doc returns the parsed body, parsing Raw (by the Content-Type header) the first time.
+func (r *Response) Doc() Body {
+	if r.Body.unparsed() {
+		r.Body = ParseBody(r.Header.Get("Content-Type"), r.Raw)
+	}
+	return r.Body
 }
 
 // Rejection stops a call before it is forwarded: the pipeline answers it with an RFC 9457

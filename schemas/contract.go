@@ -292,7 +292,7 @@ func (c *Contracts) CheckResponse(_ time.Time, req *Request, resp *Response, v *
 	}
 	detail := fmt.Sprintf("%s · %d · %s", p.tmpl.text, resp.Status, s.loc)
 	var doc any
-	switch b := resp.Body; {
+	switch b := resp.Doc(); {
 	case b.Kind == "empty":
 		if resp.Status == http.StatusNoContent || resp.Status == http.StatusNotModified || resp.Status == http.StatusResetContent {
 			return
@@ -341,7 +341,7 @@ func (p *pin) responseSchema(status int) *pinnedSchema {
 // body that claimed to be JSON or a form could not be parsed; ok is false for a media type
 // that contracts do not cover.
 func requestDocument(req *Request) (doc any, malformed string, ok bool) {
-	switch b := req.Body; {
+	switch b := req.Doc(); {
 	case b.Err != nil:
 		return nil, describeParseError(b, req.Raw), true
 	case b.Kind == "json":

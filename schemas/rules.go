@@ -144,7 +144,7 @@ func (c *ruleCond) eval(ctx *ruleCtx) bool {
 	}
 	for i := range c.request {
 		t := &c.request[i]
-		if !t.test.evalDoc(ctx, t.path, ctx.req.Body) {
+		if !t.test.evalDoc(ctx, t.path, ctx.req.Doc()) {
 			return false
 		}
 	}
@@ -156,7 +156,7 @@ func (c *ruleCond) eval(ctx *ruleCtx) bool {
 			}
 			continue
 		}
-		if !t.test.evalDoc(ctx, t.path, ctx.resp.Body) {
+		if !t.test.evalDoc(ctx, t.path, ctx.resp.Doc()) {
 			return false
 		}
 	}

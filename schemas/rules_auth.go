@@ -70,7 +70,7 @@ func jwtExpiry(tok string) (time.Time, bool) {
 // identity endpoint returns the same token until it expires) is about to break the tool's
 // calls. The token itself is not read.
 func checkTokenGrant(within time.Duration, now time.Time, resp *Response, v *ResponseVerdict) {
-	m, ok := resp.Body.JSON.(map[string]any)
+	m, ok := resp.Doc().JSON.(map[string]any)
 	if !ok || resp.Status/100 != 2 {
 		return
 	}

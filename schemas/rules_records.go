@@ -43,7 +43,7 @@ func (r *Rule) applyRecords(ctx *ruleCtx, v *ResponseVerdict) bool {
 	// Most batches are clean: count failures before building any result.
 	if rs.failed != nil {
 		someFailed := false
-		rs.each.walk(ctx.resp.Body.JSON, func(el any, key string) bool {
+		rs.each.walk(ctx.resp.Doc().JSON, func(el any, key string) bool {
 			ectx.elem, ectx.key = el, key
 			someFailed = rs.failed.eval(&ectx)
 			return !someFailed
@@ -54,7 +54,7 @@ func (r *Rule) applyRecords(ctx *ruleCtx, v *ResponseVerdict) bool {
 	}
 	var results []RecordResult
 	failedN, pos := 0, 0
-	rs.each.walk(ctx.resp.Body.JSON, func(el any, key string) bool {
+	rs.each.walk(ctx.resp.Doc().JSON, func(el any, key string) bool {
 		ectx.elem, ectx.key = el, key
 		failed := rs.failed == nil || rs.failed.eval(&ectx)
 		res := RecordResult{Index: pos, OK: !failed}
@@ -184,7 +184,7 @@ func recordsMessage(results []RecordResult, failed, total int) string {
 // the number of inputs. The first key path whose array is in the request decides the array;
 // every key path through that same array adds keys (users[].email, users[].userId).
 func requestRecordKeys(ctx *ruleCtx, paths []jpath) ([][]string, int) {
-	doc := ctx.req.Body.JSON
+	doc := ctx.req.Doc().JSON
 	if doc == nil {
 		return nil, 0
 	}
@@ -225,7 +225,7 @@ func indexBy(ctx *ruleCtx, rs *recordsSpec, el any) int {
 		return -1
 	}
 	arr, rest, _ := rs.byRequest.splitAtEach()
-	av, _ := arr.first(ctx.req.Body.JSON)
+	av, _ := arr.first(ctx.req.Doc().JSON)
 	a, _ := av.([]any)
 	for i, in := range a {
 		if v, ok := rest.first(in); ok {

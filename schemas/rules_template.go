@@ -111,13 +111,13 @@ func (r *ruleRef) each(ctx *ruleCtx, fn func(v any) bool) {
 			}
 		}
 	case refRequest, refBody:
-		b := ctx.req.Body
+		b := ctx.req.Doc()
 		if r.ns == refBody {
 			if ctx.inElem {
 				r.walkDoc(ctx.elem, fn)
 				return
 			}
-			b = ctx.resp.Body
+			b = ctx.resp.Doc()
 		}
 		if b.Form != nil {
 			for _, v := range b.Form[r.path.raw] {
