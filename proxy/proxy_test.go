@@ -42,10 +42,10 @@ func newVendor(t *testing.T) *vendor {
 		v.mu.Unlock()
 		switch {
 		case strings.HasSuffix(r.URL.Path, "/slow"):
-			select {
-			case <-time.After(2 * time.Second):
-			case <-r.Context().Done():
-			}
+			// Sleep regardless of the request's context: under a loaded -race run the server
+			// has been seen cancelling it early, and answering 200 then made the timeout
+			// cases flaky. A proxy that honours its route timeout never sees this answer.
+			time.Sleep(1500 * time.Millisecond)
 			w.WriteHeader(200)
 		case strings.HasSuffix(r.URL.Path, "/invalid"):
 			w.Header().Set("Content-Type", "application/json")
