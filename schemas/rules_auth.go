@@ -1,6 +1,7 @@
 package schemas
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -70,8 +71,13 @@ func jwtExpiry(tok string) (time.Time, bool) {
 // identity endpoint returns the same token until it expires) is about to break the tool's
 // calls. The token itself is not read.
 func checkTokenGrant(within time.Duration, now time.Time, resp *Response, v *ResponseVerdict) {
+	// Only a body that mentions expires_in can be a token grant: skip parsing every other
+	// answer (most routes never see one).
+	if resp.Status/100 != 2 || !bytes.Contains(resp.Raw, []byte(`"expires_in"`)) {
+		return
+	}
 	m, ok := resp.Doc().JSON.(map[string]any)
-	if !ok || resp.Status/100 != 2 {
+	if !ok {
 		return
 	}
 	if _, has := m["access_token"]; !has {
