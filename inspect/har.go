@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mtguard/mtguard/schemas"
 	"github.com/mtguard/mtguard/store"
 )
 
@@ -181,7 +182,7 @@ func Curl(tx store.Transaction) string {
 			continue
 		}
 		for _, v := range tx.Request.Headers[k] {
-			if v == redactedMarker {
+			if v == schemas.Redacted {
 				v = "${" + envName(k) + "}"
 			}
 			b.WriteString(" \\\n  -H " + shellQuoteVars(k+": "+v))
@@ -193,9 +194,6 @@ func Curl(tx store.Transaction) string {
 	return b.String()
 }
 
-// redactedMarker is what the proxy stores in place of a secret.
-const redactedMarker = "[REDACTED]"
-
 // placeholderQuery replaces redacted query values with ${NAME} placeholders.
 func placeholderQuery(raw string) string {
 	u, err := url.Parse(raw)
@@ -205,7 +203,7 @@ func placeholderQuery(raw string) string {
 	parts := strings.Split(u.RawQuery, "&")
 	for i, p := range parts {
 		name, val, _ := strings.Cut(p, "=")
-		if v, err := url.QueryUnescape(val); err == nil && v == redactedMarker {
+		if v, err := url.QueryUnescape(val); err == nil && v == schemas.Redacted {
 			parts[i] = name + "=${" + envName(name) + "}"
 		}
 	}

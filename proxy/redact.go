@@ -13,7 +13,7 @@ import (
 )
 
 // Redacted replaces every secret value before anything is stored or logged.
-const Redacted = "[REDACTED]"
+const Redacted = schemas.Redacted
 
 // Built-in redaction lists; RedactConfig adds to them. Names compare case-insensitively.
 var (

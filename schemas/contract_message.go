@@ -320,7 +320,7 @@ func showValue(v any, loc []string) string {
 		last := strings.ToLower(loc[len(loc)-1])
 		for _, p := range secretParts {
 			if strings.Contains(last, p) {
-				return "[REDACTED]"
+				return Redacted
 			}
 		}
 	}

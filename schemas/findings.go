@@ -28,6 +28,11 @@ func dashed(s string) string {
 	return string(b)
 }
 
+// Redacted is what mtguard stores, logs and shows in place of a secret value. The proxy
+// writes it; the admin API and CLI recognise it (a replay refuses a body holding it, a curl
+// export turns it into a ${PLACEHOLDER}).
+const Redacted = "[REDACTED]"
+
 // Finding codes emitted today. Later capabilities (contracts, vendor presets) add theirs here.
 const (
 	CodeRouteUnknown        = "route.unknown"
