@@ -207,11 +207,13 @@ func (p *Pipeline) RoundTrip(req *http.Request) (*http.Response, error) {
 		parsed = schemas.ParseBody(ct, body)
 		tx.RecordKeys = schemas.RecordKeys(paths, parsed)
 	}
-	if c.Route != nil && !tooLarge {
-		if req.URL.RawQuery != "" {
-			// A lookup (GET /contacts?email=...) carries its record in the query.
-			tx.RecordKeys = appendNew(tx.RecordKeys, schemas.RecordKeys(c.Route.RecordKeys, schemas.Body{Kind: "form", Form: req.URL.Query()}))
-		}
+	var query url.Values // parsed once: record keys and checks both read it
+	if req.URL.RawQuery != "" {
+		query = req.URL.Query()
+	}
+	if c.Route != nil && !tooLarge && len(query) > 0 {
+		// A lookup (GET /contacts?email=...) carries its record in the query.
+		tx.RecordKeys = appendNew(tx.RecordKeys, schemas.RecordKeys(c.Route.RecordKeys, schemas.Body{Kind: "form", Form: query}))
 	}
 	size := int64(len(body))
 	if req.ContentLength > size {
@@ -237,7 +239,7 @@ func (p *Pipeline) RoundTrip(req *http.Request) (*http.Response, error) {
 	var creq *schemas.Request
 	var verdict schemas.RequestVerdict
 	if !c.Route.Checks.Empty() {
-		creq = &schemas.Request{Method: req.Method, Path: req.URL.Path, Query: req.URL.Query(), Header: req.Header, Body: parsed, Raw: body}
+		creq = &schemas.Request{Method: req.Method, Path: req.URL.Path, Query: query, Header: req.Header, Body: parsed, Raw: body}
 		verdict = c.Route.Checks.CheckRequest(c.Start, creq)
 		tx.Findings = appendFindings(tx.Findings, verdict.Findings)
 		if rj := verdict.Reject; rj != nil {
