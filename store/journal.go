@@ -204,23 +204,20 @@ func replayRecord(btx *bolt.Tx, p []byte) (bool, error) {
 		if btx.Bucket(bucketRes).Get(id) != nil {
 			return false, nil
 		}
+		var tx Transaction
 		if btx.Bucket(bucketReq).Get(id) == nil {
 			if callLen == 0 {
 				return false, nil // the intent is lost (its own record was torn): nothing to attach to
 			}
-			var tx Transaction
 			if err := json.Unmarshal(call, &tx.Call); err != nil {
 				return false, fmt.Errorf("journal result call: %w", err)
 			}
-			if err := putIntent(btx, &tx, call); err != nil {
-				return false, err
-			}
 		}
-		var result Result
-		if err := json.Unmarshal(res, &result); err != nil {
+		tx.ID = string(id)
+		if err := json.Unmarshal(res, &tx.Result); err != nil {
 			return false, fmt.Errorf("journal result: %w", err)
 		}
-		return true, putResult(btx, bytesClone(id), bytesClone(res), &result)
+		return true, putResultWithIntent(btx, &tx, bytesClone(call), bytesClone(res))
 	}
 	return false, fmt.Errorf("journal: unknown record kind %d", p[0])
 }

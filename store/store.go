@@ -502,17 +502,27 @@ func applyOp(btx *bolt.Tx, o *op) error {
 			// the result without the lookups that guard against one.
 			return putFreshResult(btx, id, o.res, &o.tx.Result)
 		}
-		if btx.Bucket(bucketReq).Get(id) == nil {
-			req, err := encodeRequest(o.tx)
-			if err != nil {
-				return err
-			}
-			if err := putIntent(btx, o.tx, req); err != nil {
+		return putResultWithIntent(btx, o.tx, nil, o.res)
+	}
+}
+
+// putResultWithIntent stores tx's result, first writing its request side when bbolt does not
+// have it (the intent could not be recorded, or only the journal held it). req is the encoded
+// request side, or nil to encode tx.Call.
+func putResultWithIntent(btx *bolt.Tx, tx *Transaction, req, res []byte) error {
+	id := []byte(tx.ID)
+	if btx.Bucket(bucketReq).Get(id) == nil {
+		if req == nil {
+			var err error
+			if req, err = encodeRequest(tx); err != nil {
 				return err
 			}
 		}
-		return putResult(btx, id, o.res, &o.tx.Result)
+		if err := putIntent(btx, tx, req); err != nil {
+			return err
+		}
 	}
+	return putResult(btx, id, res, &tx.Result)
 }
 
 func putIntent(btx *bolt.Tx, tx *Transaction, req []byte) error {
