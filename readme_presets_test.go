@@ -13,16 +13,6 @@ import (
 // TestReadmePresets keeps README's preset table equal to the shipped presets. Run with
 // MTGUARD_UPDATE_README=1 to rewrite the table from the presets.
 func TestReadmePresets(t *testing.T) {
-	raw, err := os.ReadFile("README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	const begin, end = "<!-- presets:begin -->\n", "<!-- presets:end -->"
-	text := string(raw)
-	i, j := strings.Index(text, begin), strings.Index(text, end)
-	if i < 0 || j < i {
-		t.Fatalf("README.md lacks the %q ... %q markers", begin, end)
-	}
 	var want strings.Builder
 	for _, name := range schemas.PresetNames() {
 		p, err := schemas.LoadPreset(name)
@@ -38,17 +28,7 @@ func TestReadmePresets(t *testing.T) {
 		}
 		fmt.Fprintf(&want, "| `%s` | %s | %s | %s | %s |\n", name, p.Title, upstream, limitsSummary(p.Limits), presetCodes(p))
 	}
-	got := text[i+len(begin) : j]
-	if got == want.String() {
-		return
-	}
-	if os.Getenv("MTGUARD_UPDATE_README") == "1" {
-		if err := os.WriteFile("README.md", []byte(text[:i+len(begin)]+want.String()+text[j:]), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	t.Errorf("README.md's preset table differs from the presets; run MTGUARD_UPDATE_README=1 go test -run TestReadmePresets .\ngot:\n%s\nwant:\n%s", got, want.String())
+	checkReadmeSection(t, "presets", "the presets", "TestReadmePresets", want.String())
 }
 
 // presetCodes lists the finding codes a preset's own rules and version rules can report.
