@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -86,4 +88,72 @@ func BenchmarkRecordLookup(b *testing.B) {
 		b.ReportMetric(float64(found)/2000, "txs/lookup")
 		b.ReportMetric(float64(fi.Size()>>20), "file-MiB")
 	}
+}
+
+// BenchmarkIntentLatency models the proxy's load on the journal at the slow vendor of the
+// end-to-end benchmark: 32 callers, each recording an intent (and waiting until it is
+// durable), then "calling the vendor" for MTGUARD_BENCH_VENDOR_DELAY (default 20ms), then
+// queueing the result. It reports how long the intent waits, p50/p99/p99.9, over
+// MTGUARD_BENCH_PHASE (default 10s), with the journal preallocated as serve does:
+//
+//	go test -run '^$' -bench IntentLatency -benchtime 1x ./store
+func BenchmarkIntentLatency(b *testing.B) {
+	phase := envDuration("MTGUARD_BENCH_PHASE", 10*time.Second)
+	delay := envDuration("MTGUARD_BENCH_VENDOR_DELAY", 20*time.Millisecond)
+	dir := os.Getenv("MTGUARD_BENCH_DIR")
+	if dir == "" {
+		dir = b.TempDir()
+	}
+	path := filepath.Join(dir, "intent-bench.db")
+	os.Remove(path)
+	defer os.Remove(path)
+	s, err := Open(path, Options{JournalPrealloc: 16 << 20})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	body := strings.Repeat("x", 1000)
+	for range b.N {
+		const callers = 32
+		lats := make([][]time.Duration, callers)
+		stop := time.Now().Add(phase)
+		var wg sync.WaitGroup
+		for c := range callers {
+			wg.Go(func() {
+				for i := 0; time.Now().Before(stop); i++ {
+					now := time.Now()
+					tx := &Transaction{Call: Call{Time: now, Route: "crm", Method: "POST", Path: "/crm/v3/objects/contacts",
+						RecordKeys: []string{fmt.Sprintf("lead%d-%d@example.com", c, i)},
+						Request:    Message{ContentType: "application/json", Body: body, Size: int64(len(body))}}}
+					if err := s.RecordIntent(context.Background(), tx); err != nil {
+						b.Error(err)
+						return
+					}
+					lats[c] = append(lats[c], time.Since(now))
+					time.Sleep(delay)
+					tx.Result = Result{Status: 201, Outcome: OutcomeDelivered, DurationMS: 20, Findings: []Finding{},
+						Response: Message{Body: `{"id":"1"}`, Size: 10}}
+					if err := s.RecordResult(tx); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		all := slices.Concat(lats...)
+		slices.Sort(all)
+		q := func(p float64) float64 { return float64(all[int(float64(len(all)-1)*p)].Microseconds()) / 1000 }
+		b.ReportMetric(q(0.5), "p50-ms")
+		b.ReportMetric(q(0.99), "p99-ms")
+		b.ReportMetric(q(0.999), "p99.9-ms")
+		b.ReportMetric(float64(len(all))/phase.Seconds(), "intents/s")
+	}
+}
+
+func envDuration(name string, def time.Duration) time.Duration {
+	if d, err := time.ParseDuration(os.Getenv(name)); err == nil && d > 0 {
+		return d
+	}
+	return def
 }

@@ -122,7 +122,7 @@ func appendRecord(buf []byte, o *op) []byte {
 	} else {
 		var call []byte
 		if !o.tx.stored {
-			call, _ = json.Marshal(&o.tx.Call) // a Call of strings and slices always encodes
+			call, _ = marshalCall(&o.tx.Call) // a Call of strings and slices always encodes
 		}
 		payload = make([]byte, 0, 1+2+len(o.tx.ID)+4+len(call)+len(o.res))
 		payload = append(payload, recResult)

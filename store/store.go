@@ -271,9 +271,9 @@ func (s *Store) RecordIntent(ctx context.Context, tx *Transaction) error {
 // commit; Sync waits for it. When the intent of tx was never stored (the store was failing at
 // the time), the request side is written too, so nothing that reached a result is lost.
 func (s *Store) RecordResult(tx *Transaction) error {
-	res, err := json.Marshal(&tx.Result)
+	res, err := marshalResult(&tx.Result)
 	if err != nil {
-		return fmt.Errorf("encode result: %w", err)
+		return err
 	}
 	return s.enqueue(context.Background(), &op{tx: tx, res: res})
 }
@@ -650,7 +650,7 @@ func indexKey(value, id string) []byte {
 
 // encodeRequest encodes the request side of tx.
 func encodeRequest(tx *Transaction) ([]byte, error) {
-	b, err := json.Marshal(&tx.Call)
+	b, err := marshalCall(&tx.Call)
 	if err != nil {
 		return nil, fmt.Errorf("encode request: %w", err)
 	}

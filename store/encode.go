@@ -1,0 +1,264 @@
+package store
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"time"
+	"unicode/utf8"
+)
+
+// Every call is encoded twice (its request side before it is forwarded, its result after),
+// and encoding/json's reflection was the largest CPU cost mtguard itself added to a call. The
+// appenders below write exactly the bytes json.Marshal writes for Call and Result (same field
+// order, omitempty rules, HTML-safe string escaping, float and time formats), so stored
+// records, the journal and the API are unchanged; TestEncodeMatchesJSON and
+// FuzzEncodeMatchesJSON hold them to that. Values json.Marshal would refuse or format
+// through another path (a NaN duration, a year past 9999) go to json.Marshal itself.
+
+// marshalCall encodes c as json.Marshal(c) would.
+func marshalCall(c *Call) ([]byte, error) {
+	if !encodableTime(c.Time) {
+		return json.Marshal(c)
+	}
+	b := make([]byte, 0, 320+len(c.Request.Body)+64*len(c.Request.Headers))
+	b = append(b, `{"id":`...)
+	b = appendJSONString(b, c.ID)
+	b = append(b, `,"time":"`...)
+	b = c.Time.AppendFormat(b, time.RFC3339Nano)
+	b = append(b, `","route":`...)
+	b = appendJSONString(b, c.Route)
+	b = appendOptString(b, `,"front":`, c.Front)
+	b = append(b, `,"method":`...)
+	b = appendJSONString(b, c.Method)
+	b = append(b, `,"path":`...)
+	b = appendJSONString(b, c.Path)
+	b = appendOptString(b, `,"upstream_url":`, c.UpstreamURL)
+	b = appendOptString(b, `,"remote_addr":`, c.RemoteAddr)
+	b = append(b, `,"record_keys":`...)
+	b = appendStrings(b, c.RecordKeys)
+	b = append(b, `,"request":`...)
+	b = appendMessage(b, &c.Request)
+	b = appendOptString(b, `,"replay_of":`, c.ReplayOf)
+	if c.Attempt != 0 {
+		b = append(b, `,"attempt":`...)
+		b = strconv.AppendInt(b, int64(c.Attempt), 10)
+	}
+	return append(b, '}'), nil
+}
+
+// marshalResult encodes r as json.Marshal(r) would.
+func marshalResult(r *Result) ([]byte, error) {
+	if !finite(r.DurationMS) || !finite(r.WaitMS) || !finite(r.UpstreamMS) {
+		b, err := json.Marshal(r)
+		if err != nil {
+			return nil, fmt.Errorf("encode result: %w", err)
+		}
+		return b, nil
+	}
+	b := make([]byte, 0, 256+len(r.Response.Body)+64*len(r.Response.Headers)+128*len(r.Findings))
+	b = append(b, `{"status":`...)
+	b = strconv.AppendInt(b, int64(r.Status), 10)
+	b = append(b, `,"outcome":`...)
+	b = appendJSONString(b, string(r.Outcome))
+	b = append(b, `,"duration_ms":`...)
+	b = appendJSONFloat(b, r.DurationMS)
+	if r.WaitMS != 0 {
+		b = append(b, `,"wait_ms":`...)
+		b = appendJSONFloat(b, r.WaitMS)
+	}
+	if r.UpstreamMS != 0 {
+		b = append(b, `,"upstream_ms":`...)
+		b = appendJSONFloat(b, r.UpstreamMS)
+	}
+	b = append(b, `,"findings":`...)
+	if r.Findings == nil {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, '[')
+		for i := range r.Findings {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			f := &r.Findings[i]
+			b = append(b, `{"code":`...)
+			b = appendJSONString(b, f.Code)
+			b = appendOptString(b, `,"severity":`, string(f.Severity))
+			b = append(b, `,"message":`...)
+			b = appendJSONString(b, f.Message)
+			b = appendOptString(b, `,"detail":`, f.Detail)
+			b = append(b, '}')
+		}
+		b = append(b, ']')
+	}
+	if len(r.Records) > 0 {
+		b = append(b, `,"records":[`...)
+		for i := range r.Records {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			rr := &r.Records[i]
+			b = append(b, `{"index":`...)
+			b = strconv.AppendInt(b, int64(rr.Index), 10)
+			b = appendOptString(b, `,"key":`, rr.Key)
+			b = append(b, `,"ok":`...)
+			b = strconv.AppendBool(b, rr.OK)
+			b = appendOptString(b, `,"reason":`, rr.Reason)
+			b = append(b, '}')
+		}
+		b = append(b, ']')
+	}
+	b = append(b, `,"response":`...)
+	b = appendMessage(b, &r.Response)
+	if len(r.ReplayedBy) > 0 {
+		b = append(b, `,"replayed_by":`...)
+		b = appendStrings(b, r.ReplayedBy)
+	}
+	b = appendOptString(b, `,"error":`, r.Error)
+	return append(b, '}'), nil
+}
+
+func appendMessage(b []byte, m *Message) []byte {
+	b = append(b, '{')
+	if len(m.Headers) > 0 {
+		b = append(b, `"headers":{`...)
+		keys := make([]string, 0, len(m.Headers))
+		for k := range m.Headers {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for i, k := range keys {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONString(b, k)
+			b = append(b, ':')
+			b = appendStrings(b, m.Headers[k])
+		}
+		b = append(b, "},"...)
+	}
+	b = appendOptField(b, `"content_type":`, m.ContentType)
+	b = appendOptField(b, `"body":`, m.Body)
+	b = appendOptField(b, `"body_encoding":`, m.BodyEncoding)
+	b = appendOptField(b, `"decoded":`, m.Decoded)
+	b = append(b, `"size":`...)
+	b = strconv.AppendInt(b, m.Size, 10)
+	if m.Truncated {
+		b = append(b, `,"truncated":true`...)
+	}
+	return append(b, '}')
+}
+
+// appendOptString appends key (which starts with its comma) and s unless s is empty.
+func appendOptString(b []byte, key, s string) []byte {
+	if s == "" {
+		return b
+	}
+	return appendJSONString(append(b, key...), s)
+}
+
+// appendOptField appends key, s and a comma unless s is empty: for fields that are never last.
+func appendOptField(b []byte, key, s string) []byte {
+	if s == "" {
+		return b
+	}
+	return append(appendJSONString(append(b, key...), s), ',')
+}
+
+func appendStrings(b []byte, ss []string) []byte {
+	if ss == nil {
+		return append(b, "null"...)
+	}
+	b = append(b, '[')
+	for i, s := range ss {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, s)
+	}
+	return append(b, ']')
+}
+
+// appendJSONString quotes s the way encoding/json does with HTML escaping on: <, > and & as
+// \u003c..., control characters, invalid UTF-8 as \ufffd, and U+2028/U+2029 escaped.
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+		case r == '\u2028' || r == '\u2029':
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xF])
+		default:
+			i += size
+			continue
+		}
+		i += size
+		start = i
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
+
+// appendJSONFloat formats f as encoding/json does: shortest representation, exponent form
+// only for very small or very large magnitudes, and no leading zero in a negative exponent.
+func appendJSONFloat(b []byte, f float64) []byte {
+	format := byte('f')
+	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+		format = 'e'
+	}
+	b = strconv.AppendFloat(b, f, format, -1, 64)
+	if format == 'e' {
+		if n := len(b); n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
+			b[n-2] = b[n-1]
+			b = b[:n-1]
+		}
+	}
+	return b
+}
+
+func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
+
+// encodableTime reports whether time.Time.MarshalJSON would write t as plain RFC 3339.
+func encodableTime(t time.Time) bool {
+	if y := t.Year(); y < 0 || y > 9999 {
+		return false
+	}
+	_, off := t.Zone()
+	// MarshalJSON refuses zone offsets of 24 hours or more.
+	return off > -24*3600 && off < 24*3600
+}
