@@ -115,26 +115,31 @@ func (j *journal) rotate() (uint64, error) {
 	return old, nil
 }
 
+// appendRecord appends o's journal record to buf, encoding it in place: a journal batch
+// is one buffer, reused from batch to batch, so a record costs no allocation of its own.
 func appendRecord(buf []byte, o *op) []byte {
-	var payload []byte
+	start := len(buf)
+	buf = append(buf, 0, 0, 0, 0, 0, 0, 0, 0) // length and CRC, filled in below
 	if o.intent {
-		payload = append([]byte{recIntent}, o.req...)
+		buf = append(buf, recIntent)
+		buf = append(buf, o.req...)
 	} else {
-		var call []byte
+		buf = append(buf, recResult)
+		buf = binary.BigEndian.AppendUint16(buf, uint16(len(o.tx.ID)))
+		buf = append(buf, o.tx.ID...)
+		lenAt := len(buf)
+		buf = append(buf, 0, 0, 0, 0)
 		if !o.tx.stored {
-			call, _ = marshalCall(&o.tx.Call) // a Call of strings and slices always encodes
+			call, _ := marshalCall(&o.tx.Call) // a Call of strings and slices always encodes
+			buf = append(buf, call...)
+			binary.BigEndian.PutUint32(buf[lenAt:], uint32(len(call)))
 		}
-		payload = make([]byte, 0, 1+2+len(o.tx.ID)+4+len(call)+len(o.res))
-		payload = append(payload, recResult)
-		payload = binary.BigEndian.AppendUint16(payload, uint16(len(o.tx.ID)))
-		payload = append(payload, o.tx.ID...)
-		payload = binary.BigEndian.AppendUint32(payload, uint32(len(call)))
-		payload = append(payload, call...)
-		payload = append(payload, o.res...)
+		buf = append(buf, o.res...)
 	}
-	buf = binary.BigEndian.AppendUint32(buf, uint32(len(payload)))
-	buf = binary.BigEndian.AppendUint32(buf, crc32.Checksum(payload, crcTable))
-	return append(buf, payload...)
+	payload := buf[start+8:]
+	binary.BigEndian.PutUint32(buf[start:], uint32(len(payload)))
+	binary.BigEndian.PutUint32(buf[start+4:], crc32.Checksum(payload, crcTable))
+	return buf
 }
 
 // replayJournal applies every record of the segments beside base that bbolt does not hold yet,

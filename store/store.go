@@ -359,6 +359,7 @@ func (s *Store) Close() error {
 // batch to applyLoop.
 func (s *Store) journalLoop() {
 	defer close(s.apply)
+	var buf []byte
 	for first := range s.ops {
 		batch := []*op{first}
 	drain:
@@ -377,7 +378,10 @@ func (s *Store) journalLoop() {
 		// results of calls with no stored intent (calls mtguard answered itself), which are
 		// their only record. Other results reach the disk with the next bbolt commit (at most
 		// applyInterval later); if the process dies first, the call shows as interrupted.
-		var buf []byte
+		if cap(buf) > journalBufMax {
+			buf = nil // a burst of large bodies should not pin its buffer forever
+		}
+		buf = buf[:0]
 		for _, o := range batch {
 			if o.intent || (o.tx != nil && !o.tx.stored) {
 				buf = appendRecord(buf, o)
@@ -407,6 +411,9 @@ func (s *Store) journalLoop() {
 		s.apply <- b
 	}
 }
+
+// journalBufMax is the largest journal batch buffer kept for reuse.
+const journalBufMax = 4 << 20
 
 // applyLoop writes journaled batches into bbolt, several at a time, then answers barriers
 // (Sync) and streams results to OnResult.
