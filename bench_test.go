@@ -758,6 +758,7 @@ type benchSummary struct {
 	metrics []metric
 	// Medians over rounds of the per-round comparisons.
 	tput, cpu, tputSlow, cpuSlow, p50Added, p99Added float64
+
 	rpsSlow float64 // mtguard's calls/s at the slow vendor: the disk probe's pace
 	disk    diskStats
 }

@@ -105,6 +105,7 @@ type pin struct {
 type pinnedSchema struct {
 	loc    string
 	schema *jsonschema.Schema
+	fast   *fastValidator // nil when the schema's root uses a keyword it does not implement
 }
 
 type statusSchema struct {
@@ -221,8 +222,12 @@ func (c *Contracts) CheckRequest(_ time.Time, req *Request, v *RequestVerdict) {
 	if p.request == nil {
 		return
 	}
+	enc := contentEncoding(req.Header)
+	if enc == "" && p.request.fastValid(req.Header, req.Raw, req.Body) {
+		return // Certainly valid: nothing to report, and no tree to build.
+	}
 	detail := p.tmpl.text + " · " + p.request.loc
-	if enc := contentEncoding(req.Header); enc != "" {
+	if enc != "" {
 		// A compressed body (Segment's libraries gzip their batches) is not malformed JSON.
 		msg := fmt.Sprintf("the %s-encoded body was not checked: contracts read plain JSON and urlencoded forms", enc)
 		v.Findings = append(v.Findings, NewFinding(CodeContractUnsupportedMediaType, msg, detail))
@@ -288,6 +293,9 @@ func (c *Contracts) CheckResponse(_ time.Time, req *Request, resp *Response, v *
 	s := p.responseSchema(resp.Status)
 	if s == nil || resp.Truncated {
 		// A body cut at store.capture_body cannot be parsed, so it cannot be checked.
+		return
+	}
+	if s.fastValid(resp.Header, resp.Raw, resp.Body) {
 		return
 	}
 	detail := fmt.Sprintf("%s · %d · %s", p.tmpl.text, resp.Status, s.loc)

@@ -104,7 +104,7 @@ func TestContractFixtures(t *testing.T) {
 	}
 }
 
-func readContractFixture(t *testing.T, path string) contractFixture {
+func readContractFixture(t testing.TB, path string) contractFixture {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {

@@ -19,10 +19,17 @@ import (
 
 // validate checks doc against s and returns one message per violation, sorted by where in
 // the document it is; nil when doc is valid.
-func (s *pinnedSchema) validate(doc any) []string {
+func (s *pinnedSchema) validate(doc any) (msgs []string) {
 	if _, ok := doc.(emptyBody); ok {
 		return []string{"/: the body is empty; the contract expects a JSON document"}
 	}
+	defer func() {
+		// jsonschema v6.0.3 panics comparing a number that big.Rat cannot hold (1e9999999999)
+		// with a minimum or maximum. A payload must never take the call down with it.
+		if r := recover(); r != nil {
+			msgs = []string{fmt.Sprintf("/: the contract could not be evaluated on this document (%v); look for a number out of any sensible range", r)}
+		}
+	}()
 	err := s.schema.Validate(doc)
 	if err == nil {
 		return nil
