@@ -51,8 +51,8 @@ func MediaKind(contentType string, body []byte) string {
 	}
 	mt := ""
 	switch {
-	case strings.EqualFold(contentType, "application/json"), strings.EqualFold(contentType, "application/json; charset=utf-8"):
-		// Nearly every call says one of these: skip the parser (and its map) for them.
+	case isPlainJSON(contentType):
+		// Nearly every call says this: skip the parser (and its parameter map).
 		return "json"
 	case contentType != "":
 		if m, _, err := mime.ParseMediaType(contentType); err == nil {
@@ -66,6 +66,17 @@ func MediaKind(contentType string, body []byte) string {
 		return "form"
 	}
 	return "other"
+}
+
+// isPlainJSON reports whether ct is application/json with at most a UTF-8 charset
+// parameter, which is all the parser would have told MediaKind.
+func isPlainJSON(ct string) bool {
+	mt, params, _ := strings.Cut(ct, ";")
+	if !strings.EqualFold(strings.TrimSpace(mt), "application/json") {
+		return false
+	}
+	params = strings.TrimSpace(params)
+	return params == "" || strings.EqualFold(params, "charset=utf-8") || strings.EqualFold(params, `charset="utf-8"`)
 }
 
 func looksJSON(b []byte) bool {
