@@ -103,16 +103,22 @@ const maxHeaderNamesCached = 4096
 // Header returns a copy of h with secret values replaced.
 func (r *Redactor) Header(h http.Header) http.Header {
 	out := make(http.Header, len(h))
+	n := 0
+	for _, vs := range h {
+		n += len(vs)
+	}
+	// One backing array for every value: a header map costs two allocations, not one per key.
+	all := make([]string, 0, n)
 	for k, vs := range h {
+		start := len(all)
 		if r.secretHeader(k) {
-			red := make([]string, len(vs))
-			for i := range red {
-				red[i] = Redacted
+			for range vs {
+				all = append(all, Redacted)
 			}
-			out[k] = red
-			continue
+		} else {
+			all = append(all, vs...)
 		}
-		out[k] = append([]string(nil), vs...)
+		out[k] = all[start:len(all):len(all)]
 	}
 	return out
 }

@@ -23,7 +23,8 @@ func marshalCall(c *Call) ([]byte, error) {
 	if !encodableTime(c.Time) {
 		return json.Marshal(c)
 	}
-	b := make([]byte, 0, 320+len(c.Request.Body)+64*len(c.Request.Headers))
+	b := make([]byte, 0, 256+len(c.ID)+len(c.Route)+len(c.Front)+len(c.Method)+len(c.Path)+
+		len(c.UpstreamURL)+len(c.RemoteAddr)+len(c.ReplayOf)+stringsLen(c.RecordKeys)+messageLen(&c.Request))
 	b = append(b, `{"id":`...)
 	b = appendJSONString(b, c.ID)
 	b = append(b, `,"time":"`...)
@@ -58,7 +59,14 @@ func marshalResult(r *Result) ([]byte, error) {
 		}
 		return b, nil
 	}
-	b := make([]byte, 0, 256+len(r.Response.Body)+64*len(r.Response.Headers)+128*len(r.Findings))
+	size := 192 + len(r.Outcome) + len(r.Error) + stringsLen(r.ReplayedBy) + messageLen(&r.Response)
+	for _, f := range r.Findings {
+		size += 48 + len(f.Code) + len(f.Severity) + len(f.Message) + len(f.Detail)
+	}
+	for _, rr := range r.Records {
+		size += 48 + len(rr.Key) + len(rr.Reason)
+	}
+	b := make([]byte, 0, size)
 	b = append(b, `{"status":`...)
 	b = strconv.AppendInt(b, int64(r.Status), 10)
 	b = append(b, `,"outcome":`...)
@@ -124,7 +132,8 @@ func appendMessage(b []byte, m *Message) []byte {
 	b = append(b, '{')
 	if len(m.Headers) > 0 {
 		b = append(b, `"headers":{`...)
-		keys := make([]string, 0, len(m.Headers))
+		var arr [24]string
+		keys := arr[:0]
 		for k := range m.Headers {
 			keys = append(keys, k)
 		}
@@ -149,6 +158,25 @@ func appendMessage(b []byte, m *Message) []byte {
 		b = append(b, `,"truncated":true`...)
 	}
 	return append(b, '}')
+}
+
+// messageLen is about the encoded size of m, escapes aside: enough that the buffer
+// rarely grows while the call is encoded.
+func messageLen(m *Message) int {
+	n := 96 + len(m.ContentType) + len(m.Body) + len(m.Body)/16 + len(m.BodyEncoding) + len(m.Decoded)
+	for k, vs := range m.Headers {
+		n += len(k) + 6 + stringsLen(vs)
+	}
+	return n
+}
+
+// stringsLen is the encoded size of ss as a JSON array of plain strings.
+func stringsLen(ss []string) int {
+	n := 2
+	for _, s := range ss {
+		n += len(s) + 3
+	}
+	return n
 }
 
 // appendOptString appends key (which starts with its comma) and s unless s is empty.
@@ -181,6 +209,9 @@ func appendStrings(b []byte, ss []string) []byte {
 	return append(b, ']')
 }
 
+// jsonSafeASCII[c] is 1 for the ASCII bytes a JSON string holds as they are (HTML-safe).
+const jsonSafeASCII = "\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x01\x01\x00\x01\x01\x01\x00\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x00\x01\x00\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x00\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01"
+
 // appendJSONString quotes s the way encoding/json does with HTML escaping on: <, > and & as
 // \u003c..., control characters, invalid UTF-8 as \ufffd, and U+2028/U+2029 escaped.
 func appendJSONString(b []byte, s string) []byte {
@@ -190,7 +221,7 @@ func appendJSONString(b []byte, s string) []byte {
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+			if jsonSafeASCII[c] == 1 {
 				i++
 				continue
 			}
