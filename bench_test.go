@@ -198,6 +198,7 @@ func benchChild(mode string) int {
 	var err error
 	switch mode {
 	case "mtguard":
+		tuneGC(os.Getenv) // as main does; the bare proxy keeps Go's default
 		level := cmp.Or(os.Getenv(envBenchLogLevel), "warn")
 		err = run(ctx, []string{"mtguard", "serve", "--config", os.Getenv(envBenchConfig), "--log-level", level},
 			os.Stdout, os.Stderr, os.Getenv)

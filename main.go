@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 )
 
@@ -19,11 +20,26 @@ var version = "dev"
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	tuneGC(os.Getenv)
 	if err := run(ctx, os.Args, os.Stdout, os.Stderr, os.Getenv); err != nil {
 		if !errors.Is(err, flag.ErrHelp) && !errors.Is(err, errFailures) {
 			fmt.Fprintln(os.Stderr, "mtguard:", err)
 		}
 		os.Exit(exitCode(err))
+	}
+}
+
+// defaultGCPercent is the garbage collector's target when GOGC is not set. mtguard's live
+// heap is small (the log lives in bbolt's file mapping, not on the heap) and nearly all its
+// garbage is per call, so letting the heap grow to five times the live data before a cycle
+// costs little memory and saves CPU on every call (about 0.1 of the CPU-per-call ratio in the
+// proxy benchmark, see bench/README.md).
+const defaultGCPercent = 400
+
+// tuneGC sets the GC target unless the operator chose one with GOGC.
+func tuneGC(getenv func(string) string) {
+	if getenv("GOGC") == "" {
+		debug.SetGCPercent(defaultGCPercent)
 	}
 }
 
