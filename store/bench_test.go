@@ -52,7 +52,7 @@ func BenchmarkRecordLookup(b *testing.B) {
 				tx.Result = Result{Status: 201, Outcome: OutcomeDelivered, DurationMS: 80, Findings: []Finding{}, Response: Message{Body: `{"id":"` + strconv.Itoa(i) + `"}`, Size: 12}}
 				req, _ := json.Marshal(&tx.Call)
 				res, _ := json.Marshal(&tx.Result)
-				if err := putIntent(btx, tx, req); err != nil {
+				if err := putIntent(btx, tx, req, true); err != nil {
 					return err
 				}
 				if err := putResult(btx, []byte(tx.ID), res, &tx.Result); err != nil {

@@ -189,7 +189,7 @@ func replayRecord(btx *bolt.Tx, p []byte) (bool, error) {
 		if btx.Bucket(bucketReq).Get([]byte(tx.ID)) != nil {
 			return false, nil
 		}
-		return true, putIntent(btx, &tx, p[1:])
+		return true, putIntent(btx, &tx, p[1:], true)
 	case recResult:
 		r := p[1:]
 		if len(r) < 2 {

@@ -478,9 +478,24 @@ func hasReadBarrier(b applyBatch) bool {
 // commit applies batch to bbolt in one transaction. A batch of barriers only (Sync) never
 // gets here: what it waits for is already applied.
 func (s *Store) commit(batch []*op) error {
+	// A call whose intent and result land in the same commit (most calls: the applier gathers
+	// for applyInterval) is never pending to a reader, and the commit is atomic, so neither the
+	// pending mark nor its removal is written: two B-tree writes fewer per call.
+	intents := make(map[*Transaction]bool, len(batch))
+	for _, o := range batch {
+		if o.intent {
+			intents[o.tx] = true
+		}
+	}
+	both := make(map[*Transaction]bool, len(intents))
+	for _, o := range batch {
+		if o.tx != nil && !o.intent && o.tx.stored && intents[o.tx] {
+			both[o.tx] = true
+		}
+	}
 	err := s.update(func(btx *bolt.Tx) error {
 		for _, o := range batch {
-			if err := applyOp(btx, o); err != nil {
+			if err := applyOp(btx, o, both[o.tx]); err != nil {
 				return err
 			}
 		}
@@ -496,18 +511,20 @@ func (s *Store) commit(batch []*op) error {
 	return nil
 }
 
-func applyOp(btx *bolt.Tx, o *op) error {
+// applyOp writes o. sameCommit says the call's intent and result are both in this commit
+// (see commit).
+func applyOp(btx *bolt.Tx, o *op, sameCommit bool) error {
 	switch {
 	case o.tx == nil:
 		return nil // a barrier
 	case o.intent:
-		return putIntent(btx, o.tx, o.req)
+		return putIntent(btx, o.tx, o.req, !sameCommit)
 	default:
 		id := []byte(o.tx.ID)
 		if o.tx.stored {
 			// The intent was committed by this process, so no earlier result exists: write
 			// the result without the lookups that guard against one.
-			return putFreshResult(btx, id, o.res, &o.tx.Result)
+			return putFreshResult(btx, id, o.res, &o.tx.Result, !sameCommit)
 		}
 		return putResultWithIntent(btx, o.tx, nil, o.res)
 	}
@@ -525,22 +542,26 @@ func putResultWithIntent(btx *bolt.Tx, tx *Transaction, req, res []byte) error {
 				return err
 			}
 		}
-		if err := putIntent(btx, tx, req); err != nil {
+		if err := putIntent(btx, tx, req, true); err != nil {
 			return err
 		}
 	}
 	return putResult(btx, id, res, &tx.Result)
 }
 
-func putIntent(btx *bolt.Tx, tx *Transaction, req []byte) error {
+// putIntent stores the request side of tx and indexes it; markPending also lists it as
+// waiting for its result (what Open turns into interrupted after a crash).
+func putIntent(btx *bolt.Tx, tx *Transaction, req []byte, markPending bool) error {
 	id := []byte(tx.ID)
 	reqB := btx.Bucket(bucketReq)
 	reqB.FillPercent = appendFill
 	if err := reqB.Put(id, req); err != nil {
 		return fmt.Errorf("put request %s: %w", tx.ID, err)
 	}
-	if err := btx.Bucket(bucketPending).Put(id, nil); err != nil {
-		return fmt.Errorf("put pending %s: %w", tx.ID, err)
+	if markPending {
+		if err := btx.Bucket(bucketPending).Put(id, nil); err != nil {
+			return fmt.Errorf("put pending %s: %w", tx.ID, err)
+		}
 	}
 	idx := btx.Bucket(bucketIdxRecord)
 	for _, k := range tx.RecordKeys {
@@ -568,19 +589,21 @@ func putResult(btx *bolt.Tx, id, res []byte, r *Result) error {
 			}
 		}
 	}
-	return putFreshResult(btx, id, res, r)
+	return putFreshResult(btx, id, res, r, true)
 }
 
 // putFreshResult stores a call's result and indexes it, knowing there is no earlier result
 // (the intent was committed by this process) to unindex.
-func putFreshResult(btx *bolt.Tx, id, res []byte, r *Result) error {
+func putFreshResult(btx *bolt.Tx, id, res []byte, r *Result, clearPending bool) error {
 	resB := btx.Bucket(bucketRes)
 	resB.FillPercent = appendFill
 	if err := resB.Put(id, res); err != nil {
 		return fmt.Errorf("put result %s: %w", id, err)
 	}
-	if err := btx.Bucket(bucketPending).Delete(id); err != nil {
-		return fmt.Errorf("clear pending %s: %w", id, err)
+	if clearPending {
+		if err := btx.Bucket(bucketPending).Delete(id); err != nil {
+			return fmt.Errorf("clear pending %s: %w", id, err)
+		}
 	}
 	sid := string(id)
 	if err := btx.Bucket(bucketIdxOutcome).Put(indexKey(string(r.Outcome), sid), nil); err != nil {

@@ -524,3 +524,71 @@ func TestJournalPreallocated(t *testing.T) {
 		t.Fatalf("after reopen: %v %v", tx.Outcome, err)
 	}
 }
+
+// TestPendingAcrossCommits: a call is pending only between its intent and its result, whether
+// they reach bbolt in one commit (no pending mark is written) or in two (the mark is written,
+// then cleared). Reopening must find nothing to mark interrupted, and an intent without a
+// result still comes back interrupted.
+func TestPendingAcrossCommits(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "pending.db")
+	s := mustOpen(t, path, Options{})
+	ctx := context.Background()
+	call := func(email string) *Transaction {
+		return &Transaction{Call: Call{Time: time.Now(), Route: "crm", Method: "POST", Path: "/leads", RecordKeys: []string{email}}}
+	}
+	deliver := func(tx *Transaction) {
+		tx.Result = Result{Status: 201, Outcome: OutcomeDelivered, Findings: []Finding{}}
+		if err := s.RecordResult(tx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	split, same, lost := call("split@example.com"), call("same@example.com"), call("lost@example.com")
+	if err := s.RecordIntent(ctx, split); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.barrier(ctx, false); err != nil { // the intent is applied on its own
+		t.Fatal(err)
+	}
+	if err := s.view(func(btx *bolt.Tx) error {
+		if btx.Bucket(bucketPending).Get([]byte(split.ID)) == nil {
+			t.Error("an applied intent without its result is not marked pending")
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	deliver(split)
+	for _, tx := range []*Transaction{same, lost} {
+		if err := s.RecordIntent(ctx, tx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deliver(same)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s = mustOpen(t, path, Options{})
+	defer s.Close()
+	if got := s.Recovered(); got != 1 {
+		t.Errorf("Recovered() = %d, want 1 (only the call without a result)", got)
+	}
+	want := map[string]Outcome{split.ID: OutcomeDelivered, same.ID: OutcomeDelivered, lost.ID: OutcomeInterrupted}
+	for id, outcome := range want {
+		tx, err := s.Get(ctx, id)
+		if err != nil {
+			t.Fatalf("Get(%s): %v", id, err)
+		}
+		if tx.Outcome != outcome {
+			t.Errorf("%s: outcome %q, want %q", tx.RecordKeys, tx.Outcome, outcome)
+		}
+	}
+	if err := s.view(func(btx *bolt.Tx) error {
+		if n := btx.Bucket(bucketPending).Stats().KeyN; n != 0 {
+			t.Errorf("%d calls still marked pending after reopening", n)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
