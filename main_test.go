@@ -182,6 +182,7 @@ func TestEndToEnd(t *testing.T) {
 					Code string `json:"code"`
 				} `json:"findings"`
 				DurationMS *float64 `json:"duration_ms"`
+				RecordMS   float64  `json:"record_ms"`
 				Request    struct {
 					Body string `json:"body"`
 				} `json:"request"`
@@ -197,6 +198,10 @@ func TestEndToEnd(t *testing.T) {
 			}
 			if tx.Findings == nil || tx.DurationMS == nil || tx.Response.Body == "" {
 				t.Errorf("transaction JSON lacks findings, duration_ms or the response: %s", out)
+			}
+			// A forwarded call waited for its durable intent; one mtguard answered itself did not.
+			if forwarded := tt.wantOutcome != "rejected"; forwarded != (tx.RecordMS > 0) {
+				t.Errorf("record_ms %v for a %s call", tx.RecordMS, tt.wantOutcome)
 			}
 			wantFinding := map[string]string{"timeout": "upstream.timeout", "unreachable": "upstream.unreachable",
 				"oversize body": "request.too_large", "unknown route": "route.unknown"}[tt.name]

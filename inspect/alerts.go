@@ -122,6 +122,7 @@ type observation struct {
 	latencyMS float64 // vendor latency; < 0 when the vendor was not asked
 	durMS     float64
 	waitMS    float64
+	recordMS  float64
 	records   int
 	findings  []store.Finding // shared with the committed transaction, read only
 	barrier   chan struct{}   // set on a sync marker instead of a call
@@ -135,6 +136,7 @@ func observationOf(tx *store.Transaction) observation {
 		latencyMS: -1,
 		durMS:     tx.DurationMS,
 		waitMS:    tx.WaitMS,
+		recordMS:  tx.RecordMS,
 		records:   len(tx.RecordKeys),
 		findings:  tx.Findings,
 	}

@@ -30,7 +30,7 @@ func alertServer(t *testing.T, token string) (*httptest.Server, *Alerts, *fakeCl
 	for range 3 {
 		tx := call("crm", clock.Now(), store.OutcomeFailed, "auth.expired")
 		tx.RecordKeys = []string{"jane@acme.com"}
-		tx.UpstreamMS = 250
+		tx.UpstreamMS, tx.RecordMS = 250, 0.8
 		e.Observe(tx)
 	}
 	e.Observe(call("ga4", clock.Now(), store.OutcomeDelivered))
@@ -177,6 +177,7 @@ func TestMetricsEndpoint(t *testing.T) {
 		`mtguard_findings_total{code="auth.expired",route="crm"} 3`,
 		`mtguard_findings_total{code="route.unknown",route="(none)"} 1`,
 		`mtguard_upstream_duration_seconds_bucket{route="crm",le="0.25"} 3`,
+		`mtguard_record_duration_seconds_count{route="crm"} 3`,
 		`mtguard_alerts_firing{kind="auth",route="crm"} 1`,
 		`mtguard_store_size_bytes 4096`,
 		`mtguard_store_write_errors_total 2`,

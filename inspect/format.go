@@ -248,6 +248,10 @@ func duration(r store.Result) string {
 	if r.WaitMS > 0 {
 		parts = append(parts, millis(r.WaitMS)+" ms waiting for the rate limit")
 	}
+	if r.RecordMS > 0 {
+		// Sub-millisecond on a healthy disk: whole milliseconds would say 0.
+		parts = append(parts, strconv.FormatFloat(r.RecordMS, 'f', 1, 64)+" ms recording it durably")
+	}
 	if r.UpstreamMS > 0 {
 		parts = append(parts, millis(r.UpstreamMS)+" ms at the vendor")
 	}

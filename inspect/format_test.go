@@ -25,7 +25,7 @@ func silentFailure() store.Transaction {
 	tx.Response.Body = `{"success":false,"errors":[{"code":"1003","message":"Invalid email"}]}`
 	tx.Response.Size = int64(len(tx.Response.Body))
 	tx.Outcome = store.OutcomeFailed
-	tx.DurationMS, tx.WaitMS, tx.UpstreamMS = 212.6, 40, 170.2
+	tx.DurationMS, tx.WaitMS, tx.UpstreamMS, tx.RecordMS = 212.6, 40, 170.2, 1.42
 	tx.Findings = []store.Finding{{
 		Code: "response.silent_failure", Severity: store.SeverityError,
 		Message: "the vendor answered 200 but reported a failure", Detail: "errors[0].code = 1003",
@@ -66,7 +66,7 @@ func ExampleWriteTransaction() {
 	// route         marketo
 	// outcome       failed
 	// status        200 OK
-	// duration      213 ms (40 ms waiting for the rate limit, 170 ms at the vendor)
+	// duration      213 ms (40 ms waiting for the rate limit, 1.4 ms recording it durably, 170 ms at the vendor)
 	// upstream url  https://123-abc.mktorest.com/rest/v1/leads.json
 	// record keys   jane@acme.com, bob@acme.com
 	//

@@ -65,6 +65,7 @@ type Metrics struct {
 	duration      *prometheus.HistogramVec
 	upstream      *prometheus.HistogramVec
 	wait          *prometheus.HistogramVec
+	record        *prometheus.HistogramVec
 	lastDelivery  *prometheus.GaugeVec
 	firing        *prometheus.GaugeVec
 	notifications *prometheus.CounterVec
@@ -83,6 +84,7 @@ type routeMetrics struct {
 	duration     prometheus.Observer
 	upstream     prometheus.Observer
 	wait         prometheus.Observer
+	record       prometheus.Observer
 	lastDelivery prometheus.Gauge
 }
 
@@ -106,6 +108,9 @@ func NewMetrics() *Metrics {
 		wait: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "mtguard_throttle_wait_seconds", Help: "Time calls waited in the throttle queue, by route (only calls that waited).", Buckets: latency,
 		}, []string{"route"}),
+		record: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "mtguard_record_duration_seconds", Help: "Time calls waited for their request to be durably recorded (journal write and fsync) before forwarding, by route.", Buckets: latency,
+		}, []string{"route"}),
 		lastDelivery: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "mtguard_last_delivery_timestamp_seconds", Help: "Unix time of the route's last delivered call.",
 		}, []string{"route"}),
@@ -117,7 +122,7 @@ func NewMetrics() *Metrics {
 		}, []string{"sink", "result"}),
 		unrouted: map[string]*routeMetrics{},
 	}
-	m.reg.MustRegister(m.calls, m.findings, m.duration, m.upstream, m.wait, m.lastDelivery, m.firing, m.notifications,
+	m.reg.MustRegister(m.calls, m.findings, m.duration, m.upstream, m.wait, m.record, m.lastDelivery, m.firing, m.notifications,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -163,6 +168,7 @@ func (m *Metrics) route(label string) *routeMetrics {
 		duration:     m.duration.WithLabelValues(label),
 		upstream:     m.upstream.WithLabelValues(label),
 		wait:         m.wait.WithLabelValues(label),
+		record:       m.record.WithLabelValues(label),
 		lastDelivery: m.lastDelivery.WithLabelValues(label),
 	}
 	for _, o := range store.Outcomes {
@@ -228,6 +234,9 @@ func (m *Metrics) observe(rs *routeState, o observation) {
 	}
 	if o.waitMS > 0 {
 		rm.wait.Observe(o.waitMS / 1000)
+	}
+	if o.recordMS > 0 {
+		rm.record.Observe(o.recordMS / 1000)
 	}
 }
 

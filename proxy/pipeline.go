@@ -250,7 +250,10 @@ func (p *Pipeline) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 
 	// Stage 4: durable intent before anything leaves.
-	if err := p.cfg.Recorder.RecordIntent(req.Context(), tx); err != nil {
+	recordStart := p.cfg.Now()
+	err = p.cfg.Recorder.RecordIntent(req.Context(), tx)
+	tx.RecordMS = ms(p.cfg.Now().Sub(recordStart))
+	if err != nil {
 		if req.Context().Err() != nil {
 			// The intent may still commit; give it an outcome so it does not stay pending.
 			tx.Findings = append(tx.Findings, finding(schemas.CodeClientGone, "the calling tool went away before the call was recorded"))

@@ -52,7 +52,7 @@ func marshalCall(c *Call) ([]byte, error) {
 
 // marshalResult encodes r as json.Marshal(r) would.
 func marshalResult(r *Result) ([]byte, error) {
-	if !finite(r.DurationMS) || !finite(r.WaitMS) || !finite(r.UpstreamMS) {
+	if !finite(r.DurationMS) || !finite(r.WaitMS) || !finite(r.UpstreamMS) || !finite(r.RecordMS) {
 		b, err := json.Marshal(r)
 		if err != nil {
 			return nil, fmt.Errorf("encode result: %w", err)
@@ -80,6 +80,10 @@ func marshalResult(r *Result) ([]byte, error) {
 	if r.UpstreamMS != 0 {
 		b = append(b, `,"upstream_ms":`...)
 		b = appendJSONFloat(b, r.UpstreamMS)
+	}
+	if r.RecordMS != 0 {
+		b = append(b, `,"record_ms":`...)
+		b = appendJSONFloat(b, r.RecordMS)
 	}
 	b = append(b, `,"findings":`...)
 	if r.Findings == nil {

@@ -24,7 +24,7 @@ func sampleTx() *Transaction {
 			},
 		},
 		Result: Result{
-			Status: 201, Outcome: OutcomeDelivered, DurationMS: 21.734, UpstreamMS: 20.5,
+			Status: 201, Outcome: OutcomeDelivered, DurationMS: 21.734, UpstreamMS: 20.5, RecordMS: 0.412,
 			Findings: []Finding{{Code: "endpoint.deprecated", Severity: SeverityWarn, Message: "v1 sunsets in 12 days", Detail: "/crm/v1"}},
 			Records:  []RecordResult{{Index: 0, Key: "jane@acme.com", OK: true}, {Index: 1, OK: false, Reason: "INVALID_EMAIL"}},
 			Response: Message{Headers: http.Header{"Content-Type": {"application/json;charset=utf-8"}}, Body: `{"id":"512"}`, Size: 12},
@@ -56,13 +56,16 @@ func TestEncodeMatchesJSON(t *testing.T) {
 			tx.Request.Body = "\x00\x01\x1f\"\\/<>&\b\f\u2028\u2029\x7f é 😀 \xff\xfe bad \xed\xa0\x80 surrogate"
 			tx.Path = "/a?b=<script>&c=d"
 		}},
-		{"floats", func(tx *Transaction) { tx.DurationMS, tx.WaitMS, tx.UpstreamMS = 1e-7, 1e21, -0.000001 }},
+		{"floats", func(tx *Transaction) {
+			tx.DurationMS, tx.WaitMS, tx.UpstreamMS, tx.RecordMS = 1e-7, 1e21, -0.000001, 3e-5
+		}},
 		{"small float", func(tx *Transaction) { tx.DurationMS = 5e-324 }},
 		{"big float", func(tx *Transaction) { tx.DurationMS = math.MaxFloat64 }},
 		{"zone offset", func(tx *Transaction) { tx.Time = time.Date(2026, 3, 1, 0, 0, 0, 0, time.FixedZone("x", -5*3600-30*60)) }},
 		{"local zone", func(tx *Transaction) { tx.Time = time.Unix(1_780_000_000, 5).Local() }},
 		{"year 10000 falls back", func(tx *Transaction) { tx.Time = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC) }},
 		{"NaN falls back", func(tx *Transaction) { tx.DurationMS = math.NaN() }},
+		{"infinite record time falls back", func(tx *Transaction) { tx.RecordMS = math.Inf(1) }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

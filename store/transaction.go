@@ -113,11 +113,14 @@ type Call struct {
 
 // Result is what becomes known once a call has ended.
 type Result struct {
-	Status     int            `json:"status"`
-	Outcome    Outcome        `json:"outcome"`
-	DurationMS float64        `json:"duration_ms"`
-	WaitMS     float64        `json:"wait_ms,omitempty"`
-	UpstreamMS float64        `json:"upstream_ms,omitempty"`
+	Status     int     `json:"status"`
+	Outcome    Outcome `json:"outcome"`
+	DurationMS float64 `json:"duration_ms"`
+	WaitMS     float64 `json:"wait_ms,omitempty"`
+	UpstreamMS float64 `json:"upstream_ms,omitempty"`
+	// RecordMS is how long the call waited for its request to be durably recorded before it
+	// was forwarded: the disk's share of the latency mtguard adds.
+	RecordMS   float64        `json:"record_ms,omitempty"`
 	Findings   []Finding      `json:"findings"`
 	Records    []RecordResult `json:"records,omitempty"`
 	Response   Message        `json:"response"`
