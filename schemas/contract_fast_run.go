@@ -58,9 +58,8 @@ func (fv *fastValidator) valid(raw []byte) bool {
 // root down, the nodes each value is checked against (slots), the child nodes being collected
 // for the next value (targets, pairs) and the hashes of an object's keys.
 type fastRun struct {
+	lexer
 	fv      *fastValidator
-	b       []byte
-	i       int
 	str     string // b as a string, made the first time a Go string is needed
 	hasStr  bool
 	slots   []fastSlot
@@ -511,25 +510,6 @@ func hex4(b []byte) (rune, bool) {
 	return v, true
 }
 
-func (r *fastRun) ws() {
-	for r.i < len(r.b) {
-		switch r.b[r.i] {
-		case ' ', '\t', '\n', '\r':
-			r.i++
-		default:
-			return
-		}
-	}
-}
-
-func (r *fastRun) literal(lit string) bool {
-	if len(r.b)-r.i < len(lit) || string(r.b[r.i:r.i+len(lit)]) != lit {
-		return false
-	}
-	r.i += len(lit)
-	return true
-}
-
 // fastNumber is where the parts of a number are in the body.
 type fastNumber struct {
 	start, end         int
@@ -748,10 +728,7 @@ func (r *fastRun) object(base, depth int) bool {
 	r.i++ // {
 	hbase := len(r.hashes)
 	keys := 0
-	r.ws()
-	if r.i < len(r.b) && r.b[r.i] == '}' {
-		r.i++
-	} else {
+	if !r.empty('}') {
 		for {
 			r.ws()
 			if r.i >= len(r.b) || r.b[r.i] != '"' {
@@ -793,30 +770,22 @@ func (r *fastRun) object(base, depth int) bool {
 			if names && !r.propertyNames(base, end, keyAt, depth) {
 				return false
 			}
-			r.ws()
-			if r.i >= len(r.b) || r.b[r.i] != ':' {
+			if !r.colon() {
 				return false
 			}
-			r.i++
-			r.ws()
 			cb, ok := r.value(r.targets[tbase:tend], depth+1)
 			if !ok {
 				return false
 			}
 			r.fold(cb, pbase, pend)
 			r.slots, r.targets, r.pairs = r.slots[:cb], r.targets[:tbase], r.pairs[:pbase]
-			r.ws()
-			if r.i >= len(r.b) {
+			more, ok := r.next('}')
+			if !ok {
 				return false
 			}
-			if r.b[r.i] == '}' {
-				r.i++
+			if !more {
 				break
 			}
-			if r.b[r.i] != ',' {
-				return false
-			}
-			r.i++
 		}
 	}
 	if hs := r.hashes[hbase:]; len(hs) > 1 {
@@ -892,10 +861,7 @@ func (r *fastRun) array(base, depth int) bool {
 	}
 	tend, pend := len(r.targets), len(r.pairs)
 	count := 0
-	r.ws()
-	if r.i < len(r.b) && r.b[r.i] == ']' {
-		r.i++
-	} else {
+	if !r.empty(']') {
 		for {
 			r.ws()
 			cb, ok := r.value(r.targets[tbase:tend], depth+1)
@@ -905,18 +871,13 @@ func (r *fastRun) array(base, depth int) bool {
 			count++
 			r.fold(cb, pbase, pend)
 			r.slots = r.slots[:cb]
-			r.ws()
-			if r.i >= len(r.b) {
+			more, ok := r.next(']')
+			if !ok {
 				return false
 			}
-			if r.b[r.i] == ']' {
-				r.i++
+			if !more {
 				break
 			}
-			if r.b[r.i] != ',' {
-				return false
-			}
-			r.i++
 		}
 	}
 	r.targets, r.pairs = r.targets[:tbase], r.pairs[:pbase]

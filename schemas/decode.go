@@ -12,7 +12,7 @@ import (
 // and every call with checks on its route pays it twice (request and response). A document it
 // cannot read is handed to encoding/json, which says precisely what is wrong.
 func decodeJSON(raw []byte) (any, error) {
-	d := decoder{scanner: scanner{b: raw}}
+	d := decoder{lexer: lexer{b: raw}}
 	d.ws()
 	v, ok := d.val(0)
 	if ok {
@@ -37,7 +37,7 @@ func decodeStd(raw []byte) (any, error) {
 	return v, nil
 }
 
-type decoder struct{ scanner }
+type decoder struct{ lexer }
 
 func (d *decoder) val(depth int) (any, bool) {
 	if d.i >= len(d.b) || depth > maxScanDepth {
@@ -111,9 +111,7 @@ func validNumber(b []byte) bool {
 func (d *decoder) obj(depth int) (any, bool) {
 	d.i++
 	m := map[string]any{}
-	d.ws()
-	if d.i < len(d.b) && d.b[d.i] == '}' {
-		d.i++
+	if d.empty('}') {
 		return m, true
 	}
 	for {
@@ -125,29 +123,20 @@ func (d *decoder) obj(depth int) (any, bool) {
 		if !ok {
 			return nil, false
 		}
-		d.ws()
-		if d.i >= len(d.b) || d.b[d.i] != ':' {
+		if !d.colon() {
 			return nil, false
 		}
-		d.i++
-		d.ws()
 		v, ok := d.val(depth + 1)
 		if !ok {
 			return nil, false
 		}
 		m[k] = v
-		d.ws()
-		if d.i >= len(d.b) {
+		more, ok := d.next('}')
+		if !ok {
 			return nil, false
 		}
-		switch d.b[d.i] {
-		case ',':
-			d.i++
-		case '}':
-			d.i++
+		if !more {
 			return m, true
-		default:
-			return nil, false
 		}
 	}
 }
@@ -155,9 +144,7 @@ func (d *decoder) obj(depth int) (any, bool) {
 func (d *decoder) arr(depth int) (any, bool) {
 	d.i++
 	a := []any{}
-	d.ws()
-	if d.i < len(d.b) && d.b[d.i] == ']' {
-		d.i++
+	if d.empty(']') {
 		return a, true
 	}
 	for {
@@ -167,18 +154,12 @@ func (d *decoder) arr(depth int) (any, bool) {
 			return nil, false
 		}
 		a = append(a, v)
-		d.ws()
-		if d.i >= len(d.b) {
+		more, ok := d.next(']')
+		if !ok {
 			return nil, false
 		}
-		switch d.b[d.i] {
-		case ',':
-			d.i++
-		case ']':
-			d.i++
+		if !more {
 			return a, true
-		default:
-			return nil, false
 		}
 	}
 }

@@ -14,7 +14,7 @@ import (
 // decoding the whole body into maps would be wasted work. ok is false when raw is not valid
 // JSON; the caller then falls back to ParseBody, which reports why.
 func ScanJSON(raw []byte, paths []KeyPath, isSecret func(key []byte) bool) (keys []string, secret bool, ok bool) {
-	s := scanner{b: raw, isSecret: isSecret}
+	s := scanner{lexer: lexer{b: raw}, isSecret: isSecret}
 	var active [8]pathPos
 	cands := active[:0]
 	for i := range paths {
@@ -52,26 +52,78 @@ type pathPos struct {
 	needArray bool
 }
 
+// lexer holds a position in a JSON document and the steps every reader of it shares: the
+// scanner (record keys, secret fields), the decoder (trees) and the contract fast path.
+type lexer struct {
+	b []byte
+	i int
+}
+
+func (l *lexer) ws() {
+	for l.i < len(l.b) {
+		switch l.b[l.i] {
+		case ' ', '\t', '\n', '\r':
+			l.i++
+		default:
+			return
+		}
+	}
+}
+
+func (l *lexer) literal(lit string) bool {
+	if len(l.b)-l.i < len(lit) || string(l.b[l.i:l.i+len(lit)]) != lit {
+		return false
+	}
+	l.i += len(lit)
+	return true
+}
+
+// empty moves past closer when the container just opened is empty.
+func (l *lexer) empty(closer byte) bool {
+	l.ws()
+	if l.i < len(l.b) && l.b[l.i] == closer {
+		l.i++
+		return true
+	}
+	return false
+}
+
+// colon moves past the ':' after an object key and the spaces around it.
+func (l *lexer) colon() bool {
+	l.ws()
+	if l.i >= len(l.b) || l.b[l.i] != ':' {
+		return false
+	}
+	l.i++
+	l.ws()
+	return true
+}
+
+// next moves past what follows an element: a ',' (more is true) or closer (more is false).
+// ok is false for anything else.
+func (l *lexer) next(closer byte) (more, ok bool) {
+	l.ws()
+	if l.i < len(l.b) {
+		switch l.b[l.i] {
+		case ',':
+			l.i++
+			return true, true
+		case closer:
+			l.i++
+			return false, true
+		}
+	}
+	return false, false
+}
+
 type scanner struct {
-	b        []byte
-	i        int
+	lexer
 	isSecret func([]byte) bool
 	found    []foundKey
 	secret   bool
 }
 
 const maxScanDepth = 200
-
-func (s *scanner) ws() {
-	for s.i < len(s.b) {
-		switch s.b[s.i] {
-		case ' ', '\t', '\n', '\r':
-			s.i++
-		default:
-			return
-		}
-	}
-}
 
 // value scans one value. cands are the paths that arrive here; a path whose segments are all
 // matched collects this value when it is a string.
@@ -109,9 +161,7 @@ func (s *scanner) value(cands []pathPos, depth int) bool {
 
 func (s *scanner) object(cands []pathPos, depth int) bool {
 	s.i++ // {
-	s.ws()
-	if s.i < len(s.b) && s.b[s.i] == '}' {
-		s.i++
+	if s.empty('}') {
 		return true
 	}
 	var next [8]pathPos
@@ -142,28 +192,15 @@ func (s *scanner) object(cands []pathPos, depth int) bool {
 				sub = append(sub, pathPos{idx: p.idx, path: p.path, seg: p.seg + 1, needArray: p.path.segs[p.seg].array})
 			}
 		}
-		s.ws()
-		if s.i >= len(s.b) || s.b[s.i] != ':' {
+		if !s.colon() {
 			return false
 		}
-		s.i++
-		s.ws()
 		// A path segment written items[] walks an array; the array's elements continue it.
 		if !s.value(sub, depth+1) {
 			return false
 		}
-		s.ws()
-		if s.i >= len(s.b) {
-			return false
-		}
-		switch s.b[s.i] {
-		case ',':
-			s.i++
-		case '}':
-			s.i++
-			return true
-		default:
-			return false
+		if more, ok := s.next('}'); !more {
+			return ok
 		}
 	}
 }
@@ -179,9 +216,7 @@ func (s *scanner) array(cands []pathPos, depth int) bool {
 			sub = append(sub, p)
 		}
 	}
-	s.ws()
-	if s.i < len(s.b) && s.b[s.i] == ']' {
-		s.i++
+	if s.empty(']') {
 		return true
 	}
 	for {
@@ -189,60 +224,42 @@ func (s *scanner) array(cands []pathPos, depth int) bool {
 		if !s.value(sub, depth+1) {
 			return false
 		}
-		s.ws()
-		if s.i >= len(s.b) {
-			return false
-		}
-		switch s.b[s.i] {
-		case ',':
-			s.i++
-		case ']':
-			s.i++
-			return true
-		default:
-			return false
+		if more, ok := s.next(']'); !more {
+			return ok
 		}
 	}
 }
 
 // skipString moves past a string starting at s.i (a quote), validating escapes loosely.
-func (s *scanner) skipString() bool {
-	s.i++
-	for s.i < len(s.b) {
-		switch c := s.b[s.i]; {
+func (l *lexer) skipString() bool {
+	l.i++
+	for l.i < len(l.b) {
+		switch c := l.b[l.i]; {
 		case c == '"':
-			s.i++
+			l.i++
 			return true
 		case c == '\\':
-			s.i += 2
+			l.i += 2
 		case c < 0x20:
 			return false
 		default:
-			s.i++
+			l.i++
 		}
 	}
 	return false
 }
 
-func (s *scanner) literal(lit string) bool {
-	if !bytes.HasPrefix(s.b[s.i:], []byte(lit)) {
-		return false
-	}
-	s.i += len(lit)
-	return true
-}
-
-func (s *scanner) number() bool {
-	start := s.i
-	for s.i < len(s.b) {
-		switch c := s.b[s.i]; {
+func (l *lexer) number() bool {
+	start := l.i
+	for l.i < len(l.b) {
+		switch c := l.b[l.i]; {
 		case c >= '0' && c <= '9', c == '-', c == '+', c == '.', c == 'e', c == 'E':
-			s.i++
+			l.i++
 		default:
-			return s.i > start
+			return l.i > start
 		}
 	}
-	return s.i > start
+	return l.i > start
 }
 
 // addKey decodes a quoted string value and notes it as a record key of path idx.
