@@ -7,7 +7,6 @@ import (
 	"math/big"
 	"net/http"
 	"reflect"
-	"strings"
 	"sync"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
@@ -482,13 +481,8 @@ func (s *pinnedSchema) fastValid(h http.Header, raw []byte, parsed Body) bool {
 	case parsed.Kind == "json" && parsed.Err == nil:
 	case !parsed.unparsed():
 		return false
-	case !jsonMedia(h.Get("Content-Type"), raw):
+	case MediaKind(h.Get("Content-Type"), raw) != "json":
 		return false
 	}
 	return s.fast.valid(raw)
-}
-
-// jsonMedia is MediaKind(ct, raw) == "json", without parsing the common Content-Type.
-func jsonMedia(ct string, raw []byte) bool {
-	return strings.EqualFold(ct, "application/json") || MediaKind(ct, raw) == "json"
 }
