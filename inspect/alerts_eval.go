@@ -218,34 +218,29 @@ func (e *Alerts) evalSilence(rs *routeState, now time.Time) {
 }
 
 func (e *Alerts) evalErrorRate(rs *routeState, now time.Time) {
-	r := rs.rules.ErrorRate
-	if r == nil {
-		return
+	if r := rs.rules.ErrorRate; r != nil {
+		e.evalShare(rs, kindErrorRate, rs.errWin, now, r.MinCalls, r.Above)
 	}
-	rs.errWin.advance(now)
-	s := rs.errWin.sum
-	rs.holds[kindErrorRate] = s.calls >= r.MinCalls && s.calls > 0 && float64(s.bad) > r.Above*float64(s.calls)
-	if rs.holds[kindErrorRate] {
-		e.fire(rs, kindErrorRate, now, rs.errWin.firstBad(), s.bad, s.badRecords)
-		return
-	}
-	e.resolve(rs, kindErrorRate, now)
 }
 
 func (e *Alerts) evalLatency(rs *routeState, now time.Time) {
-	r := rs.rules.Latency
-	if r == nil {
+	if r := rs.rules.Latency; r != nil {
+		// The percentile is above the threshold exactly when more than 1-p of the calls were slower.
+		e.evalShare(rs, kindLatency, rs.latWin, now, r.MinCalls, 1-r.Percentile)
+	}
+}
+
+// evalShare fires k while more than the fraction limit of the calls in w were bad, once w
+// holds at least minCalls calls, and resolves it otherwise.
+func (e *Alerts) evalShare(rs *routeState, k kind, w *window, now time.Time, minCalls int, limit float64) {
+	w.advance(now)
+	s := w.sum
+	rs.holds[k] = s.calls >= minCalls && s.calls > 0 && float64(s.bad) > limit*float64(s.calls)
+	if rs.holds[k] {
+		e.fire(rs, k, now, w.firstBad(), s.bad, s.badRecords)
 		return
 	}
-	rs.latWin.advance(now)
-	s := rs.latWin.sum
-	// The percentile is above the threshold exactly when more than 1-p of the calls were slower.
-	rs.holds[kindLatency] = s.calls >= r.MinCalls && s.calls > 0 && float64(s.bad) > (1-r.Percentile)*float64(s.calls)
-	if rs.holds[kindLatency] {
-		e.fire(rs, kindLatency, now, rs.latWin.firstBad(), s.bad, s.badRecords)
-		return
-	}
-	e.resolve(rs, kindLatency, now)
+	e.resolve(rs, k, now)
 }
 
 func (e *Alerts) evalAuth(rs *routeState, now time.Time) {
