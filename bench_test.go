@@ -729,22 +729,11 @@ func verifyRecording(b *testing.B, path string, samples []sampledCall, answered 
 	// The stored record_ms of every call at the slow vendor (told apart by its vendor time):
 	// mtguard's own account of how much of its added latency was the disk.
 	slowMS := float64(slowDelay.Milliseconds()) / 2
-	for q := (store.Query{Route: "hubspot", Limit: 1000}); ; {
-		page, err := st.Query(ctx, q)
-		if err != nil {
-			b.Errorf("recording: query: %v", err)
-			break
+	forEachTransaction(b, st, store.Query{Route: "hubspot"}, func(tx store.Transaction) {
+		if tx.UpstreamMS >= slowMS && slowMS > 0 {
+			rec.recordSlow = append(rec.recordSlow, tx.RecordMS)
 		}
-		for _, tx := range page.Transactions {
-			if tx.UpstreamMS >= slowMS && slowMS > 0 {
-				rec.recordSlow = append(rec.recordSlow, tx.RecordMS)
-			}
-		}
-		if page.Next == "" {
-			break
-		}
-		q.Cursor = page.Next
-	}
+	})
 	slices.Sort(rec.recordSlow)
 	return rec
 }

@@ -410,7 +410,7 @@ func checkCrashStore(t *testing.T, st *store.Store, vendor *crashVendor, res *cr
 }
 
 // forEachTransaction pages through every transaction matching q and returns how many there were.
-func forEachTransaction(t *testing.T, st *store.Store, q store.Query, fn func(store.Transaction)) int {
+func forEachTransaction(t testing.TB, st *store.Store, q store.Query, fn func(store.Transaction)) int {
 	t.Helper()
 	q.Limit = 1000
 	n := 0
