@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -63,7 +64,7 @@ type Store struct {
 	now      func() time.Time
 	ids      idGen
 	ops      chan *op
-	apply    chan applyBatch // journaled batches, in order, for the bbolt applier
+	apply    *applyQueue // journaled writes and results, in order, for the bbolt applier
 	wal      *journal
 	maxBatch int
 	onResult func(Transaction)
@@ -81,13 +82,6 @@ type Store struct {
 	// keepSegments is set once a bbolt commit failed: the journal then keeps every segment,
 	// so the next Open can apply what bbolt missed.
 	keepSegments atomic.Bool
-}
-
-// applyBatch is one journaled batch on its way into bbolt. When retired is not zero, the
-// journal moved past that segment after this batch: once applied, the segment can go.
-type applyBatch struct {
-	ops     []*op
-	retired uint64
 }
 
 // op is one queued write. Exactly one of tx or barrier is meaningful.
@@ -133,7 +127,7 @@ func Open(path string, opts Options) (*Store, error) {
 		boltOpts: boltOpts,
 		now:      opts.Now,
 		ops:      make(chan *op, opts.MaxBatch),
-		apply:    make(chan applyBatch, 64),
+		apply:    newApplyQueue(applyMax),
 		maxBatch: opts.MaxBatch,
 		onResult: opts.OnResult,
 		done:     make(chan struct{}),
@@ -275,7 +269,19 @@ func (s *Store) RecordResult(tx *Transaction) error {
 	if err != nil {
 		return err
 	}
-	return s.enqueue(context.Background(), &op{tx: tx, res: res})
+	o := &op{tx: tx, res: res}
+	if !tx.stored {
+		return s.enqueue(context.Background(), o) // the journal is its only record
+	}
+	// The intent is journaled, so the result goes straight to the applier: it was pushed
+	// there before the caller learnt the intent was durable, so it stays ahead of its result.
+	s.closeMu.RLock()
+	defer s.closeMu.RUnlock()
+	if s.closed {
+		return ErrClosed
+	}
+	s.apply.push(0, o)
+	return nil
 }
 
 // Sync waits until every write queued before it is durable (journaled), and returns the
@@ -355,10 +361,11 @@ func (s *Store) Close() error {
 }
 
 // journalLoop is the single journal writer: it takes every queued write, appends them with
-// one fdatasync (group commit), tells the intents' waiters they are durable, and hands the
-// batch to applyLoop.
+// one fdatasync (group commit), hands the batch to the applier and then tells the intents'
+// waiters they are durable, in that order, so that a call's result (pushed straight to the
+// applier once its caller goes on) never overtakes its intent.
 func (s *Store) journalLoop() {
-	defer close(s.apply)
+	defer s.apply.close()
 	var buf []byte
 	for first := range s.ops {
 		batch := []*op{first}
@@ -376,14 +383,15 @@ func (s *Store) journalLoop() {
 		}
 		// Intents go to the journal: they are what must survive before a call leaves. So do
 		// results of calls with no stored intent (calls mtguard answered itself), which are
-		// their only record. Other results reach the disk with the next bbolt commit (at most
-		// applyInterval later); if the process dies first, the call shows as interrupted.
+		// their only record. Other results never come this way (see RecordResult): they reach
+		// the disk with the next bbolt commit (at most applyInterval later); if the process
+		// dies first, the call shows as interrupted.
 		if cap(buf) > journalBufMax {
 			buf = nil // a burst of large bodies should not pin its buffer forever
 		}
 		buf = buf[:0]
 		for _, o := range batch {
-			if o.intent || (o.tx != nil && !o.tx.stored) {
+			if o.tx != nil {
 				buf = appendRecord(buf, o)
 			}
 		}
@@ -396,50 +404,39 @@ func (s *Store) journalLoop() {
 				s.committed.Add(1)
 			}
 		}
+		var retired uint64
+		if err == nil && s.wal.size > segmentMax {
+			if old, rerr := s.wal.rotate(); rerr == nil {
+				retired = old
+			}
+		}
+		// Even when the journal write failed, bbolt may still take the writes.
+		s.apply.push(retired, batch...)
 		for _, o := range batch {
 			if (o.intent || o.durableOnly) && o.done != nil {
 				o.done <- err
 			}
 		}
-		b := applyBatch{ops: batch}
-		if err == nil && s.wal.size > segmentMax {
-			if old, rerr := s.wal.rotate(); rerr == nil {
-				b.retired = old
-			}
-		}
-		// Even when the journal write failed, bbolt may still take the writes.
-		s.apply <- b
 	}
 }
+
+// commitYieldEvery is how many writes a commit applies between yields to the scheduler.
+const commitYieldEvery = 32
 
 // journalBufMax is the largest journal batch buffer kept for reuse.
 const journalBufMax = 4 << 20
 
-// applyLoop writes journaled batches into bbolt, several at a time, then answers barriers
-// (Sync) and streams results to OnResult.
+// applyMax is how many writes may wait for the applier before the journal waits for it.
+const applyMax = 1 << 16
+
+// applyLoop writes queued writes into bbolt, many at a time, then answers barriers (Sync)
+// and streams results to OnResult.
 func (s *Store) applyLoop() {
 	defer close(s.done)
-	for first := range s.apply {
-		// Gather batches for a while: fewer, larger bbolt commits cost far less than one per
-		// journal write, and nothing waits for them but reads, which say so (a barrier).
-		batches := []applyBatch{first}
-		deadline := time.NewTimer(applyInterval)
-	gather:
-		for !hasReadBarrier(batches[len(batches)-1]) {
-			select {
-			case b, ok := <-s.apply:
-				if !ok {
-					break gather
-				}
-				batches = append(batches, b)
-			case <-deadline.C:
-				break gather
-			}
-		}
-		deadline.Stop()
-		var ops []*op
-		for _, b := range batches {
-			ops = append(ops, b.ops...)
+	for {
+		ops, retired, ok := s.apply.take(applyInterval)
+		if !ok {
+			return
 		}
 		var err error
 		if slices.ContainsFunc(ops, func(o *op) bool { return o.tx != nil }) {
@@ -456,12 +453,8 @@ func (s *Store) applyLoop() {
 				s.onResult(*o.tx)
 			}
 		}
-		if !s.keepSegments.Load() {
-			for _, b := range batches {
-				if b.retired != 0 {
-					removeSegments(s.path, []uint64{b.retired})
-				}
-			}
+		if !s.keepSegments.Load() && len(retired) > 0 {
+			removeSegments(s.path, retired)
 		}
 	}
 }
@@ -470,9 +463,9 @@ func (s *Store) applyLoop() {
 // read is waiting for them.
 const applyInterval = 250 * time.Millisecond
 
-// hasReadBarrier reports whether a read waits for b to be applied.
-func hasReadBarrier(b applyBatch) bool {
-	return slices.ContainsFunc(b.ops, func(o *op) bool { return o.tx == nil && !o.durableOnly && o.done != nil })
+// hasReadBarrier reports whether a read waits for ops to be applied.
+func hasReadBarrier(ops []*op) bool {
+	return slices.ContainsFunc(ops, func(o *op) bool { return o.tx == nil && !o.durableOnly && o.done != nil })
 }
 
 // commit applies batch to bbolt in one transaction. A batch of barriers only (Sync) never
@@ -494,7 +487,13 @@ func (s *Store) commit(batch []*op) error {
 		}
 	}
 	err := s.update(func(btx *bolt.Tx) error {
-		for _, o := range batch {
+		for i, o := range batch {
+			if i%commitYieldEvery == commitYieldEvery-1 {
+				// A commit applies hundreds of writes without blocking. Yielding now and
+				// then lets the goroutines queued behind it on this P (calls whose intent
+				// just became durable) run, instead of waiting out the whole commit.
+				runtime.Gosched()
+			}
 			if err := applyOp(btx, o, both[o.tx]); err != nil {
 				return err
 			}
