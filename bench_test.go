@@ -46,6 +46,7 @@ const (
 	envBenchCPUs     = "MTGUARD_BENCH_PROXY_CPUS"   // taskset -c list for the proxies; default unpinned
 	envBenchProfile  = "MTGUARD_BENCH_PROFILE"      // directory for the children's CPU and alloc profiles
 	envBenchRoute    = "MTGUARD_BENCH_ROUTE"        // extra YAML for the route, e.g. "preset: hubspot"
+	envBenchBaseline = "MTGUARD_BENCH_BASELINE"     // another build's test binary: its mtguard replaces the bare proxy
 
 	envBenchChild    = "MTGUARD_BENCH_CHILD"    // set in a child: "bare" or "mtguard"
 	envBenchConfig   = "MTGUARD_BENCH_CONFIG"   // child "mtguard": the config file
@@ -108,8 +109,19 @@ routes:
 		b.Fatal(err)
 	}
 
-	bare := startBenchChild(b, "bare", opts, envBenchUpstream+"="+vendor.URL)
-	mtg := startBenchChild(b, "mtguard", opts, envBenchConfig+"="+cfgPath)
+	var bare *benchChildProc
+	if opts.baseline != "" {
+		// Another build of mtguard takes the bare proxy's place, with a store of its own.
+		basePath, baseCfg := filepath.Join(dir, name+"-baseline.db"), filepath.Join(dir, name+"-baseline.yaml")
+		b.Cleanup(func() { os.Remove(basePath); os.Remove(baseCfg) })
+		if err := os.WriteFile(baseCfg, []byte(strings.Replace(cfgYAML, dbPath, basePath, 1)), 0o600); err != nil {
+			b.Fatal(err)
+		}
+		bare = startBenchChild(b, "mtguard", opts.baseline, opts, envBenchConfig+"="+baseCfg)
+	} else {
+		bare = startBenchChild(b, "bare", os.Args[0], opts, envBenchUpstream+"="+vendor.URL)
+	}
+	mtg := startBenchChild(b, "mtguard", os.Args[0], opts, envBenchConfig+"="+cfgPath)
 	urls := map[string]string{
 		"direct":  vendor.URL + benchPath,
 		"bare":    "http://" + bare.addr + benchPrefix + benchPath,
@@ -257,7 +269,7 @@ func serveBare(ctx context.Context, upstream string) error {
 type benchOptions struct {
 	phase, warmup, vendorDelay time.Duration
 	rounds, clients            int
-	dir, cpus                  string
+	dir, cpus, baseline        string
 }
 
 func benchOptionsFromEnv(b *testing.B) benchOptions {
@@ -292,6 +304,7 @@ func benchOptionsFromEnv(b *testing.B) benchOptions {
 		clients:     num(envBenchClients, 32),
 		dir:         os.Getenv(envBenchDir),
 		cpus:        os.Getenv(envBenchCPUs),
+		baseline:    os.Getenv(envBenchBaseline),
 	}
 }
 
@@ -309,12 +322,13 @@ type benchChildProc struct {
 // ("mtguard dev serving: proxy http://127.0.0.1:40123  admin ...").
 var serveLineRE = regexp.MustCompile(`proxy http://(\S+)`)
 
-func startBenchChild(b *testing.B, mode string, opts benchOptions, env ...string) *benchChildProc {
+// startBenchChild runs bin (this test binary, or a baseline's) as a proxy child in mode.
+func startBenchChild(b *testing.B, mode, bin string, opts benchOptions, env ...string) *benchChildProc {
 	b.Helper()
-	name, args := os.Args[0], []string{"-test.run=^TestBenchChild$", "-test.timeout=0"}
+	name, args := bin, []string{"-test.run=^TestBenchChild$", "-test.timeout=0"}
 	if opts.cpus != "" {
 		// taskset execs the binary, so the pid read from /proc stays the proxy's.
-		name, args = "taskset", append([]string{"-c", opts.cpus, os.Args[0]}, args...)
+		name, args = "taskset", append([]string{"-c", opts.cpus, bin}, args...)
 	}
 	cmd := exec.Command(name, args...)
 	cmd.Env = append(append(os.Environ(), envBenchChild+"="+mode), env...)
@@ -850,7 +864,11 @@ func (s benchSummary) table(opts benchOptions, fs string, rec recording) string 
 			if t != "direct" {
 				cpu = fmt.Sprintf("%.0f", med(rs, phaseResult.cpuPerCall))
 			}
-			fmt.Fprintf(&b, "%-7v %-8s %8.0f %13s %7.2f %7.2f %7.2f %15.0f %4.0f%% %5.0f%%\n", delay, t,
+			label := t
+			if t == "bare" && opts.baseline != "" {
+				label = "baseline"
+			}
+			fmt.Fprintf(&b, "%-7v %-8s %8.0f %13s %7.2f %7.2f %7.2f %15.0f %4.0f%% %5.0f%%\n", delay, label,
 				med(rs, phaseResult.rps), cpu,
 				med(rs, func(r phaseResult) float64 { return r.pct(50) }),
 				med(rs, func(r phaseResult) float64 { return r.pct(90) }),
@@ -865,7 +883,13 @@ func (s benchSummary) table(opts benchOptions, fs string, rec recording) string 
 		}
 		return "OVER"
 	}
-	fmt.Fprintf(&b, "mtguard/bare, vendor 0s: throughput %.2f× (budget ≥ 0.75×: %s), CPU/call %.2f× (≤ 1.40×: %s); vendor %v: %.2f×, %.2f×. "+
+	against := "bare"
+	if opts.baseline != "" {
+		// The budgets are against the bare proxy; against another build they do not apply.
+		against = "baseline"
+		verdict = func(bool) string { return "not judged against a baseline" }
+	}
+	fmt.Fprintf(&b, "mtguard/"+against+", vendor 0s: throughput %.2f× (budget ≥ 0.75×: %s), CPU/call %.2f× (≤ 1.40×: %s); vendor %v: %.2f×, %.2f×. "+
 		"mtguard-direct, vendor %v: p50 %+.2f ms, p99 %+.2f ms (≤ 5 ms: %s)",
 		s.tput, verdict(s.tput >= 0.75), s.cpu, verdict(s.cpu <= 1.40), opts.vendorDelay, s.tputSlow, s.cpuSlow,
 		opts.vendorDelay, s.p50Added, s.p99Added, verdict(s.p99Added <= 5))
