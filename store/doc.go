@@ -2,11 +2,12 @@
 // passed through the proxy, its secondary indexes (record key, route, outcome, each ordered by
 // time) and the retention sweep.
 //
-// Writes go through a single committer goroutine (group commit): every write queued while one
-// commit is in progress joins the next commit, so many concurrent calls share one fsync. An
-// intent (the request side) is durable before RecordIntent returns; a result is queued and
-// committed shortly after, and a call whose result never arrived is marked interrupted the next
-// time the file is opened.
+// An intent (the request side) is durable before RecordIntent returns: a single journal
+// writer appends every intent queued while its last write was in progress with one fdatasync
+// (group commit), so many concurrent calls share one sync. A second goroutine, the applier,
+// writes journaled intents and results into bbolt in bulk, every 250 ms or as soon as a read
+// waits for them. A result does not wait: it is queued for the applier, and a call whose
+// result never reached the file is marked interrupted the next time the file is opened.
 //
 // Callers hand the store redacted data: the store never sees a secret. The package imports no
 // other mtguard package.
