@@ -40,7 +40,8 @@ func (f *Forward) Serve(srv *http.Server, ln net.Listener) error {
 }
 
 // Shutdown stops accepting connections, lets the calls in progress finish (bounded by ctx),
-// then closes every tunnel and intercepted connection and waits until the tunnels are recorded.
+// then closes every tunnel and intercepted connection and waits until the tunnels are recorded
+// and their connections released.
 func (f *Forward) Shutdown(ctx context.Context) error {
 	f.mu.Lock()
 	f.stopped = true // a Serve that has not started yet will not
@@ -60,7 +61,14 @@ func (f *Forward) Shutdown(ctx context.Context) error {
 	if err == nil {
 		err = werr
 	}
-	if werr := waitFor(ctx, func() bool { return f.tunnels.Load() == 0 }); err == nil {
+	// goproxy releases a closed connection (our wrapper's Close) from its own goroutine, after
+	// the tunnel is recorded; wait for that too, so nothing is left when Shutdown returns.
+	released := func() bool {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return len(f.hijacked) == 0
+	}
+	if werr := waitFor(ctx, func() bool { return f.tunnels.Load() == 0 && released() }); err == nil {
 		err = werr
 	}
 	return err
