@@ -412,10 +412,20 @@ func (s *Store) journalLoop() {
 		}
 		// Even when the journal write failed, bbolt may still take the writes.
 		s.apply.push(retired, batch...)
+		woke := false
 		for _, o := range batch {
 			if (o.intent || o.durableOnly) && o.done != nil {
 				o.done <- err
+				woke = true
 			}
+		}
+		if woke && len(s.ops) > 0 {
+			// The callers just woken wait in this P's run queue. Going straight into the
+			// next write would hold the P through the fdatasync (Go hands a P over only when
+			// a system call lasts long enough for sysmon to notice) and then through the
+			// batch after, so under steady load they could wait until this goroutine is
+			// preempted, up to 10 ms. Let them go first; the next batch only grows.
+			runtime.Gosched()
 		}
 	}
 }
