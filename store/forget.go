@@ -105,7 +105,11 @@ func (s *Store) compact() (before, after int64, err error) {
 	}
 	tmp := s.path + ".compact"
 	os.Remove(tmp)
-	dst, err := bolt.Open(tmp, 0o600, s.boltOpts)
+	// With a large mapping bbolt grows a file 16 MiB at a time; the copy maps only what it
+	// needs, so it is no larger than its data.
+	dstOpts := *s.boltOpts
+	dstOpts.InitialMmapSize = 0
+	dst, err := bolt.Open(tmp, 0o600, &dstOpts)
 	if err != nil {
 		return before, 0, fmt.Errorf("compact: open %s: %w", tmp, err)
 	}

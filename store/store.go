@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"runtime"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,6 +16,10 @@ import (
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
 )
+
+// initialMmapSize is the address space a store maps when opened: 1 GiB on 64-bit platforms,
+// bbolt's default (grow as needed) where address space is scarce.
+const initialMmapSize = (strconv.IntSize / 64) << 30
 
 // formatVersion is written into every store file. Bump it when the on-disk layout changes in a
 // way an older binary would misread, and teach Open to migrate the previous one.
@@ -113,6 +118,12 @@ func Open(path string, opts Options) (*Store, error) {
 		// The freelist is rebuilt on open instead of written on every commit: smaller commits.
 		NoFreelistSync: true,
 		FreelistType:   bolt.FreelistMapType,
+		// bbolt remaps the file each time it outgrows its mapping (doubling from 32 KiB):
+		// a remap waits for every reader, copies the commit's pending nodes to the heap and
+		// unmaps the old range, all in the middle of a commit. Reserving address space up
+		// front (not memory: only pages read are resident) leaves a new store no remaps
+		// until it is this large.
+		InitialMmapSize: initialMmapSize,
 	}
 	db, err := bolt.Open(path, 0o600, boltOpts)
 	if errors.Is(err, bolterrors.ErrTimeout) {
