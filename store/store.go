@@ -284,8 +284,9 @@ func (s *Store) RecordResult(tx *Transaction) error {
 	if !tx.stored {
 		return s.enqueue(context.Background(), o) // the journal is its only record
 	}
-	// The intent is journaled, so the result goes straight to the applier: it was pushed
-	// there before the caller learnt the intent was durable, so it stays ahead of its result.
+	// The intent is journaled, so the result goes straight to the applier. The journal
+	// pushed the intent there before telling the caller it was durable, so the intent is
+	// always ahead of this result.
 	s.closeMu.RLock()
 	defer s.closeMu.RUnlock()
 	if s.closed {
