@@ -520,12 +520,21 @@ type fastNumber struct {
 	plain              bool // no fraction, no exponent
 }
 
-// readNumber reads a number by JSON's grammar: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+// readNumber reads the number at the cursor and moves past it.
 func (r *fastRun) readNumber() (fastNumber, bool) {
-	b := r.b
-	num := fastNumber{start: r.i, expOK: true}
-	i := r.i
-	if b[i] == '-' {
+	num, ok := parseNumber(r.b, r.i)
+	if ok {
+		r.i = num.end
+	}
+	return num, ok
+}
+
+// parseNumber reads the number that starts at b[i] by JSON's grammar,
+// -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?, and says where its parts are. It stops at
+// the first byte the grammar does not take; ok is false when no number ends there.
+func parseNumber(b []byte, i int) (num fastNumber, ok bool) {
+	num = fastNumber{start: i, expOK: true}
+	if i < len(b) && b[i] == '-' {
 		i++
 	}
 	digits := func() int {
@@ -579,7 +588,6 @@ func (r *fastRun) readNumber() (fastNumber, bool) {
 	}
 	num.end = i
 	num.plain = num.fracStart == num.fracEnd && num.end == num.fracEnd
-	r.i = i
 	return num, true
 }
 
