@@ -272,28 +272,17 @@ func (s *Store) RecordIntent(ctx context.Context, tx *Transaction) error {
 	}
 }
 
-// RecordResult queues the outcome of tx (tx.Result) and returns without waiting for the
-// commit; Sync waits for it. When the intent of tx was never stored (the store was failing at
-// the time), the request side is written too, so nothing that reached a result is lost.
+// RecordResult queues the outcome of tx (tx.Result) and returns without waiting: it reaches
+// the disk with the next bbolt commit, and reads wait for that. When the intent of tx was
+// never stored (mtguard answered the call itself, or the store was failing at the time), the
+// result is journaled with the request side, so nothing that reached a result is lost; Sync
+// waits for that journal write.
 func (s *Store) RecordResult(tx *Transaction) error {
 	res, err := marshalResult(&tx.Result)
 	if err != nil {
 		return err
 	}
-	o := &op{tx: tx, res: res}
-	if !tx.stored {
-		return s.enqueue(context.Background(), o) // the journal is its only record
-	}
-	// The intent is journaled, so the result goes straight to the applier. The journal
-	// pushed the intent there before telling the caller it was durable, so the intent is
-	// always ahead of this result.
-	s.closeMu.RLock()
-	defer s.closeMu.RUnlock()
-	if s.closed {
-		return ErrClosed
-	}
-	s.apply.push(0, o)
-	return nil
+	return s.enqueue(context.Background(), &op{tx: tx, res: res})
 }
 
 // Sync waits until every write queued before it is durable (journaled), and returns the
@@ -317,11 +306,18 @@ func (s *Store) barrier(ctx context.Context, durableOnly bool) error {
 	}
 }
 
+// enqueue hands o to the journal writer or, when o needs no journal, to the applier.
 func (s *Store) enqueue(ctx context.Context, o *op) error {
 	s.closeMu.RLock()
 	defer s.closeMu.RUnlock()
 	if s.closed {
 		return ErrClosed
+	}
+	if o.tx != nil && !o.intent && o.tx.stored {
+		// The result of a call whose intent is journaled. The journal pushed that intent to
+		// the applier before telling the caller it was durable, so it is ahead of this.
+		s.apply.push(0, o)
+		return nil
 	}
 	select {
 	case s.ops <- o:
