@@ -492,15 +492,14 @@ func (s *Store) commit(batch []*op) error {
 	// A call whose intent and result land in the same commit (most calls: the applier gathers
 	// for applyInterval) is never pending to a reader, and the commit is atomic, so neither the
 	// pending mark nor its removal is written: two B-tree writes fewer per call.
-	intents := make(map[*Transaction]bool, len(batch))
+	both := make(map[*Transaction]bool, len(batch)) // present: the intent is here; true: so is the result
 	for _, o := range batch {
 		if o.intent {
-			intents[o.tx] = true
+			both[o.tx] = false
 		}
 	}
-	both := make(map[*Transaction]bool, len(intents))
 	for _, o := range batch {
-		if o.tx != nil && !o.intent && o.tx.stored && intents[o.tx] {
+		if _, ok := both[o.tx]; ok && !o.intent && o.tx.stored {
 			both[o.tx] = true
 		}
 	}
