@@ -391,7 +391,7 @@ func (s *Store) journalLoop() {
 		}
 		// Intents go to the journal: they are what must survive before a call leaves. So do
 		// results of calls with no stored intent (calls mtguard answered itself), which are
-		// their only record. Other results never come this way (see RecordResult): they reach
+		// their only record. Other results never come this way (see enqueue): they reach
 		// the disk with the next bbolt commit (at most applyInterval later); if the process
 		// dies first, the call shows as interrupted.
 		if cap(buf) > journalBufMax {
