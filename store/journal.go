@@ -21,6 +21,11 @@ import (
 // syncs twice). A second goroutine applies the journaled writes to bbolt in bulk; Open replays
 // whatever a crash left unapplied. Segments are deleted once everything in them is applied.
 //
+// Each journal writer appends to its own segment, numbered from one counter, so segments of
+// different writers interleave. Replay does not depend on their order: an intent is skipped
+// when bbolt has the call, a result when bbolt has its result, and a result journaled without
+// a stored intent carries its call.
+//
 // A record is [4-byte length][4-byte CRC-32C of the payload][payload]; a short or corrupt
 // record ends the segment (a crash in the middle of an append).
 const (
@@ -103,10 +108,10 @@ func (j *journal) write(buf []byte) error {
 	return nil
 }
 
-// rotate starts the next segment and returns the number of the one it closed.
-func (j *journal) rotate() (uint64, error) {
+// rotate starts segment seg and returns the number of the one it closed.
+func (j *journal) rotate(seg uint64) (uint64, error) {
 	old := j.seg
-	next, err := openJournal(j.base, j.seg+1, j.prealloc)
+	next, err := openJournal(j.base, seg, j.prealloc)
 	if err != nil {
 		return 0, err
 	}

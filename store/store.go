@@ -70,7 +70,15 @@ type Store struct {
 	ids      idGen
 	ops      chan *op
 	apply    *applyQueue // journaled writes and results, in order, for the bbolt applier
-	wal      *journal
+	wals     [journalWriters]*journal
+	nextSeg  atomic.Uint64 // the number of the next journal segment
+	// take holds one token: the right to take the next batch from ops. A writer that keeps
+	// it while writing makes the journal a single writer; passing it on lets the other one
+	// take the next batch meanwhile.
+	take     chan struct{}
+	order    batchOrder
+	avgBatch float64 // moving average of writes per journal batch; read and set by the token's holder
+	writers  sync.WaitGroup
 	maxBatch int
 	onResult func(Transaction)
 	done     chan struct{}
@@ -139,6 +147,7 @@ func Open(path string, opts Options) (*Store, error) {
 		now:      opts.Now,
 		ops:      make(chan *op, opts.MaxBatch),
 		apply:    newApplyQueue(applyMax),
+		take:     make(chan struct{}, 1),
 		maxBatch: opts.MaxBatch,
 		onResult: opts.OnResult,
 		done:     make(chan struct{}),
@@ -157,11 +166,25 @@ func Open(path string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	if s.wal, err = openJournal(path, next, opts.JournalPrealloc); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("open store %s: %w", path, err)
+	for i := range s.wals {
+		if s.wals[i], err = openJournal(path, next+uint64(i), opts.JournalPrealloc); err != nil {
+			for _, w := range s.wals[:i] {
+				w.f.Close()
+			}
+			db.Close()
+			return nil, fmt.Errorf("open store %s: %w", path, err)
+		}
 	}
-	go s.journalLoop()
+	s.nextSeg.Store(next + journalWriters)
+	s.take <- struct{}{}
+	s.writers.Add(journalWriters)
+	for _, w := range s.wals {
+		go s.journalLoop(w)
+	}
+	go func() {
+		s.writers.Wait()
+		s.apply.close()
+	}()
 	go s.applyLoop()
 	return s, nil
 }
@@ -357,10 +380,12 @@ func (s *Store) Close() error {
 	close(s.ops)
 	s.closeMu.Unlock()
 	<-s.done
-	s.wal.f.Close()
-	if !s.keepSegments.Load() && s.Healthy() == nil {
-		// Everything journaled is in bbolt.
-		removeSegments(s.path, []uint64{s.wal.seg})
+	for _, w := range s.wals {
+		w.f.Close()
+		if !s.keepSegments.Load() && s.Healthy() == nil {
+			// Everything journaled is in bbolt.
+			removeSegments(s.path, []uint64{w.seg})
+		}
 	}
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("close store: %w", err)
@@ -368,14 +393,41 @@ func (s *Store) Close() error {
 	return nil
 }
 
-// journalLoop is the single journal writer: it takes every queued write, appends them with
-// one fdatasync (group commit), hands the batch to the applier and then tells the intents'
-// waiters they are durable, in that order, so that a call's result (pushed straight to the
-// applier once its caller goes on) never overtakes its intent.
-func (s *Store) journalLoop() {
-	defer s.apply.close()
-	var buf []byte
-	for first := range s.ops {
+// journalWriters is how many goroutines append to the journal, each to its own segment.
+const journalWriters = 2
+
+// shareBelow is the average batch size (writes per fdatasync) below which a journal writer
+// lets the other take the next batch while it writes. A sync costs the same CPU for one write
+// as for fifty. When batches are small, the journal is far from saturated, a second writer
+// adds few syncs, and a call that arrives during a sync (or during a slow one) need not wait
+// for it to end. When batches are large, every call already shares a sync with many others;
+// a second writer would halve that sharing, costing CPU that the calls need.
+const shareBelow = 4
+
+// journalLoop is one journal writer: it takes every queued write, appends them to its
+// segment with one fdatasync (group commit), hands the batch to the applier and then tells the
+// intents' waiters they are durable, in that order, so that a call's result (pushed straight
+// to the applier once its caller goes on) never overtakes its intent. Only the holder of the
+// take token takes a batch; it passes the token on before writing only while batches are
+// small (see shareBelow), so under heavy load the journal has one writer.
+func (s *Store) journalLoop(wal *journal) {
+	defer s.writers.Done()
+	var (
+		buf      []byte
+		writes   []*op
+		barriers []*op
+		ready    []released
+		held     bool
+	)
+	for {
+		if !held {
+			<-s.take
+		}
+		first, ok := <-s.ops
+		if !ok {
+			s.take <- struct{}{} // the other writer must see the close too
+			return
+		}
 		batch := []*op{first}
 	drain:
 		for len(batch) < s.maxBatch {
@@ -389,6 +441,7 @@ func (s *Store) journalLoop() {
 				break drain
 			}
 		}
+		seq := s.order.begin()
 		// Intents go to the journal: they are what must survive before a call leaves. So do
 		// results of calls with no stored intent (calls mtguard answered itself), which are
 		// their only record. Other results never come this way (see enqueue): they reach
@@ -397,15 +450,25 @@ func (s *Store) journalLoop() {
 		if cap(buf) > journalBufMax {
 			buf = nil // a burst of large bodies should not pin its buffer forever
 		}
-		buf = buf[:0]
+		buf, writes, barriers = buf[:0], writes[:0], barriers[:0]
 		for _, o := range batch {
 			if o.tx != nil {
 				buf = appendRecord(buf, o)
+				writes = append(writes, o)
+			} else {
+				barriers = append(barriers, o)
 			}
+		}
+		if len(writes) > 0 {
+			s.avgBatch += (float64(len(writes)) - s.avgBatch) / 8
+		}
+		held = s.avgBatch >= shareBelow
+		if !held {
+			s.take <- struct{}{}
 		}
 		var err error
 		if len(buf) > 0 {
-			if err = s.wal.write(buf); err != nil {
+			if err = wal.write(buf); err != nil {
 				s.lastErr.Store(&err)
 				s.failures.Add(1)
 			} else {
@@ -413,20 +476,36 @@ func (s *Store) journalLoop() {
 			}
 		}
 		var retired uint64
-		if err == nil && s.wal.size > segmentMax {
-			if old, rerr := s.wal.rotate(); rerr == nil {
+		if err == nil && wal.size > segmentMax {
+			if old, rerr := wal.rotate(s.nextSeg.Add(1) - 1); rerr == nil {
 				retired = old
 			}
 		}
 		// Even when the journal write failed, bbolt may still take the writes.
-		s.apply.push(retired, batch...)
+		if len(writes) > 0 || retired != 0 {
+			s.apply.push(retired, writes...)
+		}
 		woke := false
-		for _, o := range batch {
-			if (o.intent || o.durableOnly) && o.done != nil {
+		for _, o := range writes {
+			if o.intent && o.done != nil {
 				o.done <- err
 				woke = true
 			}
 		}
+		// Barriers wait for every batch taken before theirs, which the other writer may
+		// still be writing.
+		ready = s.order.finish(seq, err, barriers, ready[:0])
+		for _, r := range ready {
+			if r.o.durableOnly {
+				r.o.done <- r.err
+				woke = true
+			} else {
+				s.apply.push(0, r.o) // a read: the applier answers it after its commit
+			}
+		}
+		clear(ready)
+		clear(writes)
+		clear(barriers)
 		if woke && len(s.ops) > 0 {
 			// The callers just woken wait in this P's run queue. Going straight into the
 			// next write would hold the P through the fdatasync (Go hands a P over only when
