@@ -22,14 +22,21 @@ const compactTxSize = 64 << 20
 // Forget erases every transaction that carries key (the right to erasure): those indexed
 // under the record key, and any other whose stored request or response mentions it (a lookup
 // on a route without record keys, say). bbolt keeps freed pages' old bytes in the file, so
-// Forget then rewrites the file compactly: afterwards the key's bytes are gone from disk.
-// Calls keep flowing meanwhile; writes wait for the swap.
+// Forget then rewrites the file compactly: afterwards the key's bytes are gone from disk,
+// the journal's included (its segments are applied and deleted first). Calls keep flowing
+// meanwhile; writes wait for the swaps. A call carrying the key that arrives while Forget
+// runs may outlive it.
 func (s *Store) Forget(ctx context.Context, key string) (ForgetReport, error) {
 	var rep ForgetReport
 	if key == "" {
 		return rep, fmt.Errorf("forget: empty record key")
 	}
 	if err := s.readBarrier(ctx); err != nil {
+		return rep, fmt.Errorf("forget: %w", err)
+	}
+	// First empty the journal of everything written so far: it holds the bytes of recent
+	// calls, and a crash would replay them into the file this rewrites.
+	if err := s.retireJournal(ctx); err != nil {
 		return rep, fmt.Errorf("forget: %w", err)
 	}
 	needle := bytes.ToLower([]byte(key))

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -110,14 +111,19 @@ func (j *journal) write(buf []byte) error {
 
 // rotate starts segment seg and returns the number of the one it closed.
 func (j *journal) rotate(seg uint64) (uint64, error) {
-	old := j.seg
 	next, err := openJournal(j.base, seg, j.prealloc)
 	if err != nil {
 		return 0, err
 	}
+	return j.swap(next), nil
+}
+
+// swap closes j's segment, continues in next's, and returns the number of the one it closed.
+func (j *journal) swap(next *journal) uint64 {
+	old := j.seg
 	j.f.Close()
 	*j = *next
-	return old, nil
+	return old
 }
 
 // appendRecord appends o's journal record to buf, encoding it in place: a journal batch
@@ -253,6 +259,55 @@ func syncDir(dir string) error {
 	defer d.Close()
 	if err := d.Sync(); err != nil && !errors.Is(err, io.EOF) {
 		return fmt.Errorf("sync dir: %w", err)
+	}
+	return nil
+}
+
+// retireJournal moves every journal writer to a fresh segment and returns once the segments
+// they leave are applied to bbolt and deleted. Forget needs it: the journal holds the bytes of
+// recent calls, and replaying it after a crash would bring erased calls back.
+func (s *Store) retireJournal(ctx context.Context) error {
+	// The fresh segments are created (and zero-filled) before the writers are stopped, so
+	// calls wait only for the swap.
+	var next [journalWriters]*journal
+	for i := range next {
+		j, err := openJournal(s.path, s.nextSeg.Add(1)-1, s.wals[i].prealloc)
+		if err != nil {
+			for _, o := range next[:i] {
+				o.f.Close()
+			}
+			return fmt.Errorf("retire journal: %w", err)
+		}
+		next[i] = j
+	}
+	barrier := &op{done: make(chan error, 1)}
+	s.closeMu.RLock()
+	if s.closed {
+		s.closeMu.RUnlock()
+		for _, j := range next {
+			j.f.Close()
+		}
+		return ErrClosed
+	}
+	s.walMu.Lock()
+	for i, w := range s.wals {
+		// Every batch written to w was pushed before the writer let go of walMu, so the
+		// applier deletes the segment only after applying all of it.
+		s.apply.push(w.swap(next[i]))
+	}
+	s.apply.push(0, barrier)
+	s.walMu.Unlock()
+	s.closeMu.RUnlock()
+	select {
+	case err := <-barrier.done:
+		if err != nil {
+			return fmt.Errorf("retire journal: %w", err)
+		}
+	case <-ctx.Done():
+		return fmt.Errorf("retire journal: %w", ctx.Err())
+	}
+	if s.keepSegments.Load() {
+		return errors.New("retire journal: a bbolt commit failed earlier, so the journal keeps its segments for the next start; fix the store's disk and run this again")
 	}
 	return nil
 }

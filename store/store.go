@@ -71,7 +71,10 @@ type Store struct {
 	ops      chan *op
 	apply    *applyQueue // journaled writes and results, in order, for the bbolt applier
 	wals     [journalWriters]*journal
-	nextSeg  atomic.Uint64 // the number of the next journal segment
+	// walMu is held for reading by a journal writer from its write until the batch is handed
+	// to the applier, and for writing by retireJournal, which swaps every writer's segment.
+	walMu   sync.RWMutex
+	nextSeg atomic.Uint64 // the number of the next journal segment
 	// take holds one token: the right to take the next batch from ops. A writer that keeps
 	// it while writing makes the journal a single writer; passing it on lets the other one
 	// take the next batch meanwhile.
@@ -467,6 +470,7 @@ func (s *Store) journalLoop(wal *journal) {
 			s.take <- struct{}{}
 		}
 		var err error
+		s.walMu.RLock()
 		if len(buf) > 0 {
 			if err = wal.write(buf); err != nil {
 				s.lastErr.Store(&err)
@@ -485,6 +489,7 @@ func (s *Store) journalLoop(wal *journal) {
 		if len(writes) > 0 || retired != 0 {
 			s.apply.push(retired, writes...)
 		}
+		s.walMu.RUnlock()
 		woke := false
 		for _, o := range writes {
 			if o.intent && o.done != nil {
@@ -542,16 +547,21 @@ func (s *Store) applyLoop() {
 		if err != nil {
 			s.keepSegments.Store(true)
 		}
+		// Segments go before barriers are answered: retireJournal waits for its segments to be
+		// gone, not just applied.
+		berr := err
+		if !s.keepSegments.Load() && len(retired) > 0 {
+			if rerr := removeSegments(s.path, retired); rerr != nil && berr == nil {
+				berr = rerr
+			}
+		}
 		for _, o := range ops {
 			if !o.intent && !o.durableOnly && o.done != nil {
-				o.done <- err
+				o.done <- berr
 			}
 			if err == nil && s.onResult != nil && o.tx != nil && !o.intent {
 				s.onResult(*o.tx)
 			}
-		}
-		if !s.keepSegments.Load() && len(retired) > 0 {
-			removeSegments(s.path, retired)
 		}
 	}
 }

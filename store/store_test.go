@@ -412,12 +412,34 @@ func TestForgetErasesBytes(t *testing.T) {
 	if page, _ := s.Query(ctx, Query{Route: "crm", Limit: 1000}); len(page.Transactions) != 181 {
 		t.Fatalf("%d crm transactions left, want 181", len(page.Transactions))
 	}
+	// What a crash right now would leave: every file beside the store, journal included.
+	crashed := map[string][]byte{}
+	files, _ := filepath.Glob(path + "*")
+	for _, f := range files {
+		raw, _ := os.ReadFile(f)
+		crashed[f] = raw
+		for _, form := range []string{email, "Jane.Erase@Acme.com", "jane.erase"} {
+			if bytes.Contains(bytes.ToLower(raw), []byte(strings.ToLower(form))) {
+				t.Errorf("%q still in the bytes of %s", form, filepath.Base(f))
+			}
+		}
+	}
 	s.Close()
 	raw, _ := os.ReadFile(path)
 	for _, form := range []string{email, "Jane.Erase@Acme.com", "jane.erase"} {
 		if bytes.Contains(bytes.ToLower(raw), []byte(strings.ToLower(form))) {
 			t.Errorf("%q still in the file's bytes", form)
 		}
+	}
+	// Opening the files as the crash left them must not bring her calls back from the journal.
+	for f, raw := range crashed {
+		if err := os.WriteFile(f, raw, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s = mustOpen(t, path, Options{})
+	if page, _ := s.Query(ctx, Query{RecordKey: email}); len(page.Transactions) != 0 {
+		t.Errorf("%d erased calls came back after a crash", len(page.Transactions))
 	}
 }
 
