@@ -405,7 +405,7 @@ const journalWriters = 2
 // adds few syncs, and a call that arrives during a sync (or during a slow one) need not wait
 // for it to end. When batches are large, every call already shares a sync with many others;
 // a second writer would halve that sharing, costing CPU that the calls need.
-const shareBelow = 4
+const shareBelow = 3
 
 // journalLoop is one journal writer: it takes every queued write, appends them to its
 // segment with one fdatasync (group commit), hands the batch to the applier and then tells the
