@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -33,7 +34,13 @@ const (
 	recIntent byte = 1 // payload: the Call's JSON
 	recResult byte = 2 // payload: id length, id, call length (0 if none), call JSON, Result JSON
 
-	// segmentMax is the size past which the journal starts a new segment.
+	// preallocChunk is how many zero bytes a paced preallocation flushes at a time, and
+	// preallocPace the pause after each.
+	preallocChunk = 256 << 10
+	preallocPace  = 2 * time.Millisecond
+
+	// segmentMax is the size past which the journal starts a new segment when segments are
+	// not preallocated; a preallocated segment is full at its preallocated size.
 	segmentMax = 64 << 20
 )
 
@@ -45,6 +52,15 @@ type journal struct {
 	seg      uint64
 	size     int64
 	prealloc int64
+}
+
+// full reports whether j should give way to a fresh segment. Writing past the preallocated
+// zeros would make every sync flush the file's new size too.
+func (j *journal) full() bool {
+	if j.prealloc > 0 {
+		return j.size >= j.prealloc
+	}
+	return j.size >= segmentMax
 }
 
 func segmentPath(base string, n uint64) string {
@@ -72,27 +88,42 @@ func segments(base string) ([]uint64, error) {
 // zero bytes and synced: overwriting blocks a file already has makes each later fdatasync
 // flush only data, not the file's size and extents, which halves its latency on ext4. A zero
 // length ends the records, so the zeros read as "nothing more".
-func openJournal(base string, seg uint64, prealloc int64) (*journal, error) {
-	f, err := os.OpenFile(segmentPath(base, seg), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+//
+// With pace, the zeros are flushed a chunk at a time with a pause after each: for segments
+// prepared in the background while calls are being journaled.
+func openJournal(base string, seg uint64, prealloc int64, pace time.Duration) (*journal, error) {
+	path := segmentPath(base, seg)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("open journal: %w", err)
 	}
+	fail := func(err error) (*journal, error) {
+		f.Close()
+		os.Remove(path) // a disk that filled up should not stay full of zeros
+		return nil, err
+	}
 	if prealloc > 0 {
-		zeros := make([]byte, 1<<20)
+		zeros := make([]byte, preallocChunk)
 		for n := int64(0); n < prealloc; n += int64(len(zeros)) {
 			if _, err := f.Write(zeros[:min(int64(len(zeros)), prealloc-n)]); err != nil {
-				f.Close()
-				return nil, fmt.Errorf("preallocate journal: %w", err)
+				return fail(fmt.Errorf("preallocate journal: %w", err))
+			}
+			if pace > 0 {
+				// Flushing a whole segment's zeros at once holds the disk for tens of
+				// milliseconds, and every call's journal sync queues behind it. A chunk at a
+				// time keeps each wait short.
+				if err := fdatasync(f); err != nil {
+					return fail(fmt.Errorf("preallocate journal: %w", err))
+				}
+				time.Sleep(pace)
 			}
 		}
 		if err := fdatasync(f); err != nil {
-			f.Close()
-			return nil, fmt.Errorf("preallocate journal: %w", err)
+			return fail(fmt.Errorf("preallocate journal: %w", err))
 		}
 	}
 	if err := syncDir(filepath.Dir(base)); err != nil {
-		f.Close()
-		return nil, err
+		return fail(err)
 	}
 	return &journal{base: base, f: f, seg: seg, prealloc: prealloc}, nil
 }
@@ -107,15 +138,6 @@ func (j *journal) write(buf []byte) error {
 	}
 	j.size += int64(len(buf))
 	return nil
-}
-
-// rotate starts segment seg and returns the number of the one it closed.
-func (j *journal) rotate(seg uint64) (uint64, error) {
-	next, err := openJournal(j.base, seg, j.prealloc)
-	if err != nil {
-		return 0, err
-	}
-	return j.swap(next), nil
 }
 
 // swap closes j's segment, continues in next's, and returns the number of the one it closed.
@@ -271,7 +293,7 @@ func (s *Store) retireJournal(ctx context.Context) error {
 	// calls wait only for the swap.
 	var next [journalWriters]*journal
 	for i := range next {
-		j, err := openJournal(s.path, s.nextSeg.Add(1)-1, s.wals[i].prealloc)
+		j, err := openJournal(s.path, s.nextSeg.Add(1)-1, s.wals[i].prealloc, preallocPace)
 		if err != nil {
 			for _, o := range next[:i] {
 				o.f.Close()

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -222,15 +223,17 @@ func TestRetireJournalUnderLoad(t *testing.T) {
 		})
 	}
 	for range 5 {
+		old := currentSegments(s)
 		if err := s.retireJournal(ctx); err != nil {
 			t.Error(err)
 			break
 		}
-		segs, _ := segments(path)
-		if len(segs) > journalWriters {
-			// Rotation by size cannot happen here, so only the writers' current segments may
-			// exist once retireJournal returns.
-			t.Errorf("segments %v after retireJournal, want only the %d current ones", segs, journalWriters)
+		for _, n := range old {
+			if _, err := os.Stat(segmentPath(path, n)); !os.IsNotExist(err) {
+				t.Errorf("segment %d still there after retireJournal returned (%v)", n, err)
+			}
+		}
+		if t.Failed() {
 			break
 		}
 	}
@@ -252,4 +255,81 @@ func TestRetireJournalUnderLoad(t *testing.T) {
 		}
 	}
 	t.Logf("%d calls recorded across 5 journal swaps", len(ids))
+}
+
+// currentSegments returns the numbers of the segments the journal writers append to. A
+// writer moves its own to a new segment holding walMu for reading, so this takes it for
+// writing.
+func currentSegments(s *Store) []uint64 {
+	s.walMu.Lock()
+	defer s.walMu.Unlock()
+	var segs []uint64
+	for _, w := range s.wals {
+		segs = append(segs, w.seg)
+	}
+	return segs
+}
+
+// TestJournalRotatesAtPrealloc: a writer moves to a fresh segment once it has filled the
+// preallocated one (past it, every sync would also flush the file's size), and the full
+// segments are deleted once applied. Everything recorded survives a reopen.
+func TestJournalRotatesAtPrealloc(t *testing.T) {
+	const prealloc = 64 << 10
+	path := filepath.Join(t.TempDir(), "mtguard.db")
+	s := mustOpen(t, path, Options{JournalPrealloc: prealloc})
+	ctx := context.Background()
+	body := strings.Repeat("x", 2000)
+	var ids []string
+	for i := range 200 { // ~450 KiB of intents: several segments per writer
+		tx := &Transaction{Call: Call{Time: time.Now(), Route: "crm", Method: "POST", Path: "/crm/x", RecordKeys: []string{fmt.Sprintf("r%d@acme.com", i)}, Request: Message{Body: body}}}
+		if err := s.RecordIntent(ctx, tx); err != nil {
+			t.Fatal(err)
+		}
+		tx.Result = Result{Status: 201, Outcome: OutcomeDelivered, Findings: []Finding{}}
+		if err := s.RecordResult(tx); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, tx.ID)
+		for _, n := range currentSegments(s) {
+			fi, err := os.Stat(segmentPath(path, n))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fi.Size() > prealloc+8<<10 {
+				t.Fatalf("segment %d is %d bytes: the writer went on past its %d preallocated bytes", n, fi.Size(), prealloc)
+			}
+		}
+	}
+	// The applier deletes a full segment with its next commit; a read barrier forces one. A
+	// writer hands over its full segment just after answering its batch, so allow a moment.
+	var segs, current []uint64
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		if err := s.barrier(ctx, false); err != nil {
+			t.Fatal(err)
+		}
+		segs, _ = segments(path)
+		current = currentSegments(s)
+		if segs[0] >= slices.Min(current) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if segs[0] < slices.Min(current) {
+		t.Errorf("segments %v left after everything was applied; writers are at %v", segs, current)
+	}
+	if len(segs) > 2*journalWriters {
+		t.Errorf("%d segments on disk, want at most %d (each writer's current one and spare)", len(segs), 2*journalWriters)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if segs, _ := segments(path); len(segs) != 0 {
+		t.Errorf("segments %v left after a clean close", segs)
+	}
+	s = mustOpen(t, path, Options{JournalPrealloc: prealloc})
+	for _, id := range ids {
+		if tx, err := s.Get(ctx, id); err != nil || tx.Outcome != OutcomeDelivered {
+			t.Fatalf("call %s after reopening: outcome %q, err %v", id, tx.Outcome, err)
+		}
+	}
 }

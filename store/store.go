@@ -71,8 +71,13 @@ type Store struct {
 	ops      chan *op
 	apply    *applyQueue // journaled writes and results, in order, for the bbolt applier
 	wals     [journalWriters]*journal
-	// walMu is held for reading by a journal writer from its write until the batch is handed
-	// to the applier, and for writing by retireJournal, which swaps every writer's segment.
+	// spares holds, for each writer, the segment it moves to when its own is full, created
+	// (and zero-filled) in the background so that no call waits for that; nil if creating it
+	// failed.
+	spares [journalWriters]chan *journal
+	// walMu is held for reading by a journal writer from its write until it has handed the
+	// batch (and a full segment) to the applier, and for writing by retireJournal, which swaps
+	// every writer's segment.
 	walMu   sync.RWMutex
 	nextSeg atomic.Uint64 // the number of the next journal segment
 	// take holds one token: the right to take the next batch from ops. A writer that keeps
@@ -170,7 +175,7 @@ func Open(path string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	for i := range s.wals {
-		if s.wals[i], err = openJournal(path, next+uint64(i), opts.JournalPrealloc); err != nil {
+		if s.wals[i], err = openJournal(path, next+uint64(i), opts.JournalPrealloc, 0); err != nil {
 			for _, w := range s.wals[:i] {
 				w.f.Close()
 			}
@@ -181,8 +186,10 @@ func Open(path string, opts Options) (*Store, error) {
 	s.nextSeg.Store(next + journalWriters)
 	s.take <- struct{}{}
 	s.writers.Add(journalWriters)
-	for _, w := range s.wals {
-		go s.journalLoop(w)
+	for i := range s.wals {
+		s.spares[i] = make(chan *journal, 1)
+		s.prepareSegment(i)
+		go s.journalLoop(i)
 	}
 	go func() {
 		s.writers.Wait()
@@ -383,11 +390,15 @@ func (s *Store) Close() error {
 	close(s.ops)
 	s.closeMu.Unlock()
 	<-s.done
-	for _, w := range s.wals {
+	for i, w := range s.wals {
 		w.f.Close()
 		if !s.keepSegments.Load() && s.Healthy() == nil {
 			// Everything journaled is in bbolt.
 			removeSegments(s.path, []uint64{w.seg})
+		}
+		if spare := <-s.spares[i]; spare != nil {
+			spare.f.Close()
+			removeSegments(s.path, []uint64{spare.seg}) // never written to
 		}
 	}
 	if err := s.db.Close(); err != nil {
@@ -413,8 +424,9 @@ const shareBelow = 3
 // to the applier once its caller goes on) never overtakes its intent. Only the holder of the
 // take token takes a batch; it passes the token on before writing only while batches are
 // small (see shareBelow), so under heavy load the journal has one writer.
-func (s *Store) journalLoop(wal *journal) {
+func (s *Store) journalLoop(w int) {
 	defer s.writers.Done()
+	wal := s.wals[w]
 	var (
 		buf      []byte
 		writes   []*op
@@ -479,17 +491,10 @@ func (s *Store) journalLoop(wal *journal) {
 				s.committed.Add(1)
 			}
 		}
-		var retired uint64
-		if err == nil && wal.size > segmentMax {
-			if old, rerr := wal.rotate(s.nextSeg.Add(1) - 1); rerr == nil {
-				retired = old
-			}
-		}
 		// Even when the journal write failed, bbolt may still take the writes.
-		if len(writes) > 0 || retired != 0 {
-			s.apply.push(retired, writes...)
+		if len(writes) > 0 {
+			s.apply.push(0, writes...)
 		}
-		s.walMu.RUnlock()
 		woke := false
 		for _, o := range writes {
 			if o.intent && o.done != nil {
@@ -511,6 +516,10 @@ func (s *Store) journalLoop(wal *journal) {
 		clear(ready)
 		clear(writes)
 		clear(barriers)
+		if err == nil && wal.full() {
+			s.nextSegment(w)
+		}
+		s.walMu.RUnlock()
 		if woke && len(s.ops) > 0 {
 			// The callers just woken wait in this P's run queue. Going straight into the
 			// next write would hold the P through the fdatasync (Go hands a P over only when
@@ -520,6 +529,37 @@ func (s *Store) journalLoop(wal *journal) {
 			runtime.Gosched()
 		}
 	}
+}
+
+// nextSegment moves writer w to its spare segment, if the spare is ready, and hands the full
+// one to the applier, which deletes it once everything pushed before it is applied. If the
+// spare is not ready yet, the writer goes on appending and tries again after its next batch.
+func (s *Store) nextSegment(w int) {
+	select {
+	case spare := <-s.spares[w]:
+		if spare != nil {
+			s.apply.push(s.wals[w].swap(spare))
+		}
+		s.prepareSegment(w)
+	default:
+	}
+}
+
+// prepareSegment creates writer w's next segment in the background.
+func (s *Store) prepareSegment(w int) {
+	seg, prealloc := s.nextSeg.Add(1)-1, s.wals[w].prealloc
+	go func() {
+		j, err := openJournal(s.path, seg, prealloc, preallocPace)
+		if err != nil {
+			s.lastErr.Store(&err)
+			s.failures.Add(1)
+			j = nil
+			// The writer asks again once it has taken this: not after every batch when the
+			// disk is full.
+			time.Sleep(time.Second)
+		}
+		s.spares[w] <- j
+	}()
 }
 
 // commitYieldEvery is how many writes a commit applies between yields to the scheduler.

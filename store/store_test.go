@@ -531,15 +531,20 @@ func TestJournalPreallocated(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "mtguard.db")
 	s := mustOpen(t, path, Options{JournalPrealloc: 1 << 20})
 	id := record(t, s, time.Now(), "crm", []string{"pre@acme.com"}, OutcomeDelivered)
-	segs, _ := segments(path)
-	if fi, err := os.Stat(segmentPath(path, segs[len(segs)-1])); err != nil || fi.Size() != 1<<20 {
-		t.Fatalf("segment size %v (err %v), want 1 MiB preallocated", fi, err)
-	}
 	// Copy the files as a crash would leave them: the journal holds the call, bbolt may not.
-	raw, _ := os.ReadFile(segmentPath(path, segs[len(segs)-1]))
+	var raws [][]byte
+	for _, n := range currentSegments(s) {
+		if fi, err := os.Stat(segmentPath(path, n)); err != nil || fi.Size() != 1<<20 {
+			t.Fatalf("segment size %v (err %v), want 1 MiB preallocated", fi, err)
+		}
+		raw, _ := os.ReadFile(segmentPath(path, n))
+		raws = append(raws, raw)
+	}
 	s.Close()
-	if err := os.WriteFile(segmentPath(path, 99), raw, 0o600); err != nil {
-		t.Fatal(err)
+	for i, raw := range raws {
+		if err := os.WriteFile(segmentPath(path, uint64(98+i)), raw, 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
 	s = mustOpen(t, path, Options{JournalPrealloc: 1 << 20})
 	if tx, err := s.Get(context.Background(), id); err != nil || tx.Outcome != OutcomeDelivered {
