@@ -293,7 +293,7 @@ func (s *Store) retireJournal(ctx context.Context) error {
 	// calls wait only for the swap.
 	var next [journalWriters]*journal
 	for i := range next {
-		j, err := openJournal(s.path, s.nextSeg.Add(1)-1, s.wals[i].prealloc, preallocPace)
+		j, err := openJournal(s.path, s.nextSeg.Add(1)-1, s.prealloc, preallocPace)
 		if err != nil {
 			for _, o := range next[:i] {
 				o.f.Close()

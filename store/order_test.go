@@ -185,12 +185,12 @@ func TestReadSeesJournaledResults(t *testing.T) {
 	wg.Wait()
 }
 
-// TestRetireJournalUnderLoad: swapping the writers' segments while calls are recorded loses
-// none of them, leaves only the writers' current segments behind, and answers only once the
-// old segments are deleted.
+// TestRetireJournalUnderLoad: swapping the writers' segments while calls are recorded (and
+// while the writers move to new segments of their own, every 16 KiB) loses none of them, and
+// answers only once the old segments are deleted.
 func TestRetireJournalUnderLoad(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "mtguard.db")
-	s := mustOpen(t, path, Options{})
+	s := mustOpen(t, path, Options{JournalPrealloc: 16 << 10})
 	ctx := context.Background()
 	var (
 		wg  sync.WaitGroup
@@ -245,7 +245,7 @@ func TestRetireJournalUnderLoad(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	s = mustOpen(t, path, Options{})
+	s = mustOpen(t, path, Options{JournalPrealloc: 16 << 10})
 	if s.Recovered() != 0 {
 		t.Errorf("%d calls interrupted after a clean close", s.Recovered())
 	}

@@ -78,8 +78,9 @@ type Store struct {
 	// walMu is held for reading by a journal writer from its write until it has handed the
 	// batch (and a full segment) to the applier, and for writing by retireJournal, which swaps
 	// every writer's segment.
-	walMu   sync.RWMutex
-	nextSeg atomic.Uint64 // the number of the next journal segment
+	walMu    sync.RWMutex
+	nextSeg  atomic.Uint64 // the number of the next journal segment
+	prealloc int64         // Options.JournalPrealloc
 	// take holds one token: the right to take the next batch from ops. A writer that keeps
 	// it while writing makes the journal a single writer; passing it on lets the other one
 	// take the next batch meanwhile.
@@ -156,6 +157,7 @@ func Open(path string, opts Options) (*Store, error) {
 		ops:      make(chan *op, opts.MaxBatch),
 		apply:    newApplyQueue(applyMax),
 		take:     make(chan struct{}, 1),
+		prealloc: opts.JournalPrealloc,
 		maxBatch: opts.MaxBatch,
 		onResult: opts.OnResult,
 		done:     make(chan struct{}),
@@ -175,7 +177,7 @@ func Open(path string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	for i := range s.wals {
-		if s.wals[i], err = openJournal(path, next+uint64(i), opts.JournalPrealloc, 0); err != nil {
+		if s.wals[i], err = openJournal(path, next+uint64(i), s.prealloc, 0); err != nil {
 			for _, w := range s.wals[:i] {
 				w.f.Close()
 			}
@@ -547,9 +549,9 @@ func (s *Store) nextSegment(w int) {
 
 // prepareSegment creates writer w's next segment in the background.
 func (s *Store) prepareSegment(w int) {
-	seg, prealloc := s.nextSeg.Add(1)-1, s.wals[w].prealloc
+	seg := s.nextSeg.Add(1) - 1
 	go func() {
-		j, err := openJournal(s.path, seg, prealloc, preallocPace)
+		j, err := openJournal(s.path, seg, s.prealloc, preallocPace)
 		if err != nil {
 			s.lastErr.Store(&err)
 			s.failures.Add(1)
