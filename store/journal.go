@@ -140,6 +140,12 @@ func (j *journal) write(buf []byte) error {
 	return nil
 }
 
+// discard closes and deletes a segment nothing was written to.
+func (j *journal) discard() {
+	j.f.Close()
+	os.Remove(segmentPath(j.base, j.seg))
+}
+
 // swap closes j's segment, continues in next's, and returns the number of the one it closed.
 func (j *journal) swap(next *journal) uint64 {
 	old := j.seg
@@ -296,7 +302,7 @@ func (s *Store) retireJournal(ctx context.Context) error {
 		j, err := openJournal(s.path, s.nextSeg.Add(1)-1, s.prealloc, preallocPace)
 		if err != nil {
 			for _, o := range next[:i] {
-				o.f.Close()
+				o.discard()
 			}
 			return fmt.Errorf("retire journal: %w", err)
 		}
@@ -307,7 +313,7 @@ func (s *Store) retireJournal(ctx context.Context) error {
 	if s.closed {
 		s.closeMu.RUnlock()
 		for _, j := range next {
-			j.f.Close()
+			j.discard()
 		}
 		return ErrClosed
 	}

@@ -179,7 +179,7 @@ func Open(path string, opts Options) (*Store, error) {
 	for i := range s.wals {
 		if s.wals[i], err = openJournal(path, next+uint64(i), s.prealloc, 0); err != nil {
 			for _, w := range s.wals[:i] {
-				w.f.Close()
+				w.discard()
 			}
 			db.Close()
 			return nil, fmt.Errorf("open store %s: %w", path, err)
@@ -399,8 +399,7 @@ func (s *Store) Close() error {
 			removeSegments(s.path, []uint64{w.seg})
 		}
 		if spare := <-s.spares[i]; spare != nil {
-			spare.f.Close()
-			removeSegments(s.path, []uint64{spare.seg}) // never written to
+			spare.discard()
 		}
 	}
 	if err := s.db.Close(); err != nil {
