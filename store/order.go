@@ -10,7 +10,7 @@ type batchOrder struct {
 	mu   sync.Mutex
 	next uint64 // the number of the next batch taken
 	done uint64 // every batch numbered below this has finished
-	// finished holds batches at or above done that finished early, with their write error.
+	// finished holds batches above done that finished before it, with their write error.
 	finished map[uint64]error
 	held     []heldBarrier
 }
@@ -44,10 +44,6 @@ func (b *batchOrder) begin() uint64 {
 func (b *batchOrder) finish(seq uint64, err error, barriers []*op, out []released) []released {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.finished == nil {
-		b.finished = make(map[uint64]error)
-	}
-	b.finished[seq] = err
 	if err != nil {
 		for i := range b.held {
 			if b.held[i].seq > seq && b.held[i].err == nil {
@@ -56,8 +52,12 @@ func (b *batchOrder) finish(seq uint64, err error, barriers []*op, out []release
 		}
 	}
 	if seq != b.done {
-		// An earlier batch is still being written: hold these barriers until it is done,
-		// carrying any error of the early finishers they cover.
+		// An earlier batch is still being written: remember this one, and hold its barriers
+		// until the earlier one is done, carrying any error of the early finishers they cover.
+		if b.finished == nil {
+			b.finished = make(map[uint64]error)
+		}
+		b.finished[seq] = err
 		first := err
 		for k := b.done; k < seq && first == nil; k++ {
 			first = b.finished[k]
@@ -70,6 +70,8 @@ func (b *batchOrder) finish(seq uint64, err error, barriers []*op, out []release
 	for _, o := range barriers {
 		out = append(out, released{o: o, err: err})
 	}
+	// In order, the common case: only batches that finished early are in the map.
+	b.done++
 	for {
 		if _, ok := b.finished[b.done]; !ok {
 			break
