@@ -299,7 +299,7 @@ func (s *Store) retireJournal(ctx context.Context) error {
 	// calls wait only for the swap.
 	var next [journalWriters]*journal
 	for i := range next {
-		j, err := openJournal(s.path, s.nextSeg.Add(1)-1, s.prealloc, preallocPace)
+		j, err := openJournal(s.path, s.newSegment(), s.prealloc, preallocPace)
 		if err != nil {
 			for _, o := range next[:i] {
 				o.discard()
@@ -338,4 +338,38 @@ func (s *Store) retireJournal(ctx context.Context) error {
 		return errors.New("retire journal: a bbolt commit failed earlier, so the journal keeps its segments for the next start; fix the store's disk and run this again")
 	}
 	return nil
+}
+
+// newSegment returns the number of a journal segment not used yet.
+func (s *Store) newSegment() uint64 { return s.nextSeg.Add(1) - 1 }
+
+// nextSegment moves writer w to its spare segment, if the spare is ready, and hands the full
+// one to the applier, which deletes it once everything pushed before it is applied. If the
+// spare is not ready yet, the writer goes on appending and tries again after its next batch.
+func (s *Store) nextSegment(w int) {
+	select {
+	case spare := <-s.spares[w]:
+		if spare != nil {
+			s.apply.push(s.wals[w].swap(spare))
+		}
+		s.prepareSegment(w)
+	default:
+	}
+}
+
+// prepareSegment creates writer w's next segment in the background.
+func (s *Store) prepareSegment(w int) {
+	seg := s.newSegment()
+	go func() {
+		j, err := openJournal(s.path, seg, s.prealloc, preallocPace)
+		if err != nil {
+			s.lastErr.Store(&err)
+			s.failures.Add(1)
+			j = nil
+			// The writer asks again once it has taken this: not after every batch when the
+			// disk is full.
+			time.Sleep(time.Second)
+		}
+		s.spares[w] <- j
+	}()
 }

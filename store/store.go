@@ -167,17 +167,17 @@ func Open(path string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
-	// Everything the old segments held is in bbolt now; start a fresh one after them.
-	next := uint64(1)
+	// Everything the old segments held is in bbolt now; number fresh ones after them.
+	s.nextSeg.Store(1)
 	if len(replayed) > 0 {
-		next = replayed[len(replayed)-1] + 1
+		s.nextSeg.Store(replayed[len(replayed)-1] + 1)
 	}
 	if err := removeSegments(path, replayed); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	for i := range s.wals {
-		if s.wals[i], err = openJournal(path, next+uint64(i), s.prealloc, 0); err != nil {
+		if s.wals[i], err = openJournal(path, s.newSegment(), s.prealloc, 0); err != nil {
 			for _, w := range s.wals[:i] {
 				w.discard()
 			}
@@ -185,7 +185,6 @@ func Open(path string, opts Options) (*Store, error) {
 			return nil, fmt.Errorf("open store %s: %w", path, err)
 		}
 	}
-	s.nextSeg.Store(next + journalWriters)
 	s.take <- struct{}{}
 	s.writers.Add(journalWriters)
 	for i := range s.wals {
@@ -392,10 +391,10 @@ func (s *Store) Close() error {
 	close(s.ops)
 	s.closeMu.Unlock()
 	<-s.done
+	applied := !s.keepSegments.Load() && s.Healthy() == nil // everything journaled is in bbolt
 	for i, w := range s.wals {
 		w.f.Close()
-		if !s.keepSegments.Load() && s.Healthy() == nil {
-			// Everything journaled is in bbolt.
+		if applied {
 			removeSegments(s.path, []uint64{w.seg})
 		}
 		if spare := <-s.spares[i]; spare != nil {
@@ -530,37 +529,6 @@ func (s *Store) journalLoop(w int) {
 			runtime.Gosched()
 		}
 	}
-}
-
-// nextSegment moves writer w to its spare segment, if the spare is ready, and hands the full
-// one to the applier, which deletes it once everything pushed before it is applied. If the
-// spare is not ready yet, the writer goes on appending and tries again after its next batch.
-func (s *Store) nextSegment(w int) {
-	select {
-	case spare := <-s.spares[w]:
-		if spare != nil {
-			s.apply.push(s.wals[w].swap(spare))
-		}
-		s.prepareSegment(w)
-	default:
-	}
-}
-
-// prepareSegment creates writer w's next segment in the background.
-func (s *Store) prepareSegment(w int) {
-	seg := s.nextSeg.Add(1) - 1
-	go func() {
-		j, err := openJournal(s.path, seg, s.prealloc, preallocPace)
-		if err != nil {
-			s.lastErr.Store(&err)
-			s.failures.Add(1)
-			j = nil
-			// The writer asks again once it has taken this: not after every batch when the
-			// disk is full.
-			time.Sleep(time.Second)
-		}
-		s.spares[w] <- j
-	}()
 }
 
 // commitYieldEvery is how many writes a commit applies between yields to the scheduler.
