@@ -48,9 +48,10 @@ const (
 	envBenchRoute    = "MTGUARD_BENCH_ROUTE"        // extra YAML for the route, e.g. "preset: hubspot"
 	envBenchBaseline = "MTGUARD_BENCH_BASELINE"     // another build's test binary: its mtguard replaces the bare proxy
 
-	envBenchChild    = "MTGUARD_BENCH_CHILD"    // set in a child: "bare" or "mtguard"
+	envBenchChild    = "MTGUARD_BENCH_CHILD"    // set in a child: "bare", "durable" or "mtguard"
 	envBenchConfig   = "MTGUARD_BENCH_CONFIG"   // child "mtguard": the config file
-	envBenchUpstream = "MTGUARD_BENCH_UPSTREAM" // child "bare": the fake vendor's base URL
+	envBenchUpstream = "MTGUARD_BENCH_UPSTREAM" // children "bare" and "durable": the fake vendor's base URL
+	envBenchSyncLog  = "MTGUARD_BENCH_SYNCLOG"  // child "durable": the file it logs requests to
 )
 
 // benchPrefix is the route prefix both proxies serve; benchPath is the vendor path after it
@@ -60,8 +61,18 @@ const (
 	benchPath   = "/crm/v3/objects/contacts"
 )
 
-// benchTargets are the three ways a call reaches the vendor, in the order of the tables.
-var benchTargets = []string{"direct", "bare", "mtguard"}
+// benchTargets are the ways a call reaches the vendor, in the order of the tables. The durable
+// reference (see bench_durable_test.go) runs only with the slow vendor, where the latency
+// budget is judged, and not when another build takes the bare proxy's place.
+var benchTargets = []string{"direct", "bare", "durable", "mtguard"}
+
+// targetsFor lists the targets measured with the vendor delay at index d.
+func targetsFor(d int, opts benchOptions) []string {
+	if d == 0 || opts.baseline != "" {
+		return slices.DeleteFunc(slices.Clone(benchTargets), func(t string) bool { return t == "durable" })
+	}
+	return benchTargets
+}
 
 // BenchmarkProxyOverhead measures, in one run and side by side, calls sent straight to a fake
 // vendor, through a bare httputil.ReverseProxy and through mtguard with durable recording on.
@@ -128,6 +139,14 @@ routes:
 		"mtguard": "http://" + mtg.addr + benchPrefix + benchPath,
 	}
 	pids := map[string]int{"bare": bare.cmd.Process.Pid, "mtguard": mtg.cmd.Process.Pid}
+	var durable *benchChildProc
+	if opts.baseline == "" {
+		logPath := filepath.Join(dir, name+".synclog")
+		b.Cleanup(func() { os.Remove(logPath) })
+		durable = startBenchChild(b, "durable", os.Args[0], opts, envBenchUpstream+"="+vendor.URL, envBenchSyncLog+"="+logPath)
+		urls["durable"] = "http://" + durable.addr + benchPrefix + benchPath
+		pids["durable"] = durable.cmd.Process.Pid
+	}
 
 	client := newLoadClient(opts.clients)
 	defer client.CloseIdleConnections()
@@ -141,8 +160,9 @@ routes:
 	for round := range opts.rounds {
 		for d, delay := range delays {
 			vendor.delay.Store(int64(delay))
-			for i := range benchTargets {
-				target := benchTargets[(i+round)%len(benchTargets)]
+			targets := targetsFor(d, opts)
+			for i := range targets {
+				target := targets[(i+round)%len(targets)]
 				r := load.phase(target, urls[target], pids[target], opts.warmup, opts.phase)
 				if r.errs > 0 {
 					b.Errorf("%s, vendor %v: %d calls failed (warm-up included); first: %s", target, delay, r.errs, r.firstErr)
@@ -157,6 +177,9 @@ routes:
 	// that what it answered was recorded.
 	mtg.stop(b)
 	bare.stop(b)
+	if durable != nil {
+		durable.stop(b)
+	}
 	rec := verifyRecording(b, dbPath, load.sampled(), load.mtguardOK.Load(), opts.vendorDelay)
 
 	s := summarize(results)
@@ -170,7 +193,9 @@ routes:
 		b.ReportMetric(m.value, m.unit)
 	}
 	b.ReportMetric(0, "ns/op") // b.N is ignored; the built-in ns/op would mean nothing.
-	b.Log(s.table(opts, fsType(dir), rec))
+	// On standard output, not through b.Log: testing keeps only the first ten lines a
+	// benchmark logs.
+	fmt.Println(s.table(opts, fsType(dir), rec))
 }
 
 // TestBenchChild is not a test: it is the proxy process that BenchmarkProxyOverhead starts by
@@ -215,7 +240,12 @@ func benchChild(mode string) int {
 		err = run(ctx, []string{"mtguard", "serve", "--config", os.Getenv(envBenchConfig), "--log-level", level},
 			os.Stdout, os.Stderr, os.Getenv)
 	case "bare":
-		err = serveBare(ctx, os.Getenv(envBenchUpstream))
+		err = serveBare(ctx, os.Getenv(envBenchUpstream), nil)
+	case "durable":
+		var l *syncLog
+		if l, err = openSyncLog(os.Getenv(envBenchSyncLog)); err == nil {
+			err = serveBare(ctx, os.Getenv(envBenchUpstream), l)
+		}
 	default:
 		err = fmt.Errorf("unknown %s %q", envBenchChild, mode)
 	}
@@ -227,18 +257,23 @@ func benchChild(mode string) int {
 }
 
 // serveBare is the baseline: a stock httputil.ReverseProxy with mtguard's transport and
-// mtguard's server limits, doing the same prefix rewrite and nothing else.
-func serveBare(ctx context.Context, upstream string) error {
+// mtguard's server limits, doing the same prefix rewrite and nothing else. With a log, it is
+// the durable reference: each request is on disk before it is forwarded.
+func serveBare(ctx context.Context, upstream string, log *syncLog) error {
 	u, err := url.Parse(upstream)
 	if err != nil {
 		return err
+	}
+	var transport http.RoundTripper = proxy.NewTransport()
+	if log != nil {
+		transport = syncFirst{log: log, next: transport}
 	}
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.Out.URL.Path = strings.TrimPrefix(pr.In.URL.Path, benchPrefix)
 			pr.SetURL(u)
 		},
-		Transport: proxy.NewTransport(),
+		Transport: transport,
 	}
 	srv := &http.Server{
 		Handler:           rp,
@@ -788,6 +823,13 @@ type benchSummary struct {
 	// p99OverBare is mtguard's p99 minus the bare proxy's (or the baseline's) at the slow
 	// vendor, paired by round: the fair way to compare two builds' tails.
 	p99OverBare float64
+	// bareAdded is the bare proxy's (or the baseline's) p99 minus direct calls' at the slow
+	// vendor, paired by round: how much of the budget the machine leaves to any proxy.
+	bareAdded float64
+	// durable says the durable reference ran; durableAdded is its p99 minus direct calls', and
+	// overDurable mtguard's p99 minus its, both at the slow vendor, paired by round.
+	durable                   bool
+	durableAdded, overDurable float64
 
 	rpsSlow float64 // mtguard's calls/s at the slow vendor: the disk probe's pace
 	disk    diskStats
@@ -810,7 +852,13 @@ func summarize(results []map[string][]phaseResult) benchSummary {
 	s.p50Added = perRound(slow, func(mt, _, d phaseResult) float64 { return mt.pct(50) - d.pct(50) })
 	s.p99Added = perRound(slow, func(mt, _, d phaseResult) float64 { return mt.pct(99) - d.pct(99) })
 	s.p99OverBare = perRound(slow, func(mt, bare, _ phaseResult) float64 { return mt.pct(99) - bare.pct(99) })
+	s.bareAdded = perRound(slow, func(_, bare, d phaseResult) float64 { return bare.pct(99) - d.pct(99) })
 	s.rpsSlow = med(slow["mtguard"], phaseResult.rps)
+	if ds := slow["durable"]; len(ds) > 0 {
+		s.durable = true
+		s.durableAdded = median(pairs(ds, slow["direct"], func(a, b phaseResult) float64 { return a.pct(99) - b.pct(99) }))
+		s.overDurable = median(pairs(slow["mtguard"], ds, func(a, b phaseResult) float64 { return a.pct(99) - b.pct(99) }))
+	}
 
 	s.metrics = []metric{
 		{"tput_ratio", s.tput},
@@ -818,16 +866,32 @@ func summarize(results []map[string][]phaseResult) benchSummary {
 		{"p50_added_ms", s.p50Added},
 		{"p99_added_ms", s.p99Added},
 		{"p99_over_bare_ms", s.p99OverBare},
+		{"bare_p99_added_ms", s.bareAdded},
 		{"tput_ratio_slow", s.tputSlow},
 		{"cpu_ratio_slow", s.cpuSlow},
 	}
-	for _, t := range benchTargets {
-		s.metrics = append(s.metrics, metric{t + "_rps", med(fast[t], phaseResult.rps)})
+	if s.durable {
+		s.metrics = append(s.metrics, metric{"durable_p99_added_ms", s.durableAdded}, metric{"p99_over_durable_ms", s.overDurable})
 	}
-	for _, t := range benchTargets[1:] {
-		s.metrics = append(s.metrics, metric{t + "_cpu_us/req", med(fast[t], phaseResult.cpuPerCall)})
+	for _, t := range benchTargets {
+		if len(fast[t]) == 0 {
+			continue
+		}
+		s.metrics = append(s.metrics, metric{t + "_rps", med(fast[t], phaseResult.rps)})
+		if t != "direct" {
+			s.metrics = append(s.metrics, metric{t + "_cpu_us/req", med(fast[t], phaseResult.cpuPerCall)})
+		}
 	}
 	return s
+}
+
+// pairs applies f to the phases of the same round of two targets.
+func pairs(a, b []phaseResult, f func(a, b phaseResult) float64) []float64 {
+	v := make([]float64, min(len(a), len(b)))
+	for i := range v {
+		v[i] = f(a[i], b[i])
+	}
+	return v
 }
 
 func med(rs []phaseResult, f func(phaseResult) float64) float64 {
@@ -850,8 +914,8 @@ func median(v []float64) float64 {
 	return (v[len(v)/2-1] + v[len(v)/2]) / 2
 }
 
-// table renders the summary for people in nine lines: the testing package cuts a benchmark's
-// log at its tenth.
+// table renders the summary for people: a row per target and vendor, the budgets' verdicts,
+// and a line on durability.
 func (s benchSummary) table(opts benchOptions, fs string, rec recording) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%d clients, %d-byte contact JSON, %d CPUs", opts.clients, len(contactBody("lead-1000000@example.com")), runtime.NumCPU())
@@ -865,6 +929,9 @@ func (s benchSummary) table(opts benchOptions, fs string, rec recording) string 
 	for d, delay := range []time.Duration{0, opts.vendorDelay} {
 		for _, t := range benchTargets {
 			rs := s.results[d][t]
+			if len(rs) == 0 {
+				continue
+			}
 			cpu := "-"
 			if t != "direct" {
 				cpu = fmt.Sprintf("%.0f", med(rs, phaseResult.cpuPerCall))
@@ -899,7 +966,12 @@ func (s benchSummary) table(opts benchOptions, fs string, rec recording) string 
 		"mtguard-direct, vendor %v: p50 %+.2f ms, p99 %+.2f ms (≤ 5 ms: %s); p99 mtguard-"+against+" %+.2f ms",
 		s.tput, ratioVerdict(s.tput >= 0.75), s.cpu, ratioVerdict(s.cpu <= 1.40), opts.vendorDelay, s.tputSlow, s.cpuSlow,
 		opts.vendorDelay, s.p50Added, s.p99Added, verdict(s.p99Added <= 5), s.p99OverBare)
-	// One line for durability: testing keeps only the first ten lines a benchmark logs.
+	fmt.Fprintf(&b, "\np99 over direct calls, vendor %v: %s %+.2f ms", opts.vendorDelay, against, s.bareAdded)
+	if s.durable {
+		fmt.Fprintf(&b, "; durable reference (the bare proxy plus a group-committed write + fdatasync of each request before it leaves) %+.2f ms, and mtguard %+.2f ms over it",
+			s.durableAdded, s.overDurable)
+	}
+	fmt.Fprintf(&b, "; mtguard %+.2f ms", s.p99Added)
 	fmt.Fprintf(&b, "\ndurability, vendor %v: record_ms (the wait mtguard stored on each call)", opts.vendorDelay)
 	if n := len(rec.recordSlow); n > 0 {
 		fmt.Fprintf(&b, " p50 %.2f ms, p99 %.2f ms over %d calls;", rec.recordSlow[n/2], rec.recordSlow[n*99/100], n)
