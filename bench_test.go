@@ -75,14 +75,15 @@ func targetsFor(d int, opts benchOptions) []string {
 }
 
 // BenchmarkProxyOverhead measures, in one run and side by side, calls sent straight to a fake
-// vendor, through a bare httputil.ReverseProxy and through mtguard with durable recording on.
-// Both proxies run as child processes (this test binary re-executed, see TestBenchChild) so
-// that their CPU time can be read from /proc alone; the load generator and the fake vendor stay
+// vendor, through a bare httputil.ReverseProxy, through the durable reference (slow vendor
+// only, see bench_durable_test.go) and through mtguard with durable recording on. The proxies
+// run as child processes (this test binary re-executed, see TestBenchChild) so that their CPU
+// time can be read from /proc alone; the load generator and the fake vendor stay
 // in this process. Each round runs one fixed-duration phase per target with an immediate
 // vendor, then one per target with a vendor that waits MTGUARD_BENCH_VENDOR_DELAY; the order of
 // the targets rotates from round to round, and the medians over rounds are reported.
 //
-// It ignores b.N and never fails on a figure: it prints them (a table through b.Log and
+// It ignores b.N and never fails on a figure: it prints them (a table on standard output and
 // metrics through b.ReportMetric). It fails only when calls fail or recording is missing.
 // Run it with:
 //
