@@ -5,8 +5,14 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
+	"testing"
 )
 
 // The durable reference: the bare proxy plus the one thing the issue asks of every call
@@ -16,7 +22,7 @@ import (
 // over the bare proxy is what durability alone costs on this machine, so the benchmark can
 // tell the disk's share of mtguard's added latency from mtguard's own.
 
-// syncLogSize is the reference log's preallocated size. The log wraps around inside it: it is
+// syncLogSize is the benchmark's reference log's preallocated size. The log wraps around inside it: it is
 // never read, and overwriting blocks the file already has keeps each fdatasync to data only,
 // as mtguard's journal does.
 const syncLogSize = 64 << 20
@@ -24,6 +30,7 @@ const syncLogSize = 64 << 20
 // syncLog is a group-committed append-only file.
 type syncLog struct {
 	f    *os.File
+	size int64
 	off  int64
 	reqs chan syncReq
 }
@@ -33,15 +40,15 @@ type syncReq struct {
 	done chan error
 }
 
-// openSyncLog creates the log at path, filled with zeros and synced, and starts its writer.
-func openSyncLog(path string) (*syncLog, error) {
+// openSyncLog creates the log at path, size bytes of zeros and synced, and starts its writer.
+func openSyncLog(path string, size int64) (*syncLog, error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR|os.O_EXCL, 0o600)
 	if err != nil {
 		return nil, err
 	}
 	zeros := make([]byte, 1<<20)
-	for n := 0; n < syncLogSize; n += len(zeros) {
-		if _, err := f.Write(zeros); err != nil {
+	for n := int64(0); n < size; n += int64(len(zeros)) {
+		if _, err := f.Write(zeros[:min(int64(len(zeros)), size-n)]); err != nil {
 			f.Close()
 			return nil, err
 		}
@@ -50,7 +57,7 @@ func openSyncLog(path string) (*syncLog, error) {
 		f.Close()
 		return nil, err
 	}
-	l := &syncLog{f: f, reqs: make(chan syncReq, 4096)}
+	l := &syncLog{f: f, size: size, reqs: make(chan syncReq, 4096)}
 	go l.loop()
 	return l, nil
 }
@@ -70,7 +77,7 @@ func (l *syncLog) loop() {
 				break drain
 			}
 		}
-		if l.off+int64(len(buf)) > syncLogSize {
+		if l.off+int64(len(buf)) > l.size {
 			l.off = 0
 		}
 		_, err := l.f.WriteAt(buf, l.off)
@@ -122,4 +129,52 @@ func (t syncFirst) RoundTrip(req *http.Request) (*http.Response, error) {
 		out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 	}
 	return t.next.RoundTrip(&out)
+}
+
+// TestDurableReference checks that the benchmark's durable reference does what its numbers
+// are read as: every request is in the log file before the vendor sees it, and is then
+// forwarded unchanged.
+func TestDurableReference(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sync.log")
+	l, err := openSyncLog(path, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer close(l.reqs)
+	defer l.f.Close()
+	var seen atomic.Int32
+	vendor := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		logged, err := os.ReadFile(path)
+		switch {
+		case err != nil:
+			t.Errorf("read log: %v", err)
+		case !bytes.Contains(logged, body):
+			t.Errorf("vendor got %q before it was in the log", body)
+		default:
+			seen.Add(1)
+		}
+		w.WriteHeader(http.StatusCreated)
+	}))
+	defer vendor.Close()
+	client := &http.Client{Transport: syncFirst{log: l, next: http.DefaultTransport}}
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Go(func() {
+			body := fmt.Sprintf(`{"properties":{"email":"lead-%d@example.com"}}`, i)
+			resp, err := client.Post(vendor.URL+"/crm/v3/objects/contacts", "application/json", strings.NewReader(body))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusCreated {
+				t.Errorf("status %d", resp.StatusCode)
+			}
+		})
+	}
+	wg.Wait()
+	if n := seen.Load(); n != 20 {
+		t.Fatalf("vendor saw %d logged requests, want 20", n)
+	}
 }

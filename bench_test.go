@@ -244,7 +244,7 @@ func benchChild(mode string) int {
 		err = serveBare(ctx, os.Getenv(envBenchUpstream), nil)
 	case "durable":
 		var l *syncLog
-		if l, err = openSyncLog(os.Getenv(envBenchSyncLog)); err == nil {
+		if l, err = openSyncLog(os.Getenv(envBenchSyncLog), syncLogSize); err == nil {
 			err = serveBare(ctx, os.Getenv(envBenchUpstream), l)
 		}
 	default:
