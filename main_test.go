@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"testing"
@@ -405,6 +406,30 @@ func TestDemoOnce(t *testing.T) {
 	} {
 		if !strings.Contains(caught, want) {
 			t.Errorf("demo's silent-failure summary lacks %q:\n%s", want, caught)
+		}
+	}
+}
+
+// TestTuneGC checks that mtguard's GC target applies only when the operator set none.
+func TestTuneGC(t *testing.T) {
+	before := debug.SetGCPercent(100)
+	defer debug.SetGCPercent(before)
+	for _, tc := range []struct {
+		gogc string
+		want int
+	}{
+		{"", defaultGCPercent},
+		{"400", 100}, // GOGC set: left as the runtime read it (100, set above)
+	} {
+		debug.SetGCPercent(100)
+		tuneGC(func(k string) string {
+			if k == "GOGC" {
+				return tc.gogc
+			}
+			return ""
+		})
+		if got := debug.SetGCPercent(100); got != tc.want {
+			t.Errorf("GOGC=%q: GC target %d, want %d", tc.gogc, got, tc.want)
 		}
 	}
 }
