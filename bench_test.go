@@ -825,7 +825,7 @@ type benchSummary struct {
 	// vendor, paired by round: the fair way to compare two builds' tails.
 	p99OverBare float64
 	// bareAdded is the bare proxy's (or the baseline's) p99 minus direct calls' at the slow
-	// vendor, paired by round: how much of the budget the machine leaves to any proxy.
+	// vendor, paired by round: how much of the budget the machine takes before any recording.
 	bareAdded float64
 	// durable says the durable reference ran; durableAdded is its p99 minus direct calls', and
 	// overDurable mtguard's p99 minus its, both at the slow vendor, paired by round.
