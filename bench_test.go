@@ -827,9 +827,8 @@ type benchSummary struct {
 	// bareAdded is the bare proxy's (or the baseline's) p99 minus direct calls' at the slow
 	// vendor, paired by round: how much of the budget the machine takes before any recording.
 	bareAdded float64
-	// durable says the durable reference ran; durableAdded is its p99 minus direct calls', and
-	// overDurable mtguard's p99 minus its, both at the slow vendor, paired by round.
-	durable                   bool
+	// durableAdded is the durable reference's p99 minus direct calls', and overDurable
+	// mtguard's p99 minus the reference's, both at the slow vendor, paired by round.
 	durableAdded, overDurable float64
 
 	rpsSlow float64 // mtguard's calls/s at the slow vendor: the disk probe's pace
@@ -839,26 +838,20 @@ type benchSummary struct {
 func summarize(results []map[string][]phaseResult) benchSummary {
 	s := benchSummary{results: results}
 	fast, slow := results[0], results[1]
-	perRound := func(m map[string][]phaseResult, f func(mt, bare, direct phaseResult) float64) float64 {
-		var v []float64
-		for i := range m["mtguard"] {
-			v = append(v, f(m["mtguard"][i], m["bare"][i], m["direct"][i]))
-		}
-		return median(v)
-	}
-	tput := func(mt, bare, _ phaseResult) float64 { return mt.rps() / bare.rps() }
-	cpu := func(mt, bare, _ phaseResult) float64 { return mt.cpuPerCall() / bare.cpuPerCall() }
-	s.tput, s.cpu = perRound(fast, tput), perRound(fast, cpu)
-	s.tputSlow, s.cpuSlow = perRound(slow, tput), perRound(slow, cpu)
-	s.p50Added = perRound(slow, func(mt, _, d phaseResult) float64 { return mt.pct(50) - d.pct(50) })
-	s.p99Added = perRound(slow, func(mt, _, d phaseResult) float64 { return mt.pct(99) - d.pct(99) })
-	s.p99OverBare = perRound(slow, func(mt, bare, _ phaseResult) float64 { return mt.pct(99) - bare.pct(99) })
-	s.bareAdded = perRound(slow, func(_, bare, d phaseResult) float64 { return bare.pct(99) - d.pct(99) })
+	tput := func(a, b phaseResult) float64 { return a.rps() / b.rps() }
+	cpu := func(a, b phaseResult) float64 { return a.cpuPerCall() / b.cpuPerCall() }
+	p50 := func(a, b phaseResult) float64 { return a.pct(50) - b.pct(50) }
+	p99 := func(a, b phaseResult) float64 { return a.pct(99) - b.pct(99) }
+	s.tput, s.cpu = paired(fast, "mtguard", "bare", tput), paired(fast, "mtguard", "bare", cpu)
+	s.tputSlow, s.cpuSlow = paired(slow, "mtguard", "bare", tput), paired(slow, "mtguard", "bare", cpu)
+	s.p50Added = paired(slow, "mtguard", "direct", p50)
+	s.p99Added = paired(slow, "mtguard", "direct", p99)
+	s.p99OverBare = paired(slow, "mtguard", "bare", p99)
+	s.bareAdded = paired(slow, "bare", "direct", p99)
 	s.rpsSlow = med(slow["mtguard"], phaseResult.rps)
-	if ds := slow["durable"]; len(ds) > 0 {
-		s.durable = true
-		s.durableAdded = median(pairs(ds, slow["direct"], func(a, b phaseResult) float64 { return a.pct(99) - b.pct(99) }))
-		s.overDurable = median(pairs(slow["mtguard"], ds, func(a, b phaseResult) float64 { return a.pct(99) - b.pct(99) }))
+	if s.hasDurable() {
+		s.durableAdded = paired(slow, "durable", "direct", p99)
+		s.overDurable = paired(slow, "mtguard", "durable", p99)
 	}
 
 	s.metrics = []metric{
@@ -871,7 +864,7 @@ func summarize(results []map[string][]phaseResult) benchSummary {
 		{"tput_ratio_slow", s.tputSlow},
 		{"cpu_ratio_slow", s.cpuSlow},
 	}
-	if s.durable {
+	if s.hasDurable() {
 		s.metrics = append(s.metrics, metric{"durable_p99_added_ms", s.durableAdded}, metric{"p99_over_durable_ms", s.overDurable})
 	}
 	for _, t := range benchTargets {
@@ -886,14 +879,18 @@ func summarize(results []map[string][]phaseResult) benchSummary {
 	return s
 }
 
-// pairs applies f to the phases of the same round of two targets.
-func pairs(a, b []phaseResult, f func(a, b phaseResult) float64) []float64 {
-	v := make([]float64, min(len(a), len(b)))
+// paired compares targets a and b round by round with f and returns the median: phases of
+// one round ran seconds apart, so their differences are fairer than differences of medians.
+func paired(m map[string][]phaseResult, a, b string, f func(a, b phaseResult) float64) float64 {
+	v := make([]float64, min(len(m[a]), len(m[b])))
 	for i := range v {
-		v[i] = f(a[i], b[i])
+		v[i] = f(m[a][i], m[b][i])
 	}
-	return v
+	return median(v)
 }
+
+// hasDurable reports whether the durable reference ran.
+func (s benchSummary) hasDurable() bool { return len(s.results[1]["durable"]) > 0 }
 
 func med(rs []phaseResult, f func(phaseResult) float64) float64 {
 	v := make([]float64, len(rs))
@@ -968,7 +965,7 @@ func (s benchSummary) table(opts benchOptions, fs string, rec recording) string 
 		s.tput, ratioVerdict(s.tput >= 0.75), s.cpu, ratioVerdict(s.cpu <= 1.40), opts.vendorDelay, s.tputSlow, s.cpuSlow,
 		opts.vendorDelay, s.p50Added, s.p99Added, verdict(s.p99Added <= 5), s.p99OverBare)
 	fmt.Fprintf(&b, "\np99 over direct calls, vendor %v: %s %+.2f ms", opts.vendorDelay, against, s.bareAdded)
-	if s.durable {
+	if s.hasDurable() {
 		fmt.Fprintf(&b, "; durable reference (the bare proxy plus a group-committed write + fdatasync of each request before it leaves) %+.2f ms, and mtguard %+.2f ms over it",
 			s.durableAdded, s.overDurable)
 	}
