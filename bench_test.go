@@ -31,6 +31,7 @@ import (
 
 	"github.com/mtguard/mtguard/proxy"
 	"github.com/mtguard/mtguard/store"
+	"github.com/mtguard/mtguard/txn"
 )
 
 // The environment variables that tune BenchmarkProxyOverhead (see bench/README.md), and the
@@ -770,7 +771,7 @@ func verifyRecording(b *testing.B, path string, samples []sampledCall, answered 
 			b.Errorf("recording: call %s (%s) was answered but is not in the store", s.id, s.email)
 		case err != nil:
 			b.Errorf("recording: get %s: %v", s.id, err)
-		case tx.Outcome != store.OutcomeDelivered || !slices.Contains(tx.RecordKeys, s.email):
+		case tx.Outcome != txn.OutcomeDelivered || !slices.Contains(tx.RecordKeys, s.email):
 			b.Errorf("recording: call %s: outcome %q, record keys %q; want delivered with %s", s.id, tx.Outcome, tx.RecordKeys, s.email)
 		default:
 			rec.checked++
@@ -779,7 +780,7 @@ func verifyRecording(b *testing.B, path string, samples []sampledCall, answered 
 	// The stored record_ms of every call at the slow vendor (told apart by its vendor time):
 	// mtguard's own account of how much of its added latency was the disk.
 	slowMS := float64(slowDelay.Milliseconds()) / 2
-	forEachTransaction(b, st, store.Query{Route: "hubspot"}, func(tx store.Transaction) {
+	forEachTransaction(b, st, store.Query{Route: "hubspot"}, func(tx txn.Transaction) {
 		if tx.UpstreamMS >= slowMS && slowMS > 0 {
 			rec.recordSlow = append(rec.recordSlow, tx.RecordMS)
 		}

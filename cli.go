@@ -14,6 +14,7 @@ import (
 
 	"github.com/mtguard/mtguard/inspect"
 	"github.com/mtguard/mtguard/store"
+	"github.com/mtguard/mtguard/txn"
 )
 
 // defaultAdminURL is where the CLI looks for the admin API when neither --admin nor
@@ -133,7 +134,7 @@ func cmdLog(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 	if len(pos) > 0 {
 		return fmt.Errorf("log takes no arguments (got %q); filter with --record, --route, --outcome: %w", strings.Join(pos, " "), errUsage)
 	}
-	q := store.Query{RecordKey: *record, Route: *route, Outcome: store.Outcome(*outcome), Limit: *limit, Since: since.from(time.Now())}
+	q := store.Query{RecordKey: *record, Route: *route, Outcome: txn.Outcome(*outcome), Limit: *limit, Since: since.from(time.Now())}
 	page, err := adminClient(*admin, getenv).List(ctx, q)
 	if err != nil {
 		return err
@@ -178,7 +179,7 @@ func cmdShow(ctx context.Context, args []string, stdout, stderr io.Writer, geten
 
 func outcomeList() string {
 	var s []string
-	for _, o := range store.Outcomes {
+	for _, o := range txn.Outcomes {
 		s = append(s, string(o))
 	}
 	return strings.Join(s, ", ")

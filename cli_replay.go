@@ -11,6 +11,7 @@ import (
 
 	"github.com/mtguard/mtguard/inspect"
 	"github.com/mtguard/mtguard/store"
+	"github.com/mtguard/mtguard/txn"
 )
 
 // errFailures marks a command that ran but found failures (a replay that failed again); the
@@ -50,7 +51,7 @@ func cmdReplay(ctx context.Context, args []string, stdout, stderr io.Writer, get
 			return nil
 		}
 		fmt.Fprintf(stdout, "%s resent as %s: %s (%d records)\n", res.Item.Resent, res.Item.Replay, res.Item.Outcome, res.Item.Records)
-		if res.Item.Outcome != string(store.OutcomeDelivered) {
+		if res.Item.Outcome != string(txn.OutcomeDelivered) {
 			fmt.Fprintf(stdout, "see: mtguard show %s\n", res.Item.Replay)
 			return errFailures
 		}
@@ -102,7 +103,7 @@ func writeReplaySummary(w io.Writer, job *inspect.ReplayJob) {
 		fmt.Fprintf(w, "  skipped: %s\n", s)
 	}
 	for _, it := range job.Items {
-		if !job.DryRun && it.Replay != "" && it.Outcome != string(store.OutcomeDelivered) {
+		if !job.DryRun && it.Replay != "" && it.Outcome != string(txn.OutcomeDelivered) {
 			fmt.Fprintf(w, "  failed again: %s -> %s (%s): mtguard show %s\n", it.Resent, it.Replay, it.Outcome, it.Replay)
 		}
 	}
@@ -182,12 +183,12 @@ func cmdExport(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	if !*har || len(pos) > 0 {
 		return fmt.Errorf("export needs --har and takes filters as flags (e.g. mtguard export --har --record jane@acme.com): %w", errUsage)
 	}
-	q := store.Query{RecordKey: *record, Route: *route, Outcome: store.Outcome(*outcome), Finding: *finding, Ascending: true}
+	q := store.Query{RecordKey: *record, Route: *route, Outcome: txn.Outcome(*outcome), Finding: *finding, Ascending: true}
 	if *since > 0 {
 		q.Since = time.Now().Add(-*since)
 	}
 	client := adminClient(*admin, getenv)
-	var txs []store.Transaction
+	var txs []txn.Transaction
 	for len(txs) < *limit {
 		q.Limit = min(1000, *limit-len(txs))
 		page, err := client.List(ctx, q)

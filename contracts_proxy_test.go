@@ -19,6 +19,7 @@ import (
 	"github.com/mtguard/mtguard/proxy"
 	"github.com/mtguard/mtguard/schemas"
 	"github.com/mtguard/mtguard/store"
+	"github.com/mtguard/mtguard/txn"
 )
 
 // contractVendor is a fake HubSpot: it counts what reaches it and answers a create with a
@@ -150,51 +151,51 @@ func TestContractsThroughProxy(t *testing.T) {
 		twoFaults = `{"properties":{"email":"jane@","date_of_birth":"03/15/1990"}}`
 		malformed = `{"properties":{"email":"jane@acme.com",}}`
 	)
-	refusedInvalid := "schema.request.invalid " + mustTitle(schemas.CodeSchemaRequestInvalid)
-	refusedMalformed := "schema.request.malformed " + mustTitle(schemas.CodeSchemaRequestMalformed)
+	refusedInvalid := "schema.request.invalid " + mustTitle(txn.CodeSchemaRequestInvalid)
+	refusedMalformed := "schema.request.malformed " + mustTitle(txn.CodeSchemaRequestMalformed)
 	dateMsg := `/properties/date_of_birth: "03/15/1990" is not a valid date (expected YYYY-MM-DD)`
 	emailMsg := `/properties/email: "jane@" is not a valid email (expected an address like name@example.com)`
 	tests := []struct {
 		name, route, path, ctype, body string
 		wantStatus                     int
 		wantForwarded                  bool
-		wantOutcome                    store.Outcome
+		wantOutcome                    txn.Outcome
 		wantHeader                     string // prefix of X-Mtguard-Contract
 		wantFindings                   []string
 		wantErrors                     []string // in the problem answer
 	}{
 		{"shadow valid", "shadow", "/crm/v3/objects/contacts", "application/json", `{"properties":{"email":"jane@acme.com"}}`,
-			201, true, store.OutcomeDelivered, "", nil, nil},
+			201, true, txn.OutcomeDelivered, "", nil, nil},
 		{"shadow violation is only recorded", "shadow", "/crm/v3/objects/contacts", "application/json", `{"properties":{"email":"jane@"}}`,
-			201, true, store.OutcomeDelivered, "", []string{"schema.request.invalid " + emailMsg}, nil},
+			201, true, txn.OutcomeDelivered, "", []string{"schema.request.invalid " + emailMsg}, nil},
 		{"shadow unpinned call is not a finding", "shadow", "/crm/v3/objects/deals", "application/json", `{}`,
-			201, true, store.OutcomeDelivered, "", nil, nil},
+			201, true, txn.OutcomeDelivered, "", nil, nil},
 		{"warn valid", "warn", "/crm/v3/objects/contacts", "application/json", good,
-			201, true, store.OutcomeDelivered, "", nil, nil},
+			201, true, txn.OutcomeDelivered, "", nil, nil},
 		{"warn violation is forwarded with a header", "warn", "/crm/v3/objects/contacts", "application/json", badDate,
-			201, true, store.OutcomeDelivered, `violated; violations=1; pin="POST /crm/v3/objects/contacts"; first=` + fmt.Sprintf("%q", dateMsg),
+			201, true, txn.OutcomeDelivered, `violated; violations=1; pin="POST /crm/v3/objects/contacts"; first=` + fmt.Sprintf("%q", dateMsg),
 			[]string{"schema.request.invalid " + dateMsg}, nil},
 		{"warn unpinned with require_pin", "warn", "/crm/v3/objects/deals", "application/json", `{}`,
-			201, true, store.OutcomeDelivered, `unpinned; call="POST /crm/v3/objects/deals"`,
+			201, true, txn.OutcomeDelivered, `unpinned; call="POST /crm/v3/objects/deals"`,
 			[]string{"contract.unpinned no contract is pinned for POST /crm/v3/objects/deals on this route (require_pin is on)"}, nil},
 		{"warn malformed", "warn", "/crm/v3/objects/contacts", "application/json", malformed,
-			201, true, store.OutcomeDelivered, `malformed; pin="POST /crm/v3/objects/contacts"; first="not valid JSON: at byte 40`,
+			201, true, txn.OutcomeDelivered, `malformed; pin="POST /crm/v3/objects/contacts"; first="not valid JSON: at byte 40`,
 			[]string{"schema.request.malformed not valid JSON: at byte 40: invalid character '}' looking for beginning of object key string"}, nil},
 		{"warn other media type passes", "warn", "/crm/v3/objects/contacts", "text/csv", "email\njane@acme.com\n",
-			201, true, store.OutcomeDelivered, `unchecked; pin="POST /crm/v3/objects/contacts"`,
+			201, true, txn.OutcomeDelivered, `unchecked; pin="POST /crm/v3/objects/contacts"`,
 			[]string{"contract.unsupported_media_type the text/csv body was not checked: the contract " + "LEAD" + " covers JSON and urlencoded forms"}, nil},
 		{"enforce valid", "enforce", "/crm/v3/objects/contacts", "application/json", good,
-			201, true, store.OutcomeDelivered, "", nil, nil},
+			201, true, txn.OutcomeDelivered, "", nil, nil},
 		{"enforce violation is refused", "enforce", "/crm/v3/objects/contacts", "application/json", twoFaults,
-			422, false, store.OutcomeRejected, "",
+			422, false, txn.OutcomeRejected, "",
 			[]string{"schema.request.invalid " + dateMsg, "schema.request.invalid " + emailMsg, refusedInvalid},
 			[]string{dateMsg, emailMsg}},
 		{"enforce malformed is a 400", "enforce", "/crm/v3/objects/contacts", "application/json", malformed,
-			400, false, store.OutcomeRejected, "",
+			400, false, txn.OutcomeRejected, "",
 			[]string{"schema.request.malformed not valid JSON: at byte 40: invalid character '}' looking for beginning of object key string", refusedMalformed},
 			[]string{"not valid JSON: at byte 40: invalid character '}' looking for beginning of object key string"}},
 		{"enforce builtin pin", "enforce", "/crm/v3/objects/contacts/batch/upsert", "application/json", `{"inputs":[{"properties":{}}]}`,
-			422, false, store.OutcomeRejected, "",
+			422, false, txn.OutcomeRejected, "",
 			[]string{`schema.request.invalid /inputs/0: missing required field "id"`, refusedInvalid},
 			[]string{`/inputs/0: missing required field "id"`}},
 	}
@@ -259,7 +260,7 @@ func TestContractsThroughProxy(t *testing.T) {
 				t.Errorf("findings:\ngot  %q\nwant %q", got, want)
 			}
 			// A refused payload is kept whole, so it can be fixed and replayed.
-			if tt.wantOutcome == store.OutcomeRejected && tx.Request.Body != tt.body {
+			if tt.wantOutcome == txn.OutcomeRejected && tx.Request.Body != tt.body {
 				t.Errorf("stored request body %q, want %q", tx.Request.Body, tt.body)
 			}
 		})
@@ -282,7 +283,7 @@ func TestContractsThroughProxy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tx.Outcome != store.OutcomeDelivered || len(tx.Findings) != 1 || tx.Findings[0].Code != schemas.CodeSchemaResponseInvalid ||
+	if tx.Outcome != txn.OutcomeDelivered || len(tx.Findings) != 1 || tx.Findings[0].Code != txn.CodeSchemaResponseInvalid ||
 		tx.Findings[0].Message != `/createdAt: "11/28/2026" is not a valid date-time (expected RFC 3339, like 2026-01-20T21:14:16Z)` ||
 		!strings.Contains(tx.Findings[0].Detail, "201 · builtin:hubspot/crm-contacts-create.v3.response.json") {
 		t.Errorf("response drift: outcome %q, findings %+v", tx.Outcome, tx.Findings)
@@ -290,7 +291,7 @@ func TestContractsThroughProxy(t *testing.T) {
 }
 
 func mustTitle(code string) string {
-	spec, ok := schemas.Lookup(code)
+	spec, ok := txn.Lookup(code)
 	if !ok {
 		panic(code)
 	}

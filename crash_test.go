@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/mtguard/mtguard/store"
+	"github.com/mtguard/mtguard/txn"
 )
 
 // Crash loop parameters. crashCycles kills of crashSenders concurrent senders each take well
@@ -350,21 +351,21 @@ func checkCrashStore(t *testing.T, st *store.Store, vendor *crashVendor, res *cr
 			continue
 		}
 		for _, tx := range page.Transactions {
-			if tx.Outcome == store.OutcomePending && received[e] > 0 {
+			if tx.Outcome == txn.OutcomePending && received[e] > 0 {
 				pending = append(pending, fmt.Sprintf("%s (id %s)", e, tx.ID))
 			}
-			if tx.Outcome == store.OutcomeInterrupted && res.responded[e] == http.StatusCreated {
+			if tx.Outcome == txn.OutcomeInterrupted && res.responded[e] == http.StatusCreated {
 				answeredButInterrupted++
 			}
 		}
 	}
 
 	// Tally every stored transaction by outcome, and cross-check the outcome index.
-	byOutcome := map[store.Outcome]int{}
+	byOutcome := map[txn.Outcome]int{}
 	var deliveredUnseen []string
-	total := forEachTransaction(t, st, store.Query{}, func(tx store.Transaction) {
+	total := forEachTransaction(t, st, store.Query{}, func(tx txn.Transaction) {
 		byOutcome[tx.Outcome]++
-		if tx.Outcome == store.OutcomeDelivered {
+		if tx.Outcome == txn.OutcomeDelivered {
 			for _, k := range tx.RecordKeys {
 				if received[k] == 0 {
 					deliveredUnseen = append(deliveredUnseen, fmt.Sprintf("%s (id %s)", k, tx.ID))
@@ -372,8 +373,8 @@ func checkCrashStore(t *testing.T, st *store.Store, vendor *crashVendor, res *cr
 			}
 		}
 	})
-	for _, o := range store.Outcomes {
-		if n := forEachTransaction(t, st, store.Query{Outcome: o}, func(store.Transaction) {}); n != byOutcome[o] {
+	for _, o := range txn.Outcomes {
+		if n := forEachTransaction(t, st, store.Query{Outcome: o}, func(txn.Transaction) {}); n != byOutcome[o] {
 			t.Errorf("outcome index lists %d %s transactions, a full scan finds %d", n, o, byOutcome[o])
 		}
 	}
@@ -386,8 +387,8 @@ func checkCrashStore(t *testing.T, st *store.Store, vendor *crashVendor, res *cr
 	t.Logf("summary: requests sent %d; responses received %d (%s); vendor received %d leads (%d deliveries)",
 		res.sent, len(res.responded), strings.Join(statuses, ", "), len(received), deliveries)
 	t.Logf("summary: transactions stored %d: delivered %d, interrupted %d, other %d; recovered as interrupted at restarts %d; answered 201 but stored interrupted %d; store errors logged %d",
-		total, byOutcome[store.OutcomeDelivered], byOutcome[store.OutcomeInterrupted],
-		total-byOutcome[store.OutcomeDelivered]-byOutcome[store.OutcomeInterrupted], res.recoveredAtStart, answeredButInterrupted, res.storeErrors)
+		total, byOutcome[txn.OutcomeDelivered], byOutcome[txn.OutcomeInterrupted],
+		total-byOutcome[txn.OutcomeDelivered]-byOutcome[txn.OutcomeInterrupted], res.recoveredAtStart, answeredButInterrupted, res.storeErrors)
 
 	if len(res.responded) == 0 || len(received) == 0 {
 		t.Errorf("no traffic got through (responses %d, vendor received %d): the crash loop tested nothing", len(res.responded), len(received))
@@ -400,7 +401,7 @@ func checkCrashStore(t *testing.T, st *store.Store, vendor *crashVendor, res *cr
 		t.Errorf("%d leads the vendor received are still pending after reopening the store; first ones:\n  %s",
 			len(pending), strings.Join(pending[:min(10, len(pending))], "\n  "))
 	}
-	if n := byOutcome[store.OutcomePending]; n > 0 {
+	if n := byOutcome[txn.OutcomePending]; n > 0 {
 		t.Errorf("%d transactions are still pending after reopening the store", n)
 	}
 	if len(deliveredUnseen) > 0 {
@@ -410,7 +411,7 @@ func checkCrashStore(t *testing.T, st *store.Store, vendor *crashVendor, res *cr
 }
 
 // forEachTransaction pages through every transaction matching q and returns how many there were.
-func forEachTransaction(t testing.TB, st *store.Store, q store.Query, fn func(store.Transaction)) int {
+func forEachTransaction(t testing.TB, st *store.Store, q store.Query, fn func(txn.Transaction)) int {
 	t.Helper()
 	q.Limit = 1000
 	n := 0

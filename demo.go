@@ -18,6 +18,7 @@ import (
 	"github.com/mtguard/mtguard/examples/fakecrm"
 	"github.com/mtguard/mtguard/inspect"
 	"github.com/mtguard/mtguard/store"
+	"github.com/mtguard/mtguard/txn"
 )
 
 // submission is one call the demo sends, as a form tool or a marketing platform would.
@@ -145,7 +146,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer, geten
 	}
 	failedID := ""
 	for _, tx := range page.Transactions {
-		if tx.Outcome == store.OutcomeFailed {
+		if tx.Outcome == txn.OutcomeFailed {
 			failedID = tx.ID
 		}
 	}

@@ -12,8 +12,7 @@ import (
 	"time"
 
 	"github.com/mtguard/mtguard/examples/fakevendors"
-	"github.com/mtguard/mtguard/schemas"
-	"github.com/mtguard/mtguard/store"
+	"github.com/mtguard/mtguard/txn"
 )
 
 // vendorCall is one call the demo sends to a vendor preset route: each looks fine to the tool
@@ -126,9 +125,9 @@ const maxCaughtMessage = 150
 
 // writeCaught lists what mtguard found on calls to vendor preset routes: outcome and findings,
 // next to the status the tool saw.
-func writeCaught(w io.Writer, txs []store.Transaction, presetRoutes []string) {
+func writeCaught(w io.Writer, txs []txn.Transaction, presetRoutes []string) {
 	txs = slices.Clone(txs)
-	slices.SortFunc(txs, func(a, b store.Transaction) int { return strings.Compare(a.ID, b.ID) })
+	slices.SortFunc(txs, func(a, b txn.Transaction) int { return strings.Compare(a.ID, b.ID) })
 	fmt.Fprintf(w, "\nWhat the vendors' status codes did not say (calls to routes with a vendor preset):\n\n")
 	for _, tx := range txs {
 		if !slices.Contains(presetRoutes, tx.Route) || len(tx.Findings) == 0 {
@@ -141,7 +140,7 @@ func writeCaught(w io.Writer, txs []store.Transaction, presetRoutes []string) {
 		fmt.Fprintf(w, "  %-10s %-4s %-9s", tx.Route, status, tx.Outcome)
 		for i, f := range tx.Findings {
 			msg := f.Message
-			if spec, ok := schemas.Lookup(f.Code); ok && msg == spec.Title && f.Detail != "" {
+			if spec, ok := txn.Lookup(f.Code); ok && msg == spec.Title && f.Detail != "" {
 				msg = f.Detail // a call mtguard refused keeps its specifics in the detail
 			}
 			if len(msg) > maxCaughtMessage {

@@ -19,6 +19,7 @@ import (
 	"github.com/mtguard/mtguard/examples/fakevendors"
 	"github.com/mtguard/mtguard/proxy"
 	"github.com/mtguard/mtguard/store"
+	"github.com/mtguard/mtguard/txn"
 )
 
 // testClock is a clock the test moves; the proxy and the fake vendors share it.
@@ -105,7 +106,7 @@ func newPresetHarness(t *testing.T) *presetHarness {
 }
 
 // call sends one request through mtguard and returns the status and the stored transaction.
-func (h *presetHarness) call(t *testing.T, method, path string, header map[string]string, body string) (int, store.Transaction) {
+func (h *presetHarness) call(t *testing.T, method, path string, header map[string]string, body string) (int, txn.Transaction) {
 	t.Helper()
 	req, err := http.NewRequest(method, h.proxy.URL+path, strings.NewReader(body))
 	if err != nil {
@@ -132,7 +133,7 @@ func (h *presetHarness) call(t *testing.T, method, path string, header map[strin
 			t.Fatal(err)
 		}
 		tx, err := h.store.Get(context.Background(), id)
-		if err == nil && tx.Outcome != store.OutcomePending {
+		if err == nil && tx.Outcome != txn.OutcomePending {
 			return resp.StatusCode, tx
 		}
 		if time.Now().After(deadline) {
@@ -142,7 +143,7 @@ func (h *presetHarness) call(t *testing.T, method, path string, header map[strin
 	}
 }
 
-func codes(tx store.Transaction) []string {
+func codes(tx txn.Transaction) []string {
 	var out []string
 	for _, f := range tx.Findings {
 		out = append(out, f.Code)
@@ -166,38 +167,38 @@ func TestPresetsCatchSilentFailures(t *testing.T) {
 		method, path, body   string
 		header               func() map[string]string
 		wantStatus           int
-		wantOutcome          store.Outcome
+		wantOutcome          txn.Outcome
 		wantCodes            []string
 		wantFailedRecords    int
 		wantMessageFragments []string
 	}
 	steps := []step{
 		{name: "marketo: a fresh token from the identity endpoint", method: "GET", path: "/marketo/identity/oauth/token?grant_type=client_credentials&client_id=demo-client&client_secret=demo-secret",
-			wantStatus: 200, wantOutcome: store.OutcomeDelivered},
+			wantStatus: 200, wantOutcome: txn.OutcomeDelivered},
 		{name: "marketo: leads synced", method: "POST", path: "/marketo/rest/v1/leads.json", header: mktoAuth,
 			body:       `{"action":"createOnly","input":[{"email":"ann@acme.com"},{"email":"bob@acme.com"}]}`,
-			wantStatus: 200, wantOutcome: store.OutcomeDelivered},
+			wantStatus: 200, wantOutcome: txn.OutcomeDelivered},
 		{name: "marketo: one lead skipped (1005) inside a 200", method: "POST", path: "/marketo/rest/v1/leads.json", header: mktoAuth,
 			body:       `{"action":"createOnly","input":[{"email":"cy@acme.com"},{"email":"ann@acme.com"}]}`,
-			wantStatus: 200, wantOutcome: store.OutcomePartial, wantCodes: []string{"response.partial_failure"}, wantFailedRecords: 1,
+			wantStatus: 200, wantOutcome: txn.OutcomePartial, wantCodes: []string{"response.partial_failure"}, wantFailedRecords: 1,
 			wantMessageFragments: []string{"1 of 2 records failed: #1 ann@acme.com (1005 Lead already exists)"}},
 		{name: "marketo: 1003 inside a 200", method: "POST", path: "/marketo/rest/v1/leads.json", header: mktoAuth,
 			body:       `{"action":"upsert","input":[{"email":"dee@acme.com"}]}`,
-			wantStatus: 200, wantOutcome: store.OutcomeFailed, wantCodes: []string{"response.silent_failure"}},
+			wantStatus: 200, wantOutcome: txn.OutcomeFailed, wantCodes: []string{"response.silent_failure"}},
 		{name: "marketo: the token expires mid-run (602)", before: func() { h.clock.advance(3601 * time.Second) },
 			method: "POST", path: "/marketo/rest/v1/leads.json", header: func() map[string]string { return map[string]string{"Authorization": "Bearer " + tokenOf(h)} },
 			body:       `{"input":[{"email":"eve@acme.com"}]}`,
-			wantStatus: 200, wantOutcome: store.OutcomeFailed, wantCodes: []string{"auth.expired"}, wantMessageFragments: []string{"Marketo 602"}},
+			wantStatus: 200, wantOutcome: txn.OutcomeFailed, wantCodes: []string{"auth.expired"}, wantMessageFragments: []string{"Marketo 602"}},
 		{name: "marketo: after re-authenticating, calls go through", method: "POST", path: "/marketo/rest/v1/leads.json", header: mktoAuth,
-			body: `{"input":[{"email":"eve@acme.com"}]}`, wantStatus: 200, wantOutcome: store.OutcomeDelivered},
+			body: `{"input":[{"email":"eve@acme.com"}]}`, wantStatus: 200, wantOutcome: txn.OutcomeDelivered},
 		{name: "marketo: email v1 asset warning", method: "POST", path: "/marketo/rest/asset/v1/email/12/content.json", header: mktoAuth, body: `{}`,
-			wantStatus: 200, wantOutcome: store.OutcomeDelivered, wantCodes: []string{"endpoint.deprecation_announced"}},
+			wantStatus: 200, wantOutcome: txn.OutcomeDelivered, wantCodes: []string{"endpoint.deprecation_announced"}},
 		{name: "marketo: 606 after the rate limit", before: func() {
 			for range 4 {
 				h.call(t, "GET", "/marketo/rest/v1/leads.json?filterType=email&filterValues=ann@acme.com", mktoAuth(), "")
 			}
 		}, method: "GET", path: "/marketo/rest/v1/leads.json?filterType=email&filterValues=ann@acme.com", header: mktoAuth,
-			wantStatus: 200, wantOutcome: store.OutcomeFailed, wantCodes: []string{"ratelimit.upstream"}, wantMessageFragments: []string{"Marketo 606", "retry after 20s"}},
+			wantStatus: 200, wantOutcome: txn.OutcomeFailed, wantCodes: []string{"ratelimit.upstream"}, wantMessageFragments: []string{"Marketo 606", "retry after 20s"}},
 		{name: "marketo: 607 once the daily quota is used", before: func() {
 			for range 4 {
 				h.clock.advance(21 * time.Second)
@@ -205,72 +206,72 @@ func TestPresetsCatchSilentFailures(t *testing.T) {
 			}
 			h.clock.advance(21 * time.Second)
 		}, method: "GET", path: "/marketo/rest/v1/leads.json?filterType=email&filterValues=ann@acme.com", header: mktoAuth,
-			wantStatus: 200, wantOutcome: store.OutcomeFailed, wantCodes: []string{"quota.exhausted"}, wantMessageFragments: []string{"Marketo 607", "UTC)"}},
+			wantStatus: 200, wantOutcome: txn.OutcomeFailed, wantCodes: []string{"quota.exhausted"}, wantMessageFragments: []string{"Marketo 607", "UTC)"}},
 
 		{name: "salesforce: collections with one duplicate", method: "POST", path: "/salesforce/services/data/v62.0/composite/sobjects", header: func() map[string]string { return sf },
 			body:       `{"records":[{"attributes":{"type":"Lead"},"Email":"ann@acme.com","LastName":"Ann"},{"attributes":{"type":"Lead"},"Email":"ann@acme.com","LastName":"Ann"}]}`,
-			wantStatus: 200, wantOutcome: store.OutcomePartial, wantCodes: []string{"response.partial_failure"}, wantFailedRecords: 1,
+			wantStatus: 200, wantOutcome: txn.OutcomePartial, wantCodes: []string{"response.partial_failure"}, wantFailedRecords: 1,
 			wantMessageFragments: []string{"#1 ann@acme.com (DUPLICATES_DETECTED"}},
 		{name: "salesforce: a retired version is refused before it leaves", method: "POST", path: "/salesforce/services/data/v30.0/sobjects/Lead", header: func() map[string]string { return sf },
 			body:       `{"Email":"zed@acme.com","LastName":"Zed"}`,
-			wantStatus: 410, wantOutcome: store.OutcomeRejected, wantCodes: []string{"endpoint.retired"}},
+			wantStatus: 410, wantOutcome: txn.OutcomeRejected, wantCodes: []string{"endpoint.retired"}},
 		{name: "salesforce: a deprecated version works, with days left", method: "POST", path: "/salesforce/services/data/v35.0/sobjects/Lead", header: func() map[string]string { return sf },
 			body:       `{"Email":"fay@acme.com","LastName":"Fay"}`,
-			wantStatus: 201, wantOutcome: store.OutcomeDelivered, wantCodes: []string{"endpoint.deprecated"}, wantMessageFragments: []string{"551 days left"}},
+			wantStatus: 201, wantOutcome: txn.OutcomeDelivered, wantCodes: []string{"endpoint.deprecated"}, wantMessageFragments: []string{"551 days left"}},
 		{name: "salesforce: an invalid session", method: "POST", path: "/salesforce/services/data/v62.0/sobjects/Lead", header: func() map[string]string { return map[string]string{"Authorization": "Bearer old"} },
-			body: `{"Email":"gus@acme.com","LastName":"Gus"}`, wantStatus: 401, wantOutcome: store.OutcomeFailed, wantCodes: []string{"auth.expired"}},
+			body: `{"Email":"gus@acme.com","LastName":"Gus"}`, wantStatus: 401, wantOutcome: txn.OutcomeFailed, wantCodes: []string{"auth.expired"}},
 		{name: "salesforce: 403 REQUEST_LIMIT_EXCEEDED", before: func() {
 			for range 3 {
 				h.call(t, "POST", "/salesforce/services/data/v62.0/sobjects/Lead", sf, `{"LastName":"X"}`)
 			}
 		}, method: "POST", path: "/salesforce/services/data/v62.0/sobjects/Lead", header: func() map[string]string { return sf }, body: `{"LastName":"X"}`,
-			wantStatus: 403, wantOutcome: store.OutcomeFailed, wantCodes: []string{"quota.exhausted"}},
+			wantStatus: 403, wantOutcome: txn.OutcomeFailed, wantCodes: []string{"quota.exhausted"}},
 
 		{name: "hubspot: 207 batch with one invalid email", method: "POST", path: "/hubspot/crm/objects/2026-09/contacts/batch/create", header: func() map[string]string { return hs },
 			body:       `{"inputs":[{"objectWriteTraceId":"a","properties":{"email":"ann@acme.com"}},{"objectWriteTraceId":"b","properties":{"email":"bob(at)acme.com"}}]}`,
-			wantStatus: 207, wantOutcome: store.OutcomePartial, wantCodes: []string{"response.partial_failure"}, wantFailedRecords: 1},
+			wantStatus: 207, wantOutcome: txn.OutcomePartial, wantCodes: []string{"response.partial_failure"}, wantFailedRecords: 1},
 		{name: "hubspot: v1 lists before the cut-off", before: func() { h.clock.set(time.Date(2026, 4, 20, 12, 0, 0, 0, time.UTC)) },
 			method: "GET", path: "/hubspot/contacts/v1/lists/all", header: func() map[string]string { return hs },
-			wantStatus: 200, wantOutcome: store.OutcomeDelivered, wantCodes: []string{"endpoint.deprecated"}, wantMessageFragments: []string{"10 days left"}},
+			wantStatus: 200, wantOutcome: txn.OutcomeDelivered, wantCodes: []string{"endpoint.deprecated"}, wantMessageFragments: []string{"10 days left"}},
 		{name: "hubspot: v1 lists after the cut-off", before: func() { h.clock.set(time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)) },
 			method: "GET", path: "/hubspot/contacts/v1/lists/all", header: func() map[string]string { return hs },
-			wantStatus: 404, wantOutcome: store.OutcomeFailed, wantCodes: []string{"endpoint.retired"}},
+			wantStatus: 404, wantOutcome: txn.OutcomeFailed, wantCodes: []string{"endpoint.retired"}},
 		{name: "hubspot: the 10-second limit", before: func() {
 			for range 4 {
 				h.call(t, "POST", "/hubspot/events/v3/send", hs, `{"eventName":"pe1_x","email":"ann@acme.com","properties":{}}`)
 			}
 		}, method: "POST", path: "/hubspot/events/v3/send", header: func() map[string]string { return hs }, body: `{"eventName":"pe1_x","email":"ann@acme.com","properties":{}}`,
-			wantStatus: 429, wantOutcome: store.OutcomeFailed, wantCodes: []string{"ratelimit.upstream"}, wantMessageFragments: []string{"retry after 10s"}},
+			wantStatus: 429, wantOutcome: txn.OutcomeFailed, wantCodes: []string{"ratelimit.upstream"}, wantMessageFragments: []string{"retry after 10s"}},
 
 		{name: "segment: 200 to a batch of 2,501 events", method: "POST", path: "/segment/v1/batch",
 			body:       `{"batch":[` + strings.TrimSuffix(strings.Repeat(`{"type":"track","userId":"u","event":"e"},`, 2501), ",") + `]}`,
-			wantStatus: 200, wantOutcome: store.OutcomeFailed, wantCodes: []string{"response.silent_failure"}},
+			wantStatus: 200, wantOutcome: txn.OutcomeFailed, wantCodes: []string{"response.silent_failure"}},
 		{name: "segment: 200 to a track without an event", method: "POST", path: "/segment/v1/track", body: `{"userId":"u1"}`,
-			wantStatus: 200, wantOutcome: store.OutcomeFailed, wantCodes: []string{"response.silent_failure"}},
+			wantStatus: 200, wantOutcome: txn.OutcomeFailed, wantCodes: []string{"response.silent_failure"}},
 		{name: "ga4: 204 to an invalid event name", method: "POST", path: "/ga4/mp/collect?measurement_id=G-1&api_secret=s", body: `{"client_id":"1.2","events":[{"name":"_bad"}]}`,
-			wantStatus: 204, wantOutcome: store.OutcomeFailed, wantCodes: []string{"response.silent_failure"}},
+			wantStatus: 204, wantOutcome: txn.OutcomeFailed, wantCodes: []string{"response.silent_failure"}},
 		{name: "meta: fewer events received than sent", method: "POST", path: "/meta/v19.0/123/events?access_token=EAAB-demo",
 			body:       fmt.Sprintf(`{"data":[{"event_name":"Purchase","event_time":%d,"user_data":{"em":["h"]}},{"event_name":"Purchase","event_time":%d}]}`, h.clock.now().Unix(), h.clock.now().Unix()),
-			wantStatus: 200, wantOutcome: store.OutcomePartial, wantCodes: []string{"response.partial_failure"}, wantMessageFragments: []string{"Meta received 1 of the 2 events sent"}},
+			wantStatus: 200, wantOutcome: txn.OutcomePartial, wantCodes: []string{"response.partial_failure"}, wantMessageFragments: []string{"Meta received 1 of the 2 events sent"}},
 		{name: "klaviyo: a retired revision silently falls forward", method: "POST", path: "/klaviyo/api/events",
 			header: func() map[string]string {
 				return map[string]string{"Authorization": kl["Authorization"], "revision": "2023-02-22"}
 			}, body: `{"data":{}}`,
-			wantStatus: 202, wantOutcome: store.OutcomeDelivered, wantCodes: []string{"endpoint.retired"}},
+			wantStatus: 202, wantOutcome: txn.OutcomeDelivered, wantCodes: []string{"endpoint.retired"}},
 		{name: "klaviyo: no revision header", method: "POST", path: "/klaviyo/api/events", header: func() map[string]string { return kl }, body: `{"data":{}}`,
-			wantStatus: 400, wantOutcome: store.OutcomeFailed, wantCodes: []string{"version.unpinned"}},
+			wantStatus: 400, wantOutcome: txn.OutcomeFailed, wantCodes: []string{"version.unpinned"}},
 		{name: "intercom: the app setting picks the version", method: "POST", path: "/intercom/events",
 			header: func() map[string]string { return map[string]string{"Authorization": "Bearer tok_demo"} }, body: `{"event_name":"ordered","created_at":1,"user_id":"1"}`,
-			wantStatus: 202, wantOutcome: store.OutcomeDelivered, wantCodes: []string{"version.unpinned"}},
+			wantStatus: 202, wantOutcome: txn.OutcomeDelivered, wantCodes: []string{"version.unpinned"}},
 		{name: "braze: success with errors", method: "POST", path: "/braze/users/track", header: func() map[string]string { return map[string]string{"Authorization": "Bearer braze-demo"} },
 			body:       `{"attributes":[{"external_id":"u1","email":"ann@acme.com"},{"first_name":"NoId"}]}`,
-			wantStatus: 201, wantOutcome: store.OutcomePartial, wantCodes: []string{"response.partial_failure"}, wantFailedRecords: 1},
+			wantStatus: 201, wantOutcome: txn.OutcomePartial, wantCodes: []string{"response.partial_failure"}, wantFailedRecords: 1},
 		{name: "iterable: bulk update with a failed user", method: "POST", path: "/iterable/api/users/bulkUpdate", header: func() map[string]string { return map[string]string{"Api-Key": "iterable-demo"} },
 			body:       `{"users":[{"email":"ann@acme.com"},{"email":"bad(at)acme.com"}]}`,
-			wantStatus: 200, wantOutcome: store.OutcomePartial, wantCodes: []string{"response.partial_failure"}, wantFailedRecords: 1},
+			wantStatus: 200, wantOutcome: txn.OutcomePartial, wantCodes: []string{"response.partial_failure"}, wantFailedRecords: 1},
 		{name: "mandrill: a rejected recipient and a quota", method: "POST", path: "/mandrill/messages/send.json",
 			body:       `{"key":"md-demo","message":{"to":[{"email":"ann@acme.com"},{"email":"bounce@acme.com"},{"email":"bob@acme.com"},{"email":"cy@acme.com"}]}}`,
-			wantStatus: 200, wantOutcome: store.OutcomePartial, wantCodes: []string{"quota.exhausted", "response.partial_failure"}, wantFailedRecords: 1},
+			wantStatus: 200, wantOutcome: txn.OutcomePartial, wantCodes: []string{"quota.exhausted", "response.partial_failure"}, wantFailedRecords: 1},
 	}
 	for _, s := range steps {
 		t.Run(s.name, func(t *testing.T) {
@@ -298,7 +299,7 @@ func TestPresetsCatchSilentFailures(t *testing.T) {
 				t.Errorf("%d failed records, want %d: %+v", failed, s.wantFailedRecords, tx.Records)
 			}
 			for _, frag := range s.wantMessageFragments {
-				if !slices.ContainsFunc(tx.Findings, func(f store.Finding) bool { return strings.Contains(f.Message, frag) }) {
+				if !slices.ContainsFunc(tx.Findings, func(f txn.Finding) bool { return strings.Contains(f.Message, frag) }) {
 					t.Errorf("no finding message contains %q: %+v", frag, tx.Findings)
 				}
 			}

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/mtguard/mtguard/schemas"
+	"github.com/mtguard/mtguard/txn"
 )
 
 // TestReadmePresets keeps README's preset table equal to the shipped presets. Run with
@@ -39,16 +40,16 @@ func presetCodes(p *schemas.Preset) string {
 		case r.Finding != "":
 			codes = append(codes, r.Finding)
 		case r.HasRecords():
-			codes = append(codes, schemas.CodePartialFailure, schemas.CodeSilentFailure)
+			codes = append(codes, txn.CodePartialFailure, txn.CodeSilentFailure)
 		}
 	}
 	for _, v := range p.Versions {
-		codes = append(codes, schemas.CodeEndpointRetired)
+		codes = append(codes, txn.CodeEndpointRetired)
 		if len(v.Table) > 0 || v.Lifecycle != nil {
-			codes = append(codes, schemas.CodeEndpointDeprecated)
+			codes = append(codes, txn.CodeEndpointDeprecated)
 		}
 		if v.Header != "" {
-			codes = append(codes, schemas.CodeVersionUnpinned)
+			codes = append(codes, txn.CodeVersionUnpinned)
 		}
 	}
 	slices.Sort(codes)

@@ -6,14 +6,14 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mtguard/mtguard/schemas"
+	"github.com/mtguard/mtguard/txn"
 )
 
 // TestReadmeFindings keeps README's finding table equal to the catalogue in package schemas.
 // Run with MTGUARD_UPDATE_README=1 to rewrite the table from the catalogue.
 func TestReadmeFindings(t *testing.T) {
 	var want strings.Builder
-	for _, f := range schemas.Catalogue() {
+	for _, f := range txn.Catalogue() {
 		fmt.Fprintf(&want, "| <a id=%q></a>`%s` | %s | %s | %s |\n", f.Anchor(), f.Code, f.Severity, f.Title, f.Action)
 	}
 	checkReadmeSection(t, "findings", "the catalogue in package schemas", "TestReadmeFindings", want.String())

@@ -20,6 +20,7 @@ import (
 
 	"github.com/mtguard/mtguard/proxy"
 	"github.com/mtguard/mtguard/store"
+	"github.com/mtguard/mtguard/txn"
 )
 
 // limitVendor is a fake vendor that enforces its limits exactly, as the vendor would: a sliding
@@ -163,14 +164,14 @@ func (h *throttleHarness) send(t *testing.T, path, email string) answer {
 
 // outcomes returns the stored outcome of every call of route, by record key, once every call
 // has one.
-func (h *throttleHarness) outcomes(t *testing.T, route string, want int) map[string][]store.Transaction {
+func (h *throttleHarness) outcomes(t *testing.T, route string, want int) map[string][]txn.Transaction {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		if err := h.store.Sync(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-		byKey := map[string][]store.Transaction{}
+		byKey := map[string][]txn.Transaction{}
 		total, pending := 0, 0
 		q := store.Query{Route: route, Limit: 1000}
 		for {
@@ -180,7 +181,7 @@ func (h *throttleHarness) outcomes(t *testing.T, route string, want int) map[str
 			}
 			for _, tx := range page.Transactions {
 				total++
-				if tx.Outcome == store.OutcomePending {
+				if tx.Outcome == txn.OutcomePending {
 					pending++
 				}
 				for _, k := range tx.RecordKeys {
@@ -234,9 +235,9 @@ func runBurst(t *testing.T, h *throttleHarness, every, span time.Duration) burst
 		txs := byKey[a.email]
 		ok := len(txs) == 1
 		switch {
-		case ok && a.status == http.StatusOK && txs[0].Outcome == store.OutcomeDelivered && delivered[a.email] == 1:
+		case ok && a.status == http.StatusOK && txs[0].Outcome == txn.OutcomeDelivered && delivered[a.email] == 1:
 			res.delivered++
-		case ok && a.status == http.StatusTooManyRequests && a.mtguard && txs[0].Outcome == store.OutcomeThrottled && delivered[a.email] == 0:
+		case ok && a.status == http.StatusTooManyRequests && a.mtguard && txs[0].Outcome == txn.OutcomeThrottled && delivered[a.email] == 0:
 			res.throttled++
 			if n, err := strconv.Atoi(a.retryAfter); err != nil || n < 1 {
 				t.Errorf("%s: throttled with Retry-After %q, want whole seconds", a.email, a.retryAfter)
@@ -266,7 +267,7 @@ func runBurst(t *testing.T, h *throttleHarness, every, span time.Duration) burst
 	return res
 }
 
-func hasFinding(tx store.Transaction, code string) bool {
+func hasFinding(tx txn.Transaction, code string) bool {
 	for _, f := range tx.Findings {
 		if f.Code == code {
 			return true
@@ -275,8 +276,8 @@ func hasFinding(tx store.Transaction, code string) bool {
 	return false
 }
 
-func outcomesOf(txs []store.Transaction) []store.Outcome {
-	var out []store.Outcome
+func outcomesOf(txs []txn.Transaction) []txn.Outcome {
+	var out []txn.Outcome
 	for _, tx := range txs {
 		out = append(out, tx.Outcome)
 	}
@@ -450,7 +451,7 @@ func TestThrottleRetryAfterPauses(t *testing.T) {
 				if txs[0].WaitMS > 1000 {
 					waited++
 				}
-				if a.status == 429 && (txs[0].Outcome != store.OutcomeFailed || (strings.Contains(tt.route, "preset") && !hasFinding(txs[0], "ratelimit.upstream"))) {
+				if a.status == 429 && (txs[0].Outcome != txn.OutcomeFailed || (strings.Contains(tt.route, "preset") && !hasFinding(txs[0], "ratelimit.upstream"))) {
 					t.Errorf("the vendor's 429 was stored as %s %v", txs[0].Outcome, txs[0].Findings)
 				}
 			}
@@ -497,7 +498,7 @@ routes:
 	found := false
 	for _, txs := range byKey {
 		for _, tx := range txs {
-			if tx.Outcome == store.OutcomeFailed && hasFinding(tx, "ratelimit.upstream") {
+			if tx.Outcome == txn.OutcomeFailed && hasFinding(tx, "ratelimit.upstream") {
 				found = true
 			}
 		}
@@ -632,7 +633,7 @@ routes:
 		t.Fatalf("the caller that left got %d", resp.StatusCode)
 	}
 	txs := h.outcomes(t, "vendor", 2)["gone@leave.test"]
-	if len(txs) != 1 || txs[0].Outcome != store.OutcomeThrottled || !hasFinding(txs[0], "ratelimit.throttled") || !strings.Contains(txs[0].Error, "the caller left while queued") {
+	if len(txs) != 1 || txs[0].Outcome != txn.OutcomeThrottled || !hasFinding(txs[0], "ratelimit.throttled") || !strings.Contains(txs[0].Error, "the caller left while queued") {
 		t.Fatalf("the call whose caller left is stored as %+v", txs)
 	}
 	if _, _, delivered := v.snapshot(); delivered["gone@leave.test"] != 0 {

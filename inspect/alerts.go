@@ -12,6 +12,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/mtguard/mtguard/store"
+	"github.com/mtguard/mtguard/txn"
 )
 
 // ErrAlertNotFound means no alert, firing or in the history, has the requested id.
@@ -118,17 +119,17 @@ type Alerts struct {
 type observation struct {
 	route     string
 	at        time.Time // when the call ended
-	outcome   store.Outcome
+	outcome   txn.Outcome
 	latencyMS float64 // vendor latency; < 0 when the vendor was not asked
 	durMS     float64
 	waitMS    float64
 	recordMS  float64
 	records   int
-	findings  []store.Finding // shared with the committed transaction, read only
-	barrier   chan struct{}   // set on a sync marker instead of a call
+	findings  []txn.Finding // shared with the committed transaction, read only
+	barrier   chan struct{} // set on a sync marker instead of a call
 }
 
-func observationOf(tx *store.Transaction) observation {
+func observationOf(tx *txn.Transaction) observation {
 	o := observation{
 		route:     tx.Route,
 		at:        tx.Time.Add(time.Duration(tx.DurationMS * float64(time.Millisecond))),
@@ -141,7 +142,7 @@ func observationOf(tx *store.Transaction) observation {
 		findings:  tx.Findings,
 	}
 	switch tx.Outcome {
-	case store.OutcomeDelivered, store.OutcomeFailed, store.OutcomePartial, store.OutcomeTimeout:
+	case txn.OutcomeDelivered, txn.OutcomeFailed, txn.OutcomePartial, txn.OutcomeTimeout:
 		o.latencyMS = tx.UpstreamMS
 		if o.latencyMS <= 0 {
 			o.latencyMS = tx.DurationMS - tx.WaitMS
@@ -294,7 +295,7 @@ func (r Rules) check() error {
 // Observe takes one committed transaction; it is the store's OnResult callback. It never
 // blocks: when the engine is behind by Buffer calls, the call is dropped and counted
 // (Dropped, and mtguard_alert_observations_dropped_total).
-func (e *Alerts) Observe(tx store.Transaction) {
+func (e *Alerts) Observe(tx txn.Transaction) {
 	select {
 	case e.in <- observationOf(&tx):
 	default:

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mtguard/mtguard/store"
+	"github.com/mtguard/mtguard/txn"
 )
 
 // alertServer is an admin API with an engine holding one firing auth alert on route crm.
@@ -28,13 +29,13 @@ func alertServer(t *testing.T, token string) (*httptest.Server, *Alerts, *fakeCl
 		},
 	}, st)
 	for range 3 {
-		tx := call("crm", clock.Now(), store.OutcomeFailed, "auth.expired")
+		tx := call("crm", clock.Now(), txn.OutcomeFailed, "auth.expired")
 		tx.RecordKeys = []string{"jane@acme.com"}
 		tx.UpstreamMS, tx.RecordMS = 250, 0.8
 		e.Observe(tx)
 	}
-	e.Observe(call("ga4", clock.Now(), store.OutcomeDelivered))
-	e.Observe(call("", clock.Now(), store.OutcomeRejected, "route.unknown"))
+	e.Observe(call("ga4", clock.Now(), txn.OutcomeDelivered))
+	e.Observe(call("", clock.Now(), txn.OutcomeRejected, "route.unknown"))
 	e.flush()
 	srv := httptest.NewServer(NewServer(ServerConfig{Transactions: st, Token: token, Alerts: e, Metrics: m.Handler(), Now: clock.Now}))
 	t.Cleanup(srv.Close)
@@ -123,7 +124,7 @@ func TestAlertsEndpoints(t *testing.T) {
 	}
 
 	// Resolve it and find it in the history.
-	e.Observe(call("crm", clock.Now(), store.OutcomeDelivered))
+	e.Observe(call("crm", clock.Now(), txn.OutcomeDelivered))
 	e.flush()
 	if got := list("?state=resolved"); len(got) != 1 || got[0].ID != id || got[0].AckedBy != "jane@example.com" {
 		t.Fatalf("resolved %+v", got)

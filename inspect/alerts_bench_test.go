@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mtguard/mtguard/store"
+	"github.com/mtguard/mtguard/txn"
 )
 
 // BenchmarkAlertsPerCall is the alert engine's cost for one recorded call: turning the
@@ -60,21 +60,21 @@ func BenchmarkAlertsPerCall(b *testing.B) {
 
 // benchCalls is a mix of outcomes and findings as a busy route sees them: mostly delivered,
 // some failures, a deprecated endpoint, an auth failure now and then.
-func benchCalls() []store.Transaction {
-	var txs []store.Transaction
+func benchCalls() []txn.Transaction {
+	var txs []txn.Transaction
 	for i := range 100 {
-		tx := call("crm", nyMonday9, store.OutcomeDelivered)
+		tx := call("crm", nyMonday9, txn.OutcomeDelivered)
 		tx.RecordKeys = []string{fmt.Sprintf("lead%d@acme.com", i)}
 		tx.DurationMS, tx.UpstreamMS = 180, 150+float64(i)
 		switch {
 		case i%50 == 7:
-			tx.Outcome = store.OutcomeFailed
-			tx.Findings = []store.Finding{{Code: "auth.expired", Message: "token expired"}}
+			tx.Outcome = txn.OutcomeFailed
+			tx.Findings = []txn.Finding{{Code: "auth.expired", Message: "token expired"}}
 		case i%10 == 3:
-			tx.Outcome = store.OutcomeFailed
-			tx.Findings = []store.Finding{{Code: "response.silent_failure", Message: "200 but failed"}}
+			tx.Outcome = txn.OutcomeFailed
+			tx.Findings = []txn.Finding{{Code: "response.silent_failure", Message: "200 but failed"}}
 		case i%20 == 5:
-			tx.Findings = []store.Finding{{Code: "endpoint.deprecated", Message: "v1 is deprecated; sunset 2027-06-30"}}
+			tx.Findings = []txn.Finding{{Code: "endpoint.deprecated", Message: "v1 is deprecated; sunset 2027-06-30"}}
 		case i%25 == 9:
 			tx.Route = "ga4"
 		}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/mtguard/mtguard/store"
+	"github.com/mtguard/mtguard/txn"
 )
 
 // process updates the route's counters with one call and evaluates the rules it moves. With
@@ -23,15 +24,15 @@ func (e *Alerts) process(o observation, replay bool) {
 	if t.After(now) {
 		t = now
 	}
-	delivered := o.outcome == store.OutcomeDelivered || o.outcome == store.OutcomePartial
-	failed := o.outcome != store.OutcomeDelivered
+	delivered := o.outcome == txn.OutcomeDelivered || o.outcome == txn.OutcomePartial
+	failed := o.outcome != txn.OutcomeDelivered
 	if t.After(rs.lastCall) {
 		rs.lastCall = t
 	}
 	rs.hour.add(t, delivered, failed, o.latencyMS)
 
 	var authCode string
-	var dep *store.Finding
+	var dep *txn.Finding
 	contract := false
 	for i := range o.findings {
 		f := &o.findings[i]
@@ -46,7 +47,7 @@ func (e *Alerts) process(o observation, replay bool) {
 			contract = true
 		}
 	}
-	contract = contract && o.outcome == store.OutcomeRejected
+	contract = contract && o.outcome == txn.OutcomeRejected
 
 	if delivered {
 		rs.deliveries.push(t)
@@ -86,7 +87,7 @@ func (e *Alerts) process(o observation, replay bool) {
 		rs.authRecords += o.records
 		rs.authCode = authCode
 		rs.authCleared = false
-	case o.outcome == store.OutcomeDelivered || o.outcome == store.OutcomePartial || o.outcome == store.OutcomeFailed:
+	case o.outcome == txn.OutcomeDelivered || o.outcome == txn.OutcomePartial || o.outcome == txn.OutcomeFailed:
 		// The vendor answered without refusing the credentials: they work.
 		rs.authStreak, rs.authRecords, rs.authCleared = 0, 0, true
 	}

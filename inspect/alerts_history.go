@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/mtguard/mtguard/store"
+	"github.com/mtguard/mtguard/txn"
 )
 
 // rebuild restores the engine after a restart: the alerts that were firing (so a restart does
@@ -97,7 +98,7 @@ func (e *Alerts) recent(ctx context.Context, rs *routeState, now time.Time) ([]o
 			return nil, err
 		}
 		for i := range page.Transactions {
-			if tx := &page.Transactions[i]; tx.Outcome != store.OutcomePending {
+			if tx := &page.Transactions[i]; tx.Outcome != txn.OutcomePending {
 				obs = append(obs, observationOf(tx))
 			}
 		}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/mtguard/mtguard/store"
+	"github.com/mtguard/mtguard/txn"
 )
 
 func TestParseScheduleErrors(t *testing.T) {
@@ -64,17 +65,17 @@ func TestScheduleCoverage(t *testing.T) {
 
 func TestSunsetOf(t *testing.T) {
 	for _, tt := range []struct {
-		f    store.Finding
+		f    txn.Finding
 		want string
 	}{
-		{store.Finding{Message: "v2 is deprecated; sunset 2026-06-30 (45 days left)"}, "2026-06-30"},
+		{txn.Finding{Message: "v2 is deprecated; sunset 2026-06-30 (45 days left)"}, "2026-06-30"},
 		// What the detectors write (schemas/versions.go, schemas/rules_deprecation.go).
-		{store.Finding{Message: "hubspot-v1: version v1 is deprecated since 2025-01-01; it stops working on 2026-06-30, 45 days left; move to v3.", Detail: "version rule hubspot-v1"}, "2026-06-30"},
-		{store.Finding{Message: "the vendor's answer says this endpoint is deprecated since 2025-01-01; sunset on 2026-06-30, 45 days left", Detail: "Deprecation: @1735689600; Sunset: Tue, 30 Jun 2026 23:59:59 GMT"}, "2026-06-30"},
-		{store.Finding{Message: "deprecated since 2025-01-01", Detail: "Sunset: Tue, 30 Jun 2026 23:59:59 GMT"}, "2026-06-30"},
-		{store.Finding{Detail: "2026-07-01T00:00:00Z"}, "2026-07-01"},
-		{store.Finding{Message: "deprecated since 2025-01-01; replaced by v3"}, ""},
-		{store.Finding{Message: "deprecated"}, ""},
+		{txn.Finding{Message: "hubspot-v1: version v1 is deprecated since 2025-01-01; it stops working on 2026-06-30, 45 days left; move to v3.", Detail: "version rule hubspot-v1"}, "2026-06-30"},
+		{txn.Finding{Message: "the vendor's answer says this endpoint is deprecated since 2025-01-01; sunset on 2026-06-30, 45 days left", Detail: "Deprecation: @1735689600; Sunset: Tue, 30 Jun 2026 23:59:59 GMT"}, "2026-06-30"},
+		{txn.Finding{Message: "deprecated since 2025-01-01", Detail: "Sunset: Tue, 30 Jun 2026 23:59:59 GMT"}, "2026-06-30"},
+		{txn.Finding{Detail: "2026-07-01T00:00:00Z"}, "2026-07-01"},
+		{txn.Finding{Message: "deprecated since 2025-01-01; replaced by v3"}, ""},
+		{txn.Finding{Message: "deprecated"}, ""},
 	} {
 		got, ok := sunsetOf(&tt.f)
 		s := ""

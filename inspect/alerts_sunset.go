@@ -5,7 +5,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mtguard/mtguard/store"
+	"github.com/mtguard/mtguard/txn"
 )
 
 // The finding codes the alert rules read. Codes are stable strings (DESIGN.md, "Findings"), so
@@ -36,7 +36,7 @@ func sunsetMarkers() []string { return []string{"sunset", "stops working", "reti
 // sunsetOf reads the sunset date of a deprecation finding: the first date after a sunset
 // marker in its detail, then in its message; failing that, a detail that holds a single date
 // and nothing else (a Sunset header value, say). ok is false when neither says.
-func sunsetOf(f *store.Finding) (time.Time, bool) {
+func sunsetOf(f *txn.Finding) (time.Time, bool) {
 	for _, text := range []string{f.Detail, f.Message} {
 		if len(text) > maxSunsetSearch {
 			text = text[:maxSunsetSearch]

@@ -12,6 +12,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/mtguard/mtguard/store"
+	"github.com/mtguard/mtguard/txn"
 )
 
 // fakeClock is a clock tests move by hand.
@@ -113,8 +114,8 @@ func startEngine(t *testing.T, cfg AlertsConfig, st AlertStore) *Alerts {
 }
 
 // call builds a recorded call of route that ended at the clock's time.
-func call(route string, at time.Time, outcome store.Outcome, codes ...string) store.Transaction {
-	var tx store.Transaction
+func call(route string, at time.Time, outcome txn.Outcome, codes ...string) txn.Transaction {
+	var tx txn.Transaction
 	tx.ID = "01TESTTESTTESTTESTTESTTEST"
 	tx.Time = at
 	tx.Route = route
@@ -123,19 +124,19 @@ func call(route string, at time.Time, outcome store.Outcome, codes ...string) st
 	tx.RecordKeys = []string{"jane@acme.com"}
 	tx.Outcome = outcome
 	tx.Status = 200
-	if outcome != store.OutcomeDelivered {
+	if outcome != txn.OutcomeDelivered {
 		tx.Status = 500
 	}
 	tx.UpstreamMS = 120
-	tx.Findings = []store.Finding{}
+	tx.Findings = []txn.Finding{}
 	for _, c := range codes {
-		tx.Findings = append(tx.Findings, store.Finding{Code: c, Severity: store.SeverityError, Message: c})
+		tx.Findings = append(tx.Findings, txn.Finding{Code: c, Severity: txn.SeverityError, Message: c})
 	}
 	return tx
 }
 
 // observe hands txs to e and waits until their notifications are out.
-func observe(e *Alerts, txs ...store.Transaction) {
+func observe(e *Alerts, txs ...txn.Transaction) {
 	for _, tx := range txs {
 		e.Observe(tx)
 	}
@@ -178,7 +179,7 @@ func TestSilenceAcceptance(t *testing.T) {
 		}}},
 	}, st)
 
-	observe(e, call("marketo", clock.Now(), store.OutcomeDelivered))
+	observe(e, call("marketo", clock.Now(), txn.OutcomeDelivered))
 	clock.Advance(29 * time.Minute)
 	tick(e)
 	if got := sink.events(); len(got) != 0 {
@@ -215,9 +216,9 @@ func TestSilenceAcceptance(t *testing.T) {
 	}
 
 	// Failing calls keep it silent, and are counted as affected.
-	observe(e, call("marketo", clock.Now(), store.OutcomeFailed), call("marketo", clock.Now(), store.OutcomeFailed))
+	observe(e, call("marketo", clock.Now(), txn.OutcomeFailed), call("marketo", clock.Now(), txn.OutcomeFailed))
 	clock.Advance(time.Minute)
-	observe(e, call("marketo", clock.Now(), store.OutcomeDelivered))
+	observe(e, call("marketo", clock.Now(), txn.OutcomeDelivered))
 	if got := sink.events(); !equalEvents(got, "firing marketo silence", "resolved marketo silence") {
 		t.Fatalf("after traffic resumed: %v, want firing then resolved", got)
 	}
@@ -245,7 +246,7 @@ func TestSilenceOutsideSchedule(t *testing.T) {
 			Silence: &SilenceRule{Min: 1, Per: 30 * time.Minute, During: mustSchedule(t, "Mon-Fri 08:00-20:00 America/New_York")},
 		}}},
 	}, nil)
-	observe(e, call("marketo", clock.Now(), store.OutcomeDelivered))
+	observe(e, call("marketo", clock.Now(), txn.OutcomeDelivered))
 	clock.Advance(55 * time.Minute) // 19:55: no delivery for 55m but the window fits in the schedule
 	tick(e)
 	if got := sink.events(); !equalEvents(got, "firing marketo silence") {
@@ -271,7 +272,7 @@ func TestSilenceOutsideSchedule(t *testing.T) {
 		}}},
 	}, nil)
 	clock2.Advance(50 * time.Minute)
-	observe(e2, call("marketo", clock2.Now(), store.OutcomeDelivered)) // 19:50
+	observe(e2, call("marketo", clock2.Now(), txn.OutcomeDelivered)) // 19:50
 	monday829 := time.Date(2026, 11, 30, 8, 29, 0, 0, mustLoad(t, "America/New_York"))
 	for next := clock2.Now().Add(10 * time.Minute); !next.After(monday829); next = next.Add(10 * time.Minute) {
 		clock2.Set(next)
@@ -306,12 +307,12 @@ func TestAuthAcceptance(t *testing.T) {
 		Sinks:  []Sink{sink},
 		Routes: []RouteAlerts{{Route: "hubspot", Owner: "jane@example.com", Rules: DefaultRules()}},
 	}, nil)
-	expired := func() store.Transaction { return call("hubspot", clock.Now(), store.OutcomeFailed, "auth.expired") }
+	expired := func() txn.Transaction { return call("hubspot", clock.Now(), txn.OutcomeFailed, "auth.expired") }
 	observe(e, expired(), expired())
 	if got := sink.events(); len(got) != 0 {
 		t.Fatalf("after 2 auth failures: %v", got)
 	}
-	observe(e, call("hubspot", clock.Now(), store.OutcomeRejected)) // never sent: proves nothing
+	observe(e, call("hubspot", clock.Now(), txn.OutcomeRejected)) // never sent: proves nothing
 	observe(e, expired())
 	if got := sink.events(); !equalEvents(got, "firing hubspot auth") {
 		t.Fatalf("after 3 auth failures: %v, want one firing", got)
@@ -332,7 +333,7 @@ func TestAuthAcceptance(t *testing.T) {
 	if got := sink.events(); len(got) != 1 {
 		t.Fatalf("more auth failures: %v, want still one notification", got)
 	}
-	observe(e, call("hubspot", clock.Now(), store.OutcomeDelivered))
+	observe(e, call("hubspot", clock.Now(), txn.OutcomeDelivered))
 	if got := sink.events(); !equalEvents(got, "firing hubspot auth", "resolved hubspot auth") {
 		t.Fatalf("after a clean call: %v", got)
 	}
@@ -351,7 +352,7 @@ func TestBurstAcceptance(t *testing.T) {
 		Routes: []RouteAlerts{{Route: "crm", Owner: "ops@example.com", Rules: DefaultRules()}},
 	}, nil)
 	for i := range 100 {
-		e.Observe(call("crm", clock.Now().Add(time.Duration(i)*time.Second), store.OutcomeFailed))
+		e.Observe(call("crm", clock.Now().Add(time.Duration(i)*time.Second), txn.OutcomeFailed))
 	}
 	clock.Advance(100 * time.Second)
 	e.flush()
@@ -384,7 +385,7 @@ func TestReminderAckAndMute(t *testing.T) {
 		Renotify: time.Hour,
 		Routes:   []RouteAlerts{{Route: "crm", Owner: "ops@example.com", Rules: Rules{Auth: &AuthRule{Consecutive: 1}}}},
 	}, nil)
-	observe(e, call("crm", clock.Now(), store.OutcomeFailed, "auth.forbidden"))
+	observe(e, call("crm", clock.Now(), txn.OutcomeFailed, "auth.forbidden"))
 	clock.Advance(59 * time.Minute)
 	tick(e)
 	clock.Advance(time.Minute)
@@ -404,8 +405,8 @@ func TestReminderAckAndMute(t *testing.T) {
 		t.Fatalf("after the ack: %v", got)
 	}
 	// Muted: the next incident of the rule is recorded but not sent, and its resolution neither.
-	observe(e, call("crm", clock.Now(), store.OutcomeDelivered))
-	observe(e, call("crm", clock.Now(), store.OutcomeFailed, "auth.expired"))
+	observe(e, call("crm", clock.Now(), txn.OutcomeDelivered))
+	observe(e, call("crm", clock.Now(), txn.OutcomeFailed, "auth.expired"))
 	if got := sink.events(); len(got) != 4 || got[3] != "resolved crm auth" {
 		t.Fatalf("muted: %v", got)
 	}
@@ -457,7 +458,7 @@ func TestRestartKeepsIncidents(t *testing.T) {
 		t.Errorf("health after restart: %+v", h.Routes[0])
 	}
 	// A delivery recorded in the log reaches the new engine through the store's callback.
-	tx := call("crm", clock.Now(), store.OutcomeDelivered)
+	tx := call("crm", clock.Now(), txn.OutcomeDelivered)
 	tx.ID = ""
 	if err := st2.RecordIntent(context.Background(), &tx); err != nil {
 		t.Fatal(err)
@@ -479,7 +480,7 @@ func TestRebuildFromLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range 30 {
-		tx := call("crm", clock.Now().Add(-time.Duration(30-i)*time.Second), store.OutcomeFailed)
+		tx := call("crm", clock.Now().Add(-time.Duration(30-i)*time.Second), txn.OutcomeFailed)
 		tx.ID = ""
 		if err := st.RecordIntent(context.Background(), &tx); err != nil {
 			t.Fatal(err)
@@ -516,14 +517,14 @@ func TestDeprecationContractThrottle(t *testing.T) {
 		Routes:   []RouteAlerts{{Route: "sfdc", Owner: "ops@example.com", Rules: DefaultRules()}},
 	}, nil)
 
-	far := call("sfdc", clock.Now(), store.OutcomeDelivered)
-	far.Findings = []store.Finding{{Code: "endpoint.deprecated", Message: "v1 is deprecated; sunset 2027-06-01"}}
+	far := call("sfdc", clock.Now(), txn.OutcomeDelivered)
+	far.Findings = []txn.Finding{{Code: "endpoint.deprecated", Message: "v1 is deprecated; sunset 2027-06-01"}}
 	observe(e, far)
 	if got := sink.events(); len(got) != 0 {
 		t.Fatalf("a sunset half a year away: %v", got)
 	}
-	near := call("sfdc", clock.Now(), store.OutcomeDelivered)
-	near.Findings = []store.Finding{{Code: "endpoint.deprecation_announced", Message: "the vendor announced a deprecation", Detail: "Sunset: Tue, 15 Dec 2026 00:00:00 GMT"}}
+	near := call("sfdc", clock.Now(), txn.OutcomeDelivered)
+	near.Findings = []txn.Finding{{Code: "endpoint.deprecation_announced", Message: "the vendor announced a deprecation", Detail: "Sunset: Tue, 15 Dec 2026 00:00:00 GMT"}}
 	observe(e, near)
 	if got := sink.events(); !equalEvents(got, "firing sfdc deprecation") {
 		t.Fatalf("a sunset in 15 days: %v", got)
@@ -532,7 +533,7 @@ func TestDeprecationContractThrottle(t *testing.T) {
 		t.Errorf("summary %q", s)
 	}
 
-	rej := call("sfdc", clock.Now(), store.OutcomeRejected, "schema.request.invalid")
+	rej := call("sfdc", clock.Now(), txn.OutcomeRejected, "schema.request.invalid")
 	observe(e, rej)
 	if got := sink.events(); len(got) != 2 || got[1] != "firing sfdc contract" {
 		t.Fatalf("a contract rejection: %v", got)
@@ -590,7 +591,7 @@ func TestFailingSinkNeverBlocks(t *testing.T) {
 	defer func() { close(release); e.Close() }()
 	start := time.Now()
 	for range 10000 {
-		e.Observe(call("crm", clock.Now(), store.OutcomeFailed, "auth.expired"))
+		e.Observe(call("crm", clock.Now(), txn.OutcomeFailed, "auth.expired"))
 	}
 	if d := time.Since(start); d > 2*time.Second {
 		t.Fatalf("10000 Observe calls took %v", d)
@@ -639,7 +640,7 @@ func TestLogOnlyRouteLogsOnce(t *testing.T) {
 		Sinks:  []Sink{&recordingSink{name: "ops-slack"}},
 		Routes: []RouteAlerts{{Route: "crm", Sinks: []string{}, Rules: Rules{Auth: &AuthRule{Consecutive: 1}}}},
 	}, nil)
-	observe(e, call("crm", clock.Now(), store.OutcomeFailed, "auth.expired"))
+	observe(e, call("crm", clock.Now(), txn.OutcomeFailed, "auth.expired"))
 	for range 10 {
 		clock.Advance(time.Hour)
 		tick(e)

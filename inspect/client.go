@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/mtguard/mtguard/store"
+	"github.com/mtguard/mtguard/txn"
 )
 
 // Client reads the transaction log of a running mtguard through its admin API. The CLI uses
@@ -64,14 +65,14 @@ func (c *Client) List(ctx context.Context, q store.Query) (store.Page, error) {
 	var page store.Page
 	err := c.get(ctx, "/api/transactions", encodeQuery(q), &page)
 	if page.Transactions == nil {
-		page.Transactions = []store.Transaction{}
+		page.Transactions = []txn.Transaction{}
 	}
 	return page, err
 }
 
 // Get returns the transaction with id. A missing one is an *APIError with Status 404.
-func (c *Client) Get(ctx context.Context, id string) (store.Transaction, error) {
-	var tx store.Transaction
+func (c *Client) Get(ctx context.Context, id string) (txn.Transaction, error) {
+	var tx txn.Transaction
 	if id == "" {
 		return tx, errors.New("transaction id is empty")
 	}

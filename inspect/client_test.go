@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mtguard/mtguard/store"
+	"github.com/mtguard/mtguard/txn"
 )
 
 // startServer runs NewServer(cfg) on a loopback port for the test's duration.
@@ -28,9 +29,9 @@ func startServer(t *testing.T, cfg ServerConfig) *httptest.Server {
 
 func TestClientListRoundTrip(t *testing.T) {
 	first, second := newTx("01JPA", testNow.Add(-time.Minute)), newTx("01JPB", testNow)
-	second.Findings = []store.Finding{{Code: "response.silent_failure", Severity: store.SeverityError, Message: "200 with success:false"}}
-	second.Outcome = store.OutcomeFailed
-	want := store.Page{Transactions: []store.Transaction{second, first}, Next: "01JPA"}
+	second.Findings = []txn.Finding{{Code: "response.silent_failure", Severity: txn.SeverityError, Message: "200 with success:false"}}
+	second.Outcome = txn.OutcomeFailed
+	want := store.Page{Transactions: []txn.Transaction{second, first}, Next: "01JPA"}
 
 	var got store.Query
 	srv := startServer(t, ServerConfig{Token: "t0k", Transactions: fakeTransactions{
@@ -44,7 +45,7 @@ func TestClientListRoundTrip(t *testing.T) {
 	q := store.Query{
 		RecordKey: "jane@acme.com",
 		Route:     "crm",
-		Outcome:   store.OutcomeFailed,
+		Outcome:   txn.OutcomeFailed,
 		Since:     time.Date(2025, 3, 1, 9, 30, 0, 250e6, time.FixedZone("CET", 3600)),
 		Until:     testNow.Add(-time.Hour),
 		Limit:     2,
@@ -92,11 +93,11 @@ func TestClientListZeroQuery(t *testing.T) {
 func TestClientGet(t *testing.T) {
 	want := newTx("01JPA", testNow)
 	srv := startServer(t, ServerConfig{Transactions: fakeTransactions{
-		get: func(_ context.Context, id string) (store.Transaction, error) {
+		get: func(_ context.Context, id string) (txn.Transaction, error) {
 			if id == want.ID {
 				return want, nil
 			}
-			return store.Transaction{}, fmt.Errorf("get %s: %w", id, store.ErrNotFound)
+			return txn.Transaction{}, fmt.Errorf("get %s: %w", id, store.ErrNotFound)
 		},
 	}})
 	c := &Client{BaseURL: srv.URL}
@@ -205,7 +206,7 @@ func TestQueryEncoding(t *testing.T) {
 		{},
 		{RecordKey: "jane@acme.com"},
 		{RecordKey: "a&b=c d+e"},
-		{Route: "crm", Outcome: store.OutcomePartial},
+		{Route: "crm", Outcome: txn.OutcomePartial},
 		{Since: time.Date(2025, 1, 2, 3, 4, 5, 6, time.UTC)},
 		{Until: time.Date(2025, 1, 2, 3, 4, 5, 0, time.FixedZone("", -5*3600))},
 		{Limit: 1000, Cursor: "01JPA", Ascending: true},

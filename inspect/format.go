@@ -17,8 +17,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/mtguard/mtguard/schemas"
-	"github.com/mtguard/mtguard/store"
+	"github.com/mtguard/mtguard/txn"
 )
 
 // Column widths of the log table, in characters. Longer cells end in "…".
@@ -31,7 +30,7 @@ const (
 
 // WriteLog writes txs as a table for the terminal, one line per transaction, oldest first
 // whatever the order of txs. Times are shown in loc; if loc is nil, time.Local is used.
-func WriteLog(w io.Writer, txs []store.Transaction, loc *time.Location) error {
+func WriteLog(w io.Writer, txs []txn.Transaction, loc *time.Location) error {
 	if len(txs) == 0 {
 		_, err := io.WriteString(w, "no transactions match\n")
 		return err
@@ -41,7 +40,7 @@ func WriteLog(w io.Writer, txs []store.Transaction, loc *time.Location) error {
 	}
 	// Ids are time-ordered strings, so sorting by id is sorting by time.
 	txs = slices.Clone(txs)
-	slices.SortStableFunc(txs, func(a, b store.Transaction) int { return strings.Compare(a.ID, b.ID) })
+	slices.SortStableFunc(txs, func(a, b txn.Transaction) int { return strings.Compare(a.ID, b.ID) })
 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "TIME\tID\tROUTE\tMETHOD\tPATH\tSTATUS\tOUTCOME\tMS\tRECORDS\tFINDINGS")
@@ -69,7 +68,7 @@ func WriteLog(w io.Writer, txs []store.Transaction, loc *time.Location) error {
 // WriteTransaction writes one call in full, the way a marketing-ops engineer reads it: what
 // mtguard made of it, what the tool sent, where it went, and what the vendor answered. Times
 // are shown in loc; if loc is nil, time.Local is used.
-func WriteTransaction(w io.Writer, tx store.Transaction, loc *time.Location) error {
+func WriteTransaction(w io.Writer, tx txn.Transaction, loc *time.Location) error {
 	if loc == nil {
 		loc = time.Local
 	}
@@ -119,12 +118,12 @@ func WriteTransaction(w io.Writer, tx store.Transaction, loc *time.Location) err
 		if f.Detail != "" {
 			b.WriteString(indent(clean(f.Detail, true), "      "))
 		}
-		if spec, ok := schemas.Lookup(f.Code); ok && spec.Action != "" {
+		if spec, ok := txn.Lookup(f.Code); ok && spec.Action != "" {
 			b.WriteString(indent("what to do: "+spec.Action, "      "))
 		}
 	}
-	if tx.Outcome == store.OutcomeFailed || tx.Outcome == store.OutcomePartial || tx.Outcome == store.OutcomeRejected ||
-		tx.Outcome == store.OutcomeUnreachable || tx.Outcome == store.OutcomeTimeout || tx.Outcome == store.OutcomeThrottled {
+	if tx.Outcome == txn.OutcomeFailed || tx.Outcome == txn.OutcomePartial || tx.Outcome == txn.OutcomeRejected ||
+		tx.Outcome == txn.OutcomeUnreachable || tx.Outcome == txn.OutcomeTimeout || tx.Outcome == txn.OutcomeThrottled {
 		fmt.Fprintf(&b, "\n  resend it: mtguard replay %s   (see it as curl: mtguard show %s --curl)\n", tx.ID, tx.ID)
 	}
 
@@ -172,7 +171,7 @@ func WriteTransaction(w io.Writer, tx store.Transaction, loc *time.Location) err
 }
 
 // writeMessage writes the headers, sorted, then a blank line and the body.
-func writeMessage(b *bytes.Buffer, m store.Message) {
+func writeMessage(b *bytes.Buffer, m txn.Message) {
 	names := make([]string, 0, len(m.Headers))
 	for name := range m.Headers {
 		names = append(names, name)
@@ -195,7 +194,7 @@ func writeMessage(b *bytes.Buffer, m store.Message) {
 
 // body renders a captured body for reading: JSON pretty-printed, a form one field per line,
 // anything else as text; binary bodies are not printed.
-func body(m store.Message) string {
+func body(m txn.Message) string {
 	switch {
 	case m.BodyEncoding == "base64":
 		return fmt.Sprintf("(binary body, %d bytes)", m.Size)
@@ -239,7 +238,7 @@ func formLines(s string) (string, bool) {
 }
 
 // duration says how long the call took and where the time went.
-func duration(r store.Result) string {
+func duration(r txn.Result) string {
 	if r.DurationMS == 0 {
 		return ""
 	}

@@ -8,11 +8,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mtguard/mtguard/store"
+	"github.com/mtguard/mtguard/txn"
 )
 
 // silentFailure is a Marketo-style batch call that the vendor answered 200 but refused.
-func silentFailure() store.Transaction {
+func silentFailure() txn.Transaction {
 	tx := newTx("01JPA0000000000000000000AA", time.Date(2025, 3, 14, 9, 0, 0, 0, time.UTC))
 	tx.Route = "marketo"
 	tx.Path = "/rest/v1/leads.json"
@@ -24,18 +24,18 @@ func silentFailure() store.Transaction {
 	tx.Response.Headers = http.Header{"Content-Type": {"application/json"}}
 	tx.Response.Body = `{"success":false,"errors":[{"code":"1003","message":"Invalid email"}]}`
 	tx.Response.Size = int64(len(tx.Response.Body))
-	tx.Outcome = store.OutcomeFailed
+	tx.Outcome = txn.OutcomeFailed
 	tx.DurationMS, tx.WaitMS, tx.UpstreamMS, tx.RecordMS = 212.6, 40, 170.2, 1.42
-	tx.Findings = []store.Finding{{
-		Code: "response.silent_failure", Severity: store.SeverityError,
+	tx.Findings = []txn.Finding{{
+		Code: "response.silent_failure", Severity: txn.SeverityError,
 		Message: "the vendor answered 200 but reported a failure", Detail: "errors[0].code = 1003",
 	}}
-	tx.Records = []store.RecordResult{{Index: 0, Key: "jane@acme.com", OK: true}, {Index: 1, Key: "bob@acme.com", Reason: "1003 Invalid email"}}
+	tx.Records = []txn.RecordResult{{Index: 0, Key: "jane@acme.com", OK: true}, {Index: 1, Key: "bob@acme.com", Reason: "1003 Invalid email"}}
 	return tx
 }
 
 // unreachable is a form post that never got an answer.
-func unreachable() store.Transaction {
+func unreachable() txn.Transaction {
 	tx := newTx("01JPA0000000000000000000BB", time.Date(2025, 3, 14, 9, 5, 30, 0, time.UTC))
 	tx.Route = "hubspot-forms"
 	tx.Path = "/submissions/v3/integration/submit/1234567/0a1b2c3d-4e5f-6789-abcd-ef0123456789"
@@ -43,15 +43,15 @@ func unreachable() store.Transaction {
 	tx.Request.ContentType = "application/x-www-form-urlencoded"
 	tx.Request.Body = "email=jane%40acme.com&first+name=Jane"
 	tx.Request.Size = int64(len(tx.Request.Body))
-	tx.Status, tx.Outcome, tx.DurationMS = 0, store.OutcomeUnreachable, 3001
+	tx.Status, tx.Outcome, tx.DurationMS = 0, txn.OutcomeUnreachable, 3001
 	tx.Error = "dial tcp 104.16.1.1:443: connect: connection refused"
-	tx.Findings = []store.Finding{{Code: "upstream.unreachable", Severity: store.SeverityError, Message: "the vendor could not be reached"}}
+	tx.Findings = []txn.Finding{{Code: "upstream.unreachable", Severity: txn.SeverityError, Message: "the vendor could not be reached"}}
 	return tx
 }
 
 func ExampleWriteLog() {
 	// Newest first, as the API answers by default; the log reads oldest first.
-	_ = WriteLog(os.Stdout, []store.Transaction{unreachable(), silentFailure()}, time.UTC)
+	_ = WriteLog(os.Stdout, []txn.Transaction{unreachable(), silentFailure()}, time.UTC)
 	// Output:
 	// TIME                 ID                          ROUTE          METHOD  PATH                                              STATUS  OUTCOME      MS    RECORDS                     FINDINGS
 	// 2025-03-14 09:00:00  01JPA0000000000000000000AA  marketo        POST    /rest/v1/leads.json                               200     failed       213   jane@acme.com,bob@acme.com  response.silent_failure
@@ -130,15 +130,15 @@ func TestWriteLog(t *testing.T) {
 	t.Run("cells", func(t *testing.T) {
 		many := newTx("01JPC", testNow)
 		many.RecordKeys = []string{"a@x.com", "b@x.com", "c@x.com", "d@x.com", "e@x.com"}
-		many.Findings = []store.Finding{{Code: "endpoint.deprecated"}, {Code: "schema.response.invalid"}}
+		many.Findings = []txn.Finding{{Code: "endpoint.deprecated"}, {Code: "schema.response.invalid"}}
 		many.DurationMS = 0.4
 		pending := newTx("01JPB", testNow)
-		pending.Status, pending.Outcome, pending.DurationMS, pending.RecordKeys = 0, store.OutcomePending, 0, nil
+		pending.Status, pending.Outcome, pending.DurationMS, pending.RecordKeys = 0, txn.OutcomePending, 0, nil
 		hostile := newTx("01JPA", testNow)
 		hostile.Path = "/x\x1b[2J\tnext\ncol"
 
 		var b bytes.Buffer
-		if err := WriteLog(&b, []store.Transaction{many, pending, hostile}, time.UTC); err != nil {
+		if err := WriteLog(&b, []txn.Transaction{many, pending, hostile}, time.UTC); err != nil {
 			t.Fatal(err)
 		}
 		lines := strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n")
@@ -169,50 +169,50 @@ func TestWriteLog(t *testing.T) {
 func TestWriteTransactionBodies(t *testing.T) {
 	tests := []struct {
 		name    string
-		request store.Message
+		request txn.Message
 		want    []string
 		notWant []string
 	}{
 		{
 			name:    "truncated JSON is shown as it is",
-			request: store.Message{Body: `{"input":[{"email":"jane@acme.com"},{"ema`, Size: 9000, Truncated: true},
+			request: txn.Message{Body: `{"input":[{"email":"jane@acme.com"},{"ema`, Size: 9000, Truncated: true},
 			want:    []string{"\n  {\"input\":[{\"email\":\"jane@acme.com\"},{\"ema\n  (truncated: 41 of 9000 bytes kept)\n"},
 		},
 		{
 			name:    "binary",
-			request: store.Message{ContentType: "application/pdf", Body: "JVBERi0xLjQK", BodyEncoding: "base64", Size: 48213, Truncated: true},
+			request: txn.Message{ContentType: "application/pdf", Body: "JVBERi0xLjQK", BodyEncoding: "base64", Size: 48213, Truncated: true},
 			want:    []string{"  Content-Type: application/pdf\n\n  (binary body, 48213 bytes)\n"},
 			notWant: []string{"JVBERi0", "truncated"},
 		},
 		{
 			name:    "not captured",
-			request: store.Message{Size: 512},
+			request: txn.Message{Size: 512},
 			want:    []string{"(body not captured, 512 bytes)"},
 		},
 		{
 			name:    "empty",
-			request: store.Message{},
+			request: txn.Message{},
 			want:    []string{"  POST /api/leads\n\n  (no body)\n"},
 		},
 		{
 			name:    "form fields one per line",
-			request: store.Message{ContentType: "application/x-www-form-urlencoded; charset=utf-8", Body: "email=jane%40acme.com&first+name=Jane&consent="},
+			request: txn.Message{ContentType: "application/x-www-form-urlencoded; charset=utf-8", Body: "email=jane%40acme.com&first+name=Jane&consent="},
 			want:    []string{"  email = jane@acme.com\n  first name = Jane\n  consent = \n"},
 		},
 		{
 			name:    "JSON under a text media type",
-			request: store.Message{ContentType: "text/plain", Body: `[1,2]`},
+			request: txn.Message{ContentType: "text/plain", Body: `[1,2]`},
 			want:    []string{"  [\n    1,\n    2\n  ]\n"},
 		},
 		{
 			name:    "text with terminal escapes and CRLF",
-			request: store.Message{ContentType: "text/plain", Body: "line one\r\n\x1b]0;pwned\x07line two\u202e"},
+			request: txn.Message{ContentType: "text/plain", Body: "line one\r\n\x1b]0;pwned\x07line two\u202e"},
 			want:    []string{"  line one\n  \\x1b]0;pwned\\x07line two\\u202e\n"},
 			notWant: []string{"\x1b", "\r"},
 		},
 		{
 			name:    "headers sorted, hostile values escaped",
-			request: store.Message{Headers: http.Header{"X-Z": {"z"}, "Accept": {"*/*"}, "X-Evil": {"a\x1b[2Jb"}}},
+			request: txn.Message{Headers: http.Header{"X-Z": {"z"}, "Accept": {"*/*"}, "X-Evil": {"a\x1b[2Jb"}}},
 			want:    []string{"  Accept: */*\n  X-Evil: a\\x1b[2Jb\n  X-Z: z\n"},
 		},
 	}

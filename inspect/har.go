@@ -8,8 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mtguard/mtguard/schemas"
-	"github.com/mtguard/mtguard/store"
+	"github.com/mtguard/mtguard/txn"
 )
 
 // HAR 1.2 (http://www.softwareishard.com/blog/har-12-spec/), the subset browser devtools,
@@ -81,8 +80,8 @@ type (
 )
 
 // NewHAR builds a HAR log of txs, oldest first.
-func NewHAR(txs []store.Transaction, version string) HAR {
-	sorted := append([]store.Transaction(nil), txs...)
+func NewHAR(txs []txn.Transaction, version string) HAR {
+	sorted := append([]txn.Transaction(nil), txs...)
 	sort.Slice(sorted, func(i, j int) bool { return sorted[i].ID < sorted[j].ID })
 	h := HAR{Log: HARLog{Version: "1.2", Creator: HARCreator{Name: "mtguard", Version: version}, Entries: []HAREntry{}}}
 	for _, tx := range sorted {
@@ -91,7 +90,7 @@ func NewHAR(txs []store.Transaction, version string) HAR {
 	return h
 }
 
-func harEntry(tx store.Transaction) HAREntry {
+func harEntry(tx txn.Transaction) HAREntry {
 	target := tx.UpstreamURL
 	if target == "" {
 		target = tx.Path // refused before a route was chosen: the URL as called
@@ -170,7 +169,7 @@ func sortedKeys(h http.Header) []string {
 // Curl returns a curl command equivalent to the call as forwarded. Redacted secrets become
 // shell variables named after the header or parameter (${AUTHORIZATION}), so the command can
 // be run after exporting them and never carries a secret itself.
-func Curl(tx store.Transaction) string {
+func Curl(tx txn.Transaction) string {
 	target := tx.UpstreamURL
 	if target == "" {
 		target = tx.Path
@@ -182,7 +181,7 @@ func Curl(tx store.Transaction) string {
 			continue
 		}
 		for _, v := range tx.Request.Headers[k] {
-			if v == schemas.Redacted {
+			if v == txn.Redacted {
 				v = "${" + envName(k) + "}"
 			}
 			b.WriteString(" \\\n  -H " + shellQuoteVars(k+": "+v))
@@ -203,7 +202,7 @@ func placeholderQuery(raw string) string {
 	parts := strings.Split(u.RawQuery, "&")
 	for i, p := range parts {
 		name, val, _ := strings.Cut(p, "=")
-		if v, err := url.QueryUnescape(val); err == nil && v == schemas.Redacted {
+		if v, err := url.QueryUnescape(val); err == nil && v == txn.Redacted {
 			parts[i] = name + "=${" + envName(name) + "}"
 		}
 	}

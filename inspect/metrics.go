@@ -5,11 +5,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mtguard/mtguard/txn"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-
-	"github.com/mtguard/mtguard/store"
 )
 
 // Label values for calls that matched no configured route. Route names cannot contain
@@ -79,7 +78,7 @@ type Metrics struct {
 type routeMetrics struct {
 	m            *Metrics
 	label        string
-	calls        map[store.Outcome]prometheus.Counter
+	calls        map[txn.Outcome]prometheus.Counter
 	codes        map[string]prometheus.Counter // guarded by the engine's lock
 	duration     prometheus.Observer
 	upstream     prometheus.Observer
@@ -163,7 +162,7 @@ func (m *Metrics) route(label string) *routeMetrics {
 	}
 	rm := &routeMetrics{
 		m: m, label: label,
-		calls:        map[store.Outcome]prometheus.Counter{},
+		calls:        map[txn.Outcome]prometheus.Counter{},
 		codes:        map[string]prometheus.Counter{},
 		duration:     m.duration.WithLabelValues(label),
 		upstream:     m.upstream.WithLabelValues(label),
@@ -171,7 +170,7 @@ func (m *Metrics) route(label string) *routeMetrics {
 		record:       m.record.WithLabelValues(label),
 		lastDelivery: m.lastDelivery.WithLabelValues(label),
 	}
-	for _, o := range store.Outcomes {
+	for _, o := range txn.Outcomes {
 		rm.calls[o] = m.calls.WithLabelValues(label, string(o))
 	}
 	return rm

@@ -11,12 +11,13 @@ import (
 	"time"
 
 	"github.com/mtguard/mtguard/store"
+	"github.com/mtguard/mtguard/txn"
 )
 
 // Replayer resends a stored call through the proxy's pipeline and returns the new
 // transaction's id. main satisfies it with the proxy; inspect never imports proxy.
 type Replayer interface {
-	Replay(ctx context.Context, tx store.Transaction, onlyFailedRecords bool) (string, error)
+	Replay(ctx context.Context, tx txn.Transaction, onlyFailedRecords bool) (string, error)
 }
 
 // Eraser erases every transaction of a record key; *store.Store satisfies it.
@@ -101,7 +102,7 @@ func newReplays(txs Transactions, r Replayer, now func() time.Time) *replays {
 
 // plan decides what replaying tx means: the root of its chain, the attempt whose payload to
 // resend (the latest), whether only failed records go, and why not, when it should not.
-func (rp *replays) plan(ctx context.Context, tx store.Transaction, force bool) (item ReplayItem, target store.Transaction, onlyFailed bool, err error) {
+func (rp *replays) plan(ctx context.Context, tx txn.Transaction, force bool) (item ReplayItem, target txn.Transaction, onlyFailed bool, err error) {
 	root := tx
 	for root.ReplayOf != "" {
 		parent, err := rp.txs.Get(ctx, root.ReplayOf)
@@ -116,9 +117,9 @@ func (rp *replays) plan(ctx context.Context, tx store.Transaction, force bool) (
 	item.Original = root.ID
 	// Walk down the chain to the latest attempt; any delivered attempt counts.
 	target = root
-	delivered := root.Outcome == store.OutcomeDelivered
+	delivered := root.Outcome == txn.OutcomeDelivered
 	for range maxChain {
-		var next *store.Transaction
+		var next *txn.Transaction
 		for _, id := range target.ReplayedBy {
 			re, err := rp.txs.Get(ctx, id)
 			if errors.Is(err, store.ErrNotFound) {
@@ -127,7 +128,7 @@ func (rp *replays) plan(ctx context.Context, tx store.Transaction, force bool) (
 			if err != nil {
 				return item, target, false, err
 			}
-			delivered = delivered || re.Outcome == store.OutcomeDelivered
+			delivered = delivered || re.Outcome == txn.OutcomeDelivered
 			next = &re
 		}
 		if next == nil {
@@ -136,7 +137,7 @@ func (rp *replays) plan(ctx context.Context, tx store.Transaction, force bool) (
 		target = *next
 	}
 	item.Resent = target.ID
-	onlyFailed = target.Outcome == store.OutcomePartial && slices.ContainsFunc(target.Records, func(r store.RecordResult) bool { return !r.OK })
+	onlyFailed = target.Outcome == txn.OutcomePartial && slices.ContainsFunc(target.Records, func(r txn.RecordResult) bool { return !r.OK })
 	item.Records = max(1, len(target.RecordKeys))
 	if onlyFailed {
 		item.Records = 0
@@ -147,7 +148,7 @@ func (rp *replays) plan(ctx context.Context, tx store.Transaction, force bool) (
 		}
 	}
 	switch {
-	case target.Outcome == store.OutcomePending:
+	case target.Outcome == txn.OutcomePending:
 		item.Skipped = skipInFlight
 	case delivered && !force:
 		item.Skipped = skipDelivered
@@ -168,7 +169,7 @@ func (rp *replays) one(ctx context.Context, id string, force bool) (ReplayItem, 
 	return rp.send(ctx, item, target, onlyFailed)
 }
 
-func (rp *replays) send(ctx context.Context, item ReplayItem, target store.Transaction, onlyFailed bool) (ReplayItem, error) {
+func (rp *replays) send(ctx context.Context, item ReplayItem, target txn.Transaction, onlyFailed bool) (ReplayItem, error) {
 	newID, err := rp.replayer.Replay(ctx, target, onlyFailed)
 	if err != nil {
 		return item, problemf(errNotReplayable, "%v", err)
@@ -212,7 +213,7 @@ func (rp *replays) run(job *ReplayJob, req ReplayRequest, q store.Query) {
 	// progress bar and a chain is never resent twice in one job.
 	var plans []struct {
 		item       ReplayItem
-		target     store.Transaction
+		target     txn.Transaction
 		onlyFailed bool
 	}
 	seen := map[string]bool{}
@@ -234,7 +235,7 @@ func (rp *replays) run(job *ReplayJob, req ReplayRequest, q store.Query) {
 				seen[item.Original] = true
 				plans = append(plans, struct {
 					item       ReplayItem
-					target     store.Transaction
+					target     txn.Transaction
 					onlyFailed bool
 				}{item, target, onlyFailed})
 				if len(plans) == limit {
@@ -274,7 +275,7 @@ func (rp *replays) run(job *ReplayJob, req ReplayRequest, q store.Query) {
 			default:
 				j.Resent++
 				j.Records += item.Records
-				if item.Outcome == string(store.OutcomeDelivered) {
+				if item.Outcome == string(txn.OutcomeDelivered) {
 					j.Delivered++
 				} else {
 					j.FailedAgain++

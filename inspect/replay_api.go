@@ -10,6 +10,7 @@ import (
 
 	"github.com/mtguard/mtguard/schemas"
 	"github.com/mtguard/mtguard/store"
+	"github.com/mtguard/mtguard/txn"
 )
 
 // maxJSONBody bounds the JSON bodies the admin API reads.
@@ -42,8 +43,8 @@ type ReplayOneRequest struct {
 
 // ReplayOneResult answers POST /api/transactions/{id}/replay.
 type ReplayOneResult struct {
-	Item        ReplayItem         `json:"item"`
-	Transaction *store.Transaction `json:"transaction,omitempty"` // the new one
+	Item        ReplayItem       `json:"item"`
+	Transaction *txn.Transaction `json:"transaction,omitempty"` // the new one
 }
 
 func (s *server) replayOne(w http.ResponseWriter, r *http.Request) {
@@ -96,7 +97,7 @@ func (s *server) startReplay(w http.ResponseWriter, r *http.Request) {
 // every call ever recorded is never what someone meant.
 func replayQuery(req ReplayRequest, now time.Time) (store.Query, error) {
 	q := store.Query{
-		RecordKey: schemas.NormaliseKey(req.Record), Route: req.Route, Outcome: store.Outcome(req.Outcome),
+		RecordKey: schemas.NormaliseKey(req.Record), Route: req.Route, Outcome: txn.Outcome(req.Outcome),
 		Finding: req.Finding, Status: req.Status, Limit: maxLimit,
 	}
 	if q.Outcome != "" && !q.Outcome.Valid() {

@@ -17,13 +17,14 @@ import (
 
 	"github.com/mtguard/mtguard/schemas"
 	"github.com/mtguard/mtguard/store"
+	"github.com/mtguard/mtguard/txn"
 )
 
 // Transactions is the read side of the transaction log that the admin API serves.
 // *store.Store satisfies it; tests use a fake.
 type Transactions interface {
 	// Get returns the transaction with id, or an error wrapping store.ErrNotFound.
-	Get(ctx context.Context, id string) (store.Transaction, error)
+	Get(ctx context.Context, id string) (txn.Transaction, error)
 	// Query returns one page of matching transactions; a cursor the store did not issue is an
 	// error wrapping store.ErrBadCursor.
 	Query(ctx context.Context, q store.Query) (store.Page, error)
@@ -149,7 +150,7 @@ func (s *server) listTransactions(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if page.Transactions == nil {
-		page.Transactions = []store.Transaction{}
+		page.Transactions = []txn.Transaction{}
 	}
 	if r.URL.Query().Get("format") == "har" {
 		s.respond(w, http.StatusOK, NewHAR(page.Transactions, s.version))
@@ -172,7 +173,7 @@ func (s *server) getTransaction(w http.ResponseWriter, r *http.Request) {
 	case "", "json":
 		s.respond(w, http.StatusOK, tx)
 	case "har":
-		s.respond(w, http.StatusOK, NewHAR([]store.Transaction{tx}, s.version))
+		s.respond(w, http.StatusOK, NewHAR([]txn.Transaction{tx}, s.version))
 	case "curl":
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.WriteHeader(http.StatusOK)
@@ -260,7 +261,7 @@ func decodeQuery(v url.Values, now time.Time) (store.Query, error) {
 	q := store.Query{
 		RecordKey: schemas.NormaliseKey(v.Get("record")),
 		Route:     strings.TrimSpace(v.Get("route")),
-		Outcome:   store.Outcome(strings.TrimSpace(v.Get("outcome"))),
+		Outcome:   txn.Outcome(strings.TrimSpace(v.Get("outcome"))),
 		Finding:   strings.TrimSpace(v.Get("finding")),
 		Cursor:    v.Get("cursor"),
 		Limit:     defaultLimit,
@@ -278,8 +279,8 @@ func decodeQuery(v url.Values, now time.Time) (store.Query, error) {
 		return store.Query{}, problemf(errBadRequest, "format %q must be json or har", f)
 	}
 	if q.Outcome != "" && !q.Outcome.Valid() {
-		valid := make([]string, len(store.Outcomes))
-		for i, o := range store.Outcomes {
+		valid := make([]string, len(txn.Outcomes))
+		for i, o := range txn.Outcomes {
 			valid[i] = string(o)
 		}
 		return store.Query{}, problemf(errBadRequest, "outcome %q is not one of %s", q.Outcome, strings.Join(valid, ", "))

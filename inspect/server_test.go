@@ -16,18 +16,19 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/mtguard/mtguard/store"
+	"github.com/mtguard/mtguard/txn"
 )
 
 // fakeTransactions is a Transactions whose answers each test chooses. A nil field fails the
 // test that reaches it.
 type fakeTransactions struct {
-	get   func(ctx context.Context, id string) (store.Transaction, error)
+	get   func(ctx context.Context, id string) (txn.Transaction, error)
 	query func(ctx context.Context, q store.Query) (store.Page, error)
 }
 
-func (f fakeTransactions) Get(ctx context.Context, id string) (store.Transaction, error) {
+func (f fakeTransactions) Get(ctx context.Context, id string) (txn.Transaction, error) {
 	if f.get == nil {
-		return store.Transaction{}, errors.New("fake: Get not expected")
+		return txn.Transaction{}, errors.New("fake: Get not expected")
 	}
 	return f.get(ctx, id)
 }
@@ -43,8 +44,8 @@ func (f fakeTransactions) Query(ctx context.Context, q store.Query) (store.Page,
 var testNow = time.Date(2025, 3, 14, 12, 0, 0, 0, time.UTC)
 
 // newTx returns a transaction with the fields every listing shows.
-func newTx(id string, at time.Time) store.Transaction {
-	var tx store.Transaction
+func newTx(id string, at time.Time) txn.Transaction {
+	var tx txn.Transaction
 	tx.ID = id
 	tx.Time = at
 	tx.Route = "crm"
@@ -52,9 +53,9 @@ func newTx(id string, at time.Time) store.Transaction {
 	tx.Path = "/api/leads"
 	tx.RecordKeys = []string{"jane@acme.com"}
 	tx.Status = http.StatusOK
-	tx.Outcome = store.OutcomeDelivered
+	tx.Outcome = txn.OutcomeDelivered
 	tx.DurationMS = 12.4
-	tx.Findings = []store.Finding{}
+	tx.Findings = []txn.Finding{}
 	return tx
 }
 
@@ -108,8 +109,8 @@ func TestListQueryParams(t *testing.T) {
 		{query: "record=+Jane@Acme.COM+", want: with(func(q *store.Query) { q.RecordKey = "jane@acme.com" })},
 		{query: "record=CUST-42", want: with(func(q *store.Query) { q.RecordKey = "CUST-42" })},
 		{query: "route=crm", want: with(func(q *store.Query) { q.Route = "crm" })},
-		{query: "outcome=failed", want: with(func(q *store.Query) { q.Outcome = store.OutcomeFailed })},
-		{query: "outcome=pending", want: with(func(q *store.Query) { q.Outcome = store.OutcomePending })},
+		{query: "outcome=failed", want: with(func(q *store.Query) { q.Outcome = txn.OutcomeFailed })},
+		{query: "outcome=pending", want: with(func(q *store.Query) { q.Outcome = txn.OutcomePending })},
 		{query: "outcome=lost", wantDetail: `outcome "lost" is not one of pending, rejected, throttled, unreachable, timeout, interrupted, failed, partial, delivered`},
 		{query: "since=24h", want: with(func(q *store.Query) { q.Since = testNow.Add(-24 * time.Hour) })},
 		{query: "since=90m&until=30m", want: with(func(q *store.Query) {
@@ -188,7 +189,7 @@ func TestListAnswer(t *testing.T) {
 		}
 	})
 	t.Run("page with cursor", func(t *testing.T) {
-		want := store.Page{Transactions: []store.Transaction{newTx("B", testNow), newTx("A", testNow.Add(-time.Minute))}, Next: "A"}
+		want := store.Page{Transactions: []txn.Transaction{newTx("B", testNow), newTx("A", testNow.Add(-time.Minute))}, Next: "A"}
 		cfg := ServerConfig{Transactions: fakeTransactions{query: func(context.Context, store.Query) (store.Page, error) {
 			return want, nil
 		}}}
@@ -205,14 +206,14 @@ func TestListAnswer(t *testing.T) {
 
 func TestGetTransaction(t *testing.T) {
 	want := newTx("01JPABCDEF", testNow)
-	cfg := ServerConfig{Transactions: fakeTransactions{get: func(_ context.Context, id string) (store.Transaction, error) {
+	cfg := ServerConfig{Transactions: fakeTransactions{get: func(_ context.Context, id string) (txn.Transaction, error) {
 		if id != want.ID {
-			return store.Transaction{}, fmt.Errorf("get %s: %w", id, store.ErrNotFound)
+			return txn.Transaction{}, fmt.Errorf("get %s: %w", id, store.ErrNotFound)
 		}
 		return want, nil
 	}}}
 	rec := serve(t, cfg, http.MethodGet, "/api/transactions/01JPABCDEF", nil)
-	var got store.Transaction
+	var got txn.Transaction
 	if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil {
 		t.Fatalf("decode %s: %v", rec.Body, err)
 	}
@@ -254,7 +255,7 @@ func TestErrorStatuses(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			fail := func() error { return tt.storeErr }
 			cfg := ServerConfig{Transactions: fakeTransactions{
-				get:   func(context.Context, string) (store.Transaction, error) { return store.Transaction{}, fail() },
+				get:   func(context.Context, string) (txn.Transaction, error) { return txn.Transaction{}, fail() },
 				query: func(context.Context, store.Query) (store.Page, error) { return store.Page{}, fail() },
 			}}
 			var log bytes.Buffer
@@ -297,7 +298,7 @@ func TestAuth(t *testing.T) {
 	const token = "s3cret-token"
 	ok := fakeTransactions{
 		query: func(context.Context, store.Query) (store.Page, error) { return store.Page{}, nil },
-		get:   func(context.Context, string) (store.Transaction, error) { return newTx("X1", testNow), nil },
+		get:   func(context.Context, string) (txn.Transaction, error) { return newTx("X1", testNow), nil },
 	}
 	tests := []struct {
 		name          string

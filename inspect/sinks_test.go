@@ -19,6 +19,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/mtguard/mtguard/store"
+	"github.com/mtguard/mtguard/txn"
 )
 
 // receiver is a local HTTP endpoint that keeps every request it gets.
@@ -276,7 +277,7 @@ func TestEngineToSinksEndToEnd(t *testing.T) {
 			{Route: "ga4", Owner: "web@example.com", Sinks: []string{"hook"}, Rules: Rules{Auth: &AuthRule{Consecutive: 1}}},
 		},
 	}, nil)
-	observe(e, call("crm", clock.Now(), store.OutcomeFailed, "auth.expired"), call("ga4", clock.Now(), store.OutcomeFailed, "auth.expired"))
+	observe(e, call("crm", clock.Now(), txn.OutcomeFailed, "auth.expired"), call("ga4", clock.Now(), txn.OutcomeFailed, "auth.expired"))
 	if len(slack.got()) != 1 || len(pd.got()) != 1 || len(hook.got()) != 2 {
 		t.Fatalf("slack %d, pagerduty %d, webhook %d requests; want 1, 1, 2", len(slack.got()), len(pd.got()), len(hook.got()))
 	}

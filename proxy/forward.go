@@ -16,9 +16,8 @@ import (
 	"time"
 
 	"github.com/elazarl/goproxy"
+	"github.com/mtguard/mtguard/txn"
 	"github.com/rs/zerolog"
-
-	"github.com/mtguard/mtguard/schemas"
 )
 
 // Fronts, as stored in a transaction's front field.
@@ -203,7 +202,7 @@ func (f *Forward) handleRequest(req *http.Request, ctx *goproxy.ProxyCtx) (*http
 	case info != nil && !sameHost(info.target, req.URL.Host, defaultPort(req.URL.Scheme)):
 		// The tool was given a certificate for the CONNECT host; a call for another host inside
 		// that tunnel would otherwise escape the host rule.
-		c.Refusal = &Refusal{Status: http.StatusForbidden, Title: "Host differs from the tunnel", Code: schemas.CodeRouteUnknown,
+		c.Refusal = &Refusal{Status: http.StatusForbidden, Title: "Host differs from the tunnel", Code: txn.CodeRouteUnknown,
 			Detail: fmt.Sprintf("this tunnel was opened to %s; a call for %s inside it is refused. Open one tunnel per host.", info.target, req.URL.Host)}
 	default:
 		c.Route = f.hosts.match(req.URL.Host, defaultPort(req.URL.Scheme))
@@ -311,7 +310,7 @@ func (f *Forward) nonProxy(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := &Call{Front: FrontForward, Start: f.now(), OriginalURL: f.pipeline.cfg.Redactor.URL(r.URL), RemoteAddr: r.RemoteAddr,
-		Refusal: &Refusal{Status: http.StatusBadRequest, Title: "Not a proxy request", Code: schemas.CodeRouteUnknown,
+		Refusal: &Refusal{Status: http.StatusBadRequest, Title: "Not a proxy request", Code: txn.CodeRouteUnknown,
 			Detail: "this is mtguard's forward-proxy listener: set HTTPS_PROXY (or HTTP_PROXY) to its address in the tool's environment, or call the reverse listener at http://HOST/<route prefix>/..."}}
 	resp, err := f.pipeline.RoundTrip(r.WithContext(WithCall(r.Context(), c)))
 	if err != nil {
@@ -354,7 +353,7 @@ func unknownHost(target, defaultPort string) *Refusal {
 			host = "[" + name + "]"
 		}
 	}
-	return &Refusal{Status: http.StatusForbidden, Title: "Host not intercepted", Code: schemas.CodeRouteUnknown,
+	return &Refusal{Status: http.StatusForbidden, Title: "Host not intercepted", Code: txn.CodeRouteUnknown,
 		Detail: fmt.Sprintf("no route has host %s and forward.unknown_hosts is refuse, so mtguard does not forward this call; add a route with host: %s, or set forward.unknown_hosts: tunnel to pass such calls through with metadata-only records", host, host)}
 }
 

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mtguard/mtguard/store"
+	"github.com/mtguard/mtguard/txn"
 )
 
 // BenchmarkForwardVsReverse sends the same call (a JSON lead with a record key) through the
@@ -124,6 +124,6 @@ type nopRecorder struct{ n atomic.Int64 }
 func (r *nopRecorder) NewID(time.Time) string {
 	return fmt.Sprintf("%026d", r.n.Add(1))
 }
-func (r *nopRecorder) RecordIntent(context.Context, *store.Transaction) error { return nil }
-func (r *nopRecorder) RecordResult(*store.Transaction) error                  { return nil }
-func (r *nopRecorder) Sync(context.Context) error                             { return nil }
+func (r *nopRecorder) RecordIntent(context.Context, *txn.Transaction) error { return nil }
+func (r *nopRecorder) RecordResult(*txn.Transaction) error                  { return nil }
+func (r *nopRecorder) Sync(context.Context) error                           { return nil }

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mtguard/mtguard/store"
+	"github.com/mtguard/mtguard/txn"
 )
 
 // TestFrontsThrottleAlike checks that both fronts spend one limit group's budget and that a
@@ -25,7 +25,7 @@ func TestFrontsThrottleAlike(t *testing.T) {
 		routes[0].LimitGroup = "crm"
 	}})
 	fwdClient := fr.client(t, nil)
-	call := func(front string) (*http.Response, store.Transaction) {
+	call := func(front string) (*http.Response, txn.Transaction) {
 		t.Helper()
 		target, client := fr.reverse.URL+"/crm/v1/leads", http.DefaultClient
 		if front == FrontForward {
@@ -40,7 +40,7 @@ func TestFrontsThrottleAlike(t *testing.T) {
 		return resp, fr.get(t, resp.Header.Get(HeaderID))
 	}
 	for _, front := range []string{FrontReverse, FrontForward} {
-		if resp, tx := call(front); resp.StatusCode != 201 || tx.Outcome != store.OutcomeDelivered {
+		if resp, tx := call(front); resp.StatusCode != 201 || tx.Outcome != txn.OutcomeDelivered {
 			t.Fatalf("%s: first call %d %q, want delivered", front, resp.StatusCode, tx.Outcome)
 		}
 	}
@@ -49,9 +49,9 @@ func TestFrontsThrottleAlike(t *testing.T) {
 	for _, c := range []struct {
 		front string
 		resp  *http.Response
-		tx    store.Transaction
+		tx    txn.Transaction
 	}{{FrontReverse, revResp, rev}, {FrontForward, fwdResp, fwd}} {
-		if c.resp.StatusCode != http.StatusTooManyRequests || c.resp.Header.Get("Retry-After") == "" || c.tx.Outcome != store.OutcomeThrottled || c.tx.Status != 429 {
+		if c.resp.StatusCode != http.StatusTooManyRequests || c.resp.Header.Get("Retry-After") == "" || c.tx.Outcome != txn.OutcomeThrottled || c.tx.Status != 429 {
 			t.Errorf("%s: third call answered %d (Retry-After %q), stored %q %d; want a throttled 429", c.front, c.resp.StatusCode, c.resp.Header.Get("Retry-After"), c.tx.Outcome, c.tx.Status)
 		}
 	}
@@ -60,7 +60,7 @@ func TestFrontsThrottleAlike(t *testing.T) {
 	}
 	// The id and the time waited legitimately differ.
 	waited := regexp.MustCompile(`waiting [0-9.]+m?s`)
-	norm := func(tx store.Transaction, s string) string {
+	norm := func(tx txn.Transaction, s string) string {
 		return waited.ReplaceAllString(strings.ReplaceAll(s, tx.ID, "ID"), "waiting X")
 	}
 	if norm(rev, rev.Error) != norm(fwd, fwd.Error) || !reflect.DeepEqual(findingCodes(rev), findingCodes(fwd)) ||

@@ -29,6 +29,7 @@ import (
 
 	"github.com/mtguard/mtguard/schemas"
 	"github.com/mtguard/mtguard/store"
+	"github.com/mtguard/mtguard/txn"
 )
 
 // fronts runs one pipeline behind both front ends: a reverse listener and a forward proxy,
@@ -53,9 +54,9 @@ var frontChecks = &schemas.Checks{
 	Request: []schemas.RequestCheck{func(now time.Time, req *schemas.Request, vd *schemas.RequestVerdict) {
 		switch {
 		case strings.Contains(string(req.Raw), "bad"):
-			vd.Reject = &schemas.Rejection{Status: 422, Code: schemas.CodeRequestTooLarge, Title: "Contract violated", Detail: "bad payload", Errors: []string{"/email: bad"}}
+			vd.Reject = &schemas.Rejection{Status: 422, Code: txn.CodeRequestTooLarge, Title: "Contract violated", Detail: "bad payload", Errors: []string{"/email: bad"}}
 		case strings.Contains(string(req.Raw), "flag"):
-			vd.Findings = append(vd.Findings, schemas.NewFinding(schemas.CodeClientGone, "flagged", req.Path))
+			vd.Findings = append(vd.Findings, txn.NewFinding(txn.CodeClientGone, "flagged", req.Path))
 		}
 	}},
 }
@@ -213,7 +214,7 @@ func (fr *fronts) client(t testing.TB, proxyUser *url.Userinfo) *http.Client {
 	return &http.Client{Transport: tr, Timeout: 10 * time.Second}
 }
 
-func (fr *fronts) get(t *testing.T, id string) store.Transaction {
+func (fr *fronts) get(t *testing.T, id string) txn.Transaction {
 	t.Helper()
 	if err := fr.store.Sync(context.Background()); err != nil {
 		t.Fatal(err)
@@ -226,7 +227,7 @@ func (fr *fronts) get(t *testing.T, id string) store.Transaction {
 }
 
 // waitFor returns the first stored transaction that match accepts, waiting for its record.
-func (fr *fronts) waitFor(t *testing.T, match func(store.Transaction) bool) store.Transaction {
+func (fr *fronts) waitFor(t *testing.T, match func(txn.Transaction) bool) txn.Transaction {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {
@@ -236,14 +237,14 @@ func (fr *fronts) waitFor(t *testing.T, match func(store.Transaction) bool) stor
 			t.Fatal(err)
 		}
 		for _, tx := range page.Transactions {
-			if tx.Outcome != store.OutcomePending && match(tx) {
+			if tx.Outcome != txn.OutcomePending && match(tx) {
 				return tx
 			}
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 	t.Fatal("no matching transaction was recorded")
-	return store.Transaction{}
+	return txn.Transaction{}
 }
 
 // TestFrontsRecordTheSame runs one table of calls through the reverse front and the forward
@@ -262,22 +263,22 @@ func TestFrontsRecordTheSame(t *testing.T) {
 		ctype       string
 		body        string
 		wantStatus  int
-		wantOutcome store.Outcome
+		wantOutcome txn.Outcome
 		wantKeys    []string
 		wantCodes   []string
 	}{
-		{"delivered json", "crm", "POST", "/v1/leads?source=form", "application/json", `{"email":" Jane@Acme.com ","first_name":"Jane"}`, 201, store.OutcomeDelivered, []string{"jane@acme.com"}, nil},
-		{"delivered form", "crm", "POST", "/v1/leads", "application/x-www-form-urlencoded", "email=bob%40acme.com&first_name=Bob", 201, store.OutcomeDelivered, []string{"bob@acme.com"}, nil},
-		{"batch keys", "crm", "POST", "/v1/leads/batch", "application/json", `{"inputs":[{"email":"a@x.io"},{"email":"b@x.io"}]}`, 201, store.OutcomeDelivered, []string{"a@x.io", "b@x.io"}, nil},
-		{"lookup by query", "crm", "GET", "/v1/contacts?email=Q@x.io", "", "", 201, store.OutcomeDelivered, []string{"q@x.io"}, nil},
-		{"gzip answer", "crm", "GET", "/v1/gzip", "", "", 200, store.OutcomeDelivered, nil, nil},
-		{"check finding", "crm", "POST", "/v1/leads", "application/json", `{"email":"f@x.io","note":"flag"}`, 201, store.OutcomeDelivered, []string{"f@x.io"}, []string{schemas.CodeClientGone}},
-		{"check rejects", "crm", "POST", "/v1/leads", "application/json", `{"email":"bad"}`, 422, store.OutcomeRejected, []string{"bad"}, []string{schemas.CodeRequestTooLarge}},
-		{"oversize", "crm", "POST", "/v1/leads", "application/json", `{"email":"big@acme.com","pad":"` + strings.Repeat("p", 5000) + `"}`, 413, store.OutcomeRejected, nil, []string{schemas.CodeRequestTooLarge}},
-		{"vendor 400", "crm", "POST", "/v1/invalid", "application/json", `{"email":"x@y.io"}`, 400, store.OutcomeFailed, []string{"x@y.io"}, nil},
-		{"vendor 503", "crm", "POST", "/v1/boom", "application/json", `{}`, 503, store.OutcomeFailed, nil, nil},
-		{"timeout", "crm", "GET", "/v1/slow", "", "", 504, store.OutcomeTimeout, nil, []string{schemas.CodeUpstreamTimeout}},
-		{"unreachable", "dead", "POST", "/v1/leads", "application/json", `{"email":"u@x.io"}`, 502, store.OutcomeUnreachable, nil, []string{schemas.CodeUpstreamUnreachable}},
+		{"delivered json", "crm", "POST", "/v1/leads?source=form", "application/json", `{"email":" Jane@Acme.com ","first_name":"Jane"}`, 201, txn.OutcomeDelivered, []string{"jane@acme.com"}, nil},
+		{"delivered form", "crm", "POST", "/v1/leads", "application/x-www-form-urlencoded", "email=bob%40acme.com&first_name=Bob", 201, txn.OutcomeDelivered, []string{"bob@acme.com"}, nil},
+		{"batch keys", "crm", "POST", "/v1/leads/batch", "application/json", `{"inputs":[{"email":"a@x.io"},{"email":"b@x.io"}]}`, 201, txn.OutcomeDelivered, []string{"a@x.io", "b@x.io"}, nil},
+		{"lookup by query", "crm", "GET", "/v1/contacts?email=Q@x.io", "", "", 201, txn.OutcomeDelivered, []string{"q@x.io"}, nil},
+		{"gzip answer", "crm", "GET", "/v1/gzip", "", "", 200, txn.OutcomeDelivered, nil, nil},
+		{"check finding", "crm", "POST", "/v1/leads", "application/json", `{"email":"f@x.io","note":"flag"}`, 201, txn.OutcomeDelivered, []string{"f@x.io"}, []string{txn.CodeClientGone}},
+		{"check rejects", "crm", "POST", "/v1/leads", "application/json", `{"email":"bad"}`, 422, txn.OutcomeRejected, []string{"bad"}, []string{txn.CodeRequestTooLarge}},
+		{"oversize", "crm", "POST", "/v1/leads", "application/json", `{"email":"big@acme.com","pad":"` + strings.Repeat("p", 5000) + `"}`, 413, txn.OutcomeRejected, nil, []string{txn.CodeRequestTooLarge}},
+		{"vendor 400", "crm", "POST", "/v1/invalid", "application/json", `{"email":"x@y.io"}`, 400, txn.OutcomeFailed, []string{"x@y.io"}, nil},
+		{"vendor 503", "crm", "POST", "/v1/boom", "application/json", `{}`, 503, txn.OutcomeFailed, nil, nil},
+		{"timeout", "crm", "GET", "/v1/slow", "", "", 504, txn.OutcomeTimeout, nil, []string{txn.CodeUpstreamTimeout}},
+		{"unreachable", "dead", "POST", "/v1/leads", "application/json", `{"email":"u@x.io"}`, 502, txn.OutcomeUnreachable, nil, []string{txn.CodeUpstreamUnreachable}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -285,7 +286,7 @@ func TestFrontsRecordTheSame(t *testing.T) {
 			if tt.route == "dead" {
 				host = fr.deadHost
 			}
-			var txs [2]store.Transaction
+			var txs [2]txn.Transaction
 			var bodies [2]string
 			for i, front := range []string{FrontReverse, FrontForward} {
 				target, client := fr.reverse.URL+"/"+tt.route+tt.path, http.DefaultClient
@@ -333,7 +334,7 @@ func TestFrontsRecordTheSame(t *testing.T) {
 					t.Errorf("%s: stored path %q, want %q", front, tx.Path, wantPath)
 				}
 				reached := fr.vendor.Received() > before
-				if wantReach := tt.wantOutcome != store.OutcomeRejected && tt.wantOutcome != store.OutcomeUnreachable; reached != wantReach {
+				if wantReach := tt.wantOutcome != txn.OutcomeRejected && tt.wantOutcome != txn.OutcomeUnreachable; reached != wantReach {
 					t.Errorf("%s: reached the vendor %v, want %v", front, reached, wantReach)
 				}
 			}
@@ -360,7 +361,7 @@ func TestFrontsRecordTheSame(t *testing.T) {
 
 // comparable drops what legitimately differs between two recordings of the same call: the
 // transaction id and the date.
-func comparable(m store.Message) store.Message {
+func comparable(m txn.Message) txn.Message {
 	m.Headers = m.Headers.Clone()
 	m.Headers.Del(HeaderID)
 	m.Headers.Del("Date")
@@ -370,7 +371,7 @@ func comparable(m store.Message) store.Message {
 	return m
 }
 
-func findingCodes(tx store.Transaction) []string {
+func findingCodes(tx txn.Transaction) []string {
 	var out []string
 	for _, f := range tx.Findings {
 		out = append(out, f.Code)
@@ -404,7 +405,7 @@ func TestForwardRefusesUnknownHosts(t *testing.T) {
 			t.Fatalf("CONNECT answered %d %+v, want a 403 problem", resp.StatusCode, pb)
 		}
 		tx := fr.get(t, resp.Header.Get(HeaderID))
-		if tx.Method != "CONNECT" || tx.Path != otherHost || tx.Route != "" || tx.Front != FrontForward || tx.Outcome != store.OutcomeRejected || tx.Status != 403 {
+		if tx.Method != "CONNECT" || tx.Path != otherHost || tx.Route != "" || tx.Front != FrontForward || tx.Outcome != txn.OutcomeRejected || tx.Status != 403 {
 			t.Errorf("stored %s %s route %q front %q outcome %q status %d", tx.Method, tx.Path, tx.Route, tx.Front, tx.Outcome, tx.Status)
 		}
 		// The Go client sees the refusal as a failed proxy CONNECT.
@@ -424,7 +425,7 @@ func TestForwardRefusesUnknownHosts(t *testing.T) {
 			t.Fatalf("plain HTTP to an unknown host: status %d, vendor reached %v", resp.StatusCode, fr.vendor.Received() != before)
 		}
 		tx := fr.get(t, resp.Header.Get(HeaderID))
-		if tx.Outcome != store.OutcomeRejected || tx.Path != "http://"+otherHost+"/v1/leads" || tx.Request.Body != `{"email":"p@x.io"}` {
+		if tx.Outcome != txn.OutcomeRejected || tx.Path != "http://"+otherHost+"/v1/leads" || tx.Request.Body != `{"email":"p@x.io"}` {
 			t.Errorf("stored outcome %q path %q body %q", tx.Outcome, tx.Path, tx.Request.Body)
 		}
 	})
@@ -626,8 +627,8 @@ func TestForwardTunnel(t *testing.T) {
 		t.Fatalf("tunnelled call: status %d, id %q", resp.StatusCode, resp.Header.Get(HeaderID))
 	}
 	tr.CloseIdleConnections() // ends the tunnel, which records it
-	tx := fr.waitFor(t, func(tx store.Transaction) bool { return tx.Method == "CONNECT" && tx.Path == otherHost })
-	if tx.Route != "" || tx.Front != FrontForward || tx.Outcome != store.OutcomeDelivered || tx.Status != 200 ||
+	tx := fr.waitFor(t, func(tx txn.Transaction) bool { return tx.Method == "CONNECT" && tx.Path == otherHost })
+	if tx.Route != "" || tx.Front != FrontForward || tx.Outcome != txn.OutcomeDelivered || tx.Status != 200 ||
 		tx.Request.Size == 0 || tx.Response.Size == 0 || tx.Request.Body != "" || len(tx.RecordKeys) != 0 {
 		t.Errorf("stored tunnel: %+v", tx)
 	}
@@ -641,8 +642,8 @@ func TestForwardTunnel(t *testing.T) {
 	}
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
-	tx = fr.waitFor(t, func(tx store.Transaction) bool { return strings.HasPrefix(tx.Path, plain.URL) })
-	if tx.Status != 201 || tx.Outcome != store.OutcomeDelivered || tx.Request.Body != "" || tx.Request.Headers != nil || tx.Request.Size != 18 ||
+	tx = fr.waitFor(t, func(tx txn.Transaction) bool { return strings.HasPrefix(tx.Path, plain.URL) })
+	if tx.Status != 201 || tx.Outcome != txn.OutcomeDelivered || tx.Request.Body != "" || tx.Request.Headers != nil || tx.Request.Size != 18 ||
 		tx.Response.Size == 0 || strings.Contains(tx.Path, "secret") {
 		t.Errorf("stored plain pass-through: %+v", tx)
 	}
@@ -663,7 +664,7 @@ func TestForwardTunnel(t *testing.T) {
 	if resp.StatusCode != http.StatusBadGateway || resp.Header.Get("Content-Type") != "application/problem+json" {
 		t.Fatalf("tunnel to a closed port: %d %s", resp.StatusCode, b)
 	}
-	if tx := fr.get(t, resp.Header.Get(HeaderID)); tx.Outcome != store.OutcomeUnreachable || tx.Path != dead {
+	if tx := fr.get(t, resp.Header.Get(HeaderID)); tx.Outcome != txn.OutcomeUnreachable || tx.Path != dead {
 		t.Errorf("stored failed tunnel: %+v", tx)
 	}
 }
@@ -740,7 +741,7 @@ func TestForwardCurl(t *testing.T) {
 	}
 	id := strings.TrimSpace(strings.SplitN(text[i+len(HeaderID)+2:], "\n", 2)[0])
 	tx := fr.get(t, id)
-	if tx.Front != FrontForward || tx.Route != "crm" || tx.Outcome != store.OutcomeDelivered || !slices.Equal(tx.RecordKeys, []string{"curl@acme.com"}) {
+	if tx.Front != FrontForward || tx.Route != "crm" || tx.Outcome != txn.OutcomeDelivered || !slices.Equal(tx.RecordKeys, []string{"curl@acme.com"}) {
 		t.Errorf("stored %+v", tx)
 	}
 }

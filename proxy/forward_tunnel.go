@@ -9,8 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/mtguard/mtguard/schemas"
-	"github.com/mtguard/mtguard/store"
+	"github.com/mtguard/mtguard/txn"
 )
 
 // Calls for hosts no route claims, with forward.unknown_hosts: tunnel, pass through untouched:
@@ -26,13 +25,13 @@ import (
 type tunnel struct {
 	f      *Forward
 	req    *http.Request // the CONNECT
-	tx     *store.Transaction
+	tx     *txn.Transaction
 	failed *http.Response // the answer when the tunnel could not be opened
 }
 
 func (f *Forward) newTunnel(r *http.Request, target string) *tunnel {
 	start := f.now()
-	tx := &store.Transaction{Call: store.Call{
+	tx := &txn.Transaction{Call: txn.Call{
 		ID: f.pipeline.cfg.Recorder.NewID(start), Time: start, Front: FrontForward,
 		Method: http.MethodConnect, Path: target, UpstreamURL: target, RemoteAddr: r.RemoteAddr,
 		RecordKeys: []string{},
@@ -44,9 +43,9 @@ func (f *Forward) newTunnel(r *http.Request, target string) *tunnel {
 func (t *tunnel) dial(ctx context.Context, network, addr string) (net.Conn, error) {
 	conn, err := t.f.cfg.TunnelDial(ctx, network, addr)
 	if err != nil {
-		outcome, code, status, title := store.OutcomeUnreachable, schemas.CodeUpstreamUnreachable, http.StatusBadGateway, "Host unreachable"
+		outcome, code, status, title := txn.OutcomeUnreachable, txn.CodeUpstreamUnreachable, http.StatusBadGateway, "Host unreachable"
 		if isTimeout(err) {
-			outcome, code, status, title = store.OutcomeTimeout, schemas.CodeUpstreamTimeout, http.StatusGatewayTimeout, "Host timed out"
+			outcome, code, status, title = txn.OutcomeTimeout, txn.CodeUpstreamTimeout, http.StatusGatewayTimeout, "Host timed out"
 		}
 		t.failed = t.f.pipeline.refuse(t.req, t.tx, outcome, code, problem{
 			Title: title, Status: status, Detail: fmt.Sprintf("could not open a tunnel to %s: %v", addr, err),
@@ -60,20 +59,20 @@ func (t *tunnel) dial(ctx context.Context, network, addr string) (net.Conn, erro
 // finish records the tunnel once goproxy closes it; up is what the tool sent, down what the
 // host sent back.
 func (t *tunnel) finish(up, down int64) {
-	t.tx.Request = store.Message{Size: up}
-	t.tx.Response = store.Message{Size: down}
-	t.f.pipeline.finish(t.tx, store.OutcomeDelivered, http.StatusOK, "")
+	t.tx.Request = txn.Message{Size: up}
+	t.tx.Response = txn.Message{Size: down}
+	t.f.pipeline.finish(t.tx, txn.OutcomeDelivered, http.StatusOK, "")
 	t.f.tunnels.Add(-1)
 }
 
 // passThrough sends a plain-HTTP call for an unknown host as it is and records its metadata.
 func (f *Forward) passThrough(req *http.Request, c *Call) *http.Response {
 	p := f.pipeline
-	tx := &store.Transaction{Call: store.Call{
+	tx := &txn.Transaction{Call: txn.Call{
 		ID: p.cfg.Recorder.NewID(c.Start), Time: c.Start, Front: FrontForward,
 		Method: req.Method, Path: c.OriginalURL, UpstreamURL: c.OriginalURL, RemoteAddr: c.RemoteAddr,
 		RecordKeys: []string{},
-		Request:    store.Message{ContentType: req.Header.Get("Content-Type")},
+		Request:    txn.Message{ContentType: req.Header.Get("Content-Type")},
 	}}
 	out := outgoing(req)
 	up := &countingReader{}
@@ -87,13 +86,13 @@ func (f *Forward) passThrough(req *http.Request, c *Call) *http.Response {
 	if err != nil {
 		tx.Request.Size = up.n.Load()
 		if req.Context().Err() != nil {
-			tx.Findings = append(tx.Findings, finding(schemas.CodeClientGone, "the calling tool went away before the host answered"))
-			p.finish(tx, store.OutcomeInterrupted, 0, "the calling tool went away before the host answered")
+			tx.Findings = append(tx.Findings, finding(txn.CodeClientGone, "the calling tool went away before the host answered"))
+			p.finish(tx, txn.OutcomeInterrupted, 0, "the calling tool went away before the host answered")
 			return f.errorResponse(out, ErrClientGone)
 		}
-		outcome, code, status, title := store.OutcomeUnreachable, schemas.CodeUpstreamUnreachable, http.StatusBadGateway, "Host unreachable"
+		outcome, code, status, title := txn.OutcomeUnreachable, txn.CodeUpstreamUnreachable, http.StatusBadGateway, "Host unreachable"
 		if isTimeout(err) {
-			outcome, code, status, title = store.OutcomeTimeout, schemas.CodeUpstreamTimeout, http.StatusGatewayTimeout, "Host timed out"
+			outcome, code, status, title = txn.OutcomeTimeout, txn.CodeUpstreamTimeout, http.StatusGatewayTimeout, "Host timed out"
 		}
 		return p.refuse(out, tx, outcome, code, problem{
 			Title: title, Status: status, Detail: fmt.Sprintf("could not reach %s: %v", req.URL.Host, unwrapURLError(err)),
@@ -104,10 +103,10 @@ func (f *Forward) passThrough(req *http.Request, c *Call) *http.Response {
 	down := &countingReader{rc: resp.Body}
 	resp.Body = &onCloseBody{ReadCloser: down, done: func() {
 		tx.Request.Size = up.n.Load()
-		tx.Response = store.Message{ContentType: ctype, Size: down.n.Load()}
-		outcome := store.OutcomeDelivered
+		tx.Response = txn.Message{ContentType: ctype, Size: down.n.Load()}
+		outcome := txn.OutcomeDelivered
 		if status >= 400 {
-			outcome = store.OutcomeFailed
+			outcome = txn.OutcomeFailed
 		}
 		p.finish(tx, outcome, status, "")
 	}}

@@ -22,7 +22,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/mtguard/mtguard/schemas"
-	"github.com/mtguard/mtguard/store"
+	"github.com/mtguard/mtguard/txn"
 )
 
 // HeaderID carries the transaction id back to the calling tool, so that a person holding a
@@ -40,9 +40,9 @@ type Recorder interface {
 	// NewID returns a fresh time-ordered transaction id.
 	NewID(t time.Time) string
 	// RecordIntent durably records tx's request side before it is forwarded and sets tx.ID.
-	RecordIntent(ctx context.Context, tx *store.Transaction) error
+	RecordIntent(ctx context.Context, tx *txn.Transaction) error
 	// RecordResult records tx's outcome. It may return before the write is durable.
-	RecordResult(tx *store.Transaction) error
+	RecordResult(tx *txn.Transaction) error
 	// Sync waits until every write queued so far is durable.
 	Sync(ctx context.Context) error
 }
@@ -163,10 +163,10 @@ func (p *Pipeline) RoundTrip(req *http.Request) (*http.Response, error) {
 		c.Start = p.cfg.Now()
 	}
 	if c.Route == nil && c.Refusal == nil {
-		c.Refusal = &Refusal{Status: http.StatusNotFound, Title: "No route", Code: schemas.CodeRouteUnknown, Detail: "no route matches this call"}
+		c.Refusal = &Refusal{Status: http.StatusNotFound, Title: "No route", Code: txn.CodeRouteUnknown, Detail: "no route matches this call"}
 	}
 	red := p.cfg.Redactor
-	tx := &store.Transaction{Call: store.Call{
+	tx := &txn.Transaction{Call: txn.Call{
 		ID:         p.cfg.Recorder.NewID(c.Start),
 		Time:       c.Start,
 		Front:      c.Front,
@@ -186,7 +186,7 @@ func (p *Pipeline) RoundTrip(req *http.Request) (*http.Response, error) {
 	body, tooLarge, err := p.readBody(req)
 	if err != nil {
 		tx.Request = p.capture(req.Header, body, schemas.Body{}, int64(len(body)), nil)
-		p.finish(tx, store.OutcomeInterrupted, 0, fmt.Sprintf("reading the request body failed: %v", err))
+		p.finish(tx, txn.OutcomeInterrupted, 0, fmt.Sprintf("reading the request body failed: %v", err))
 		return nil, fmt.Errorf("read request body: %w", err)
 	}
 	ct := req.Header.Get("Content-Type")
@@ -223,13 +223,13 @@ func (p *Pipeline) RoundTrip(req *http.Request) (*http.Response, error) {
 
 	// Stage 1 and 2 refusals: unknown route, oversize body.
 	if c.Refusal != nil {
-		return p.refuse(req, tx, store.OutcomeRejected, c.Refusal.Code, problem{
+		return p.refuse(req, tx, txn.OutcomeRejected, c.Refusal.Code, problem{
 			Title: c.Refusal.Title, Status: c.Refusal.Status,
 			Detail: c.Refusal.Detail, Routes: c.Refusal.Routes,
 		}), nil
 	}
 	if tooLarge {
-		return p.refuse(req, tx, store.OutcomeRejected, schemas.CodeRequestTooLarge, problem{
+		return p.refuse(req, tx, txn.OutcomeRejected, txn.CodeRequestTooLarge, problem{
 			Title: "Request body too large", Status: http.StatusRequestEntityTooLarge,
 			Detail: fmt.Sprintf("the request body is over store.max_body (%d bytes); it was not forwarded. Send smaller batches or raise store.max_body.", p.cfg.MaxBody),
 		}), nil
@@ -243,7 +243,7 @@ func (p *Pipeline) RoundTrip(req *http.Request) (*http.Response, error) {
 		verdict = c.Route.Checks.CheckRequest(c.Start, creq)
 		tx.Findings = appendFindings(tx.Findings, verdict.Findings)
 		if rj := verdict.Reject; rj != nil {
-			resp := p.refuse(req, tx, store.OutcomeRejected, rj.Code, problem{Title: rj.Title, Status: rj.Status, Detail: rj.Detail, Errors: rj.Errors})
+			resp := p.refuse(req, tx, txn.OutcomeRejected, rj.Code, problem{Title: rj.Title, Status: rj.Status, Detail: rj.Detail, Errors: rj.Errors})
 			addHeaders(resp.Header, verdict.AnswerHeaders)
 			return resp, nil
 		}
@@ -256,15 +256,15 @@ func (p *Pipeline) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		if req.Context().Err() != nil {
 			// The intent may still commit; give it an outcome so it does not stay pending.
-			tx.Findings = append(tx.Findings, finding(schemas.CodeClientGone, "the calling tool went away before the call was recorded"))
-			p.finish(tx, store.OutcomeInterrupted, 0, "the calling tool went away before the call was recorded; it was not forwarded")
+			tx.Findings = append(tx.Findings, finding(txn.CodeClientGone, "the calling tool went away before the call was recorded"))
+			p.finish(tx, txn.OutcomeInterrupted, 0, "the calling tool went away before the call was recorded; it was not forwarded")
 			return nil, ErrClientGone
 		}
 		p.storeErrors.Add(1)
 		p.cfg.Logger.Error().Err(err).Str("id", tx.ID).Str("route", tx.Route).Msg("could not record the call before forwarding it")
-		tx.Findings = append(tx.Findings, finding(schemas.CodeStoreWriteFailed, "the intent could not be recorded before forwarding: "+err.Error()))
+		tx.Findings = append(tx.Findings, finding(txn.CodeStoreWriteFailed, "the intent could not be recorded before forwarding: "+err.Error()))
 		if p.cfg.RejectOnStoreError {
-			return p.refuse(req, tx, store.OutcomeRejected, schemas.CodeStoreWriteFailed, problem{
+			return p.refuse(req, tx, txn.OutcomeRejected, txn.CodeStoreWriteFailed, problem{
 				Title: "Transaction log unavailable", Status: http.StatusServiceUnavailable,
 				Detail: "mtguard could not record this call and store.on_error is reject, so it was not forwarded; retry later",
 			}), nil
@@ -313,16 +313,16 @@ func (p *Pipeline) RoundTrip(req *http.Request) (*http.Response, error) {
 		release()
 		switch {
 		case errors.Is(cause, errUpstreamTimeout) || isTimeout(err):
-			return p.refuse(req, tx, store.OutcomeTimeout, schemas.CodeUpstreamTimeout, problem{
+			return p.refuse(req, tx, txn.OutcomeTimeout, txn.CodeUpstreamTimeout, problem{
 				Title: "Vendor timed out", Status: http.StatusGatewayTimeout,
 				Detail: fmt.Sprintf("route %q: %s did not answer within %s; the vendor may still have processed the call", c.Route.Name, c.Route.Upstream.Host, c.Route.Timeout),
 			}), nil
 		case req.Context().Err() != nil:
-			tx.Findings = append(tx.Findings, finding(schemas.CodeClientGone, "the calling tool went away before the vendor answered"))
-			p.finish(tx, store.OutcomeInterrupted, 0, "the calling tool went away before the vendor answered")
+			tx.Findings = append(tx.Findings, finding(txn.CodeClientGone, "the calling tool went away before the vendor answered"))
+			p.finish(tx, txn.OutcomeInterrupted, 0, "the calling tool went away before the vendor answered")
 			return nil, ErrClientGone
 		default:
-			return p.refuse(req, tx, store.OutcomeUnreachable, schemas.CodeUpstreamUnreachable, problem{
+			return p.refuse(req, tx, txn.OutcomeUnreachable, txn.CodeUpstreamUnreachable, problem{
 				Title: "Vendor unreachable", Status: http.StatusBadGateway,
 				Detail: fmt.Sprintf("route %q: could not reach %s: %v", c.Route.Name, c.Route.Upstream.Host, unwrapURLError(err)),
 			}), nil
@@ -350,9 +350,9 @@ func (p *Pipeline) RoundTrip(req *http.Request) (*http.Response, error) {
 		limit: p.cfg.CaptureBody,
 		done: func(captured []byte, total int64, readErr error) {
 			cancel(nil)
-			outcome := store.OutcomeDelivered
+			outcome := txn.OutcomeDelivered
 			if resp.StatusCode >= 400 {
-				outcome = store.OutcomeFailed
+				outcome = txn.OutcomeFailed
 			}
 			msg := ""
 			if readErr != nil && !errors.Is(readErr, io.EOF) {
@@ -387,7 +387,7 @@ func (p *Pipeline) RoundTrip(req *http.Request) (*http.Response, error) {
 					Status: resp.StatusCode, Header: resp.Header, Body: parsedRes, Raw: body, Truncated: truncated,
 				})
 				if rv.Outcome != "" {
-					outcome = store.Outcome(rv.Outcome)
+					outcome = txn.Outcome(rv.Outcome)
 				}
 				tx.Findings = appendFindings(tx.Findings, rv.Findings)
 				if limited {
@@ -395,7 +395,7 @@ func (p *Pipeline) RoundTrip(req *http.Request) (*http.Response, error) {
 					paused = paused || hasLimitSignal(rv.Signals)
 				}
 				for _, r := range rv.Records {
-					tx.Records = append(tx.Records, store.RecordResult(r))
+					tx.Records = append(tx.Records, txn.RecordResult(r))
 				}
 			}
 			if limited && !paused && resp.StatusCode == http.StatusTooManyRequests {
@@ -436,15 +436,15 @@ func hasLimitSignal(signals []schemas.Signal) bool {
 
 // refuse records a call that mtguard answers itself, with the finding that explains why, and
 // returns that answer.
-func (p *Pipeline) refuse(req *http.Request, tx *store.Transaction, outcome store.Outcome, code string, pb problem) *http.Response {
+func (p *Pipeline) refuse(req *http.Request, tx *txn.Transaction, outcome txn.Outcome, code string, pb problem) *http.Response {
 	tx.Findings = append(tx.Findings, finding(code, pb.Detail))
 	pb.Instance = tx.ID
-	if spec, ok := schemas.Lookup(code); ok {
+	if spec, ok := txn.Lookup(code); ok {
 		pb.Type = problemDocs + spec.Anchor()
 	}
 	resp := pb.response(req)
 	b := pb.body()
-	tx.Response = store.Message{Headers: resp.Header.Clone(), ContentType: "application/problem+json", Body: string(b), Size: int64(len(b))}
+	tx.Response = txn.Message{Headers: resp.Header.Clone(), ContentType: "application/problem+json", Body: string(b), Size: int64(len(b))}
 	p.finish(tx, outcome, pb.Status, pb.Detail)
 	// mtguard's own answer is the only record of a payload it did not forward: make it durable
 	// before the caller hears back, so a fixed payload can always be replayed.
@@ -457,14 +457,14 @@ func (p *Pipeline) refuse(req *http.Request, tx *store.Transaction, outcome stor
 // throttled answers a call that got no budget in time: 429 with Retry-After, recorded as
 // throttled so it can be replayed. A caller that left while queued gets no answer, but the
 // call is recorded the same way.
-func (p *Pipeline) throttled(req *http.Request, tx *store.Transaction, te *ThrottledError) (*http.Response, error) {
+func (p *Pipeline) throttled(req *http.Request, tx *txn.Transaction, te *ThrottledError) (*http.Response, error) {
 	detail := fmt.Sprintf("%s; the call was not sent and is recorded as throttled: replay it with mtguard replay %s", te.Error(), tx.ID)
 	if te.CallerGone {
-		tx.Findings = append(tx.Findings, finding(schemas.CodeRateLimitThrottled, detail))
-		p.finish(tx, store.OutcomeThrottled, 0, detail)
+		tx.Findings = append(tx.Findings, finding(txn.CodeRateLimitThrottled, detail))
+		p.finish(tx, txn.OutcomeThrottled, 0, detail)
 		return nil, ErrClientGone
 	}
-	resp := p.refuse(req, tx, store.OutcomeThrottled, schemas.CodeRateLimitThrottled, problem{
+	resp := p.refuse(req, tx, txn.OutcomeThrottled, txn.CodeRateLimitThrottled, problem{
 		Title: "Held back to stay within the vendor's limits", Status: http.StatusTooManyRequests, Detail: detail,
 	})
 	resp.Header.Set("Retry-After", strconv.Itoa(int(max(1, (te.RetryAfter+time.Second-1)/time.Second))))
@@ -472,19 +472,19 @@ func (p *Pipeline) throttled(req *http.Request, tx *store.Transaction, te *Throt
 }
 
 // finish records tx's result and logs the one event of this transaction.
-func (p *Pipeline) finish(tx *store.Transaction, outcome store.Outcome, status int, errMsg string) {
+func (p *Pipeline) finish(tx *txn.Transaction, outcome txn.Outcome, status int, errMsg string) {
 	tx.Outcome = outcome
 	tx.Status = status
 	tx.Error = errMsg
 	tx.DurationMS = ms(p.cfg.Now().Sub(tx.Time))
 	if tx.Findings == nil {
-		tx.Findings = []store.Finding{}
+		tx.Findings = []txn.Finding{}
 	}
 	// Log before handing tx to the recorder: after RecordResult the committer may read it.
 	level := zerolog.InfoLevel
 	switch outcome {
-	case store.OutcomeDelivered:
-	case store.OutcomeFailed, store.OutcomeRejected, store.OutcomeInterrupted:
+	case txn.OutcomeDelivered:
+	case txn.OutcomeFailed, txn.OutcomeRejected, txn.OutcomeInterrupted:
 		level = zerolog.WarnLevel
 	default:
 		level = zerolog.ErrorLevel
@@ -525,9 +525,9 @@ func (p *Pipeline) readBody(req *http.Request) (body []byte, tooLarge bool, err 
 // capture turns one side of a call into its stored form: secrets redacted, body bounded.
 // secret says whether the body holds a secret field, when a scan already knows; nil means
 // unknown, and the redactor looks for itself.
-func (p *Pipeline) capture(h http.Header, body []byte, parsed schemas.Body, size int64, secret *bool) store.Message {
+func (p *Pipeline) capture(h http.Header, body []byte, parsed schemas.Body, size int64, secret *bool) txn.Message {
 	red := p.cfg.Redactor
-	m := store.Message{Headers: red.Header(h), ContentType: h.Get("Content-Type"), Size: size}
+	m := txn.Message{Headers: red.Header(h), ContentType: h.Get("Content-Type"), Size: size}
 	if int64(len(body)) > p.cfg.CaptureBody {
 		body = body[:p.cfg.CaptureBody]
 		parsed, secret = schemas.Body{}, nil // a cut JSON body cannot be parsed; redact as raw text below
@@ -617,15 +617,15 @@ func gunzip(b []byte, limit int64) ([]byte, bool) {
 }
 
 // finding builds a stored finding from the catalogue entry of code.
-func finding(code, detail string) store.Finding {
-	spec, _ := schemas.Lookup(code)
-	return store.Finding{Code: code, Severity: store.Severity(spec.Severity), Message: spec.Title, Detail: detail}
+func finding(code, detail string) txn.Finding {
+	spec, _ := txn.Lookup(code)
+	return txn.Finding{Code: code, Severity: txn.Severity(spec.Severity), Message: spec.Title, Detail: detail}
 }
 
 // appendFindings converts the findings of checks into stored ones.
-func appendFindings(to []store.Finding, fs []schemas.Finding) []store.Finding {
+func appendFindings(to []txn.Finding, fs []txn.Finding) []txn.Finding {
 	for _, f := range fs {
-		to = append(to, store.Finding{Code: f.Code, Severity: store.Severity(f.Severity), Message: f.Message, Detail: f.Detail})
+		to = append(to, txn.Finding{Code: f.Code, Severity: txn.Severity(f.Severity), Message: f.Message, Detail: f.Detail})
 	}
 	return to
 }

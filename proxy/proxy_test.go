@@ -21,6 +21,7 @@ import (
 
 	"github.com/mtguard/mtguard/schemas"
 	"github.com/mtguard/mtguard/store"
+	"github.com/mtguard/mtguard/txn"
 )
 
 // vendor is a fake vendor that remembers what reached it.
@@ -145,7 +146,7 @@ func closedAddr(t *testing.T) string {
 	return addr
 }
 
-func (h *harness) get(t *testing.T, id string) store.Transaction {
+func (h *harness) get(t *testing.T, id string) txn.Transaction {
 	t.Helper()
 	if err := h.store.Sync(context.Background()); err != nil {
 		t.Fatal(err)
@@ -167,21 +168,21 @@ func TestReverseProxy(t *testing.T) {
 		ctype       string
 		body        string
 		wantStatus  int
-		wantOutcome store.Outcome
+		wantOutcome txn.Outcome
 		wantVendor  string // path the vendor saw; "" means the call must not reach it
 		wantKeys    []string
 	}{
-		{"delivered json", "POST", "/crm/v1/leads?source=form", "application/json", `{"email":" Jane@Acme.com ","first_name":"Jane"}`, 201, store.OutcomeDelivered, "/v1/leads", []string{"jane@acme.com"}},
-		{"delivered form", "POST", "/crm/v1/leads", "application/x-www-form-urlencoded", "email=bob%40acme.com&first_name=Bob", 201, store.OutcomeDelivered, "/v1/leads", []string{"bob@acme.com"}},
-		{"batch keys", "POST", "/crm/v1/leads/batch", "application/json", `{"inputs":[{"email":"a@x.io"},{"email":"b@x.io"},{"email":"a@x.io"}]}`, 201, store.OutcomeDelivered, "/v1/leads/batch", []string{"a@x.io", "b@x.io"}},
-		{"longest prefix with base path", "GET", "/crm/v2/things", "", "", 201, store.OutcomeDelivered, "/base/things", nil},
-		{"vendor 400", "POST", "/crm/v1/invalid", "application/json", `{"email":"bad"}`, 400, store.OutcomeFailed, "/v1/invalid", []string{"bad"}},
-		{"vendor 503", "POST", "/crm/v1/boom", "application/json", `{}`, 503, store.OutcomeFailed, "/v1/boom", nil},
-		{"timeout", "GET", "/crm/v1/slow", "", "", 504, store.OutcomeTimeout, "/v1/slow", nil},
-		{"unreachable", "POST", "/dead/v1/leads", "application/json", `{"email":"x@y.io"}`, 502, store.OutcomeUnreachable, "", nil},
-		{"oversize", "POST", "/crm/v1/leads", "application/json", `{"email":"big@acme.com","pad":"` + strings.Repeat("p", 5000) + `"}`, 413, store.OutcomeRejected, "", nil},
-		{"unknown route", "POST", "/hubspot/v3/contacts", "application/json", `{"email":"lost@acme.com"}`, 404, store.OutcomeRejected, "", nil},
-		{"prefix is a whole segment", "GET", "/crmx/v1", "", "", 404, store.OutcomeRejected, "", nil},
+		{"delivered json", "POST", "/crm/v1/leads?source=form", "application/json", `{"email":" Jane@Acme.com ","first_name":"Jane"}`, 201, txn.OutcomeDelivered, "/v1/leads", []string{"jane@acme.com"}},
+		{"delivered form", "POST", "/crm/v1/leads", "application/x-www-form-urlencoded", "email=bob%40acme.com&first_name=Bob", 201, txn.OutcomeDelivered, "/v1/leads", []string{"bob@acme.com"}},
+		{"batch keys", "POST", "/crm/v1/leads/batch", "application/json", `{"inputs":[{"email":"a@x.io"},{"email":"b@x.io"},{"email":"a@x.io"}]}`, 201, txn.OutcomeDelivered, "/v1/leads/batch", []string{"a@x.io", "b@x.io"}},
+		{"longest prefix with base path", "GET", "/crm/v2/things", "", "", 201, txn.OutcomeDelivered, "/base/things", nil},
+		{"vendor 400", "POST", "/crm/v1/invalid", "application/json", `{"email":"bad"}`, 400, txn.OutcomeFailed, "/v1/invalid", []string{"bad"}},
+		{"vendor 503", "POST", "/crm/v1/boom", "application/json", `{}`, 503, txn.OutcomeFailed, "/v1/boom", nil},
+		{"timeout", "GET", "/crm/v1/slow", "", "", 504, txn.OutcomeTimeout, "/v1/slow", nil},
+		{"unreachable", "POST", "/dead/v1/leads", "application/json", `{"email":"x@y.io"}`, 502, txn.OutcomeUnreachable, "", nil},
+		{"oversize", "POST", "/crm/v1/leads", "application/json", `{"email":"big@acme.com","pad":"` + strings.Repeat("p", 5000) + `"}`, 413, txn.OutcomeRejected, "", nil},
+		{"unknown route", "POST", "/hubspot/v3/contacts", "application/json", `{"email":"lost@acme.com"}`, 404, txn.OutcomeRejected, "", nil},
+		{"prefix is a whole segment", "GET", "/crmx/v1", "", "", 404, txn.OutcomeRejected, "", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -230,7 +231,7 @@ func TestReverseProxy(t *testing.T) {
 				if tx.Response.Body != string(respBody) {
 					t.Errorf("stored answer %q differs from the answer given %q", tx.Response.Body, respBody)
 				}
-				if tx.Outcome != store.OutcomeUnreachable && tx.Request.Size == 0 && tt.body != "" {
+				if tx.Outcome != txn.OutcomeUnreachable && tx.Request.Size == 0 && tt.body != "" {
 					t.Errorf("refused call's body was not recorded")
 				}
 				return
@@ -386,11 +387,11 @@ func TestRedaction(t *testing.T) {
 type failingRecorder struct{}
 
 func (f *failingRecorder) NewID(t time.Time) string { return "01KQ0000000000000000000000" }
-func (f *failingRecorder) RecordIntent(context.Context, *store.Transaction) error {
+func (f *failingRecorder) RecordIntent(context.Context, *txn.Transaction) error {
 	return io.ErrShortWrite
 }
-func (f *failingRecorder) RecordResult(*store.Transaction) error { return io.ErrShortWrite }
-func (f *failingRecorder) Sync(context.Context) error            { return io.ErrShortWrite }
+func (f *failingRecorder) RecordResult(*txn.Transaction) error { return io.ErrShortWrite }
+func (f *failingRecorder) Sync(context.Context) error          { return io.ErrShortWrite }
 
 func TestStoreErrorPolicy(t *testing.T) {
 	v := newVendor(t)
@@ -438,7 +439,7 @@ func TestClientGoneBeforeIntent(t *testing.T) {
 		}
 	}
 	st.Sync(context.Background())
-	page, _ := st.Query(context.Background(), store.Query{Outcome: store.OutcomePending})
+	page, _ := st.Query(context.Background(), store.Query{Outcome: txn.OutcomePending})
 	if len(page.Transactions) != 0 {
 		t.Fatalf("%d calls left pending after their callers went away", len(page.Transactions))
 	}
@@ -463,17 +464,17 @@ func TestChecksHooks(t *testing.T) {
 	checks := &schemas.Checks{
 		Request: []schemas.RequestCheck{func(now time.Time, req *schemas.Request, vd *schemas.RequestVerdict) {
 			if strings.Contains(string(req.Raw), "bad") {
-				vd.Reject = &schemas.Rejection{Status: 422, Code: schemas.CodeRequestTooLarge, Title: "Contract violated", Detail: "bad payload", Errors: []string{"/email: bad"}}
+				vd.Reject = &schemas.Rejection{Status: 422, Code: txn.CodeRequestTooLarge, Title: "Contract violated", Detail: "bad payload", Errors: []string{"/email: bad"}}
 				return
 			}
 			vd.SetHeaders = http.Header{"Api-Version": {"2026-01"}}
 			vd.AnswerHeaders = http.Header{"X-Mtguard-Warning": {"checked"}}
-			vd.Findings = append(vd.Findings, schemas.NewFinding(schemas.CodeClientGone, "request seen", req.Path))
+			vd.Findings = append(vd.Findings, txn.NewFinding(txn.CodeClientGone, "request seen", req.Path))
 		}},
 		Response: []schemas.ResponseCheck{func(now time.Time, req *schemas.Request, resp *schemas.Response, vd *schemas.ResponseVerdict) {
 			if resp.Status == 201 && resp.Doc().JSON != nil {
 				vd.Outcome = "partial"
-				vd.Records = []schemas.RecordResult{{Index: 1, Key: "b@x.io", OK: false, Reason: "skipped"}}
+				vd.Records = []txn.RecordResult{{Index: 1, Key: "b@x.io", OK: false, Reason: "skipped"}}
 			}
 		}},
 	}
@@ -491,7 +492,7 @@ func TestChecksHooks(t *testing.T) {
 		t.Fatalf("rejection: status %d problem %+v, vendor hits %d", resp.StatusCode, pb, v.Received())
 	}
 	tx, _ := st.Get(context.Background(), resp.Header.Get(HeaderID))
-	if tx.Outcome != store.OutcomeRejected || tx.Request.Body != `{"email":"bad"}` {
+	if tx.Outcome != txn.OutcomeRejected || tx.Request.Body != `{"email":"bad"}` {
 		t.Fatalf("rejected call stored as %q with body %q", tx.Outcome, tx.Request.Body)
 	}
 
@@ -507,7 +508,7 @@ func TestChecksHooks(t *testing.T) {
 		t.Errorf("SetHeaders not forwarded: %v", got.Header)
 	}
 	tx, _ = st.Get(context.Background(), resp.Header.Get(HeaderID))
-	if tx.Outcome != store.OutcomePartial || len(tx.Records) != 1 || len(tx.Findings) != 1 || tx.Findings[0].Detail != "/v1/leads" {
+	if tx.Outcome != txn.OutcomePartial || len(tx.Records) != 1 || len(tx.Findings) != 1 || tx.Findings[0].Detail != "/v1/leads" {
 		t.Fatalf("stored outcome %q records %+v findings %+v", tx.Outcome, tx.Records, tx.Findings)
 	}
 }

@@ -10,10 +10,11 @@ import (
 	"sync/atomic"
 
 	"github.com/mtguard/mtguard/schemas"
+	"github.com/mtguard/mtguard/txn"
 )
 
 // Redacted replaces every secret value before anything is stored or logged.
-const Redacted = schemas.Redacted
+const Redacted = txn.Redacted
 
 // Built-in redaction lists; RedactConfig adds to them. Names compare case-insensitively.
 var (

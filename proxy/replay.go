@@ -12,7 +12,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/mtguard/mtguard/store"
+	"github.com/mtguard/mtguard/txn"
 )
 
 // ErrNotReplayable is wrapped by every reason a stored call cannot be resent; the message says
@@ -26,7 +26,7 @@ var hopHeaders = []string{"Connection", "Keep-Alive", "Proxy-Connection", "Trans
 // the route it was recorded on (never to another URL). The resend is recorded as a new
 // transaction with replay_of set. With onlyFailedRecords, a batch call whose per-record
 // results name failures resends only those records. It returns the new transaction's id.
-func (p *Proxy) Replay(ctx context.Context, tx store.Transaction, onlyFailedRecords bool) (string, error) {
+func (p *Proxy) Replay(ctx context.Context, tx txn.Transaction, onlyFailedRecords bool) (string, error) {
 	req, err := p.replayRequest(ctx, tx, onlyFailedRecords)
 	if err != nil {
 		return "", err
@@ -45,7 +45,7 @@ func (p *Proxy) Replay(ctx context.Context, tx store.Transaction, onlyFailedReco
 }
 
 // replayRequest rebuilds the request of tx for its route's current upstream.
-func (p *Proxy) replayRequest(ctx context.Context, tx store.Transaction, onlyFailed bool) (*http.Request, error) {
+func (p *Proxy) replayRequest(ctx context.Context, tx txn.Transaction, onlyFailed bool) (*http.Request, error) {
 	route := p.routes.byName(tx.Route)
 	if route == nil {
 		return nil, fmt.Errorf("%w %s: route %q is not configured any more", ErrNotReplayable, tx.ID, tx.Route)
@@ -112,7 +112,7 @@ func (p *Proxy) replayRequest(ctx context.Context, tx store.Transaction, onlyFai
 
 // replayURL maps the stored path back to the route's upstream, dropping query parameters whose
 // values were redacted (credentials come from the route's auth instead).
-func (p *Proxy) replayURL(route *Route, tx store.Transaction) (*url.URL, error) {
+func (p *Proxy) replayURL(route *Route, tx txn.Transaction) (*url.URL, error) {
 	orig, err := url.Parse(tx.Path)
 	if err != nil {
 		return nil, fmt.Errorf("stored path %q: %v", tx.Path, err)
@@ -139,7 +139,7 @@ func (p *Proxy) replayURL(route *Route, tx store.Transaction) (*url.URL, error) 
 
 // failedRecordsBody rebuilds a batch body with only the records whose results failed. The batch
 // array is the one the route's record keys walk (e.g. "input[].email" -> "input").
-func failedRecordsBody(route *Route, tx store.Transaction, body []byte) ([]byte, error) {
+func failedRecordsBody(route *Route, tx txn.Transaction, body []byte) ([]byte, error) {
 	var failed []int
 	for _, r := range tx.Records {
 		if !r.OK {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/mtguard/mtguard/schemas"
 	"github.com/mtguard/mtguard/store"
+	"github.com/mtguard/mtguard/txn"
 )
 
 // flakyVendor fails with 503 until healed, then accepts; it counts what it accepted.
@@ -62,7 +63,7 @@ func TestReplay(t *testing.T) {
 	defer srv.Close()
 	ctx := context.Background()
 
-	send := func(path, body string) store.Transaction {
+	send := func(path, body string) txn.Transaction {
 		t.Helper()
 		req, _ := http.NewRequest("POST", srv.URL+path, strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
@@ -80,7 +81,7 @@ func TestReplay(t *testing.T) {
 	}
 
 	failed := send("/crm/v1/leads?hapikey=secret&source=web", `{"inputs":[{"email":"a@x.io"},{"email":"b@x.io"},{"email":"c@x.io"}]}`)
-	if failed.Outcome != store.OutcomeFailed {
+	if failed.Outcome != txn.OutcomeFailed {
 		t.Fatalf("first send: %s", failed.Outcome)
 	}
 	fv.healed.Store(true)
@@ -91,7 +92,7 @@ func TestReplay(t *testing.T) {
 			t.Fatal(err)
 		}
 		re, _ := st.Get(ctx, id)
-		if re.Outcome != store.OutcomeDelivered || re.ReplayOf != failed.ID || re.Attempt != 1 || re.Front != "replay" {
+		if re.Outcome != txn.OutcomeDelivered || re.ReplayOf != failed.ID || re.Attempt != 1 || re.Front != "replay" {
 			t.Fatalf("replay stored as %s replay_of %q attempt %d front %q", re.Outcome, re.ReplayOf, re.Attempt, re.Front)
 		}
 		orig, _ := st.Get(ctx, failed.ID)
@@ -113,7 +114,7 @@ func TestReplay(t *testing.T) {
 
 	t.Run("partial replay sends only the failed records", func(t *testing.T) {
 		partial := failed
-		partial.Records = []store.RecordResult{{Index: 0, OK: true}, {Index: 1, OK: false, Reason: "skipped"}, {Index: 2, OK: true}}
+		partial.Records = []txn.RecordResult{{Index: 0, OK: true}, {Index: 1, OK: false, Reason: "skipped"}, {Index: 2, OK: true}}
 		if _, err := px.Replay(ctx, partial, true); err != nil {
 			t.Fatal(err)
 		}

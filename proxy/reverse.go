@@ -10,9 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mtguard/mtguard/txn"
 	"github.com/rs/zerolog"
-
-	"github.com/mtguard/mtguard/schemas"
 )
 
 // NewTransport returns the transport mtguard uses to reach vendors: many idle connections per
@@ -65,13 +64,13 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.Method == http.MethodConnect:
 		// The reverse listener is not a forward proxy: never tunnel to an arbitrary host.
-		c.Refusal = &Refusal{Status: http.StatusMethodNotAllowed, Title: "CONNECT not allowed", Code: schemas.CodeRouteUnknown,
+		c.Refusal = &Refusal{Status: http.StatusMethodNotAllowed, Title: "CONNECT not allowed", Code: txn.CodeRouteUnknown,
 			Detail: "this is mtguard's reverse-proxy listener; point tools at http://HOST/<route prefix>/... instead of using it as a proxy"}
 	default:
 		c.Route = p.routes.match(r.URL.Path)
 		if c.Route == nil {
 			prefixes := p.routes.prefixes()
-			c.Refusal = &Refusal{Status: http.StatusNotFound, Title: "No route for this path", Code: schemas.CodeRouteUnknown, Routes: prefixes,
+			c.Refusal = &Refusal{Status: http.StatusNotFound, Title: "No route for this path", Code: txn.CodeRouteUnknown, Routes: prefixes,
 				Detail: fmt.Sprintf("no route matches %s; configured prefixes: %s", r.URL.Path, strings.Join(prefixes, ", "))}
 		}
 	}

@@ -4,21 +4,9 @@ import (
 	"net/http"
 	"net/url"
 	"time"
+
+	"github.com/mtguard/mtguard/txn"
 )
-
-// Finding is one observation about a call, made by a check. Code is from the catalogue.
-type Finding struct {
-	Code     string
-	Severity string // info, warn or error; empty means the catalogue's severity
-	Message  string // what a person reads: specific to this call
-	Detail   string // optional: the evidence (a JSON pointer, a header value)
-}
-
-// NewFinding returns a finding with code's catalogue severity.
-func NewFinding(code, message, detail string) Finding {
-	spec, _ := Lookup(code)
-	return Finding{Code: code, Severity: spec.Severity, Message: message, Detail: detail}
-}
 
 // unparsed reports whether b is the zero Body: nobody parsed the body yet.
 func (b Body) unparsed() bool {
@@ -78,21 +66,13 @@ type Rejection struct {
 
 // RequestVerdict is what the request checks of a route concluded.
 type RequestVerdict struct {
-	Findings []Finding
+	Findings []txn.Finding
 	// Reject, when set, stops the call.
 	Reject *Rejection
 	// SetHeaders are added to the forwarded request (a pinned API version, say).
 	SetHeaders http.Header
 	// AnswerHeaders are added to the answer the tool receives (a contract warning, say).
 	AnswerHeaders http.Header
-}
-
-// RecordResult is the fate of one record of a batch call.
-type RecordResult struct {
-	Index  int
-	Key    string
-	OK     bool
-	Reason string
 }
 
 // Signal tells the throttler what the vendor said about its limits.
@@ -109,8 +89,8 @@ type ResponseVerdict struct {
 	// "partial" for a batch with failed records, "delivered" for a non-2xx the vendor
 	// documents as success.
 	Outcome  string
-	Findings []Finding
-	Records  []RecordResult
+	Findings []txn.Finding
+	Records  []txn.RecordResult
 	Signals  []Signal
 }
 

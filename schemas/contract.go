@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mtguard/mtguard/txn"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
@@ -211,7 +212,7 @@ func (c *Contracts) CheckRequest(_ time.Time, req *Request, v *RequestVerdict) {
 	if p == nil {
 		if c.requirePin {
 			call := req.Method + " " + req.Path
-			v.Findings = append(v.Findings, NewFinding(CodeContractUnpinned,
+			v.Findings = append(v.Findings, txn.NewFinding(txn.CodeContractUnpinned,
 				fmt.Sprintf("no contract is pinned for %s on this route (require_pin is on)", call), call))
 			if c.mode == ModeWarn {
 				addAnswerHeader(v, "unpinned", `call=`+headerQuote(call))
@@ -230,7 +231,7 @@ func (c *Contracts) CheckRequest(_ time.Time, req *Request, v *RequestVerdict) {
 	if enc != "" {
 		// A compressed body (Segment's libraries gzip their batches) is not malformed JSON.
 		msg := fmt.Sprintf("the %s-encoded body was not checked: contracts read plain JSON and urlencoded forms", enc)
-		v.Findings = append(v.Findings, NewFinding(CodeContractUnsupportedMediaType, msg, detail))
+		v.Findings = append(v.Findings, txn.NewFinding(txn.CodeContractUnsupportedMediaType, msg, detail))
 		if p.mode == ModeWarn {
 			addAnswerHeader(v, "unchecked", `pin=`+headerQuote(p.tmpl.text), `reason=`+headerQuote(enc+"-encoded body"))
 		}
@@ -239,14 +240,14 @@ func (c *Contracts) CheckRequest(_ time.Time, req *Request, v *RequestVerdict) {
 	doc, malformed, ok := requestDocument(req)
 	switch {
 	case malformed != "":
-		v.Findings = append(v.Findings, NewFinding(CodeSchemaRequestMalformed, malformed, detail))
+		v.Findings = append(v.Findings, txn.NewFinding(txn.CodeSchemaRequestMalformed, malformed, detail))
 		switch p.mode {
 		case ModeWarn:
 			addAnswerHeader(v, "malformed", `pin=`+headerQuote(p.tmpl.text), `first=`+headerQuote(malformed))
 		case ModeEnforce:
 			if v.Reject == nil {
 				v.Reject = &Rejection{
-					Status: http.StatusBadRequest, Code: CodeSchemaRequestMalformed,
+					Status: http.StatusBadRequest, Code: txn.CodeSchemaRequestMalformed,
 					Title:  "Request body is malformed",
 					Detail: fmt.Sprintf("%s: %s; it was not forwarded. Fix the payload and replay the call.", p.tmpl.text, malformed),
 					Errors: []string{malformed},
@@ -256,7 +257,7 @@ func (c *Contracts) CheckRequest(_ time.Time, req *Request, v *RequestVerdict) {
 		return
 	case !ok:
 		msg := fmt.Sprintf("the %s body was not checked: the contract %s covers JSON and urlencoded forms", mediaTypeOf(req.Header), p.request.loc)
-		v.Findings = append(v.Findings, NewFinding(CodeContractUnsupportedMediaType, msg, detail))
+		v.Findings = append(v.Findings, txn.NewFinding(txn.CodeContractUnsupportedMediaType, msg, detail))
 		if p.mode == ModeWarn {
 			addAnswerHeader(v, "unchecked", `pin=`+headerQuote(p.tmpl.text), `reason=`+headerQuote("unsupported media type "+mediaTypeOf(req.Header)))
 		}
@@ -266,14 +267,14 @@ func (c *Contracts) CheckRequest(_ time.Time, req *Request, v *RequestVerdict) {
 	if len(msgs) == 0 {
 		return
 	}
-	v.Findings = appendViolations(v.Findings, CodeSchemaRequestInvalid, msgs, detail)
+	v.Findings = appendViolations(v.Findings, txn.CodeSchemaRequestInvalid, msgs, detail)
 	switch p.mode {
 	case ModeWarn:
 		addAnswerHeader(v, "violated", "violations="+strconv.Itoa(len(msgs)), `pin=`+headerQuote(p.tmpl.text), `first=`+headerQuote(msgs[0]))
 	case ModeEnforce:
 		if v.Reject == nil {
 			v.Reject = &Rejection{
-				Status: http.StatusUnprocessableEntity, Code: CodeSchemaRequestInvalid,
+				Status: http.StatusUnprocessableEntity, Code: txn.CodeSchemaRequestInvalid,
 				Title: "Request violates its contract",
 				Detail: fmt.Sprintf("%s: %s against %s; it was not forwarded. Fix the payload and replay the call.",
 					p.tmpl.text, plural(len(msgs), "violation"), p.request.loc),
@@ -305,28 +306,28 @@ func (c *Contracts) CheckResponse(_ time.Time, req *Request, resp *Response, v *
 		if resp.Status == http.StatusNoContent || resp.Status == http.StatusNotModified || resp.Status == http.StatusResetContent {
 			return
 		}
-		v.Findings = append(v.Findings, NewFinding(CodeSchemaResponseInvalid,
+		v.Findings = append(v.Findings, txn.NewFinding(txn.CodeSchemaResponseInvalid,
 			fmt.Sprintf("the vendor answered %d with an empty body; the contract expects a JSON document", resp.Status), detail))
 		return
 	case b.Err != nil && contentEncoding(resp.Header) != "":
 		// The pipeline decodes gzip; an answer it could not decode cannot be read here either.
-		v.Findings = append(v.Findings, NewFinding(CodeContractUnsupportedMediaType,
+		v.Findings = append(v.Findings, txn.NewFinding(txn.CodeContractUnsupportedMediaType,
 			fmt.Sprintf("the vendor's %s-encoded answer was not checked", contentEncoding(resp.Header)), detail))
 		return
 	case b.Err != nil:
-		v.Findings = append(v.Findings, NewFinding(CodeSchemaResponseInvalid, "the vendor's answer is "+describeParseError(b, resp.Raw), detail))
+		v.Findings = append(v.Findings, txn.NewFinding(txn.CodeSchemaResponseInvalid, "the vendor's answer is "+describeParseError(b, resp.Raw), detail))
 		return
 	case b.Kind == "json":
 		doc = b.JSON
 	case b.Kind == "form":
 		doc = formDocument(b.Form)
 	default:
-		v.Findings = append(v.Findings, NewFinding(CodeContractUnsupportedMediaType,
+		v.Findings = append(v.Findings, txn.NewFinding(txn.CodeContractUnsupportedMediaType,
 			fmt.Sprintf("the vendor answered %d with a %s body, which the contract %s cannot check", resp.Status, mediaTypeOf(resp.Header), s.loc), detail))
 		return
 	}
 	if msgs := s.validate(doc); len(msgs) > 0 {
-		v.Findings = appendViolations(v.Findings, CodeSchemaResponseInvalid, msgs, detail)
+		v.Findings = appendViolations(v.Findings, txn.CodeSchemaResponseInvalid, msgs, detail)
 	}
 }
 
@@ -434,13 +435,13 @@ func mediaTypeOf(h http.Header) string {
 }
 
 // appendViolations adds one finding per violation, up to maxFindings.
-func appendViolations(to []Finding, code string, msgs []string, detail string) []Finding {
+func appendViolations(to []txn.Finding, code string, msgs []string, detail string) []txn.Finding {
 	for i, m := range msgs {
 		if i == maxFindings-1 && len(msgs) > maxFindings {
-			to = append(to, NewFinding(code, fmt.Sprintf("and %d more violations", len(msgs)-i), detail))
+			to = append(to, txn.NewFinding(code, fmt.Sprintf("and %d more violations", len(msgs)-i), detail))
 			break
 		}
-		to = append(to, NewFinding(code, m, detail))
+		to = append(to, txn.NewFinding(code, m, detail))
 	}
 	return to
 }

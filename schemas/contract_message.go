@@ -11,6 +11,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/mtguard/mtguard/txn"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/santhosh-tekuri/jsonschema/v6/kind"
 	"golang.org/x/text/language"
@@ -327,7 +328,7 @@ func showValue(v any, loc []string) string {
 		last := strings.ToLower(loc[len(loc)-1])
 		for _, p := range secretParts {
 			if strings.Contains(last, p) {
-				return Redacted
+				return txn.Redacted
 			}
 		}
 	}

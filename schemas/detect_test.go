@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mtguard/mtguard/txn"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -37,9 +38,9 @@ type fixtureResponse struct {
 
 // fixtureWant is want.json: what mtguard should make of the call.
 type fixtureWant struct {
-	Outcome  string         `json:"outcome"`
-	Findings []string       `json:"findings"`
-	Records  []RecordResult `json:"records,omitempty"`
+	Outcome  string             `json:"outcome"`
+	Findings []string           `json:"findings"`
+	Records  []txn.RecordResult `json:"records,omitempty"`
 	// Messages must each appear in some finding's message.
 	Messages []string `json:"messages,omitempty"`
 	// Signals are the limit signals, by kind and pause.

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/mtguard/mtguard/txn"
 )
 
 // Rule is one outcome rule: when its conditions hold for a call, it sets the call's outcome,
@@ -475,9 +477,9 @@ func (r *Rule) apply(ctx *ruleCtx, v *ResponseVerdict, msg string) {
 	if r.Signal != "" {
 		msg += signalNote(sig, ctx.now)
 	}
-	f := NewFinding(r.Finding, msg, r.detail())
+	f := txn.NewFinding(r.Finding, msg, r.detail())
 	if r.Severity != "" {
-		f.Severity = r.Severity
+		f.Severity = txn.Severity(r.Severity)
 	}
 	v.Findings = append(v.Findings, f)
 }
@@ -486,7 +488,7 @@ func (r *Rule) renderMessage(ctx *ruleCtx) string {
 	if r.message != nil {
 		return r.message.render(ctx)
 	}
-	spec, _ := Lookup(r.Finding)
+	spec, _ := txn.Lookup(r.Finding)
 	return spec.Title
 }
 

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/mtguard/mtguard/txn"
 )
 
 // DefaultExpiringWithin is how close to its expiry a token must be for auth.expiring, when a
@@ -32,11 +34,11 @@ func checkBearerExpiry(within time.Duration, now time.Time, req *Request, v *Req
 	at := exp.UTC().Format("2006-01-02 15:04:05 UTC")
 	switch {
 	case left <= 0:
-		v.Findings = append(v.Findings, NewFinding(CodeAuthExpired,
+		v.Findings = append(v.Findings, txn.NewFinding(txn.CodeAuthExpired,
 			fmt.Sprintf("the bearer token (a JWT) expired at %s, %s before this call; the vendor will refuse it", at, shortDuration(-left)),
 			"the token's exp claim"))
 	case left <= within:
-		v.Findings = append(v.Findings, NewFinding(CodeAuthExpiring,
+		v.Findings = append(v.Findings, txn.NewFinding(txn.CodeAuthExpiring,
 			fmt.Sprintf("the bearer token (a JWT) expires at %s, %s after this call", at, shortDuration(left)),
 			"the token's exp claim"))
 	}
@@ -91,7 +93,7 @@ func checkTokenGrant(within time.Duration, now time.Time, resp *Response, v *Res
 	if left > within {
 		return
 	}
-	v.Findings = append(v.Findings, NewFinding(CodeAuthExpiring,
+	v.Findings = append(v.Findings, txn.NewFinding(txn.CodeAuthExpiring,
 		fmt.Sprintf("the access token issued in this answer expires in %s (expires_in: %s), at %s; the tool will soon be refused unless it refreshes",
 			shortDuration(left), strings.TrimRight(strings.TrimRight(fmt.Sprintf("%.3f", secs), "0"), "."), now.Add(left).UTC().Format("2006-01-02 15:04:05 UTC")),
 		"expires_in of the token response"))

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/mtguard/mtguard/txn"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -88,7 +89,7 @@ func (r *yreader) rule(n *yaml.Node, rk string) (Rule, bool) {
 		rule.Outcome = s
 	}
 	if s, ok := r.str(m.get("finding"), rk+".finding"); ok {
-		if _, known := Lookup(s); !known {
+		if _, known := txn.Lookup(s); !known {
 			r.addf(m.get("finding"), rk+".finding", "%q is not a finding code (see the findings table in README.md, e.g. response.silent_failure)", s)
 		}
 		rule.Finding = s

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/mtguard/mtguard/txn"
 )
 
 // maxEvidence bounds the header text a deprecation finding quotes.
@@ -78,7 +80,7 @@ func checkDeprecationHeaders(now time.Time, resp *Response, v *ResponseVerdict) 
 	if len(detail) > maxEvidence {
 		detail = detail[:maxEvidence] + "…"
 	}
-	v.Findings = append(v.Findings, NewFinding(CodeDeprecationAnnounced, msg, detail))
+	v.Findings = append(v.Findings, txn.NewFinding(txn.CodeDeprecationAnnounced, msg, detail))
 }
 
 // parseDeprecationDate reads RFC 9745's "@1688169599", or an HTTP-date from earlier drafts.

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/mtguard/mtguard/txn"
 )
 
 // recordsSpec is a rule's "records": how to read the fate of each record of a batch call from
@@ -52,12 +54,12 @@ func (r *Rule) applyRecords(ctx *ruleCtx, v *ResponseVerdict) bool {
 			return false
 		}
 	}
-	var results []RecordResult
+	var results []txn.RecordResult
 	failedN, pos := 0, 0
 	rs.each.walk(ctx.resp.Doc().JSON, func(el any, key string) bool {
 		ectx.elem, ectx.key = el, key
 		failed := rs.failed == nil || rs.failed.eval(&ectx)
-		res := RecordResult{Index: pos, OK: !failed}
+		res := txn.RecordResult{Index: pos, OK: !failed}
 		if rs.failed == nil {
 			// A list of failures only: its positions say nothing about the inputs.
 			res.Index = -1
@@ -120,9 +122,9 @@ func (r *Rule) applyRecords(ctx *ruleCtx, v *ResponseVerdict) bool {
 		}
 	}
 	if code == "" {
-		code = CodePartialFailure
+		code = txn.CodePartialFailure
 		if outcome == "failed" {
-			code = CodeSilentFailure
+			code = txn.CodeSilentFailure
 		}
 	}
 	msg := ""
@@ -138,7 +140,7 @@ func (r *Rule) applyRecords(ctx *ruleCtx, v *ResponseVerdict) bool {
 }
 
 // recordsMessage says how many records failed and names the first few.
-func recordsMessage(results []RecordResult, failed, total int) string {
+func recordsMessage(results []txn.RecordResult, failed, total int) string {
 	var b strings.Builder
 	switch {
 	case total > 0 && failed >= total:

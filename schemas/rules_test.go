@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mtguard/mtguard/txn"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -287,7 +288,7 @@ func TestOverrides(t *testing.T) {
 		if r.Name == "throttled" && !r.Off {
 			t.Error("throttled should be switched off")
 		}
-		if r.Name == "http-401" && r.Finding != CodeAuthForbidden {
+		if r.Name == "http-401" && r.Finding != txn.CodeAuthForbidden {
 			t.Error("the generic http-401 rule should be replaced by the route's")
 		}
 	}

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/mtguard/mtguard/txn"
 )
 
 // Version actions.
@@ -238,7 +240,7 @@ func checkVersions(rules []VersionRule, now time.Time, req *Request, v *RequestV
 		}
 		if st.missing {
 			if vr.Unpinned != "off" {
-				v.Findings = append(v.Findings, NewFinding(CodeVersionUnpinned,
+				v.Findings = append(v.Findings, txn.NewFinding(txn.CodeVersionUnpinned,
 					fmt.Sprintf("%s: called without the %s header, so the vendor applies its default version (set pin: in the route's versions to choose it yourself)", vr.Name, vr.Header),
 					vr.detail()))
 			}
@@ -249,7 +251,7 @@ func checkVersions(rules []VersionRule, now time.Time, req *Request, v *RequestV
 				v.SetHeaders = http.Header{}
 			}
 			v.SetHeaders.Set(vr.Header, st.version)
-			f := NewFinding(CodeVersionUnpinned,
+			f := txn.NewFinding(txn.CodeVersionUnpinned,
 				fmt.Sprintf("%s: called without the %s header; mtguard sent the pinned %s: %s", vr.Name, vr.Header, vr.Header, st.version), vr.detail())
 			f.Severity = "info"
 			v.Findings = append(v.Findings, f)
@@ -273,7 +275,7 @@ func checkVersions(rules []VersionRule, now time.Time, req *Request, v *RequestV
 				Detail: msg + " mtguard did not forward the call (action: block)."}
 			continue
 		}
-		v.Findings = append(v.Findings, NewFinding(code, msg, vr.detail()))
+		v.Findings = append(v.Findings, txn.NewFinding(code, msg, vr.detail()))
 		if v.AnswerHeaders == nil {
 			v.AnswerHeaders = http.Header{}
 		}
@@ -313,7 +315,7 @@ func checkVersionsResponse(rules []VersionRule, now time.Time, req *Request, res
 			msg += "; move to " + st.replacement
 		}
 		msg += ". Add it to the route's versions table with its sunset date."
-		v.Findings = append(v.Findings, NewFinding(CodeEndpointRetired, msg, vr.detail()))
+		v.Findings = append(v.Findings, txn.NewFinding(txn.CodeEndpointRetired, msg, vr.detail()))
 		return
 	}
 }
@@ -327,10 +329,10 @@ func (st *versionState) describe(now time.Time, state int) (code, msg string) {
 		what = "pinned version " + st.version
 	}
 	if state == stateRetired {
-		code = CodeEndpointRetired
+		code = txn.CodeEndpointRetired
 		fmt.Fprintf(&b, "%s: %s was retired on %s (%s ago)", vr.Name, what, st.sunset.Format(time.DateOnly), daysText(int(now.Sub(st.sunset).Hours()/24)))
 	} else {
-		code = CodeEndpointDeprecated
+		code = txn.CodeEndpointDeprecated
 		fmt.Fprintf(&b, "%s: %s is deprecated", vr.Name, what)
 		if !st.deprecated.IsZero() {
 			fmt.Fprintf(&b, " since %s", st.deprecated.Format(time.DateOnly))

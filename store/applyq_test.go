@@ -3,6 +3,8 @@ package store
 import (
 	"testing"
 	"time"
+
+	"github.com/mtguard/mtguard/txn"
 )
 
 // takeAsync runs q.take in a goroutine and returns a channel for what it returned.
@@ -19,7 +21,7 @@ func takeAsync(q *applyQueue, interval time.Duration) <-chan []*op {
 }
 
 func TestApplyQueue(t *testing.T) {
-	result := func() *op { return &op{tx: &Transaction{}} }
+	result := func() *op { return &op{tx: &txn.Transaction{}} }
 	readBarrier := func() *op { return &op{done: make(chan error, 1)} }
 	syncBarrier := func() *op { return &op{done: make(chan error, 1), durableOnly: true} }
 

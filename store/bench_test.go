@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mtguard/mtguard/txn"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -44,12 +45,12 @@ func BenchmarkRecordLookup(b *testing.B) {
 		err := s.update(func(btx *bolt.Tx) error {
 			for i := done; i < min(done+perTx, n); i++ {
 				email := fmt.Sprintf("lead%d@example.com", rand.IntN(leads))
-				tx := &Transaction{Call: Call{
+				tx := &txn.Transaction{Call: txn.Call{
 					ID: s.NewID(base.Add(time.Duration(i) * time.Second)), Time: base.Add(time.Duration(i) * time.Second),
 					Route: []string{"form", "map", "crm"}[i%3], Method: "POST", Path: "/crm/v3/objects/contacts",
-					RecordKeys: []string{email}, Request: Message{ContentType: "application/json", Body: fmt.Sprintf(body, email), Size: 240},
+					RecordKeys: []string{email}, Request: txn.Message{ContentType: "application/json", Body: fmt.Sprintf(body, email), Size: 240},
 				}}
-				tx.Result = Result{Status: 201, Outcome: OutcomeDelivered, DurationMS: 80, Findings: []Finding{}, Response: Message{Body: `{"id":"` + strconv.Itoa(i) + `"}`, Size: 12}}
+				tx.Result = txn.Result{Status: 201, Outcome: txn.OutcomeDelivered, DurationMS: 80, Findings: []txn.Finding{}, Response: txn.Message{Body: `{"id":"` + strconv.Itoa(i) + `"}`, Size: 12}}
 				req, _ := json.Marshal(&tx.Call)
 				res, _ := json.Marshal(&tx.Result)
 				if err := putIntent(btx, tx, req, true); err != nil {
@@ -122,17 +123,17 @@ func BenchmarkIntentLatency(b *testing.B) {
 			wg.Go(func() {
 				for i := 0; time.Now().Before(stop); i++ {
 					now := time.Now()
-					tx := &Transaction{Call: Call{Time: now, Route: "crm", Method: "POST", Path: "/crm/v3/objects/contacts",
+					tx := &txn.Transaction{Call: txn.Call{Time: now, Route: "crm", Method: "POST", Path: "/crm/v3/objects/contacts",
 						RecordKeys: []string{fmt.Sprintf("lead%d-%d@example.com", c, i)},
-						Request:    Message{ContentType: "application/json", Body: body, Size: int64(len(body))}}}
+						Request:    txn.Message{ContentType: "application/json", Body: body, Size: int64(len(body))}}}
 					if err := s.RecordIntent(context.Background(), tx); err != nil {
 						b.Error(err)
 						return
 					}
 					lats[c] = append(lats[c], time.Since(now))
 					time.Sleep(delay)
-					tx.Result = Result{Status: 201, Outcome: OutcomeDelivered, DurationMS: 20, Findings: []Finding{},
-						Response: Message{Body: `{"id":"1"}`, Size: 10}}
+					tx.Result = txn.Result{Status: 201, Outcome: txn.OutcomeDelivered, DurationMS: 20, Findings: []txn.Finding{},
+						Response: txn.Message{Body: `{"id":"1"}`, Size: 10}}
 					if err := s.RecordResult(tx); err != nil {
 						b.Error(err)
 						return

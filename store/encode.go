@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"time"
 	"unicode/utf8"
+
+	"github.com/mtguard/mtguard/txn"
 )
 
 // Every call is encoded twice (its request side before it is forwarded, its result after),
@@ -19,7 +21,7 @@ import (
 // through another path (a NaN duration, a year past 9999) go to json.Marshal itself.
 
 // marshalCall encodes c as json.Marshal(c) would.
-func marshalCall(c *Call) ([]byte, error) {
+func marshalCall(c *txn.Call) ([]byte, error) {
 	if !encodableTime(c.Time) {
 		return json.Marshal(c)
 	}
@@ -51,7 +53,7 @@ func marshalCall(c *Call) ([]byte, error) {
 }
 
 // marshalResult encodes r as json.Marshal(r) would.
-func marshalResult(r *Result) ([]byte, error) {
+func marshalResult(r *txn.Result) ([]byte, error) {
 	if !finite(r.DurationMS) || !finite(r.WaitMS) || !finite(r.UpstreamMS) || !finite(r.RecordMS) {
 		b, err := json.Marshal(r)
 		if err != nil {
@@ -132,7 +134,7 @@ func marshalResult(r *Result) ([]byte, error) {
 	return append(b, '}'), nil
 }
 
-func appendMessage(b []byte, m *Message) []byte {
+func appendMessage(b []byte, m *txn.Message) []byte {
 	b = append(b, '{')
 	if len(m.Headers) > 0 {
 		b = append(b, `"headers":{`...)
@@ -166,7 +168,7 @@ func appendMessage(b []byte, m *Message) []byte {
 
 // messageLen is about the encoded size of m, escapes aside: enough that the buffer
 // rarely grows while the call is encoded.
-func messageLen(m *Message) int {
+func messageLen(m *txn.Message) int {
 	n := 96 + len(m.ContentType) + len(m.Body) + len(m.Body)/16 + len(m.BodyEncoding) + len(m.Decoded)
 	for k, vs := range m.Headers {
 		n += len(k) + 6 + stringsLen(vs)

@@ -7,27 +7,29 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/mtguard/mtguard/txn"
 )
 
 // sampleTx is a realistic recorded call: a contact create with headers on both sides.
-func sampleTx() *Transaction {
-	return &Transaction{
-		Call: Call{
+func sampleTx() *txn.Transaction {
+	return &txn.Transaction{
+		Call: txn.Call{
 			ID: "01JQ0000000000000000000000", Time: time.Date(2026, 11, 28, 9, 30, 1, 123456789, time.UTC),
 			Route: "hubspot", Method: "POST", Path: "/crm/v3/objects/contacts", UpstreamURL: "https://api.hubapi.com/crm/v3/objects/contacts",
 			RemoteAddr: "127.0.0.1:51234", RecordKeys: []string{"jane@acme.com"},
-			Request: Message{
+			Request: txn.Message{
 				Headers:     http.Header{"Content-Type": {"application/json"}, "Authorization": {redactedMarker}, "User-Agent": {"form-tool/2.1"}},
 				ContentType: "application/json",
 				Body:        `{"properties":{"email":"jane@acme.com","firstname":"Jane","lastname":"O'Neil <Ops & Co>","date_of_birth":"1990-03-15","note":"line1\nline2\ttab"}}`,
 				Size:        140,
 			},
 		},
-		Result: Result{
-			Status: 201, Outcome: OutcomeDelivered, DurationMS: 21.734, UpstreamMS: 20.5, RecordMS: 0.412,
-			Findings: []Finding{{Code: "endpoint.deprecated", Severity: SeverityWarn, Message: "v1 sunsets in 12 days", Detail: "/crm/v1"}},
-			Records:  []RecordResult{{Index: 0, Key: "jane@acme.com", OK: true}, {Index: 1, OK: false, Reason: "INVALID_EMAIL"}},
-			Response: Message{Headers: http.Header{"Content-Type": {"application/json;charset=utf-8"}}, Body: `{"id":"512"}`, Size: 12},
+		Result: txn.Result{
+			Status: 201, Outcome: txn.OutcomeDelivered, DurationMS: 21.734, UpstreamMS: 20.5, RecordMS: 0.412,
+			Findings: []txn.Finding{{Code: "endpoint.deprecated", Severity: txn.SeverityWarn, Message: "v1 sunsets in 12 days", Detail: "/crm/v1"}},
+			Records:  []txn.RecordResult{{Index: 0, Key: "jane@acme.com", OK: true}, {Index: 1, OK: false, Reason: "INVALID_EMAIL"}},
+			Response: txn.Message{Headers: http.Header{"Content-Type": {"application/json;charset=utf-8"}}, Body: `{"id":"512"}`, Size: 12},
 		},
 	}
 }
@@ -38,34 +40,36 @@ const redactedMarker = "[redacted by mtguard]"
 func TestEncodeMatchesJSON(t *testing.T) {
 	tests := []struct {
 		name   string
-		mutate func(*Transaction)
+		mutate func(*txn.Transaction)
 	}{
-		{"full", func(*Transaction) {}},
-		{"zero values", func(tx *Transaction) { *tx = Transaction{} }},
-		{"empty not nil slices", func(tx *Transaction) {
-			tx.RecordKeys, tx.Findings, tx.Records, tx.ReplayedBy = []string{}, []Finding{}, []RecordResult{}, []string{}
+		{"full", func(*txn.Transaction) {}},
+		{"zero values", func(tx *txn.Transaction) { *tx = txn.Transaction{} }},
+		{"empty not nil slices", func(tx *txn.Transaction) {
+			tx.RecordKeys, tx.Findings, tx.Records, tx.ReplayedBy = []string{}, []txn.Finding{}, []txn.RecordResult{}, []string{}
 			tx.Request.Headers = http.Header{}
 		}},
-		{"nil header values", func(tx *Transaction) { tx.Request.Headers = http.Header{"X-Empty": nil, "X-None": {}} }},
-		{"every optional field", func(tx *Transaction) {
+		{"nil header values", func(tx *txn.Transaction) { tx.Request.Headers = http.Header{"X-Empty": nil, "X-None": {}} }},
+		{"every optional field", func(tx *txn.Transaction) {
 			tx.Front, tx.ReplayOf, tx.Attempt = "forward", "01JQ0000000000000000000001", 3
 			tx.WaitMS, tx.Error, tx.ReplayedBy = 1500, "vendor unreachable", []string{"a", "b"}
 			tx.Request.BodyEncoding, tx.Request.Decoded, tx.Request.Truncated = "base64", "gzip", true
 		}},
-		{"escapes", func(tx *Transaction) {
+		{"escapes", func(tx *txn.Transaction) {
 			tx.Request.Body = "\x00\x01\x1f\"\\/<>&\b\f\u2028\u2029\x7f é 😀 \xff\xfe bad \xed\xa0\x80 surrogate"
 			tx.Path = "/a?b=<script>&c=d"
 		}},
-		{"floats", func(tx *Transaction) {
+		{"floats", func(tx *txn.Transaction) {
 			tx.DurationMS, tx.WaitMS, tx.UpstreamMS, tx.RecordMS = 1e-7, 1e21, -0.000001, 3e-5
 		}},
-		{"small float", func(tx *Transaction) { tx.DurationMS = 5e-324 }},
-		{"big float", func(tx *Transaction) { tx.DurationMS = math.MaxFloat64 }},
-		{"zone offset", func(tx *Transaction) { tx.Time = time.Date(2026, 3, 1, 0, 0, 0, 0, time.FixedZone("x", -5*3600-30*60)) }},
-		{"local zone", func(tx *Transaction) { tx.Time = time.Unix(1_780_000_000, 5).Local() }},
-		{"year 10000 falls back", func(tx *Transaction) { tx.Time = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC) }},
-		{"NaN falls back", func(tx *Transaction) { tx.DurationMS = math.NaN() }},
-		{"infinite record time falls back", func(tx *Transaction) { tx.RecordMS = math.Inf(1) }},
+		{"small float", func(tx *txn.Transaction) { tx.DurationMS = 5e-324 }},
+		{"big float", func(tx *txn.Transaction) { tx.DurationMS = math.MaxFloat64 }},
+		{"zone offset", func(tx *txn.Transaction) {
+			tx.Time = time.Date(2026, 3, 1, 0, 0, 0, 0, time.FixedZone("x", -5*3600-30*60))
+		}},
+		{"local zone", func(tx *txn.Transaction) { tx.Time = time.Unix(1_780_000_000, 5).Local() }},
+		{"year 10000 falls back", func(tx *txn.Transaction) { tx.Time = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC) }},
+		{"NaN falls back", func(tx *txn.Transaction) { tx.DurationMS = math.NaN() }},
+		{"infinite record time falls back", func(tx *txn.Transaction) { tx.RecordMS = math.Inf(1) }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -76,7 +80,7 @@ func TestEncodeMatchesJSON(t *testing.T) {
 	}
 }
 
-func compareEncodings(t *testing.T, tx *Transaction) {
+func compareEncodings(t *testing.T, tx *txn.Transaction) {
 	t.Helper()
 	want, werr := json.Marshal(&tx.Call)
 	got, gerr := marshalCall(&tx.Call)
@@ -101,8 +105,8 @@ func FuzzEncodeMatchesJSON(f *testing.F) {
 		tx.Request.Headers = http.Header{hk: {hv, key}, "Z": {msg}}
 		tx.Time = time.Unix(0, nanos).UTC()
 		tx.DurationMS, tx.Status = dur, status
-		tx.Findings = []Finding{{Code: key, Message: msg, Detail: hv}}
-		tx.Records = []RecordResult{{Index: status, Key: key, Reason: msg}}
+		tx.Findings = []txn.Finding{{Code: key, Message: msg, Detail: hv}}
+		tx.Records = []txn.RecordResult{{Index: status, Key: key, Reason: msg}}
 		compareEncodings(t, tx)
 	})
 }

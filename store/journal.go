@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mtguard/mtguard/txn"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -31,8 +32,8 @@ import (
 // A record is [4-byte length][4-byte CRC-32C of the payload][payload]; a short or corrupt
 // record ends the segment (a crash in the middle of an append).
 const (
-	recIntent byte = 1 // payload: the Call's JSON
-	recResult byte = 2 // payload: id length, id, call length (0 if none), call JSON, Result JSON
+	recIntent byte = 1 // payload: the txn.Call's JSON
+	recResult byte = 2 // payload: id length, id, call length (0 if none), call JSON, txn.Result JSON
 
 	// preallocChunk is how many zero bytes a paced preallocation flushes at a time, and
 	// preallocPace the pause after each.
@@ -168,8 +169,8 @@ func appendRecord(buf []byte, o *op) []byte {
 		buf = append(buf, o.tx.ID...)
 		lenAt := len(buf)
 		buf = append(buf, 0, 0, 0, 0)
-		if !o.tx.stored {
-			call, _ := marshalCall(&o.tx.Call) // a Call of strings and slices always encodes
+		if !o.tx.IntentStored {
+			call, _ := marshalCall(&o.tx.Call) // a txn.Call of strings and slices always encodes
 			buf = append(buf, call...)
 			binary.BigEndian.PutUint32(buf[lenAt:], uint32(len(call)))
 		}
@@ -221,7 +222,7 @@ func replayJournal(btx *bolt.Tx, base string) ([]uint64, int, error) {
 func replayRecord(btx *bolt.Tx, p []byte) (bool, error) {
 	switch p[0] {
 	case recIntent:
-		var tx Transaction
+		var tx txn.Transaction
 		if err := json.Unmarshal(p[1:], &tx.Call); err != nil {
 			return false, fmt.Errorf("journal intent: %w", err)
 		}
@@ -248,7 +249,7 @@ func replayRecord(btx *bolt.Tx, p []byte) (bool, error) {
 		if btx.Bucket(bucketRes).Get(id) != nil {
 			return false, nil
 		}
-		var tx Transaction
+		var tx txn.Transaction
 		if btx.Bucket(bucketReq).Get(id) == nil {
 			if callLen == 0 {
 				return false, nil // the intent is lost (its own record was torn): nothing to attach to

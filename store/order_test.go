@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/mtguard/mtguard/txn"
 )
 
 // TestBatchOrder: a barrier is released only once every batch taken up to its own has
@@ -107,7 +109,7 @@ func TestJournalWritersShare(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "mtguard.db")
 	s := mustOpen(t, path, Options{})
 	for range 6 {
-		record(t, s, time.Now(), "crm", []string{"one@acme.com"}, OutcomeDelivered)
+		record(t, s, time.Now(), "crm", []string{"one@acme.com"}, txn.OutcomeDelivered)
 	}
 	for i, w := range s.wals {
 		if w.size == 0 {
@@ -124,8 +126,8 @@ func TestReplayAcrossWriters(t *testing.T) {
 	s := mustOpen(t, path, Options{})
 	s.Close()
 
-	tx := &Transaction{Call: Call{ID: "01M8HD6TQ96R257XX8J3X5BKXT", Time: time.Now(), Route: "crm", Method: "POST", Path: "/crm/x", RecordKeys: []string{"jane@acme.com"}}}
-	tx.Result = Result{Status: 201, Outcome: OutcomeDelivered, Findings: []Finding{}}
+	tx := &txn.Transaction{Call: txn.Call{ID: "01M8HD6TQ96R257XX8J3X5BKXT", Time: time.Now(), Route: "crm", Method: "POST", Path: "/crm/x", RecordKeys: []string{"jane@acme.com"}}}
+	tx.Result = txn.Result{Status: 201, Outcome: txn.OutcomeDelivered, Findings: []txn.Finding{}}
 	req, _ := encodeRequest(tx)
 	res, _ := json.Marshal(&tx.Result)
 	// The intent's journal write failed (so its result carries the call) but its bytes
@@ -143,7 +145,7 @@ func TestReplayAcrossWriters(t *testing.T) {
 		t.Errorf("Recovered() = %d, want 0", s.Recovered())
 	}
 	got, err := s.Get(context.Background(), tx.ID)
-	if err != nil || got.Outcome != OutcomeDelivered {
+	if err != nil || got.Outcome != txn.OutcomeDelivered {
 		t.Fatalf("after replay: outcome %q, err %v; want delivered", got.Outcome, err)
 	}
 	for _, n := range []uint64{20, 21} {
@@ -168,9 +170,9 @@ func TestReadSeesJournaledResults(t *testing.T) {
 	for g := range 8 {
 		wg.Go(func() {
 			for i := range 40 {
-				tx := &Transaction{Call: Call{Time: time.Now(), Route: "crm", Method: "POST", Path: "/crm/x", RecordKeys: []string{fmt.Sprintf("g%d-%d@acme.com", g, i)}}}
+				tx := &txn.Transaction{Call: txn.Call{Time: time.Now(), Route: "crm", Method: "POST", Path: "/crm/x", RecordKeys: []string{fmt.Sprintf("g%d-%d@acme.com", g, i)}}}
 				tx.ID = s.NewID(tx.Time)
-				tx.Result = Result{Status: 404, Outcome: OutcomeRejected, Findings: []Finding{}}
+				tx.Result = txn.Result{Status: 404, Outcome: txn.OutcomeRejected, Findings: []txn.Finding{}}
 				if err := s.RecordResult(tx); err != nil {
 					t.Error(err)
 					return
@@ -206,12 +208,12 @@ func TestRetireJournalUnderLoad(t *testing.T) {
 					return
 				default:
 				}
-				tx := &Transaction{Call: Call{Time: time.Now(), Route: "crm", Method: "POST", Path: "/crm/x", RecordKeys: []string{fmt.Sprintf("g%d-%d@acme.com", g, i)}}}
+				tx := &txn.Transaction{Call: txn.Call{Time: time.Now(), Route: "crm", Method: "POST", Path: "/crm/x", RecordKeys: []string{fmt.Sprintf("g%d-%d@acme.com", g, i)}}}
 				if err := s.RecordIntent(ctx, tx); err != nil {
 					t.Errorf("intent: %v", err)
 					return
 				}
-				tx.Result = Result{Status: 201, Outcome: OutcomeDelivered, Findings: []Finding{}}
+				tx.Result = txn.Result{Status: 201, Outcome: txn.OutcomeDelivered, Findings: []txn.Finding{}}
 				if err := s.RecordResult(tx); err != nil {
 					t.Errorf("result: %v", err)
 					return
@@ -250,7 +252,7 @@ func TestRetireJournalUnderLoad(t *testing.T) {
 		t.Errorf("%d calls interrupted after a clean close", s.Recovered())
 	}
 	for _, id := range ids {
-		if tx, err := s.Get(ctx, id); err != nil || tx.Outcome != OutcomeDelivered {
+		if tx, err := s.Get(ctx, id); err != nil || tx.Outcome != txn.OutcomeDelivered {
 			t.Fatalf("call %s after reopening: outcome %q, err %v", id, tx.Outcome, err)
 		}
 	}
@@ -281,11 +283,11 @@ func TestJournalRotatesAtPrealloc(t *testing.T) {
 	body := strings.Repeat("x", 2000)
 	var ids []string
 	for i := range 200 { // ~450 KiB of intents: several segments per writer
-		tx := &Transaction{Call: Call{Time: time.Now(), Route: "crm", Method: "POST", Path: "/crm/x", RecordKeys: []string{fmt.Sprintf("r%d@acme.com", i)}, Request: Message{Body: body}}}
+		tx := &txn.Transaction{Call: txn.Call{Time: time.Now(), Route: "crm", Method: "POST", Path: "/crm/x", RecordKeys: []string{fmt.Sprintf("r%d@acme.com", i)}, Request: txn.Message{Body: body}}}
 		if err := s.RecordIntent(ctx, tx); err != nil {
 			t.Fatal(err)
 		}
-		tx.Result = Result{Status: 201, Outcome: OutcomeDelivered, Findings: []Finding{}}
+		tx.Result = txn.Result{Status: 201, Outcome: txn.OutcomeDelivered, Findings: []txn.Finding{}}
 		if err := s.RecordResult(tx); err != nil {
 			t.Fatal(err)
 		}
@@ -328,7 +330,7 @@ func TestJournalRotatesAtPrealloc(t *testing.T) {
 	}
 	s = mustOpen(t, path, Options{JournalPrealloc: prealloc})
 	for _, id := range ids {
-		if tx, err := s.Get(ctx, id); err != nil || tx.Outcome != OutcomeDelivered {
+		if tx, err := s.Get(ctx, id); err != nil || tx.Outcome != txn.OutcomeDelivered {
 			t.Fatalf("call %s after reopening: outcome %q, err %v", id, tx.Outcome, err)
 		}
 	}

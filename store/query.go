@@ -1,18 +1,22 @@
 package store
 
-import "time"
+import (
+	"time"
+
+	"github.com/mtguard/mtguard/txn"
+)
 
 // Query selects transactions. Zero fields do not filter. At most one index is used (record key,
 // then route, then finding, then outcome); the remaining filters are applied to the
 // transactions it yields.
 type Query struct {
-	RecordKey string    // normalised record key, e.g. a lower-cased email
-	Route     string    // route name
-	Outcome   Outcome   // one outcome
-	Finding   string    // calls carrying a finding with this code
-	Status    int       // the HTTP status mtguard answered with
-	Since     time.Time // inclusive
-	Until     time.Time // exclusive; zero means now
+	RecordKey string      // normalised record key, e.g. a lower-cased email
+	Route     string      // route name
+	Outcome   txn.Outcome // one outcome
+	Finding   string      // calls carrying a finding with this code
+	Status    int         // the HTTP status mtguard answered with
+	Since     time.Time   // inclusive
+	Until     time.Time   // exclusive; zero means now
 	// Limit caps the page size. Zero means 50; it never exceeds 1000.
 	Limit int
 	// Cursor continues a previous Query from Page.Next.
@@ -23,7 +27,7 @@ type Query struct {
 
 // Page is one page of a Query's results.
 type Page struct {
-	Transactions []Transaction `json:"transactions"`
+	Transactions []txn.Transaction `json:"transactions"`
 	// Next is the cursor of the following page, empty on the last page.
 	Next string `json:"next,omitempty"`
 }

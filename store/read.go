@@ -9,6 +9,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/mtguard/mtguard/txn"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -24,11 +25,11 @@ const (
 // Get returns the transaction with id, or an error wrapping ErrNotFound. Like Query, it first
 // waits for the writes already queued, so a caller that has just seen a call's answer also
 // sees its outcome.
-func (s *Store) Get(ctx context.Context, id string) (Transaction, error) {
+func (s *Store) Get(ctx context.Context, id string) (txn.Transaction, error) {
 	if err := s.readBarrier(ctx); err != nil {
-		return Transaction{}, err
+		return txn.Transaction{}, err
 	}
-	var tx Transaction
+	var tx txn.Transaction
 	err := s.view(func(btx *bolt.Tx) error {
 		var ok bool
 		var err error
@@ -53,8 +54,8 @@ func (s *Store) readBarrier(ctx context.Context) error {
 	return nil
 }
 
-func load(btx *bolt.Tx, id []byte) (Transaction, bool, error) {
-	var tx Transaction
+func load(btx *bolt.Tx, id []byte) (txn.Transaction, bool, error) {
+	var tx txn.Transaction
 	req := btx.Bucket(bucketReq).Get(id)
 	if req == nil {
 		return tx, false, nil
@@ -67,10 +68,10 @@ func load(btx *bolt.Tx, id []byte) (Transaction, bool, error) {
 			return tx, false, fmt.Errorf("decode result %s: %w", id, err)
 		}
 	} else {
-		tx.Outcome = OutcomePending
+		tx.Outcome = txn.OutcomePending
 	}
 	if tx.Findings == nil {
-		tx.Findings = []Finding{}
+		tx.Findings = []txn.Finding{}
 	}
 	if tx.RecordKeys == nil {
 		tx.RecordKeys = []string{}
@@ -99,7 +100,7 @@ func (s *Store) Query(ctx context.Context, q Query) (Page, error) {
 		bucket, prefix = bucketIdxRoute, indexKey(q.Route, "")
 	case q.Finding != "":
 		bucket, prefix = bucketIdxFinding, indexKey(q.Finding, "")
-	case q.Outcome == OutcomePending:
+	case q.Outcome == txn.OutcomePending:
 		bucket = bucketPending
 	case q.Outcome != "":
 		bucket, prefix = bucketIdxOutcome, indexKey(string(q.Outcome), "")
@@ -122,7 +123,7 @@ func (s *Store) Query(ctx context.Context, q Query) (Page, error) {
 		}
 	}
 
-	page := Page{Transactions: []Transaction{}}
+	page := Page{Transactions: []txn.Transaction{}}
 	err := s.view(func(btx *bolt.Tx) error {
 		c := btx.Bucket(bucket).Cursor()
 		var k []byte
@@ -174,7 +175,7 @@ func (s *Store) Query(ctx context.Context, q Query) (Page, error) {
 }
 
 // matches applies the filters that the chosen index did not.
-func (q Query) matches(tx Transaction) bool {
+func (q Query) matches(tx txn.Transaction) bool {
 	if q.Route != "" && tx.Route != q.Route {
 		return false
 	}
@@ -187,7 +188,7 @@ func (q Query) matches(tx Transaction) bool {
 	if q.RecordKey != "" && !slices.Contains(tx.RecordKeys, q.RecordKey) {
 		return false
 	}
-	if q.Finding != "" && !slices.ContainsFunc(tx.Findings, func(f Finding) bool { return f.Code == q.Finding }) {
+	if q.Finding != "" && !slices.ContainsFunc(tx.Findings, func(f txn.Finding) bool { return f.Code == q.Finding }) {
 		return false
 	}
 	return true

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mtguard/mtguard/txn"
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
 )
@@ -30,7 +31,7 @@ const formatVersion = "1"
 var (
 	bucketMeta       = []byte("meta")
 	bucketReq        = []byte("req")     // id -> JSON of the request side
-	bucketRes        = []byte("res")     // id -> JSON of Result
+	bucketRes        = []byte("res")     // id -> JSON of txn.Result
 	bucketPending    = []byte("pending") // id -> nothing; intents without a result yet
 	bucketIdxRecord  = []byte("idx_record")
 	bucketIdxRoute   = []byte("idx_route")
@@ -55,7 +56,7 @@ type Options struct {
 	// OnResult, if set, receives every transaction whose result was committed, in commit
 	// order, from the committer goroutine: alert rules consume this stream instead of polling
 	// the file. It must not block (hand the value to a buffered channel or similar).
-	OnResult func(Transaction)
+	OnResult func(txn.Transaction)
 }
 
 // Store is an open transaction log. Its methods are safe for concurrent use.
@@ -89,7 +90,7 @@ type Store struct {
 	avgBatch float64 // moving average of writes per journal batch; read and set by the token's holder
 	writers  sync.WaitGroup
 	maxBatch int
-	onResult func(Transaction)
+	onResult func(txn.Transaction)
 	done     chan struct{}
 
 	closeMu sync.RWMutex // held for reading while enqueueing, for writing by Close
@@ -108,11 +109,11 @@ type Store struct {
 
 // op is one queued write. Exactly one of tx or barrier is meaningful.
 type op struct {
-	intent bool         // true: write the request side; false: write the result
-	tx     *Transaction // the call; for a result only ID, Route, RecordKeys and Result are read
-	req    []byte       // encoded request side (intent) or nil
-	res    []byte       // encoded Result (result) or nil
-	done   chan error   // nil when nobody waits
+	intent bool             // true: write the request side; false: write the result
+	tx     *txn.Transaction // the call; for a result only ID, Route, RecordKeys and txn.Result are read
+	req    []byte           // encoded request side (intent) or nil
+	res    []byte           // encoded txn.Result (result) or nil
+	done   chan error       // nil when nobody waits
 	// durableOnly marks a barrier answered once the journal holds everything before it;
 	// other barriers wait until bbolt does.
 	durableOnly bool
@@ -243,9 +244,9 @@ func (s *Store) recoverInterrupted(btx *bolt.Tx) error {
 	var ids [][]byte
 	_ = pending.ForEach(func(k, _ []byte) error { ids = append(ids, bytes.Clone(k)); return nil })
 	for _, id := range ids {
-		r := Result{
-			Outcome:  OutcomeInterrupted,
-			Findings: []Finding{},
+		r := txn.Result{
+			Outcome:  txn.OutcomeInterrupted,
+			Findings: []txn.Finding{},
 			Error:    "mtguard stopped before this call's outcome was recorded; the vendor may or may not have received it",
 		}
 		b, err := json.Marshal(r)
@@ -283,7 +284,7 @@ func (s *Store) NewID(t time.Time) string { return s.ids.next(t) }
 // RecordIntent durably records the request side of tx before it is forwarded. It assigns
 // tx.ID when empty, so the caller has an id even when the write fails. It returns once the
 // write is committed and fsync'd, or ctx is done.
-func (s *Store) RecordIntent(ctx context.Context, tx *Transaction) error {
+func (s *Store) RecordIntent(ctx context.Context, tx *txn.Transaction) error {
 	if tx.ID == "" {
 		tx.ID = s.NewID(tx.Time)
 	}
@@ -298,7 +299,7 @@ func (s *Store) RecordIntent(ctx context.Context, tx *Transaction) error {
 	select {
 	case err := <-o.done:
 		if err == nil {
-			tx.stored = true
+			tx.IntentStored = true
 		}
 		return err
 	case <-ctx.Done():
@@ -311,7 +312,7 @@ func (s *Store) RecordIntent(ctx context.Context, tx *Transaction) error {
 // never stored (mtguard answered the call itself, or the store was failing at the time), the
 // result is journaled with the request side, so nothing that reached a result is lost; Sync
 // waits for that journal write.
-func (s *Store) RecordResult(tx *Transaction) error {
+func (s *Store) RecordResult(tx *txn.Transaction) error {
 	res, err := marshalResult(&tx.Result)
 	if err != nil {
 		return err
@@ -347,7 +348,7 @@ func (s *Store) enqueue(ctx context.Context, o *op) error {
 	if s.closed {
 		return ErrClosed
 	}
-	if o.tx != nil && !o.intent && o.tx.stored {
+	if o.tx != nil && !o.intent && o.tx.IntentStored {
 		// The result of a call whose intent is journaled. The journal pushed that intent to
 		// the applier before telling the caller it was durable, so it is ahead of this.
 		s.apply.push(0, o)
@@ -590,14 +591,14 @@ func (s *Store) commit(batch []*op) error {
 	// A call whose intent and result land in the same commit (most calls: the applier gathers
 	// for applyInterval) is never pending to a reader, and the commit is atomic, so neither the
 	// pending mark nor its removal is written: two B-tree writes fewer per call.
-	both := make(map[*Transaction]bool, len(batch)) // present: the intent is here; true: so is the result
+	both := make(map[*txn.Transaction]bool, len(batch)) // present: the intent is here; true: so is the result
 	for _, o := range batch {
 		if o.intent {
 			both[o.tx] = false
 		}
 	}
 	for _, o := range batch {
-		if _, ok := both[o.tx]; ok && !o.intent && o.tx.stored {
+		if _, ok := both[o.tx]; ok && !o.intent && o.tx.IntentStored {
 			both[o.tx] = true
 		}
 	}
@@ -635,7 +636,7 @@ func applyOp(btx *bolt.Tx, o *op, sameCommit bool) error {
 		return putIntent(btx, o.tx, o.req, !sameCommit)
 	default:
 		id := []byte(o.tx.ID)
-		if o.tx.stored {
+		if o.tx.IntentStored {
 			// The intent was committed by this process, so no earlier result exists: write
 			// the result without the lookups that guard against one.
 			return putFreshResult(btx, id, o.res, &o.tx.Result, !sameCommit)
@@ -647,7 +648,7 @@ func applyOp(btx *bolt.Tx, o *op, sameCommit bool) error {
 // putResultWithIntent stores tx's result, first writing its request side when bbolt does not
 // have it (the intent could not be recorded, or only the journal held it). req is the encoded
 // request side, or nil to encode tx.Call.
-func putResultWithIntent(btx *bolt.Tx, tx *Transaction, req, res []byte) error {
+func putResultWithIntent(btx *bolt.Tx, tx *txn.Transaction, req, res []byte) error {
 	id := []byte(tx.ID)
 	if btx.Bucket(bucketReq).Get(id) == nil {
 		if req == nil {
@@ -665,7 +666,7 @@ func putResultWithIntent(btx *bolt.Tx, tx *Transaction, req, res []byte) error {
 
 // putIntent stores the request side of tx and indexes it; markPending also lists it as
 // waiting for its result (what Open turns into interrupted after a crash).
-func putIntent(btx *bolt.Tx, tx *Transaction, req []byte, markPending bool) error {
+func putIntent(btx *bolt.Tx, tx *txn.Transaction, req []byte, markPending bool) error {
 	id := []byte(tx.ID)
 	reqB := btx.Bucket(bucketReq)
 	reqB.FillPercent = appendFill
@@ -694,9 +695,9 @@ func putIntent(btx *bolt.Tx, tx *Transaction, req []byte, markPending bool) erro
 
 // putResult stores a call's result and indexes its outcome and finding codes, replacing the
 // index entries of an earlier result of the same call, if any.
-func putResult(btx *bolt.Tx, id, res []byte, r *Result) error {
+func putResult(btx *bolt.Tx, id, res []byte, r *txn.Result) error {
 	if old := btx.Bucket(bucketRes).Get(id); old != nil {
-		var prev Result
+		var prev txn.Result
 		if json.Unmarshal(old, &prev) == nil {
 			if err := unindexResult(btx, string(id), &prev); err != nil {
 				return err
@@ -708,7 +709,7 @@ func putResult(btx *bolt.Tx, id, res []byte, r *Result) error {
 
 // putFreshResult stores a call's result and indexes it, knowing there is no earlier result
 // (the intent was committed by this process) to unindex.
-func putFreshResult(btx *bolt.Tx, id, res []byte, r *Result, clearPending bool) error {
+func putFreshResult(btx *bolt.Tx, id, res []byte, r *txn.Result, clearPending bool) error {
 	resB := btx.Bucket(bucketRes)
 	resB.FillPercent = appendFill
 	if err := resB.Put(id, res); err != nil {
@@ -737,7 +738,7 @@ func putFreshResult(btx *bolt.Tx, id, res []byte, r *Result, clearPending bool) 
 const appendFill = 0.95
 
 // unindexResult removes the index entries that r put for id.
-func unindexResult(btx *bolt.Tx, id string, r *Result) error {
+func unindexResult(btx *bolt.Tx, id string, r *txn.Result) error {
 	if r.Outcome != "" {
 		if err := btx.Bucket(bucketIdxOutcome).Delete(indexKey(string(r.Outcome), id)); err != nil {
 			return fmt.Errorf("unindex outcome: %w", err)
@@ -752,7 +753,7 @@ func unindexResult(btx *bolt.Tx, id string, r *Result) error {
 }
 
 // findingCodes lists r's distinct finding codes.
-func findingCodes(r *Result) []string {
+func findingCodes(r *txn.Result) []string {
 	var codes []string
 	for _, f := range r.Findings {
 		if !slices.Contains(codes, f.Code) {
@@ -770,7 +771,7 @@ func linkReplay(btx *bolt.Tx, original, replay string) error {
 	if old == nil {
 		return nil // the original is gone (retention) or still in flight: nothing to link
 	}
-	var r Result
+	var r txn.Result
 	if err := json.Unmarshal(old, &r); err != nil {
 		return fmt.Errorf("decode result %s: %w", original, err)
 	}
@@ -793,7 +794,7 @@ func indexKey(value, id string) []byte {
 }
 
 // encodeRequest encodes the request side of tx.
-func encodeRequest(tx *Transaction) ([]byte, error) {
+func encodeRequest(tx *txn.Transaction) ([]byte, error) {
 	b, err := marshalCall(&tx.Call)
 	if err != nil {
 		return nil, fmt.Errorf("encode request: %w", err)

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mtguard/mtguard/txn"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -30,13 +31,13 @@ func mustOpen(t *testing.T, path string, opts Options) *Store {
 }
 
 // record stores one complete call and returns its id.
-func record(t *testing.T, s *Store, at time.Time, route string, keys []string, outcome Outcome) string {
+func record(t *testing.T, s *Store, at time.Time, route string, keys []string, outcome txn.Outcome) string {
 	t.Helper()
-	tx := &Transaction{Call: Call{Time: at, Route: route, Method: "POST", Path: "/" + route + "/v1/leads", RecordKeys: keys}}
+	tx := &txn.Transaction{Call: txn.Call{Time: at, Route: route, Method: "POST", Path: "/" + route + "/v1/leads", RecordKeys: keys}}
 	if err := s.RecordIntent(context.Background(), tx); err != nil {
 		t.Fatalf("intent: %v", err)
 	}
-	tx.Result = Result{Status: 200, Outcome: outcome, Findings: []Finding{}}
+	tx.Result = txn.Result{Status: 200, Outcome: outcome, Findings: []txn.Finding{}}
 	if err := s.RecordResult(tx); err != nil {
 		t.Fatalf("result: %v", err)
 	}
@@ -46,10 +47,10 @@ func record(t *testing.T, s *Store, at time.Time, route string, keys []string, o
 func TestRoundTrip(t *testing.T) {
 	s := mustOpen(t, "", Options{})
 	ctx := context.Background()
-	tx := &Transaction{Call: Call{
+	tx := &txn.Transaction{Call: txn.Call{
 		Time: time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC), Route: "crm", Method: "POST", Path: "/crm/v1/leads",
 		RecordKeys: []string{"jane@acme.com"},
-		Request:    Message{ContentType: "application/json", Body: `{"email":"jane@acme.com"}`, Size: 25},
+		Request:    txn.Message{ContentType: "application/json", Body: `{"email":"jane@acme.com"}`, Size: 25},
 	}}
 	if err := s.RecordIntent(ctx, tx); err != nil {
 		t.Fatal(err)
@@ -58,10 +59,10 @@ func TestRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Outcome != OutcomePending || got.Request.Body != tx.Request.Body {
+	if got.Outcome != txn.OutcomePending || got.Request.Body != tx.Request.Body {
 		t.Fatalf("after intent: outcome %q body %q", got.Outcome, got.Request.Body)
 	}
-	tx.Result = Result{Status: 201, Outcome: OutcomeDelivered, DurationMS: 12.5, Response: Message{Body: `{"id":"1"}`}}
+	tx.Result = txn.Result{Status: 201, Outcome: txn.OutcomeDelivered, DurationMS: 12.5, Response: txn.Message{Body: `{"id":"1"}`}}
 	if err := s.RecordResult(tx); err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +73,7 @@ func TestRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Outcome != OutcomeDelivered || got.Status != 201 || got.Response.Body != `{"id":"1"}` || got.Route != "crm" {
+	if got.Outcome != txn.OutcomeDelivered || got.Status != 201 || got.Response.Body != `{"id":"1"}` || got.Route != "crm" {
 		t.Fatalf("after result: %+v", got)
 	}
 	if _, err := s.Get(ctx, "01ARZ3NDEKTSV4RRFFQ69G5FAV"); !errors.Is(err, ErrNotFound) {
@@ -87,9 +88,9 @@ func TestQuery(t *testing.T) {
 	var ids []string
 	for i := range 30 {
 		route := []string{"crm", "map"}[i%2]
-		outcome := OutcomeDelivered
+		outcome := txn.OutcomeDelivered
 		if i%5 == 0 {
-			outcome = OutcomeFailed
+			outcome = txn.OutcomeFailed
 		}
 		keys := []string{fmt.Sprintf("lead%d@acme.com", i%3)}
 		ids = append(ids, record(t, s, base.Add(time.Duration(i)*time.Minute), route, keys, outcome))
@@ -104,8 +105,8 @@ func TestQuery(t *testing.T) {
 	}{
 		{"record key newest first", Query{RecordKey: "lead1@acme.com", Limit: 3}, []int{28, 25, 22}},
 		{"record key oldest first", Query{RecordKey: "lead1@acme.com", Limit: 3, Ascending: true}, []int{1, 4, 7}},
-		{"route and outcome", Query{Route: "crm", Outcome: OutcomeFailed}, []int{20, 10, 0}},
-		{"outcome index", Query{Outcome: OutcomeFailed, Ascending: true}, []int{0, 5, 10, 15, 20, 25}},
+		{"route and outcome", Query{Route: "crm", Outcome: txn.OutcomeFailed}, []int{20, 10, 0}},
+		{"outcome index", Query{Outcome: txn.OutcomeFailed, Ascending: true}, []int{0, 5, 10, 15, 20, 25}},
 		{"time range", Query{Since: base.Add(10 * time.Minute), Until: base.Add(13 * time.Minute), Ascending: true}, []int{10, 11, 12}},
 		{"record and time", Query{RecordKey: "lead0@acme.com", Since: base.Add(20 * time.Minute)}, []int{27, 24, 21}},
 		{"no match", Query{RecordKey: "nobody@acme.com"}, nil},
@@ -136,7 +137,7 @@ func TestQueryPagination(t *testing.T) {
 	ctx := context.Background()
 	base := time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC)
 	for i := range 25 {
-		record(t, s, base.Add(time.Duration(i)*time.Second), "crm", []string{"jane@acme.com"}, OutcomeDelivered)
+		record(t, s, base.Add(time.Duration(i)*time.Second), "crm", []string{"jane@acme.com"}, txn.OutcomeDelivered)
 	}
 	s.readBarrier(ctx)
 	for _, asc := range []bool{false, true} {
@@ -180,7 +181,7 @@ func TestInterruptedAfterReopen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tx := &Transaction{Call: Call{Time: time.Now(), Route: "crm", Method: "POST", Path: "/crm/x", RecordKeys: []string{"jane@acme.com"}}}
+	tx := &txn.Transaction{Call: txn.Call{Time: time.Now(), Route: "crm", Method: "POST", Path: "/crm/x", RecordKeys: []string{"jane@acme.com"}}}
 	if err := s.RecordIntent(context.Background(), tx); err != nil {
 		t.Fatal(err)
 	}
@@ -193,10 +194,10 @@ func TestInterruptedAfterReopen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Outcome != OutcomeInterrupted || got.Error == "" {
+	if got.Outcome != txn.OutcomeInterrupted || got.Error == "" {
 		t.Fatalf("outcome %q error %q, want interrupted with an explanation", got.Outcome, got.Error)
 	}
-	page, _ := s.Query(context.Background(), Query{Outcome: OutcomeInterrupted})
+	page, _ := s.Query(context.Background(), Query{Outcome: txn.OutcomeInterrupted})
 	if len(page.Transactions) != 1 {
 		t.Fatalf("outcome index holds %d interrupted, want 1", len(page.Transactions))
 	}
@@ -240,8 +241,8 @@ func TestRetention(t *testing.T) {
 	s := mustOpen(t, "", Options{})
 	ctx := context.Background()
 	now := time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC)
-	old := record(t, s, now.Add(-800*time.Hour), "crm", []string{"old@acme.com"}, OutcomeFailed)
-	fresh := record(t, s, now.Add(-time.Hour), "crm", []string{"new@acme.com"}, OutcomeDelivered)
+	old := record(t, s, now.Add(-800*time.Hour), "crm", []string{"old@acme.com"}, txn.OutcomeFailed)
+	fresh := record(t, s, now.Add(-time.Hour), "crm", []string{"new@acme.com"}, txn.OutcomeDelivered)
 	s.readBarrier(ctx)
 	n, err := s.DeleteBefore(now.Add(-720 * time.Hour))
 	if err != nil || n != 1 {
@@ -253,7 +254,7 @@ func TestRetention(t *testing.T) {
 	if _, err := s.Get(ctx, fresh); err != nil {
 		t.Fatalf("fresh transaction gone: %v", err)
 	}
-	for _, q := range []Query{{RecordKey: "old@acme.com"}, {Route: "crm"}, {Outcome: OutcomeFailed}} {
+	for _, q := range []Query{{RecordKey: "old@acme.com"}, {Route: "crm"}, {Outcome: txn.OutcomeFailed}} {
 		page, _ := s.Query(ctx, q)
 		for _, tx := range page.Transactions {
 			if tx.ID == old {
@@ -284,7 +285,7 @@ func TestGroupCommit(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ids[i] = record(t, s, time.Now(), "crm", []string{fmt.Sprintf("l%d@acme.com", i)}, OutcomeDelivered)
+			ids[i] = record(t, s, time.Now(), "crm", []string{fmt.Sprintf("l%d@acme.com", i)}, txn.OutcomeDelivered)
 		}()
 	}
 	wg.Wait()
@@ -296,7 +297,7 @@ func TestGroupCommit(t *testing.T) {
 	s = mustOpen(t, path, Options{})
 	for _, id := range ids {
 		tx, err := s.Get(context.Background(), id)
-		if err != nil || tx.Outcome != OutcomeDelivered {
+		if err != nil || tx.Outcome != txn.OutcomeDelivered {
 			t.Fatalf("%s: outcome %q err %v after reopen", id, tx.Outcome, err)
 		}
 	}
@@ -323,18 +324,18 @@ func TestIDsSortByTime(t *testing.T) {
 
 func TestOnResultStream(t *testing.T) {
 	var mu sync.Mutex
-	var got []Outcome
-	s := mustOpen(t, "", Options{OnResult: func(tx Transaction) {
+	var got []txn.Outcome
+	s := mustOpen(t, "", Options{OnResult: func(tx txn.Transaction) {
 		mu.Lock()
 		got = append(got, tx.Outcome)
 		mu.Unlock()
 	}})
-	record(t, s, time.Now(), "crm", nil, OutcomeDelivered)
-	record(t, s, time.Now(), "crm", nil, OutcomeFailed)
+	record(t, s, time.Now(), "crm", nil, txn.OutcomeDelivered)
+	record(t, s, time.Now(), "crm", nil, txn.OutcomeFailed)
 	s.readBarrier(context.Background())
 	mu.Lock()
 	defer mu.Unlock()
-	if len(got) != 2 || got[0] != OutcomeDelivered || got[1] != OutcomeFailed {
+	if len(got) != 2 || got[0] != txn.OutcomeDelivered || got[1] != txn.OutcomeFailed {
 		t.Fatalf("stream %v, want [delivered failed] (intents are not results)", got)
 	}
 }
@@ -342,15 +343,15 @@ func TestOnResultStream(t *testing.T) {
 func TestFindingIndexAndReplayLink(t *testing.T) {
 	s := mustOpen(t, "", Options{})
 	ctx := context.Background()
-	orig := &Transaction{Call: Call{Time: time.Now(), Route: "crm", Method: "POST", Path: "/crm/x"}}
+	orig := &txn.Transaction{Call: txn.Call{Time: time.Now(), Route: "crm", Method: "POST", Path: "/crm/x"}}
 	s.RecordIntent(ctx, orig)
-	orig.Result = Result{Status: 200, Outcome: OutcomeFailed, Findings: []Finding{{Code: "auth.expired"}, {Code: "auth.expired"}, {Code: "response.silent_failure"}}}
+	orig.Result = txn.Result{Status: 200, Outcome: txn.OutcomeFailed, Findings: []txn.Finding{{Code: "auth.expired"}, {Code: "auth.expired"}, {Code: "response.silent_failure"}}}
 	s.RecordResult(orig)
-	other := record(t, s, time.Now(), "crm", nil, OutcomeDelivered)
+	other := record(t, s, time.Now(), "crm", nil, txn.OutcomeDelivered)
 
-	replay := &Transaction{Call: Call{Time: time.Now(), Route: "crm", Method: "POST", Path: "/crm/x", ReplayOf: orig.ID, Attempt: 1}}
+	replay := &txn.Transaction{Call: txn.Call{Time: time.Now(), Route: "crm", Method: "POST", Path: "/crm/x", ReplayOf: orig.ID, Attempt: 1}}
 	s.RecordIntent(ctx, replay)
-	replay.Result = Result{Status: 201, Outcome: OutcomeDelivered}
+	replay.Result = txn.Result{Status: 201, Outcome: txn.OutcomeDelivered}
 	s.RecordResult(replay)
 
 	for code, want := range map[string]int{"auth.expired": 1, "response.silent_failure": 1, "schema.request.invalid": 0} {
@@ -363,7 +364,7 @@ func TestFindingIndexAndReplayLink(t *testing.T) {
 		t.Errorf("status filter: %+v", page.Transactions)
 	}
 	got, _ := s.Get(ctx, orig.ID)
-	if len(got.ReplayedBy) != 1 || got.ReplayedBy[0] != replay.ID || got.Outcome != OutcomeFailed {
+	if len(got.ReplayedBy) != 1 || got.ReplayedBy[0] != replay.ID || got.Outcome != txn.OutcomeFailed {
 		t.Errorf("original: replayed_by %v outcome %s, want [%s] failed", got.ReplayedBy, got.Outcome, replay.ID)
 	}
 	// Retention removes the finding index entries too.
@@ -386,15 +387,15 @@ func TestForgetErasesBytes(t *testing.T) {
 		if i%10 == 0 {
 			keys, body = []string{email}, `{"email":"Jane.Erase@Acme.com","pad":"`+strings.Repeat("x", 3000)+`"}`
 		}
-		tx := &Transaction{Call: Call{Time: time.Now(), Route: "crm", Method: "POST", Path: "/crm/x", RecordKeys: keys, Request: Message{Body: body}}}
+		tx := &txn.Transaction{Call: txn.Call{Time: time.Now(), Route: "crm", Method: "POST", Path: "/crm/x", RecordKeys: keys, Request: txn.Message{Body: body}}}
 		s.RecordIntent(ctx, tx)
-		tx.Result = Result{Status: 201, Outcome: OutcomeDelivered, Response: Message{Body: `{"ok":true}`}}
+		tx.Result = txn.Result{Status: 201, Outcome: txn.OutcomeDelivered, Response: txn.Message{Body: `{"ok":true}`}}
 		s.RecordResult(tx)
 	}
 	// A lookup on a route without record keys still mentions her.
-	tx := &Transaction{Call: Call{Time: time.Now(), Route: "legacy", Method: "GET", Path: "/legacy/find?email=" + email}}
+	tx := &txn.Transaction{Call: txn.Call{Time: time.Now(), Route: "legacy", Method: "GET", Path: "/legacy/find?email=" + email}}
 	s.RecordIntent(ctx, tx)
-	tx.Result = Result{Status: 200, Outcome: OutcomeDelivered}
+	tx.Result = txn.Result{Status: 200, Outcome: txn.OutcomeDelivered}
 	s.RecordResult(tx)
 
 	rep, err := s.Forget(ctx, email)
@@ -405,7 +406,7 @@ func TestForgetErasesBytes(t *testing.T) {
 		t.Fatalf("report %+v, want 21 deleted and a smaller file", rep)
 	}
 	// The store keeps working after the swap.
-	record(t, s, time.Now(), "crm", []string{"after@acme.com"}, OutcomeDelivered)
+	record(t, s, time.Now(), "crm", []string{"after@acme.com"}, txn.OutcomeDelivered)
 	if page, _ := s.Query(ctx, Query{RecordKey: "after@acme.com"}); len(page.Transactions) != 1 {
 		t.Fatal("store unusable after forget")
 	}
@@ -447,7 +448,7 @@ func TestSendTimes(t *testing.T) {
 	s := mustOpen(t, "", Options{})
 	base := time.Date(2026, 11, 28, 10, 0, 0, 123_000_000, time.UTC)
 	for i := range 10 {
-		record(t, s, base.Add(time.Duration(i)*time.Minute), []string{"a", "b", "c"}[i%3], nil, OutcomeDelivered)
+		record(t, s, base.Add(time.Duration(i)*time.Minute), []string{"a", "b", "c"}[i%3], nil, txn.OutcomeDelivered)
 	}
 	s.readBarrier(context.Background())
 	got, err := s.SendTimes([]string{"a", "b"}, base.Add(3*time.Minute), 100)
@@ -476,16 +477,16 @@ func TestJournalReplay(t *testing.T) {
 	s.Close()
 
 	// What a crashed process left: one complete call, one intent alone, and a torn record.
-	done := &Transaction{Call: Call{ID: "01M8HD6TQ96R257XX8J3X5BKXT", Time: time.Now(), Route: "crm", Method: "POST", Path: "/crm/x", RecordKeys: []string{"jane@acme.com"}}}
-	done.Result = Result{Status: 201, Outcome: OutcomeDelivered, Findings: []Finding{{Code: "endpoint.deprecated"}}}
-	alone := &Transaction{Call: Call{ID: "01M8HD6TQ96R257XX8J3X5BKXV", Time: time.Now(), Route: "crm", Method: "POST", Path: "/crm/y", RecordKeys: []string{"bob@acme.com"}}}
+	done := &txn.Transaction{Call: txn.Call{ID: "01M8HD6TQ96R257XX8J3X5BKXT", Time: time.Now(), Route: "crm", Method: "POST", Path: "/crm/x", RecordKeys: []string{"jane@acme.com"}}}
+	done.Result = txn.Result{Status: 201, Outcome: txn.OutcomeDelivered, Findings: []txn.Finding{{Code: "endpoint.deprecated"}}}
+	alone := &txn.Transaction{Call: txn.Call{ID: "01M8HD6TQ96R257XX8J3X5BKXV", Time: time.Now(), Route: "crm", Method: "POST", Path: "/crm/y", RecordKeys: []string{"bob@acme.com"}}}
 	var buf []byte
-	for _, tx := range []*Transaction{done, alone} {
+	for _, tx := range []*txn.Transaction{done, alone} {
 		req, _ := encodeRequest(tx)
 		buf = appendRecord(buf, &op{intent: true, tx: tx, req: req})
 	}
 	res, _ := json.Marshal(&done.Result)
-	done.stored = true
+	done.IntentStored = true
 	buf = appendRecord(buf, &op{tx: done, res: res})
 	buf = append(buf, 0, 0, 0, 40, 1, 2, 3) // an append the crash cut short
 	if err := os.WriteFile(segmentPath(path, 7), buf, 0o600); err != nil {
@@ -498,14 +499,14 @@ func TestJournalReplay(t *testing.T) {
 	}
 	ctx := context.Background()
 	got, err := s.Get(ctx, done.ID)
-	if err != nil || got.Outcome != OutcomeDelivered || got.Status != 201 {
+	if err != nil || got.Outcome != txn.OutcomeDelivered || got.Status != 201 {
 		t.Fatalf("complete call after replay: %+v %v", got.Result, err)
 	}
 	if page, _ := s.Query(ctx, Query{Finding: "endpoint.deprecated"}); len(page.Transactions) != 1 {
 		t.Errorf("finding index not rebuilt from the journal")
 	}
 	got, err = s.Get(ctx, alone.ID)
-	if err != nil || got.Outcome != OutcomeInterrupted {
+	if err != nil || got.Outcome != txn.OutcomeInterrupted {
 		t.Fatalf("intent without result after replay: outcome %q err %v, want interrupted", got.Outcome, err)
 	}
 	if page, _ := s.Query(ctx, Query{RecordKey: "bob@acme.com"}); len(page.Transactions) != 1 {
@@ -530,7 +531,7 @@ func TestJournalReplay(t *testing.T) {
 func TestJournalPreallocated(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "mtguard.db")
 	s := mustOpen(t, path, Options{JournalPrealloc: 1 << 20})
-	id := record(t, s, time.Now(), "crm", []string{"pre@acme.com"}, OutcomeDelivered)
+	id := record(t, s, time.Now(), "crm", []string{"pre@acme.com"}, txn.OutcomeDelivered)
 	// Copy the files as a crash would leave them: the journal holds the call, bbolt may not.
 	var raws [][]byte
 	for _, n := range currentSegments(s) {
@@ -547,7 +548,7 @@ func TestJournalPreallocated(t *testing.T) {
 		}
 	}
 	s = mustOpen(t, path, Options{JournalPrealloc: 1 << 20})
-	if tx, err := s.Get(context.Background(), id); err != nil || tx.Outcome != OutcomeDelivered {
+	if tx, err := s.Get(context.Background(), id); err != nil || tx.Outcome != txn.OutcomeDelivered {
 		t.Fatalf("after reopen: %v %v", tx.Outcome, err)
 	}
 }
@@ -560,11 +561,11 @@ func TestPendingAcrossCommits(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "pending.db")
 	s := mustOpen(t, path, Options{})
 	ctx := context.Background()
-	call := func(email string) *Transaction {
-		return &Transaction{Call: Call{Time: time.Now(), Route: "crm", Method: "POST", Path: "/leads", RecordKeys: []string{email}}}
+	call := func(email string) *txn.Transaction {
+		return &txn.Transaction{Call: txn.Call{Time: time.Now(), Route: "crm", Method: "POST", Path: "/leads", RecordKeys: []string{email}}}
 	}
-	deliver := func(tx *Transaction) {
-		tx.Result = Result{Status: 201, Outcome: OutcomeDelivered, Findings: []Finding{}}
+	deliver := func(tx *txn.Transaction) {
+		tx.Result = txn.Result{Status: 201, Outcome: txn.OutcomeDelivered, Findings: []txn.Finding{}}
 		if err := s.RecordResult(tx); err != nil {
 			t.Fatal(err)
 		}
@@ -585,7 +586,7 @@ func TestPendingAcrossCommits(t *testing.T) {
 		t.Fatal(err)
 	}
 	deliver(split)
-	for _, tx := range []*Transaction{same, lost} {
+	for _, tx := range []*txn.Transaction{same, lost} {
 		if err := s.RecordIntent(ctx, tx); err != nil {
 			t.Fatal(err)
 		}
@@ -600,7 +601,7 @@ func TestPendingAcrossCommits(t *testing.T) {
 	if got := s.Recovered(); got != 1 {
 		t.Errorf("Recovered() = %d, want 1 (only the call without a result)", got)
 	}
-	want := map[string]Outcome{split.ID: OutcomeDelivered, same.ID: OutcomeDelivered, lost.ID: OutcomeInterrupted}
+	want := map[string]txn.Outcome{split.ID: txn.OutcomeDelivered, same.ID: txn.OutcomeDelivered, lost.ID: txn.OutcomeInterrupted}
 	for id, outcome := range want {
 		tx, err := s.Get(ctx, id)
 		if err != nil {

@@ -1,11 +1,11 @@
-package store
+package txn
 
 import (
 	"net/http"
 	"time"
 )
 
-// Outcome classifies one call. Exactly one applies; see DESIGN.md "Outcomes".
+// Outcome classifies one call. Exactly one applies; the first that applies wins, in the order below.
 type Outcome string
 
 // The outcomes, in the order of precedence in which the pipeline assigns them.
@@ -37,25 +37,6 @@ func (o Outcome) Valid() bool {
 		}
 	}
 	return false
-}
-
-// Severity grades a finding.
-type Severity string
-
-// The severities, from least to most serious.
-const (
-	SeverityInfo  Severity = "info"
-	SeverityWarn  Severity = "warn"
-	SeverityError Severity = "error"
-)
-
-// Finding explains something noticed about a call. Code is a stable dotted code from the
-// catalogue in package schemas.
-type Finding struct {
-	Code     string   `json:"code"`
-	Severity Severity `json:"severity,omitempty"`
-	Message  string   `json:"message"`
-	Detail   string   `json:"detail,omitempty"`
 }
 
 // Message is one side of a call as stored: headers already redacted, body bounded.
@@ -106,9 +87,9 @@ type Call struct {
 	ReplayOf    string    `json:"replay_of,omitempty"`
 	Attempt     int       `json:"attempt,omitempty"`
 
-	// stored is set once RecordIntent has committed this call, so that its result can be
-	// written without checking for an earlier one.
-	stored bool
+	// IntentStored is set by the store once it has committed this call's intent, so that its
+	// result can be written without checking for an earlier one. It is never serialised.
+	IntentStored bool `json:"-"`
 }
 
 // Result is what becomes known once a call has ended.
