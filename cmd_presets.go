@@ -7,7 +7,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/mtguard/mtguard/schemas"
+	"github.com/mtguard/mtguard/vendors"
 )
 
 const presetsUsage = `Usage:
@@ -27,7 +27,7 @@ func cmdPresets(args []string, stdout, stderr io.Writer) error {
 	case len(pos) == 0:
 		return writePresetList(stdout)
 	case pos[0] == "show" && len(pos) == 2:
-		src, err := schemas.PresetSource(pos[1])
+		src, err := vendors.PresetSource(pos[1])
 		if err != nil {
 			return err
 		}
@@ -41,14 +41,14 @@ func cmdPresets(args []string, stdout, stderr io.Writer) error {
 func writePresetList(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "PRESET\tVENDOR\tDEFAULT UPSTREAM\tRULES\tVERSION RULES\tLIMITS")
-	for _, name := range schemas.PresetNames() {
-		p, err := schemas.LoadPreset(name)
+	for _, name := range vendors.PresetNames() {
+		p, err := vendors.LoadPreset(name)
 		if err != nil {
 			return err
 		}
 		upstream := p.Upstream
 		switch {
-		case name == schemas.GenericPreset:
+		case name == vendors.GenericPreset:
 			upstream = "(set upstream)"
 		case upstream == "":
 			upstream = "(per account: set upstream)"
@@ -64,7 +64,7 @@ func writePresetList(w io.Writer) error {
 }
 
 // limitsSummary prints a preset's limits in a few words: 100/10s, 50000/day (America/Chicago), 10 at once.
-func limitsSummary(l schemas.Limits) string {
+func limitsSummary(l vendors.Limits) string {
 	var parts []string
 	for _, w := range l.Windows {
 		if len(w.Paths) > 0 {

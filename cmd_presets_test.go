@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mtguard/mtguard/schemas"
+	"github.com/mtguard/mtguard/vendors"
 )
 
 func TestCmdPresets(t *testing.T) {
@@ -20,7 +20,7 @@ func TestCmdPresets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range schemas.PresetNames() {
+	for _, name := range vendors.PresetNames() {
 		if !strings.Contains(out, "\n"+name+" ") {
 			t.Errorf("the list lacks %s:\n%s", name, out)
 		}
@@ -29,7 +29,7 @@ func TestCmdPresets(t *testing.T) {
 		t.Errorf("the list lacks Marketo's limits:\n%s", out)
 	}
 	out, err = runCmd("show", "marketo")
-	src, _ := schemas.PresetSource("marketo")
+	src, _ := vendors.PresetSource("marketo")
 	if err != nil || out != string(src) {
 		t.Errorf("show marketo = %v, printed %d bytes; want the preset file (%d bytes)", err, len(out), len(src))
 	}

@@ -21,6 +21,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/mtguard/mtguard/schemas"
+	"github.com/mtguard/mtguard/vendors"
 )
 
 // Defaults applied by ParseConfig to keys the file leaves out (or sets to null).
@@ -139,7 +140,7 @@ type RouteConfig struct {
 	// Vendor is the preset with the route's versions, outcomes and limits applied: version
 	// rules, outcome rules and the documented limits the throttler reads. Nil when the route
 	// has neither a preset nor rules of its own.
-	Vendor *schemas.Preset
+	Vendor *vendors.Preset
 	// Line is the line of the route's item in the config file, for messages about the route.
 	Line int
 	// limitsLine and limitsKey say where the route's limits group is written, for messages

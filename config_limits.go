@@ -9,10 +9,10 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/mtguard/mtguard/proxy"
-	"github.com/mtguard/mtguard/schemas"
+	"github.com/mtguard/mtguard/vendors"
 )
 
-// A route's limits: block is decoded with its preset's (schemas.DecodeOverrides), which also
+// A route's limits: block is decoded with its preset's (vendors.DecodeOverrides), which also
 // refuses a route that loosens a preset's window or concurrency. What is left for main is what
 // spans routes: the group each route spends, whether the routes of one group agree, and turning
 // the merged limits into the proxy's LimitGroups.
@@ -123,7 +123,7 @@ func (p *configParser) checkLimitGroups(rcs []RouteConfig) {
 // describeLimits states a route's limits in a canonical form, to compare the routes of a group
 // and to show them in messages.
 func describeLimits(rc RouteConfig) string {
-	var lim schemas.Limits
+	var lim vendors.Limits
 	if rc.Vendor != nil {
 		lim = rc.Vendor.Limits
 	}

@@ -3,19 +3,19 @@ package main
 import (
 	"strings"
 
-	"github.com/mtguard/mtguard/schemas"
+	"github.com/mtguard/mtguard/vendors"
 )
 
 // routePreset loads the vendor preset a route names (its preset: key). It returns nil when the
 // route names none, or names one that does not exist (reported with the known names).
-func (p *configParser) routePreset(f fields, rk string) *schemas.Preset {
+func (p *configParser) routePreset(f fields, rk string) *vendors.Preset {
 	name, ok := p.str(f.get("preset"), rk+".preset")
 	if !ok {
 		return nil
 	}
-	preset, err := schemas.LoadPreset(name)
+	preset, err := vendors.LoadPreset(name)
 	if err != nil {
-		p.addf(f.get("preset").Line, rk+".preset", "%q is not a preset (presets: %s; mtguard presets lists them)", name, strings.Join(schemas.PresetNames(), ", "))
+		p.addf(f.get("preset").Line, rk+".preset", "%q is not a preset (presets: %s; mtguard presets lists them)", name, strings.Join(vendors.PresetNames(), ", "))
 		return nil
 	}
 	return preset
@@ -24,12 +24,12 @@ func (p *configParser) routePreset(f fields, rk string) *schemas.Preset {
 // routeVendor applies a route's versions, outcomes and limits to its preset and returns what
 // the route's checks are compiled from: nil when the route has neither a preset nor rules of
 // its own. Each mistake is reported with its line and key, like the rest of the config.
-func (p *configParser) routeVendor(f fields, rk string, preset *schemas.Preset, r RouteConfig) *schemas.Preset {
+func (p *configParser) routeVendor(f fields, rk string, preset *vendors.Preset, r RouteConfig) *vendors.Preset {
 	versions, outcomes, limits := f.get("versions"), f.get("outcomes"), f.get("limits")
 	if preset == nil && !present(deref(versions)) && !present(deref(outcomes)) && !present(deref(limits)) {
 		return nil
 	}
-	o, problems := schemas.DecodeOverrides(versions, outcomes, limits, rk)
+	o, problems := vendors.DecodeOverrides(versions, outcomes, limits, rk)
 	p.addProblems(problems)
 	o.Upstream, o.RecordKeys = r.Upstream, r.RecordKeys
 	vendor, problems := preset.WithOverrides(o)
@@ -41,14 +41,14 @@ func (p *configParser) routeVendor(f fields, rk string, preset *schemas.Preset, 
 }
 
 // addProblems reports problems found by package schemas in a route's rules.
-func (p *configParser) addProblems(problems schemas.Problems) {
+func (p *configParser) addProblems(problems vendors.Problems) {
 	for _, pr := range problems {
 		p.addf(pr.Line, pr.Key, "%s", pr.Msg)
 	}
 }
 
 // presetUpstreamHint says why a route with a preset still needs an upstream.
-func presetUpstreamHint(preset *schemas.Preset) string {
+func presetUpstreamHint(preset *vendors.Preset) string {
 	if preset == nil {
 		return "upstream is required (the vendor base URL, e.g. https://api.hubapi.com)"
 	}
@@ -57,6 +57,6 @@ func presetUpstreamHint(preset *schemas.Preset) string {
 
 // presetFailed reports a route whose preset: could not be loaded (already reported), so that
 // a missing upstream is not reported on top of it.
-func presetFailed(f fields, preset *schemas.Preset) bool {
+func presetFailed(f fields, preset *vendors.Preset) bool {
 	return present(deref(f.get("preset"))) && preset == nil
 }

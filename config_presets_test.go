@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mtguard/mtguard/schemas"
+	"github.com/mtguard/mtguard/vendors"
 )
 
 // TestParseConfigPresetErrors checks that mistakes in a route's preset, versions, outcomes and
@@ -118,5 +118,5 @@ func TestParseConfigPresetDefaults(t *testing.T) {
 	if own == nil || len(own.Rules()) != 1 || own.Base != nil {
 		t.Errorf("a route with its own rules and no preset gets exactly those rules, got %+v", own)
 	}
-	var _ *schemas.Preset = own
+	var _ *vendors.Preset = own
 }

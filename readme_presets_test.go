@@ -7,22 +7,22 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mtguard/mtguard/schemas"
 	"github.com/mtguard/mtguard/txn"
+	"github.com/mtguard/mtguard/vendors"
 )
 
 // TestReadmePresets keeps README's preset table equal to the shipped presets. Run with
 // MTGUARD_UPDATE_README=1 to rewrite the table from the presets.
 func TestReadmePresets(t *testing.T) {
 	var want strings.Builder
-	for _, name := range schemas.PresetNames() {
-		p, err := schemas.LoadPreset(name)
+	for _, name := range vendors.PresetNames() {
+		p, err := vendors.LoadPreset(name)
 		if err != nil {
 			t.Fatal(err)
 		}
 		upstream := "`" + p.Upstream + "`"
 		switch {
-		case name == schemas.GenericPreset:
+		case name == vendors.GenericPreset:
 			upstream = "none"
 		case p.Upstream == "":
 			upstream = "per account"
@@ -33,7 +33,7 @@ func TestReadmePresets(t *testing.T) {
 }
 
 // presetCodes lists the finding codes a preset's own rules and version rules can report.
-func presetCodes(p *schemas.Preset) string {
+func presetCodes(p *vendors.Preset) string {
 	var codes []string
 	for _, r := range slices.Concat(p.Auth, p.LimitSignals, p.Outcomes) {
 		switch {

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/mtguard/mtguard/schemas"
+	"github.com/mtguard/mtguard/vendors"
 )
 
 // Window is a vendor budget of Requests per Per. With a reset time (ResetAt) it is a fixed
@@ -434,16 +435,16 @@ func (l *Limiter) Observe(name string, signals []schemas.Signal) {
 	now := g.clock.Now()
 	for _, s := range signals {
 		switch s.Kind {
-		case schemas.SignalRateLimit, schemas.SignalQuota:
+		case vendors.SignalRateLimit, vendors.SignalQuota:
 			d := s.RetryAfter
 			if d <= 0 {
-				d = g.documentedReset(now, s.Kind == schemas.SignalQuota)
+				d = g.documentedReset(now, s.Kind == vendors.SignalQuota)
 			}
 			if until := now.Add(d); until.After(g.paused) {
 				g.paused = until
 				g.pauseWhy = fmt.Sprintf("the vendor signalled %s for %s", s.Kind, d.Round(time.Millisecond))
 			}
-		case schemas.SignalRemaining:
+		case vendors.SignalRemaining:
 			if s.Limit <= 0 || s.Remaining < 0 {
 				continue
 			}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mtguard/mtguard/schemas"
+	"github.com/mtguard/mtguard/vendors"
 )
 
 // manualClock is a Clock that moves only when the test says, firing due timers in order.
@@ -213,7 +214,7 @@ func TestRetryAfterPausesTheGroup(t *testing.T) {
 	res := runBurst(t, g, 100*time.Millisecond, 6*time.Second, time.Millisecond, func(c *manualClock, l *Limiter, i int) {
 		if i == 10 {
 			pausedAt = c.Now()
-			l.Observe("v", []schemas.Signal{{Kind: schemas.SignalRateLimit, RetryAfter: 2 * time.Second}})
+			l.Observe("v", []schemas.Signal{{Kind: vendors.SignalRateLimit, RetryAfter: 2 * time.Second}})
 		}
 	})
 	var during, after int

@@ -23,6 +23,7 @@ import (
 
 	"github.com/mtguard/mtguard/schemas"
 	"github.com/mtguard/mtguard/txn"
+	"github.com/mtguard/mtguard/vendors"
 )
 
 // HeaderID carries the transaction id back to the calling tool, so that a person holding a
@@ -387,7 +388,7 @@ func (p *Pipeline) RoundTrip(req *http.Request) (*http.Response, error) {
 					Status: resp.StatusCode, Header: resp.Header, Body: parsedRes, Raw: body, Truncated: truncated,
 				})
 				if rv.Outcome != "" {
-					outcome = txn.Outcome(rv.Outcome)
+					outcome = rv.Outcome
 				}
 				tx.Findings = appendFindings(tx.Findings, rv.Findings)
 				if limited {
@@ -401,7 +402,7 @@ func (p *Pipeline) RoundTrip(req *http.Request) (*http.Response, error) {
 			if limited && !paused && resp.StatusCode == http.StatusTooManyRequests {
 				// A 429 that no rule read still means "slow down": pause for the group's
 				// documented window (RFC 6585 section 4).
-				p.cfg.Limiter.Observe(c.Route.LimitGroup, []schemas.Signal{{Kind: schemas.SignalRateLimit}})
+				p.cfg.Limiter.Observe(c.Route.LimitGroup, []schemas.Signal{{Kind: vendors.SignalRateLimit}})
 			}
 			// The vendor has answered in full: its concurrency slot is free. Only now, so that
 			// a limit signal in the body pauses the group before the next call takes the slot.
@@ -418,8 +419,8 @@ func retryAfterSignal(resp *http.Response, now time.Time) (schemas.Signal, bool)
 	if resp.StatusCode != http.StatusTooManyRequests && resp.StatusCode != http.StatusServiceUnavailable {
 		return schemas.Signal{}, false
 	}
-	if d, ok := schemas.RetryAfter(resp.Header, now); ok && d > 0 {
-		return schemas.Signal{Kind: schemas.SignalRateLimit, RetryAfter: d}, true
+	if d, ok := vendors.RetryAfter(resp.Header, now); ok && d > 0 {
+		return schemas.Signal{Kind: vendors.SignalRateLimit, RetryAfter: d}, true
 	}
 	return schemas.Signal{}, false
 }
@@ -427,7 +428,7 @@ func retryAfterSignal(resp *http.Response, now time.Time) (schemas.Signal, bool)
 // hasLimitSignal reports whether the checks read a vendor limit in the answer.
 func hasLimitSignal(signals []schemas.Signal) bool {
 	for _, s := range signals {
-		if s.Kind == schemas.SignalRateLimit || s.Kind == schemas.SignalQuota {
+		if s.Kind == vendors.SignalRateLimit || s.Kind == vendors.SignalQuota {
 			return true
 		}
 	}

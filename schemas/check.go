@@ -88,7 +88,7 @@ type ResponseVerdict struct {
 	// Outcome overrides the status-based outcome when set: "failed" for a 2xx that failed,
 	// "partial" for a batch with failed records, "delivered" for a non-2xx the vendor
 	// documents as success.
-	Outcome  string
+	Outcome  txn.Outcome
 	Findings []txn.Finding
 	Records  []txn.RecordResult
 	Signals  []Signal

@@ -1,12 +1,12 @@
-// Package schemas holds mtguard's vendor knowledge and the pure checks built on it: where a
-// record's identity lives in a payload (record-key paths), body parsing shared by every check,
-// and the catalogue of finding codes; pinned contracts (JSON Schemas compiled once, checked per
-// call: contract*.go, the shipped ones under contracts/) and the OpenAPI import that makes them
-// (openapi*.go); and vendor presets (preset*.go, the shipped ones under presets/) with the
-// rule engine that reads what a vendor's answer really means: outcome rules (rules*.go),
-// dated version rules (versions*.go) and their findings (detect_findings.go).
+// Package schemas holds mtguard's pinned contracts and the payload parsing they are checked
+// against: body parsing shared by every check (JSON and urlencoded forms, parsed once per call,
+// and the record-key paths that find a record's identity in a payload: body.go, decode.go,
+// scan.go, recordkeys.go); the request and response types every check sees and the verdicts
+// they return (check.go); pinned contracts (JSON Schemas compiled once, checked per call:
+// contract*.go, the shipped ones under contracts/) and the OpenAPI import and lock files that
+// make them (openapi*.go).
 //
 // Everything here is a pure function of its inputs (embedded files and the bytes of a call): no
 // network, no disk beyond an fs.FS or a ReadFile function the caller passes, no logging, no
-// clock. It imports no other mtguard package.
+// clock. It imports no mtguard package but the shared vocabulary, txn.
 package schemas

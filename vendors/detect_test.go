@@ -1,4 +1,4 @@
-package schemas
+package vendors
 
 import (
 	"encoding/json"
@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mtguard/mtguard/schemas"
 	"github.com/mtguard/mtguard/txn"
 	"go.yaml.in/yaml/v3"
 )
@@ -38,7 +39,7 @@ type fixtureResponse struct {
 
 // fixtureWant is want.json: what mtguard should make of the call.
 type fixtureWant struct {
-	Outcome  string             `json:"outcome"`
+	Outcome  txn.Outcome        `json:"outcome"`
 	Findings []string           `json:"findings"`
 	Records  []txn.RecordResult `json:"records,omitempty"`
 	// Messages must each appear in some finding's message.
@@ -131,11 +132,11 @@ func runFixture(t *testing.T, vendor, dir string) fixtureResult {
 	if b, err := os.ReadFile(filepath.Join(dir, "route.yaml")); err == nil {
 		p = applyRouteYAML(t, p, b)
 	}
-	keys, err := ParseKeyPaths(p.RecordKeys)
+	keys, err := schemas.ParseKeyPaths(p.RecordKeys)
 	if err != nil {
 		t.Fatal(err)
 	}
-	checks := &Checks{}
+	checks := &schemas.Checks{}
 	p.AddTo(checks, keys)
 
 	var fr fixtureRequest
@@ -148,9 +149,9 @@ func runFixture(t *testing.T, vendor, dir string) fixtureResult {
 	}
 	path, query, _ := strings.Cut(fr.Path, "?")
 	q, _ := url.ParseQuery(query)
-	req := &Request{Method: fr.Method, Path: path, Query: q, Header: header(fr.Headers)}
+	req := &schemas.Request{Method: fr.Method, Path: path, Query: q, Header: header(fr.Headers)}
 	req.Raw = rawBody(fr.Body)
-	req.Body = ParseBody(req.Header.Get("Content-Type"), req.Raw)
+	req.Body = schemas.ParseBody(req.Header.Get("Content-Type"), req.Raw)
 
 	var res fixtureResult
 	rv := checks.CheckRequest(now, req)
@@ -173,15 +174,15 @@ func runFixture(t *testing.T, vendor, dir string) fixtureResult {
 
 	var fresp fixtureResponse
 	readJSON(t, filepath.Join(dir, "response.json"), &fresp)
-	resp := &Response{Status: fresp.Status, Header: header(fresp.Headers)}
+	resp := &schemas.Response{Status: fresp.Status, Header: header(fresp.Headers)}
 	resp.Raw = rawBody(fresp.Body)
-	resp.Body = ParseBody(resp.Header.Get("Content-Type"), resp.Raw)
+	resp.Body = schemas.ParseBody(resp.Header.Get("Content-Type"), resp.Raw)
 	v := checks.CheckResponse(now, req, resp)
 	res.Outcome = v.Outcome
 	if res.Outcome == "" {
-		res.Outcome = OutcomeDelivered
+		res.Outcome = txn.OutcomeDelivered
 		if resp.Status >= 400 {
-			res.Outcome = OutcomeFailed
+			res.Outcome = txn.OutcomeFailed
 		}
 	}
 	for _, f := range v.Findings {

@@ -1,4 +1,4 @@
-package schemas
+package vendors
 
 import (
 	"fmt"
@@ -9,13 +9,6 @@ import (
 
 	"github.com/mtguard/mtguard/txn"
 	"go.yaml.in/yaml/v3"
-)
-
-// Outcomes a rule may set.
-const (
-	OutcomeFailed    = "failed"
-	OutcomePartial   = "partial"
-	OutcomeDelivered = "delivered"
 )
 
 // Signal kinds a rule may raise (Signal.Kind); header readings use SignalRemaining.
@@ -85,8 +78,8 @@ func (r *yreader) rule(n *yaml.Node, rk string) (Rule, bool) {
 		r.addf(n, rk, "when is required: the conditions under which the rule applies (when: {} applies it to every call)")
 	}
 	rule.when = r.cond(m.get("when"), rk+".when")
-	if s, ok := r.oneOf(m.get("outcome"), rk+".outcome", OutcomeFailed, OutcomePartial, OutcomeDelivered); ok {
-		rule.Outcome = s
+	if s, ok := r.oneOf(m.get("outcome"), rk+".outcome", string(txn.OutcomeFailed), string(txn.OutcomePartial), string(txn.OutcomeDelivered)); ok {
+		rule.Outcome = txn.Outcome(s)
 	}
 	if s, ok := r.str(m.get("finding"), rk+".finding"); ok {
 		if _, known := txn.Lookup(s); !known {

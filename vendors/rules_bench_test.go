@@ -1,21 +1,23 @@
-package schemas
+package vendors
 
 import (
 	"fmt"
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/mtguard/mtguard/schemas"
 )
 
 // benchCall builds a clean batch call of a preset whose answer is about 1 KB.
-func benchCall(b *testing.B, preset string) (*Checks, *Request, *Response) {
+func benchCall(b *testing.B, preset string) (*schemas.Checks, *schemas.Request, *schemas.Response) {
 	b.Helper()
 	p, err := LoadPreset(preset)
 	if err != nil {
 		b.Fatal(err)
 	}
-	keys, _ := ParseKeyPaths(p.RecordKeys)
-	c := &Checks{}
+	keys, _ := schemas.ParseKeyPaths(p.RecordKeys)
+	c := &schemas.Checks{}
 	p.AddTo(c, keys)
 	var call cleanCall
 	switch preset {
@@ -82,7 +84,7 @@ func BenchmarkRuleEvaluation(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			r := *resp
-			r.Body = ParseBody("application/json", raw)
+			r.Body = schemas.ParseBody("application/json", raw)
 			c.CheckRequest(now, req)
 			c.CheckResponse(now, req, &r)
 		}

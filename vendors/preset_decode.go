@@ -1,4 +1,4 @@
-package schemas
+package vendors
 
 import (
 	"bytes"
@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mtguard/mtguard/schemas"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -63,7 +64,7 @@ func DecodePreset(src []byte) (*Preset, Problems) {
 		p.Upstream = s
 	}
 	for i, s := range r.strs(m.get("record_keys"), "record_keys") {
-		if _, err := ParseKeyPath(s); err != nil {
+		if _, err := schemas.ParseKeyPath(s); err != nil {
 			r.addf(m.get("record_keys"), fmt.Sprintf("record_keys[%d]", i), "%v", err)
 			continue
 		}

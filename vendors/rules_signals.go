@@ -1,4 +1,4 @@
-package schemas
+package vendors
 
 import (
 	"fmt"
@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/mtguard/mtguard/schemas"
 )
 
 // Header families a preset may read (its limit_headers list). Each is parsed by code because
@@ -34,7 +36,7 @@ func LimitHeaderFamilies() []string {
 }
 
 // readLimitHeaders appends a "remaining" signal for every limit the response headers report.
-func readLimitHeaders(families []string, h http.Header, now time.Time, out []Signal) []Signal {
+func readLimitHeaders(families []string, h http.Header, now time.Time, out []schemas.Signal) []schemas.Signal {
 	for _, f := range families {
 		switch f {
 		case HeadersRateLimit:
@@ -46,7 +48,7 @@ func readLimitHeaders(families []string, h http.Header, now time.Time, out []Sig
 		case HeadersHubSpot:
 			if rem, ok := headerInt(h, "X-Hubspot-Ratelimit-Remaining"); ok {
 				lim, _ := headerInt(h, "X-Hubspot-Ratelimit-Max")
-				s := Signal{Kind: SignalRemaining, Remaining: rem, Limit: lim}
+				s := schemas.Signal{Kind: SignalRemaining, Remaining: rem, Limit: lim}
 				if ms, ok := headerInt(h, "X-Hubspot-Ratelimit-Interval-Milliseconds"); ok && rem == 0 {
 					// A rolling window: at worst a whole interval until a slot frees.
 					s.RetryAfter = time.Duration(ms) * time.Millisecond
@@ -55,7 +57,7 @@ func readLimitHeaders(families []string, h http.Header, now time.Time, out []Sig
 			}
 			if rem, ok := headerInt(h, "X-Hubspot-Ratelimit-Daily-Remaining"); ok {
 				lim, _ := headerInt(h, "X-Hubspot-Ratelimit-Daily")
-				out = append(out, Signal{Kind: SignalRemaining, Remaining: rem, Limit: lim})
+				out = append(out, schemas.Signal{Kind: SignalRemaining, Remaining: rem, Limit: lim})
 			}
 		case HeadersSforce:
 			if s, ok := readSforce(h.Get("Sforce-Limit-Info")); ok {
@@ -76,13 +78,13 @@ func headerInt(h http.Header, name string) (int, bool) {
 }
 
 // readTriple reads a Limit / Remaining / Reset header triple.
-func readTriple(h http.Header, limit, remaining, reset string, now time.Time) (Signal, bool) {
+func readTriple(h http.Header, limit, remaining, reset string, now time.Time) (schemas.Signal, bool) {
 	rem, ok := headerInt(h, remaining)
 	if !ok {
-		return Signal{}, false
+		return schemas.Signal{}, false
 	}
 	lim, _ := headerInt(h, strings.TrimSpace(limit))
-	s := Signal{Kind: SignalRemaining, Remaining: rem, Limit: lim}
+	s := schemas.Signal{Kind: SignalRemaining, Remaining: rem, Limit: lim}
 	if r, ok := headerInt(h, reset); ok && r > 0 {
 		s.RetryAfter = resetDelay(int64(r), now)
 	}
@@ -105,7 +107,7 @@ func resetDelay(v int64, now time.Time) time.Duration {
 // readRateLimitFields reads the draft's structured fields (RateLimit: "default";r=50;t=30 with
 // RateLimit-Policy: "default";q=100;w=60) or, failing that, the older triple. Malformed
 // fields are ignored, as the draft requires.
-func readRateLimitFields(h http.Header, out []Signal) []Signal {
+func readRateLimitFields(h http.Header, out []schemas.Signal) []schemas.Signal {
 	if v := h.Get("Ratelimit"); v != "" {
 		policies := map[string]int{}
 		for _, item := range strings.Split(h.Get("Ratelimit-Policy"), ",") {
@@ -120,7 +122,7 @@ func readRateLimitFields(h http.Header, out []Signal) []Signal {
 			if !ok {
 				continue
 			}
-			s := Signal{Kind: SignalRemaining, Remaining: r, Limit: policies[name]}
+			s := schemas.Signal{Kind: SignalRemaining, Remaining: r, Limit: policies[name]}
 			if t, ok := params["t"]; ok {
 				s.RetryAfter = time.Duration(t) * time.Second
 			}
@@ -152,7 +154,7 @@ func sfItem(item string) (string, map[string]int) {
 }
 
 // readSforce reads Sforce-Limit-Info: api-usage=10018/100000 (other items are ignored).
-func readSforce(v string) (Signal, bool) {
+func readSforce(v string) (schemas.Signal, bool) {
 	for _, item := range strings.Split(v, ";") {
 		k, val, ok := strings.Cut(strings.TrimSpace(item), "=")
 		if !ok || k != "api-usage" {
@@ -162,11 +164,11 @@ func readSforce(v string) (Signal, bool) {
 		u, err1 := strconv.Atoi(used)
 		l, err2 := strconv.Atoi(limit)
 		if !ok || err1 != nil || err2 != nil {
-			return Signal{}, false
+			return schemas.Signal{}, false
 		}
-		return Signal{Kind: SignalRemaining, Remaining: max(l-u, 0), Limit: l}, true
+		return schemas.Signal{Kind: SignalRemaining, Remaining: max(l-u, 0), Limit: l}, true
 	}
-	return Signal{}, false
+	return schemas.Signal{}, false
 }
 
 // RetryAfter reads how long the vendor asks callers to wait, from Retry-After or Braze's
@@ -199,8 +201,8 @@ func retryAfter(h http.Header, now time.Time) (time.Duration, bool) {
 // vendor's Retry-After wins (the draft says so), then the pause the rule documents, then a
 // reset the limit headers gave, then, for a quota, the preset's daily reset time. Limit is
 // only what the headers said.
-func ruleSignal(ctx *ruleCtx, r *Rule) Signal {
-	s := Signal{Kind: r.Signal}
+func ruleSignal(ctx *ruleCtx, r *Rule) schemas.Signal {
+	s := schemas.Signal{Kind: r.Signal}
 	if d, ok := retryAfter(ctx.resp.Header, ctx.now); ok {
 		s.RetryAfter = d
 	} else if r.RetryAfter > 0 {
@@ -226,7 +228,7 @@ func ruleSignal(ctx *ruleCtx, r *Rule) Signal {
 }
 
 // signalNote is appended to a limit finding's message: when the vendor takes calls again.
-func signalNote(s Signal, now time.Time) string {
+func signalNote(s schemas.Signal, now time.Time) string {
 	if s.RetryAfter <= 0 {
 		return " (the vendor gave no reset time)"
 	}

@@ -1,4 +1,4 @@
-package schemas
+package vendors
 
 import (
 	"fmt"
@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/mtguard/mtguard/schemas"
 	"github.com/mtguard/mtguard/txn"
 )
 
@@ -38,7 +39,7 @@ const maxListedRecords = 3
 
 // applyRecords reads the records of a matching rule. It reports false (the rule does not
 // apply) when no record failed.
-func (r *Rule) applyRecords(ctx *ruleCtx, v *ResponseVerdict) bool {
+func (r *Rule) applyRecords(ctx *ruleCtx, v *schemas.ResponseVerdict) bool {
 	rs := r.records
 	ectx := *ctx
 	ectx.inElem = true
@@ -83,7 +84,7 @@ func (r *Rule) applyRecords(ctx *ruleCtx, v *ResponseVerdict) bool {
 				kv, _ = rs.key.first(el)
 			}
 			if s, ok := scalarText(kv); ok && kv != nil {
-				res.Key = NormaliseKey(s)
+				res.Key = schemas.NormaliseKey(s)
 			}
 		}
 		if failed {
@@ -208,7 +209,7 @@ func requestRecordKeys(ctx *ruleCtx, paths []jpath) ([][]string, int) {
 		for i, el := range a {
 			kv, _ := rest.first(el)
 			if s, ok := kv.(string); ok && strings.TrimSpace(s) != "" {
-				keys[i] = append(keys[i], NormaliseKey(s))
+				keys[i] = append(keys[i], schemas.NormaliseKey(s))
 			}
 		}
 	}

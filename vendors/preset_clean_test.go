@@ -1,4 +1,4 @@
-package schemas
+package vendors
 
 import (
 	"encoding/base64"
@@ -12,6 +12,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mtguard/mtguard/schemas"
+	"github.com/mtguard/mtguard/txn"
 )
 
 // cleanCall is one transaction a vendor accepted in full, as a generator builds it.
@@ -238,7 +241,7 @@ func testJWT(exp time.Time) string {
 func TestCleanTrafficNoFindings(t *testing.T) {
 	const total = 10_000
 	names := PresetNames()
-	checks := map[string]*Checks{}
+	checks := map[string]*schemas.Checks{}
 	gens := map[string]func(*rand.Rand, time.Time) cleanCall{}
 	for _, name := range names {
 		gens[name] = cleanGenerators[name]
@@ -250,11 +253,11 @@ func TestCleanTrafficNoFindings(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		keys, err := ParseKeyPaths(p.RecordKeys)
+		keys, err := schemas.ParseKeyPaths(p.RecordKeys)
 		if err != nil {
 			t.Fatal(err)
 		}
-		c := &Checks{}
+		c := &schemas.Checks{}
 		p.AddTo(c, keys)
 		checks[name] = c
 	}
@@ -267,7 +270,7 @@ func TestCleanTrafficNoFindings(t *testing.T) {
 		req, resp := call.build(t)
 		rv := checks[name].CheckRequest(now, req)
 		v := checks[name].CheckResponse(now, req, resp)
-		if len(rv.Findings) > 0 || rv.Reject != nil || len(v.Findings) > 0 || len(v.Records) > 0 || (v.Outcome != "" && v.Outcome != OutcomeDelivered) {
+		if len(rv.Findings) > 0 || rv.Reject != nil || len(v.Findings) > 0 || len(v.Records) > 0 || (v.Outcome != "" && v.Outcome != txn.OutcomeDelivered) {
 			t.Fatalf("call %d (%s %s %s, %d): request findings %+v, reject %+v; response outcome %q, findings %+v, records %+v",
 				i, name, call.method, call.path, call.status, rv.Findings, rv.Reject, v.Outcome, v.Findings, v.Records)
 		}
@@ -288,7 +291,7 @@ func cleanFixtures(t *testing.T, preset string) func(*rand.Rand, time.Time) clea
 	for _, dir := range dirs {
 		var want fixtureWant
 		readJSON(t, filepath.Join(dir, "want.json"), &want)
-		if want.Outcome != OutcomeDelivered || len(want.Findings) > 0 {
+		if want.Outcome != txn.OutcomeDelivered || len(want.Findings) > 0 {
 			continue
 		}
 		var fr fixtureRequest
@@ -311,10 +314,10 @@ func cleanFixtures(t *testing.T, preset string) func(*rand.Rand, time.Time) clea
 }
 
 // build encodes a clean call as the pipeline would hand it to the checks.
-func (c cleanCall) build(t testing.TB) (*Request, *Response) {
+func (c cleanCall) build(t testing.TB) (*schemas.Request, *schemas.Response) {
 	path, query, _ := strings.Cut(c.path, "?")
 	q, _ := url.ParseQuery(query)
-	req := &Request{Method: c.method, Path: path, Query: q, Header: c.header}
+	req := &schemas.Request{Method: c.method, Path: path, Query: q, Header: c.header}
 	if req.Header == nil {
 		req.Header = http.Header{}
 	}
@@ -326,8 +329,8 @@ func (c cleanCall) build(t testing.TB) (*Request, *Response) {
 		req.Header.Set("Content-Type", "application/json")
 		req.Raw = b
 	}
-	req.Body = ParseBody(req.Header.Get("Content-Type"), req.Raw)
-	resp := &Response{Status: c.status, Header: c.respHeader}
+	req.Body = schemas.ParseBody(req.Header.Get("Content-Type"), req.Raw)
+	resp := &schemas.Response{Status: c.status, Header: c.respHeader}
 	if resp.Header == nil {
 		resp.Header = http.Header{}
 	}
@@ -345,6 +348,6 @@ func (c cleanCall) build(t testing.TB) (*Request, *Response) {
 			resp.Header.Set("Content-Type", "application/json")
 		}
 	}
-	resp.Body = ParseBody(resp.Header.Get("Content-Type"), resp.Raw)
+	resp.Body = schemas.ParseBody(resp.Header.Get("Content-Type"), resp.Raw)
 	return req, resp
 }

@@ -1,4 +1,4 @@
-package schemas
+package vendors
 
 import (
 	"encoding/json"
@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mtguard/mtguard/schemas"
 	"github.com/mtguard/mtguard/txn"
 	"go.yaml.in/yaml/v3"
 )
@@ -168,7 +169,7 @@ func TestValueTests(t *testing.T) {
 		{"errors[].code", "{not_matches: '^6'}", true}, // some value does not match
 		{"errors[].code", "{contains: '00'}", true},
 	}
-	ctx := &ruleCtx{req: &Request{}, resp: &Response{}}
+	ctx := &ruleCtx{req: &schemas.Request{}, resp: &schemas.Response{}}
 	for _, tt := range tests {
 		var r yreader
 		vt := r.valueTest(yamlNode(t, tt.test), "t")
@@ -183,10 +184,10 @@ func TestValueTests(t *testing.T) {
 }
 
 func TestTemplate(t *testing.T) {
-	resp := &Response{Status: 200, Header: http.Header{"X-Id": {"7"}}, Body: Body{JSON: map[string]any{
+	resp := &schemas.Response{Status: 200, Header: http.Header{"X-Id": {"7"}}, Body: schemas.Body{JSON: map[string]any{
 		"result": []any{map[string]any{"reason": map[string]any{"code": "1006"}}, map[string]any{"q": "same"}, map[string]any{"q": "same"}},
 	}}}
-	req := &Request{Method: "POST", Path: "/x", Body: Body{JSON: map[string]any{"data": []any{1, 2, 3}}}}
+	req := &schemas.Request{Method: "POST", Path: "/x", Body: schemas.Body{JSON: map[string]any{"data": []any{1, 2, 3}}}}
 	tm, err := parseRuleTemplate("{$status} {header.X-Id} {count(request.data)} {result[0].reasons[].code|result[0].reason.code} {result[].q} {nothing}")
 	if err != nil {
 		t.Fatal(err)

@@ -1,4 +1,4 @@
-package schemas
+package vendors
 
 import (
 	"encoding/json"

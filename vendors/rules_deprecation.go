@@ -1,4 +1,4 @@
-package schemas
+package vendors
 
 import (
 	"fmt"
@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mtguard/mtguard/schemas"
 	"github.com/mtguard/mtguard/txn"
 )
 
@@ -19,7 +20,7 @@ const maxEvidence = 300
 // implementation notes list (X-API-Deprecation-Date, X-API-Warn, PayPal-Deprecated,
 // Deprecated, Warning: 299). None of the surveyed marketing vendors documents these, so the
 // check is cheap when nothing is there.
-func checkDeprecationHeaders(now time.Time, resp *Response, v *ResponseVerdict) {
+func checkDeprecationHeaders(now time.Time, resp *schemas.Response, v *schemas.ResponseVerdict) {
 	h := resp.Header
 	dep := h.Get("Deprecation")
 	sunset := h.Get("Sunset")

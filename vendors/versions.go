@@ -1,4 +1,4 @@
-package schemas
+package vendors
 
 import (
 	"fmt"
@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mtguard/mtguard/schemas"
 	"github.com/mtguard/mtguard/txn"
 )
 
@@ -153,7 +154,7 @@ func (s *versionState) state(now time.Time) int {
 }
 
 // locate finds the version of a call for the rule; ok is false when the rule does not apply.
-func (vr *VersionRule) locate(req *Request, segs []string) (versionState, bool) {
+func (vr *VersionRule) locate(req *schemas.Request, segs []string) (versionState, bool) {
 	st := versionState{rule: vr}
 	if vr.pattern != nil {
 		v, ok := vr.pattern.match(segs)
@@ -223,7 +224,7 @@ func (e *VersionEntry) contains(v string) bool {
 // checkVersions is the request side: pin, warn about or block the call's version. Rules are
 // checked in order; the first whose table knows the call's version decides its finding, and
 // once a path rule has, later header rules neither pin nor warn.
-func checkVersions(rules []VersionRule, now time.Time, req *Request, v *RequestVerdict) {
+func checkVersions(rules []VersionRule, now time.Time, req *schemas.Request, v *schemas.RequestVerdict) {
 	segs := pathSegments(req.Path)
 	decided := false
 	for i := range rules {
@@ -271,7 +272,7 @@ func checkVersions(rules []VersionRule, now time.Time, req *Request, v *RequestV
 			if state == stateDeprecated {
 				title = "API version blocked by the route's policy"
 			}
-			v.Reject = &Rejection{Status: http.StatusGone, Code: code, Title: title,
+			v.Reject = &schemas.Rejection{Status: http.StatusGone, Code: code, Title: title,
 				Detail: msg + " mtguard did not forward the call (action: block)."}
 			continue
 		}
@@ -285,7 +286,7 @@ func checkVersions(rules []VersionRule, now time.Time, req *Request, v *RequestV
 
 // checkVersionsResponse is the response side: a 410 on a versioned call, or a 404 on a version
 // the table lists as deprecated, means the vendor retired it (possibly ahead of its dates).
-func checkVersionsResponse(rules []VersionRule, now time.Time, req *Request, resp *Response, v *ResponseVerdict) {
+func checkVersionsResponse(rules []VersionRule, now time.Time, req *schemas.Request, resp *schemas.Response, v *schemas.ResponseVerdict) {
 	if resp.Status != http.StatusGone && resp.Status != http.StatusNotFound {
 		return
 	}

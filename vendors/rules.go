@@ -1,4 +1,4 @@
-package schemas
+package vendors
 
 import (
 	"encoding/json"
@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mtguard/mtguard/schemas"
 	"github.com/mtguard/mtguard/txn"
 )
 
@@ -26,7 +27,7 @@ type Rule struct {
 	Off bool
 	// Outcome is failed, partial or delivered; "" leaves the outcome alone. The first matching
 	// rule with an outcome (or with records) decides; rules without one only add findings.
-	Outcome string
+	Outcome txn.Outcome
 	// Finding is the catalogue code added when the rule matches; "" adds none.
 	Finding string
 	// Severity overrides the catalogue severity of Finding when set.
@@ -51,13 +52,13 @@ func (r *Rule) HasRecords() bool { return r.records != nil }
 // ruleCtx is what a rule sees of one call.
 type ruleCtx struct {
 	now    time.Time
-	req    *Request
-	resp   *Response
+	req    *schemas.Request
+	resp   *schemas.Response
 	segs   []string
 	split  bool
 	limits *Limits
 	// hints are the limit signals read from the response headers (remaining, reset).
-	hints []Signal
+	hints []schemas.Signal
 	// elem and key are the record being looked at by a records rule.
 	elem   any
 	key    string
@@ -398,7 +399,7 @@ func (t *valueTest) evalJSON(ctx *ruleCtx, p jpath, doc any) bool {
 }
 
 // evalDoc tests a request or response body: a JSON document by path, a form by field name.
-func (t *valueTest) evalDoc(ctx *ruleCtx, p jpath, b Body) bool {
+func (t *valueTest) evalDoc(ctx *ruleCtx, p jpath, b schemas.Body) bool {
 	if b.Form != nil {
 		vals := b.Form[p.raw]
 		return t.evalStrings(ctx, vals)
@@ -431,7 +432,7 @@ func containsFoldString(s, lowerSub string) bool {
 // evalRules applies rules in order. The first matching rule that sets an outcome (or finds
 // failed records) decides the outcome; later deciding rules are skipped. Rules that only add
 // a finding apply whenever they match.
-func evalRules(ctx *ruleCtx, rules []Rule, v *ResponseVerdict) {
+func evalRules(ctx *ruleCtx, rules []Rule, v *schemas.ResponseVerdict) {
 	decided := false
 	for i := range rules {
 		r := &rules[i]
@@ -459,11 +460,11 @@ func evalRules(ctx *ruleCtx, rules []Rule, v *ResponseVerdict) {
 }
 
 // apply records what a matching rule concluded; msg, when set, replaces the rule's message.
-func (r *Rule) apply(ctx *ruleCtx, v *ResponseVerdict, msg string) {
+func (r *Rule) apply(ctx *ruleCtx, v *schemas.ResponseVerdict, msg string) {
 	if r.Outcome != "" {
 		v.Outcome = r.Outcome
 	}
-	var sig Signal
+	var sig schemas.Signal
 	if r.Signal != "" {
 		sig = ruleSignal(ctx, r)
 		v.Signals = append(v.Signals, sig)

@@ -1,4 +1,4 @@
-package schemas
+package vendors
 
 import (
 	"embed"
@@ -12,6 +12,8 @@ import (
 	// Quota resets are in the vendor's time zone (Marketo: US Central); containers often lack
 	// a zoneinfo database.
 	_ "time/tzdata"
+
+	"github.com/mtguard/mtguard/schemas"
 )
 
 // presetFiles are the vendor presets shipped with mtguard, one YAML file per vendor.
@@ -25,7 +27,7 @@ const GenericPreset = "generic"
 
 // Preset is what mtguard knows about one vendor's API: where it lives, where a record's
 // identity sits in a payload, its documented limits, how it versions, and the rules that read
-// what its answers really mean. Presets are YAML files under schemas/presets/, embedded; a
+// what its answers really mean. Presets are YAML files under vendors/presets/, embedded; a
 // route may override any field.
 type Preset struct {
 	// Name is the preset's id, as a route's preset: names it.
@@ -198,10 +200,10 @@ func LoadPreset(name string) (*Preset, error) {
 	}
 	p, problems := DecodePreset(src)
 	if len(problems) > 0 {
-		return nil, fmt.Errorf("preset %s (schemas/presets/%s.yaml):\n%w", name, name, problems)
+		return nil, fmt.Errorf("preset %s (vendors/presets/%s.yaml):\n%w", name, name, problems)
 	}
 	if p.Name != name {
-		return nil, fmt.Errorf("preset file schemas/presets/%s.yaml is named %q inside; make them agree", name, p.Name)
+		return nil, fmt.Errorf("preset file vendors/presets/%s.yaml is named %q inside; make them agree", name, p.Name)
 	}
 	if name != GenericPreset {
 		if p.Base, err = LoadPreset(GenericPreset); err != nil {
@@ -413,7 +415,7 @@ func (p *Preset) Rules() []Rule {
 
 // AddTo adds the preset's request and response checks to c. recordKeys are the route's
 // record keys; records rules that name no keys of their own use those that walk an array.
-func (p *Preset) AddTo(c *Checks, recordKeys []KeyPath) {
+func (p *Preset) AddTo(c *schemas.Checks, recordKeys []schemas.KeyPath) {
 	pc := &presetChecks{
 		versions: p.Versions,
 		limits:   &p.Limits,
@@ -457,12 +459,12 @@ type presetChecks struct {
 	within   time.Duration
 }
 
-func (pc *presetChecks) request(now time.Time, req *Request, v *RequestVerdict) {
+func (pc *presetChecks) request(now time.Time, req *schemas.Request, v *schemas.RequestVerdict) {
 	checkVersions(pc.versions, now, req, v)
 	checkBearerExpiry(pc.within, now, req, v)
 }
 
-func (pc *presetChecks) response(now time.Time, req *Request, resp *Response, v *ResponseVerdict) {
+func (pc *presetChecks) response(now time.Time, req *schemas.Request, resp *schemas.Response, v *schemas.ResponseVerdict) {
 	ctx := ruleCtx{now: now, req: req, resp: resp, limits: pc.limits}
 	if len(pc.families) > 0 {
 		ctx.hints = readLimitHeaders(pc.families, resp.Header, now, nil)

@@ -1,4 +1,4 @@
-package schemas
+package vendors
 
 import (
 	"bytes"
@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mtguard/mtguard/schemas"
 	"github.com/mtguard/mtguard/txn"
 )
 
@@ -21,7 +22,7 @@ const maxJWTPayload = 8 << 10
 // checkBearerExpiry reads the exp claim of a JWT bearer token, when the tool sends one, and
 // says so before the vendor starts refusing it. Only the expiry is read: the token is neither
 // kept nor printed.
-func checkBearerExpiry(within time.Duration, now time.Time, req *Request, v *RequestVerdict) {
+func checkBearerExpiry(within time.Duration, now time.Time, req *schemas.Request, v *schemas.RequestVerdict) {
 	auth := req.Header.Get("Authorization")
 	if len(auth) < 7 || !strings.EqualFold(auth[:7], "bearer ") {
 		return
@@ -72,7 +73,7 @@ func jwtExpiry(tok string) (time.Time, bool) {
 // 5.1: access_token with expires_in). A token handed out with little life left (Marketo's
 // identity endpoint returns the same token until it expires) is about to break the tool's
 // calls. The token itself is not read.
-func checkTokenGrant(within time.Duration, now time.Time, resp *Response, v *ResponseVerdict) {
+func checkTokenGrant(within time.Duration, now time.Time, resp *schemas.Response, v *schemas.ResponseVerdict) {
 	// Only a body that mentions expires_in can be a token grant: skip parsing every other
 	// answer (most routes never see one).
 	if resp.Status/100 != 2 || !bytes.Contains(resp.Raw, []byte(`"expires_in"`)) {
