@@ -48,6 +48,10 @@ type fixtureWant struct {
 	Signals []fixtureSignal `json:"signals,omitempty"`
 	// SetHeaders are the headers added to the forwarded call (a pinned version).
 	SetHeaders map[string]string `json:"set_headers,omitempty"`
+	// Sunsets are the structured sunset dates (YYYY-MM-DD) of the findings that carry one, by
+	// code, and Replacements their replacements: what the alert rules read.
+	Sunsets      map[string]string `json:"sunsets,omitempty"`
+	Replacements map[string]string `json:"replacements,omitempty"`
 }
 
 type fixtureSignal struct {
@@ -108,6 +112,12 @@ func TestDetectFixtures(t *testing.T) {
 			if want.SetHeaders != nil && !mapsEqual(got.SetHeaders, want.SetHeaders) {
 				t.Errorf("set headers = %v, want %v", got.SetHeaders, want.SetHeaders)
 			}
+			if want.Sunsets != nil && !mapsEqual(got.Sunsets, want.Sunsets) {
+				t.Errorf("sunsets = %v, want %v", got.Sunsets, want.Sunsets)
+			}
+			if want.Replacements != nil && !mapsEqual(got.Replacements, want.Replacements) {
+				t.Errorf("replacements = %v, want %v", got.Replacements, want.Replacements)
+			}
 		})
 	}
 	for _, name := range PresetNames() {
@@ -121,6 +131,23 @@ func TestDetectFixtures(t *testing.T) {
 type fixtureResult struct {
 	fixtureWant
 	Messages []string `json:"messages,omitempty"`
+}
+
+func (res *fixtureResult) add(f txn.Finding) {
+	res.Findings = append(res.Findings, f.Code)
+	res.Messages = append(res.Messages, f.Message)
+	if f.Sunset != nil {
+		if res.Sunsets == nil {
+			res.Sunsets = map[string]string{}
+		}
+		res.Sunsets[f.Code] = f.Sunset.UTC().Format(time.DateOnly)
+	}
+	if f.Replacement != "" {
+		if res.Replacements == nil {
+			res.Replacements = map[string]string{}
+		}
+		res.Replacements[f.Code] = f.Replacement
+	}
 }
 
 func runFixture(t *testing.T, vendor, dir string) fixtureResult {
@@ -156,8 +183,7 @@ func runFixture(t *testing.T, vendor, dir string) fixtureResult {
 	var res fixtureResult
 	rv := checks.CheckRequest(now, req)
 	for _, f := range rv.Findings {
-		res.Findings = append(res.Findings, f.Code)
-		res.Messages = append(res.Messages, f.Message)
+		res.add(f)
 	}
 	if len(rv.SetHeaders) > 0 {
 		res.SetHeaders = map[string]string{}
@@ -186,8 +212,7 @@ func runFixture(t *testing.T, vendor, dir string) fixtureResult {
 		}
 	}
 	for _, f := range v.Findings {
-		res.Findings = append(res.Findings, f.Code)
-		res.Messages = append(res.Messages, f.Message)
+		res.add(f)
 	}
 	if res.Findings == nil {
 		res.Findings = []string{}

@@ -51,8 +51,10 @@ func checkDeprecationHeaders(now time.Time, resp *schemas.Response, v *schemas.R
 			parts = append(parts, "deprecated")
 		}
 	}
+	var sunsetAt *time.Time
 	if sunset != "" {
 		if t, err := http.ParseTime(sunset); err == nil {
+			sunsetAt = &t
 			if t.After(now) {
 				parts = append(parts, fmt.Sprintf("sunset on %s, %s left", t.UTC().Format(time.DateOnly), daysText(daysBetween(now, t))))
 			} else {
@@ -81,7 +83,9 @@ func checkDeprecationHeaders(now time.Time, resp *schemas.Response, v *schemas.R
 	if len(detail) > maxEvidence {
 		detail = detail[:maxEvidence] + "…"
 	}
-	v.Findings = append(v.Findings, txn.NewFinding(txn.CodeDeprecationAnnounced, msg, detail))
+	f := txn.NewFinding(txn.CodeDeprecationAnnounced, msg, detail)
+	f.Sunset = sunsetAt
+	v.Findings = append(v.Findings, f)
 }
 
 // parseDeprecationDate reads RFC 9745's "@1688169599", or an HTTP-date from earlier drafts.

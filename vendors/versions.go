@@ -276,7 +276,7 @@ func checkVersions(rules []VersionRule, now time.Time, req *schemas.Request, v *
 				Detail: msg + " mtguard did not forward the call (action: block)."}
 			continue
 		}
-		v.Findings = append(v.Findings, txn.NewFinding(code, msg, vr.detail()))
+		v.Findings = append(v.Findings, st.finding(code, msg))
 		if v.AnswerHeaders == nil {
 			v.AnswerHeaders = http.Header{}
 		}
@@ -316,9 +316,21 @@ func checkVersionsResponse(rules []VersionRule, now time.Time, req *schemas.Requ
 			msg += "; move to " + st.replacement
 		}
 		msg += ". Add it to the route's versions table with its sunset date."
-		v.Findings = append(v.Findings, txn.NewFinding(txn.CodeEndpointRetired, msg, vr.detail()))
+		v.Findings = append(v.Findings, st.finding(txn.CodeEndpointRetired, msg))
 		return
 	}
+}
+
+// finding carries the version's sunset date and replacement as fields, so that the alert rules
+// and the console read them without parsing msg.
+func (st *versionState) finding(code, msg string) txn.Finding {
+	f := txn.NewFinding(code, msg, st.rule.detail())
+	if !st.sunset.IsZero() {
+		sunset := st.sunset
+		f.Sunset = &sunset
+	}
+	f.Replacement = st.replacement
+	return f
 }
 
 // describe writes the finding for a deprecated or retired version.
