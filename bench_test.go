@@ -29,6 +29,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mtguard/mtguard/config"
 	"github.com/mtguard/mtguard/proxy"
 	"github.com/mtguard/mtguard/store"
 	"github.com/mtguard/mtguard/txn"
@@ -115,7 +116,7 @@ routes:
     upstream: %s
     record_keys: [properties.email, "inputs[].properties.email"]
 %s`, dbPath, benchPrefix, vendor.URL, routeExtra())
-	if _, err := ParseConfig(cfgPath, []byte(cfgYAML)); err != nil {
+	if _, err := config.Parse(cfgPath, []byte(cfgYAML)); err != nil {
 		b.Fatalf("benchmark config: %v", err)
 	}
 	if err := os.WriteFile(cfgPath, []byte(cfgYAML), 0o600); err != nil {

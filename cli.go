@@ -12,6 +12,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/mtguard/mtguard/config"
 	"github.com/mtguard/mtguard/inspect"
 	"github.com/mtguard/mtguard/store"
 	"github.com/mtguard/mtguard/txn"
@@ -19,7 +20,7 @@ import (
 
 // defaultAdminURL is where the CLI looks for the admin API when neither --admin nor
 // MTGUARD_ADMIN says otherwise; it matches the default admin.listen.
-const defaultAdminURL = "http://" + DefaultAdminListen
+const defaultAdminURL = "http://" + config.DefaultAdminListen
 
 // newFlagSet returns a flag set that reports its errors to stderr and returns them.
 func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
@@ -59,7 +60,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	if err != nil {
 		return fmt.Errorf("--log-level %q: %v: %w", *logLevel, err, errUsage)
 	}
-	cfg, err := LoadConfig(*configPath)
+	cfg, err := config.Load(*configPath)
 	if err != nil {
 		return err
 	}
@@ -87,7 +88,7 @@ func cmdCheckConfig(args []string, stdout, stderr io.Writer, getenv func(string)
 	if len(pos) != 1 {
 		return fmt.Errorf("check-config takes one config file: %w", errUsage)
 	}
-	cfg, err := LoadConfig(pos[0])
+	cfg, err := config.Load(pos[0])
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 	"text/template"
 	"time"
 
+	"github.com/mtguard/mtguard/config"
 	"github.com/mtguard/mtguard/proxy"
 )
 
@@ -46,9 +47,9 @@ func cmdCA(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("ca init takes no arguments (got %q): %w", pos[0], errUsage)
 	}
 
-	certFile, keyFile, listen := DefaultCACert, DefaultCAKey, DefaultForwardListen
+	certFile, keyFile, listen := config.DefaultCACert, config.DefaultCAKey, config.DefaultForwardListen
 	if *configPath != "" {
-		cfg, err := LoadConfig(*configPath)
+		cfg, err := config.Load(*configPath)
 		if err != nil {
 			return err
 		}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/mtguard/mtguard/config"
 	"github.com/mtguard/mtguard/proxy"
 	"github.com/mtguard/mtguard/schemas"
 	"github.com/mtguard/mtguard/store"
@@ -117,7 +118,7 @@ func startContractProxy(t *testing.T, upstream string) (*httptest.Server, *store
 	if err := os.WriteFile(path, []byte(fmt.Sprintf(contractsConfig, upstream)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := LoadConfig(path)
+	cfg, err := config.Load(path)
 	if err != nil {
 		t.Fatal(err)
 	}

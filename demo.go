@@ -14,6 +14,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/mtguard/mtguard/config"
 	"github.com/mtguard/mtguard/examples"
 	"github.com/mtguard/mtguard/examples/fakecrm"
 	"github.com/mtguard/mtguard/inspect"
@@ -74,7 +75,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer, geten
 	}
 	defer vendorsSrv.Close()
 
-	cfg, err := ParseConfig("examples/demo.yaml", examples.DemoConfig())
+	cfg, err := config.Parse("examples/demo.yaml", examples.DemoConfig())
 	if err != nil {
 		return fmt.Errorf("embedded demo config: %w", err)
 	}
@@ -141,7 +142,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer, geten
 	}
 	writeCaught(stdout, page.Transactions, presetRoutes)
 	adminFlag := ""
-	if s.adminAddr != DefaultAdminListen {
+	if s.adminAddr != config.DefaultAdminListen {
 		adminFlag = " --admin " + adminURL
 	}
 	failedID := ""

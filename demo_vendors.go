@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mtguard/mtguard/config"
 	"github.com/mtguard/mtguard/examples/fakevendors"
 	"github.com/mtguard/mtguard/txn"
 )
@@ -82,7 +83,7 @@ func startFakeVendors() (*fakevendors.Vendors, *httptest.Server, error) {
 }
 
 // pointAtFakeVendors sends every preset route of the demo config to its fake vendor.
-func pointAtFakeVendors(cfg *Config, base string) {
+func pointAtFakeVendors(cfg *config.Config, base string) {
 	for i := range cfg.Routes {
 		if p := cfg.Routes[i].Preset; p != "" {
 			cfg.Routes[i].Upstream = base + "/" + p

@@ -16,6 +16,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/mtguard/mtguard/config"
 	"github.com/mtguard/mtguard/examples/fakevendors"
 	"github.com/mtguard/mtguard/proxy"
 	"github.com/mtguard/mtguard/store"
@@ -83,7 +84,7 @@ func newPresetHarness(t *testing.T) *presetHarness {
 	vendors := httptest.NewServer(mux)
 	t.Cleanup(vendors.Close)
 
-	cfg, err := ParseConfig("presets.yaml", []byte(fmt.Sprintf(presetsConfig, vendors.URL)))
+	cfg, err := config.Parse("presets.yaml", []byte(fmt.Sprintf(presetsConfig, vendors.URL)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -322,7 +323,7 @@ func TestMarketoConcurrencyLimit(t *testing.T) {
 	mkto := fakevendors.NewMarketo(fakevendors.MarketoOptions{Now: clk.clock(), Concurrency: 1, Latency: 300 * time.Millisecond})
 	vendor := httptest.NewServer(mkto)
 	defer vendor.Close()
-	cfg, err := ParseConfig("c.yaml", []byte("routes:\n  - {name: marketo, prefix: /marketo, upstream: "+vendor.URL+", preset: marketo}\n"))
+	cfg, err := config.Parse("c.yaml", []byte("routes:\n  - {name: marketo, prefix: /marketo, upstream: "+vendor.URL+", preset: marketo}\n"))
 	if err != nil {
 		t.Fatal(err)
 	}

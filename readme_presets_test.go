@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mtguard/mtguard/config"
 	"github.com/mtguard/mtguard/txn"
 	"github.com/mtguard/mtguard/vendors"
 )
@@ -89,7 +90,7 @@ func TestReadmePresetExamples(t *testing.T) {
 		"routes:\n" + blocks[4],           // overriding a preset
 	}
 	for i, cfg := range configs {
-		if _, err := ParseConfig(fmt.Sprintf("README example %d", i+1), []byte(cfg)); err != nil {
+		if _, err := config.Parse(fmt.Sprintf("README example %d", i+1), []byte(cfg)); err != nil {
 			t.Errorf("%v\n%s", err, cfg)
 		}
 	}

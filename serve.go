@@ -14,6 +14,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/mtguard/mtguard/config"
 	"github.com/mtguard/mtguard/inspect"
 	"github.com/mtguard/mtguard/proxy"
 	"github.com/mtguard/mtguard/schemas"
@@ -37,7 +38,7 @@ const (
 
 // server is a running mtguard: the store, the data plane and the admin API.
 type server struct {
-	cfg       *Config
+	cfg       *config.Config
 	store     *store.Store
 	pipeline  *proxy.Pipeline
 	data      *http.Server
@@ -54,7 +55,7 @@ type server struct {
 
 // startServer opens the store and starts both listeners. Addresses ending in :0 get a free
 // port; dataAddr and adminAddr tell which.
-func startServer(ctx context.Context, cfg *Config, getenv func(string) string, log zerolog.Logger) (*server, error) {
+func startServer(ctx context.Context, cfg *config.Config, getenv func(string) string, log zerolog.Logger) (*server, error) {
 	token := ""
 	if cfg.Admin.TokenEnv != "" {
 		token = getenv(cfg.Admin.TokenEnv)
@@ -100,7 +101,7 @@ func startServer(ctx context.Context, cfg *Config, getenv func(string) string, l
 		Transport:          transport,
 		MaxBody:            cfg.Store.MaxBody,
 		CaptureBody:        cfg.Store.CaptureBody,
-		RejectOnStoreError: cfg.Store.OnError == OnErrorReject,
+		RejectOnStoreError: cfg.Store.OnError == config.OnErrorReject,
 		Redactor:           proxy.NewRedactor(redactConfig(cfg)),
 		Logger:             log,
 		Limiter:            limits.l,
@@ -242,7 +243,7 @@ var (
 )
 
 // redactConfig is the configured redaction plus every header a route holds a credential in.
-func redactConfig(cfg *Config) proxy.RedactConfig {
+func redactConfig(cfg *config.Config) proxy.RedactConfig {
 	rc := proxy.RedactConfig(cfg.Redact)
 	rc.Headers = slices.Clone(rc.Headers)
 	for _, r := range cfg.Routes {
@@ -255,7 +256,7 @@ func redactConfig(cfg *Config) proxy.RedactConfig {
 
 // checkCredentialEnv fails when a route's credential variable is empty: better to refuse to
 // start than to discover it at the first replay.
-func checkCredentialEnv(rcs []RouteConfig, getenv func(string) string) error {
+func checkCredentialEnv(rcs []config.Route, getenv func(string) string) error {
 	for _, rc := range rcs {
 		if rc.Auth != nil && getenv(rc.Auth.ValueEnv) == "" {
 			return fmt.Errorf("route %s: auth.value_env names %s, but that environment variable is empty; set it to the whole %s header value", rc.Name, rc.Auth.ValueEnv, rc.Auth.Header)
@@ -266,7 +267,7 @@ func checkCredentialEnv(rcs []RouteConfig, getenv func(string) string) error {
 
 // proxyRoutes turns the configured routes into the proxy's. Credentials are read from the
 // environment here; a route whose variable is empty gets none (startServer refuses that).
-func proxyRoutes(rcs []RouteConfig, getenv func(string) string) ([]proxy.Route, error) {
+func proxyRoutes(rcs []config.Route, getenv func(string) string) ([]proxy.Route, error) {
 	out := make([]proxy.Route, 0, len(rcs))
 	for _, rc := range rcs {
 		u, err := url.Parse(rc.Upstream)
@@ -285,7 +286,7 @@ func proxyRoutes(rcs []RouteConfig, getenv func(string) string) ([]proxy.Route, 
 		if rc.Auth != nil && getenv(rc.Auth.ValueEnv) != "" {
 			auth = &proxy.Auth{Header: rc.Auth.Header, Value: getenv(rc.Auth.ValueEnv)}
 		}
-		out = append(out, proxy.Route{Name: rc.Name, Prefix: rc.Prefix, Host: rc.Host, Upstream: u, Owner: rc.Owner, RecordKeys: keys, Timeout: rc.Timeout, Checks: checks, Auth: auth, LimitGroup: limitGroupName(rc)})
+		out = append(out, proxy.Route{Name: rc.Name, Prefix: rc.Prefix, Host: rc.Host, Upstream: u, Owner: rc.Owner, RecordKeys: keys, Timeout: rc.Timeout, Checks: checks, Auth: auth, LimitGroup: rc.LimitGroup()})
 	}
 	return out, nil
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/mtguard/mtguard/config"
 	"github.com/mtguard/mtguard/proxy"
 	"github.com/mtguard/mtguard/store"
 	"github.com/mtguard/mtguard/txn"
@@ -110,7 +111,7 @@ func newThrottleHarness(t *testing.T, v *limitVendor, routeYAML string) *throttl
 	}
 	vendor := httptest.NewServer(v)
 	t.Cleanup(vendor.Close)
-	cfg, err := ParseConfig("throttle.yaml", []byte(fmt.Sprintf(routeYAML, vendor.URL)))
+	cfg, err := config.Parse("throttle.yaml", []byte(fmt.Sprintf(routeYAML, vendor.URL)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"fmt"
@@ -29,81 +29,21 @@ func limitsPos(n *yaml.Node, rk string) (int, string) {
 	return 0, ""
 }
 
-// limitGroupName is the limits group whose budget a route's calls spend: its limits.group, or
+// LimitGroup is the limits group whose budget a route's calls spend: its limits.group, or
 // the route's own name.
-func limitGroupName(rc RouteConfig) string {
+func (rc Route) LimitGroup() string {
 	if rc.Vendor != nil && rc.Vendor.Limits.Group != "" {
 		return rc.Vendor.Limits.Group
 	}
 	return rc.Name
 }
 
-// routeLimits is a route's budget as the proxy's limiter takes it: its preset's limits merged
-// with its own. Every route has one, even without limits, so that a vendor's 429 pauses it.
-//
-// Windows with paths are left out: the limiter counts every call of a group alike, and
-// applying an endpoint's window (HubSpot search, 4 per second) to all of them would starve the
-// rest; a 429 from such an endpoint still pauses the group. A quota in the account's time zone
-// (zone: account, which the route did not set) is counted as a rolling window, which is never
-// looser than the fixed day it stands for.
-func routeLimits(rc RouteConfig) proxy.LimitGroup {
-	g := proxy.LimitGroup{Name: limitGroupName(rc), MaxWait: proxy.DefaultMaxWait}
-	if rc.Vendor == nil {
-		return g
-	}
-	lim := rc.Vendor.Limits
-	g.Concurrency = lim.Concurrency
-	if lim.MaxWait > 0 {
-		g.MaxWait = lim.MaxWait
-	}
-	for _, w := range lim.Windows {
-		if len(w.Paths) > 0 {
-			continue
-		}
-		pw := proxy.Window{Requests: w.Requests, Per: w.Per}
-		if w.Fixed() {
-			pw.Reset = w.NextReset
-		}
-		g.Windows = append(g.Windows, pw)
-	}
-	if q := lim.Quota; q != nil && q.Requests > 0 {
-		pw := proxy.Window{Requests: q.Requests, Per: q.Per}
-		if q.Fixed() {
-			pw.Reset = q.NextReset
-		}
-		g.Windows = append(g.Windows, pw)
-	}
-	return g
-}
-
-// limitsOnly reports a route without a preset whose only rules are its limits: it has nothing
-// for the pipeline to check, so it keeps the fast path (and a bare 429 pauses it).
-func limitsOnly(rc RouteConfig) bool {
-	return rc.Preset == "" && len(rc.Vendor.Rules()) == 0 && len(rc.Vendor.Versions) == 0
-}
-
-// limitGroups builds the limiter's groups, one per group name in config order, and lists the
-// routes of each. checkLimitGroups has made sure the routes of a group agree, so the first
-// route of each group speaks for it.
-func limitGroups(rcs []RouteConfig) ([]proxy.LimitGroup, map[string][]string) {
-	var groups []proxy.LimitGroup
-	routesOf := map[string][]string{}
-	for _, rc := range rcs {
-		name := limitGroupName(rc)
-		if _, ok := routesOf[name]; !ok {
-			groups = append(groups, routeLimits(rc))
-		}
-		routesOf[name] = append(routesOf[name], rc.Name)
-	}
-	return groups, routesOf
-}
-
 // checkLimitGroups reports routes that share a limits group but not its limits: one vendor
 // account has one budget, so the routes spending it must say the same about it.
-func (p *configParser) checkLimitGroups(rcs []RouteConfig) {
-	first := map[string]RouteConfig{}
+func (p *configParser) checkLimitGroups(rcs []Route) {
+	first := map[string]Route{}
 	for i, rc := range rcs {
-		name := limitGroupName(rc)
+		name := rc.LimitGroup()
 		f, ok := first[name]
 		if !ok {
 			first[name] = rc
@@ -122,7 +62,7 @@ func (p *configParser) checkLimitGroups(rcs []RouteConfig) {
 
 // describeLimits states a route's limits in a canonical form, to compare the routes of a group
 // and to show them in messages.
-func describeLimits(rc RouteConfig) string {
+func describeLimits(rc Route) string {
 	var lim vendors.Limits
 	if rc.Vendor != nil {
 		lim = rc.Vendor.Limits

@@ -1,22 +1,13 @@
-package main
+package config
 
 import (
-	"context"
-	"crypto/tls"
-	"crypto/x509"
-	"errors"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
-	"time"
 
-	"github.com/rs/zerolog"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/mtguard/mtguard/proxy"
@@ -27,7 +18,7 @@ const (
 	// DefaultForwardListen is where tools find the forward proxy (HTTPS_PROXY); loopback, so
 	// that only local tools can use it out of the box.
 	DefaultForwardListen = "127.0.0.1:8443"
-	// DefaultCACert and DefaultCAKey are the files "mtguard ca init" writes; LoadConfig
+	// DefaultCACert and DefaultCAKey are the files "mtguard ca init" writes; Load
 	// resolves them against the config file's directory.
 	DefaultCACert = "./mtguard-ca.pem"
 	DefaultCAKey  = "./mtguard-ca-key.pem"
@@ -35,41 +26,41 @@ const (
 	DefaultUnknownHosts = proxy.UnknownHostsRefuse
 )
 
-// ForwardConfig configures the forward proxy. The zero value (no forward: block) leaves
+// Forward configures the forward proxy. The zero value (no forward: block) leaves
 // forward mode off.
-type ForwardConfig struct {
+type Forward struct {
 	// Listen is the forward proxy's address, for HTTPS_PROXY; "" when forward mode is off.
 	// Default DefaultForwardListen.
 	Listen string
 	// CA is mtguard's CA, which signs the certificates of intercepted hosts.
-	CA ForwardCAConfig
+	CA ForwardCA
 	// UnknownHosts is proxy.UnknownHostsRefuse or proxy.UnknownHostsTunnel. Default DefaultUnknownHosts.
 	UnknownHosts string
 	// ProxyAuth, when set, names the environment variables holding the user and password every
 	// client must present (Proxy-Authorization: Basic); nil when the proxy asks for none.
-	ProxyAuth *ProxyAuthConfig
+	ProxyAuth *ProxyAuth
 	// UpstreamCA is a PEM bundle of extra CA certificates trusted, besides the system roots,
 	// when mtguard connects to vendors (a private vendor, a test server); "" for the system
 	// roots alone. Both fronts share one transport, so it applies to reverse routes too.
-	// Verification itself cannot be turned off. LoadConfig resolves it like the CA files.
+	// Verification itself cannot be turned off. Load resolves it like the CA files.
 	UpstreamCA string
 	// Line is where the forward: block starts, for messages about it.
 	Line int
 }
 
-// ForwardCAConfig names the CA's files. Defaults DefaultCACert and DefaultCAKey.
-type ForwardCAConfig struct {
+// ForwardCA names the CA's files. Defaults DefaultCACert and DefaultCAKey.
+type ForwardCA struct {
 	Cert, Key string
 }
 
-// ProxyAuthConfig names the environment variables of the forward proxy's credentials.
-type ProxyAuthConfig struct {
+// ProxyAuth names the environment variables of the forward proxy's credentials.
+type ProxyAuth struct {
 	UsernameEnv, PasswordEnv string
 }
 
-// resolve makes the relative paths of the forward block relative to dir, as LoadConfig does
+// resolve makes the relative paths of the forward block relative to dir, as Load does
 // for store.path.
-func (fc *ForwardConfig) resolve(dir string) {
+func (fc *Forward) resolve(dir string) {
 	if fc.Listen == "" {
 		return
 	}
@@ -80,18 +71,18 @@ func (fc *ForwardConfig) resolve(dir string) {
 	}
 }
 
-func (p *configParser) forward(n *yaml.Node) ForwardConfig {
+func (p *configParser) forward(n *yaml.Node) Forward {
 	n = deref(n)
 	if !present(n) {
-		return ForwardConfig{}
+		return Forward{}
 	}
 	f := p.mapping(n, "forward", "listen", "ca", "unknown_hosts", "proxy_auth", "upstream_ca")
 	if f == nil {
-		return ForwardConfig{}
+		return Forward{}
 	}
-	fc := ForwardConfig{
+	fc := Forward{
 		Listen:       p.addr(f.get("listen"), "forward.listen", DefaultForwardListen),
-		CA:           ForwardCAConfig{Cert: DefaultCACert, Key: DefaultCAKey},
+		CA:           ForwardCA{Cert: DefaultCACert, Key: DefaultCAKey},
 		UnknownHosts: DefaultUnknownHosts,
 		Line:         n.Line,
 	}
@@ -110,7 +101,7 @@ func (p *configParser) forward(n *yaml.Node) ForwardConfig {
 	}
 	if an := deref(f.get("proxy_auth")); present(an) {
 		if af := p.mapping(an, "forward.proxy_auth", "username_env", "password_env"); af != nil {
-			fc.ProxyAuth = &ProxyAuthConfig{
+			fc.ProxyAuth = &ProxyAuth{
 				UsernameEnv: p.envName(af.get("username_env"), an.Line, "forward.proxy_auth.username_env", "MTGUARD_PROXY_USER"),
 				PasswordEnv: p.envName(af.get("password_env"), an.Line, "forward.proxy_auth.password_env", "MTGUARD_PROXY_PASSWORD"),
 			}
@@ -286,118 +277,4 @@ func (p *configParser) checkForward(cfg *Config, top fields) {
 		}
 		p.addf(line, "forward.unknown_hosts", "tunnel with forward.listen %q, reachable from other hosts, would make mtguard an open proxy; add forward.proxy_auth or keep unknown_hosts: refuse", fc.Listen)
 	}
-}
-
-// forwardSettings prepares forward mode from the config before anything is opened: it loads
-// the CA and reads the proxy credentials from the environment. It returns nil when forward
-// mode is off.
-func forwardSettings(fc ForwardConfig, getenv func(string) string) (*proxy.ForwardConfig, error) {
-	if fc.Listen == "" {
-		return nil, nil
-	}
-	ca, err := proxy.LoadCA(fc.CA.Cert, fc.CA.Key, nil)
-	if err != nil {
-		return nil, fmt.Errorf("forward.ca: %w", err)
-	}
-	out := &proxy.ForwardConfig{CA: ca, UnknownHosts: fc.UnknownHosts, IdleTimeout: idleTimeout}
-	if a := fc.ProxyAuth; a != nil {
-		user, pass := getenv(a.UsernameEnv), getenv(a.PasswordEnv)
-		for _, v := range []struct{ key, env, val string }{
-			{"username_env", a.UsernameEnv, user}, {"password_env", a.PasswordEnv, pass},
-		} {
-			if v.val == "" {
-				return nil, fmt.Errorf("forward.proxy_auth.%s names %s, but that environment variable is empty; set it to the forward proxy's credential", v.key, v.env)
-			}
-		}
-		out.Auth = &proxy.ProxyAuth{Username: user, Password: pass}
-	}
-	return out, nil
-}
-
-// upstreamTransport returns the transport to vendors when forward.upstream_ca adds trusted
-// roots, or nil for the pipeline's default.
-func upstreamTransport(fc ForwardConfig) (http.RoundTripper, error) {
-	if fc.UpstreamCA == "" {
-		return nil, nil
-	}
-	pem, err := os.ReadFile(fc.UpstreamCA)
-	if err != nil {
-		return nil, fmt.Errorf("forward.upstream_ca: %w", err)
-	}
-	roots, err := x509.SystemCertPool()
-	if err != nil {
-		roots = x509.NewCertPool() // no system roots on this platform: the bundle alone
-	}
-	if !roots.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("forward.upstream_ca: %s holds no PEM certificate", fc.UpstreamCA)
-	}
-	tr := proxy.NewTransport()
-	tr.TLSClientConfig = &tls.Config{RootCAs: roots}
-	return tr, nil
-}
-
-// forwardListener is the forward proxy as the server runs it.
-type forwardListener struct {
-	fwd  *proxy.Forward
-	srv  *http.Server
-	ln   net.Listener
-	addr string
-}
-
-// listenForward builds the forward front and opens its listener; start serves it. It returns
-// nil when forward mode is off.
-func listenForward(cfg *Config, settings *proxy.ForwardConfig, routes []proxy.Route, pipeline *proxy.Pipeline, writeTimeout time.Duration, log zerolog.Logger) (*forwardListener, error) {
-	if settings == nil {
-		return nil, nil
-	}
-	fwd, err := proxy.NewForward(routes, pipeline, *settings, log)
-	if err != nil {
-		return nil, err
-	}
-	ln, err := net.Listen("tcp", cfg.Forward.Listen)
-	if err != nil {
-		return nil, fmt.Errorf("listen on %s (forward.listen): %w", cfg.Forward.Listen, err)
-	}
-	srv := &http.Server{
-		MaxHeaderBytes:    maxHeaderBytes,
-		ReadHeaderTimeout: readHeaderTimeout,
-		ReadTimeout:       readTimeout,
-		WriteTimeout:      writeTimeout,
-		IdleTimeout:       idleTimeout,
-	}
-	return &forwardListener{fwd: fwd, srv: srv, ln: ln, addr: ln.Addr().String()}, nil
-}
-
-// start serves the forward proxy in the background; a failure goes to errs.
-func (f *forwardListener) start(errs chan<- error) {
-	if f == nil {
-		return
-	}
-	go func() {
-		if err := f.fwd.Serve(f.srv, f.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			errs <- err
-		}
-	}()
-}
-
-// describe prints where the forward proxy listens and which routes it intercepts, under
-// serve's banner.
-func (f *forwardListener) describe(w io.Writer, cfg *Config) {
-	if f == nil {
-		return
-	}
-	fmt.Fprintf(w, "  forward proxy http://%s  (HTTPS_PROXY; CA %s; unknown hosts: %s)\n", f.addr, cfg.Forward.CA.Cert, cfg.Forward.UnknownHosts)
-	for _, r := range cfg.Routes {
-		if r.Host != "" {
-			fmt.Fprintf(w, "  route %-16s https://%s/... through the forward proxy -> %s\n", r.Name, r.Host, r.Upstream)
-		}
-	}
-}
-
-// shutdown stops the forward proxy: no new connections, calls in flight finish, tunnels close.
-func (f *forwardListener) shutdown(ctx context.Context) error {
-	if f == nil {
-		return nil
-	}
-	return f.fwd.Shutdown(ctx)
 }

@@ -1,13 +1,14 @@
 package main
 
 import (
+	"github.com/mtguard/mtguard/config"
 	"github.com/mtguard/mtguard/schemas"
 )
 
 // routeChecks compiles the checks of one configured route: each capability (pinned contracts,
 // vendor presets and route rules) contributes its request and response checks here, in the
 // order they should run. A compile error names the route and what to fix.
-func routeChecks(rc RouteConfig) (*schemas.Checks, error) {
+func routeChecks(rc config.Route) (*schemas.Checks, error) {
 	checks := &schemas.Checks{}
 	// Version rules come first (DESIGN.md stage 3: a retired version is refused before its
 	// payload is validated); the preset's outcome rules read the answer before the contract.

@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"regexp"
@@ -6,10 +6,10 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// AuthConfig is a vendor credential mtguard holds for a route: the header to send and the
+// Auth is a vendor credential mtguard holds for a route: the header to send and the
 // environment variable holding its whole value (e.g. "Bearer pat-na1-..."). The value is read
 // at start and never written anywhere.
-type AuthConfig struct {
+type Auth struct {
 	Header   string
 	ValueEnv string
 	Line     int
@@ -19,7 +19,7 @@ type AuthConfig struct {
 var headerNameRE = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 
 // auth reads a route's auth block: {header: Authorization, value_env: HUBSPOT_TOKEN}.
-func (p *configParser) auth(n *yaml.Node, key string) *AuthConfig {
+func (p *configParser) auth(n *yaml.Node, key string) *Auth {
 	n = deref(n)
 	if !present(n) {
 		return nil
@@ -28,7 +28,7 @@ func (p *configParser) auth(n *yaml.Node, key string) *AuthConfig {
 	if f == nil {
 		return nil
 	}
-	a := &AuthConfig{Line: n.Line}
+	a := &Auth{Line: n.Line}
 	if v, ok := p.str(f.get("header"), key+".header"); ok {
 		if !headerNameRE.MatchString(v) {
 			p.addf(f.get("header").Line, key+".header", "%q is not a header name (e.g. Authorization or X-Api-Key)", v)

@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"bytes"
@@ -24,13 +24,13 @@ import (
 	"github.com/mtguard/mtguard/vendors"
 )
 
-// Defaults applied by ParseConfig to keys the file leaves out (or sets to null).
+// Defaults applied by Parse to keys the file leaves out (or sets to null).
 const (
 	// DefaultListen is the data-plane address; loopback so a fresh install is not an open relay.
 	DefaultListen = "127.0.0.1:8080"
 	// DefaultAdminListen is the admin API address; loopback so it needs no token out of the box.
 	DefaultAdminListen = "127.0.0.1:9090"
-	// DefaultStorePath is the bbolt file; LoadConfig resolves it against the config file's directory.
+	// DefaultStorePath is the bbolt file; Load resolves it against the config file's directory.
 	DefaultStorePath = "./mtguard.db"
 	// DefaultRetention is how long transactions are kept: 30 days covers a monthly reconciliation.
 	DefaultRetention = 720 * time.Hour
@@ -64,32 +64,32 @@ const (
 type Config struct {
 	// Listen is the data-plane address. Default DefaultListen.
 	Listen string
-	Admin  AdminConfig
-	Store  StoreConfig
-	Redact RedactConfig
+	Admin  Admin
+	Store  Store
+	Redact Redact
 	// Routes has at least one entry; prefixes are unique and do not overlap.
-	Routes []RouteConfig
+	Routes []Route
 	// Forward is the forward proxy (config_forward.go); off when the file has no forward: block.
-	Forward ForwardConfig
+	Forward Forward
 	// Alerts are the alert sinks and reminder interval (config_alerts.go).
-	Alerts AlertsConfig
+	Alerts Alerts
 	// File is the path the config was loaded from, "" when parsed from bytes.
 	File string
 }
 
-// AdminConfig configures the control plane.
-type AdminConfig struct {
+// Admin configures the control plane.
+type Admin struct {
 	// Listen is the admin API address. Default DefaultAdminListen.
 	Listen string
 	// TokenEnv names the environment variable holding the admin bearer token. It is required
-	// when Listen is not loopback; ParseConfig checks the name, not whether the variable is set.
+	// when Listen is not loopback; Parse checks the name, not whether the variable is set.
 	TokenEnv string
 }
 
-// StoreConfig configures the transaction log.
-type StoreConfig struct {
-	// Path is the bbolt file. Default DefaultStorePath; LoadConfig makes a relative path
-	// relative to the config file's directory, ParseConfig leaves it as written.
+// Store configures the transaction log.
+type Store struct {
+	// Path is the bbolt file. Default DefaultStorePath; Load makes a relative path
+	// relative to the config file's directory, Parse leaves it as written.
 	Path string
 	// Retention is how long transactions are kept; always > 0. Default DefaultRetention.
 	Retention time.Duration
@@ -102,17 +102,17 @@ type StoreConfig struct {
 	OnError string
 }
 
-// RedactConfig lists names redacted in addition to the built-in lists. Names are kept as
+// Redact lists names redacted in addition to the built-in lists. Names are kept as
 // written; they are meant to be matched case-insensitively.
-type RedactConfig struct {
+type Redact struct {
 	Headers []string
 	Query   []string
 	// Fields are JSON or form field names whose values are redacted in stored bodies.
 	Fields []string
 }
 
-// RouteConfig maps a path prefix to a vendor.
-type RouteConfig struct {
+// Route maps a path prefix to a vendor.
+type Route struct {
 	// Name is unique and matches ^[a-z0-9][a-z0-9_-]*$.
 	Name string
 	// Prefix starts with "/", has no trailing "/" and is not a path-segment prefix of another
@@ -130,11 +130,11 @@ type RouteConfig struct {
 	// Timeout bounds the wait for the vendor's response headers; always > 0. Default DefaultRouteTimeout.
 	Timeout time.Duration
 	// Auth is a vendor credential mtguard holds for the route (used to resend calls); nil if none.
-	Auth *AuthConfig
+	Auth *Auth
 	// Contracts are the JSON Schemas pinned to the route's calls (config_contracts.go).
-	Contracts ContractsConfig
+	Contracts Contracts
 	// Alerts are the route's alert rules and sinks, defaults applied (config_alerts.go).
-	Alerts RouteAlertsConfig
+	Alerts RouteAlerts
 	// Preset names the route's vendor preset; "" for none (config_presets.go).
 	Preset string
 	// Vendor is the preset with the route's versions, outcomes and limits applied: version
@@ -149,15 +149,15 @@ type RouteConfig struct {
 	limitsKey  string
 }
 
-// ConfigError lists every problem found in a config file, sorted by line.
-type ConfigError struct {
+// Error lists every problem found in a config file, sorted by line.
+type Error struct {
 	// Name is the file name used in messages.
 	Name     string
-	Problems []ConfigProblem
+	Problems []Problem
 }
 
-// ConfigProblem is one mistake in a config file.
-type ConfigProblem struct {
+// Problem is one mistake in a config file.
+type Problem struct {
 	// Line is 1-based; 0 when the YAML parser gave no position.
 	Line int
 	// Key is the offending key path, like routes[0].upstream; "" when the problem is not about a key.
@@ -167,7 +167,7 @@ type ConfigProblem struct {
 }
 
 // Error prints one "file:line: key: msg" line per problem.
-func (e *ConfigError) Error() string {
+func (e *Error) Error() string {
 	var b strings.Builder
 	for i, p := range e.Problems {
 		if i > 0 {
@@ -187,15 +187,15 @@ func (e *ConfigError) Error() string {
 	return b.String()
 }
 
-// LoadConfig reads and parses the config file at path. A relative store.path (including the
+// Load reads and parses the config file at path. A relative store.path (including the
 // default) is resolved against the file's directory, so the database does not move when
 // mtguard is started from another working directory.
-func LoadConfig(path string) (*Config, error) {
+func Load(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
-	cfg, err := ParseConfig(path, data)
+	cfg, err := Parse(path, data)
 	if err != nil {
 		return nil, err
 	}
@@ -208,14 +208,14 @@ func LoadConfig(path string) (*Config, error) {
 	return cfg, nil
 }
 
-// ParseConfig parses a config file's contents and applies defaults. name is used in messages
-// only. On failure the error is a *ConfigError listing every problem found.
-func ParseConfig(name string, data []byte) (*Config, error) {
+// Parse parses a config file's contents and applies defaults. name is used in messages
+// only. On failure the error is a *Error listing every problem found.
+func Parse(name string, data []byte) (*Config, error) {
 	var p configParser
 	cfg := p.parse(data)
 	if len(p.problems) > 0 {
 		sort.SliceStable(p.problems, func(i, j int) bool { return p.problems[i].Line < p.problems[j].Line })
-		return nil, &ConfigError{Name: name, Problems: p.problems}
+		return nil, &Error{Name: name, Problems: p.problems}
 	}
 	return cfg, nil
 }
@@ -244,11 +244,11 @@ var sizeRE = regexp.MustCompile(`^([0-9]+) ?([A-Za-z]*)$`)
 // configParser walks the YAML node tree, collecting problems instead of stopping at the first,
 // so one run of check-config shows everything to fix.
 type configParser struct {
-	problems []ConfigProblem
+	problems []Problem
 }
 
 func (p *configParser) addf(line int, key, format string, args ...any) {
-	p.problems = append(p.problems, ConfigProblem{Line: line, Key: key, Msg: fmt.Sprintf(format, args...)})
+	p.problems = append(p.problems, Problem{Line: line, Key: key, Msg: fmt.Sprintf(format, args...)})
 }
 
 func (p *configParser) parse(data []byte) *Config {
@@ -564,8 +564,8 @@ func parseSize(s string) (int64, error) {
 	return n * mult, nil
 }
 
-func (p *configParser) admin(n *yaml.Node) AdminConfig {
-	a := AdminConfig{Listen: DefaultAdminListen}
+func (p *configParser) admin(n *yaml.Node) Admin {
+	a := Admin{Listen: DefaultAdminListen}
 	f := p.mapping(n, "admin", "listen", "token_env")
 	a.Listen = p.addr(f.get("listen"), "admin.listen", DefaultAdminListen)
 	tokenSet := false
@@ -599,8 +599,8 @@ func isLoopback(addr string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-func (p *configParser) store(n *yaml.Node) StoreConfig {
-	s := StoreConfig{
+func (p *configParser) store(n *yaml.Node) Store {
+	s := Store{
 		Path:        DefaultStorePath,
 		Retention:   DefaultRetention,
 		MaxBody:     DefaultMaxBody,
@@ -646,9 +646,9 @@ func (p *configParser) store(n *yaml.Node) StoreConfig {
 	return s
 }
 
-func (p *configParser) redact(n *yaml.Node) RedactConfig {
+func (p *configParser) redact(n *yaml.Node) Redact {
 	f := p.mapping(n, "redact", "headers", "query", "fields")
-	return RedactConfig{
+	return Redact{
 		Headers: p.strList(f.get("headers"), "redact.headers"),
 		Query:   p.strList(f.get("query"), "redact.query"),
 		Fields:  p.strList(f.get("fields"), "redact.fields"),
@@ -666,7 +666,7 @@ type routeSet struct {
 	names, prefixes []claim
 }
 
-func (p *configParser) routes(n *yaml.Node) []RouteConfig {
+func (p *configParser) routes(n *yaml.Node) []Route {
 	n = deref(n)
 	if !present(n) || (n.Kind == yaml.SequenceNode && len(n.Content) == 0) {
 		line := 1
@@ -681,7 +681,7 @@ func (p *configParser) routes(n *yaml.Node) []RouteConfig {
 		return nil
 	}
 	var set routeSet
-	var out []RouteConfig
+	var out []Route
 	for i, item := range n.Content {
 		if r, ok := p.route(routeKey(i), deref(item), &set); ok {
 			out = append(out, r)
@@ -690,13 +690,13 @@ func (p *configParser) routes(n *yaml.Node) []RouteConfig {
 	return out
 }
 
-func (p *configParser) route(rk string, item *yaml.Node, set *routeSet) (RouteConfig, bool) {
+func (p *configParser) route(rk string, item *yaml.Node, set *routeSet) (Route, bool) {
 	if item.Kind != yaml.MappingNode {
 		p.addf(item.Line, rk, "expected a route (a mapping with name, prefix, upstream, ...), found %s", describe(item))
-		return RouteConfig{}, false
+		return Route{}, false
 	}
 	f := p.mapping(item, rk, "name", "prefix", "upstream", "owner", "record_keys", "timeout", "auth", "contracts", "host", "alerts", "preset", "versions", "outcomes", "limits")
-	r := RouteConfig{Line: item.Line}
+	r := Route{Line: item.Line}
 	preset := p.routePreset(f, rk)
 
 	if v, ok := p.str(f.get("name"), rk+".name"); ok {

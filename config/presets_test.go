@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"errors"
@@ -47,13 +47,13 @@ func TestParseConfigPresetErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg, err := ParseConfig("mtguard.yaml", tt.data)
+			cfg, err := Parse("mtguard.yaml", tt.data)
 			if err == nil {
-				t.Fatalf("ParseConfig succeeded with %+v, want an error", cfg)
+				t.Fatalf("Parse succeeded with %+v, want an error", cfg)
 			}
-			var ce *ConfigError
+			var ce *Error
 			if !errors.As(err, &ce) {
-				t.Fatalf("error %T is not a *ConfigError: %v", err, err)
+				t.Fatalf("error %T is not a *Error: %v", err, err)
 			}
 			prefix := fmt.Sprintf("mtguard.yaml:%d: %s: ", tt.line, tt.key)
 			for _, l := range strings.Split(err.Error(), "\n") {
@@ -68,7 +68,7 @@ func TestParseConfigPresetErrors(t *testing.T) {
 
 // TestParseConfigPresetDefaults checks what a preset supplies and what a route overrides.
 func TestParseConfigPresetDefaults(t *testing.T) {
-	cfg, err := ParseConfig("mtguard.yaml", yamlLines(
+	cfg, err := Parse("mtguard.yaml", yamlLines(
 		"routes:",
 		"  - name: hubspot",
 		"    prefix: /hubspot",

@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"errors"
@@ -45,7 +45,7 @@ routes:
 `
 
 func TestParseConfigAlerts(t *testing.T) {
-	cfg, err := ParseConfig("mtguard.yaml", []byte(issueConfig))
+	cfg, err := Parse("mtguard.yaml", []byte(issueConfig))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,9 +53,9 @@ func TestParseConfigAlerts(t *testing.T) {
 		t.Fatalf("alerts %+v", cfg.Alerts)
 	}
 	s := cfg.Alerts.Sinks
-	if s[0] != (SinkConfig{Name: "ops-slack", Type: "slack", URLEnv: "SLACK_WEBHOOK_URL", Line: 3}) ||
-		s[1] != (SinkConfig{Name: "pager", Type: "pagerduty", RoutingKeyEnv: "PD_ROUTING_KEY", Line: 4}) ||
-		s[2] != (SinkConfig{Name: "hook", Type: "webhook", URL: "https://hooks.example.com/mtguard", SecretEnv: "HOOK_SECRET", Line: 5}) {
+	if s[0] != (Sink{Name: "ops-slack", Type: "slack", URLEnv: "SLACK_WEBHOOK_URL", Line: 3}) ||
+		s[1] != (Sink{Name: "pager", Type: "pagerduty", RoutingKeyEnv: "PD_ROUTING_KEY", Line: 4}) ||
+		s[2] != (Sink{Name: "hook", Type: "webhook", URL: "https://hooks.example.com/mtguard", SecretEnv: "HOOK_SECRET", Line: 5}) {
 		t.Errorf("sinks %+v", s)
 	}
 
@@ -63,7 +63,7 @@ func TestParseConfigAlerts(t *testing.T) {
 	if strings.Join(m.Sinks, ",") != "ops-slack" {
 		t.Errorf("marketo sinks %v", m.Sinks)
 	}
-	r := m.rules()
+	r := m.EffectiveRules()
 	if r.Silence == nil || r.Silence.Min != 1 || r.Silence.Per != 30*time.Minute || r.Silence.During.String() != "Mon-Fri 08:00-20:00 America/New_York" {
 		t.Errorf("silence %+v", r.Silence)
 	}
@@ -82,14 +82,14 @@ func TestParseConfigAlerts(t *testing.T) {
 	}
 
 	crm := cfg.Routes[1].Alerts
-	if crm.Sinks != nil || crm.rules().Silence != nil || *crm.rules().ErrorRate != *inspect.DefaultRules().ErrorRate {
+	if crm.Sinks != nil || crm.EffectiveRules().Silence != nil || *crm.EffectiveRules().ErrorRate != *inspect.DefaultRules().ErrorRate {
 		t.Errorf("a route without alerts: gets %+v, want the defaults and every sink", crm)
 	}
-	if ga4 := cfg.Routes[2].Alerts.rules(); ga4 != (inspect.Rules{}) {
+	if ga4 := cfg.Routes[2].Alerts.EffectiveRules(); ga4 != (inspect.Rules{}) {
 		t.Errorf("alerts: off left rules on: %+v", ga4)
 	}
 	seg := cfg.Routes[3].Alerts
-	if seg.Sinks == nil || len(seg.Sinks) != 0 || seg.rules().Latency != nil || *seg.rules().Throttle != (inspect.ThrottleRule{QueueAbove: 0.9, For: 2 * time.Minute}) {
+	if seg.Sinks == nil || len(seg.Sinks) != 0 || seg.EffectiveRules().Latency != nil || *seg.EffectiveRules().Throttle != (inspect.ThrottleRule{QueueAbove: 0.9, For: 2 * time.Minute}) {
 		t.Errorf("segment %+v", seg)
 	}
 }
@@ -162,10 +162,10 @@ func TestParseConfigAlertsErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := ParseConfig("mtguard.yaml", tt.data)
-			var ce *ConfigError
+			_, err := Parse("mtguard.yaml", tt.data)
+			var ce *Error
 			if !errors.As(err, &ce) {
-				t.Fatalf("err = %v, want a *ConfigError", err)
+				t.Fatalf("err = %v, want a *Error", err)
 			}
 			for _, p := range ce.Problems {
 				if p.Line == tt.line && p.Key == tt.key && strings.Contains(p.Msg, tt.msg) {
@@ -174,42 +174,5 @@ func TestParseConfigAlertsErrors(t *testing.T) {
 			}
 			t.Errorf("problems:\n%v\nwant line %d key %s: ...%s...", err, tt.line, tt.key, tt.msg)
 		})
-	}
-}
-
-func TestAlertSinksNeedTheirVariables(t *testing.T) {
-	cfg, err := ParseConfig("mtguard.yaml", []byte(issueConfig))
-	if err != nil {
-		t.Fatal(err)
-	}
-	env := map[string]string{"SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T/B/SECRET", "PD_ROUTING_KEY": "KEY"}
-	_, err = alertSinks(cfg.Alerts.Sinks, func(k string) string { return env[k] })
-	if err == nil || err.Error() != "alerts.sinks hook: secret_env names HOOK_SECRET, but that environment variable is empty" {
-		t.Fatalf("err %v", err)
-	}
-	env["HOOK_SECRET"] = "s3cret"
-	sinks, err := alertSinks(cfg.Alerts.Sinks, func(k string) string { return env[k] })
-	if err != nil || len(sinks) != 3 || sinks[0].Name() != "ops-slack" || sinks[2].Name() != "hook" {
-		t.Fatalf("sinks %v, %v", sinks, err)
-	}
-}
-
-func TestSinceFlag(t *testing.T) {
-	now := time.Date(2026, 11, 30, 15, 0, 0, 0, time.UTC)
-	for in, want := range map[string]time.Time{
-		"90m":                  now.Add(-90 * time.Minute),
-		"2026-11-30T14:00:00Z": time.Date(2026, 11, 30, 14, 0, 0, 0, time.UTC),
-	} {
-		var f sinceFlag
-		if err := f.Set(in); err != nil || !f.from(now).Equal(want) {
-			t.Errorf("--since %s: %v %v, want %v", in, f.from(now), err, want)
-		}
-	}
-	var f sinceFlag
-	if err := f.Set("yesterday"); err == nil {
-		t.Error("--since yesterday was accepted")
-	}
-	if !f.from(now).IsZero() {
-		t.Error("an unset --since should not filter")
 	}
 }

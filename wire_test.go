@@ -1,20 +1,148 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/mtguard/mtguard/config"
 	"github.com/mtguard/mtguard/proxy"
 )
+
+func TestAlertSinksNeedTheirVariables(t *testing.T) {
+	cfg, err := config.Parse("mtguard.yaml", yamlLines(
+		"alerts:",
+		"  sinks:",
+		"    - {name: ops-slack, type: slack, url_env: SLACK_WEBHOOK_URL}",
+		"    - {name: pager, type: pagerduty, routing_key_env: PD_ROUTING_KEY}",
+		"    - {name: hook, type: webhook, url: https://hooks.example.com/mtguard, secret_env: HOOK_SECRET}",
+		"routes:",
+		"  - {name: crm, prefix: /crm, upstream: http://127.0.0.1:9000}",
+	))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T/B/SECRET", "PD_ROUTING_KEY": "KEY"}
+	_, err = alertSinks(cfg.Alerts.Sinks, func(k string) string { return env[k] })
+	if err == nil || err.Error() != "alerts.sinks hook: secret_env names HOOK_SECRET, but that environment variable is empty" {
+		t.Fatalf("err %v", err)
+	}
+	env["HOOK_SECRET"] = "s3cret"
+	sinks, err := alertSinks(cfg.Alerts.Sinks, func(k string) string { return env[k] })
+	if err != nil || len(sinks) != 3 || sinks[0].Name() != "ops-slack" || sinks[2].Name() != "hook" {
+		t.Fatalf("sinks %v, %v", sinks, err)
+	}
+}
+
+// TestContractsCompileFromConfigFolder checks that pinned files are read relative to the config
+// file and that a broken schema is reported with its pin, line, file and JSON pointer.
+func TestContractsCompileFromConfigFolder(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "schemas"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write := func(name, body string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("schemas/lead.json", `{"type":"object","required":["email"],"properties":{"email":{"type":"string","format":"email"}}}`)
+	write("schemas/typo.json", `{"type":"object","properties":{"email":{"type":"sting"}}}`)
+	cfgText := func(file string) string {
+		return string(yamlLines(
+			"routes:",
+			"  - name: hubspot",
+			"    prefix: /hubspot",
+			"    upstream: https://api.hubapi.com",
+			"    contracts:",
+			"      mode: enforce",
+			"      builtin: [hubspot]",
+			"      pins:",
+			"        - match: POST /leads",
+			"          request: "+file,
+		))
+	}
+	write("mtguard.yaml", cfgText("schemas/lead.json"))
+	// Load from another working directory: the path is the config's, not the process's.
+	cfg, err := config.Load(filepath.Join(dir, "mtguard.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.Routes[0].Contracts.Pins[0].Request; got != filepath.Join(dir, "schemas/lead.json") {
+		t.Errorf("request path %q", got)
+	}
+	checks, err := routeChecks(cfg.Routes[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(checks.Request) != 1 || len(checks.Response) != 1 {
+		t.Errorf("checks: %d request, %d response", len(checks.Request), len(checks.Response))
+	}
+
+	write("mtguard.yaml", cfgText("schemas/typo.json"))
+	var out, errOut strings.Builder
+	err = run(t.Context(), []string{"mtguard", "check-config", filepath.Join(dir, "mtguard.yaml")}, &out, &errOut, func(string) string { return "" })
+	want := `route hubspot: routes[0].contracts.pins[0] (line 9): request: ` + filepath.Join(dir, "schemas/typo.json") + ` is not a valid JSON Schema: /properties/email/type: `
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("check-config: got %v\nwant it to contain %q", err, want)
+	}
+
+	write("mtguard.yaml", cfgText("schemas/missing.json"))
+	err = run(t.Context(), []string{"mtguard", "check-config", filepath.Join(dir, "mtguard.yaml")}, &out, &errOut, func(string) string { return "" })
+	if err == nil || !strings.Contains(err.Error(), "missing.json") || !strings.Contains(err.Error(), "no such file") {
+		t.Errorf("missing file: %v", err)
+	}
+}
+
+func TestForwardSettings(t *testing.T) {
+	dir := t.TempDir()
+	var out, errOut strings.Builder
+	cert, key := filepath.Join(dir, "ca.pem"), filepath.Join(dir, "ca-key.pem")
+	if err := cmdCA([]string{"init", "--cert", cert, "--key", key}, &out, &errOut); err != nil {
+		t.Fatal(err)
+	}
+	fc := config.Forward{Listen: "127.0.0.1:0", CA: config.ForwardCA{Cert: cert, Key: key}, UnknownHosts: "refuse",
+		ProxyAuth: &config.ProxyAuth{UsernameEnv: "U", PasswordEnv: "P"}}
+	env := map[string]string{"U": "tool"}
+	if _, err := forwardSettings(fc, func(k string) string { return env[k] }); err == nil || !strings.Contains(err.Error(), "password_env names P") {
+		t.Errorf("missing password env: %v", err)
+	}
+	env["P"] = "pw"
+	s, err := forwardSettings(fc, func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.CA == nil || *s.Auth != (proxy.ProxyAuth{Username: "tool", Password: "pw"}) {
+		t.Errorf("settings %+v", s)
+	}
+	fc.CA.Key = filepath.Join(dir, "missing.pem")
+	if _, err := forwardSettings(fc, func(k string) string { return env[k] }); err == nil || !strings.Contains(err.Error(), "mtguard ca init") {
+		t.Errorf("missing CA key: %v", err)
+	}
+	if s, err := forwardSettings(config.Forward{}, nil); s != nil || err != nil {
+		t.Errorf("forward off: %v %v", s, err)
+	}
+
+	// upstream_ca must hold certificates; without it the pipeline keeps its default transport.
+	if tr, err := upstreamTransport(config.Forward{}); tr != nil || err != nil {
+		t.Errorf("no upstream_ca: %v %v", tr, err)
+	}
+	os.WriteFile(filepath.Join(dir, "empty.pem"), []byte("not a certificate"), 0o644)
+	if _, err := upstreamTransport(config.Forward{UpstreamCA: filepath.Join(dir, "empty.pem")}); err == nil || !strings.Contains(err.Error(), "no PEM certificate") {
+		t.Errorf("upstream_ca without certificates: %v", err)
+	}
+	if tr, err := upstreamTransport(config.Forward{UpstreamCA: cert}); err != nil || tr == nil {
+		t.Errorf("upstream_ca: %v %v", tr, err)
+	}
+}
 
 // TestParseConfigLimits checks the limits each route ends up with: the preset's, merged with
 // the route's own, as the limiter takes them.
 func TestParseConfigLimits(t *testing.T) {
-	cfg, err := ParseConfig("mtguard.yaml", yamlLines(
+	cfg, err := config.Parse("mtguard.yaml", yamlLines(
 		"routes:",
 		"  - name: marketo", // the issue's example
 		"    prefix: /marketo",
@@ -131,85 +259,6 @@ func TestParseConfigLimits(t *testing.T) {
 	}
 }
 
-// TestParseConfigLimitsErrors: a route may tighten a vendor's limit, never loosen it, and the
-// routes of a group agree; every mistake has its file, line and key.
-func TestParseConfigLimitsErrors(t *testing.T) {
-	route := func(lines ...string) []byte {
-		return yamlLines(append([]string{"routes:", "  - name: mkto", "    prefix: /marketo", "    upstream: https://1.mktorest.com", "    preset: marketo", "    limits:"}, lines...)...)
-	}
-	tests := []struct {
-		name string
-		data []byte
-		line int
-		key  string
-		msg  string
-	}{
-		{"a window looser than the preset's", route("      windows: [{requests: 150, per: 20s}]"),
-			7, "routes[0].limits.windows[0].requests", `150 per 20s is more than preset marketo allows (100 per 20s, window "rate"); a route may tighten a vendor's limit, never loosen it`},
-		{"a day looser than the preset's quota", route("      windows:", "        - {requests: 100, per: 20s}", `        - {requests: 60000, per: 24h, resets: "00:00 America/Chicago"}`),
-			9, "routes[0].limits.windows[1].requests", "60000 per 24h is more than preset marketo allows (a quota of 50000 per 24h)"},
-		{"more concurrency than the preset's", route("      concurrency: 20"),
-			7, "routes[0].limits.concurrency", "20 is more than preset marketo allows (10 calls at once)"},
-		{"no concurrency cap where the preset has one", route("      concurrency: 0"),
-			7, "routes[0].limits.concurrency", "0 (no cap) is more than preset marketo allows (10 calls at once)"},
-		{"a reset without a zone", route(`      windows: [{requests: 10, per: 24h, resets: "00:00"}]`),
-			7, "routes[0].limits.windows[0].resets", `"00:00" has no time zone: write the vendor's after the time, like "00:00 America/Chicago"`},
-		{"a reset in an unknown zone", route(`      windows: [{requests: 10, per: 24h, resets: "00:00 America/Chicagoo"}]`),
-			7, "routes[0].limits.windows[0].resets", `"America/Chicagoo" is not a time zone`},
-		{"a reset that is not a time", route(`      windows: [{requests: 10, per: 24h, resets: "midnight UTC"}]`),
-			7, "routes[0].limits.windows[0].resets", `"midnight UTC" does not start with a time of day`},
-		{"a reset with a period that does not divide a day", route(`      windows: [{requests: 10, per: 7h, resets: "00:00 UTC"}]`),
-			7, "routes[0].limits.windows[0].per", "a window with resets: restarts every day or every part of one"},
-		{"a window of nothing", route("      windows: [{requests: 0, per: 1s}]"),
-			7, "routes[0].limits.windows[0].requests", "a window of 0 requests lets nothing through"},
-		{"a quota of nothing", route(`      quota: {requests: 0, resets: "00:00", zone: UTC}`),
-			7, "routes[0].limits.quota.requests", "a quota of 0 requests lets nothing through"},
-		{"two windows of one period", route("      windows:", "        - {requests: 10, per: 1s}", "        - {requests: 5, per: 1s}"),
-			9, "routes[0].limits.windows[1].per", "a second window per 1s (the first is on line 8); keep one"},
-		{"a bad group name", route("      group: Marketo Prod"),
-			7, "routes[0].limits.group", `"Marketo Prod" is not a group name`},
-		{"a bad max_wait", route("      max_wait: 0s"),
-			7, "routes[0].limits.max_wait", `"0s" is not a duration greater than zero`},
-		{"an unknown key", route("      max_wiat: 5s"),
-			7, "routes[0].limits.max_wiat", "unknown key (known keys: doc, windows, quota, concurrency, group, max_wait)"},
-		{"routes of one group that disagree", yamlLines(
-			"routes:",
-			"  - {name: a, prefix: /a, upstream: https://1.mktorest.com, preset: marketo, limits: {group: mkto}}",
-			"  - name: b",
-			"    prefix: /b",
-			"    upstream: https://1.mktorest.com",
-			"    preset: marketo",
-			"    limits:",
-			"      group: mkto",
-			"      concurrency: 5",
-		), 8, "routes[1].limits.group", `route "b" shares limits group "mkto" with route "a" (line 2) but not its limits: {100 per 20s, 50000 per 24h resetting 00:00 America/Chicago; concurrency 5; max_wait 30s} here, {100 per 20s, 50000 per 24h resetting 00:00 America/Chicago; concurrency 10; max_wait 30s} there`},
-		{"a group named like another route", yamlLines(
-			"routes:",
-			"  - {name: a, prefix: /a, upstream: https://1.mktorest.com, preset: marketo}",
-			"  - {name: b, prefix: /b, upstream: http://127.0.0.1:9000, limits: {group: a}}",
-		), 3, "routes[1].limits.group", `route "b" shares limits group "a" with route "a" (line 2)`},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			cfg, err := ParseConfig("mtguard.yaml", tt.data)
-			if err == nil {
-				t.Fatalf("ParseConfig succeeded with %+v, want an error", cfg.Routes)
-			}
-			var ce *ConfigError
-			if !errors.As(err, &ce) {
-				t.Fatalf("error %T is not a *ConfigError: %v", err, err)
-			}
-			prefix := fmt.Sprintf("mtguard.yaml:%d: %s: ", tt.line, tt.key)
-			for _, l := range strings.Split(err.Error(), "\n") {
-				if strings.HasPrefix(l, prefix) && strings.Contains(l, tt.msg) {
-					return
-				}
-			}
-			t.Errorf("error has no line starting %q and containing %q; got:\n%v", prefix, tt.msg, err)
-		})
-	}
-}
-
 // TestReadmeThrottling keeps README's Throttling section true: its config example parses to
 // the limits it describes, and its error example is what check-config says.
 func TestReadmeThrottling(t *testing.T) {
@@ -221,7 +270,7 @@ func TestReadmeThrottling(t *testing.T) {
 	section, _, _ = strings.Cut(section, "\n## ")
 	_, example, _ := strings.Cut(section, "```yaml\n")
 	example, _, _ = strings.Cut(example, "```")
-	cfg, err := ParseConfig("README", []byte(example))
+	cfg, err := config.Parse("README", []byte(example))
 	if err != nil {
 		t.Fatalf("the README example: %v\n%s", err, example)
 	}
@@ -233,7 +282,7 @@ func TestReadmeThrottling(t *testing.T) {
 	errExample, _, _ = strings.Cut(errExample, "\n")
 	_, msg, _ := strings.Cut(errExample, "requests: ")
 	loose := strings.Replace(example, "{requests: 100, per: 20s}", "{requests: 150, per: 20s}", 1)
-	if _, err := ParseConfig("mtguard.yaml", []byte(loose)); err == nil || msg == "" || !strings.Contains(err.Error(), msg) {
+	if _, err := config.Parse("mtguard.yaml", []byte(loose)); err == nil || msg == "" || !strings.Contains(err.Error(), msg) {
 		t.Errorf("README's error example %q is not what check-config says: %v", msg, err)
 	}
 }

@@ -1,8 +1,7 @@
-package main
+package config
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -12,8 +11,8 @@ import (
 	"github.com/mtguard/mtguard/schemas"
 )
 
-// ContractsConfig is a route's contracts: block, as written.
-type ContractsConfig struct {
+// Contracts is a route's contracts: block, as written.
+type Contracts struct {
 	// Mode is shadow, warn or enforce. If empty, schemas.DefaultContractMode (shadow).
 	Mode string
 	// RequirePin records a contract.unpinned finding for calls that no pin matches.
@@ -21,22 +20,22 @@ type ContractsConfig struct {
 	// Builtin names vendors whose shipped contracts are all pinned (see mtguard schemas list);
 	// a pin in Pins with the same match replaces the shipped one.
 	Builtin []string
-	Pins    []PinConfig
+	Pins    []Pin
 }
 
 // Empty reports whether the route pins no contract.
-func (c ContractsConfig) Empty() bool {
+func (c Contracts) Empty() bool {
 	return len(c.Pins) == 0 && len(c.Builtin) == 0 && !c.RequirePin
 }
 
-// PinConfig is one item of contracts.pins.
-type PinConfig struct {
+// Pin is one item of contracts.pins.
+type Pin struct {
 	// Match is a method and path template: POST /crm/v3/objects/{objectType}.
 	Match string
 	// Mode overrides the route's contracts.mode for this pin; "" inherits it.
 	Mode string
-	// Request and the values of Responses are builtin:<vendor>/<file> or file paths; LoadConfig
-	// makes relative paths relative to the config file's folder, ParseConfig leaves them as written.
+	// Request and the values of Responses are builtin:<vendor>/<file> or file paths; Load
+	// makes relative paths relative to the config file's folder, Parse leaves them as written.
 	Request string
 	// Responses maps "2XX" (what a plain response: sets), a status like "207", or "default"
 	// to a schema.
@@ -53,8 +52,8 @@ var (
 )
 
 // contracts reads a route's contracts: block.
-func (p *configParser) contracts(n *yaml.Node, key string) ContractsConfig {
-	var c ContractsConfig
+func (p *configParser) contracts(n *yaml.Node, key string) Contracts {
+	var c Contracts
 	f := p.mapping(n, key, contractsKeys...)
 	if v, ok := p.str(f.get("mode"), key+".mode"); ok {
 		if slices.Contains(schemas.ContractModes, v) {
@@ -95,12 +94,12 @@ func (p *configParser) contracts(n *yaml.Node, key string) ContractsConfig {
 }
 
 // pin reads one item of contracts.pins.
-func (p *configParser) pin(item *yaml.Node, key string) (PinConfig, bool) {
+func (p *configParser) pin(item *yaml.Node, key string) (Pin, bool) {
 	if item.Kind != yaml.MappingNode {
 		p.addf(item.Line, key, "expected a pin (a mapping with match, request, response), found %s", describe(item))
-		return PinConfig{}, false
+		return Pin{}, false
 	}
-	pc := PinConfig{Key: key, Line: item.Line}
+	pc := Pin{Key: key, Line: item.Line}
 	f := p.mapping(item, key, pinKeys...)
 	if v, ok := p.str(f.get("match"), key+".match"); ok {
 		if err := schemas.ValidateMatch(v); err != nil {
@@ -158,7 +157,7 @@ func onlyKeys(n *yaml.Node, keys ...string) bool {
 }
 
 // schemaLocation checks a pin's schema location: a shipped contract must exist; a file is
-// checked when the config is loaded (LoadConfig) and compiled.
+// checked when the config is loaded (Load) and compiled.
 func (p *configParser) schemaLocation(v string, line int, key string) string {
 	if strings.TrimSpace(v) == "" {
 		p.addf(line, key, "empty; write a file path or builtin:<vendor>/<file>")
@@ -171,8 +170,8 @@ func (p *configParser) schemaLocation(v string, line int, key string) string {
 }
 
 // resolveContractPaths makes the relative schema paths of every pin relative to dir, the
-// config file's folder, as LoadConfig does for store.path.
-func resolveContractPaths(routes []RouteConfig, dir string) {
+// config file's folder, as Load does for store.path.
+func resolveContractPaths(routes []Route, dir string) {
 	abs := func(loc string) string {
 		if loc == "" || strings.HasPrefix(loc, schemas.BuiltinPrefix) || filepath.IsAbs(loc) {
 			return loc
@@ -188,30 +187,4 @@ func resolveContractPaths(routes []RouteConfig, dir string) {
 			}
 		}
 	}
-}
-
-// compileContracts compiles a route's contracts, reading schema files from disk. A route
-// without contracts yields nil.
-func compileContracts(c ContractsConfig) (*schemas.Contracts, error) {
-	if c.Empty() {
-		return nil, nil
-	}
-	spec := schemas.ContractsSpec{Mode: c.Mode, RequirePin: c.RequirePin}
-	for _, vendor := range c.Builtin {
-		pins, _ := schemas.BuiltinVendorPins(vendor)
-		for _, ps := range pins {
-			ps.Overridable = true
-			spec.Pins = append(spec.Pins, ps)
-		}
-	}
-	for _, pc := range c.Pins {
-		where := pc.Key
-		if pc.Line > 0 {
-			where = fmt.Sprintf("%s (line %d)", pc.Key, pc.Line)
-		}
-		spec.Pins = append(spec.Pins, schemas.PinSpec{
-			Match: pc.Match, Mode: pc.Mode, Request: pc.Request, Responses: pc.Responses, Where: where,
-		})
-	}
-	return schemas.CompileContracts(spec, schemas.ContractOptions{ReadFile: os.ReadFile})
 }

@@ -1,20 +1,15 @@
-package main
+package config
 
 import (
-	"context"
 	"fmt"
-	"os"
 	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/rs/zerolog"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/mtguard/mtguard/inspect"
-	"github.com/mtguard/mtguard/proxy"
-	"github.com/mtguard/mtguard/store"
 )
 
 // The sink types of alerts.sinks.
@@ -31,19 +26,19 @@ const (
 	maxSunsetAhead = 366 * 24 * time.Hour // deprecation.sunset_within
 )
 
-// AlertsConfig is the top-level alerts: block.
-type AlertsConfig struct {
+// Alerts is the top-level alerts: block.
+type Alerts struct {
 	// Sinks are where alerts are sent, besides the log. Names are unique.
-	Sinks []SinkConfig
+	Sinks []Sink
 	// Renotify is how often a firing alert nobody acknowledged is sent again; negative means
 	// never. Default inspect.DefaultRenotify.
 	Renotify time.Duration
 }
 
-// SinkConfig is one alerts.sinks item. Secrets (Slack webhook URLs, PagerDuty routing keys,
+// Sink is one alerts.sinks item. Secrets (Slack webhook URLs, PagerDuty routing keys,
 // webhook signing secrets) are named by environment variable and read at startup: they are
 // never in the file, the log or the store.
-type SinkConfig struct {
+type Sink struct {
 	Name string
 	Type string // SinkSlack, SinkPagerDuty or SinkWebhook
 	// URL is a webhook's URL, or PagerDuty's Events API endpoint (default
@@ -58,9 +53,9 @@ type SinkConfig struct {
 	Line      int
 }
 
-// RouteAlertsConfig is a route's alerts: block. The zero value (no alerts: key) is every sink
+// RouteAlerts is a route's alerts: block. The zero value (no alerts: key) is every sink
 // and inspect.DefaultRules().
-type RouteAlertsConfig struct {
+type RouteAlerts struct {
 	// Sinks names the sinks of the route's alerts. Nil means every sink; empty, the log only.
 	Sinks []string
 	// Rules are the route's rules, defaults applied to what the block leaves out; a nil rule is
@@ -80,8 +75,8 @@ func isOff(n *yaml.Node) bool {
 }
 
 // alerts reads the top-level alerts: block and checks that every route's sinks exist.
-func (p *configParser) alerts(n *yaml.Node, routes []RouteConfig) AlertsConfig {
-	a := AlertsConfig{}
+func (p *configParser) alerts(n *yaml.Node, routes []Route) Alerts {
+	a := Alerts{}
 	f := p.mapping(n, "alerts", "sinks", "renotify")
 	if rn := f.get("renotify"); isOff(rn) {
 		a.Renotify = -1
@@ -118,13 +113,13 @@ func (p *configParser) alerts(n *yaml.Node, routes []RouteConfig) AlertsConfig {
 	return a
 }
 
-func (p *configParser) sink(key string, item *yaml.Node, names map[string]int) (SinkConfig, bool) {
+func (p *configParser) sink(key string, item *yaml.Node, names map[string]int) (Sink, bool) {
 	if item.Kind != yaml.MappingNode {
 		p.addf(item.Line, key, "expected a sink (a mapping with name, type and url_env or routing_key_env), found %s", describe(item))
-		return SinkConfig{}, false
+		return Sink{}, false
 	}
 	f := p.mapping(item, key, "name", "type", "url", "url_env", "routing_key_env", "secret_env")
-	s := SinkConfig{Line: item.Line}
+	s := Sink{Line: item.Line}
 	if v, ok := p.str(f.get("name"), key+".name"); ok {
 		switch line, dup := names[v]; {
 		case !routeNameRE.MatchString(v):
@@ -189,8 +184,8 @@ func (p *configParser) sink(key string, item *yaml.Node, names map[string]int) (
 	return s, true
 }
 
-// rules returns the route's rules with the defaults applied.
-func (r RouteAlertsConfig) rules() inspect.Rules {
+// EffectiveRules returns the route's rules with the defaults applied.
+func (r RouteAlerts) EffectiveRules() inspect.Rules {
 	if r.Rules == nil {
 		return inspect.DefaultRules()
 	}
@@ -199,8 +194,8 @@ func (r RouteAlertsConfig) rules() inspect.Rules {
 
 // routeAlerts reads a route's alerts: block. Absent, the route gets inspect.DefaultRules();
 // "alerts: off" turns every rule off.
-func (p *configParser) routeAlerts(n *yaml.Node, key string) RouteAlertsConfig {
-	ra := RouteAlertsConfig{}
+func (p *configParser) routeAlerts(n *yaml.Node, key string) RouteAlerts {
+	ra := RouteAlerts{}
 	switch {
 	case isOff(n):
 		ra.Rules = &inspect.Rules{}
@@ -376,103 +371,3 @@ func (p *configParser) percent(n *yaml.Node, key string, def float64, zeroOK boo
 	}
 	return v
 }
-
-// alerting is the alert engine and the metrics, as serve wires them.
-type alerting struct {
-	engine   *inspect.Alerts
-	metrics  *inspect.Metrics
-	throttle inspect.ThrottleStats
-}
-
-// newAlerting builds the metrics, the sinks (reading their secrets from the environment) and
-// the alert engine, whose throttle rules read throttle. The engine is started by start, once
-// the store exists.
-func newAlerting(cfg *Config, throttle inspect.ThrottleStats, getenv func(string) string, log zerolog.Logger) (*alerting, error) {
-	sinks, err := alertSinks(cfg.Alerts.Sinks, getenv)
-	if err != nil {
-		return nil, err
-	}
-	var routes []inspect.RouteAlerts
-	for _, r := range cfg.Routes {
-		routes = append(routes, inspect.RouteAlerts{Route: r.Name, Owner: r.Owner, Sinks: r.Alerts.Sinks, Rules: r.Alerts.rules()})
-	}
-	m := inspect.NewMetrics()
-	e, err := inspect.NewAlerts(inspect.AlertsConfig{
-		Routes:   routes,
-		Sinks:    sinks,
-		Renotify: cfg.Alerts.Renotify,
-		Metrics:  m,
-		Throttle: throttle,
-		Logger:   log,
-	})
-	if err != nil {
-		return nil, err
-	}
-	return &alerting{engine: e, metrics: m, throttle: throttle}, nil
-}
-
-// alertSinks builds the configured sinks. A variable a sink names but that is empty is an
-// error naming the variable (never its value).
-func alertSinks(scs []SinkConfig, getenv func(string) string) ([]inspect.Sink, error) {
-	var out []inspect.Sink
-	for _, sc := range scs {
-		need := func(field, env string) (string, error) {
-			if env == "" {
-				return "", nil
-			}
-			v := strings.TrimSpace(getenv(env))
-			if v == "" {
-				return "", fmt.Errorf("alerts.sinks %s: %s names %s, but that environment variable is empty", sc.Name, field, env)
-			}
-			return v, nil
-		}
-		u, err := need("url_env", sc.URLEnv)
-		if err != nil {
-			return nil, err
-		}
-		if u == "" {
-			u = sc.URL
-		}
-		switch sc.Type {
-		case SinkSlack:
-			out = append(out, inspect.NewSlackSink(sc.Name, u, nil))
-		case SinkPagerDuty:
-			key, err := need("routing_key_env", sc.RoutingKeyEnv)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, inspect.NewPagerDutySink(sc.Name, key, sc.URL, nil))
-		case SinkWebhook:
-			secret, err := need("secret_env", sc.SecretEnv)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, inspect.NewWebhookSink(sc.Name, u, secret, nil, nil))
-		default:
-			return nil, fmt.Errorf("alerts.sinks %s: unknown type %q", sc.Name, sc.Type)
-		}
-	}
-	return out, nil
-}
-
-// start feeds the metrics from the store, the pipeline and the throttler, and starts the
-// engine: it rebuilds its state from the store before returning.
-func (a *alerting) start(ctx context.Context, storePath string, st *store.Store, pipeline *proxy.Pipeline) {
-	a.metrics.Watch(inspect.MetricsConfig{
-		StoreSize: func() int64 {
-			fi, err := os.Stat(storePath)
-			if err != nil {
-				return 0
-			}
-			return fi.Size()
-		},
-		StoreCommits:        func() int64 { return st.Stats().Commits },
-		StoreCommitFailures: func() int64 { return st.Stats().CommitFailures },
-		StoreWriteErrors:    pipeline.StoreErrors,
-		Throttle:            a.throttle,
-	})
-	a.engine.Start(ctx, st)
-}
-
-// close stops the engine after sending what it has queued.
-func (a *alerting) close() { a.engine.Close() }

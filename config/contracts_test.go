@@ -1,9 +1,7 @@
-package main
+package config
 
 import (
 	"errors"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -21,7 +19,7 @@ func withContracts(lines ...string) []byte {
 }
 
 func TestParseConfigContracts(t *testing.T) {
-	cfg, err := ParseConfig("m.yaml", withContracts(
+	cfg, err := Parse("m.yaml", withContracts(
 		"    contracts:",
 		"      mode: warn",
 		"      require_pin: true",
@@ -40,9 +38,9 @@ func TestParseConfigContracts(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := cfg.Routes[0].Contracts
-	want := ContractsConfig{
+	want := Contracts{
 		Mode: "warn", RequirePin: true, Builtin: []string{"segment"},
-		Pins: []PinConfig{
+		Pins: []Pin{
 			{Match: "POST /crm/v3/objects/contacts", Request: "schemas/hubspot/create.request.json",
 				Responses: map[string]string{"2XX": "builtin:hubspot/crm-contacts-create.v3.response.json"},
 				Key:       "routes[0].contracts.pins[0]", Line: 10},
@@ -55,7 +53,7 @@ func TestParseConfigContracts(t *testing.T) {
 		t.Errorf("got  %+v\nwant %+v", got, want)
 	}
 	// A route without contracts has none.
-	cfg, err = ParseConfig("m.yaml", withContracts())
+	cfg, err = Parse("m.yaml", withContracts())
 	if err != nil || !cfg.Routes[0].Contracts.Empty() {
 		t.Errorf("no contracts: %+v, %v", cfg, err)
 	}
@@ -86,71 +84,15 @@ func TestParseConfigContractsErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := ParseConfig("m.yaml", withContracts(tt.lines...))
-			var ce *ConfigError
+			_, err := Parse("m.yaml", withContracts(tt.lines...))
+			var ce *Error
 			if !errors.As(err, &ce) {
-				t.Fatalf("got %v, want a ConfigError", err)
+				t.Fatalf("got %v, want a Error", err)
 			}
 			p := ce.Problems[0]
 			if p.Line != tt.line || p.Key != tt.key || !strings.Contains(p.Msg, tt.msg) {
 				t.Errorf("got %d %s %q\nwant %d %s %q", p.Line, p.Key, p.Msg, tt.line, tt.key, tt.msg)
 			}
 		})
-	}
-}
-
-// TestContractsCompileFromConfigFolder checks that pinned files are read relative to the config
-// file and that a broken schema is reported with its pin, line, file and JSON pointer.
-func TestContractsCompileFromConfigFolder(t *testing.T) {
-	dir := t.TempDir()
-	if err := os.MkdirAll(filepath.Join(dir, "schemas"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	write := func(name, body string) {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write("schemas/lead.json", `{"type":"object","required":["email"],"properties":{"email":{"type":"string","format":"email"}}}`)
-	write("schemas/typo.json", `{"type":"object","properties":{"email":{"type":"sting"}}}`)
-	cfgText := func(file string) string {
-		return string(withContracts(
-			"    contracts:",
-			"      mode: enforce",
-			"      builtin: [hubspot]",
-			"      pins:",
-			"        - match: POST /leads",
-			"          request: "+file,
-		))
-	}
-	write("mtguard.yaml", cfgText("schemas/lead.json"))
-	// Load from another working directory: the path is the config's, not the process's.
-	cfg, err := LoadConfig(filepath.Join(dir, "mtguard.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := cfg.Routes[0].Contracts.Pins[0].Request; got != filepath.Join(dir, "schemas/lead.json") {
-		t.Errorf("request path %q", got)
-	}
-	checks, err := routeChecks(cfg.Routes[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(checks.Request) != 1 || len(checks.Response) != 1 {
-		t.Errorf("checks: %d request, %d response", len(checks.Request), len(checks.Response))
-	}
-
-	write("mtguard.yaml", cfgText("schemas/typo.json"))
-	var out, errOut strings.Builder
-	err = run(t.Context(), []string{"mtguard", "check-config", filepath.Join(dir, "mtguard.yaml")}, &out, &errOut, func(string) string { return "" })
-	want := `route hubspot: routes[0].contracts.pins[0] (line 9): request: ` + filepath.Join(dir, "schemas/typo.json") + ` is not a valid JSON Schema: /properties/email/type: `
-	if err == nil || !strings.Contains(err.Error(), want) {
-		t.Errorf("check-config: got %v\nwant it to contain %q", err, want)
-	}
-
-	write("mtguard.yaml", cfgText("schemas/missing.json"))
-	err = run(t.Context(), []string{"mtguard", "check-config", filepath.Join(dir, "mtguard.yaml")}, &out, &errOut, func(string) string { return "" })
-	if err == nil || !strings.Contains(err.Error(), "missing.json") || !strings.Contains(err.Error(), "no such file") {
-		t.Errorf("missing file: %v", err)
 	}
 }

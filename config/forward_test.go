@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"errors"
@@ -32,15 +32,15 @@ func TestParseConfigForward(t *testing.T) {
 		"  - name: v6",
 		"    host: '[2001:DB8::1]'",
 	)
-	cfg, err := ParseConfig("mtguard.yaml", data)
+	cfg, err := Parse("mtguard.yaml", data)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := ForwardConfig{
+	want := Forward{
 		Listen:       "127.0.0.1:8443",
-		CA:           ForwardCAConfig{Cert: "./ca/mtguard-ca.pem", Key: "./ca/mtguard-ca-key.pem"},
+		CA:           ForwardCA{Cert: "./ca/mtguard-ca.pem", Key: "./ca/mtguard-ca-key.pem"},
 		UnknownHosts: proxy.UnknownHostsTunnel,
-		ProxyAuth:    &ProxyAuthConfig{UsernameEnv: "PROXY_USER", PasswordEnv: "PROXY_PASSWORD"},
+		ProxyAuth:    &ProxyAuth{UsernameEnv: "PROXY_USER", PasswordEnv: "PROXY_PASSWORD"},
 		UpstreamCA:   "./private-ca.pem",
 		Line:         2,
 	}
@@ -48,7 +48,7 @@ func TestParseConfigForward(t *testing.T) {
 		*got.ProxyAuth != *want.ProxyAuth || got.UpstreamCA != want.UpstreamCA || got.Line != want.Line {
 		t.Errorf("forward = %+v, want %+v", got, want)
 	}
-	routes := map[string]RouteConfig{}
+	routes := map[string]Route{}
 	for _, r := range cfg.Routes {
 		routes[r.Name] = r
 	}
@@ -65,14 +65,14 @@ func TestParseConfigForward(t *testing.T) {
 	}
 
 	// Defaults, and forward mode off without the block.
-	cfg, err = ParseConfig("mtguard.yaml", yamlLines("forward: {}", "routes:", "  - name: hubspot", "    host: api.hubapi.com"))
+	cfg, err = Parse("mtguard.yaml", yamlLines("forward: {}", "routes:", "  - name: hubspot", "    host: api.hubapi.com"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if f := cfg.Forward; f.Listen != DefaultForwardListen || f.CA.Cert != DefaultCACert || f.CA.Key != DefaultCAKey || f.UnknownHosts != proxy.UnknownHostsRefuse || f.ProxyAuth != nil || f.UpstreamCA != "" {
 		t.Errorf("forward defaults: %+v", f)
 	}
-	cfg, err = ParseConfig("mtguard.yaml", withRoute())
+	cfg, err = Parse("mtguard.yaml", withRoute())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,10 +129,10 @@ func TestParseConfigForwardErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg, err := ParseConfig("mtguard.yaml", tt.data)
-			var ce *ConfigError
+			cfg, err := Parse("mtguard.yaml", tt.data)
+			var ce *Error
 			if !errors.As(err, &ce) {
-				t.Fatalf("ParseConfig = %+v, %v; want a *ConfigError", cfg, err)
+				t.Fatalf("Parse = %+v, %v; want a *Error", cfg, err)
 			}
 			prefix := fmt.Sprintf("mtguard.yaml:%d: %s: ", tt.line, tt.key)
 			for _, l := range strings.Split(err.Error(), "\n") {
@@ -150,54 +150,12 @@ func TestLoadConfigResolvesForwardPaths(t *testing.T) {
 	path := filepath.Join(dir, "mtguard.yaml")
 	os.WriteFile(path, yamlLines("forward:", "  upstream_ca: certs/vendors.pem", "  ca: {key: /etc/mtguard/ca-key.pem}",
 		"routes:", "  - name: hubspot", "    host: api.hubapi.com"), 0o600)
-	cfg, err := LoadConfig(path)
+	cfg, err := Load(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	f := cfg.Forward
 	if f.CA.Cert != filepath.Join(dir, "mtguard-ca.pem") || f.CA.Key != "/etc/mtguard/ca-key.pem" || f.UpstreamCA != filepath.Join(dir, "certs/vendors.pem") {
 		t.Errorf("resolved paths: %+v", f)
-	}
-}
-
-func TestForwardSettings(t *testing.T) {
-	dir := t.TempDir()
-	var out, errOut strings.Builder
-	cert, key := filepath.Join(dir, "ca.pem"), filepath.Join(dir, "ca-key.pem")
-	if err := cmdCA([]string{"init", "--cert", cert, "--key", key}, &out, &errOut); err != nil {
-		t.Fatal(err)
-	}
-	fc := ForwardConfig{Listen: "127.0.0.1:0", CA: ForwardCAConfig{Cert: cert, Key: key}, UnknownHosts: "refuse",
-		ProxyAuth: &ProxyAuthConfig{UsernameEnv: "U", PasswordEnv: "P"}}
-	env := map[string]string{"U": "tool"}
-	if _, err := forwardSettings(fc, func(k string) string { return env[k] }); err == nil || !strings.Contains(err.Error(), "password_env names P") {
-		t.Errorf("missing password env: %v", err)
-	}
-	env["P"] = "pw"
-	s, err := forwardSettings(fc, func(k string) string { return env[k] })
-	if err != nil {
-		t.Fatal(err)
-	}
-	if s.CA == nil || *s.Auth != (proxy.ProxyAuth{Username: "tool", Password: "pw"}) {
-		t.Errorf("settings %+v", s)
-	}
-	fc.CA.Key = filepath.Join(dir, "missing.pem")
-	if _, err := forwardSettings(fc, func(k string) string { return env[k] }); err == nil || !strings.Contains(err.Error(), "mtguard ca init") {
-		t.Errorf("missing CA key: %v", err)
-	}
-	if s, err := forwardSettings(ForwardConfig{}, nil); s != nil || err != nil {
-		t.Errorf("forward off: %v %v", s, err)
-	}
-
-	// upstream_ca must hold certificates; without it the pipeline keeps its default transport.
-	if tr, err := upstreamTransport(ForwardConfig{}); tr != nil || err != nil {
-		t.Errorf("no upstream_ca: %v %v", tr, err)
-	}
-	os.WriteFile(filepath.Join(dir, "empty.pem"), []byte("not a certificate"), 0o644)
-	if _, err := upstreamTransport(ForwardConfig{UpstreamCA: filepath.Join(dir, "empty.pem")}); err == nil || !strings.Contains(err.Error(), "no PEM certificate") {
-		t.Errorf("upstream_ca without certificates: %v", err)
-	}
-	if tr, err := upstreamTransport(ForwardConfig{UpstreamCA: cert}); err != nil || tr == nil {
-		t.Errorf("upstream_ca: %v %v", tr, err)
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"strings"
@@ -24,7 +24,7 @@ func (p *configParser) routePreset(f fields, rk string) *vendors.Preset {
 // routeVendor applies a route's versions, outcomes and limits to its preset and returns what
 // the route's checks are compiled from: nil when the route has neither a preset nor rules of
 // its own. Each mistake is reported with its line and key, like the rest of the config.
-func (p *configParser) routeVendor(f fields, rk string, preset *vendors.Preset, r RouteConfig) *vendors.Preset {
+func (p *configParser) routeVendor(f fields, rk string, preset *vendors.Preset, r Route) *vendors.Preset {
 	versions, outcomes, limits := f.get("versions"), f.get("outcomes"), f.get("limits")
 	if preset == nil && !present(deref(versions)) && !present(deref(outcomes)) && !present(deref(limits)) {
 		return nil

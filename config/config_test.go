@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"errors"
@@ -277,7 +277,7 @@ func TestParseConfigErrors(t *testing.T) {
 			line: 4, key: "", msg: "YAML syntax error: could not find expected ':'",
 		},
 		{
-			// yaml.v3 drops the position of errors on the first line; ParseConfig puts it back.
+			// yaml.v3 drops the position of errors on the first line; Parse puts it back.
 			name: "YAML syntax error on line 1",
 			data: withRoute("listen: a: b"),
 			line: 1, key: "", msg: "YAML syntax error: mapping values are not allowed",
@@ -328,13 +328,13 @@ func TestParseConfigErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg, err := ParseConfig("mtguard.yaml", tt.data)
+			cfg, err := Parse("mtguard.yaml", tt.data)
 			if err == nil {
-				t.Fatalf("ParseConfig succeeded with %+v, want an error", cfg)
+				t.Fatalf("Parse succeeded with %+v, want an error", cfg)
 			}
-			var ce *ConfigError
+			var ce *Error
 			if !errors.As(err, &ce) {
-				t.Fatalf("error %T is not a *ConfigError: %v", err, err)
+				t.Fatalf("error %T is not a *Error: %v", err, err)
 			}
 			prefix := fmt.Sprintf("mtguard.yaml:%d: ", tt.line)
 			if tt.key != "" {
@@ -360,10 +360,10 @@ func TestParseConfigCollectsAllProblemsSortedByLine(t *testing.T) {
 		"  retention: forever",
 		"listn: x",
 	)
-	_, err := ParseConfig("mtguard.yaml", data)
-	var ce *ConfigError
+	_, err := Parse("mtguard.yaml", data)
+	var ce *Error
 	if !errors.As(err, &ce) {
-		t.Fatalf("got %v, want a *ConfigError", err)
+		t.Fatalf("got %v, want a *Error", err)
 	}
 	var got []string
 	for _, p := range ce.Problems {
@@ -405,22 +405,22 @@ func TestParseConfigValid(t *testing.T) {
 		"    prefix: /forms",
 		"    upstream: https://api.example.com/v3",
 	)
-	got, err := ParseConfig("mtguard.yaml", data)
+	got, err := Parse("mtguard.yaml", data)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := &Config{
 		Listen: "0.0.0.0:8080",
-		Admin:  AdminConfig{Listen: "0.0.0.0:9090", TokenEnv: "MTGUARD_ADMIN_TOKEN"},
-		Store: StoreConfig{
+		Admin:  Admin{Listen: "0.0.0.0:9090", TokenEnv: "MTGUARD_ADMIN_TOKEN"},
+		Store: Store{
 			Path:        "/var/lib/mtguard/log.db",
 			Retention:   168 * time.Hour,
 			MaxBody:     2_000_000,
 			CaptureBody: 64 << 10,
 			OnError:     OnErrorReject,
 		},
-		Redact: RedactConfig{Headers: []string{"X-Custom-Secret"}, Query: []string{"sig"}, Fields: []string{"ssn"}},
-		Routes: []RouteConfig{
+		Redact: Redact{Headers: []string{"X-Custom-Secret"}, Query: []string{"sig"}, Fields: []string{"ssn"}},
+		Routes: []Route{
 			{
 				Name: "crm", Prefix: "/crm", Upstream: "http://127.0.0.1:9000", Owner: "ops@example.com",
 				RecordKeys: []string{"email", "properties.email", "input[].email"},
@@ -430,29 +430,29 @@ func TestParseConfigValid(t *testing.T) {
 		},
 	}
 	if !reflect.DeepEqual(got, want) {
-		t.Errorf("ParseConfig =\n%+v\nwant\n%+v", got, want)
+		t.Errorf("Parse =\n%+v\nwant\n%+v", got, want)
 	}
 }
 
 func TestParseConfigDefaults(t *testing.T) {
-	got, err := ParseConfig("mtguard.yaml", withRoute())
+	got, err := Parse("mtguard.yaml", withRoute())
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := &Config{
 		Listen: DefaultListen,
-		Admin:  AdminConfig{Listen: DefaultAdminListen},
-		Store: StoreConfig{
+		Admin:  Admin{Listen: DefaultAdminListen},
+		Store: Store{
 			Path:        DefaultStorePath,
 			Retention:   720 * time.Hour,
 			MaxBody:     10 << 20,
 			CaptureBody: 1 << 20,
 			OnError:     OnErrorForward,
 		},
-		Routes: []RouteConfig{{Name: "crm", Prefix: "/crm", Upstream: "http://127.0.0.1:9000", Timeout: 30 * time.Second, Line: 2}},
+		Routes: []Route{{Name: "crm", Prefix: "/crm", Upstream: "http://127.0.0.1:9000", Timeout: 30 * time.Second, Line: 2}},
 	}
 	if !reflect.DeepEqual(got, want) {
-		t.Errorf("ParseConfig =\n%+v\nwant\n%+v", got, want)
+		t.Errorf("Parse =\n%+v\nwant\n%+v", got, want)
 	}
 }
 
@@ -501,7 +501,7 @@ func TestLoadConfigResolvesRelativeStorePath(t *testing.T) {
 			if err := os.WriteFile(path, withRoute(tt.store...), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			cfg, err := LoadConfig(path)
+			cfg, err := Load(path)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -520,12 +520,12 @@ func TestLoadConfigNamesFileInErrors(t *testing.T) {
 	if err := os.WriteFile(path, yamlLines("listen: 127.0.0.1:8080"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, err := LoadConfig(path)
+	_, err := Load(path)
 	if err == nil || !strings.HasPrefix(err.Error(), path+":1: routes: ") {
-		t.Errorf("LoadConfig error = %v, want it to start with %q", err, path+":1: routes: ")
+		t.Errorf("Load error = %v, want it to start with %q", err, path+":1: routes: ")
 	}
-	if _, err := LoadConfig(filepath.Join(t.TempDir(), "missing.yaml")); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("LoadConfig of a missing file = %v, want os.ErrNotExist", err)
+	if _, err := Load(filepath.Join(t.TempDir(), "missing.yaml")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("Load of a missing file = %v, want os.ErrNotExist", err)
 	}
 }
 
@@ -542,7 +542,7 @@ func TestParseConfigAuth(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg, err := ParseConfig("mtguard.yaml", []byte(fmt.Sprintf(base, tt.token, tt.auth)))
+			cfg, err := Parse("mtguard.yaml", []byte(fmt.Sprintf(base, tt.token, tt.auth)))
 			if tt.want == "" {
 				if err != nil || cfg.Routes[0].Auth == nil || cfg.Routes[0].Auth.ValueEnv != "CRM_TOKEN" {
 					t.Fatalf("err %v auth %+v", err, cfg.Routes[0].Auth)

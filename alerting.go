@@ -1,0 +1,114 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/mtguard/mtguard/config"
+	"github.com/mtguard/mtguard/inspect"
+	"github.com/mtguard/mtguard/proxy"
+	"github.com/mtguard/mtguard/store"
+	"github.com/rs/zerolog"
+)
+
+// alerting is the alert engine and the metrics, as serve wires them.
+type alerting struct {
+	engine   *inspect.Alerts
+	metrics  *inspect.Metrics
+	throttle inspect.ThrottleStats
+}
+
+// newAlerting builds the metrics, the sinks (reading their secrets from the environment) and
+// the alert engine, whose throttle rules read throttle. The engine is started by start, once
+// the store exists.
+func newAlerting(cfg *config.Config, throttle inspect.ThrottleStats, getenv func(string) string, log zerolog.Logger) (*alerting, error) {
+	sinks, err := alertSinks(cfg.Alerts.Sinks, getenv)
+	if err != nil {
+		return nil, err
+	}
+	var routes []inspect.RouteAlerts
+	for _, r := range cfg.Routes {
+		routes = append(routes, inspect.RouteAlerts{Route: r.Name, Owner: r.Owner, Sinks: r.Alerts.Sinks, Rules: r.Alerts.EffectiveRules()})
+	}
+	m := inspect.NewMetrics()
+	e, err := inspect.NewAlerts(inspect.AlertsConfig{
+		Routes:   routes,
+		Sinks:    sinks,
+		Renotify: cfg.Alerts.Renotify,
+		Metrics:  m,
+		Throttle: throttle,
+		Logger:   log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &alerting{engine: e, metrics: m, throttle: throttle}, nil
+}
+
+// alertSinks builds the configured sinks. A variable a sink names but that is empty is an
+// error naming the variable (never its value).
+func alertSinks(scs []config.Sink, getenv func(string) string) ([]inspect.Sink, error) {
+	var out []inspect.Sink
+	for _, sc := range scs {
+		need := func(field, env string) (string, error) {
+			if env == "" {
+				return "", nil
+			}
+			v := strings.TrimSpace(getenv(env))
+			if v == "" {
+				return "", fmt.Errorf("alerts.sinks %s: %s names %s, but that environment variable is empty", sc.Name, field, env)
+			}
+			return v, nil
+		}
+		u, err := need("url_env", sc.URLEnv)
+		if err != nil {
+			return nil, err
+		}
+		if u == "" {
+			u = sc.URL
+		}
+		switch sc.Type {
+		case config.SinkSlack:
+			out = append(out, inspect.NewSlackSink(sc.Name, u, nil))
+		case config.SinkPagerDuty:
+			key, err := need("routing_key_env", sc.RoutingKeyEnv)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, inspect.NewPagerDutySink(sc.Name, key, sc.URL, nil))
+		case config.SinkWebhook:
+			secret, err := need("secret_env", sc.SecretEnv)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, inspect.NewWebhookSink(sc.Name, u, secret, nil, nil))
+		default:
+			return nil, fmt.Errorf("alerts.sinks %s: unknown type %q", sc.Name, sc.Type)
+		}
+	}
+	return out, nil
+}
+
+// start feeds the metrics from the store, the pipeline and the throttler, and starts the
+// engine: it rebuilds its state from the store before returning.
+func (a *alerting) start(ctx context.Context, storePath string, st *store.Store, pipeline *proxy.Pipeline) {
+	a.metrics.Watch(inspect.MetricsConfig{
+		StoreSize: func() int64 {
+			fi, err := os.Stat(storePath)
+			if err != nil {
+				return 0
+			}
+			return fi.Size()
+		},
+		StoreCommits:        func() int64 { return st.Stats().Commits },
+		StoreCommitFailures: func() int64 { return st.Stats().CommitFailures },
+		StoreWriteErrors:    pipeline.StoreErrors,
+		Throttle:            a.throttle,
+	})
+	a.engine.Start(ctx, st)
+}
+
+// close stops the engine after sending what it has queued.
+func (a *alerting) close() { a.engine.Close() }

@@ -1,0 +1,26 @@
+package main
+
+import (
+	"testing"
+	"time"
+)
+
+func TestSinceFlag(t *testing.T) {
+	now := time.Date(2026, 11, 30, 15, 0, 0, 0, time.UTC)
+	for in, want := range map[string]time.Time{
+		"90m":                  now.Add(-90 * time.Minute),
+		"2026-11-30T14:00:00Z": time.Date(2026, 11, 30, 14, 0, 0, 0, time.UTC),
+	} {
+		var f sinceFlag
+		if err := f.Set(in); err != nil || !f.from(now).Equal(want) {
+			t.Errorf("--since %s: %v %v, want %v", in, f.from(now), err, want)
+		}
+	}
+	var f sinceFlag
+	if err := f.Set("yesterday"); err == nil {
+		t.Error("--since yesterday was accepted")
+	}
+	if !f.from(now).IsZero() {
+		t.Error("an unset --since should not filter")
+	}
+}
