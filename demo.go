@@ -14,6 +14,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/mtguard/mtguard/cli"
 	"github.com/mtguard/mtguard/config"
 	"github.com/mtguard/mtguard/examples"
 	"github.com/mtguard/mtguard/examples/fakecrm"
@@ -52,10 +53,10 @@ var demoSubmissions = []submission{
 }
 
 func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
-	fs := newFlagSet("demo", stderr)
+	fs := cli.NewFlagSet("demo", stderr)
 	once := fs.Bool("once", false, "exit after printing the table instead of serving until Ctrl-C")
 	keep := fs.Bool("keep", false, "keep the demo's store file when exiting")
-	if _, err := parseFlags(fs, args); err != nil {
+	if _, err := cli.ParseFlags(fs, args); err != nil {
 		return err
 	}
 

@@ -12,6 +12,8 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"syscall"
+
+	"github.com/mtguard/mtguard/cli"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -22,7 +24,7 @@ func main() {
 	defer stop()
 	tuneGC(os.Getenv)
 	if err := run(ctx, os.Args, os.Stdout, os.Stderr, os.Getenv); err != nil {
-		if !errors.Is(err, flag.ErrHelp) && !errors.Is(err, errFailures) {
+		if !errors.Is(err, flag.ErrHelp) && !errors.Is(err, cli.ErrFailures) {
 			fmt.Fprintln(os.Stderr, "mtguard:", err)
 		}
 		os.Exit(exitCode(err))
@@ -73,7 +75,7 @@ MTGUARD_ADMIN (default http://127.0.0.1:9090); the token comes from MTGUARD_ADMI
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	if len(args) < 2 {
 		fmt.Fprint(stderr, usage)
-		return errUsage
+		return cli.ErrUsage
 	}
 	cmd, rest := args[1], args[2:]
 	switch cmd {
@@ -84,27 +86,27 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	case "demo":
 		return cmdDemo(ctx, rest, stdout, stderr, getenv)
 	case "log":
-		return cmdLog(ctx, rest, stdout, stderr, getenv)
+		return cli.Log(ctx, rest, stdout, stderr, getenv)
 	case "show":
-		return cmdShow(ctx, rest, stdout, stderr, getenv)
+		return cli.Show(ctx, rest, stdout, stderr, getenv)
 	case "schemas":
-		return cmdSchemas(rest, stdout, stderr)
+		return cli.Schemas(rest, stdout, stderr)
 	case "presets":
-		return cmdPresets(rest, stdout, stderr)
+		return cli.Presets(rest, stdout, stderr)
 	case "replay":
-		return cmdReplay(ctx, rest, stdout, stderr, getenv)
+		return cli.Replay(ctx, rest, stdout, stderr, getenv)
 	case "forget":
-		return cmdForget(ctx, rest, stdout, stderr, getenv)
+		return cli.Forget(ctx, rest, stdout, stderr, getenv)
 	case "export":
-		return cmdExport(ctx, rest, stdout, stderr, getenv)
+		return cli.Export(ctx, version, rest, stdout, stderr, getenv)
 	case "ca":
-		return cmdCA(rest, stdout, stderr)
+		return cli.CA(rest, stdout, stderr)
 	case "health":
-		return cmdHealth(ctx, rest, stdout, stderr, getenv)
+		return cli.Health(ctx, rest, stdout, stderr, getenv)
 	case "alerts":
-		return cmdAlerts(ctx, rest, stdout, stderr, getenv)
+		return cli.Alerts(ctx, rest, stdout, stderr, getenv)
 	case "limits":
-		return cmdLimits(ctx, rest, stdout, stderr, getenv)
+		return cli.Limits(ctx, rest, stdout, stderr, getenv)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "mtguard", version)
 		return nil
@@ -113,14 +115,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return nil
 	}
 	fmt.Fprint(stderr, usage)
-	return fmt.Errorf("unknown command %q: %w", cmd, errUsage)
+	return fmt.Errorf("unknown command %q: %w", cmd, cli.ErrUsage)
 }
 
-// errUsage marks a command line mtguard could not make sense of; the process exits with 2.
-var errUsage = errors.New("usage error")
-
 func exitCode(err error) int {
-	if errors.Is(err, errUsage) || errors.Is(err, flag.ErrHelp) {
+	if errors.Is(err, cli.ErrUsage) || errors.Is(err, flag.ErrHelp) {
 		return 2
 	}
 	return 1

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mtguard/mtguard/cli"
 	"github.com/mtguard/mtguard/config"
 	"github.com/mtguard/mtguard/txn"
 	"github.com/mtguard/mtguard/vendors"
@@ -28,7 +29,7 @@ func TestReadmePresets(t *testing.T) {
 		case p.Upstream == "":
 			upstream = "per account"
 		}
-		fmt.Fprintf(&want, "| `%s` | %s | %s | %s | %s |\n", name, p.Title, upstream, limitsSummary(p.Limits), presetCodes(p))
+		fmt.Fprintf(&want, "| `%s` | %s | %s | %s | %s |\n", name, p.Title, upstream, cli.LimitsSummary(p.Limits), presetCodes(p))
 	}
 	checkReadmeSection(t, "presets", "the presets", "TestReadmePresets", want.String())
 }

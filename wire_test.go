@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mtguard/mtguard/cli"
 	"github.com/mtguard/mtguard/config"
 	"github.com/mtguard/mtguard/proxy"
 )
@@ -101,7 +102,7 @@ func TestForwardSettings(t *testing.T) {
 	dir := t.TempDir()
 	var out, errOut strings.Builder
 	cert, key := filepath.Join(dir, "ca.pem"), filepath.Join(dir, "ca-key.pem")
-	if err := cmdCA([]string{"init", "--cert", cert, "--key", key}, &out, &errOut); err != nil {
+	if err := cli.CA([]string{"init", "--cert", cert, "--key", key}, &out, &errOut); err != nil {
 		t.Fatal(err)
 	}
 	fc := config.Forward{Listen: "127.0.0.1:0", CA: config.ForwardCA{Cert: cert, Key: key}, UnknownHosts: "refuse",

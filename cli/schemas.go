@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"errors"
@@ -30,26 +30,26 @@ pin records hand-written (or deliberately edited) contracts in their folder's lo
 the contracts shipped with mtguard (builtin:<vendor>/<file>).
 `
 
-func cmdSchemas(args []string, stdout, stderr io.Writer) error {
+func Schemas(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, schemasUsage)
-		return fmt.Errorf("schemas needs a subcommand (import, verify, pin or list): %w", errUsage)
+		return fmt.Errorf("schemas needs a subcommand (import, verify, pin or list): %w", ErrUsage)
 	}
 	switch args[0] {
 	case "import":
-		return cmdSchemasImport(args[1:], stdout, stderr)
+		return SchemasImport(args[1:], stdout, stderr)
 	case "verify":
-		return cmdSchemasVerify(args[1:], stdout, stderr)
+		return SchemasVerify(args[1:], stdout, stderr)
 	case "pin":
-		return cmdSchemasPin(args[1:], stdout, stderr)
+		return SchemasPin(args[1:], stdout, stderr)
 	case "list":
-		return cmdSchemasList(args[1:], stdout, stderr)
+		return SchemasList(args[1:], stdout, stderr)
 	case "help", "-h", "--help", "-help":
 		fmt.Fprint(stdout, schemasUsage)
 		return nil
 	}
 	fmt.Fprint(stderr, schemasUsage)
-	return fmt.Errorf("unknown schemas subcommand %q: %w", args[0], errUsage)
+	return fmt.Errorf("unknown schemas subcommand %q: %w", args[0], ErrUsage)
 }
 
 // stringsFlag collects a repeated flag.
@@ -58,23 +58,23 @@ type stringsFlag []string
 func (s *stringsFlag) String() string     { return strings.Join(*s, ", ") }
 func (s *stringsFlag) Set(v string) error { *s = append(*s, v); return nil }
 
-func cmdSchemasImport(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("schemas import", stderr)
+func SchemasImport(args []string, stdout, stderr io.Writer) error {
+	fs := NewFlagSet("schemas import", stderr)
 	specPath := fs.String("spec", "", "the vendor's OpenAPI 3.x or Swagger 2.0 `file` (JSON or YAML)")
 	var ops stringsFlag
 	fs.Var(&ops, "operation", "the `\"METHOD /path\"` to import, as the spec writes it; repeat for several")
 	all := fs.Bool("all", false, "import every operation")
 	out := fs.String("out", "", "the `folder` to write the schemas and schemas.lock to")
 	list := fs.Bool("list", false, "list the spec's operations instead of importing")
-	pos, err := parseFlags(fs, args)
+	pos, err := ParseFlags(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) > 0 {
-		return fmt.Errorf("schemas import takes no arguments (got %q); name operations with --operation: %w", strings.Join(pos, " "), errUsage)
+		return fmt.Errorf("schemas import takes no arguments (got %q); name operations with --operation: %w", strings.Join(pos, " "), ErrUsage)
 	}
 	if *specPath == "" {
-		return fmt.Errorf("schemas import needs --spec FILE: %w", errUsage)
+		return fmt.Errorf("schemas import needs --spec FILE: %w", ErrUsage)
 	}
 	data, err := os.ReadFile(*specPath)
 	if err != nil {
@@ -93,11 +93,11 @@ func cmdSchemasImport(args []string, stdout, stderr io.Writer) error {
 	}
 	switch {
 	case *out == "":
-		return fmt.Errorf("schemas import needs --out DIR: %w", errUsage)
+		return fmt.Errorf("schemas import needs --out DIR: %w", ErrUsage)
 	case *all && len(ops) > 0:
-		return fmt.Errorf("give --operation or --all, not both: %w", errUsage)
+		return fmt.Errorf("give --operation or --all, not both: %w", ErrUsage)
 	case !*all && len(ops) == 0:
-		return fmt.Errorf("schemas import needs --operation \"METHOD /path\" or --all (--list shows the operations): %w", errUsage)
+		return fmt.Errorf("schemas import needs --operation \"METHOD /path\" or --all (--list shows the operations): %w", ErrUsage)
 	}
 	var chosen []schemas.Operation
 	if *all {
@@ -199,15 +199,15 @@ func readLock(path string) (*schemas.Lock, error) {
 	return lock, nil
 }
 
-func cmdSchemasVerify(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("schemas verify", stderr)
+func SchemasVerify(args []string, stdout, stderr io.Writer) error {
+	fs := NewFlagSet("schemas verify", stderr)
 	dir := fs.String("dir", "schemas", "the `folder` to check; every schemas.lock under it is verified")
-	pos, err := parseFlags(fs, args)
+	pos, err := ParseFlags(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) > 0 {
-		return fmt.Errorf("schemas verify takes no arguments (got %q); use --dir: %w", strings.Join(pos, " "), errUsage)
+		return fmt.Errorf("schemas verify takes no arguments (got %q); use --dir: %w", strings.Join(pos, " "), ErrUsage)
 	}
 	if st, err := os.Stat(*dir); err != nil || !st.IsDir() {
 		return fmt.Errorf("--dir %s: not a folder", *dir)
@@ -226,16 +226,16 @@ func cmdSchemasVerify(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-func cmdSchemasPin(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("schemas pin", stderr)
+func SchemasPin(args []string, stdout, stderr io.Writer) error {
+	fs := NewFlagSet("schemas pin", stderr)
 	source := fs.String("source", "", "where the contract comes from (the vendor doc `URL`); required for a file not pinned yet")
 	note := fs.String("note", "", "how the contract differs from its source, if it was edited on purpose")
-	pos, err := parseFlags(fs, args)
+	pos, err := ParseFlags(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) == 0 {
-		return fmt.Errorf("schemas pin takes the schema files to pin: %w", errUsage)
+		return fmt.Errorf("schemas pin takes the schema files to pin: %w", ErrUsage)
 	}
 	for _, file := range pos {
 		if abs, err := filepath.Abs(file); err == nil {
@@ -258,7 +258,7 @@ func cmdSchemasPin(args []string, stdout, stderr io.Writer) error {
 		name := filepath.Base(file)
 		e, had := lock.Schemas[name]
 		if !had && *source == "" {
-			return fmt.Errorf("%s is not pinned yet: say where it comes from with --source URL: %w", file, errUsage)
+			return fmt.Errorf("%s is not pinned yet: say where it comes from with --source URL: %w", file, ErrUsage)
 		}
 		if *source != "" {
 			e.Source = *source
@@ -290,9 +290,9 @@ func unwrapPinError(err error) error {
 	return errors.New(strings.TrimPrefix(msg, "request: "))
 }
 
-func cmdSchemasList(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("schemas list", stderr)
-	if _, err := parseFlags(fs, args); err != nil {
+func SchemasList(args []string, stdout, stderr io.Writer) error {
+	fs := NewFlagSet("schemas list", stderr)
+	if _, err := ParseFlags(fs, args); err != nil {
 		return err
 	}
 	pins, err := schemas.BuiltinPins()

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -9,18 +9,18 @@ import (
 	"github.com/mtguard/mtguard/inspect"
 )
 
-// cmdLimits prints each limits group's budget, use, queue and pause state, from a running
+// Limits prints each limits group's budget, use, queue and pause state, from a running
 // mtguard (GET /api/limits).
-func cmdLimits(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
-	fs := newFlagSet("limits", stderr)
+func Limits(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	fs := NewFlagSet("limits", stderr)
 	admin := fs.String("admin", "", "admin API `URL` (default $MTGUARD_ADMIN or "+defaultAdminURL+")")
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
-	pos, err := parseFlags(fs, args)
+	pos, err := ParseFlags(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) > 0 {
-		return fmt.Errorf("limits takes no arguments (got %q): %w", strings.Join(pos, " "), errUsage)
+		return fmt.Errorf("limits takes no arguments (got %q): %w", strings.Join(pos, " "), ErrUsage)
 	}
 	rep, err := adminClient(*admin, getenv).Limits(ctx)
 	if err != nil {

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"errors"
@@ -24,27 +24,27 @@ how to make tools trust it. The files are forward.ca of --config, or ./mtguard-c
 ./mtguard-ca-key.pem; --cert and --key override either. Existing files are kept unless --force.
 `
 
-// cmdCA runs "mtguard ca init".
-func cmdCA(args []string, stdout, stderr io.Writer) error {
+// CA runs "mtguard ca init".
+func CA(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] != "init" {
 		fmt.Fprint(stderr, caUsage)
 		if len(args) == 0 {
-			return fmt.Errorf("ca: missing subcommand: %w", errUsage)
+			return fmt.Errorf("ca: missing subcommand: %w", ErrUsage)
 		}
-		return fmt.Errorf("ca: unknown subcommand %q (only init): %w", args[0], errUsage)
+		return fmt.Errorf("ca: unknown subcommand %q (only init): %w", args[0], ErrUsage)
 	}
-	fset := newFlagSet("ca init", stderr)
+	fset := NewFlagSet("ca init", stderr)
 	fset.Usage = func() { fmt.Fprint(stderr, caUsage) }
 	configPath := fset.String("config", "", "take the file names (and the proxy address) from this config's forward: block")
 	certPath := fset.String("cert", "", "CA certificate `file` (default ./mtguard-ca.pem)")
 	keyPath := fset.String("key", "", "CA private key `file` (default ./mtguard-ca-key.pem)")
 	force := fset.Bool("force", false, "replace existing files (every tool must then trust the new CA)")
-	pos, err := parseFlags(fset, args[1:])
+	pos, err := ParseFlags(fset, args[1:])
 	if err != nil {
 		return err
 	}
 	if len(pos) > 0 {
-		return fmt.Errorf("ca init takes no arguments (got %q): %w", pos[0], errUsage)
+		return fmt.Errorf("ca init takes no arguments (got %q): %w", pos[0], ErrUsage)
 	}
 
 	certFile, keyFile, listen := config.DefaultCACert, config.DefaultCAKey, config.DefaultForwardListen
@@ -65,7 +65,7 @@ func cmdCA(args []string, stdout, stderr io.Writer) error {
 		keyFile = *keyPath
 	}
 	if certFile == keyFile {
-		return fmt.Errorf("--cert and --key name the same file %s: %w", certFile, errUsage)
+		return fmt.Errorf("--cert and --key name the same file %s: %w", certFile, ErrUsage)
 	}
 	if !*force {
 		for _, f := range []string{certFile, keyFile} {

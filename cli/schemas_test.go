@@ -1,8 +1,7 @@
-package main
+package cli
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -12,18 +11,10 @@ import (
 	"github.com/mtguard/mtguard/schemas"
 )
 
-// schemasCLI runs one command line through run and returns what it printed.
-func schemasCLI(t *testing.T, args ...string) (string, error) {
-	t.Helper()
-	var out bytes.Buffer
-	err := run(context.Background(), append([]string{"mtguard"}, args...), &out, &out, func(string) string { return "" })
-	return out.String(), err
-}
-
-// realSpec returns the path of a vendor spec in ../shared/specs, or skips.
+// realSpec returns the path of a vendor spec in the specs folder beside the repository, or skips.
 func realSpec(t *testing.T, name string) string {
 	t.Helper()
-	p := filepath.Join("..", "shared", "specs", name)
+	p := filepath.Join("..", "..", "shared", "specs", name)
 	if _, err := os.Stat(p); err != nil {
 		t.Skipf("%s is absent: the vendor specs live in ../shared/specs/ beside the repository; import tests need them", p)
 	}
@@ -105,7 +96,7 @@ func TestSchemasImportVerifyPin(t *testing.T) {
 		t.Errorf("pin of a broken schema: %v", err)
 	}
 	os.WriteFile(hand, []byte(`{"type":"object"}`), 0o644)
-	if _, err := schemasCLI(t, "schemas", "pin", hand); !errors.Is(err, errUsage) {
+	if _, err := schemasCLI(t, "schemas", "pin", hand); !errors.Is(err, ErrUsage) {
 		t.Errorf("pin without --source: %v", err)
 	}
 	if out, err := schemasCLI(t, "schemas", "pin", "--source", "https://example.com/doc", hand); err != nil || !strings.Contains(out, "pinned "+hand) {
@@ -157,7 +148,7 @@ func TestSchemasCommandErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		_, err := schemasCLI(t, tt.args...)
-		if err == nil || !strings.Contains(err.Error(), tt.want) || errors.Is(err, errUsage) != tt.usage {
+		if err == nil || !strings.Contains(err.Error(), tt.want) || errors.Is(err, ErrUsage) != tt.usage {
 			t.Errorf("%q: got %v, want %q (usage error %v)", tt.args, err, tt.want, tt.usage)
 		}
 	}
@@ -180,7 +171,18 @@ func TestSchemasListAndShippedLocks(t *testing.T) {
 		}
 	}
 	// The shipped contracts in the repository match their locks, as CI would check them.
-	if out, err := schemasCLI(t, "schemas", "verify", "--dir", filepath.Join("schemas", "contracts")); err != nil {
+	if out, err := schemasCLI(t, "schemas", "verify", "--dir", filepath.Join("..", "schemas", "contracts")); err != nil {
 		t.Errorf("%v\n%s", err, out)
 	}
+}
+
+// schemasCLI runs "mtguard schemas ..." as the command line would, output and errors together.
+func schemasCLI(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	if len(args) == 0 || args[0] != "schemas" {
+		t.Fatalf("schemasCLI takes a schemas command line, got %q", args)
+	}
+	var out bytes.Buffer
+	err := Schemas(args[1:], &out, &out)
+	return out.String(), err
 }

@@ -1,8 +1,7 @@
-package main
+package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -10,16 +9,11 @@ import (
 	"time"
 
 	"github.com/mtguard/mtguard/inspect"
-	"github.com/mtguard/mtguard/store"
 	"github.com/mtguard/mtguard/txn"
 )
 
-// errFailures marks a command that ran but found failures (a replay that failed again); the
-// process exits with 1 without repeating the summary it printed.
-var errFailures = errors.New("some calls failed")
-
-func cmdReplay(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
-	fs := newFlagSet("replay", stderr)
+func Replay(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	fs := NewFlagSet("replay", stderr)
 	admin := fs.String("admin", "", "admin API `URL` (default $MTGUARD_ADMIN or "+defaultAdminURL+")")
 	record := fs.String("record", "", "replay the calls that carried this record `key`")
 	route := fs.String("route", "", "replay the calls of this route")
@@ -30,14 +24,14 @@ func cmdReplay(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	dryRun := fs.Bool("dry-run", false, "say how many calls and records would be resent, resend nothing")
 	force := fs.Bool("force", false, "resend calls that were already delivered")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
-	pos, err := parseFlags(fs, args)
+	pos, err := ParseFlags(fs, args)
 	if err != nil {
 		return err
 	}
 	client := adminClient(*admin, getenv)
 	if len(pos) == 1 {
 		if *record != "" || *route != "" || *outcome != "" || *finding != "" || *since != 0 || *dryRun {
-			return fmt.Errorf("replay takes either one transaction id or filters, not both: %w", errUsage)
+			return fmt.Errorf("replay takes either one transaction id or filters, not both: %w", ErrUsage)
 		}
 		res, err := client.ReplayOne(ctx, pos[0], *force)
 		if err != nil {
@@ -53,12 +47,12 @@ func cmdReplay(ctx context.Context, args []string, stdout, stderr io.Writer, get
 		fmt.Fprintf(stdout, "%s resent as %s: %s (%d records)\n", res.Item.Resent, res.Item.Replay, res.Item.Outcome, res.Item.Records)
 		if res.Item.Outcome != string(txn.OutcomeDelivered) {
 			fmt.Fprintf(stdout, "see: mtguard show %s\n", res.Item.Replay)
-			return errFailures
+			return ErrFailures
 		}
 		return nil
 	}
 	if len(pos) > 1 {
-		return fmt.Errorf("replay takes one transaction id or filters: %w", errUsage)
+		return fmt.Errorf("replay takes one transaction id or filters: %w", ErrUsage)
 	}
 	req := inspect.ReplayRequest{Record: *record, Route: *route, Outcome: *outcome, Finding: *finding, Limit: *limit, DryRun: *dryRun, Force: *force}
 	if *since > 0 {
@@ -86,7 +80,7 @@ func cmdReplay(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	}
 	writeReplaySummary(stdout, job)
 	if job.FailedAgain > 0 || job.Error != "" {
-		return errFailures
+		return ErrFailures
 	}
 	return nil
 }
@@ -144,77 +138,4 @@ func (p *progress) done(job *inspect.ReplayJob) {
 		p.show(job)
 		fmt.Fprintln(p.w)
 	}
-}
-
-func cmdForget(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
-	fs := newFlagSet("forget", stderr)
-	admin := fs.String("admin", "", "admin API `URL` (default $MTGUARD_ADMIN or "+defaultAdminURL+")")
-	record := fs.String("record", "", "the record `key` to erase (e.g. an email address)")
-	pos, err := parseFlags(fs, args)
-	if err != nil {
-		return err
-	}
-	if *record == "" || len(pos) > 0 {
-		return fmt.Errorf("forget needs --record KEY (e.g. mtguard forget --record jane@acme.com): %w", errUsage)
-	}
-	rep, err := adminClient(*admin, getenv).Forget(ctx, *record)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "erased %d transactions carrying %s; store compacted from %d to %d bytes\n", rep.Deleted, *record, rep.BytesBefore, rep.BytesAfter)
-	return nil
-}
-
-func cmdExport(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
-	fs := newFlagSet("export", stderr)
-	admin := fs.String("admin", "", "admin API `URL` (default $MTGUARD_ADMIN or "+defaultAdminURL+")")
-	har := fs.Bool("har", false, "write HAR 1.2 (the only format for now)")
-	out := fs.String("out", "", "write to `file` instead of standard output")
-	record := fs.String("record", "", "only calls that carried this record `key`")
-	route := fs.String("route", "", "only calls on this route")
-	outcome := fs.String("outcome", "", "only calls with this outcome")
-	finding := fs.String("finding", "", "only calls with this finding `code`")
-	since := fs.Duration("since", 0, "only calls in the last `duration`")
-	limit := fs.Int("limit", 1000, "at most `N` calls")
-	pos, err := parseFlags(fs, args)
-	if err != nil {
-		return err
-	}
-	if !*har || len(pos) > 0 {
-		return fmt.Errorf("export needs --har and takes filters as flags (e.g. mtguard export --har --record jane@acme.com): %w", errUsage)
-	}
-	q := store.Query{RecordKey: *record, Route: *route, Outcome: txn.Outcome(*outcome), Finding: *finding, Ascending: true}
-	if *since > 0 {
-		q.Since = time.Now().Add(-*since)
-	}
-	client := adminClient(*admin, getenv)
-	var txs []txn.Transaction
-	for len(txs) < *limit {
-		q.Limit = min(1000, *limit-len(txs))
-		page, err := client.List(ctx, q)
-		if err != nil {
-			return err
-		}
-		txs = append(txs, page.Transactions...)
-		if page.Next == "" {
-			break
-		}
-		q.Cursor = page.Next
-	}
-	w := stdout
-	if *out != "" {
-		f, err := os.Create(*out)
-		if err != nil {
-			return fmt.Errorf("export: %w", err)
-		}
-		defer f.Close()
-		w = f
-	}
-	if err := writeJSON(w, inspect.NewHAR(txs, version)); err != nil {
-		return fmt.Errorf("export: %w", err)
-	}
-	if *out != "" {
-		fmt.Fprintf(stdout, "wrote %d calls to %s\n", len(txs), *out)
-	}
-	return nil
 }

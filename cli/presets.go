@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"fmt"
@@ -15,11 +15,11 @@ const presetsUsage = `Usage:
   mtguard presets show NAME    print one preset as YAML (its rules, versions, limits and sources)
 `
 
-// cmdPresets lists the shipped vendor presets or prints one.
-func cmdPresets(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("presets", stderr)
+// Presets lists the shipped vendor presets or prints one.
+func Presets(args []string, stdout, stderr io.Writer) error {
+	fs := NewFlagSet("presets", stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, presetsUsage) }
-	pos, err := parseFlags(fs, args)
+	pos, err := ParseFlags(fs, args)
 	if err != nil {
 		return err
 	}
@@ -35,7 +35,7 @@ func cmdPresets(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	fmt.Fprint(stderr, presetsUsage)
-	return fmt.Errorf("presets %s: %w", strings.Join(pos, " "), errUsage)
+	return fmt.Errorf("presets %s: %w", strings.Join(pos, " "), ErrUsage)
 }
 
 func writePresetList(w io.Writer) error {
@@ -54,7 +54,7 @@ func writePresetList(w io.Writer) error {
 			upstream = "(per account: set upstream)"
 		}
 		rules := len(p.Auth) + len(p.LimitSignals) + len(p.Outcomes)
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\n", name, p.Title, upstream, rules, len(p.Versions), limitsSummary(p.Limits))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\n", name, p.Title, upstream, rules, len(p.Versions), LimitsSummary(p.Limits))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -63,8 +63,8 @@ func writePresetList(w io.Writer) error {
 	return err
 }
 
-// limitsSummary prints a preset's limits in a few words: 100/10s, 50000/day (America/Chicago), 10 at once.
-func limitsSummary(l vendors.Limits) string {
+// LimitsSummary prints a preset's limits in a few words: 100/10s, 50000/day (America/Chicago), 10 at once.
+func LimitsSummary(l vendors.Limits) string {
 	var parts []string
 	for _, w := range l.Windows {
 		if len(w.Paths) > 0 {

@@ -1,0 +1,42 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/mtguard/mtguard/cli"
+	"github.com/mtguard/mtguard/config"
+	"github.com/rs/zerolog"
+)
+
+func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	fs := cli.NewFlagSet("serve", stderr)
+	configPath := fs.String("config", "mtguard.yaml", "config `file`")
+	logFormat := fs.String("log-format", "json", "log format: json or console")
+	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	if _, err := cli.ParseFlags(fs, args); err != nil {
+		return err
+	}
+	level, err := zerolog.ParseLevel(*logLevel)
+	if err != nil {
+		return fmt.Errorf("--log-level %q: %v: %w", *logLevel, err, cli.ErrUsage)
+	}
+	cfg, err := config.Load(*configPath)
+	if err != nil {
+		return err
+	}
+	log := newLogger(stderr, *logFormat, level)
+	s, err := startServer(ctx, cfg, getenv, log)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "mtguard %s serving: proxy http://%s  admin http://%s  store %s\n", version, s.dataAddr, s.adminAddr, cfg.Store.Path)
+	for _, r := range cfg.Routes {
+		if r.Prefix != "" {
+			fmt.Fprintf(stdout, "  route %-16s http://%s%s/... -> %s\n", r.Name, s.dataAddr, r.Prefix, r.Upstream)
+		}
+	}
+	s.forward.describe(stdout, cfg)
+	return s.wait(ctx)
+}
