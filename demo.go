@@ -131,7 +131,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer, geten
 		return err
 	}
 	fmt.Fprintf(stdout, "\nWhat mtguard recorded (through its admin API, %s):\n\n", adminURL)
-	if err := inspect.WriteLog(stdout, page.Transactions, nil); err != nil {
+	if err := cli.WriteLog(stdout, page.Transactions, nil); err != nil {
 		s.shutdown()
 		return err
 	}

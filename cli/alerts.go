@@ -43,7 +43,7 @@ func Alerts(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 		_, err := fmt.Fprintln(stdout, "no alerts firing (mtguard alerts --all shows the history)")
 		return err
 	}
-	return inspect.WriteAlerts(stdout, alerts, nil)
+	return WriteAlerts(stdout, alerts, nil)
 }
 
 func AlertsAck(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {

@@ -28,7 +28,7 @@ func Health(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 	if *asJSON {
 		err = writeJSON(stdout, h)
 	} else {
-		err = inspect.WriteHealth(stdout, h, nil)
+		err = WriteHealth(stdout, h, nil)
 	}
 	if err != nil {
 		return err

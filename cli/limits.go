@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-
-	"github.com/mtguard/mtguard/inspect"
 )
 
 // Limits prints each limits group's budget, use, queue and pause state, from a running
@@ -29,5 +27,5 @@ func Limits(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 	if *asJSON {
 		return writeJSON(stdout, rep)
 	}
-	return inspect.WriteLimits(stdout, rep, nil)
+	return WriteLimits(stdout, rep, nil)
 }

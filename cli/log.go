@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mtguard/mtguard/inspect"
 	"github.com/mtguard/mtguard/store"
 	"github.com/mtguard/mtguard/txn"
 )
@@ -37,7 +36,7 @@ func Log(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	if *asJSON {
 		return writeJSON(stdout, page)
 	}
-	if err := inspect.WriteLog(stdout, page.Transactions, nil); err != nil {
+	if err := WriteLog(stdout, page.Transactions, nil); err != nil {
 		return err
 	}
 	if page.Next != "" {

@@ -174,12 +174,12 @@ func SchemasImport(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "pinned %d schemas in %s\n", written, lockPath)
 	if len(snippets) > 0 && len(snippets) <= 10 {
-		fmt.Fprintf(stdout, "\nadd to the route's contracts: (in a config, schema paths are relative to its folder)\n    pins:\n%s\n", indent(strings.Join(snippets, "\n"), "    "))
+		fmt.Fprintf(stdout, "\nadd to the route's contracts: (in a config, schema paths are relative to its folder)\n    pins:\n%s\n", indentBy(strings.Join(snippets, "\n"), "    "))
 	}
 	return nil
 }
 
-func indent(s, by string) string {
+func indentBy(s, by string) string {
 	return by + strings.ReplaceAll(s, "\n", "\n"+by)
 }
 

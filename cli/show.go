@@ -31,5 +31,5 @@ func Show(ctx context.Context, args []string, stdout, stderr io.Writer, getenv f
 		_, err := fmt.Fprintln(stdout, inspect.Curl(tx))
 		return err
 	}
-	return inspect.WriteTransaction(stdout, tx, nil)
+	return WriteTransaction(stdout, tx, nil)
 }

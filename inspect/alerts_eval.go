@@ -478,7 +478,7 @@ func (e *Alerts) describe(rs *routeState, k kind, now time.Time) string {
 		}
 		msg := ""
 		if d.message != "" {
-			msg = ": " + truncate(d.message, 200)
+			msg = ": " + Truncate(d.message, 200)
 		}
 		return fmt.Sprintf("%d calls went to a deprecated endpoint (%s)%s", d.calls, when, msg)
 	case kindContract:

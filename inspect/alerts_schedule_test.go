@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mtguard/mtguard/store"
 	"github.com/mtguard/mtguard/txn"
 )
 
@@ -95,35 +94,6 @@ func TestFormatDuration(t *testing.T) {
 	} {
 		if got := formatDuration(d); got != want {
 			t.Errorf("formatDuration(%v) = %q, want %q", d, got, want)
-		}
-	}
-}
-
-func TestWriteHealthAndAlerts(t *testing.T) {
-	h := Health{Time: nyMonday9, Routes: []RouteHealth{
-		{Route: "marketo", Owner: "ops@example.com", State: StateSilent, LastDelivery: nyMonday9.Add(-31 * time.Minute), Firing: []string{"silence"}},
-		{Route: "crm", Owner: "crm@example.com", State: StateOK, Calls: 412, Delivered: 412, P95MS: 231.4, LastDelivery: nyMonday9.Add(-5 * time.Second), Firing: []string{}},
-	}}
-	var b strings.Builder
-	if err := WriteHealth(&b, h, time.UTC); err != nil {
-		t.Fatal(err)
-	}
-	want := `ROUTE    STATE   CALLS/1H  DELIVERED/1H  ERRORS  P95    LAST DELIVERY                  ALERTS   OWNER
-marketo  silent  0         0             -       -      2026-11-30 13:29:00 (31m ago)  silence  ops@example.com
-crm      ok      412       412           0%      231ms  2026-11-30 13:59:55 (5s ago)   -        crm@example.com
-`
-	if b.String() != want {
-		t.Errorf("health\n got:\n%s\nwant:\n%s", b.String(), want)
-	}
-
-	a := sampleAlert()
-	b.Reset()
-	if err := WriteAlerts(&b, []store.Alert{a}, time.UTC); err != nil {
-		t.Fatal(err)
-	}
-	for _, w := range []string{"20261130T143100Z-marketo-silence  firing", "ops@example.com", "look:\n  20261130T143100Z-marketo-silence: mtguard log --route marketo --since 2026-11-30T14:00:00Z"} {
-		if !strings.Contains(b.String(), w) {
-			t.Errorf("alerts table lacks %q:\n%s", w, b.String())
 		}
 	}
 }

@@ -2,6 +2,7 @@ package inspect
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -93,7 +94,7 @@ func SlackText(n Notification) string {
 	}
 	fmt.Fprintf(&b, "*Since:* %s (%s ago)\n", a.Since.UTC().Format("2006-01-02 15:04 MST"), formatDuration(n.Time.Sub(a.Since).Round(time.Minute)))
 	fmt.Fprintf(&b, "*Affected:* %d calls, %d records\n", a.Calls, a.Records)
-	fmt.Fprintf(&b, "*Owner:* %s\n", orDash(a.Owner))
+	fmt.Fprintf(&b, "*Owner:* %s\n", cmp.Or(a.Owner, "-"))
 	fmt.Fprintf(&b, "*Look:* `%s`", a.Command)
 	if n.Event == EventFiring || n.Event == EventReminder {
 		fmt.Fprintf(&b, "\n*Acknowledge:* `mtguard alerts ack %s`", a.ID)
@@ -170,7 +171,7 @@ func (s *PagerDutySink) Send(ctx context.Context, n Notification) error {
 		ev.EventAction = "trigger"
 		ev.Client = "mtguard"
 		ev.Payload = &pdPayload{
-			Summary:   truncate(fmt.Sprintf("[%s] %s: %s", a.Route, a.Kind, a.Summary), pdSummaryMax),
+			Summary:   Truncate(fmt.Sprintf("[%s] %s: %s", a.Route, a.Kind, a.Summary), pdSummaryMax),
 			Source:    "mtguard route " + a.Route,
 			Severity:  a.Severity,
 			Timestamp: a.FiredAt.UTC(),
@@ -293,9 +294,9 @@ func post(ctx context.Context, hc *http.Client, target string, body []byte, h ht
 		return nil
 	}
 	se := &SinkError{Status: resp.StatusCode}
-	se.Msg = fmt.Sprintf("endpoint answered %s", statusLine(resp.StatusCode))
+	se.Msg = fmt.Sprintf("endpoint answered %s", strings.TrimSpace(strconv.Itoa(resp.StatusCode)+" "+http.StatusText(resp.StatusCode)))
 	if text := strings.TrimSpace(string(answer)); text != "" {
-		se.Msg += ": " + truncate(clean(text, false), sinkAnswerShown)
+		se.Msg += ": " + Truncate(Clean(text, false), sinkAnswerShown)
 	}
 	switch {
 	case resp.StatusCode == http.StatusTooManyRequests, resp.StatusCode == http.StatusRequestTimeout, resp.StatusCode >= 500:

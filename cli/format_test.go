@@ -1,4 +1,4 @@
-package inspect
+package cli
 
 import (
 	"bytes"
@@ -271,4 +271,23 @@ func TestWriteTransactionNoAnswer(t *testing.T) {
 		}
 		last = i
 	}
+}
+
+// testNow is the clock of the table tests.
+var testNow = time.Date(2025, 3, 14, 12, 0, 0, 0, time.UTC)
+
+// newTx is a delivered call of the crm route, as the admin API would return it.
+func newTx(id string, at time.Time) txn.Transaction {
+	var tx txn.Transaction
+	tx.ID = id
+	tx.Time = at
+	tx.Route = "crm"
+	tx.Method = http.MethodPost
+	tx.Path = "/api/leads"
+	tx.RecordKeys = []string{"jane@acme.com"}
+	tx.Status = http.StatusOK
+	tx.Outcome = txn.OutcomeDelivered
+	tx.DurationMS = 12.4
+	tx.Findings = []txn.Finding{}
+	return tx
 }

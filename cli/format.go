@@ -1,4 +1,4 @@
-package inspect
+package cli
 
 import (
 	"bytes"
@@ -14,9 +14,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
+	"github.com/mtguard/mtguard/inspect"
 	"github.com/mtguard/mtguard/txn"
 )
 
@@ -77,7 +76,7 @@ func WriteTransaction(w io.Writer, tx txn.Transaction, loc *time.Location) error
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	field := func(name, value string) {
 		if value != "" {
-			fmt.Fprintf(tw, "%s\t%s\n", name, clean(value, false))
+			fmt.Fprintf(tw, "%s\t%s\n", name, inspect.Clean(value, false))
 		}
 	}
 	field("id", tx.ID)
@@ -108,15 +107,15 @@ func WriteTransaction(w io.Writer, tx txn.Transaction, loc *time.Location) error
 	for _, f := range tx.Findings {
 		sev := ""
 		if f.Severity != "" {
-			sev = " [" + clean(string(f.Severity), false) + "]"
+			sev = " [" + inspect.Clean(string(f.Severity), false) + "]"
 		}
-		fmt.Fprintf(&b, "  %s%s", clean(f.Code, false), sev)
+		fmt.Fprintf(&b, "  %s%s", inspect.Clean(f.Code, false), sev)
 		if f.Message != "" {
-			b.WriteString(": " + clean(f.Message, false))
+			b.WriteString(": " + inspect.Clean(f.Message, false))
 		}
 		b.WriteString("\n")
 		if f.Detail != "" {
-			b.WriteString(indent(clean(f.Detail, true), "      "))
+			b.WriteString(indent(inspect.Clean(f.Detail, true), "      "))
 		}
 		if spec, ok := txn.Lookup(f.Code); ok && spec.Action != "" {
 			b.WriteString(indent("what to do: "+spec.Action, "      "))
@@ -138,20 +137,20 @@ func WriteTransaction(w io.Writer, tx txn.Transaction, loc *time.Location) error
 					fate += ": " + r.Reason
 				}
 			}
-			fmt.Fprintf(tw, "  #%d\t%s\t%s\n", r.Index, orDash(clean(r.Key, false)), clean(fate, false))
+			fmt.Fprintf(tw, "  #%d\t%s\t%s\n", r.Index, orDash(inspect.Clean(r.Key, false)), inspect.Clean(fate, false))
 		}
 		tw.Flush()
 	}
 
 	b.WriteString("\nRequest (as sent by the tool)\n")
-	fmt.Fprintf(&b, "  %s %s\n", clean(tx.Method, false), clean(tx.Path, false))
+	fmt.Fprintf(&b, "  %s %s\n", inspect.Clean(tx.Method, false), inspect.Clean(tx.Path, false))
 	writeMessage(&b, tx.Request)
 
 	b.WriteString("\nForwarded to\n")
 	if tx.UpstreamURL == "" {
 		b.WriteString("  (not forwarded)\n")
 	} else {
-		fmt.Fprintf(&b, "  %s\n", clean(tx.UpstreamURL, false))
+		fmt.Fprintf(&b, "  %s\n", inspect.Clean(tx.UpstreamURL, false))
 	}
 
 	b.WriteString("\nResponse (as answered by the vendor)\n")
@@ -160,7 +159,7 @@ func WriteTransaction(w io.Writer, tx txn.Transaction, loc *time.Location) error
 		if reason == "" {
 			reason = "outcome " + string(tx.Outcome)
 		}
-		fmt.Fprintf(&b, "  (no response: %s)\n", clean(reason, false))
+		fmt.Fprintf(&b, "  (no response: %s)\n", inspect.Clean(reason, false))
 	} else {
 		fmt.Fprintf(&b, "  %s\n", statusLine(tx.Status))
 		writeMessage(&b, tx.Response)
@@ -178,11 +177,11 @@ func writeMessage(b *bytes.Buffer, m txn.Message) {
 	}
 	slices.Sort(names)
 	if m.ContentType != "" && m.Headers.Get("Content-Type") == "" {
-		fmt.Fprintf(b, "  Content-Type: %s\n", clean(m.ContentType, false))
+		fmt.Fprintf(b, "  Content-Type: %s\n", inspect.Clean(m.ContentType, false))
 	}
 	for _, name := range names {
 		for _, v := range m.Headers[name] {
-			fmt.Fprintf(b, "  %s: %s\n", clean(name, false), clean(v, false))
+			fmt.Fprintf(b, "  %s: %s\n", inspect.Clean(name, false), inspect.Clean(v, false))
 		}
 	}
 	b.WriteString("\n")
@@ -208,7 +207,7 @@ func body(m txn.Message) string {
 	if trimmed := strings.TrimSpace(m.Body); strings.HasPrefix(trimmed, "{") || strings.HasPrefix(trimmed, "[") {
 		var out bytes.Buffer
 		if json.Indent(&out, []byte(trimmed), "", "  ") == nil {
-			return clean(out.String(), true)
+			return inspect.Clean(out.String(), true)
 		}
 	}
 	if mt, _, _ := mime.ParseMediaType(m.ContentType); mt == "application/x-www-form-urlencoded" {
@@ -216,7 +215,7 @@ func body(m txn.Message) string {
 			return form
 		}
 	}
-	return clean(m.Body, true)
+	return inspect.Clean(m.Body, true)
 }
 
 // formLines writes a urlencoded body one "name = value" per line, in the order sent.
@@ -232,7 +231,7 @@ func formLines(s string) (string, bool) {
 		if err1 != nil || err2 != nil {
 			return "", false
 		}
-		fmt.Fprintf(&b, "%s = %s\n", clean(name, false), clean(value, false))
+		fmt.Fprintf(&b, "%s = %s\n", inspect.Clean(name, false), inspect.Clean(value, false))
 	}
 	return b.String(), true
 }
@@ -302,45 +301,11 @@ func orDash(s string) string {
 // cell makes s safe for one table cell: one line, no tabs, at most width characters
 // (0 means no limit).
 func cell(s string, width int) string {
-	s = clean(s, false)
+	s = inspect.Clean(s, false)
 	if width > 0 {
-		s = truncate(s, width)
+		s = inspect.Truncate(s, width)
 	}
 	return s
-}
-
-// truncate shortens s to at most n characters, the last being "…".
-func truncate(s string, n int) string {
-	if utf8.RuneCountInString(s) <= n {
-		return s
-	}
-	r := []rune(s)
-	return string(r[:n-1]) + "…"
-}
-
-// clean makes text from a call safe to print on a terminal: control characters, which could
-// move the cursor or recolour the screen, are shown escaped ("\x1b"), as are newlines and tabs
-// unless multiline is set, line separators and bidirectional overrides (which can make text
-// read differently from what it is). Invalid UTF-8 becomes U+FFFD.
-func clean(s string, multiline bool) string {
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	if multiline {
-		s = strings.ReplaceAll(s, "\r\n", "\n")
-	}
-	var b strings.Builder
-	for _, r := range s {
-		switch {
-		case multiline && (r == '\n' || r == '\t'):
-			b.WriteRune(r)
-		case r < 0x100 && unicode.IsControl(r):
-			fmt.Fprintf(&b, "\\x%02x", r)
-		case r == '\u2028' || r == '\u2029' || unicode.Is(unicode.Bidi_Control, r):
-			fmt.Fprintf(&b, "\\u%04x", r)
-		default:
-			b.WriteRune(r)
-		}
-	}
-	return b.String()
 }
 
 // indent puts prefix before every non-empty line of s and ends it with a newline.

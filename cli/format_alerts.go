@@ -1,4 +1,4 @@
-package inspect
+package cli
 
 import (
 	"fmt"
@@ -7,6 +7,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/mtguard/mtguard/inspect"
 	"github.com/mtguard/mtguard/store"
 )
 
@@ -16,7 +17,7 @@ const maxSummaryWidth = 90
 // WriteHealth writes one line per route: state, the last hour's calls, deliveries, error rate
 // and p95 latency, the last delivery, the alerts firing and the owner. Times are shown in loc;
 // if loc is nil, time.Local is used.
-func WriteHealth(w io.Writer, h Health, loc *time.Location) error {
+func WriteHealth(w io.Writer, h inspect.Health, loc *time.Location) error {
 	if len(h.Routes) == 0 {
 		_, err := io.WriteString(w, "no routes\n")
 		return err
@@ -29,15 +30,15 @@ func WriteHealth(w io.Writer, h Health, loc *time.Location) error {
 	for _, r := range h.Routes {
 		errRate, p95 := "-", "-"
 		if r.Calls > 0 {
-			errRate = formatPercent(r.ErrorRate)
+			errRate = inspect.FormatPercent(r.ErrorRate)
 		}
 		if r.P95MS > 0 {
-			p95 = formatDuration(time.Duration(r.P95MS * float64(time.Millisecond)).Round(time.Millisecond))
+			p95 = inspect.FormatDuration(time.Duration(r.P95MS * float64(time.Millisecond)).Round(time.Millisecond))
 		}
 		last := "-"
 		if !r.LastDelivery.IsZero() {
 			last = fmt.Sprintf("%s (%s ago)", r.LastDelivery.In(loc).Format("2006-01-02 15:04:05"),
-				formatDuration(h.Time.Sub(r.LastDelivery).Round(time.Second)))
+				inspect.FormatDuration(h.Time.Sub(r.LastDelivery).Round(time.Second)))
 		}
 		fmt.Fprintln(tw, strings.Join([]string{
 			cell(r.Route, maxRouteWidth), r.State, fmt.Sprint(r.Calls), fmt.Sprint(r.Delivered), errRate, p95, last,
@@ -82,7 +83,7 @@ func WriteAlerts(w io.Writer, alerts []store.Alert, loc *time.Location) error {
 			orDash(cell(a.Owner, 0)), cell(summary, maxSummaryWidth),
 		}, "\t"))
 		if a.State == store.AlertFiring {
-			looks = append(looks, fmt.Sprintf("  %s: %s", a.ID, clean(a.Command, false)))
+			looks = append(looks, fmt.Sprintf("  %s: %s", a.ID, inspect.Clean(a.Command, false)))
 		}
 	}
 	if err := tw.Flush(); err != nil {

@@ -1,0 +1,66 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/mtguard/mtguard/inspect"
+)
+
+// WriteLimits writes one line per limits group: its routes, each window's use (with the reset
+// time of a fixed one), calls in flight against the cap, the queue (live/replays), the pause
+// and its reason, and the calls sent and throttled since start. Times are shown in loc; if loc
+// is nil, time.Local is used.
+func WriteLimits(w io.Writer, rep inspect.LimitsReport, loc *time.Location) error {
+	if len(rep.Groups) == 0 {
+		_, err := io.WriteString(w, "no limits groups\n")
+		return err
+	}
+	if loc == nil {
+		loc = time.Local
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "GROUP\tROUTES\tWINDOWS (USED/LIMIT)\tIN FLIGHT\tQUEUED (LIVE/REPLAY)\tPAUSED\tSENT\tTHROTTLED")
+	for _, g := range rep.Groups {
+		var windows []string
+		for _, win := range g.Windows {
+			s := fmt.Sprintf("%d/%d per %s", win.Used, win.Requests, formatPer(win.Per))
+			if !win.Resets.IsZero() {
+				s += " (resets " + win.Resets.In(loc).Format("01-02 15:04 MST") + ")"
+			}
+			windows = append(windows, s)
+		}
+		inflight := fmt.Sprintf("%d/%d", g.InFlight, g.Concurrency)
+		if g.Concurrency == 0 {
+			inflight = fmt.Sprintf("%d/-", g.InFlight)
+		}
+		queued := fmt.Sprintf("%d/%d", g.Queued, g.QueuedReplays)
+		if g.Queued+g.QueuedReplays > 0 {
+			queued += fmt.Sprintf(" (oldest %s of %s)", inspect.FormatDuration(time.Duration(g.OldestWaitMS*float64(time.Millisecond))), g.MaxWait)
+		}
+		paused := "-"
+		if !g.PausedUntil.IsZero() {
+			paused = fmt.Sprintf("until %s (%s)", g.PausedUntil.In(loc).Format("15:04:05"), g.PauseReason)
+		} else if g.Paced {
+			paused = "paced (the vendor reports its budget running low)"
+		}
+		fmt.Fprintln(tw, strings.Join([]string{
+			cell(g.Group, maxRouteWidth), cell(joinMax(g.Routes, maxListItems), 0), orDash(strings.Join(windows, ", ")),
+			inflight, queued, cell(paused, 0), fmt.Sprint(g.Sent), fmt.Sprint(g.Throttled),
+		}, "\t"))
+	}
+	return tw.Flush()
+}
+
+// formatPer prints a window's period as people write it (20s, 24h) rather than as Go does
+// (24h0m0s).
+func formatPer(s string) string {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return s
+	}
+	return inspect.FormatDuration(d)
+}
