@@ -2,7 +2,6 @@ package inspect
 
 import (
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/mtguard/mtguard/store"
@@ -19,36 +18,14 @@ func (e *Alerts) process(o observation, replay bool) {
 		return
 	}
 	now := e.now()
-	t := o.at
-	if t.After(now) {
-		t = now
-	}
-	delivered := o.outcome == store.OutcomeDelivered || o.outcome == store.OutcomePartial
-	failed := o.outcome != store.OutcomeDelivered
+	c := classifyCall(o, rs.rules, now)
+	t := c.t
 	if t.After(rs.lastCall) {
 		rs.lastCall = t
 	}
-	rs.hour.add(t, delivered, failed, o.latencyMS)
+	rs.hour.add(t, c.delivered, c.failed, c.latencyMS)
 
-	var authCode string
-	var dep *store.Finding
-	contract := false
-	for i := range o.findings {
-		f := &o.findings[i]
-		switch {
-		case f.Code == codeAuthExpired || f.Code == codeAuthForbidden:
-			if authCode == "" {
-				authCode = f.Code
-			}
-		case f.Code == codeEndpointDeprecated || f.Code == codeDeprecationAnnounced:
-			dep = f
-		case strings.HasPrefix(f.Code, schemaCodePrefix) || strings.HasPrefix(f.Code, contractCodePrefix):
-			contract = true
-		}
-	}
-	contract = contract && o.outcome == store.OutcomeRejected
-
-	if delivered {
+	if c.delivered {
 		rs.deliveries.push(t)
 		if t.After(rs.lastDelivery) {
 			rs.lastDelivery = t
@@ -56,47 +33,44 @@ func (e *Alerts) process(o observation, replay bool) {
 		}
 		rs.undelivered = counts{}
 	} else {
-		rs.undelivered.add(counts{calls: 1, bad: 1, badRecords: o.records})
+		rs.undelivered.add(counts{calls: 1, bad: 1, badRecords: c.records})
 	}
 	bad := counts{calls: 1}
-	if failed {
-		bad = counts{calls: 1, bad: 1, badRecords: o.records}
+	if c.failed {
+		bad = counts{calls: 1, bad: 1, badRecords: c.records}
 	}
 	if rs.errWin != nil {
 		rs.errWin.add(t, bad)
 	}
-	slow := false
-	if r := rs.rules.Latency; r != nil && o.latencyMS >= 0 {
-		slow = o.latencyMS > float64(r.Above)/float64(time.Millisecond)
-		c := counts{calls: 1}
-		if slow {
-			c = counts{calls: 1, bad: 1, badRecords: o.records}
+	if rs.rules.Latency != nil && c.latencyMS >= 0 {
+		cnt := counts{calls: 1}
+		if c.slow {
+			cnt = counts{calls: 1, bad: 1, badRecords: c.records}
 		}
-		rs.latWin.add(t, c)
+		rs.latWin.add(t, cnt)
 	}
-	if rs.conWin != nil && contract {
-		rs.conWin.add(t, counts{calls: 1, bad: 1, badRecords: o.records})
+	if rs.conWin != nil && c.contract {
+		rs.conWin.add(t, counts{calls: 1, bad: 1, badRecords: c.records})
 	}
 	switch {
-	case authCode != "":
+	case c.authCode != "":
 		if rs.authStreak == 0 {
 			rs.authSince = t
 		}
 		rs.authStreak++
-		rs.authRecords += o.records
-		rs.authCode = authCode
+		rs.authRecords += c.records
+		rs.authCode = c.authCode
 		rs.authCleared = false
-	case o.outcome == store.OutcomeDelivered || o.outcome == store.OutcomePartial || o.outcome == store.OutcomeFailed:
-		// The vendor answered without refusing the credentials: they work.
+	case c.authAccepted:
 		rs.authStreak, rs.authRecords, rs.authCleared = 0, 0, true
 	}
-	if dep != nil && rs.rules.Deprecation != nil {
+	if dep := c.dep; dep != nil && rs.rules.Deprecation != nil {
 		d := &rs.dep
 		if d.calls == 0 {
 			d.first = t
 		}
 		d.calls++
-		d.records += o.records
+		d.records += c.records
 		if t.After(d.last) {
 			d.last = t
 		}
@@ -117,23 +91,23 @@ func (e *Alerts) process(o observation, replay bool) {
 		var hit bool
 		switch kind(k) {
 		case kindSilence:
-			hit = !delivered
+			hit = !c.delivered
 		case kindErrorRate:
-			hit = failed
+			hit = c.failed
 		case kindLatency:
-			hit = slow
+			hit = c.slow
 		case kindAuth:
-			hit = authCode != ""
+			hit = c.authCode != ""
 		case kindDeprecation:
-			hit = dep != nil
+			hit = c.dep != nil
 		case kindContract:
-			hit = contract
+			hit = c.contract
 		case kindThrottle:
-			hit = o.waitMS > 0
+			hit = c.queued
 		}
 		if hit {
 			a.Calls++
-			a.Records += o.records
+			a.Records += c.records
 			if t.After(a.LastSeen) {
 				a.LastSeen = t
 			}
@@ -143,17 +117,17 @@ func (e *Alerts) process(o observation, replay bool) {
 		return
 	}
 	e.evalErrorRate(rs, now)
-	if o.latencyMS >= 0 {
+	if c.latencyMS >= 0 {
 		e.evalLatency(rs, now)
 	}
 	e.evalAuth(rs, now)
-	if dep != nil {
+	if c.dep != nil {
 		e.evalDeprecation(rs, now)
 	}
-	if contract {
+	if c.contract {
 		e.evalContract(rs, now)
 	}
-	if delivered && rs.active[kindSilence] != nil {
+	if c.delivered && rs.active[kindSilence] != nil {
 		e.evalSilence(rs, now)
 	}
 }
