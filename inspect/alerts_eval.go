@@ -7,8 +7,9 @@ import (
 	"github.com/mtguard/mtguard/store"
 )
 
-// process updates the route's counters with one call and evaluates the rules it moves. With
-// replay set (rebuilding on start) it only counts.
+// process runs one observed call through the stages of alerts_stages.go. With replay set
+// (rebuilding on start) it stops before evaluate: rebuild evaluates every rule once after the
+// whole replay, so a half-replayed window cannot fire or resolve an incident.
 func (e *Alerts) process(o observation, replay bool) {
 	rs := e.routes[o.route]
 	if !replay {
@@ -19,117 +20,12 @@ func (e *Alerts) process(o observation, replay bool) {
 	}
 	now := e.now()
 	c := classifyCall(o, rs.rules, now)
-	t := c.t
-	if t.After(rs.lastCall) {
-		rs.lastCall = t
-	}
-	rs.hour.add(t, c.delivered, c.failed, c.latencyMS)
-
-	if c.delivered {
-		rs.deliveries.push(t)
-		if t.After(rs.lastDelivery) {
-			rs.lastDelivery = t
-			rs.m.delivered(t)
-		}
-		rs.undelivered = counts{}
-	} else {
-		rs.undelivered.add(counts{calls: 1, bad: 1, badRecords: c.records})
-	}
-	bad := counts{calls: 1}
-	if c.failed {
-		bad = counts{calls: 1, bad: 1, badRecords: c.records}
-	}
-	if rs.errWin != nil {
-		rs.errWin.add(t, bad)
-	}
-	if rs.rules.Latency != nil && c.latencyMS >= 0 {
-		cnt := counts{calls: 1}
-		if c.slow {
-			cnt = counts{calls: 1, bad: 1, badRecords: c.records}
-		}
-		rs.latWin.add(t, cnt)
-	}
-	if rs.conWin != nil && c.contract {
-		rs.conWin.add(t, counts{calls: 1, bad: 1, badRecords: c.records})
-	}
-	switch {
-	case c.authCode != "":
-		if rs.authStreak == 0 {
-			rs.authSince = t
-		}
-		rs.authStreak++
-		rs.authRecords += c.records
-		rs.authCode = c.authCode
-		rs.authCleared = false
-	case c.authAccepted:
-		rs.authStreak, rs.authRecords, rs.authCleared = 0, 0, true
-	}
-	if dep := c.dep; dep != nil && rs.rules.Deprecation != nil {
-		d := &rs.dep
-		if d.calls == 0 {
-			d.first = t
-		}
-		d.calls++
-		d.records += c.records
-		if t.After(d.last) {
-			d.last = t
-		}
-		if dep.Detail != d.detail || dep.Message != d.message {
-			// Parse once per distinct text, not once per call.
-			d.detail, d.message = dep.Detail, dep.Message
-			if s, ok := sunsetOf(dep); ok && (d.sunset.IsZero() || s.Before(d.sunset)) {
-				d.sunset = s
-			}
-		}
-	}
-
-	// Count the call against the alerts it belongs to.
-	for k, a := range rs.active {
-		if a == nil {
-			continue
-		}
-		var hit bool
-		switch kind(k) {
-		case kindSilence:
-			hit = !c.delivered
-		case kindErrorRate:
-			hit = c.failed
-		case kindLatency:
-			hit = c.slow
-		case kindAuth:
-			hit = c.authCode != ""
-		case kindDeprecation:
-			hit = c.dep != nil
-		case kindContract:
-			hit = c.contract
-		case kindThrottle:
-			hit = c.queued
-		}
-		if hit {
-			a.Calls++
-			a.Records += c.records
-			if t.After(a.LastSeen) {
-				a.LastSeen = t
-			}
-		}
-	}
+	rs.count(c)
+	rs.attribute(c)
 	if replay {
 		return
 	}
-	e.evalErrorRate(rs, now)
-	if c.latencyMS >= 0 {
-		e.evalLatency(rs, now)
-	}
-	e.evalAuth(rs, now)
-	if c.dep != nil {
-		e.evalDeprecation(rs, now)
-	}
-	if c.contract {
-		e.evalContract(rs, now)
-	}
-	if c.delivered && rs.active[kindSilence] != nil {
-		e.evalSilence(rs, now)
-	}
+	e.evaluate(rs, c, now)
 }
 
 // Tick evaluates the time-based side of every rule at the engine's clock: silence, windows

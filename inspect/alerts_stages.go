@@ -9,13 +9,14 @@ import (
 
 // The stages of one observed call, in the order process runs them:
 //
-//	classifyCall what the call says to each rule, worked out once
-//	count     the route's windows, streaks and episodes take the call
-//	attribute the incidents already open take the call as further evidence
-//	evaluate  the rules the call can have moved open or resolve incidents (fire, resolve)
+//	classifyCall  what the call says to each rule, worked out once
+//	count         the route's windows, streaks and episodes take the call
+//	attribute     the incidents already open take the call as further evidence
+//	evaluate      the rules the call can have moved open or resolve incidents (fire, resolve)
 //
-// fire and resolve hand each event to the outbox; sendLoop then persists it to the history and
-// delivers it to the sinks, off the engine's lock.
+// Each stage is separate so it can be tested without the others. fire and resolve only queue
+// the event on the outbox, because the engine's lock must not wait for the store or a sink;
+// sendLoop persists it to the history and hands it to the sinks.
 
 // callFacts is one call as the rules see it. classifyCall derives it once so that counting it,
 // attributing it and evaluating it cannot disagree about what the call was.
@@ -75,4 +76,151 @@ func classifyCall(o observation, rules Rules, now time.Time) callFacts {
 		c.authAccepted = c.authCode == ""
 	}
 	return c
+}
+
+// tally is the call as one window slot entry: bad or not, with its records only when bad so a
+// window can say how many records the bad calls carried.
+func (c callFacts) tally(bad bool) counts {
+	if !bad {
+		return counts{calls: 1}
+	}
+	return counts{calls: 1, bad: 1, badRecords: c.records}
+}
+
+// count adds the call to every counter of the route, whether or not a rule is firing: a
+// replayed call must leave the route exactly as the live call did.
+func (rs *routeState) count(c callFacts) {
+	if c.t.After(rs.lastCall) {
+		rs.lastCall = c.t
+	}
+	rs.hour.add(c.t, c.delivered, c.failed, c.latencyMS)
+	rs.countDelivery(c)
+	rs.countWindows(c)
+	rs.countAuth(c)
+	rs.countDeprecation(c)
+}
+
+func (rs *routeState) countDelivery(c callFacts) {
+	if !c.delivered {
+		rs.undelivered.add(c.tally(true))
+		return
+	}
+	rs.deliveries.push(c.t)
+	if c.t.After(rs.lastDelivery) {
+		rs.lastDelivery = c.t
+		rs.m.delivered(c.t)
+	}
+	rs.undelivered = counts{}
+}
+
+func (rs *routeState) countWindows(c callFacts) {
+	if rs.errWin != nil {
+		rs.errWin.add(c.t, c.tally(c.failed))
+	}
+	// A call the vendor never saw says nothing about the vendor's latency.
+	if rs.rules.Latency != nil && c.latencyMS >= 0 {
+		rs.latWin.add(c.t, c.tally(c.slow))
+	}
+	if rs.conWin != nil && c.contract {
+		rs.conWin.add(c.t, c.tally(true))
+	}
+}
+
+// countAuth keeps the streak of credential refusals. A call the vendor never answered
+// (rejected, throttled, unreachable, timed out) proves nothing about the credentials, so it
+// neither extends the streak nor breaks it.
+func (rs *routeState) countAuth(c callFacts) {
+	switch {
+	case c.authCode != "":
+		if rs.authStreak == 0 {
+			rs.authSince = c.t
+		}
+		rs.authStreak++
+		rs.authRecords += c.records
+		rs.authCode = c.authCode
+		rs.authCleared = false
+	case c.authAccepted:
+		rs.authStreak, rs.authRecords, rs.authCleared = 0, 0, true
+	}
+}
+
+func (rs *routeState) countDeprecation(c callFacts) {
+	dep := c.dep
+	if dep == nil || rs.rules.Deprecation == nil {
+		return
+	}
+	d := &rs.dep
+	if d.calls == 0 {
+		d.first = c.t
+	}
+	d.calls++
+	d.records += c.records
+	if c.t.After(d.last) {
+		d.last = c.t
+	}
+	if dep.Detail != d.detail || dep.Message != d.message {
+		// Parse once per distinct text, not once per call.
+		d.detail, d.message = dep.Detail, dep.Message
+		if s, ok := sunsetOf(dep); ok && (d.sunset.IsZero() || s.Before(d.sunset)) {
+			d.sunset = s
+		}
+	}
+}
+
+// hits reports whether the call is evidence for an incident of kind k, so an open incident's
+// Calls and Records grow only with the calls that show its problem.
+func (c callFacts) hits(k kind) bool {
+	switch k {
+	case kindSilence:
+		return !c.delivered
+	case kindErrorRate:
+		return c.failed
+	case kindLatency:
+		return c.slow
+	case kindAuth:
+		return c.authCode != ""
+	case kindDeprecation:
+		return c.dep != nil
+	case kindContract:
+		return c.contract
+	case kindThrottle:
+		return c.queued
+	}
+	return false
+}
+
+// attribute adds the call to the incidents of the route that are already open. It runs before
+// evaluate so that an incident the call opens starts from the window's own counts rather than
+// counting the call twice.
+func (rs *routeState) attribute(c callFacts) {
+	for k, a := range rs.active {
+		if a == nil || !c.hits(kind(k)) {
+			continue
+		}
+		a.Calls++
+		a.Records += c.records
+		if c.t.After(a.LastSeen) {
+			a.LastSeen = c.t
+		}
+	}
+}
+
+// evaluate checks only the rules this call can have moved; Tick covers the rest as time passes.
+// Silence is only checked here when a delivery may end an open incident: a missing delivery is
+// noticed by the clock, not by a call.
+func (e *Alerts) evaluate(rs *routeState, c callFacts, now time.Time) {
+	e.evalErrorRate(rs, now)
+	if c.latencyMS >= 0 {
+		e.evalLatency(rs, now)
+	}
+	e.evalAuth(rs, now)
+	if c.dep != nil {
+		e.evalDeprecation(rs, now)
+	}
+	if c.contract {
+		e.evalContract(rs, now)
+	}
+	if c.delivered && rs.active[kindSilence] != nil {
+		e.evalSilence(rs, now)
+	}
 }
