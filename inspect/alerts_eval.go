@@ -9,7 +9,7 @@ import (
 
 // process runs one observed call through the stages of alerts_stages.go. With replay set
 // (rebuilding on start) it stops before evaluate: rebuild evaluates every rule once after the
-// whole replay, so a half-replayed window cannot fire or resolve an incident.
+// whole replay rather than once per replayed call against windows that are still filling.
 func (e *Alerts) process(o observation, replay bool) {
 	rs := e.routes[o.route]
 	if !replay {
