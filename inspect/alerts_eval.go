@@ -19,13 +19,14 @@ func (e *Alerts) process(o observation, replay bool) {
 		return
 	}
 	now := e.now()
-	c := classifyCall(o, rs.rules, now)
-	rs.count(c)
-	rs.attribute(c)
+	var c callFacts
+	c.classify(&o, &rs.rules, now)
+	rs.count(&c)
+	rs.attribute(&c)
 	if replay {
 		return
 	}
-	e.evaluate(rs, c, now)
+	e.evaluate(rs, &c, now)
 }
 
 // Tick evaluates the time-based side of every rule at the engine's clock: silence, windows

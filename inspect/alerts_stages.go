@@ -9,7 +9,7 @@ import (
 
 // The stages of one observed call, in the order process runs them:
 //
-//	classifyCall  what the call says to each rule, worked out once
+//	classify      what the call says to each rule, worked out once
 //	count         the route's windows, streaks and episodes take the call
 //	attribute     the incidents already open take the call as further evidence
 //	evaluate      the rules the call can have moved open or resolve incidents (fire, resolve)
@@ -18,7 +18,7 @@ import (
 // the event on the outbox, because the engine's lock must not wait for the store or a sink;
 // sendLoop persists it to the history and hands it to the sinks.
 
-// callFacts is one call as the rules see it. classifyCall derives it once so that counting it,
+// callFacts is one call as the rules see it. classify derives it once so that counting it,
 // attributing it and evaluating it cannot disagree about what the call was.
 type callFacts struct {
 	t         time.Time // when the call ended, never later than the engine's clock
@@ -39,23 +39,25 @@ type callFacts struct {
 	contract     bool           // rejected by a pinned contract, so never forwarded
 }
 
-// classifyCall reads one call against a route's rules. A call stamped after now (a clock that moved
-// backwards, or a skewed store) is taken as ending now, so windows never count the future.
-func classifyCall(o observation, rules Rules, now time.Time) callFacts {
-	c := callFacts{
-		t:         o.at,
-		records:   o.records,
-		latencyMS: o.latencyMS,
-		delivered: o.outcome == store.OutcomeDelivered || o.outcome == store.OutcomePartial,
-		failed:    o.outcome != store.OutcomeDelivered,
-		queued:    o.waitMS > 0,
-	}
+// classify reads one call against a route's rules into c, overwriting every field. A call
+// stamped after now (a clock that moved backwards, or a skewed store) is taken as ending now,
+// so windows never count the future. It assigns field by field rather than returning or
+// assigning a composite value: copying the facts cost the per-call benchmark about a tenth of
+// its time.
+func (c *callFacts) classify(o *observation, rules *Rules, now time.Time) {
+	c.t = o.at
 	if c.t.After(now) {
 		c.t = now
 	}
+	c.records, c.latencyMS = o.records, o.latencyMS
+	c.delivered = o.outcome == store.OutcomeDelivered || o.outcome == store.OutcomePartial
+	c.failed = o.outcome != store.OutcomeDelivered
+	c.queued = o.waitMS > 0
+	c.slow = false
 	if r := rules.Latency; r != nil && o.latencyMS >= 0 {
 		c.slow = o.latencyMS > float64(r.Above)/float64(time.Millisecond)
 	}
+	c.authCode, c.dep = "", nil
 	contract := false
 	for i := range o.findings {
 		f := &o.findings[i]
@@ -71,16 +73,16 @@ func classifyCall(o observation, rules Rules, now time.Time) callFacts {
 		}
 	}
 	c.contract = contract && o.outcome == store.OutcomeRejected
+	c.authAccepted = false
 	switch o.outcome {
 	case store.OutcomeDelivered, store.OutcomePartial, store.OutcomeFailed:
 		c.authAccepted = c.authCode == ""
 	}
-	return c
 }
 
 // tally is the call as one window slot entry: bad or not, with its records only when bad so a
 // window can say how many records the bad calls carried.
-func (c callFacts) tally(bad bool) counts {
+func (c *callFacts) tally(bad bool) counts {
 	if !bad {
 		return counts{calls: 1}
 	}
@@ -89,7 +91,7 @@ func (c callFacts) tally(bad bool) counts {
 
 // count adds the call to every counter of the route, whether or not a rule is firing: a
 // replayed call must leave the route exactly as the live call did.
-func (rs *routeState) count(c callFacts) {
+func (rs *routeState) count(c *callFacts) {
 	if c.t.After(rs.lastCall) {
 		rs.lastCall = c.t
 	}
@@ -100,7 +102,7 @@ func (rs *routeState) count(c callFacts) {
 	rs.countDeprecation(c)
 }
 
-func (rs *routeState) countDelivery(c callFacts) {
+func (rs *routeState) countDelivery(c *callFacts) {
 	if !c.delivered {
 		rs.undelivered.add(c.tally(true))
 		return
@@ -113,7 +115,7 @@ func (rs *routeState) countDelivery(c callFacts) {
 	rs.undelivered = counts{}
 }
 
-func (rs *routeState) countWindows(c callFacts) {
+func (rs *routeState) countWindows(c *callFacts) {
 	if rs.errWin != nil {
 		rs.errWin.add(c.t, c.tally(c.failed))
 	}
@@ -129,7 +131,7 @@ func (rs *routeState) countWindows(c callFacts) {
 // countAuth keeps the streak of credential refusals. A call the vendor never answered
 // (rejected, throttled, unreachable, timed out) proves nothing about the credentials, so it
 // neither extends the streak nor breaks it.
-func (rs *routeState) countAuth(c callFacts) {
+func (rs *routeState) countAuth(c *callFacts) {
 	switch {
 	case c.authCode != "":
 		if rs.authStreak == 0 {
@@ -144,7 +146,7 @@ func (rs *routeState) countAuth(c callFacts) {
 	}
 }
 
-func (rs *routeState) countDeprecation(c callFacts) {
+func (rs *routeState) countDeprecation(c *callFacts) {
 	dep := c.dep
 	if dep == nil || rs.rules.Deprecation == nil {
 		return
@@ -169,7 +171,7 @@ func (rs *routeState) countDeprecation(c callFacts) {
 
 // hits reports whether the call is evidence for an incident of kind k, so an open incident's
 // Calls and Records grow only with the calls that show its problem.
-func (c callFacts) hits(k kind) bool {
+func (c *callFacts) hits(k kind) bool {
 	switch k {
 	case kindSilence:
 		return !c.delivered
@@ -192,7 +194,7 @@ func (c callFacts) hits(k kind) bool {
 // attribute adds the call to the incidents of the route that are already open. It runs before
 // evaluate so that an incident the call opens starts from the window's own counts rather than
 // counting the call twice.
-func (rs *routeState) attribute(c callFacts) {
+func (rs *routeState) attribute(c *callFacts) {
 	for k, a := range rs.active {
 		if a == nil || !c.hits(kind(k)) {
 			continue
@@ -208,7 +210,7 @@ func (rs *routeState) attribute(c callFacts) {
 // evaluate checks only the rules this call can have moved; Tick covers the rest as time passes.
 // Silence is only checked here when a delivery may end an open incident: a missing delivery is
 // noticed by the clock, not by a call.
-func (e *Alerts) evaluate(rs *routeState, c callFacts, now time.Time) {
+func (e *Alerts) evaluate(rs *routeState, c *callFacts, now time.Time) {
 	e.evalErrorRate(rs, now)
 	if c.latencyMS >= 0 {
 		e.evalLatency(rs, now)

@@ -8,9 +8,9 @@ import (
 	"github.com/mtguard/mtguard/store"
 )
 
-// TestClassifyCall checks the first stage alone: what one call says to each rule, given the
+// TestClassify checks the first stage alone: what one call says to each rule, given the
 // route's rules and the engine's clock.
-func TestClassifyCall(t *testing.T) {
+func TestClassify(t *testing.T) {
 	now := nyMonday9
 	earlier := now.Add(-time.Minute)
 	slowRule := Rules{Latency: &LatencyRule{Percentile: 0.95, Above: 500 * time.Millisecond, Per: time.Minute}}
@@ -98,8 +98,11 @@ func TestClassifyCall(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			want := base
 			tt.want(&want)
-			if got := classifyCall(tt.o, tt.rules, now); !reflect.DeepEqual(got, want) {
-				t.Errorf("classifyCall\n got %+v\nwant %+v", got, want)
+			// Start from a used value: classify must not leave facts of an earlier call behind.
+			got := callFacts{slow: true, contract: true, authCode: codeAuthExpired, dep: &store.Finding{}, queued: true}
+			got.classify(&tt.o, &tt.rules, now)
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("classify\n got %+v\nwant %+v", got, want)
 			}
 		})
 	}
@@ -145,7 +148,7 @@ func TestCountAuthStreak(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			rs := &routeState{rules: Rules{Auth: &AuthRule{Consecutive: 3}}}
 			for _, c := range tt.calls {
-				rs.countAuth(c)
+				rs.countAuth(&c)
 			}
 			if rs.authStreak != tt.streak || rs.authRecords != tt.records || !rs.authSince.Equal(tt.since) || rs.authCleared != tt.cleared {
 				t.Errorf("streak %d records %d since %v cleared %v; want %d %d %v %v",
@@ -195,7 +198,7 @@ func TestCountWindows(t *testing.T) {
 				latWin: newWindow(time.Minute),
 				conWin: newWindow(time.Minute),
 			}
-			rs.countWindows(tt.c)
+			rs.countWindows(&tt.c)
 			if rs.errWin.sum != tt.errSum || rs.latWin.sum != tt.latSum || rs.conWin.sum != tt.co {
 				t.Errorf("error %+v latency %+v contract %+v; want %+v %+v %+v",
 					rs.errWin.sum, rs.latWin.sum, rs.conWin.sum, tt.errSum, tt.latSum, tt.co)
@@ -228,7 +231,7 @@ func TestAttribute(t *testing.T) {
 				rs.active[k] = &store.Alert{Kind: k.String(), LastSeen: t0}
 			}
 			tt.c.t, tt.c.records = t0.Add(time.Minute), 4
-			rs.attribute(tt.c)
+			rs.attribute(&tt.c)
 			for k := range numKinds {
 				a := rs.active[k]
 				want := store.Alert{Kind: k.String(), LastSeen: t0}
