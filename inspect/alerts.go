@@ -457,19 +457,32 @@ func (e *Alerts) sendLoop() {
 			m.barrier.Done()
 			continue
 		}
-		if e.store != nil {
-			if err := e.store.PutAlert(m.n.Alert); err != nil {
-				e.log.Error().Err(err).Str("alert", m.n.Alert.ID).Msg("alerts: could not write the alert history")
-			}
-		}
-		e.logSink.write(m.n, !m.external)
-		if !m.external {
-			continue
-		}
-		for _, w := range e.workers {
-			if slices.Contains(m.n.Alert.Sinks, w.sink.Name()) {
-				w.enqueue(m.n)
-			}
+		e.persist(m.n)
+		e.deliver(m)
+	}
+}
+
+// persist writes the event to the history. A failed write is logged, not retried: the sinks
+// still get the event, and List and Alert answer for firing alerts from memory anyway.
+func (e *Alerts) persist(n Notification) {
+	if e.store == nil {
+		return
+	}
+	if err := e.store.PutAlert(n.Alert); err != nil {
+		e.log.Error().Err(err).Str("alert", n.Alert.ID).Msg("alerts: could not write the alert history")
+	}
+}
+
+// deliver logs the event and queues it for the sinks the alert names. The workers retry on
+// their own goroutines, so one slow sink holds up neither the others nor the history.
+func (e *Alerts) deliver(m outMsg) {
+	e.logSink.write(m.n, !m.external)
+	if !m.external {
+		return
+	}
+	for _, w := range e.workers {
+		if slices.Contains(m.n.Alert.Sinks, w.sink.Name()) {
+			w.enqueue(m.n)
 		}
 	}
 }

@@ -2,15 +2,14 @@ package inspect
 
 import (
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/mtguard/mtguard/store"
-	"github.com/mtguard/mtguard/txn"
 )
 
-// process updates the route's counters with one call and evaluates the rules it moves. With
-// replay set (rebuilding on start) it only counts.
+// process runs one observed call through the stages of alerts_stages.go. With replay set
+// (rebuilding on start) it stops before evaluate: rebuild evaluates every rule once after the
+// whole replay rather than once per replayed call against windows that are still filling.
 func (e *Alerts) process(o observation, replay bool) {
 	rs := e.routes[o.route]
 	if !replay {
@@ -20,143 +19,14 @@ func (e *Alerts) process(o observation, replay bool) {
 		return
 	}
 	now := e.now()
-	t := o.at
-	if t.After(now) {
-		t = now
-	}
-	delivered := o.outcome == txn.OutcomeDelivered || o.outcome == txn.OutcomePartial
-	failed := o.outcome != txn.OutcomeDelivered
-	if t.After(rs.lastCall) {
-		rs.lastCall = t
-	}
-	rs.hour.add(t, delivered, failed, o.latencyMS)
-
-	var authCode string
-	var dep *txn.Finding
-	contract := false
-	for i := range o.findings {
-		f := &o.findings[i]
-		switch {
-		case f.Code == codeAuthExpired || f.Code == codeAuthForbidden:
-			if authCode == "" {
-				authCode = f.Code
-			}
-		case f.Code == codeEndpointDeprecated || f.Code == codeDeprecationAnnounced:
-			dep = f
-		case strings.HasPrefix(f.Code, schemaCodePrefix) || strings.HasPrefix(f.Code, contractCodePrefix):
-			contract = true
-		}
-	}
-	contract = contract && o.outcome == txn.OutcomeRejected
-
-	if delivered {
-		rs.deliveries.push(t)
-		if t.After(rs.lastDelivery) {
-			rs.lastDelivery = t
-			rs.m.delivered(t)
-		}
-		rs.undelivered = counts{}
-	} else {
-		rs.undelivered.add(counts{calls: 1, bad: 1, badRecords: o.records})
-	}
-	bad := counts{calls: 1}
-	if failed {
-		bad = counts{calls: 1, bad: 1, badRecords: o.records}
-	}
-	if rs.errWin != nil {
-		rs.errWin.add(t, bad)
-	}
-	slow := false
-	if r := rs.rules.Latency; r != nil && o.latencyMS >= 0 {
-		slow = o.latencyMS > float64(r.Above)/float64(time.Millisecond)
-		c := counts{calls: 1}
-		if slow {
-			c = counts{calls: 1, bad: 1, badRecords: o.records}
-		}
-		rs.latWin.add(t, c)
-	}
-	if rs.conWin != nil && contract {
-		rs.conWin.add(t, counts{calls: 1, bad: 1, badRecords: o.records})
-	}
-	switch {
-	case authCode != "":
-		if rs.authStreak == 0 {
-			rs.authSince = t
-		}
-		rs.authStreak++
-		rs.authRecords += o.records
-		rs.authCode = authCode
-		rs.authCleared = false
-	case o.outcome == txn.OutcomeDelivered || o.outcome == txn.OutcomePartial || o.outcome == txn.OutcomeFailed:
-		// The vendor answered without refusing the credentials: they work.
-		rs.authStreak, rs.authRecords, rs.authCleared = 0, 0, true
-	}
-	if dep != nil && rs.rules.Deprecation != nil {
-		d := &rs.dep
-		if d.calls == 0 {
-			d.first = t
-		}
-		d.calls++
-		d.records += o.records
-		if t.After(d.last) {
-			d.last = t
-		}
-		if dep.Detail != d.detail || dep.Message != d.message {
-			// Parse once per distinct text, not once per call.
-			d.detail, d.message = dep.Detail, dep.Message
-			if s, ok := sunsetOf(dep); ok && (d.sunset.IsZero() || s.Before(d.sunset)) {
-				d.sunset = s
-			}
-		}
-	}
-
-	// Count the call against the alerts it belongs to.
-	for k, a := range rs.active {
-		if a == nil {
-			continue
-		}
-		var hit bool
-		switch kind(k) {
-		case kindSilence:
-			hit = !delivered
-		case kindErrorRate:
-			hit = failed
-		case kindLatency:
-			hit = slow
-		case kindAuth:
-			hit = authCode != ""
-		case kindDeprecation:
-			hit = dep != nil
-		case kindContract:
-			hit = contract
-		case kindThrottle:
-			hit = o.waitMS > 0
-		}
-		if hit {
-			a.Calls++
-			a.Records += o.records
-			if t.After(a.LastSeen) {
-				a.LastSeen = t
-			}
-		}
-	}
+	var c callFacts
+	c.classify(&o, &rs.rules, now)
+	rs.count(&c)
+	rs.attribute(&c)
 	if replay {
 		return
 	}
-	e.evalErrorRate(rs, now)
-	if o.latencyMS >= 0 {
-		e.evalLatency(rs, now)
-	}
-	e.evalAuth(rs, now)
-	if dep != nil {
-		e.evalDeprecation(rs, now)
-	}
-	if contract {
-		e.evalContract(rs, now)
-	}
-	if delivered && rs.active[kindSilence] != nil {
-		e.evalSilence(rs, now)
-	}
+	e.evaluate(rs, &c, now)
 }
 
 // Tick evaluates the time-based side of every rule at the engine's clock: silence, windows
