@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"net/http"
 	"regexp"
@@ -28,7 +29,7 @@ func TestRunServesOnLoopbackAndStops(t *testing.T) {
 	}()
 
 	// Read the printed addresses, then keep draining stdout so that run never blocks on it.
-	addr := regexp.MustCompile(`^fake (CRM|vendors)\s+(http://127\.0\.0\.1:\d+)$`)
+	addr := regexp.MustCompile(`^(?:fake )?(CRM|vendors|    hubspot)\s+(http://127\.0\.0\.1:\d+)\b`)
 	urls := map[string]string{}
 	lines := make(chan string, 64)
 	go func() {
@@ -40,7 +41,7 @@ func TestRunServesOnLoopbackAndStops(t *testing.T) {
 	}()
 	var printed strings.Builder
 	timeout := time.After(10 * time.Second)
-	for len(urls) < 2 {
+	for len(urls) < 3 {
 		select {
 		case line, ok := <-lines:
 			if !ok {
@@ -87,9 +88,13 @@ func TestRunServesOnLoopbackAndStops(t *testing.T) {
 	if status, body := call("POST", urls["CRM"]+"/v1/leads", "application/json", `{"email":"ada@example.com","last_name":"Lovelace"}`, nil); status != http.StatusCreated {
 		t.Errorf("fake CRM POST /v1/leads: %d %s, want 201", status, body)
 	}
-	if status, body := call("POST", urls["vendors"]+"/hubspot/crm/v3/objects/contacts", "application/json",
-		`{"properties":{"email":"ada@example.com"}}`, map[string]string{"Authorization": "Bearer pat-demo"}); status != http.StatusCreated {
-		t.Errorf("fake HubSpot create contact: %d %s, want 201", status, body)
+	// HubSpot on its own port, at the root as api.hubapi.com, and under /hubspot/ of --vendors.
+	for i, base := range []string{urls["    hubspot"], urls["vendors"] + "/hubspot"} {
+		contact := fmt.Sprintf(`{"properties":{"email":"lead%d@example.com"}}`, i)
+		if status, body := call("POST", base+"/crm/v3/objects/contacts", "application/json", contact,
+			map[string]string{"Authorization": "Bearer pat-demo"}); status != http.StatusCreated {
+			t.Errorf("fake HubSpot create contact at %s: %d %s, want 201", base, status, body)
+		}
 	}
 	if status, body := call("POST", urls["vendors"]+"/_alerts", "application/json", `{"text":"*crm: silence* (critical)"}`, nil); status != http.StatusOK {
 		t.Errorf("POST /_alerts: %d %s, want 200", status, body)
@@ -127,6 +132,7 @@ func TestRunRefusesWhatItCannotServe(t *testing.T) {
 	}{
 		{[]string{"--crm", "0.0.0.0:0"}, "only listens on loopback"},
 		{[]string{"--vendors", "9100"}, "write host:port"},
+		{[]string{"--vendors", "127.0.0.1:65530"}, "write host:port"}, // no room for the vendors' ports
 		{[]string{"extra"}, "unexpected argument"},
 		{[]string{"--nope"}, "flag provided but not defined"},
 	} {
