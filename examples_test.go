@@ -36,7 +36,10 @@ func TestExampleConfigs(t *testing.T) {
 	for _, path := range files {
 		t.Run(filepath.ToSlash(path), func(t *testing.T) {
 			if problems, output := checkExampleConfig(t, path); len(problems) > 0 {
-				t.Errorf("mtguard check-config %s reports:\n%s\n\nall it printed:\n%s", path, strings.Join(problems, "\n"), output)
+				if output != "" {
+					output = "\n\nit printed:\n" + output
+				}
+				t.Errorf("mtguard check-config %s reports:\n%s%s", path, strings.Join(problems, "\n"), output)
 			}
 		})
 	}
