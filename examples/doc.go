@@ -1,5 +1,6 @@
-// Package examples holds runnable setups: the demo configuration and a fake CRM vendor that
-// behaves like a real one (validation errors, slow answers) for the demo and the tests.
+// Package examples holds runnable setups: the demo configuration, ready configs for common
+// stacks (configs/), fake vendors that behave like the real ones (fakecrm, fakevendors) for the
+// demo and the tests, and fakestack, which serves them on loopback for trying the configs.
 package examples
 
 import "embed"
