@@ -13,8 +13,11 @@ import (
 	"github.com/mtguard/mtguard/vendors"
 )
 
-// TestReadmePresets keeps README's preset table equal to the shipped presets. Run with
-// MTGUARD_UPDATE_README=1 to rewrite the table from the presets.
+// presetsDoc is the page that documents the vendor presets and the rule format.
+const presetsDoc = "docs/presets-and-rules.md"
+
+// TestReadmePresets keeps the preset table of docs/presets-and-rules.md equal to the shipped
+// presets. Run with MTGUARD_UPDATE_README=1 to rewrite the table from the presets.
 func TestReadmePresets(t *testing.T) {
 	var want strings.Builder
 	for _, name := range vendors.PresetNames() {
@@ -31,7 +34,7 @@ func TestReadmePresets(t *testing.T) {
 		}
 		fmt.Fprintf(&want, "| `%s` | %s | %s | %s | %s |\n", name, p.Title, upstream, cli.LimitsSummary(p.Limits), presetCodes(p))
 	}
-	checkReadmeSection(t, "presets", "the presets", "TestReadmePresets", want.String())
+	checkDocSection(t, presetsDoc, "presets", "the presets", "TestReadmePresets", want.String())
 }
 
 // presetCodes lists the finding codes a preset's own rules and version rules can report.
@@ -62,22 +65,21 @@ func presetCodes(p *vendors.Preset) string {
 	return "`" + strings.Join(codes, "`, `") + "`"
 }
 
-// TestReadmePresetExamples parses the YAML examples of README's "Presets and silent failures"
-// section as route config, so that the documented format cannot drift from the parser.
+// TestReadmePresetExamples parses the YAML examples of docs/presets-and-rules.md as route
+// config, so that the documented format cannot drift from the parser.
 func TestReadmePresetExamples(t *testing.T) {
-	raw, err := os.ReadFile("README.md")
+	raw, err := os.ReadFile(presetsDoc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, section, _ := strings.Cut(string(raw), "## Presets and silent failures")
-	section, _, _ = strings.Cut(section, "\n## ")
+	section := string(raw)
 	var blocks []string
 	for _, part := range strings.Split(section, "```yaml\n")[1:] {
 		block, _, _ := strings.Cut(part, "```")
 		blocks = append(blocks, block)
 	}
 	if len(blocks) != 5 {
-		t.Fatalf("found %d YAML examples in the section, want 5 (update this test with the README)", len(blocks))
+		t.Fatalf("found %d YAML examples in %s, want 5 (update this test with the page)", len(blocks), presetsDoc)
 	}
 	indent := func(s, by string) string {
 		return by + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n"+by) + "\n"
@@ -91,7 +93,7 @@ func TestReadmePresetExamples(t *testing.T) {
 		"routes:\n" + blocks[4],           // overriding a preset
 	}
 	for i, cfg := range configs {
-		if _, err := config.Parse(fmt.Sprintf("README example %d", i+1), []byte(cfg)); err != nil {
+		if _, err := config.Parse(fmt.Sprintf("%s example %d", presetsDoc, i+1), []byte(cfg)); err != nil {
 			t.Errorf("%v\n%s", err, cfg)
 		}
 	}

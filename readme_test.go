@@ -6,24 +6,30 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mtguard/mtguard/config"
 	"github.com/mtguard/mtguard/txn"
 )
 
-// TestReadmeFindings keeps README's finding table equal to the catalogue in package schemas.
-// Run with MTGUARD_UPDATE_README=1 to rewrite the table from the catalogue.
+// findingsDoc is the page that documents every finding code. Problem answers link to its
+// anchors (finding-<code with dots and underscores as dashes>), so they must stay as they are.
+const findingsDoc = "docs/findings.md"
+
+// TestReadmeFindings keeps the findings table of docs/findings.md equal to the catalogue in
+// package schemas. Run with MTGUARD_UPDATE_README=1 to rewrite the table from the catalogue.
 func TestReadmeFindings(t *testing.T) {
 	var want strings.Builder
 	for _, f := range txn.Catalogue() {
 		fmt.Fprintf(&want, "| <a id=%q></a>`%s` | %s | %s | %s |\n", f.Anchor(), f.Code, f.Severity, f.Title, f.Action)
 	}
-	checkReadmeSection(t, "findings", "the catalogue in package schemas", "TestReadmeFindings", want.String())
+	checkDocSection(t, findingsDoc, "findings", "the catalogue in package schemas", "TestReadmeFindings", want.String())
 }
 
-// checkReadmeSection compares README's text between <!-- name:begin --> and <!-- name:end -->
-// with want, which the code generates, and rewrites it when MTGUARD_UPDATE_README=1.
-func checkReadmeSection(t *testing.T, name, source, test, want string) {
+// checkDocSection compares the text of the Markdown file between <!-- name:begin --> and
+// <!-- name:end --> with want, which the code generates, and rewrites it when
+// MTGUARD_UPDATE_README=1.
+func checkDocSection(t *testing.T, file, name, source, test, want string) {
 	t.Helper()
-	raw, err := os.ReadFile("README.md")
+	raw, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,17 +37,34 @@ func checkReadmeSection(t *testing.T, name, source, test, want string) {
 	text := string(raw)
 	i, j := strings.Index(text, begin), strings.Index(text, end)
 	if i < 0 || j < i {
-		t.Fatalf("README.md lacks the %q ... %q markers", begin, end)
+		t.Fatalf("%s lacks the %q ... %q markers", file, begin, end)
 	}
 	got := text[i+len(begin) : j]
 	if got == want {
 		return
 	}
 	if os.Getenv("MTGUARD_UPDATE_README") == "1" {
-		if err := os.WriteFile("README.md", []byte(text[:i+len(begin)]+want+text[j:]), 0o644); err != nil {
+		if err := os.WriteFile(file, []byte(text[:i+len(begin)]+want+text[j:]), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		return
 	}
-	t.Errorf("README.md's %s table differs from %s; run MTGUARD_UPDATE_README=1 go test -run %s .\ngot:\n%s\nwant:\n%s", name, source, test, got, want)
+	t.Errorf("%s's %s table differs from %s; run MTGUARD_UPDATE_README=1 go test -run %s .\ngot:\n%s\nwant:\n%s", file, name, source, test, got, want)
+}
+
+// TestReadmeTourConfig parses the config of README's five-minute tour, so that the first
+// file a new user copies is one mtguard accepts.
+func TestReadmeTourConfig(t *testing.T) {
+	raw, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, example, ok := strings.Cut(string(raw), "```yaml\n")
+	if !ok {
+		t.Fatal("README.md has no YAML config example")
+	}
+	example, _, _ = strings.Cut(example, "```")
+	if _, err := config.Parse("README.md", []byte(example)); err != nil {
+		t.Errorf("README's config example: %v\n%s", err, example)
+	}
 }

@@ -260,30 +260,29 @@ func TestParseConfigLimits(t *testing.T) {
 	}
 }
 
-// TestReadmeThrottling keeps README's Throttling section true: its config example parses to
-// the limits it describes, and its error example is what check-config says.
+// TestReadmeThrottling keeps docs/throttling.md true: its first config example parses to the
+// limits it describes, and its error example is what check-config says.
 func TestReadmeThrottling(t *testing.T) {
-	raw, err := os.ReadFile("README.md")
+	raw, err := os.ReadFile("docs/throttling.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, section, _ := strings.Cut(string(raw), "\n## Throttling\n")
-	section, _, _ = strings.Cut(section, "\n## ")
+	section := string(raw)
 	_, example, _ := strings.Cut(section, "```yaml\n")
 	example, _, _ = strings.Cut(example, "```")
-	cfg, err := config.Parse("README", []byte(example))
+	cfg, err := config.Parse("docs/throttling.md", []byte(example))
 	if err != nil {
-		t.Fatalf("the README example: %v\n%s", err, example)
+		t.Fatalf("the docs/throttling.md example: %v\n%s", err, example)
 	}
 	groups, _ := limitGroups(cfg.Routes)
 	if len(groups) != 1 || groups[0].Name != "marketo-prod" || len(groups[0].Windows) != 2 || groups[0].Windows[1].Reset == nil || groups[0].Concurrency != 10 {
-		t.Errorf("the README example's limits = %+v", groups)
+		t.Errorf("the docs/throttling.md example's limits = %+v", groups)
 	}
 	_, errExample, _ := strings.Cut(section, "```\nmtguard.yaml:")
 	errExample, _, _ = strings.Cut(errExample, "\n")
 	_, msg, _ := strings.Cut(errExample, "requests: ")
 	loose := strings.Replace(example, "{requests: 100, per: 20s}", "{requests: 150, per: 20s}", 1)
 	if _, err := config.Parse("mtguard.yaml", []byte(loose)); err == nil || msg == "" || !strings.Contains(err.Error(), msg) {
-		t.Errorf("README's error example %q is not what check-config says: %v", msg, err)
+		t.Errorf("docs/throttling.md's error example %q is not what check-config says: %v", msg, err)
 	}
 }
