@@ -6,8 +6,8 @@ import (
 	"os"
 	"strings"
 
+	"github.com/mtguard/mtguard/alerts"
 	"github.com/mtguard/mtguard/config"
-	"github.com/mtguard/mtguard/inspect"
 	"github.com/mtguard/mtguard/proxy"
 	"github.com/mtguard/mtguard/store"
 	"github.com/rs/zerolog"
@@ -15,25 +15,25 @@ import (
 
 // alerting is the alert engine and the metrics, as serve wires them.
 type alerting struct {
-	engine   *inspect.Alerts
-	metrics  *inspect.Metrics
-	throttle inspect.ThrottleStats
+	engine   *alerts.Engine
+	metrics  *alerts.Metrics
+	throttle alerts.ThrottleStats
 }
 
 // newAlerting builds the metrics, the sinks (reading their secrets from the environment) and
 // the alert engine, whose throttle rules read throttle. The engine is started by start, once
 // the store exists.
-func newAlerting(cfg *config.Config, throttle inspect.ThrottleStats, getenv func(string) string, log zerolog.Logger) (*alerting, error) {
+func newAlerting(cfg *config.Config, throttle alerts.ThrottleStats, getenv func(string) string, log zerolog.Logger) (*alerting, error) {
 	sinks, err := alertSinks(cfg.Alerts.Sinks, getenv)
 	if err != nil {
 		return nil, err
 	}
-	var routes []inspect.RouteAlerts
+	var routes []alerts.RouteAlerts
 	for _, r := range cfg.Routes {
-		routes = append(routes, inspect.RouteAlerts{Route: r.Name, Owner: r.Owner, Sinks: r.Alerts.Sinks, Rules: r.Alerts.EffectiveRules()})
+		routes = append(routes, alerts.RouteAlerts{Route: r.Name, Owner: r.Owner, Sinks: r.Alerts.Sinks, Rules: r.Alerts.EffectiveRules()})
 	}
-	m := inspect.NewMetrics()
-	e, err := inspect.NewAlerts(inspect.AlertsConfig{
+	m := alerts.NewMetrics()
+	e, err := alerts.New(alerts.Config{
 		Routes:   routes,
 		Sinks:    sinks,
 		Renotify: cfg.Alerts.Renotify,
@@ -49,8 +49,8 @@ func newAlerting(cfg *config.Config, throttle inspect.ThrottleStats, getenv func
 
 // alertSinks builds the configured sinks. A variable a sink names but that is empty is an
 // error naming the variable (never its value).
-func alertSinks(scs []config.Sink, getenv func(string) string) ([]inspect.Sink, error) {
-	var out []inspect.Sink
+func alertSinks(scs []config.Sink, getenv func(string) string) ([]alerts.Sink, error) {
+	var out []alerts.Sink
 	for _, sc := range scs {
 		need := func(field, env string) (string, error) {
 			if env == "" {
@@ -71,19 +71,19 @@ func alertSinks(scs []config.Sink, getenv func(string) string) ([]inspect.Sink, 
 		}
 		switch sc.Type {
 		case config.SinkSlack:
-			out = append(out, inspect.NewSlackSink(sc.Name, u, nil))
+			out = append(out, alerts.NewSlackSink(sc.Name, u, nil))
 		case config.SinkPagerDuty:
 			key, err := need("routing_key_env", sc.RoutingKeyEnv)
 			if err != nil {
 				return nil, err
 			}
-			out = append(out, inspect.NewPagerDutySink(sc.Name, key, sc.URL, nil))
+			out = append(out, alerts.NewPagerDutySink(sc.Name, key, sc.URL, nil))
 		case config.SinkWebhook:
 			secret, err := need("secret_env", sc.SecretEnv)
 			if err != nil {
 				return nil, err
 			}
-			out = append(out, inspect.NewWebhookSink(sc.Name, u, secret, nil, nil))
+			out = append(out, alerts.NewWebhookSink(sc.Name, u, secret, nil, nil))
 		default:
 			return nil, fmt.Errorf("alerts.sinks %s: unknown type %q", sc.Name, sc.Type)
 		}
@@ -94,7 +94,7 @@ func alertSinks(scs []config.Sink, getenv func(string) string) ([]inspect.Sink, 
 // start feeds the metrics from the store, the pipeline and the throttler, and starts the
 // engine: it rebuilds its state from the store before returning.
 func (a *alerting) start(ctx context.Context, storePath string, st *store.Store, pipeline *proxy.Pipeline) {
-	a.metrics.Watch(inspect.MetricsConfig{
+	a.metrics.Watch(alerts.MetricsConfig{
 		StoreSize: func() int64 {
 			fi, err := os.Stat(storePath)
 			if err != nil {

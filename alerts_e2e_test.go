@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mtguard/mtguard/inspect"
+	"github.com/mtguard/mtguard/alerts"
 )
 
 const alertsE2EConfig = `
@@ -36,24 +36,24 @@ routes:
 // whose command to look works as printed.
 func TestAlertsEndToEnd(t *testing.T) {
 	var mu sync.Mutex
-	var got []inspect.WebhookPayload
+	var got []alerts.WebhookPayload
 	var sigs []string
 	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
-		var p inspect.WebhookPayload
+		var p alerts.WebhookPayload
 		json.Unmarshal(b, &p)
 		mu.Lock()
 		got = append(got, p)
-		sigs = append(sigs, r.Header.Get(inspect.HeaderSignature))
+		sigs = append(sigs, r.Header.Get(alerts.HeaderSignature))
 		mu.Unlock()
 	}))
 	defer hook.Close()
-	events := func() []inspect.WebhookPayload {
+	events := func() []alerts.WebhookPayload {
 		mu.Lock()
 		defer mu.Unlock()
-		return append([]inspect.WebhookPayload(nil), got...)
+		return append([]alerts.WebhookPayload(nil), got...)
 	}
-	waitFor := func(n int) []inspect.WebhookPayload {
+	waitFor := func(n int) []alerts.WebhookPayload {
 		t.Helper()
 		deadline := time.Now().Add(5 * time.Second)
 		for len(events()) < n && time.Now().Before(deadline) {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/mtguard/mtguard/alerts"
 	"github.com/mtguard/mtguard/inspect"
 	"github.com/mtguard/mtguard/proxy"
 )
@@ -14,8 +15,8 @@ type limiterView struct {
 }
 
 var (
-	_ inspect.Limits        = (*limiterView)(nil)
-	_ inspect.ThrottleStats = (*limiterView)(nil)
+	_ inspect.Limits       = (*limiterView)(nil)
+	_ alerts.ThrottleStats = (*limiterView)(nil)
 )
 
 // LimitStatus reports every group for GET /api/limits.
@@ -43,14 +44,14 @@ func (v *limiterView) LimitStatus() []inspect.LimitStatus {
 // QueueStats reports every group's queue for the throttle alert rule and /metrics. Saturation
 // is the limiter's: the oldest waiting call's wait over max_wait, so a rule at 80% fires when
 // calls come close to being answered 429, whatever the group's size.
-func (v *limiterView) QueueStats() []inspect.QueueStat {
+func (v *limiterView) QueueStats() []alerts.QueueStat {
 	if v.l == nil {
 		return nil
 	}
 	qs := v.l.Queues()
-	out := make([]inspect.QueueStat, len(qs))
+	out := make([]alerts.QueueStat, len(qs))
 	for i, q := range qs {
-		out[i] = inspect.QueueStat{Group: q.Group, Routes: q.Routes, Depth: q.Depth, Saturation: q.Saturation, Paused: q.Paused}
+		out[i] = alerts.QueueStat{Group: q.Group, Routes: q.Routes, Depth: q.Depth, Saturation: q.Saturation, Paused: q.Paused}
 	}
 	return out
 }

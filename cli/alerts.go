@@ -6,7 +6,7 @@ import (
 	"io"
 	"strings"
 
-	"github.com/mtguard/mtguard/inspect"
+	"github.com/mtguard/mtguard/alerts"
 	"github.com/mtguard/mtguard/store"
 )
 
@@ -60,7 +60,7 @@ func AlertsAck(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	if len(pos) != 1 {
 		return fmt.Errorf("alerts ack takes one alert id (the ID column of mtguard alerts): %w", ErrUsage)
 	}
-	a, err := adminClient(*admin, getenv).Acknowledge(ctx, pos[0], inspect.Ack{By: *by, Comment: *comment, Silence: *silence})
+	a, err := adminClient(*admin, getenv).Acknowledge(ctx, pos[0], alerts.Ack{By: *by, Comment: *comment, Silence: *silence})
 	if err != nil {
 		return err
 	}

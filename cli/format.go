@@ -15,7 +15,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/mtguard/mtguard/inspect"
 	"github.com/mtguard/mtguard/txn"
 )
 
@@ -76,7 +75,7 @@ func WriteTransaction(w io.Writer, tx txn.Transaction, loc *time.Location) error
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	field := func(name, value string) {
 		if value != "" {
-			fmt.Fprintf(tw, "%s\t%s\n", name, inspect.Clean(value, false))
+			fmt.Fprintf(tw, "%s\t%s\n", name, txn.Clean(value, false))
 		}
 	}
 	field("id", tx.ID)
@@ -107,15 +106,15 @@ func WriteTransaction(w io.Writer, tx txn.Transaction, loc *time.Location) error
 	for _, f := range tx.Findings {
 		sev := ""
 		if f.Severity != "" {
-			sev = " [" + inspect.Clean(string(f.Severity), false) + "]"
+			sev = " [" + txn.Clean(string(f.Severity), false) + "]"
 		}
-		fmt.Fprintf(&b, "  %s%s", inspect.Clean(f.Code, false), sev)
+		fmt.Fprintf(&b, "  %s%s", txn.Clean(f.Code, false), sev)
 		if f.Message != "" {
-			b.WriteString(": " + inspect.Clean(f.Message, false))
+			b.WriteString(": " + txn.Clean(f.Message, false))
 		}
 		b.WriteString("\n")
 		if f.Detail != "" {
-			b.WriteString(indent(inspect.Clean(f.Detail, true), "      "))
+			b.WriteString(indent(txn.Clean(f.Detail, true), "      "))
 		}
 		if spec, ok := txn.Lookup(f.Code); ok && spec.Action != "" {
 			b.WriteString(indent("what to do: "+spec.Action, "      "))
@@ -137,20 +136,20 @@ func WriteTransaction(w io.Writer, tx txn.Transaction, loc *time.Location) error
 					fate += ": " + r.Reason
 				}
 			}
-			fmt.Fprintf(tw, "  #%d\t%s\t%s\n", r.Index, orDash(inspect.Clean(r.Key, false)), inspect.Clean(fate, false))
+			fmt.Fprintf(tw, "  #%d\t%s\t%s\n", r.Index, orDash(txn.Clean(r.Key, false)), txn.Clean(fate, false))
 		}
 		tw.Flush()
 	}
 
 	b.WriteString("\nRequest (as sent by the tool)\n")
-	fmt.Fprintf(&b, "  %s %s\n", inspect.Clean(tx.Method, false), inspect.Clean(tx.Path, false))
+	fmt.Fprintf(&b, "  %s %s\n", txn.Clean(tx.Method, false), txn.Clean(tx.Path, false))
 	writeMessage(&b, tx.Request)
 
 	b.WriteString("\nForwarded to\n")
 	if tx.UpstreamURL == "" {
 		b.WriteString("  (not forwarded)\n")
 	} else {
-		fmt.Fprintf(&b, "  %s\n", inspect.Clean(tx.UpstreamURL, false))
+		fmt.Fprintf(&b, "  %s\n", txn.Clean(tx.UpstreamURL, false))
 	}
 
 	b.WriteString("\nResponse (as answered by the vendor)\n")
@@ -159,7 +158,7 @@ func WriteTransaction(w io.Writer, tx txn.Transaction, loc *time.Location) error
 		if reason == "" {
 			reason = "outcome " + string(tx.Outcome)
 		}
-		fmt.Fprintf(&b, "  (no response: %s)\n", inspect.Clean(reason, false))
+		fmt.Fprintf(&b, "  (no response: %s)\n", txn.Clean(reason, false))
 	} else {
 		fmt.Fprintf(&b, "  %s\n", statusLine(tx.Status))
 		writeMessage(&b, tx.Response)
@@ -177,11 +176,11 @@ func writeMessage(b *bytes.Buffer, m txn.Message) {
 	}
 	slices.Sort(names)
 	if m.ContentType != "" && m.Headers.Get("Content-Type") == "" {
-		fmt.Fprintf(b, "  Content-Type: %s\n", inspect.Clean(m.ContentType, false))
+		fmt.Fprintf(b, "  Content-Type: %s\n", txn.Clean(m.ContentType, false))
 	}
 	for _, name := range names {
 		for _, v := range m.Headers[name] {
-			fmt.Fprintf(b, "  %s: %s\n", inspect.Clean(name, false), inspect.Clean(v, false))
+			fmt.Fprintf(b, "  %s: %s\n", txn.Clean(name, false), txn.Clean(v, false))
 		}
 	}
 	b.WriteString("\n")
@@ -207,7 +206,7 @@ func body(m txn.Message) string {
 	if trimmed := strings.TrimSpace(m.Body); strings.HasPrefix(trimmed, "{") || strings.HasPrefix(trimmed, "[") {
 		var out bytes.Buffer
 		if json.Indent(&out, []byte(trimmed), "", "  ") == nil {
-			return inspect.Clean(out.String(), true)
+			return txn.Clean(out.String(), true)
 		}
 	}
 	if mt, _, _ := mime.ParseMediaType(m.ContentType); mt == "application/x-www-form-urlencoded" {
@@ -215,7 +214,7 @@ func body(m txn.Message) string {
 			return form
 		}
 	}
-	return inspect.Clean(m.Body, true)
+	return txn.Clean(m.Body, true)
 }
 
 // formLines writes a urlencoded body one "name = value" per line, in the order sent.
@@ -231,7 +230,7 @@ func formLines(s string) (string, bool) {
 		if err1 != nil || err2 != nil {
 			return "", false
 		}
-		fmt.Fprintf(&b, "%s = %s\n", inspect.Clean(name, false), inspect.Clean(value, false))
+		fmt.Fprintf(&b, "%s = %s\n", txn.Clean(name, false), txn.Clean(value, false))
 	}
 	return b.String(), true
 }
@@ -301,9 +300,9 @@ func orDash(s string) string {
 // cell makes s safe for one table cell: one line, no tabs, at most width characters
 // (0 means no limit).
 func cell(s string, width int) string {
-	s = inspect.Clean(s, false)
+	s = txn.Clean(s, false)
 	if width > 0 {
-		s = inspect.Truncate(s, width)
+		s = txn.Truncate(s, width)
 	}
 	return s
 }

@@ -7,8 +7,9 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/mtguard/mtguard/inspect"
+	"github.com/mtguard/mtguard/alerts"
 	"github.com/mtguard/mtguard/store"
+	"github.com/mtguard/mtguard/txn"
 )
 
 // maxSummaryWidth is how much of an alert's summary the alerts table shows.
@@ -17,7 +18,7 @@ const maxSummaryWidth = 90
 // WriteHealth writes one line per route: state, the last hour's calls, deliveries, error rate
 // and p95 latency, the last delivery, the alerts firing and the owner. Times are shown in loc;
 // if loc is nil, time.Local is used.
-func WriteHealth(w io.Writer, h inspect.Health, loc *time.Location) error {
+func WriteHealth(w io.Writer, h alerts.Health, loc *time.Location) error {
 	if len(h.Routes) == 0 {
 		_, err := io.WriteString(w, "no routes\n")
 		return err
@@ -30,15 +31,15 @@ func WriteHealth(w io.Writer, h inspect.Health, loc *time.Location) error {
 	for _, r := range h.Routes {
 		errRate, p95 := "-", "-"
 		if r.Calls > 0 {
-			errRate = inspect.FormatPercent(r.ErrorRate)
+			errRate = alerts.FormatPercent(r.ErrorRate)
 		}
 		if r.P95MS > 0 {
-			p95 = inspect.FormatDuration(time.Duration(r.P95MS * float64(time.Millisecond)).Round(time.Millisecond))
+			p95 = alerts.FormatDuration(time.Duration(r.P95MS * float64(time.Millisecond)).Round(time.Millisecond))
 		}
 		last := "-"
 		if !r.LastDelivery.IsZero() {
 			last = fmt.Sprintf("%s (%s ago)", r.LastDelivery.In(loc).Format("2006-01-02 15:04:05"),
-				inspect.FormatDuration(h.Time.Sub(r.LastDelivery).Round(time.Second)))
+				alerts.FormatDuration(h.Time.Sub(r.LastDelivery).Round(time.Second)))
 		}
 		fmt.Fprintln(tw, strings.Join([]string{
 			cell(r.Route, maxRouteWidth), r.State, fmt.Sprint(r.Calls), fmt.Sprint(r.Delivered), errRate, p95, last,
@@ -83,7 +84,7 @@ func WriteAlerts(w io.Writer, alerts []store.Alert, loc *time.Location) error {
 			orDash(cell(a.Owner, 0)), cell(summary, maxSummaryWidth),
 		}, "\t"))
 		if a.State == store.AlertFiring {
-			looks = append(looks, fmt.Sprintf("  %s: %s", a.ID, inspect.Clean(a.Command, false)))
+			looks = append(looks, fmt.Sprintf("  %s: %s", a.ID, txn.Clean(a.Command, false)))
 		}
 	}
 	if err := tw.Flush(); err != nil {

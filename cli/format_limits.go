@@ -7,6 +7,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/mtguard/mtguard/alerts"
 	"github.com/mtguard/mtguard/inspect"
 )
 
@@ -39,7 +40,7 @@ func WriteLimits(w io.Writer, rep inspect.LimitsReport, loc *time.Location) erro
 		}
 		queued := fmt.Sprintf("%d/%d", g.Queued, g.QueuedReplays)
 		if g.Queued+g.QueuedReplays > 0 {
-			queued += fmt.Sprintf(" (oldest %s of %s)", inspect.FormatDuration(time.Duration(g.OldestWaitMS*float64(time.Millisecond))), g.MaxWait)
+			queued += fmt.Sprintf(" (oldest %s of %s)", alerts.FormatDuration(time.Duration(g.OldestWaitMS*float64(time.Millisecond))), g.MaxWait)
 		}
 		paused := "-"
 		if !g.PausedUntil.IsZero() {
@@ -62,5 +63,5 @@ func formatPer(s string) string {
 	if err != nil {
 		return s
 	}
-	return inspect.FormatDuration(d)
+	return alerts.FormatDuration(d)
 }

@@ -6,7 +6,7 @@ import (
 	"io"
 	"strings"
 
-	"github.com/mtguard/mtguard/inspect"
+	"github.com/mtguard/mtguard/alerts"
 )
 
 func Health(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
@@ -36,7 +36,7 @@ func Health(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 	if *check {
 		var bad []string
 		for _, r := range h.Routes {
-			if r.State != inspect.StateOK {
+			if r.State != alerts.StateOK {
 				bad = append(bad, r.Route+" is "+r.State)
 			}
 		}

@@ -7,9 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mtguard/mtguard/alerts"
 	"go.yaml.in/yaml/v3"
-
-	"github.com/mtguard/mtguard/inspect"
 )
 
 // The sink types of alerts.sinks.
@@ -31,7 +30,7 @@ type Alerts struct {
 	// Sinks are where alerts are sent, besides the log. Names are unique.
 	Sinks []Sink
 	// Renotify is how often a firing alert nobody acknowledged is sent again; negative means
-	// never. Default inspect.DefaultRenotify.
+	// never. Default alerts.DefaultRenotify.
 	Renotify time.Duration
 }
 
@@ -42,7 +41,7 @@ type Sink struct {
 	Name string
 	Type string // SinkSlack, SinkPagerDuty or SinkWebhook
 	// URL is a webhook's URL, or PagerDuty's Events API endpoint (default
-	// inspect.DefaultPagerDutyURL). Slack URLs are secrets and only come from URLEnv.
+	// alerts.DefaultPagerDutyURL). Slack URLs are secrets and only come from URLEnv.
 	URL string
 	// URLEnv names the variable holding the URL (slack: required; webhook: or URL).
 	URLEnv string
@@ -54,13 +53,13 @@ type Sink struct {
 }
 
 // RouteAlerts is a route's alerts: block. The zero value (no alerts: key) is every sink
-// and inspect.DefaultRules().
+// and alerts.DefaultRules().
 type RouteAlerts struct {
 	// Sinks names the sinks of the route's alerts. Nil means every sink; empty, the log only.
 	Sinks []string
 	// Rules are the route's rules, defaults applied to what the block leaves out; a nil rule is
-	// off. If nil, inspect.DefaultRules().
-	Rules *inspect.Rules
+	// off. If nil, alerts.DefaultRules().
+	Rules *alerts.Rules
 	// sinkRefs keep where each sink name was written, for the check against alerts.sinks.
 	sinkRefs []listItem
 }
@@ -169,7 +168,7 @@ func (p *configParser) sink(key string, item *yaml.Node, names map[string]int) (
 		if s.RoutingKeyEnv == "" && !present(deref(f.get("routing_key_env"))) {
 			p.addf(item.Line, key, "a pagerduty sink needs routing_key_env: the environment variable holding the integration's routing key")
 		}
-		not("url_env", "a pagerduty sink takes url (the Events API endpoint, default "+inspect.DefaultPagerDutyURL+"), not url_env")
+		not("url_env", "a pagerduty sink takes url (the Events API endpoint, default "+alerts.DefaultPagerDutyURL+"), not url_env")
 		not("secret_env", "secret_env is for webhook sinks")
 	case typ == SinkWebhook:
 		hasURL, hasEnv := present(deref(f.get("url"))), present(deref(f.get("url_env")))
@@ -185,25 +184,25 @@ func (p *configParser) sink(key string, item *yaml.Node, names map[string]int) (
 }
 
 // EffectiveRules returns the route's rules with the defaults applied.
-func (r RouteAlerts) EffectiveRules() inspect.Rules {
+func (r RouteAlerts) EffectiveRules() alerts.Rules {
 	if r.Rules == nil {
-		return inspect.DefaultRules()
+		return alerts.DefaultRules()
 	}
 	return *r.Rules
 }
 
-// routeAlerts reads a route's alerts: block. Absent, the route gets inspect.DefaultRules();
+// routeAlerts reads a route's alerts: block. Absent, the route gets alerts.DefaultRules();
 // "alerts: off" turns every rule off.
 func (p *configParser) routeAlerts(n *yaml.Node, key string) RouteAlerts {
 	ra := RouteAlerts{}
 	switch {
 	case isOff(n):
-		ra.Rules = &inspect.Rules{}
+		ra.Rules = &alerts.Rules{}
 		return ra
 	case !present(deref(n)):
 		return ra
 	}
-	defaults := inspect.DefaultRules()
+	defaults := alerts.DefaultRules()
 	ra.Rules = &defaults
 	f := p.mapping(n, key, "sinks", "silence", "error_rate", "latency", "auth", "deprecation", "contract", "throttle")
 	if sn := deref(f.get("sinks")); present(sn) {
@@ -216,13 +215,13 @@ func (p *configParser) routeAlerts(n *yaml.Node, key string) RouteAlerts {
 	}
 	rules := ra.Rules
 	if m, on := p.rule(f, key, "silence", "min", "per", "during"); on {
-		def := inspect.DefaultSilence()
-		r := &inspect.SilenceRule{
+		def := alerts.DefaultSilence()
+		r := &alerts.SilenceRule{
 			Min: p.alertInt(m.get("min"), key+".silence.min", 1, maxSilenceMin, def.Min),
 			Per: p.alertDuration(m.get("per"), key+".silence.per", def.Per, maxAlertWindow),
 		}
 		if s, ok := p.str(m.get("during"), key+".silence.during"); ok {
-			sc, err := inspect.ParseSchedule(s)
+			sc, err := alerts.ParseSchedule(s)
 			if err != nil {
 				p.addf(m.get("during").Line, key+".silence.during", "%v", err)
 			}
@@ -233,8 +232,8 @@ func (p *configParser) routeAlerts(n *yaml.Node, key string) RouteAlerts {
 		rules.Silence = nil
 	}
 	if m, on := p.rule(f, key, "error_rate", "above", "per", "min_calls"); on {
-		def := *inspect.DefaultRules().ErrorRate
-		rules.ErrorRate = &inspect.ErrorRateRule{
+		def := *alerts.DefaultRules().ErrorRate
+		rules.ErrorRate = &alerts.ErrorRateRule{
 			Above:    p.percent(m.get("above"), key+".error_rate.above", def.Above, true),
 			Per:      p.alertDuration(m.get("per"), key+".error_rate.per", def.Per, maxAlertWindow),
 			MinCalls: p.alertInt(m.get("min_calls"), key+".error_rate.min_calls", 1, maxSilenceMin, def.MinCalls),
@@ -243,8 +242,8 @@ func (p *configParser) routeAlerts(n *yaml.Node, key string) RouteAlerts {
 		rules.ErrorRate = nil
 	}
 	if m, on := p.rule(f, key, "latency", "p50_above", "p90_above", "p95_above", "p99_above", "per", "min_calls"); on {
-		def := *inspect.DefaultRules().Latency
-		r := &inspect.LatencyRule{Percentile: def.Percentile, Above: def.Above,
+		def := *alerts.DefaultRules().Latency
+		r := &alerts.LatencyRule{Percentile: def.Percentile, Above: def.Above,
 			Per:      p.alertDuration(m.get("per"), key+".latency.per", def.Per, maxAlertWindow),
 			MinCalls: p.alertInt(m.get("min_calls"), key+".latency.min_calls", 1, maxSilenceMin, def.MinCalls),
 		}
@@ -265,18 +264,18 @@ func (p *configParser) routeAlerts(n *yaml.Node, key string) RouteAlerts {
 		rules.Latency = nil
 	}
 	if m, on := p.rule(f, key, "auth", "consecutive"); on {
-		rules.Auth = &inspect.AuthRule{Consecutive: p.alertInt(m.get("consecutive"), key+".auth.consecutive", 1, 1000, inspect.DefaultRules().Auth.Consecutive)}
+		rules.Auth = &alerts.AuthRule{Consecutive: p.alertInt(m.get("consecutive"), key+".auth.consecutive", 1, 1000, alerts.DefaultRules().Auth.Consecutive)}
 	} else {
 		rules.Auth = nil
 	}
 	if m, on := p.rule(f, key, "deprecation", "sunset_within"); on {
-		rules.Deprecation = &inspect.DeprecationRule{SunsetWithin: p.alertDuration(m.get("sunset_within"), key+".deprecation.sunset_within", inspect.DefaultRules().Deprecation.SunsetWithin, maxSunsetAhead)}
+		rules.Deprecation = &alerts.DeprecationRule{SunsetWithin: p.alertDuration(m.get("sunset_within"), key+".deprecation.sunset_within", alerts.DefaultRules().Deprecation.SunsetWithin, maxSunsetAhead)}
 	} else {
 		rules.Deprecation = nil
 	}
 	if m, on := p.rule(f, key, "contract", "rejections", "per"); on {
-		def := *inspect.DefaultRules().Contract
-		rules.Contract = &inspect.ContractRule{
+		def := *alerts.DefaultRules().Contract
+		rules.Contract = &alerts.ContractRule{
 			Rejections: p.alertInt(m.get("rejections"), key+".contract.rejections", 1, maxSilenceMin, def.Rejections),
 			Per:        p.alertDuration(m.get("per"), key+".contract.per", def.Per, maxAlertWindow),
 		}
@@ -284,8 +283,8 @@ func (p *configParser) routeAlerts(n *yaml.Node, key string) RouteAlerts {
 		rules.Contract = nil
 	}
 	if m, on := p.rule(f, key, "throttle", "queue_above", "for"); on {
-		def := *inspect.DefaultRules().Throttle
-		rules.Throttle = &inspect.ThrottleRule{
+		def := *alerts.DefaultRules().Throttle
+		rules.Throttle = &alerts.ThrottleRule{
 			QueueAbove: p.percent(m.get("queue_above"), key+".throttle.queue_above", def.QueueAbove, false),
 			For:        p.alertDuration(m.get("for"), key+".throttle.for", def.For, maxAlertWindow),
 		}

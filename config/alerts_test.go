@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mtguard/mtguard/inspect"
+	"github.com/mtguard/mtguard/alerts"
 )
 
 // issueConfig is the example of the alerting issue, as a user writes it.
@@ -67,29 +67,29 @@ func TestParseConfigAlerts(t *testing.T) {
 	if r.Silence == nil || r.Silence.Min != 1 || r.Silence.Per != 30*time.Minute || r.Silence.During.String() != "Mon-Fri 08:00-20:00 America/New_York" {
 		t.Errorf("silence %+v", r.Silence)
 	}
-	if *r.ErrorRate != (inspect.ErrorRateRule{Above: 0.05, Per: 10 * time.Minute, MinCalls: 20}) {
+	if *r.ErrorRate != (alerts.ErrorRateRule{Above: 0.05, Per: 10 * time.Minute, MinCalls: 20}) {
 		t.Errorf("error_rate %+v", r.ErrorRate)
 	}
-	if *r.Latency != (inspect.LatencyRule{Percentile: 0.95, Above: 3 * time.Second, Per: 10 * time.Minute, MinCalls: 20}) {
+	if *r.Latency != (alerts.LatencyRule{Percentile: 0.95, Above: 3 * time.Second, Per: 10 * time.Minute, MinCalls: 20}) {
 		t.Errorf("latency %+v", r.Latency)
 	}
 	if r.Auth.Consecutive != 3 || r.Deprecation.SunsetWithin != 30*24*time.Hour {
 		t.Errorf("auth %+v deprecation %+v", r.Auth, r.Deprecation)
 	}
 	// Rules left out keep their defaults.
-	if *r.Contract != *inspect.DefaultRules().Contract || *r.Throttle != *inspect.DefaultRules().Throttle {
+	if *r.Contract != *alerts.DefaultRules().Contract || *r.Throttle != *alerts.DefaultRules().Throttle {
 		t.Errorf("contract %+v throttle %+v", r.Contract, r.Throttle)
 	}
 
 	crm := cfg.Routes[1].Alerts
-	if crm.Sinks != nil || crm.EffectiveRules().Silence != nil || *crm.EffectiveRules().ErrorRate != *inspect.DefaultRules().ErrorRate {
+	if crm.Sinks != nil || crm.EffectiveRules().Silence != nil || *crm.EffectiveRules().ErrorRate != *alerts.DefaultRules().ErrorRate {
 		t.Errorf("a route without alerts: gets %+v, want the defaults and every sink", crm)
 	}
-	if ga4 := cfg.Routes[2].Alerts.EffectiveRules(); ga4 != (inspect.Rules{}) {
+	if ga4 := cfg.Routes[2].Alerts.EffectiveRules(); ga4 != (alerts.Rules{}) {
 		t.Errorf("alerts: off left rules on: %+v", ga4)
 	}
 	seg := cfg.Routes[3].Alerts
-	if seg.Sinks == nil || len(seg.Sinks) != 0 || seg.EffectiveRules().Latency != nil || *seg.EffectiveRules().Throttle != (inspect.ThrottleRule{QueueAbove: 0.9, For: 2 * time.Minute}) {
+	if seg.Sinks == nil || len(seg.Sinks) != 0 || seg.EffectiveRules().Latency != nil || *seg.EffectiveRules().Throttle != (alerts.ThrottleRule{QueueAbove: 0.9, For: 2 * time.Minute}) {
 		t.Errorf("segment %+v", seg)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mtguard/mtguard/alerts"
 	"github.com/mtguard/mtguard/store"
 )
 
@@ -105,7 +106,7 @@ func (s *server) ackAlert(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	ack := Ack{By: strings.TrimSpace(req.By), Comment: strings.TrimSpace(req.Comment)}
+	ack := alerts.Ack{By: strings.TrimSpace(req.By), Comment: strings.TrimSpace(req.Comment)}
 	if req.Silence != "" {
 		d, err := time.ParseDuration(req.Silence)
 		if err != nil || d <= 0 || d > 30*24*time.Hour {
@@ -124,7 +125,7 @@ func (s *server) ackAlert(w http.ResponseWriter, r *http.Request) {
 
 // alertErr gives a missing alert the sentence the caller sees.
 func alertErr(err error, id string) error {
-	if errors.Is(err, ErrAlertNotFound) {
+	if errors.Is(err, alerts.ErrAlertNotFound) {
 		return problemf(err, "no alert with id %s; mtguard alerts --all lists them", id)
 	}
 	return err

@@ -5,38 +5,81 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/mtguard/mtguard/alerts"
 	"github.com/mtguard/mtguard/store"
 	"github.com/mtguard/mtguard/txn"
 )
 
+// nyMonday9 is 09:00 on a Monday in New York.
+var nyMonday9 = time.Date(2026, 11, 30, 14, 0, 0, 0, time.UTC)
+
+// testClock is a clock the test moves by hand.
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+// alertCall is a recorded call of route carrying the finding codes.
+func alertCall(route string, at time.Time, outcome txn.Outcome, codes ...string) txn.Transaction {
+	var tx txn.Transaction
+	tx.ID, tx.Time, tx.Route, tx.Method, tx.Path = "01TESTTESTTESTTESTTESTTEST", at, route, "POST", "/"+route+"/v1/leads"
+	tx.Outcome, tx.Status, tx.UpstreamMS = outcome, 200, 120
+	if outcome != txn.OutcomeDelivered {
+		tx.Status = 500
+	}
+	tx.Findings = []txn.Finding{}
+	for _, c := range codes {
+		tx.Findings = append(tx.Findings, txn.Finding{Code: c, Severity: txn.SeverityError, Message: c})
+	}
+	return tx
+}
+
 // alertServer is an admin API with an engine holding one firing auth alert on route crm.
-func alertServer(t *testing.T, token string) (*httptest.Server, *Alerts, *fakeClock) {
+func alertServer(t *testing.T, token string) (*httptest.Server, *alerts.Engine, *testClock) {
 	t.Helper()
-	clock := &fakeClock{t: nyMonday9}
-	st := openStore(t, "")
-	m := NewMetrics()
-	m.Watch(MetricsConfig{StoreSize: func() int64 { return 4096 }, StoreWriteErrors: func() int64 { return 2 }})
-	e := startEngine(t, AlertsConfig{
+	clock := &testClock{t: nyMonday9}
+	st, err := store.Open(filepath.Join(t.TempDir(), "mtguard.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	m := alerts.NewMetrics()
+	m.Watch(alerts.MetricsConfig{StoreSize: func() int64 { return 4096 }, StoreWriteErrors: func() int64 { return 2 }})
+	e, err := alerts.New(alerts.Config{
 		Now:     clock.Now,
+		Tick:    time.Hour, // the test moves the clock; the engine's own ticker stays out of it
 		Metrics: m,
-		Routes: []RouteAlerts{
-			{Route: "crm", Owner: "ops@example.com", Rules: DefaultRules()},
-			{Route: "ga4", Owner: "web@example.com", Rules: DefaultRules()},
+		Routes: []alerts.RouteAlerts{
+			{Route: "crm", Owner: "ops@example.com", Rules: alerts.DefaultRules()},
+			{Route: "ga4", Owner: "web@example.com", Rules: alerts.DefaultRules()},
 		},
-	}, st)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Start(t.Context(), st)
+	t.Cleanup(e.Close)
 	for range 3 {
-		tx := call("crm", clock.Now(), txn.OutcomeFailed, "auth.expired")
+		tx := alertCall("crm", clock.Now(), txn.OutcomeFailed, "auth.expired")
 		tx.RecordKeys = []string{"jane@acme.com"}
 		tx.UpstreamMS, tx.RecordMS = 250, 0.8
 		e.Observe(tx)
 	}
-	e.Observe(call("ga4", clock.Now(), txn.OutcomeDelivered))
-	e.Observe(call("", clock.Now(), txn.OutcomeRejected, "route.unknown"))
-	e.flush()
+	e.Observe(alertCall("ga4", clock.Now(), txn.OutcomeDelivered))
+	e.Observe(alertCall("", clock.Now(), txn.OutcomeRejected, "route.unknown"))
+	e.Flush()
 	srv := httptest.NewServer(NewServer(ServerConfig{Transactions: st, Token: token, Alerts: e, Metrics: m.Handler(), Now: clock.Now}))
 	t.Cleanup(srv.Close)
 	return srv, e, clock
@@ -63,7 +106,7 @@ func TestHealthEndpoint(t *testing.T) {
 	if status != 200 {
 		t.Fatalf("status %d: %s", status, body)
 	}
-	var h Health
+	var h alerts.Health
 	if err := json.Unmarshal([]byte(body), &h); err != nil {
 		t.Fatal(err)
 	}
@@ -71,11 +114,11 @@ func TestHealthEndpoint(t *testing.T) {
 		t.Fatalf("routes %+v", h.Routes)
 	}
 	crm, ga4 := h.Routes[0], h.Routes[1]
-	if crm.Route != "crm" || crm.State != StateFailing || crm.Calls != 3 || crm.Delivered != 0 || crm.ErrorRate != 1 ||
+	if crm.Route != "crm" || crm.State != alerts.StateFailing || crm.Calls != 3 || crm.Delivered != 0 || crm.ErrorRate != 1 ||
 		crm.Owner != "ops@example.com" || strings.Join(crm.Firing, ",") != "auth" || crm.P95MS < 200 || crm.P95MS > 300 {
 		t.Errorf("crm %+v", crm)
 	}
-	if ga4.State != StateOK || ga4.Calls != 1 || ga4.Delivered != 1 || !ga4.LastDelivery.Equal(nyMonday9) || len(ga4.Firing) != 0 {
+	if ga4.State != alerts.StateOK || ga4.Calls != 1 || ga4.Delivered != 1 || !ga4.LastDelivery.Equal(nyMonday9) || len(ga4.Firing) != 0 {
 		t.Errorf("ga4 %+v", ga4)
 	}
 	if !strings.Contains(body, `"alerts_firing":[]`) {
@@ -98,7 +141,7 @@ func TestAlertsEndpoints(t *testing.T) {
 		return l.Alerts
 	}
 	firing := list("?state=firing")
-	if len(firing) != 1 || firing[0].Kind != KindAuth || firing[0].Route != "crm" {
+	if len(firing) != 1 || firing[0].Kind != alerts.KindAuth || firing[0].Route != "crm" {
 		t.Fatalf("firing %+v", firing)
 	}
 	id := firing[0].ID
@@ -124,8 +167,8 @@ func TestAlertsEndpoints(t *testing.T) {
 	}
 
 	// Resolve it and find it in the history.
-	e.Observe(call("crm", clock.Now(), txn.OutcomeDelivered))
-	e.flush()
+	e.Observe(alertCall("crm", clock.Now(), txn.OutcomeDelivered))
+	e.Flush()
 	if got := list("?state=resolved"); len(got) != 1 || got[0].ID != id || got[0].AckedBy != "jane@example.com" {
 		t.Fatalf("resolved %+v", got)
 	}

@@ -7,12 +7,13 @@ import (
 	"net/url"
 	"strconv"
 
+	"github.com/mtguard/mtguard/alerts"
 	"github.com/mtguard/mtguard/store"
 )
 
 // Health returns every route's health (GET /api/health).
-func (c *Client) Health(ctx context.Context) (Health, error) {
-	var h Health
+func (c *Client) Health(ctx context.Context) (alerts.Health, error) {
+	var h alerts.Health
 	err := c.get(ctx, "/api/health", nil, &h)
 	return h, err
 }
@@ -39,7 +40,7 @@ func (c *Client) Alerts(ctx context.Context, q store.AlertQuery) ([]store.Alert,
 
 // Acknowledge acknowledges the alert id (POST /api/alerts/{id}/ack); a positive ack.Silence
 // also mutes the route's rule that long.
-func (c *Client) Acknowledge(ctx context.Context, id string, ack Ack) (store.Alert, error) {
+func (c *Client) Acknowledge(ctx context.Context, id string, ack alerts.Ack) (store.Alert, error) {
 	var a store.Alert
 	if id == "" {
 		return a, errors.New("alert id is empty")

@@ -218,6 +218,6 @@ func readProblem(resp *http.Response) error {
 		return e
 	}
 	line, _, _ := bytes.Cut(bytes.TrimSpace(body), []byte("\n"))
-	e.Detail = Truncate(Clean(strings.TrimSpace(string(line)), false), 200)
+	e.Detail = txn.Truncate(txn.Clean(strings.TrimSpace(string(line)), false), 200)
 	return e
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/mtguard/mtguard/alerts"
 	"github.com/mtguard/mtguard/store"
 )
 
@@ -62,7 +63,7 @@ func classify(err error) (status int, detail string) {
 		status, detail = http.StatusUnauthorized, "a valid bearer token is needed"
 	case errors.Is(err, store.ErrNotFound):
 		status, detail = http.StatusNotFound, "no such transaction"
-	case errors.Is(err, ErrAlertNotFound):
+	case errors.Is(err, alerts.ErrAlertNotFound):
 		status, detail = http.StatusNotFound, "no such alert"
 	case errors.Is(err, errNoRoute):
 		status, detail = http.StatusNotFound, "no such endpoint"

@@ -15,6 +15,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/mtguard/mtguard/alerts"
 	"github.com/mtguard/mtguard/schemas"
 	"github.com/mtguard/mtguard/store"
 	"github.com/mtguard/mtguard/txn"
@@ -52,7 +53,7 @@ type ServerConfig struct {
 	Eraser Eraser
 	// Alerts serves GET /api/health, GET /api/alerts and POST /api/alerts/{id}/ack. If nil,
 	// those endpoints are not served.
-	Alerts *Alerts
+	Alerts *alerts.Engine
 	// Metrics serves GET /metrics (behind the token, when there is one). If nil, it is not served.
 	Metrics http.Handler
 	// Limits serves GET /api/limits. If nil, it is not served.
@@ -73,7 +74,7 @@ type server struct {
 	now     func() time.Time
 	replays *replays // nil without a Replayer
 	eraser  Eraser
-	alerts  *Alerts // nil without an alert engine
+	alerts  *alerts.Engine // nil without an alert engine
 	// limitsSrc is the throttler's view; nil without one.
 	limitsSrc Limits
 }

@@ -63,7 +63,7 @@ func marshalResult(r *txn.Result) ([]byte, error) {
 	}
 	size := 192 + len(r.Outcome) + len(r.Error) + stringsLen(r.ReplayedBy) + messageLen(&r.Response)
 	for _, f := range r.Findings {
-		size += 48 + len(f.Code) + len(f.Severity) + len(f.Message) + len(f.Detail)
+		size += 96 + len(f.Code) + len(f.Severity) + len(f.Message) + len(f.Detail) + len(f.Replacement)
 	}
 	for _, rr := range r.Records {
 		size += 48 + len(rr.Key) + len(rr.Reason)
@@ -103,6 +103,12 @@ func marshalResult(r *txn.Result) ([]byte, error) {
 			b = append(b, `,"message":`...)
 			b = appendJSONString(b, f.Message)
 			b = appendOptString(b, `,"detail":`, f.Detail)
+			if f.Sunset != nil {
+				b = append(b, `,"sunset":"`...)
+				b = f.Sunset.AppendFormat(b, time.RFC3339Nano)
+				b = append(b, '"')
+			}
+			b = appendOptString(b, `,"replacement":`, f.Replacement)
 			b = append(b, '}')
 		}
 		b = append(b, ']')

@@ -13,6 +13,8 @@ import (
 
 // sampleTx is a realistic recorded call: a contact create with headers on both sides.
 func sampleTx() *txn.Transaction {
+	sunset := time.Date(2026, 12, 18, 0, 0, 0, 0, time.UTC)
+	zoned := time.Date(2027, 1, 2, 23, 59, 59, 500, time.FixedZone("", -5*3600))
 	return &txn.Transaction{
 		Call: txn.Call{
 			ID: "01JQ0000000000000000000000", Time: time.Date(2026, 11, 28, 9, 30, 1, 123456789, time.UTC),
@@ -27,7 +29,10 @@ func sampleTx() *txn.Transaction {
 		},
 		Result: txn.Result{
 			Status: 201, Outcome: txn.OutcomeDelivered, DurationMS: 21.734, UpstreamMS: 20.5, RecordMS: 0.412,
-			Findings: []txn.Finding{{Code: "endpoint.deprecated", Severity: txn.SeverityWarn, Message: "v1 sunsets in 12 days", Detail: "/crm/v1"}},
+			Findings: []txn.Finding{
+				{Code: "endpoint.deprecated", Severity: txn.SeverityWarn, Message: "v1 sunsets in 12 days", Detail: "/crm/v1", Sunset: &sunset, Replacement: "v3"},
+				{Code: "endpoint.deprecation_announced", Severity: txn.SeverityWarn, Message: "sunset announced", Sunset: &zoned},
+			},
 			Records:  []txn.RecordResult{{Index: 0, Key: "jane@acme.com", OK: true}, {Index: 1, OK: false, Reason: "INVALID_EMAIL"}},
 			Response: txn.Message{Headers: http.Header{"Content-Type": {"application/json;charset=utf-8"}}, Body: `{"id":"512"}`, Size: 12},
 		},

@@ -1,4 +1,4 @@
-package inspect
+package alerts
 
 import (
 	"context"
@@ -264,7 +264,7 @@ func TestEngineToSinksEndToEnd(t *testing.T) {
 	clock := &fakeClock{t: nyMonday9}
 	var logs strings.Builder
 	var logMu sync.Mutex
-	e := startEngine(t, AlertsConfig{
+	e := startEngine(t, Config{
 		Now:    clock.Now,
 		Logger: zerolog.New(lockedWriter{&logMu, &logs}),
 		Sinks: []Sink{

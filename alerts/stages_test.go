@@ -1,4 +1,4 @@
-package inspect
+package alerts
 
 import (
 	"reflect"
@@ -44,8 +44,8 @@ func TestClassify(t *testing.T) {
 		},
 		{
 			name: "first credential refusal wins",
-			o:    obs(txn.OutcomeFailed, 120, finding(codeAuthForbidden, ""), finding(codeAuthExpired, "")),
-			want: func(c *callFacts) { c.latencyMS, c.failed, c.authCode = 120, true, codeAuthForbidden },
+			o:    obs(txn.OutcomeFailed, 120, finding(txn.CodeAuthForbidden, ""), finding(txn.CodeAuthExpired, "")),
+			want: func(c *callFacts) { c.latencyMS, c.failed, c.authCode = 120, true, txn.CodeAuthForbidden },
 		},
 		{
 			name: "timeout says nothing about the credentials",
@@ -83,10 +83,10 @@ func TestClassify(t *testing.T) {
 		{
 			name: "last deprecation finding is kept",
 			o: obs(txn.OutcomeDelivered, 120,
-				finding(codeEndpointDeprecated, "v1 sunset 2027-06-30"), finding(codeDeprecationAnnounced, "v2 sunset 2028-01-01")),
+				finding(txn.CodeEndpointDeprecated, "v1 sunset 2027-06-30"), finding(txn.CodeDeprecationAnnounced, "v2 sunset 2028-01-01")),
 			want: func(c *callFacts) {
 				c.latencyMS, c.delivered, c.authAccepted = 120, true, true
-				c.dep = &txn.Finding{Code: codeDeprecationAnnounced, Message: "v2 sunset 2028-01-01"}
+				c.dep = &txn.Finding{Code: txn.CodeDeprecationAnnounced, Message: "v2 sunset 2028-01-01"}
 			},
 		},
 		{
@@ -100,7 +100,7 @@ func TestClassify(t *testing.T) {
 			want := base
 			tt.want(&want)
 			// Start from a used value: classify must not leave facts of an earlier call behind.
-			got := callFacts{slow: true, contract: true, authCode: codeAuthExpired, dep: &txn.Finding{}, queued: true}
+			got := callFacts{slow: true, contract: true, authCode: txn.CodeAuthExpired, dep: &txn.Finding{}, queued: true}
 			got.classify(&tt.o, &tt.rules, now)
 			if !reflect.DeepEqual(got, want) {
 				t.Errorf("classify\n got %+v\nwant %+v", got, want)
@@ -114,7 +114,7 @@ func TestClassify(t *testing.T) {
 func TestCountAuthStreak(t *testing.T) {
 	t0 := nyMonday9
 	refused := func(at time.Time) callFacts {
-		return callFacts{t: at, records: 3, failed: true, authCode: codeAuthExpired}
+		return callFacts{t: at, records: 3, failed: true, authCode: txn.CodeAuthExpired}
 	}
 	accepted := func(at time.Time) callFacts {
 		return callFacts{t: at, records: 3, delivered: true, authAccepted: true}
@@ -220,7 +220,7 @@ func TestAttribute(t *testing.T) {
 		{name: "failed", c: callFacts{failed: true}, grow: []kind{kindSilence, kindErrorRate}},
 		{name: "partial", c: callFacts{delivered: true, failed: true}, grow: []kind{kindErrorRate}},
 		{name: "slow", c: callFacts{delivered: true, slow: true}, grow: []kind{kindLatency}},
-		{name: "refused", c: callFacts{failed: true, authCode: codeAuthExpired}, grow: []kind{kindSilence, kindErrorRate, kindAuth}},
+		{name: "refused", c: callFacts{failed: true, authCode: txn.CodeAuthExpired}, grow: []kind{kindSilence, kindErrorRate, kindAuth}},
 		{name: "deprecated", c: callFacts{delivered: true, dep: &txn.Finding{}}, grow: []kind{kindDeprecation}},
 		{name: "contract", c: callFacts{failed: true, contract: true}, grow: []kind{kindSilence, kindErrorRate, kindContract}},
 		{name: "queued", c: callFacts{delivered: true, queued: true}, grow: []kind{kindThrottle}},

@@ -1,4 +1,4 @@
-package inspect
+package alerts
 
 import (
 	"context"
@@ -18,7 +18,7 @@ import (
 // ErrAlertNotFound means no alert, firing or in the history, has the requested id.
 var ErrAlertNotFound = errors.New("alert not found")
 
-// Defaults of AlertsConfig.
+// Defaults of Config.
 const (
 	// DefaultRenotify is how often a firing alert that nobody acknowledged is sent again.
 	DefaultRenotify = 4 * time.Hour
@@ -45,19 +45,20 @@ type RouteAlerts struct {
 	Rules Rules
 }
 
-// AlertStore is what the engine needs of the store: the recent log to rebuild its state on
+// Store is what the engine needs of the store: the recent log to rebuild its state on
 // start and the alert history. *store.Store satisfies it.
-type AlertStore interface {
-	Transactions
+type Store interface {
+	// Query reads a page of the log, as the admin API does.
+	Query(ctx context.Context, q store.Query) (store.Page, error)
 	PutAlert(a store.Alert) error
 	GetAlert(id string) (store.Alert, bool, error)
 	Alerts(q store.AlertQuery) ([]store.Alert, error)
 }
 
-var _ AlertStore = (*store.Store)(nil)
+var _ Store = (*store.Store)(nil)
 
-// AlertsConfig configures the alert engine. Zero fields fall back to the stated defaults.
-type AlertsConfig struct {
+// Config configures the alert engine. Zero fields fall back to the stated defaults.
+type Config struct {
 	// Routes are the configured routes, in config order.
 	Routes []RouteAlerts
 	// Sinks receive notifications (Slack, PagerDuty, webhooks). The log always does as well.
@@ -84,11 +85,11 @@ type AlertsConfig struct {
 	RebuildLimit int
 }
 
-// Alerts is the alert engine: it watches every recorded call (Observe), keeps per-route
+// Engine is the alert engine: it watches every recorded call (Observe), keeps per-route
 // counters in memory, fires and resolves alerts, and hands notifications to the sinks. It also
 // answers mtguard health. Its methods are safe for concurrent use.
-type Alerts struct {
-	cfg      AlertsConfig
+type Engine struct {
+	cfg      Config
 	now      func() time.Time
 	log      zerolog.Logger
 	metrics  *Metrics
@@ -105,7 +106,7 @@ type Alerts struct {
 	silenced  map[string]time.Time    // "route/kind" -> muted until
 	startedAt time.Time
 	closed    bool
-	store     AlertStore
+	store     Store
 	outbox    chan outMsg
 
 	workers []*sinkWorker
@@ -191,10 +192,10 @@ type deprecationEpisode struct {
 	message, detail     string // of the last finding, to parse the sunset once per text
 }
 
-// NewAlerts returns an engine for cfg. It watches calls handed to Observe only once Start has
+// New returns an engine for cfg. It watches calls handed to Observe only once Start has
 // been called.
-func NewAlerts(cfg AlertsConfig) (*Alerts, error) {
-	e := &Alerts{
+func New(cfg Config) (*Engine, error) {
+	e := &Engine{
 		cfg:      cfg,
 		now:      cfg.Now,
 		log:      cfg.Logger,
@@ -295,7 +296,7 @@ func (r Rules) check() error {
 // Observe takes one committed transaction; it is the store's OnResult callback. It never
 // blocks: when the engine is behind by Buffer calls, the call is dropped and counted
 // (Dropped, and mtguard_alert_observations_dropped_total).
-func (e *Alerts) Observe(tx txn.Transaction) {
+func (e *Engine) Observe(tx txn.Transaction) {
 	select {
 	case e.in <- observationOf(&tx):
 	default:
@@ -304,12 +305,12 @@ func (e *Alerts) Observe(tx txn.Transaction) {
 }
 
 // Dropped counts the recorded calls the engine could not keep up with.
-func (e *Alerts) Dropped() int64 { return e.dropped.Load() }
+func (e *Engine) Dropped() int64 { return e.dropped.Load() }
 
 // Start rebuilds the engine's state from st (the alerts still firing and the recent calls of
 // each route), then watches the calls given to Observe and starts the sinks. It returns once
 // the state is rebuilt; a store that cannot be read is logged, not fatal.
-func (e *Alerts) Start(ctx context.Context, st AlertStore) {
+func (e *Engine) Start(ctx context.Context, st Store) {
 	e.mu.Lock()
 	e.store = st
 	e.startedAt = e.now()
@@ -335,8 +336,8 @@ func (e *Alerts) Start(ctx context.Context, st AlertStore) {
 }
 
 // Close stops watching, sends the notifications already queued (for up to a few seconds) and
-// returns. Alerts still firing stay firing in the history and are picked up by the next Start.
-func (e *Alerts) Close() {
+// returns. Engine still firing stay firing in the history and are picked up by the next Start.
+func (e *Engine) Close() {
 	e.mu.Lock()
 	if e.closed || !e.started {
 		e.closed = true
@@ -361,7 +362,7 @@ func (e *Alerts) Close() {
 }
 
 // run is the engine's goroutine: recorded calls in, time-based evaluation on every tick.
-func (e *Alerts) run() {
+func (e *Engine) run() {
 	defer e.done.Done()
 	ticker := time.NewTicker(e.cfg.Tick)
 	defer ticker.Stop()
@@ -387,7 +388,7 @@ func (e *Alerts) run() {
 	}
 }
 
-func (e *Alerts) handle(o observation) {
+func (e *Engine) handle(o observation) {
 	if o.barrier != nil {
 		close(o.barrier)
 		return
@@ -398,15 +399,15 @@ func (e *Alerts) handle(o observation) {
 }
 
 // sync waits until every call observed before it has been processed (for tests).
-func (e *Alerts) sync() {
+func (e *Engine) sync() {
 	b := make(chan struct{})
 	e.in <- observation{barrier: b}
 	<-b
 }
 
-// flush waits until every call observed before it has been processed and every resulting
-// notification has been written and sent, or given up on (for tests).
-func (e *Alerts) flush() {
+// Flush waits until every call observed before it has been processed and every resulting
+// notification has been written and sent, or given up on: tests and a clean shutdown use it.
+func (e *Engine) Flush() {
 	e.sync()
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -422,7 +423,7 @@ func (e *Alerts) flush() {
 
 // send queues a message for the outbox without blocking; mu is held. Before Start the outbox
 // keeps what it can hold; after Close nothing is sent.
-func (e *Alerts) send(m outMsg) {
+func (e *Engine) send(m outMsg) {
 	if e.closed {
 		return
 	}
@@ -442,7 +443,7 @@ type outMsg struct {
 }
 
 // sendLoop writes every alert event to the history, logs it, and queues it for the sinks.
-func (e *Alerts) sendLoop() {
+func (e *Engine) sendLoop() {
 	defer e.done.Done()
 	defer func() {
 		for _, w := range e.workers {
@@ -464,7 +465,7 @@ func (e *Alerts) sendLoop() {
 
 // persist writes the event to the history. A failed write is logged, not retried: the sinks
 // still get the event, and List and Alert answer for firing alerts from memory anyway.
-func (e *Alerts) persist(n Notification) {
+func (e *Engine) persist(n Notification) {
 	if e.store == nil {
 		return
 	}
@@ -475,7 +476,7 @@ func (e *Alerts) persist(n Notification) {
 
 // deliver logs the event and queues it for the sinks the alert names. The workers retry on
 // their own goroutines, so one slow sink holds up neither the others nor the history.
-func (e *Alerts) deliver(m outMsg) {
+func (e *Engine) deliver(m outMsg) {
 	e.logSink.write(m.n, !m.external)
 	if !m.external {
 		return

@@ -1,4 +1,4 @@
-package inspect
+package alerts
 
 import (
 	"net/http"
@@ -177,7 +177,7 @@ func (m *Metrics) route(label string) *routeMetrics {
 }
 
 // watchEngine exports the engine's own counters.
-func (m *Metrics) watchEngine(e *Alerts) {
+func (m *Metrics) watchEngine(e *Engine) {
 	if m == nil {
 		return
 	}

@@ -1,16 +1,17 @@
-package inspect
+package alerts
 
 import (
 	"fmt"
 	"time"
 
 	"github.com/mtguard/mtguard/store"
+	"github.com/mtguard/mtguard/txn"
 )
 
 // process runs one observed call through the stages of alerts_stages.go. With replay set
 // (rebuilding on start) it stops before evaluate: rebuild evaluates every rule once after the
 // whole replay rather than once per replayed call against windows that are still filling.
-func (e *Alerts) process(o observation, replay bool) {
+func (e *Engine) process(o observation, replay bool) {
 	rs := e.routes[o.route]
 	if !replay {
 		e.metrics.observe(rs, o)
@@ -31,8 +32,8 @@ func (e *Alerts) process(o observation, replay bool) {
 
 // Tick evaluates the time-based side of every rule at the engine's clock: silence, windows
 // that drained, sunsets coming closer, throttle queues, and reminders. The engine calls it
-// every AlertsConfig.Tick; tests call it after moving their clock.
-func (e *Alerts) Tick() {
+// every Config.Tick; tests call it after moving their clock.
+func (e *Engine) Tick() {
 	var queues []QueueStat
 	if e.cfg.Throttle != nil {
 		queues = e.cfg.Throttle.QueueStats()
@@ -42,7 +43,7 @@ func (e *Alerts) Tick() {
 	e.evaluateAll(e.now(), queues)
 }
 
-func (e *Alerts) evaluateAll(now time.Time, queues []QueueStat) {
+func (e *Engine) evaluateAll(now time.Time, queues []QueueStat) {
 	byRoute := map[string]QueueStat{}
 	for _, q := range queues {
 		for _, r := range q.Routes {
@@ -62,7 +63,7 @@ func (e *Alerts) evaluateAll(now time.Time, queues []QueueStat) {
 	}
 }
 
-func (e *Alerts) evalSilence(rs *routeState, now time.Time) {
+func (e *Engine) evalSilence(rs *routeState, now time.Time) {
 	r := rs.rules.Silence
 	if r == nil {
 		return
@@ -88,13 +89,13 @@ func (e *Alerts) evalSilence(rs *routeState, now time.Time) {
 	e.fire(rs, kindSilence, now, since, rs.undelivered.calls, rs.undelivered.badRecords)
 }
 
-func (e *Alerts) evalErrorRate(rs *routeState, now time.Time) {
+func (e *Engine) evalErrorRate(rs *routeState, now time.Time) {
 	if r := rs.rules.ErrorRate; r != nil {
 		e.evalShare(rs, kindErrorRate, rs.errWin, now, r.MinCalls, r.Above)
 	}
 }
 
-func (e *Alerts) evalLatency(rs *routeState, now time.Time) {
+func (e *Engine) evalLatency(rs *routeState, now time.Time) {
 	if r := rs.rules.Latency; r != nil {
 		// The percentile is above the threshold exactly when more than 1-p of the calls were slower.
 		e.evalShare(rs, kindLatency, rs.latWin, now, r.MinCalls, 1-r.Percentile)
@@ -103,7 +104,7 @@ func (e *Alerts) evalLatency(rs *routeState, now time.Time) {
 
 // evalShare fires k while more than the fraction limit of the calls in w were bad, once w
 // holds at least minCalls calls, and resolves it otherwise.
-func (e *Alerts) evalShare(rs *routeState, k kind, w *window, now time.Time, minCalls int, limit float64) {
+func (e *Engine) evalShare(rs *routeState, k kind, w *window, now time.Time, minCalls int, limit float64) {
 	w.advance(now)
 	s := w.sum
 	rs.holds[k] = s.calls >= minCalls && s.calls > 0 && float64(s.bad) > limit*float64(s.calls)
@@ -114,7 +115,7 @@ func (e *Alerts) evalShare(rs *routeState, k kind, w *window, now time.Time, min
 	e.resolve(rs, k, now)
 }
 
-func (e *Alerts) evalAuth(rs *routeState, now time.Time) {
+func (e *Engine) evalAuth(rs *routeState, now time.Time) {
 	r := rs.rules.Auth
 	if r == nil {
 		return
@@ -131,7 +132,7 @@ func (e *Alerts) evalAuth(rs *routeState, now time.Time) {
 	}
 }
 
-func (e *Alerts) evalDeprecation(rs *routeState, now time.Time) {
+func (e *Engine) evalDeprecation(rs *routeState, now time.Time) {
 	r := rs.rules.Deprecation
 	if r == nil {
 		return
@@ -158,7 +159,7 @@ func (e *Alerts) evalDeprecation(rs *routeState, now time.Time) {
 	}
 }
 
-func (e *Alerts) evalContract(rs *routeState, now time.Time) {
+func (e *Engine) evalContract(rs *routeState, now time.Time) {
 	r := rs.rules.Contract
 	if r == nil {
 		return
@@ -173,7 +174,7 @@ func (e *Alerts) evalContract(rs *routeState, now time.Time) {
 	e.resolve(rs, kindContract, now)
 }
 
-func (e *Alerts) evalThrottle(rs *routeState, now time.Time, q QueueStat, ok bool) {
+func (e *Engine) evalThrottle(rs *routeState, now time.Time, q QueueStat, ok bool) {
 	r := rs.rules.Throttle
 	if r == nil {
 		return
@@ -197,7 +198,7 @@ func (e *Alerts) evalThrottle(rs *routeState, now time.Time, q QueueStat, ok boo
 
 // remind sends a firing alert again every renotify interval while its condition holds and
 // nobody acknowledged it, and sends the first notice of an alert that fired while muted.
-func (e *Alerts) remind(rs *routeState, now time.Time) {
+func (e *Engine) remind(rs *routeState, now time.Time) {
 	for k, a := range rs.active {
 		if a == nil || !rs.holds[k] || !a.AckedAt.IsZero() || len(a.Sinks) == 0 || e.muted(a, now) {
 			continue // the log has it already
@@ -220,7 +221,7 @@ func (e *Alerts) remind(rs *routeState, now time.Time) {
 
 // fire opens an incident unless one is open for this route and rule: one notification per
 // incident, however many calls keep proving it.
-func (e *Alerts) fire(rs *routeState, k kind, now, since time.Time, calls, records int) {
+func (e *Engine) fire(rs *routeState, k kind, now, since time.Time, calls, records int) {
 	if rs.active[k] != nil {
 		return
 	}
@@ -255,7 +256,7 @@ func (e *Alerts) fire(rs *routeState, k kind, now, since time.Time, calls, recor
 }
 
 // resolve closes the open incident of this route and rule, if any.
-func (e *Alerts) resolve(rs *routeState, k kind, now time.Time) {
+func (e *Engine) resolve(rs *routeState, k kind, now time.Time) {
 	a := rs.active[k]
 	if a == nil {
 		return
@@ -270,14 +271,14 @@ func (e *Alerts) resolve(rs *routeState, k kind, now time.Time) {
 	e.notify(EventResolved, a, now)
 }
 
-func (e *Alerts) muted(a *store.Alert, now time.Time) bool {
+func (e *Engine) muted(a *store.Alert, now time.Time) bool {
 	until, ok := e.silenced[a.Route+"/"+a.Kind]
 	return ok && now.Before(until)
 }
 
 // notify records an alert event and hands it to the sinks: the log always, the others unless
 // the alert is muted, and a resolution only to sinks that heard of the alert.
-func (e *Alerts) notify(event string, a *store.Alert, now time.Time) {
+func (e *Engine) notify(event string, a *store.Alert, now time.Time) {
 	external := !e.muted(a, now) && len(a.Sinks) > 0
 	switch event {
 	case EventFiring, EventReminder:
@@ -308,21 +309,21 @@ func ratio(a, b int) float64 {
 }
 
 // describe says what is wrong, with numbers; mu is held.
-func (e *Alerts) describe(rs *routeState, k kind, now time.Time) string {
+func (e *Engine) describe(rs *routeState, k kind, now time.Time) string {
 	switch k {
 	case kindSilence:
 		r := rs.rules.Silence
-		expect := fmt.Sprintf("expected at least %d per %s", r.Min, formatDuration(r.Per))
+		expect := fmt.Sprintf("expected at least %d per %s", r.Min, FormatDuration(r.Per))
 		if r.During != nil {
 			expect += " during " + r.During.String()
 		}
 		var s string
 		if n := rs.deliveries.countSince(now.Add(-r.Per)); n > 0 {
-			s = fmt.Sprintf("only %d deliveries in the last %s (%s)", n, formatDuration(r.Per), expect)
+			s = fmt.Sprintf("only %d deliveries in the last %s (%s)", n, FormatDuration(r.Per), expect)
 		} else if rs.lastDelivery.IsZero() {
-			s = fmt.Sprintf("no delivery since mtguard started watching %s ago (%s)", formatDuration(now.Sub(rs.watchFrom).Round(time.Minute)), expect)
+			s = fmt.Sprintf("no delivery since mtguard started watching %s ago (%s)", FormatDuration(now.Sub(rs.watchFrom).Round(time.Minute)), expect)
 		} else {
-			s = fmt.Sprintf("no delivery for %s (%s)", formatDuration(now.Sub(rs.lastDelivery).Round(time.Minute)), expect)
+			s = fmt.Sprintf("no delivery for %s (%s)", FormatDuration(now.Sub(rs.lastDelivery).Round(time.Minute)), expect)
 		}
 		if u := rs.undelivered.calls; u > 0 {
 			return s + fmt.Sprintf("; %d calls arrived since the last delivery and none was delivered", u)
@@ -331,11 +332,11 @@ func (e *Alerts) describe(rs *routeState, k kind, now time.Time) string {
 	case kindErrorRate:
 		r, w := rs.rules.ErrorRate, rs.errWin.sum
 		return fmt.Sprintf("%d of %d calls failed in the last %s (%s, threshold %s)",
-			w.bad, w.calls, formatDuration(r.Per), formatPercent(ratio(w.bad, w.calls)), formatPercent(r.Above))
+			w.bad, w.calls, FormatDuration(r.Per), FormatPercent(ratio(w.bad, w.calls)), FormatPercent(r.Above))
 	case kindLatency:
 		r, w := rs.rules.Latency, rs.latWin.sum
 		return fmt.Sprintf("p%s latency above %s in the last %s: %d of %d calls were slower",
-			trimFloat(r.Percentile*100), formatDuration(r.Above), formatDuration(r.Per), w.bad, w.calls)
+			trimFloat(r.Percentile*100), FormatDuration(r.Above), FormatDuration(r.Per), w.bad, w.calls)
 	case kindAuth:
 		return fmt.Sprintf("%d calls in a row refused for their credentials (%s): the vendor rejects every call until someone renews the token or key",
 			rs.authStreak, rs.authCode)
@@ -348,41 +349,41 @@ func (e *Alerts) describe(rs *routeState, k kind, now time.Time) string {
 		}
 		msg := ""
 		if d.message != "" {
-			msg = ": " + Truncate(d.message, 200)
+			msg = ": " + txn.Truncate(d.message, 200)
 		}
 		return fmt.Sprintf("%d calls went to a deprecated endpoint (%s)%s", d.calls, when, msg)
 	case kindContract:
 		r, w := rs.rules.Contract, rs.conWin.sum
 		return fmt.Sprintf("%d calls rejected by a pinned contract in the last %s (threshold %d); they were not forwarded",
-			w.bad, formatDuration(r.Per), r.Rejections)
+			w.bad, FormatDuration(r.Per), r.Rejections)
 	case kindThrottle:
 		r, q := rs.rules.Throttle, rs.throttle
 		return fmt.Sprintf("throttle queue of group %s is %s full (threshold %s) with %d calls waiting",
-			q.Group, formatPercent(q.Saturation), formatPercent(r.QueueAbove), q.Depth)
+			q.Group, FormatPercent(q.Saturation), FormatPercent(r.QueueAbove), q.Depth)
 	}
 	return k.String()
 }
 
 // resolution says why an alert resolved; mu is held.
-func (e *Alerts) resolution(rs *routeState, k kind, now time.Time) string {
+func (e *Engine) resolution(rs *routeState, k kind, now time.Time) string {
 	switch k {
 	case kindSilence:
 		r := rs.rules.Silence
-		return fmt.Sprintf("deliveries resumed: %d in the last %s", rs.deliveries.countSince(now.Add(-r.Per)), formatDuration(r.Per))
+		return fmt.Sprintf("deliveries resumed: %d in the last %s", rs.deliveries.countSince(now.Add(-r.Per)), FormatDuration(r.Per))
 	case kindErrorRate:
 		r, w := rs.rules.ErrorRate, rs.errWin.sum
 		return fmt.Sprintf("%d of %d calls failed in the last %s (%s, threshold %s)",
-			w.bad, w.calls, formatDuration(r.Per), formatPercent(ratio(w.bad, w.calls)), formatPercent(r.Above))
+			w.bad, w.calls, FormatDuration(r.Per), FormatPercent(ratio(w.bad, w.calls)), FormatPercent(r.Above))
 	case kindLatency:
 		r, w := rs.rules.Latency, rs.latWin.sum
-		return fmt.Sprintf("%d of %d calls slower than %s in the last %s", w.bad, w.calls, formatDuration(r.Above), formatDuration(r.Per))
+		return fmt.Sprintf("%d of %d calls slower than %s in the last %s", w.bad, w.calls, FormatDuration(r.Above), FormatDuration(r.Per))
 	case kindAuth:
 		return "the vendor accepted the credentials again"
 	case kindDeprecation:
-		return fmt.Sprintf("no call has reached a deprecated endpoint for %s", formatDuration(deprecationQuiet))
+		return fmt.Sprintf("no call has reached a deprecated endpoint for %s", FormatDuration(deprecationQuiet))
 	case kindContract:
 		r, w := rs.rules.Contract, rs.conWin.sum
-		return fmt.Sprintf("%d contract rejections in the last %s", w.bad, formatDuration(r.Per))
+		return fmt.Sprintf("%d contract rejections in the last %s", w.bad, FormatDuration(r.Per))
 	case kindThrottle:
 		return "the throttle queue drained"
 	}

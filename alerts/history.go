@@ -1,4 +1,4 @@
-package inspect
+package alerts
 
 import (
 	"context"
@@ -13,7 +13,7 @@ import (
 // rebuild restores the engine after a restart: the alerts that were firing (so a restart does
 // not notify the same incident twice) and each route's counters from its recent calls (so a
 // window that was half full is still half full). Then it evaluates every rule once.
-func (e *Alerts) rebuild(ctx context.Context) error {
+func (e *Engine) rebuild(ctx context.Context) error {
 	firing, err := e.store.Alerts(store.AlertQuery{State: store.AlertFiring, Limit: 1000})
 	if err != nil {
 		return err
@@ -89,7 +89,7 @@ func (r Rules) lookback() time.Duration {
 
 // recent returns the route's calls of the lookback, oldest first: at most RebuildLimit of the
 // newest.
-func (e *Alerts) recent(ctx context.Context, rs *routeState, now time.Time) ([]observation, error) {
+func (e *Engine) recent(ctx context.Context, rs *routeState, now time.Time) ([]observation, error) {
 	q := store.Query{Route: rs.name, Since: now.Add(-rs.rules.lookback()), Limit: 1000}
 	var obs []observation
 	for len(obs) < e.cfg.RebuildLimit {
@@ -147,7 +147,7 @@ func (r Rules) has(k kind) bool {
 // List returns alerts, newest first: the firing ones from memory, the others from the history.
 // The history is written a moment after the memory changes, so the memory wins where both
 // hold an alert.
-func (e *Alerts) List(q store.AlertQuery) ([]store.Alert, error) {
+func (e *Engine) List(q store.AlertQuery) ([]store.Alert, error) {
 	limit := q.Limit
 	if limit <= 0 {
 		limit = 50
@@ -185,7 +185,7 @@ func (e *Alerts) List(q store.AlertQuery) ([]store.Alert, error) {
 }
 
 // Alert returns one alert by id, or an error wrapping ErrAlertNotFound.
-func (e *Alerts) Alert(id string) (store.Alert, error) {
+func (e *Engine) Alert(id string) (store.Alert, error) {
 	e.mu.Lock()
 	if a := e.byID[id]; a != nil {
 		c := *a
@@ -219,7 +219,7 @@ type Ack struct {
 
 // Acknowledge marks the alert id as taken care of: no more reminders, and the sinks that heard
 // of it are told. It returns the alert as it now stands, or an error wrapping ErrAlertNotFound.
-func (e *Alerts) Acknowledge(id string, ack Ack) (store.Alert, error) {
+func (e *Engine) Acknowledge(id string, ack Ack) (store.Alert, error) {
 	now := e.now()
 	e.mu.Lock()
 	if a := e.byID[id]; a != nil {

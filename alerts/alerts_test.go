@@ -1,4 +1,4 @@
-package inspect
+package alerts
 
 import (
 	"context"
@@ -96,7 +96,7 @@ func openStore(t *testing.T, path string) *store.Store {
 
 // startEngine starts an engine on st (which may be nil) and closes it when the test ends. The
 // engine's own ticker is slowed down: tests call Tick after moving the clock.
-func startEngine(t *testing.T, cfg AlertsConfig, st AlertStore) *Alerts {
+func startEngine(t *testing.T, cfg Config, st Store) *Engine {
 	t.Helper()
 	if cfg.Tick == 0 {
 		cfg.Tick = time.Hour
@@ -104,7 +104,7 @@ func startEngine(t *testing.T, cfg AlertsConfig, st AlertStore) *Alerts {
 	if cfg.Retry.Backoff == 0 {
 		cfg.Retry = RetryPolicy{Attempts: 3, Backoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond}
 	}
-	e, err := NewAlerts(cfg)
+	e, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,16 +136,16 @@ func call(route string, at time.Time, outcome txn.Outcome, codes ...string) txn.
 }
 
 // observe hands txs to e and waits until their notifications are out.
-func observe(e *Alerts, txs ...txn.Transaction) {
+func observe(e *Engine, txs ...txn.Transaction) {
 	for _, tx := range txs {
 		e.Observe(tx)
 	}
-	e.flush()
+	e.Flush()
 }
 
-func tick(e *Alerts) {
+func tick(e *Engine) {
 	e.Tick()
-	e.flush()
+	e.Flush()
 }
 
 func mustSchedule(t *testing.T, s string) *Schedule {
@@ -171,7 +171,7 @@ func TestSilenceAcceptance(t *testing.T) {
 	clock := &fakeClock{t: nyMonday9}
 	sink := &recordingSink{name: "ops-slack"}
 	st := openStore(t, "")
-	e := startEngine(t, AlertsConfig{
+	e := startEngine(t, Config{
 		Now:   clock.Now,
 		Sinks: []Sink{sink},
 		Routes: []RouteAlerts{{Route: "marketo", Owner: "ops@example.com", Rules: Rules{
@@ -239,7 +239,7 @@ func TestSilenceOutsideSchedule(t *testing.T) {
 	friday7pm := time.Date(2026, 11, 27, 19, 0, 0, 0, mustLoad(t, "America/New_York"))
 	clock := &fakeClock{t: friday7pm}
 	sink := &recordingSink{name: "ops-slack"}
-	e := startEngine(t, AlertsConfig{
+	e := startEngine(t, Config{
 		Now:   clock.Now,
 		Sinks: []Sink{sink},
 		Routes: []RouteAlerts{{Route: "marketo", Owner: "ops@example.com", Rules: Rules{
@@ -264,7 +264,7 @@ func TestSilenceOutsideSchedule(t *testing.T) {
 	// A route that was fine on Friday evening stays quiet all weekend and until 08:30 Monday.
 	clock2 := &fakeClock{t: friday7pm}
 	sink2 := &recordingSink{name: "ops-slack"}
-	e2 := startEngine(t, AlertsConfig{
+	e2 := startEngine(t, Config{
 		Now:   clock2.Now,
 		Sinks: []Sink{sink2},
 		Routes: []RouteAlerts{{Route: "marketo", Owner: "ops@example.com", Rules: Rules{
@@ -302,7 +302,7 @@ func mustLoad(t *testing.T, name string) *time.Location {
 func TestAuthAcceptance(t *testing.T) {
 	clock := &fakeClock{t: nyMonday9}
 	sink := &recordingSink{name: "pager"}
-	e := startEngine(t, AlertsConfig{
+	e := startEngine(t, Config{
 		Now:    clock.Now,
 		Sinks:  []Sink{sink},
 		Routes: []RouteAlerts{{Route: "hubspot", Owner: "jane@example.com", Rules: DefaultRules()}},
@@ -346,7 +346,7 @@ func TestAuthAcceptance(t *testing.T) {
 func TestBurstAcceptance(t *testing.T) {
 	clock := &fakeClock{t: nyMonday9}
 	sink := &recordingSink{name: "ops-slack"}
-	e := startEngine(t, AlertsConfig{
+	e := startEngine(t, Config{
 		Now:    clock.Now,
 		Sinks:  []Sink{sink},
 		Routes: []RouteAlerts{{Route: "crm", Owner: "ops@example.com", Rules: DefaultRules()}},
@@ -355,7 +355,7 @@ func TestBurstAcceptance(t *testing.T) {
 		e.Observe(call("crm", clock.Now().Add(time.Duration(i)*time.Second), txn.OutcomeFailed))
 	}
 	clock.Advance(100 * time.Second)
-	e.flush()
+	e.Flush()
 	tick(e)
 	if got := sink.events(); !equalEvents(got, "firing crm error_rate") {
 		t.Fatalf("100 failures: %v, want exactly one error_rate firing", got)
@@ -379,7 +379,7 @@ func TestBurstAcceptance(t *testing.T) {
 func TestReminderAckAndMute(t *testing.T) {
 	clock := &fakeClock{t: nyMonday9}
 	sink := &recordingSink{name: "ops-slack"}
-	e := startEngine(t, AlertsConfig{
+	e := startEngine(t, Config{
 		Now:      clock.Now,
 		Sinks:    []Sink{sink},
 		Renotify: time.Hour,
@@ -398,7 +398,7 @@ func TestReminderAckAndMute(t *testing.T) {
 	if err != nil || a.AckedBy != "jane@example.com" || !a.SilencedUntil.Equal(clock.Now().Add(3*time.Hour)) {
 		t.Fatalf("ack: %+v, %v", a, err)
 	}
-	e.flush()
+	e.Flush()
 	clock.Advance(2 * time.Hour)
 	tick(e)
 	if got := sink.events(); !equalEvents(got, "firing crm auth", "reminder crm auth", "acknowledged crm auth") {
@@ -437,7 +437,7 @@ func TestRestartKeepsIncidents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, _ := NewAlerts(AlertsConfig{Now: clock.Now, Sinks: []Sink{sink}, Routes: routes, Tick: time.Hour})
+	e, _ := New(Config{Now: clock.Now, Sinks: []Sink{sink}, Routes: routes, Tick: time.Hour})
 	e.Start(context.Background(), st)
 	clock.Advance(31 * time.Minute)
 	tick(e)
@@ -449,7 +449,7 @@ func TestRestartKeepsIncidents(t *testing.T) {
 
 	clock.Advance(5 * time.Minute)
 	st2 := openStore(t, path)
-	e2 := startEngine(t, AlertsConfig{Now: clock.Now, Sinks: []Sink{sink}, Routes: routes}, st2)
+	e2 := startEngine(t, Config{Now: clock.Now, Sinks: []Sink{sink}, Routes: routes}, st2)
 	tick(e2)
 	if got := sink.events(); len(got) != 1 {
 		t.Fatalf("after restart: %v, want no new notification", got)
@@ -464,7 +464,7 @@ func TestRestartKeepsIncidents(t *testing.T) {
 		t.Fatal(err)
 	}
 	e2.Observe(tx)
-	e2.flush()
+	e2.Flush()
 	if got := sink.events(); !equalEvents(got, "firing crm silence", "resolved crm silence") {
 		t.Fatalf("after a delivery: %v", got)
 	}
@@ -493,9 +493,9 @@ func TestRebuildFromLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	sink := &recordingSink{name: "ops-slack"}
-	e := startEngine(t, AlertsConfig{Now: clock.Now, Sinks: []Sink{sink},
+	e := startEngine(t, Config{Now: clock.Now, Sinks: []Sink{sink},
 		Routes: []RouteAlerts{{Route: "crm", Owner: "ops@example.com", Rules: DefaultRules()}}}, st)
-	e.flush()
+	e.Flush()
 	if got := sink.events(); !equalEvents(got, "firing crm error_rate") {
 		t.Fatalf("after rebuild: %v", got)
 	}
@@ -510,7 +510,7 @@ func TestDeprecationContractThrottle(t *testing.T) {
 	clock := &fakeClock{t: nyMonday9}
 	sink := &recordingSink{name: "hook"}
 	queues := &fakeThrottle{}
-	e := startEngine(t, AlertsConfig{
+	e := startEngine(t, Config{
 		Now:      clock.Now,
 		Sinks:    []Sink{sink},
 		Throttle: queues,
@@ -518,13 +518,15 @@ func TestDeprecationContractThrottle(t *testing.T) {
 	}, nil)
 
 	far := call("sfdc", clock.Now(), txn.OutcomeDelivered)
-	far.Findings = []txn.Finding{{Code: "endpoint.deprecated", Message: "v1 is deprecated; sunset 2027-06-01"}}
+	farSunset := time.Date(2027, 6, 1, 0, 0, 0, 0, time.UTC)
+	far.Findings = []txn.Finding{{Code: "endpoint.deprecated", Message: "v1 is deprecated; sunset 2027-06-01", Sunset: &farSunset}}
 	observe(e, far)
 	if got := sink.events(); len(got) != 0 {
 		t.Fatalf("a sunset half a year away: %v", got)
 	}
 	near := call("sfdc", clock.Now(), txn.OutcomeDelivered)
-	near.Findings = []txn.Finding{{Code: "endpoint.deprecation_announced", Message: "the vendor announced a deprecation", Detail: "Sunset: Tue, 15 Dec 2026 00:00:00 GMT"}}
+	nearSunset := time.Date(2026, 12, 15, 0, 0, 0, 0, time.UTC)
+	near.Findings = []txn.Finding{{Code: "endpoint.deprecation_announced", Message: "the vendor announced a deprecation", Detail: "Sunset: Tue, 15 Dec 2026 00:00:00 GMT", Sunset: &nearSunset}}
 	observe(e, near)
 	if got := sink.events(); !equalEvents(got, "firing sfdc deprecation") {
 		t.Fatalf("a sunset in 15 days: %v", got)
@@ -581,7 +583,7 @@ func TestFailingSinkNeverBlocks(t *testing.T) {
 	release := make(chan struct{})
 	hung := &hangingSink{release: release}
 	good := &recordingSink{name: "good"}
-	e, err := NewAlerts(AlertsConfig{Now: clock.Now, Sinks: []Sink{hung, good}, Tick: time.Hour, Buffer: 16,
+	e, err := New(Config{Now: clock.Now, Sinks: []Sink{hung, good}, Tick: time.Hour, Buffer: 16,
 		Retry:  RetryPolicy{Attempts: 2, Backoff: time.Millisecond},
 		Routes: []RouteAlerts{{Route: "crm", Rules: Rules{Auth: &AuthRule{Consecutive: 1}}}}})
 	if err != nil {
@@ -622,7 +624,7 @@ func (h *hangingSink) Send(ctx context.Context, _ Notification) error {
 }
 
 func TestNewAlertsRefusesUnknownSink(t *testing.T) {
-	_, err := NewAlerts(AlertsConfig{Routes: []RouteAlerts{{Route: "crm", Sinks: []string{"nope"}}}})
+	_, err := New(Config{Routes: []RouteAlerts{{Route: "crm", Sinks: []string{"nope"}}}})
 	if err == nil || !strings.Contains(err.Error(), `sink "nope"`) {
 		t.Fatalf("err %v", err)
 	}
@@ -634,7 +636,7 @@ func TestLogOnlyRouteLogsOnce(t *testing.T) {
 	clock := &fakeClock{t: nyMonday9}
 	var mu sync.Mutex
 	var logs strings.Builder
-	e := startEngine(t, AlertsConfig{
+	e := startEngine(t, Config{
 		Now:    clock.Now,
 		Logger: zerolog.New(lockedWriter{&mu, &logs}),
 		Sinks:  []Sink{&recordingSink{name: "ops-slack"}},

@@ -1,4 +1,4 @@
-package inspect
+package alerts
 
 import (
 	"strings"
@@ -62,11 +62,11 @@ func (c *callFacts) classify(o *observation, rules *Rules, now time.Time) {
 	for i := range o.findings {
 		f := &o.findings[i]
 		switch {
-		case f.Code == codeAuthExpired || f.Code == codeAuthForbidden:
+		case f.Code == txn.CodeAuthExpired || f.Code == txn.CodeAuthForbidden:
 			if c.authCode == "" {
 				c.authCode = f.Code
 			}
-		case f.Code == codeEndpointDeprecated || f.Code == codeDeprecationAnnounced:
+		case f.Code == txn.CodeEndpointDeprecated || f.Code == txn.CodeDeprecationAnnounced:
 			c.dep = f
 		case strings.HasPrefix(f.Code, schemaCodePrefix) || strings.HasPrefix(f.Code, contractCodePrefix):
 			contract = true
@@ -160,12 +160,10 @@ func (rs *routeState) countDeprecation(c *callFacts) {
 	if c.t.After(d.last) {
 		d.last = c.t
 	}
-	if dep.Detail != d.detail || dep.Message != d.message {
-		// Parse once per distinct text, not once per call.
-		d.detail, d.message = dep.Detail, dep.Message
-		if s, ok := sunsetOf(dep); ok && (d.sunset.IsZero() || s.Before(d.sunset)) {
-			d.sunset = s
-		}
+	d.detail, d.message = dep.Detail, dep.Message
+	// The detectors put the sunset date on the finding; the earliest one seen is the deadline.
+	if s := dep.Sunset; s != nil && (d.sunset.IsZero() || s.Before(d.sunset)) {
+		d.sunset = *s
 	}
 }
 
@@ -210,7 +208,7 @@ func (rs *routeState) attribute(c *callFacts) {
 // evaluate checks only the rules this call can have moved; Tick covers the rest as time passes.
 // Silence is only checked here when a delivery may end an open incident: a missing delivery is
 // noticed by the clock, not by a call.
-func (e *Alerts) evaluate(rs *routeState, c *callFacts, now time.Time) {
+func (e *Engine) evaluate(rs *routeState, c *callFacts, now time.Time) {
 	e.evalErrorRate(rs, now)
 	if c.latencyMS >= 0 {
 		e.evalLatency(rs, now)

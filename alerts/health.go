@@ -1,4 +1,4 @@
-package inspect
+package alerts
 
 import (
 	"time"
@@ -47,7 +47,7 @@ type RouteHealth struct {
 }
 
 // Health reports every route's state at the engine's clock.
-func (e *Alerts) Health() Health {
+func (e *Engine) Health() Health {
 	now := e.now()
 	e.mu.Lock()
 	defer e.mu.Unlock()

@@ -1,4 +1,4 @@
-package inspect
+package alerts
 
 import (
 	"bytes"
@@ -16,6 +16,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/mtguard/mtguard/txn"
 )
 
 // DefaultPagerDutyURL is PagerDuty's Events API v2 endpoint.
@@ -77,7 +79,7 @@ func SlackText(n Notification) string {
 	case EventReminder:
 		fmt.Fprintf(&b, ":repeat: Still firing: %s (%s)\n%s\n", title, a.Severity, slackEscape(a.Summary))
 	case EventResolved:
-		fmt.Fprintf(&b, ":white_check_mark: Resolved: %s after %s\n%s\n", title, formatDuration(a.ResolvedAt.Sub(a.FiredAt).Round(time.Minute)), slackEscape(a.Resolution))
+		fmt.Fprintf(&b, ":white_check_mark: Resolved: %s after %s\n%s\n", title, FormatDuration(a.ResolvedAt.Sub(a.FiredAt).Round(time.Minute)), slackEscape(a.Resolution))
 	case EventAcknowledged:
 		who := a.AckedBy
 		if who == "" {
@@ -92,7 +94,7 @@ func SlackText(n Notification) string {
 		}
 		b.WriteString("\n")
 	}
-	fmt.Fprintf(&b, "*Since:* %s (%s ago)\n", a.Since.UTC().Format("2006-01-02 15:04 MST"), formatDuration(n.Time.Sub(a.Since).Round(time.Minute)))
+	fmt.Fprintf(&b, "*Since:* %s (%s ago)\n", a.Since.UTC().Format("2006-01-02 15:04 MST"), FormatDuration(n.Time.Sub(a.Since).Round(time.Minute)))
 	fmt.Fprintf(&b, "*Affected:* %d calls, %d records\n", a.Calls, a.Records)
 	fmt.Fprintf(&b, "*Owner:* %s\n", cmp.Or(a.Owner, "-"))
 	fmt.Fprintf(&b, "*Look:* `%s`", a.Command)
@@ -171,7 +173,7 @@ func (s *PagerDutySink) Send(ctx context.Context, n Notification) error {
 		ev.EventAction = "trigger"
 		ev.Client = "mtguard"
 		ev.Payload = &pdPayload{
-			Summary:   Truncate(fmt.Sprintf("[%s] %s: %s", a.Route, a.Kind, a.Summary), pdSummaryMax),
+			Summary:   txn.Truncate(fmt.Sprintf("[%s] %s: %s", a.Route, a.Kind, a.Summary), pdSummaryMax),
 			Source:    "mtguard route " + a.Route,
 			Severity:  a.Severity,
 			Timestamp: a.FiredAt.UTC(),
@@ -296,7 +298,7 @@ func post(ctx context.Context, hc *http.Client, target string, body []byte, h ht
 	se := &SinkError{Status: resp.StatusCode}
 	se.Msg = fmt.Sprintf("endpoint answered %s", strings.TrimSpace(strconv.Itoa(resp.StatusCode)+" "+http.StatusText(resp.StatusCode)))
 	if text := strings.TrimSpace(string(answer)); text != "" {
-		se.Msg += ": " + Truncate(Clean(text, false), sinkAnswerShown)
+		se.Msg += ": " + txn.Truncate(txn.Clean(text, false), sinkAnswerShown)
 	}
 	switch {
 	case resp.StatusCode == http.StatusTooManyRequests, resp.StatusCode == http.StatusRequestTimeout, resp.StatusCode >= 500:

@@ -1,4 +1,4 @@
-package inspect
+package alerts
 
 import (
 	"fmt"
@@ -355,8 +355,8 @@ func (r *ring) countSince(t time.Time) int {
 	return n
 }
 
-// formatPercent prints a fraction as a percentage: 0.05 -> "5%", 0.125 -> "12.5%".
-func formatPercent(f float64) string {
+// FormatPercent prints a fraction as a percentage: 0.05 -> "5%", 0.125 -> "12.5%".
+func FormatPercent(f float64) string {
 	return fmt.Sprintf("%s%%", trimFloat(f*100))
 }
 
@@ -368,8 +368,8 @@ func trimFloat(f float64) string {
 	return s
 }
 
-// formatDuration prints a duration the way people write it: 30m, 1h30m, 2d, 45s, 1.2s.
-func formatDuration(d time.Duration) string {
+// FormatDuration prints a duration the way people write it: 30m, 1h30m, 2d, 45s, 1.2s.
+func FormatDuration(d time.Duration) string {
 	switch {
 	case d <= 0:
 		return "0s"

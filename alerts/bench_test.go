@@ -1,4 +1,4 @@
-package inspect
+package alerts
 
 import (
 	"fmt"
@@ -26,7 +26,7 @@ func BenchmarkAlertsPerCall(b *testing.B) {
 				b.Fatal(err)
 			}
 			rules.Silence = &SilenceRule{Min: 10, Per: 30 * time.Minute, During: sc}
-			e, err := NewAlerts(AlertsConfig{
+			e, err := New(Config{
 				Now:     clock.Now,
 				Metrics: NewMetrics(),
 				Routes:  []RouteAlerts{{Route: "crm", Owner: "ops@example.com", Rules: rules}, {Route: "ga4", Rules: rules}},

@@ -1,15 +1,14 @@
-package inspect
+package txn
 
 import (
 	"fmt"
 	"strings"
-	"time"
 	"unicode"
 	"unicode/utf8"
 )
 
-// Text from a call (a vendor's error, a stored header) is hostile when it reaches a terminal:
-// the API client and the CLI's tables pass it through Clean before printing it.
+// Text from a call (a vendor's error, a stored header) is hostile wherever it is shown: the
+// API client, the CLI's tables and the alert sinks pass it through Clean before showing it.
 
 // Truncate shortens s to at most n characters, the last being "…".
 func Truncate(s string, n int) string {
@@ -44,10 +43,3 @@ func Clean(s string, multiline bool) string {
 	}
 	return b.String()
 }
-
-// FormatDuration prints a duration the way people write it (30m, 1h30m, 2d), as alert
-// messages do, so that the CLI's tables and the alerts read alike.
-func FormatDuration(d time.Duration) string { return formatDuration(d) }
-
-// FormatPercent prints a ratio as a percentage with at most one decimal (5%, 12.5%).
-func FormatPercent(f float64) string { return formatPercent(f) }

@@ -1,11 +1,9 @@
-package inspect
+package alerts
 
 import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/mtguard/mtguard/txn"
 )
 
 func TestParseScheduleErrors(t *testing.T) {
@@ -62,38 +60,13 @@ func TestScheduleCoverage(t *testing.T) {
 	}
 }
 
-func TestSunsetOf(t *testing.T) {
-	for _, tt := range []struct {
-		f    txn.Finding
-		want string
-	}{
-		{txn.Finding{Message: "v2 is deprecated; sunset 2026-06-30 (45 days left)"}, "2026-06-30"},
-		// What the detectors write (schemas/versions.go, schemas/rules_deprecation.go).
-		{txn.Finding{Message: "hubspot-v1: version v1 is deprecated since 2025-01-01; it stops working on 2026-06-30, 45 days left; move to v3.", Detail: "version rule hubspot-v1"}, "2026-06-30"},
-		{txn.Finding{Message: "the vendor's answer says this endpoint is deprecated since 2025-01-01; sunset on 2026-06-30, 45 days left", Detail: "Deprecation: @1735689600; Sunset: Tue, 30 Jun 2026 23:59:59 GMT"}, "2026-06-30"},
-		{txn.Finding{Message: "deprecated since 2025-01-01", Detail: "Sunset: Tue, 30 Jun 2026 23:59:59 GMT"}, "2026-06-30"},
-		{txn.Finding{Detail: "2026-07-01T00:00:00Z"}, "2026-07-01"},
-		{txn.Finding{Message: "deprecated since 2025-01-01; replaced by v3"}, ""},
-		{txn.Finding{Message: "deprecated"}, ""},
-	} {
-		got, ok := sunsetOf(&tt.f)
-		s := ""
-		if ok {
-			s = got.UTC().Format(time.DateOnly)
-		}
-		if s != tt.want {
-			t.Errorf("sunsetOf(%+v) = %q, want %q", tt.f, s, tt.want)
-		}
-	}
-}
-
 func TestFormatDuration(t *testing.T) {
 	for d, want := range map[time.Duration]string{
 		31 * time.Minute: "31m", 90 * time.Minute: "1h30m", 2 * time.Hour: "2h", 30 * 24 * time.Hour: "30d",
 		1200 * time.Millisecond: "1.2s", 45 * time.Second: "45s", 250 * time.Millisecond: "250ms", 0: "0s",
 	} {
-		if got := formatDuration(d); got != want {
-			t.Errorf("formatDuration(%v) = %q, want %q", d, got, want)
+		if got := FormatDuration(d); got != want {
+			t.Errorf("FormatDuration(%v) = %q, want %q", d, got, want)
 		}
 	}
 }
