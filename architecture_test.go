@@ -1,0 +1,110 @@
+package main
+
+import (
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// module is mtguard's module path; a package's short name is its path below it.
+const module = "github.com/mtguard/mtguard"
+
+// packageRule limits what a package may depend on, directly or through others (Go's Deps), or
+// only what it imports itself when direct is set.
+type packageRule struct {
+	pkg    string
+	direct bool
+	// only lists every mtguard package pkg may depend on; nil means any but forbidden.
+	only []string
+	// forbidden lists packages pkg must not depend on.
+	forbidden []string
+	why       string
+}
+
+// packageRules is the house the architecture page draws. Change it there first.
+var packageRules = []packageRule{
+	{pkg: "txn", only: []string{}, why: "the shared vocabulary imports nothing of ours"},
+	{pkg: "store", only: []string{"txn"}, why: "the transaction log is a leaf: it knows transactions, nothing else"},
+	{pkg: "schemas", only: []string{"txn"}, why: "pinned contracts are pure checks over the vocabulary"},
+	{pkg: "vendors", only: []string{"txn", "schemas"}, why: "vendor knowledge is data and pure rules"},
+	{pkg: "proxy", forbidden: []string{"inspect", "alerts", "cli", "config", "store"}, why: "the data plane records through its Recorder interface and never reaches the control plane"},
+	{pkg: "inspect", forbidden: []string{"proxy", "cli", "config"}, why: "the control plane resends through its Replayer interface, which main satisfies"},
+	{pkg: "alerts", forbidden: []string{"proxy", "inspect", "cli", "config"}, why: "the alert engine is fed calls; it serves nothing but its metrics"},
+	// config reads a route's alerts block into the alert engine's rule types, and the engine
+	// needs the store's alert history, so only what config imports itself is limited.
+	{pkg: "config", direct: true, forbidden: []string{"store", "inspect", "cli"}, why: "config turns YAML into types and builds nothing"},
+}
+
+// TestPackageRules fails when an import breaks the package map of docs/architecture.md: the
+// leaves (txn, store, schemas) stay leaves, proxy and inspect never reach each other, and
+// nothing imports the composition root (package main).
+func TestPackageRules(t *testing.T) {
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("the go tool is not on PATH; the package rules need go list")
+	}
+	out, err := exec.Command(goTool, "list", "-f", "{{.ImportPath}}|{{join .Deps \" \"}}|{{.Name}}|{{join .Imports \" \"}}", "./...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	deps := map[string][]string{}    // short name -> mtguard packages it depends on
+	imports := map[string][]string{} // short name -> mtguard packages it imports itself
+	var mains []string
+	for line := range strings.SplitSeq(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Split(line, "|")
+		if len(f) != 4 {
+			t.Fatalf("go list line %q", line)
+		}
+		short := shortName(f[0])
+		if f[2] == "main" {
+			mains = append(mains, f[0])
+		}
+		deps[short], imports[short] = ours(f[1]), ours(f[3])
+	}
+	for _, r := range packageRules {
+		got, ok := deps[r.pkg]
+		if r.direct {
+			got, ok = imports[r.pkg]
+		}
+		if !ok {
+			t.Errorf("package %s is not in the module any more: update packageRules and docs/architecture.md", r.pkg)
+			continue
+		}
+		for _, d := range got {
+			if r.only != nil && !slices.Contains(r.only, d) {
+				t.Errorf("%s depends on %s, but may depend only on %v: %s", r.pkg, d, r.only, r.why)
+			}
+			if slices.Contains(r.forbidden, d) {
+				t.Errorf("%s depends on %s: %s", r.pkg, d, r.why)
+			}
+		}
+	}
+	for pkg, ds := range deps {
+		for _, d := range ds {
+			for _, m := range mains {
+				if shortName(m) == d {
+					t.Errorf("%s depends on the command %s: nothing imports a composition root", pkg, d)
+				}
+			}
+		}
+	}
+}
+
+// ours picks mtguard's packages out of a space-separated list of import paths.
+func ours(list string) []string {
+	var out []string
+	for d := range strings.FieldsSeq(list) {
+		if d == module || strings.HasPrefix(d, module+"/") {
+			out = append(out, shortName(d))
+		}
+	}
+	return out
+}
+
+func shortName(path string) string {
+	if path == module {
+		return "."
+	}
+	return strings.TrimPrefix(path, module+"/")
+}
