@@ -23,7 +23,7 @@ type vendorCall struct {
 	header map[string]string
 }
 
-// silentFailureCalls are the documented silent failures of ../shared/vendors.md section 5, sent
+// silentFailureCalls are the documented silent failures (docs/vendors.md), sent
 // to the fake vendors through mtguard.
 func silentFailureCalls(v *fakevendors.Vendors) []vendorCall {
 	mkto := map[string]string{"Authorization": "Bearer " + v.Marketo.Token()}

@@ -154,7 +154,7 @@ func codes(tx txn.Transaction) []string {
 }
 
 // TestPresetsCatchSilentFailures sends, through mtguard, each documented silent failure of
-// vendors.md section 5 to a fake vendor that reproduces it, and checks what mtguard recorded.
+// docs/vendors.md to a fake vendor that reproduces it, and checks what mtguard recorded.
 func TestPresetsCatchSilentFailures(t *testing.T) {
 	h := newPresetHarness(t)
 	mktoAuth := func() map[string]string { return map[string]string{"Authorization": "Bearer " + h.mkto.Token()} }

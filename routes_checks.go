@@ -10,7 +10,7 @@ import (
 // order they should run. A compile error names the route and what to fix.
 func routeChecks(rc config.Route) (*schemas.Checks, error) {
 	checks := &schemas.Checks{}
-	// Version rules come first (DESIGN.md stage 3: a retired version is refused before its
+	// Version rules come first (the "check request" stage: a retired version is refused before its
 	// payload is validated); the preset's outcome rules read the answer before the contract.
 	if rc.Vendor != nil && !limitsOnly(rc) {
 		keys, err := schemas.ParseKeyPaths(rc.RecordKeys)

@@ -54,7 +54,7 @@ func CA(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		if cfg.Forward.Listen == "" {
-			return fmt.Errorf("%s has no forward: block; add one (see README, Forward-proxy mode) or give --cert and --key", *configPath)
+			return fmt.Errorf("%s has no forward: block; add one (see docs/forward-proxy.md) or give --cert and --key", *configPath)
 		}
 		certFile, keyFile, listen = cfg.Forward.CA.Cert, cfg.Forward.CA.Key, cfg.Forward.Listen
 	}

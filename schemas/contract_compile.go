@@ -101,7 +101,7 @@ func (cc *contractCompiler) locationURL(loc string) (string, error) {
 	if name, ok := strings.CutPrefix(loc, BuiltinPrefix); ok {
 		name = path.Clean(strings.TrimPrefix(name, "/"))
 		if _, err := fs.Stat(builtinContracts, "contracts/"+name); err != nil || !fs.ValidPath(name) {
-			return "", fmt.Errorf("%q is not a shipped contract (see mtguard schemas list, or README's Contracts section)", loc)
+			return "", fmt.Errorf("%q is not a shipped contract (see mtguard schemas list, or docs/contracts.md)", loc)
 		}
 		return "builtin:///" + name, nil
 	}

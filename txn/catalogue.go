@@ -15,7 +15,7 @@ type FindingSpec struct {
 	Action   string // what to do about it
 }
 
-// Anchor is the README anchor that documents the code.
+// Anchor is the anchor of the code in docs/findings.md.
 func (f FindingSpec) Anchor() string { return "finding-" + dashed(f.Code) }
 
 func dashed(s string) string {

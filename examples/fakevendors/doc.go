@@ -1,5 +1,5 @@
 // Package fakevendors holds fake marketing vendors that fail the way the real ones are
-// documented to fail (../shared/vendors.md, section 5): Marketo's HTTP 200 with success:false
+// documented to fail (docs/vendors.md has the sources): Marketo's HTTP 200 with success:false
 // for expired tokens, rate limits, quotas and skipped records; Salesforce's 403 limit, 410 for a
 // retired version and partly failed collections; HubSpot's 207 batches and v1 Lists that answer
 // 200 until a cut-off date and 404 after; Segment and GA4 answering 2xx to everything; Meta's
