@@ -21,21 +21,6 @@ import (
 	"github.com/mtguard/mtguard/store"
 )
 
-// Server limits. Header and body sizes bound what one caller can make mtguard hold in memory;
-// timeouts bound how long a slow or idle caller can hold a connection.
-const (
-	maxHeaderBytes    = 64 << 10
-	readHeaderTimeout = 10 * time.Second
-	readTimeout       = 60 * time.Second // a 10 MiB body at ~170 KB/s
-	idleTimeout       = 120 * time.Second
-	adminWriteTimeout = 30 * time.Second
-	shutdownGrace     = 30 * time.Second
-	retentionEvery    = time.Hour
-	// journalPrealloc is the zero-filled size of each journal segment: cheaper syncs on the
-	// request path for a one-off ~50 ms write when a segment starts.
-	journalPrealloc = 16 << 20
-)
-
 // server is a running mtguard: the store, the data plane and the admin API.
 type server struct {
 	cfg       *config.Config

@@ -154,3 +154,55 @@ func writeCaught(w io.Writer, txs []txn.Transaction, presetRoutes []string) {
 		}
 	}
 }
+
+// submission is one call the demo sends, as a form tool or a marketing platform would.
+type submission struct {
+	what   string // shown while sending
+	method string
+	path   string
+	ctype  string
+	body   string
+}
+
+// demoSubmissions is a realistic handful: most succeed, the CRM rejects some, one goes to a
+// vendor that is down and one to a path no route serves.
+var demoSubmissions = []submission{
+	{"web form: new lead (JSON)", "POST", "/crm/v1/leads", "application/json",
+		`{"email":"Jane@Acme.com","first_name":"Jane","last_name":"Doe","company":"Acme","properties":{"utm_source":"newsletter"}}`},
+	{"landing page: new lead (form post)", "POST", "/crm/v1/leads", "application/x-www-form-urlencoded",
+		"email=bob%40example.com&first_name=Bob&company=Example+Ltd&utm_campaign=spring"},
+	{"webinar sync: batch of three", "POST", "/crm/v1/leads/batch", "application/json",
+		`{"inputs":[{"email":"ana@globex.io","first_name":"Ana"},{"email":"raj@initech.com","first_name":"Raj"},{"email":"li@umbrella.org","first_name":"Li"}]}`},
+	{"web form: typo in the email", "POST", "/crm/v1/leads", "application/json",
+		`{"email":"carol(at)acme.com","first_name":"Carol"}`},
+	{"web form: Jane again (duplicate)", "POST", "/crm/v1/leads", "application/json",
+		`{"email":"jane@acme.com","first_name":"Jane","company":"Acme Corp"}`},
+	{"lookup: does Jane exist?", "GET", "/crm/v1/leads?email=jane%40acme.com", "", ""},
+	{"old integration: legacy CRM (down)", "POST", "/legacy/api/leads", "application/json",
+		`{"email":"jane@acme.com","source":"legacy-form"}`},
+	{"misconfigured tool: wrong prefix", "POST", "/hubspot/crm/v3/objects/contacts", "application/json",
+		`{"properties":{"email":"dan@acme.com"}}`},
+}
+
+// send makes one demo call and returns the status it got and the transaction id.
+func send(ctx context.Context, client *http.Client, base string, sub submission) (status, id string) {
+	var body io.Reader
+	if sub.body != "" {
+		body = strings.NewReader(sub.body)
+	}
+	req, err := http.NewRequestWithContext(ctx, sub.method, base+sub.path, body)
+	if err != nil {
+		return "error: " + err.Error(), "-"
+	}
+	if sub.ctype != "" {
+		req.Header.Set("Content-Type", sub.ctype)
+	}
+	req.Header.Set("User-Agent", "mtguard-demo/"+version)
+	resp, err := client.Do(req)
+	if err != nil {
+		return "error: " + err.Error(), "-"
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.Status, resp.Header.Get("X-Mtguard-Id")
+}
