@@ -22,10 +22,11 @@ func cmdCheckConfig(args []string, stdout, stderr io.Writer, getenv func(string)
 		return err
 	}
 	// Build the routes as serve would, so that every pinned contract and rule compiles.
-	if _, err := proxyRoutes(cfg.Routes, getenv); err != nil {
+	routes, err := proxyRoutes(cfg.Routes, getenv)
+	if err != nil {
 		return fmt.Errorf("%s: %w", pos[0], err)
 	}
-	if err := checkCredentialEnv(cfg.Routes, getenv); err != nil {
+	if err := missingCredential(cfg.Routes, routes); err != nil {
 		fmt.Fprintf(stdout, "note: %v (serve will refuse to start until it is set)\n", err)
 	}
 	if _, err := forwardSettings(cfg.Forward, getenv); err != nil {

@@ -8,15 +8,11 @@ import (
 // routeChecks compiles the checks of one configured route: each capability (pinned contracts,
 // vendor presets and route rules) contributes its request and response checks here, in the
 // order they should run. A compile error names the route and what to fix.
-func routeChecks(rc config.Route) (*schemas.Checks, error) {
+func routeChecks(rc config.Route, keys []schemas.KeyPath) (*schemas.Checks, error) {
 	checks := &schemas.Checks{}
 	// Version rules come first (the "check request" stage: a retired version is refused before its
 	// payload is validated); the preset's outcome rules read the answer before the contract.
 	if rc.Vendor != nil && !limitsOnly(rc) {
-		keys, err := schemas.ParseKeyPaths(rc.RecordKeys)
-		if err != nil {
-			return nil, err
-		}
 		rc.Vendor.AddTo(checks, keys)
 	}
 	contracts, err := compileContracts(rc.Contracts)

@@ -28,6 +28,8 @@ type server struct {
 	pipeline  *proxy.Pipeline
 	data      *http.Server
 	admin     *http.Server
+	dataLn    net.Listener
+	adminLn   net.Listener
 	dataAddr  string
 	adminAddr string
 	forward   *forwardListener // nil when forward mode is off
@@ -39,27 +41,11 @@ type server struct {
 }
 
 // startServer opens the store and starts both listeners. Addresses ending in :0 get a free
-// port; dataAddr and adminAddr tell which.
+// port; dataAddr and adminAddr tell which. It reads each secret from the environment once,
+// builds the parts from the inside out (alert engine, store, limiter, pipeline, fronts) and
+// only then listens, so a mistake in any part leaves nothing running.
 func startServer(ctx context.Context, cfg *config.Config, getenv func(string) string, log zerolog.Logger) (*server, error) {
-	token := ""
-	if cfg.Admin.TokenEnv != "" {
-		token = getenv(cfg.Admin.TokenEnv)
-		if token == "" {
-			return nil, fmt.Errorf("admin.token_env names %s, but that environment variable is empty; set it to the admin API token", cfg.Admin.TokenEnv)
-		}
-	}
-	routes, err := proxyRoutes(cfg.Routes, getenv)
-	if err != nil {
-		return nil, err
-	}
-	if err := checkCredentialEnv(cfg.Routes, getenv); err != nil {
-		return nil, err
-	}
-	forwardCfg, err := forwardSettings(cfg.Forward, getenv)
-	if err != nil {
-		return nil, err
-	}
-	transport, err := upstreamTransport(cfg.Forward)
+	sec, err := readSecrets(cfg, getenv)
 	if err != nil {
 		return nil, err
 	}
@@ -68,6 +54,74 @@ func startServer(ctx context.Context, cfg *config.Config, getenv func(string) st
 	if err != nil {
 		return nil, err
 	}
+	st, err := openStore(cfg, alerts, log)
+	if err != nil {
+		return nil, err
+	}
+	s := &server{cfg: cfg, store: st, alerts: alerts, log: log, errs: make(chan error, 3)}
+	groups, err := s.buildPipeline(sec, limits)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	reverse := proxy.NewProxy(sec.routes, s.pipeline, log)
+	writeTimeout := readTimeout + longestCall(sec.routes, groups)
+	s.data = newHTTPServer(reverse, writeTimeout)
+	s.admin = newHTTPServer(inspect.NewServer(inspect.ServerConfig{
+		Transactions: st,
+		Replayer:     reverse,
+		Eraser:       st,
+		Alerts:       alerts.engine,
+		Metrics:      alerts.metrics.Handler(),
+		Limits:       limits,
+		Token:        sec.adminToken,
+		Ready:        s.ready,
+		Logger:       log,
+		Version:      version,
+	}), adminWriteTimeout)
+	if err := s.listen(sec, writeTimeout); err != nil {
+		st.Close()
+		return nil, err
+	}
+	s.run(ctx)
+	return s, nil
+}
+
+// secrets is what startServer reads from the environment, each variable once: the admin token,
+// the routes with the credentials they hold, and the forward proxy's settings.
+type secrets struct {
+	adminToken string
+	routes     []proxy.Route
+	forward    *proxy.ForwardConfig
+	transport  http.RoundTripper
+}
+
+func readSecrets(cfg *config.Config, getenv func(string) string) (secrets, error) {
+	var sec secrets
+	if cfg.Admin.TokenEnv != "" {
+		sec.adminToken = getenv(cfg.Admin.TokenEnv)
+		if sec.adminToken == "" {
+			return sec, fmt.Errorf("admin.token_env names %s, but that environment variable is empty; set it to the admin API token", cfg.Admin.TokenEnv)
+		}
+	}
+	var err error
+	if sec.routes, err = proxyRoutes(cfg.Routes, getenv); err != nil {
+		return sec, err
+	}
+	if err := missingCredential(cfg.Routes, sec.routes); err != nil {
+		return sec, err
+	}
+	if sec.forward, err = forwardSettings(cfg.Forward, getenv); err != nil {
+		return sec, err
+	}
+	if sec.transport, err = upstreamTransport(cfg.Forward); err != nil {
+		return sec, err
+	}
+	return sec, nil
+}
+
+// openStore opens the transaction log, handing every committed call to the alert engine.
+func openStore(cfg *config.Config, alerts *alerting, log zerolog.Logger) (*store.Store, error) {
 	st, err := store.Open(cfg.Store.Path, store.Options{OnResult: alerts.engine.Observe, JournalPrealloc: journalPrealloc})
 	if err != nil {
 		return nil, err
@@ -75,99 +129,95 @@ func startServer(ctx context.Context, cfg *config.Config, getenv func(string) st
 	if n := st.Recovered(); n > 0 {
 		log.Warn().Int("calls", n).Msg("marked calls left without an outcome by the previous run as interrupted")
 	}
+	return st, nil
+}
+
+// buildPipeline makes the limiter and the pipeline every call goes through, and returns the
+// limits groups.
+func (s *server) buildPipeline(sec secrets, limits *limiterView) ([]proxy.LimitGroup, error) {
 	// The limiter counts the calls the log already holds, so a restart does not reset a quota.
-	groups, routesOf := limitGroups(cfg.Routes)
-	if limits.l, err = proxy.NewLimiter(groups, routesOf, st.SendTimes, nil); err != nil {
-		st.Close()
+	groups, routesOf := limitGroups(s.cfg.Routes)
+	var err error
+	if limits.l, err = proxy.NewLimiter(groups, routesOf, s.store.SendTimes, nil); err != nil {
 		return nil, fmt.Errorf("limits: %w", err)
 	}
-	pipeline, err := proxy.NewPipeline(proxy.PipelineConfig{
-		Recorder:           st,
-		Transport:          transport,
-		MaxBody:            cfg.Store.MaxBody,
-		CaptureBody:        cfg.Store.CaptureBody,
-		RejectOnStoreError: cfg.Store.OnError == config.OnErrorReject,
-		Redactor:           proxy.NewRedactor(redactConfig(cfg)),
-		Logger:             log,
+	s.pipeline, err = proxy.NewPipeline(proxy.PipelineConfig{
+		Recorder:           s.store,
+		Transport:          sec.transport,
+		MaxBody:            s.cfg.Store.MaxBody,
+		CaptureBody:        s.cfg.Store.CaptureBody,
+		RejectOnStoreError: s.cfg.Store.OnError == config.OnErrorReject,
+		Redactor:           proxy.NewRedactor(redactConfig(s.cfg)),
+		Logger:             s.log,
 		Limiter:            limits.l,
 	})
-	if err != nil {
-		st.Close()
-		return nil, err
-	}
-	s := &server{cfg: cfg, store: st, pipeline: pipeline, log: log, errs: make(chan error, 3)}
-	// A call may wait for its vendor's budget (max_wait), then for the vendor's answer.
+	return groups, err
+}
+
+// longestCall is how long a call may take from its request to its answer: it may wait for its
+// vendor's budget (max_wait), then for the vendor's answer (the route's timeout).
+func longestCall(routes []proxy.Route, groups []proxy.LimitGroup) time.Duration {
 	maxWait := map[string]time.Duration{}
 	for _, g := range groups {
 		maxWait[g.Name] = g.MaxWait
 	}
-	maxTimeout := proxy.DefaultTimeout
+	longest := proxy.DefaultTimeout
 	for _, r := range routes {
-		maxTimeout = max(maxTimeout, maxWait[r.LimitGroup]+r.Timeout)
+		longest = max(longest, maxWait[r.LimitGroup]+r.Timeout)
 	}
-	reverse := proxy.NewProxy(routes, pipeline, log)
-	s.data = &http.Server{
-		Handler:           reverse,
+	return longest
+}
+
+// newHTTPServer bounds what one caller can hold: header size, read time, idle time, and the
+// time to write an answer, which on the data plane may only start once the vendor answered.
+func newHTTPServer(h http.Handler, writeTimeout time.Duration) *http.Server {
+	return &http.Server{
+		Handler:           h,
 		MaxHeaderBytes:    maxHeaderBytes,
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
-		// The answer may only start once the vendor answered: allow the longest route timeout.
-		WriteTimeout: readTimeout + maxTimeout,
-		IdleTimeout:  idleTimeout,
-		ErrorLog:     nil,
-	}
-	s.admin = &http.Server{
-		Handler: inspect.NewServer(inspect.ServerConfig{
-			Transactions: st,
-			Replayer:     reverse,
-			Eraser:       st,
-			Alerts:       alerts.engine,
-			Metrics:      alerts.metrics.Handler(),
-			Limits:       limits,
-			Token:        token,
-			Ready:        s.ready,
-			Logger:       log,
-			Version:      version,
-		}),
-		MaxHeaderBytes:    maxHeaderBytes,
-		ReadHeaderTimeout: readHeaderTimeout,
-		ReadTimeout:       readTimeout,
-		WriteTimeout:      adminWriteTimeout,
+		WriteTimeout:      writeTimeout,
 		IdleTimeout:       idleTimeout,
 	}
-	dataLn, err := net.Listen("tcp", cfg.Listen)
+}
+
+// listen opens the data, admin and forward listeners, or none of them.
+func (s *server) listen(sec secrets, writeTimeout time.Duration) error {
+	dataLn, err := net.Listen("tcp", s.cfg.Listen)
 	if err != nil {
-		st.Close()
-		return nil, fmt.Errorf("listen on %s (listen): %w", cfg.Listen, err)
+		return fmt.Errorf("listen on %s (listen): %w", s.cfg.Listen, err)
 	}
-	adminLn, err := net.Listen("tcp", cfg.Admin.Listen)
+	adminLn, err := net.Listen("tcp", s.cfg.Admin.Listen)
 	if err != nil {
 		dataLn.Close()
-		st.Close()
-		return nil, fmt.Errorf("listen on %s (admin.listen): %w", cfg.Admin.Listen, err)
+		return fmt.Errorf("listen on %s (admin.listen): %w", s.cfg.Admin.Listen, err)
 	}
-	if s.forward, err = listenForward(cfg, forwardCfg, routes, pipeline, readTimeout+maxTimeout, log); err != nil {
+	if s.forward, err = listenForward(s.cfg, sec.forward, sec.routes, s.pipeline, writeTimeout, s.log); err != nil {
 		adminLn.Close()
 		dataLn.Close()
-		st.Close()
-		return nil, err
+		return err
 	}
+	s.dataLn, s.adminLn = dataLn, adminLn
 	s.dataAddr, s.adminAddr = dataLn.Addr().String(), adminLn.Addr().String()
+	return nil
+}
+
+// run starts serving and the background work: alerts, retention.
+func (s *server) run(ctx context.Context) {
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel
-	s.alerts = alerts
-	alerts.start(ctx, cfg.Store.Path, st, pipeline)
-	go s.serve(s.data, dataLn)
-	go s.serve(s.admin, adminLn)
+	s.alerts.start(ctx, s.cfg.Store.Path, s.store, s.pipeline)
+	go s.serve(s.data, s.dataLn)
+	go s.serve(s.admin, s.adminLn)
 	s.forward.start(s.errs)
-	go st.RunRetention(bg, cfg.Store.Retention, retentionEvery, func(n int, err error) {
+	retention := s.cfg.Store.Retention
+	go s.store.RunRetention(bg, retention, retentionEvery, func(n int, err error) {
 		if err != nil {
-			log.Error().Err(err).Msg("retention sweep failed")
+			s.log.Error().Err(err).Msg("retention sweep failed")
 			return
 		}
-		log.Info().Int("deleted", n).Dur("retention", cfg.Store.Retention).Msg("retention sweep")
+		s.log.Info().Int("deleted", n).Dur("retention", retention).Msg("retention sweep")
 	})
-	return s, nil
 }
 
 func (s *server) serve(srv *http.Server, ln net.Listener) {
@@ -239,11 +289,11 @@ func redactConfig(cfg *config.Config) proxy.RedactConfig {
 	return rc
 }
 
-// checkCredentialEnv fails when a route's credential variable is empty: better to refuse to
-// start than to discover it at the first replay.
-func checkCredentialEnv(rcs []config.Route, getenv func(string) string) error {
-	for _, rc := range rcs {
-		if rc.Auth != nil && getenv(rc.Auth.ValueEnv) == "" {
+// missingCredential fails when a route holds a credential whose variable was empty (proxyRoutes
+// then gave the route none): better to refuse to start than to discover it at the first replay.
+func missingCredential(rcs []config.Route, routes []proxy.Route) error {
+	for i, rc := range rcs {
+		if rc.Auth != nil && routes[i].Auth == nil {
 			return fmt.Errorf("route %s: auth.value_env names %s, but that environment variable is empty; set it to the whole %s header value", rc.Name, rc.Auth.ValueEnv, rc.Auth.Header)
 		}
 	}
@@ -251,7 +301,7 @@ func checkCredentialEnv(rcs []config.Route, getenv func(string) string) error {
 }
 
 // proxyRoutes turns the configured routes into the proxy's. Credentials are read from the
-// environment here; a route whose variable is empty gets none (startServer refuses that).
+// environment here; a route whose variable is empty gets none (missingCredential says so).
 func proxyRoutes(rcs []config.Route, getenv func(string) string) ([]proxy.Route, error) {
 	out := make([]proxy.Route, 0, len(rcs))
 	for _, rc := range rcs {
@@ -263,13 +313,15 @@ func proxyRoutes(rcs []config.Route, getenv func(string) string) ([]proxy.Route,
 		if err != nil {
 			return nil, fmt.Errorf("route %s: %w", rc.Name, err)
 		}
-		checks, err := routeChecks(rc)
+		checks, err := routeChecks(rc, keys)
 		if err != nil {
 			return nil, fmt.Errorf("route %s: %w", rc.Name, err)
 		}
 		var auth *proxy.Auth
-		if rc.Auth != nil && getenv(rc.Auth.ValueEnv) != "" {
-			auth = &proxy.Auth{Header: rc.Auth.Header, Value: getenv(rc.Auth.ValueEnv)}
+		if rc.Auth != nil {
+			if v := getenv(rc.Auth.ValueEnv); v != "" {
+				auth = &proxy.Auth{Header: rc.Auth.Header, Value: v}
+			}
 		}
 		out = append(out, proxy.Route{Name: rc.Name, Prefix: rc.Prefix, Host: rc.Host, Upstream: u, Owner: rc.Owner, RecordKeys: keys, Timeout: rc.Timeout, Checks: checks, Auth: auth, LimitGroup: rc.LimitGroup()})
 	}

@@ -75,7 +75,7 @@ func TestContractsCompileFromConfigFolder(t *testing.T) {
 	if got := cfg.Routes[0].Contracts.Pins[0].Request; got != filepath.Join(dir, "schemas/lead.json") {
 		t.Errorf("request path %q", got)
 	}
-	checks, err := routeChecks(cfg.Routes[0])
+	checks, err := routeChecks(cfg.Routes[0], nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -284,5 +284,46 @@ func TestReadmeThrottling(t *testing.T) {
 	loose := strings.Replace(example, "{requests: 100, per: 20s}", "{requests: 150, per: 20s}", 1)
 	if _, err := config.Parse("mtguard.yaml", []byte(loose)); err == nil || msg == "" || !strings.Contains(err.Error(), msg) {
 		t.Errorf("docs/throttling.md's error example %q is not what check-config says: %v", msg, err)
+	}
+}
+
+// TestSecretsReadOnce: startServer reads each variable it needs once, and refuses a route whose
+// credential variable is empty before anything listens.
+func TestSecretsReadOnce(t *testing.T) {
+	cfg, err := config.Parse("mtguard.yaml", yamlLines(
+		"admin: {listen: 127.0.0.1:0, token_env: ADMIN_TOKEN}",
+		"routes:",
+		"  - name: crm",
+		"    prefix: /crm",
+		"    upstream: http://127.0.0.1:9000",
+		"    record_keys: [email]",
+		"    auth: {header: Authorization, value_env: CRM_TOKEN}",
+	))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name    string
+		env     map[string]string
+		wantErr string
+	}{
+		{"all set", map[string]string{"ADMIN_TOKEN": "a", "CRM_TOKEN": "Bearer c"}, ""},
+		{"credential empty", map[string]string{"ADMIN_TOKEN": "a"}, "auth.value_env names CRM_TOKEN, but that environment variable is empty"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			reads := map[string]int{}
+			sec, err := readSecrets(cfg, func(k string) string { reads[k]++; return tt.env[k] })
+			if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
+				t.Fatalf("err = %v, want %q", err, tt.wantErr)
+			}
+			for k, n := range reads {
+				if n != 1 {
+					t.Errorf("%s read %d times", k, n)
+				}
+			}
+			if tt.wantErr == "" && (sec.adminToken != "a" || sec.routes[0].Auth == nil || sec.routes[0].Auth.Value != "Bearer c") {
+				t.Errorf("secrets = %+v", sec)
+			}
+		})
 	}
 }
