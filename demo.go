@@ -29,27 +29,16 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer, geten
 	if _, err := cli.ParseFlags(fs, args); err != nil {
 		return err
 	}
-
-	crm := fakecrm.New(fakecrm.Options{})
-	vendor := httptest.NewUnstartedServer(crm)
-	vendor.Listener.Close()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	crm, crmSrv, err := startFakeCRM()
 	if err != nil {
-		return fmt.Errorf("start the fake CRM: %w", err)
+		return err
 	}
-	vendor.Listener = ln
-	vendor.Start()
-	defer vendor.Close()
+	defer crmSrv.Close()
 	vendors, vendorsSrv, err := startFakeVendors()
 	if err != nil {
 		return err
 	}
 	defer vendorsSrv.Close()
-
-	cfg, err := config.Parse("examples/demo.yaml", examples.DemoConfig())
-	if err != nil {
-		return fmt.Errorf("embedded demo config: %w", err)
-	}
 	dir, err := os.MkdirTemp("", "mtguard-demo-")
 	if err != nil {
 		return fmt.Errorf("demo store folder: %w", err)
@@ -57,18 +46,10 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer, geten
 	if !*keep {
 		defer os.RemoveAll(dir)
 	}
-	cfg.Store.Path = filepath.Join(dir, "mtguard-demo.db")
-	for i := range cfg.Routes {
-		if cfg.Routes[i].Name == "crm" {
-			cfg.Routes[i].Upstream = vendor.URL
-		}
+	cfg, err := demoConfig(dir, crmSrv.URL, vendorsSrv.URL)
+	if err != nil {
+		return err
 	}
-	pointAtFakeVendors(cfg, vendorsSrv.URL)
-	// Use the documented ports when free, so the printed commands need no --admin; fall back
-	// to free ports when another program (or another demo) holds them.
-	cfg.Listen = freeOr(cfg.Listen)
-	cfg.Admin.Listen = freeOr(cfg.Admin.Listen)
-
 	// The demo's screen is the table; the per-call log goes to a file beside the store.
 	logFile, err := os.Create(filepath.Join(dir, "mtguard.log"))
 	if err != nil {
@@ -81,7 +62,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer, geten
 	}
 	proxyURL, adminURL := "http://"+s.dataAddr, "http://"+s.adminAddr
 
-	fmt.Fprintf(stdout, "mtguard demo: a fake CRM at %s, mtguard in front of it at %s\n\n", vendor.URL, proxyURL)
+	fmt.Fprintf(stdout, "mtguard demo: a fake CRM at %s, mtguard in front of it at %s\n\n", crmSrv.URL, proxyURL)
 	client := &http.Client{Timeout: 10 * time.Second}
 	for _, sub := range demoSubmissions {
 		status, id := send(ctx, client, proxyURL, sub)
@@ -93,17 +74,64 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer, geten
 		s.shutdown()
 		return fmt.Errorf("demo store: %w", err)
 	}
-
-	api := &inspect.Client{BaseURL: adminURL, HTTP: client}
-	page, err := api.List(ctx, store.Query{Limit: 100})
+	txs, err := showRecorded(ctx, stdout, &inspect.Client{BaseURL: adminURL, HTTP: client}, cfg)
 	if err != nil {
 		s.shutdown()
 		return err
 	}
-	fmt.Fprintf(stdout, "\nWhat mtguard recorded (through its admin API, %s):\n\n", adminURL)
+	fmt.Fprintf(stdout, "\nThe fake CRM holds %d leads after %d calls reached it.\n", len(crm.Leads()), crm.Received())
+	writeTryNext(stdout, txs, proxyURL, adminURL, s.adminAddr != config.DefaultAdminListen)
+	if *once {
+		return s.shutdown()
+	}
+	fmt.Fprintf(stdout, "\nServing until Ctrl-C (store: %s).\n", cfg.Store.Path)
+	return s.wait(ctx)
+}
+
+// startFakeCRM serves the fake CRM on a free loopback port.
+func startFakeCRM() (*fakecrm.CRM, *httptest.Server, error) {
+	crm := fakecrm.New(fakecrm.Options{})
+	srv := httptest.NewUnstartedServer(crm)
+	srv.Listener.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, nil, fmt.Errorf("start the fake CRM: %w", err)
+	}
+	srv.Listener = ln
+	srv.Start()
+	return crm, srv, nil
+}
+
+// demoConfig is the embedded demo config pointed at the fakes, with its store in dir.
+func demoConfig(dir, crmURL, vendorsURL string) (*config.Config, error) {
+	cfg, err := config.Parse("examples/demo.yaml", examples.DemoConfig())
+	if err != nil {
+		return nil, fmt.Errorf("embedded demo config: %w", err)
+	}
+	cfg.Store.Path = filepath.Join(dir, "mtguard-demo.db")
+	for i := range cfg.Routes {
+		if cfg.Routes[i].Name == "crm" {
+			cfg.Routes[i].Upstream = crmURL
+		}
+	}
+	pointAtFakeVendors(cfg, vendorsURL)
+	// Use the documented ports when free, so the printed commands need no --admin; fall back
+	// to free ports when another program (or another demo) holds them.
+	cfg.Listen = freeOr(cfg.Listen)
+	cfg.Admin.Listen = freeOr(cfg.Admin.Listen)
+	return cfg, nil
+}
+
+// showRecorded prints what mtguard recorded, read back through its admin API as a user would,
+// and what the vendor presets caught.
+func showRecorded(ctx context.Context, stdout io.Writer, api *inspect.Client, cfg *config.Config) ([]txn.Transaction, error) {
+	page, err := api.List(ctx, store.Query{Limit: 100})
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(stdout, "\nWhat mtguard recorded (through its admin API, %s):\n\n", api.BaseURL)
 	if err := cli.WriteLog(stdout, page.Transactions, nil); err != nil {
-		s.shutdown()
-		return err
+		return nil, err
 	}
 	var presetRoutes []string
 	for _, rc := range cfg.Routes {
@@ -112,17 +140,21 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer, geten
 		}
 	}
 	writeCaught(stdout, page.Transactions, presetRoutes)
+	return page.Transactions, nil
+}
+
+// writeTryNext prints the commands a user can try next against the running demo.
+func writeTryNext(stdout io.Writer, txs []txn.Transaction, proxyURL, adminURL string, needAdminFlag bool) {
 	adminFlag := ""
-	if s.adminAddr != config.DefaultAdminListen {
+	if needAdminFlag {
 		adminFlag = " --admin " + adminURL
 	}
 	failedID := ""
-	for _, tx := range page.Transactions {
+	for _, tx := range txs {
 		if tx.Outcome == txn.OutcomeFailed {
 			failedID = tx.ID
 		}
 	}
-	fmt.Fprintf(stdout, "\nThe fake CRM holds %d leads after %d calls reached it.\n", len(crm.Leads()), crm.Received())
 	fmt.Fprintf(stdout, "\nTry, in another terminal:\n")
 	fmt.Fprintf(stdout, "  go run . log --record jane@acme.com%s     # every call that carried Jane\n", adminFlag)
 	fmt.Fprintf(stdout, "  go run . log --outcome failed%s\n", adminFlag)
@@ -133,11 +165,6 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer, geten
 	}
 	fmt.Fprintf(stdout, "  curl -s -X POST %s/crm/v1/leads -H 'Content-Type: application/json' -d '{\"email\":\"you@example.com\"}'\n", proxyURL)
 	fmt.Fprintf(stdout, "  curl -s %s/api/transactions?record=you@example.com\n", adminURL)
-	if *once {
-		return s.shutdown()
-	}
-	fmt.Fprintf(stdout, "\nServing until Ctrl-C (store: %s).\n", cfg.Store.Path)
-	return s.wait(ctx)
 }
 
 // freeOr returns addr when it can be listened on now, otherwise the same host with port 0.
