@@ -35,7 +35,7 @@ import (
 	"github.com/mtguard/mtguard/txn"
 )
 
-// The environment variables that tune BenchmarkProxyOverhead (see bench/README.md), and the
+// The environment variables that tune BenchmarkProxyOverhead (see README.md), and the
 // ones the benchmark sets for its child processes.
 const (
 	envBenchPhase    = "MTGUARD_BENCH_PHASE"        // measured time per phase; default 3s
