@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"bytes"
@@ -35,7 +35,7 @@ import (
 	"github.com/mtguard/mtguard/txn"
 )
 
-// The environment variables that tune BenchmarkProxyOverhead (see bench/README.md), and the
+// The environment variables that tune BenchmarkProxyOverhead (see README.md), and the
 // ones the benchmark sets for its child processes.
 const (
 	envBenchPhase    = "MTGUARD_BENCH_PHASE"        // measured time per phase; default 3s
@@ -48,10 +48,9 @@ const (
 	envBenchCPUs     = "MTGUARD_BENCH_PROXY_CPUS"   // taskset -c list for the proxies; default unpinned
 	envBenchProfile  = "MTGUARD_BENCH_PROFILE"      // directory for the children's CPU and alloc profiles
 	envBenchRoute    = "MTGUARD_BENCH_ROUTE"        // extra YAML for the route, e.g. "preset: hubspot"
-	envBenchBaseline = "MTGUARD_BENCH_BASELINE"     // another build's test binary: its mtguard replaces the bare proxy
+	envBenchBaseline = "MTGUARD_BENCH_BASELINE"     // another build's mtguard binary: it replaces the bare proxy
 
-	envBenchChild    = "MTGUARD_BENCH_CHILD"    // set in a child: "bare", "durable" or "mtguard"
-	envBenchConfig   = "MTGUARD_BENCH_CONFIG"   // child "mtguard": the config file
+	envBenchChild    = "MTGUARD_BENCH_CHILD"    // set in a test-binary child: "bare" or "durable"
 	envBenchUpstream = "MTGUARD_BENCH_UPSTREAM" // children "bare" and "durable": the fake vendor's base URL
 	envBenchSyncLog  = "MTGUARD_BENCH_SYNCLOG"  // child "durable": the file it logs requests to
 )
@@ -64,7 +63,7 @@ const (
 )
 
 // benchTargets are the ways a call reaches the vendor, in the order of the tables. The durable
-// reference (see bench_durable_test.go) runs only with the slow vendor, where the latency
+// reference (see durable_test.go) runs only with the slow vendor, where the latency
 // budget is judged, and not when another build takes the bare proxy's place.
 var benchTargets = []string{"direct", "bare", "durable", "mtguard"}
 
@@ -78,9 +77,11 @@ func targetsFor(d int, opts benchOptions) []string {
 
 // BenchmarkProxyOverhead measures, in one run and side by side, calls sent straight to a fake
 // vendor, through a bare httputil.ReverseProxy, through the durable reference (slow vendor
-// only, see bench_durable_test.go) and through mtguard with durable recording on. The proxies
-// run as child processes (this test binary re-executed, see TestBenchChild) so that their CPU
-// time can be read from /proc alone; the load generator and the fake vendor stay
+// only, see durable_test.go) and through mtguard with durable recording on. The proxies run
+// as child processes so that their CPU time can be read from /proc alone: mtguard is the real
+// binary, built from the module once per test process (see buildMtguard) and started with
+// `serve --config FILE --log-level LEVEL`; the bare proxy and the durable reference are this
+// test binary re-executed (see TestBenchChild). The load generator and the fake vendor stay
 // in this process. Each round runs one fixed-duration phase per target with an immediate
 // vendor, then one per target with a vendor that waits MTGUARD_BENCH_VENDOR_DELAY; the order of
 // the targets rotates from round to round, and the medians over rounds are reported.
@@ -89,12 +90,13 @@ func targetsFor(d int, opts benchOptions) []string {
 // metrics through b.ReportMetric). It fails only when calls fail or recording is missing.
 // Run it with:
 //
-//	go test -run '^$' -bench ProxyOverhead -benchtime 1x -timeout 30m .
+//	go test -run '^$' -bench ProxyOverhead -benchtime 1x -timeout 30m ./bench/
 func BenchmarkProxyOverhead(b *testing.B) {
 	if runtime.GOOS != "linux" {
 		b.Skip("reads the proxies' CPU time from /proc; Linux only")
 	}
 	opts := benchOptionsFromEnv(b)
+	bin := buildMtguard(b, opts.profile)
 	dir := opts.dir
 	if dir == "" {
 		dir = b.TempDir()
@@ -131,11 +133,12 @@ routes:
 		if err := os.WriteFile(baseCfg, []byte(strings.Replace(cfgYAML, dbPath, basePath, 1)), 0o600); err != nil {
 			b.Fatal(err)
 		}
-		bare = startBenchChild(b, "mtguard", opts.baseline, opts, envBenchConfig+"="+baseCfg)
+		bare = startBenchChild(b, "baseline", opts.baseline, serveArgs(baseCfg, opts), opts)
 	} else {
-		bare = startBenchChild(b, "bare", os.Args[0], opts, envBenchUpstream+"="+vendor.URL)
+		bare = startBenchChild(b, "bare", os.Args[0], testChildArgs, opts, envBenchChild+"=bare", envBenchUpstream+"="+vendor.URL)
 	}
-	mtg := startBenchChild(b, "mtguard", os.Args[0], opts, envBenchConfig+"="+cfgPath)
+	mtg := startBenchChild(b, "mtguard", bin.path, serveArgs(cfgPath, opts), opts)
+	mtg.profiled = bin.profiled
 	urls := map[string]string{
 		"direct":  vendor.URL + benchPath,
 		"bare":    "http://" + bare.addr + benchPrefix + benchPath,
@@ -146,7 +149,8 @@ routes:
 	if opts.baseline == "" {
 		logPath := filepath.Join(dir, name+".synclog")
 		b.Cleanup(func() { os.Remove(logPath) })
-		durable = startBenchChild(b, "durable", os.Args[0], opts, envBenchUpstream+"="+vendor.URL, envBenchSyncLog+"="+logPath)
+		durable = startBenchChild(b, "durable", os.Args[0], testChildArgs, opts,
+			envBenchChild+"=durable", envBenchUpstream+"="+vendor.URL, envBenchSyncLog+"="+logPath)
 		urls["durable"] = "http://" + durable.addr + benchPrefix + benchPath
 		pids["durable"] = durable.cmd.Process.Pid
 	}
@@ -201,9 +205,9 @@ routes:
 	fmt.Println(s.table(opts, fsType(dir), rec))
 }
 
-// TestBenchChild is not a test: it is the proxy process that BenchmarkProxyOverhead starts by
-// re-executing the test binary with MTGUARD_BENCH_CHILD set. Without that variable it does
-// nothing, so it costs nothing in `go test ./...`.
+// TestBenchChild is not a test: it is the bare proxy or the durable reference, the processes
+// that BenchmarkProxyOverhead starts by re-executing the test binary with MTGUARD_BENCH_CHILD
+// set. Without that variable it does nothing, so it costs nothing in `go test ./...`.
 func TestBenchChild(t *testing.T) {
 	mode := os.Getenv(envBenchChild)
 	if mode == "" {
@@ -236,12 +240,9 @@ func benchChild(mode string) int {
 		}()
 	}
 	var err error
+	// Both keep Go's default GC target, as a stock httputil.ReverseProxy would; the mtguard
+	// binary sets its own, as it does in production.
 	switch mode {
-	case "mtguard":
-		tuneGC(os.Getenv) // as main does; the bare proxy keeps Go's default
-		level := cmp.Or(os.Getenv(envBenchLogLevel), "warn")
-		err = run(ctx, []string{"mtguard", "serve", "--config", os.Getenv(envBenchConfig), "--log-level", level},
-			os.Stdout, os.Stderr, os.Getenv)
 	case "bare":
 		err = serveBare(ctx, os.Getenv(envBenchUpstream), nil)
 	case "durable":
@@ -303,11 +304,22 @@ func serveBare(ctx context.Context, upstream string, log *syncLog) error {
 	return srv.Shutdown(sctx)
 }
 
+// The bare proxy's server limits are mtguard's data plane's, from serve.go in package main,
+// which no other package can import; TestBareLimitsMatchServe keeps the two in step.
+const (
+	maxHeaderBytes    = 64 << 10
+	readHeaderTimeout = 10 * time.Second
+	readTimeout       = 60 * time.Second // a 10 MiB body at ~170 KB/s
+	idleTimeout       = 120 * time.Second
+	shutdownGrace     = 30 * time.Second
+)
+
 // benchOptions are the knobs read from the environment.
 type benchOptions struct {
 	phase, warmup, vendorDelay time.Duration
 	rounds, clients            int
 	dir, cpus, baseline        string
+	logLevel, profile          string
 }
 
 func benchOptionsFromEnv(b *testing.B) benchOptions {
@@ -343,6 +355,8 @@ func benchOptionsFromEnv(b *testing.B) benchOptions {
 		dir:         os.Getenv(envBenchDir),
 		cpus:        os.Getenv(envBenchCPUs),
 		baseline:    os.Getenv(envBenchBaseline),
+		logLevel:    cmp.Or(os.Getenv(envBenchLogLevel), "warn"),
+		profile:     os.Getenv(envBenchProfile),
 	}
 }
 
@@ -351,27 +365,41 @@ type benchChildProc struct {
 	mode     string
 	cmd      *exec.Cmd
 	addr     string
+	stdout   *cappedBuffer
 	stderr   *cappedBuffer
 	exited   chan struct{}
 	stopOnce sync.Once
+	// profiled is set for an mtguard built with the profiling file (see profileOverlay): it
+	// writes its profiles on SIGUSR1, before it is stopped.
+	profiled bool
+}
+
+// testChildArgs re-execute this test binary as a child: TestBenchChild alone, no time limit.
+var testChildArgs = []string{"-test.run=^TestBenchChild$", "-test.timeout=0"}
+
+// serveArgs are the mtguard binary's arguments: serve cfg at the benchmark's log level.
+func serveArgs(cfg string, opts benchOptions) []string {
+	return []string{"serve", "--config", cfg, "--log-level", opts.logLevel}
 }
 
 // serveLineRE finds the data-plane address in the line both children print once listening
 // ("mtguard dev serving: proxy http://127.0.0.1:40123  admin ...").
 var serveLineRE = regexp.MustCompile(`proxy http://(\S+)`)
 
-// startBenchChild runs bin (this test binary, or a baseline's) as a proxy child in mode.
-func startBenchChild(b *testing.B, mode, bin string, opts benchOptions, env ...string) *benchChildProc {
+// startBenchChild runs bin with args as the proxy child named mode (in messages), with env
+// added to the benchmark's environment: the mtguard binary (this build's, or a baseline's)
+// or this test binary as the bare proxy or the durable reference.
+func startBenchChild(b testing.TB, mode, bin string, args []string, opts benchOptions, env ...string) *benchChildProc {
 	b.Helper()
-	name, args := bin, []string{"-test.run=^TestBenchChild$", "-test.timeout=0"}
+	name := bin
 	if opts.cpus != "" {
 		// taskset execs the binary, so the pid read from /proc stays the proxy's.
 		name, args = "taskset", append([]string{"-c", opts.cpus, bin}, args...)
 	}
 	cmd := exec.Command(name, args...)
-	cmd.Env = append(append(os.Environ(), envBenchChild+"="+mode), env...)
-	c := &benchChildProc{mode: mode, cmd: cmd, stderr: &cappedBuffer{max: 64 << 10}, exited: make(chan struct{})}
+	cmd.Env = append(os.Environ(), env...)
 	stdout := &cappedBuffer{max: 64 << 10, lines: make(chan string, 16)}
+	c := &benchChildProc{mode: mode, cmd: cmd, stdout: stdout, stderr: &cappedBuffer{max: 64 << 10}, exited: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = stdout, c.stderr
 	if err := cmd.Start(); err != nil {
 		b.Fatalf("start %s child: %v", mode, err)
@@ -398,9 +426,13 @@ func startBenchChild(b *testing.B, mode, bin string, opts benchOptions, env ...s
 	return c
 }
 
-// stop asks the child to shut down cleanly and reports a failed or slow exit.
-func (c *benchChildProc) stop(b *testing.B) {
+// stop asks the child to shut down cleanly and reports a failed or slow exit. A profiled
+// mtguard is first asked to write its profiles.
+func (c *benchChildProc) stop(b testing.TB) {
 	c.stopOnce.Do(func() {
+		if c.profiled {
+			c.writeProfiles(b)
+		}
 		c.cmd.Process.Signal(syscall.SIGTERM)
 		select {
 		case <-c.exited:
