@@ -304,7 +304,7 @@ func serveBare(ctx context.Context, upstream string, log *syncLog) error {
 	return srv.Shutdown(sctx)
 }
 
-// The bare proxy's server limits are mtguard's data plane's, from serve.go in package main,
+// The bare proxy's server limits are mtguard's data plane's, from timeouts.go in package main,
 // which no other package can import; TestBareLimitsMatchServe keeps the two in step.
 const (
 	maxHeaderBytes    = 64 << 10

@@ -251,10 +251,10 @@ func forEachTransaction(t testing.TB, st *store.Store, q store.Query, fn func(tx
 }
 
 // TestBareLimitsMatchServe checks that the bare proxy's server limits are still written as
-// mtguard's are in ../serve.go: the benchmark compares the two proxies under the same limits.
+// mtguard's are in ../timeouts.go: the benchmark compares the two proxies under the same limits.
 func TestBareLimitsMatchServe(t *testing.T) {
 	names := []string{"maxHeaderBytes", "readHeaderTimeout", "readTimeout", "idleTimeout", "shutdownGrace"}
-	serve, err := constExprs(filepath.Join("..", "serve.go"))
+	serve, err := constExprs(filepath.Join("..", "timeouts.go"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -264,7 +264,7 @@ func TestBareLimitsMatchServe(t *testing.T) {
 	}
 	for _, n := range names {
 		if serve[n] == "" || serve[n] != bench[n] {
-			t.Errorf("%s: serve.go says %q, the bench's bare proxy %q", n, serve[n], bench[n])
+			t.Errorf("%s: timeouts.go says %q, the bench's bare proxy %q", n, serve[n], bench[n])
 		}
 	}
 }
