@@ -149,6 +149,29 @@ func TestReader(t *testing.T) {
 			},
 		},
 		{
+			name: "an alias to null is not set",
+			src:  "name: &e ~\nupstream: *e\nowner: [a, *e]\nlist: [*e]\n",
+			read: func(r *Reader, m Map) any {
+				_, ok := r.Str(m.Get("upstream"), "upstream")
+				return line(ok, Given(m.Get("upstream")), r.Strs(m.Get("owner"), "owner"), r.StrList(m.Get("list"), "list"))
+			},
+			want:     "false false [a] []",
+			problems: []string{"4:list[0]: empty item; remove it or give it a value"},
+		},
+		{
+			name: "seq follows aliases",
+			src:  "name: &m {a: 1}\nupstream: [*m]\n",
+			read: func(r *Reader, m Map) any { return r.Seq(m.Get("upstream"), "upstream")[0].Kind == yaml.MappingNode },
+			want: true,
+		},
+		{
+			name:     "strs refuses a mapping",
+			src:      "name: {a: 1}\n",
+			read:     func(r *Reader, m Map) any { return len(r.Strs(m.Get("name"), "name")) },
+			want:     0,
+			problems: []string{"1:name: expected a value or a list, found a mapping (key: value lines)"},
+		},
+		{
 			name: "seq",
 			src:  "name: [a, b]\nupstream: c\n",
 			read: func(r *Reader, m Map) any {
@@ -159,7 +182,7 @@ func TestReader(t *testing.T) {
 		},
 		{
 			name: "numbers, booleans, durations, dates, words",
-			src:  "a: 50_000\nb: -1\nc: Yes\nd: maybe\ne: 20s\nf: 0s\ng: 2026-04-30\nh: 30/4\ni: warn\nj: loud\n",
+			src:  "a: 50_000\nb: -1\nc: Yes\nd: maybe\ne: 20s\nf: 0s\ng: 2026-04-30\nh: 2026-4-30\ni: warn\nj: loud\n",
 			read: func(r *Reader, m Map) any {
 				a, _ := r.Int(m.Get("a"), "a")
 				_, okB := r.Int(m.Get("b"), "b")
@@ -178,7 +201,7 @@ func TestReader(t *testing.T) {
 				`2:b: "-1" is not a whole number of zero or more`,
 				`4:d: "maybe" is not true or false`,
 				`6:f: "0s" is not a duration greater than zero (write Go syntax like 10s, 20s or 24h)`,
-				`8:h: "30/4" is not a date (write 2026-04-30)`,
+				`8:h: "2026-4-30" is not a date (write 2026-04-30)`,
 				`10:j: "loud" is not one of info, warn`,
 			},
 		},
@@ -244,6 +267,7 @@ func TestDecode(t *testing.T) {
 		{"a: 1\n---\nb: 2\n", true, []string{`2:: a second YAML document starts here; mtguard reads one, so remove the "---" separator`}},
 		{"a: 1\nb: [\n", false, []string{"2:: YAML syntax error: did not find expected node content"}},
 		{"a: [\n", false, []string{"1:: YAML syntax error: did not find expected node content"}},
+		{"a: b: c\n", false, []string{"1:: YAML syntax error: mapping values are not allowed in this context"}},
 		{"a: 1\nb: *nope\n", false, []string{"2:: YAML syntax error: unknown anchor 'nope' referenced"}},
 		{"a: 1\nb: \x01\n", false, []string{"2:: YAML syntax error: control characters are not allowed"}},
 	}
