@@ -4,6 +4,8 @@ import (
 	"regexp"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/mtguard/mtguard/config/yamlstrict"
 )
 
 // Auth is a vendor credential mtguard holds for a route: the header to send and the
@@ -20,30 +22,30 @@ var headerNameRE = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 
 // auth reads a route's auth block: {header: Authorization, value_env: HUBSPOT_TOKEN}.
 func (p *configParser) auth(n *yaml.Node, key string) *Auth {
-	n = deref(n)
-	if !present(n) {
+	n = yamlstrict.Deref(n)
+	if !yamlstrict.Present(n) {
 		return nil
 	}
-	f := p.mapping(n, key, "header", "value_env")
-	if f == nil {
+	f, ok := p.Mapping(n, key, "header", "value_env")
+	if !ok {
 		return nil
 	}
 	a := &Auth{Line: n.Line}
-	if v, ok := p.str(f.get("header"), key+".header"); ok {
+	if v, ok := p.Str(f.Get("header"), key+".header"); ok {
 		if !headerNameRE.MatchString(v) {
-			p.addf(f.get("header").Line, key+".header", "%q is not a header name (e.g. Authorization or X-Api-Key)", v)
+			p.Addf(f.Get("header").Line, key+".header", "%q is not a header name (e.g. Authorization or X-Api-Key)", v)
 		}
 		a.Header = v
 	} else {
-		p.addf(n.Line, key, "header is required (the header that carries the credential, e.g. Authorization)")
+		p.Addf(n.Line, key, "header is required (the header that carries the credential, e.g. Authorization)")
 	}
-	if v, ok := p.str(f.get("value_env"), key+".value_env"); ok {
+	if v, ok := p.Str(f.Get("value_env"), key+".value_env"); ok {
 		if !envNameRE.MatchString(v) {
-			p.addf(f.get("value_env").Line, key+".value_env", "%q is not an environment variable name; put the credential in a variable (e.g. HUBSPOT_TOKEN) and name the variable here, never the credential itself", v)
+			p.Addf(f.Get("value_env").Line, key+".value_env", "%q is not an environment variable name; put the credential in a variable (e.g. HUBSPOT_TOKEN) and name the variable here, never the credential itself", v)
 		}
 		a.ValueEnv = v
 	} else {
-		p.addf(n.Line, key, "value_env is required (the environment variable holding the whole header value, e.g. HUBSPOT_TOKEN)")
+		p.Addf(n.Line, key, "value_env is required (the environment variable holding the whole header value, e.g. HUBSPOT_TOKEN)")
 	}
 	return a
 }
@@ -57,7 +59,7 @@ func (p *configParser) checkHeldCredentials(cfg *Config) {
 	}
 	for i, r := range cfg.Routes {
 		if r.Auth != nil {
-			p.addf(r.Auth.Line, routeKey(i)+".auth", "route %q holds a vendor credential, so the admin API (which can replay calls with it) needs a token: set admin.token_env", r.Name)
+			p.Addf(r.Auth.Line, routeKey(i)+".auth", "route %q holds a vendor credential, so the admin API (which can replay calls with it) needs a token: set admin.token_env", r.Name)
 		}
 	}
 }

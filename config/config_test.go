@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mtguard/mtguard/config/yamlstrict"
 )
 
 // yamlLines joins lines with newlines, so a case's line numbers are its argument positions.
@@ -472,13 +474,13 @@ func TestParseSize(t *testing.T) {
 		{"2gib", 2 << 30},
 	}
 	for _, tt := range tests {
-		got, err := parseSize(tt.in)
+		got, err := yamlstrict.ParseSize(tt.in)
 		if err != nil || got != tt.want {
 			t.Errorf("parseSize(%q) = %d, %v; want %d", tt.in, got, err, tt.want)
 		}
 	}
 	for _, bad := range []string{"", "10 megs", "1.5MiB", "-1", "MiB", "99999999999GiB"} {
-		if got, err := parseSize(bad); err == nil {
+		if got, err := yamlstrict.ParseSize(bad); err == nil {
 			t.Errorf("parseSize(%q) = %d, want an error", bad, got)
 		}
 	}

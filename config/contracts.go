@@ -8,6 +8,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/mtguard/mtguard/config/yamlstrict"
 	"github.com/mtguard/mtguard/schemas"
 )
 
@@ -54,38 +55,38 @@ var (
 // contracts reads a route's contracts: block.
 func (p *configParser) contracts(n *yaml.Node, key string) Contracts {
 	var c Contracts
-	f := p.mapping(n, key, contractsKeys...)
-	if v, ok := p.str(f.get("mode"), key+".mode"); ok {
+	f, _ := p.Mapping(n, key, contractsKeys...)
+	if v, ok := p.Str(f.Get("mode"), key+".mode"); ok {
 		if slices.Contains(schemas.ContractModes, v) {
 			c.Mode = v
 		} else {
-			p.addf(f.get("mode").Line, key+".mode", "%q is not a mode (write %s)", v, strings.Join(schemas.ContractModes, ", "))
+			p.Addf(f.Get("mode").Line, key+".mode", "%q is not a mode (write %s)", v, strings.Join(schemas.ContractModes, ", "))
 		}
 	}
-	if v, ok := p.str(f.get("require_pin"), key+".require_pin"); ok {
+	if v, ok := p.Str(f.Get("require_pin"), key+".require_pin"); ok {
 		switch strings.ToLower(v) {
 		case "true", "yes", "on":
 			c.RequirePin = true
 		case "false", "no", "off":
 		default:
-			p.addf(f.get("require_pin").Line, key+".require_pin", "%q is not true or false", v)
+			p.Addf(f.Get("require_pin").Line, key+".require_pin", "%q is not true or false", v)
 		}
 	}
-	for _, it := range p.list(f.get("builtin"), key+".builtin") {
-		if _, ok := schemas.BuiltinVendorPins(it.val); !ok {
-			p.addf(it.line, it.key, "no contracts are shipped for %q (shipped: %s)", it.val, strings.Join(schemas.BuiltinVendors(), ", "))
+	for _, it := range p.List(f.Get("builtin"), key+".builtin") {
+		if _, ok := schemas.BuiltinVendorPins(it.Val); !ok {
+			p.Addf(it.Line, it.Key, "no contracts are shipped for %q (shipped: %s)", it.Val, strings.Join(schemas.BuiltinVendors(), ", "))
 			continue
 		}
-		c.Builtin = append(c.Builtin, it.val)
+		c.Builtin = append(c.Builtin, it.Val)
 	}
-	pins := deref(f.get("pins"))
-	if present(pins) && pins.Kind != yaml.SequenceNode {
-		p.addf(pins.Line, key+".pins", "expected a list of pins (items starting with \"- match: POST /path\"), found %s", describe(pins))
+	pins := yamlstrict.Deref(f.Get("pins"))
+	if yamlstrict.Present(pins) && pins.Kind != yaml.SequenceNode {
+		p.Addf(pins.Line, key+".pins", "expected a list of pins (items starting with \"- match: POST /path\"), found %s", yamlstrict.Describe(pins))
 		return c
 	}
 	if pins != nil {
 		for i, item := range pins.Content {
-			if pc, ok := p.pin(deref(item), fmt.Sprintf("%s.pins[%d]", key, i)); ok {
+			if pc, ok := p.pin(yamlstrict.Deref(item), fmt.Sprintf("%s.pins[%d]", key, i)); ok {
 				c.Pins = append(c.Pins, pc)
 			}
 		}
@@ -96,51 +97,51 @@ func (p *configParser) contracts(n *yaml.Node, key string) Contracts {
 // pin reads one item of contracts.pins.
 func (p *configParser) pin(item *yaml.Node, key string) (Pin, bool) {
 	if item.Kind != yaml.MappingNode {
-		p.addf(item.Line, key, "expected a pin (a mapping with match, request, response), found %s", describe(item))
+		p.Addf(item.Line, key, "expected a pin (a mapping with match, request, response), found %s", yamlstrict.Describe(item))
 		return Pin{}, false
 	}
 	pc := Pin{Key: key, Line: item.Line}
-	f := p.mapping(item, key, pinKeys...)
-	if v, ok := p.str(f.get("match"), key+".match"); ok {
+	f, _ := p.Mapping(item, key, pinKeys...)
+	if v, ok := p.Str(f.Get("match"), key+".match"); ok {
 		if err := schemas.ValidateMatch(v); err != nil {
-			p.addf(f.get("match").Line, key+".match", "%v", err)
+			p.Addf(f.Get("match").Line, key+".match", "%v", err)
 		}
 		pc.Match = v
-	} else if !present(deref(f.get("match"))) {
-		p.addf(item.Line, key, "match is required (a method and a path template, e.g. POST /crm/v3/objects/contacts)")
+	} else if !yamlstrict.Given(f.Get("match")) {
+		p.Addf(item.Line, key, "match is required (a method and a path template, e.g. POST /crm/v3/objects/contacts)")
 	}
-	if v, ok := p.str(f.get("mode"), key+".mode"); ok {
+	if v, ok := p.Str(f.Get("mode"), key+".mode"); ok {
 		if slices.Contains(schemas.ContractModes, v) {
 			pc.Mode = v
 		} else {
-			p.addf(f.get("mode").Line, key+".mode", "%q is not a mode (write %s)", v, strings.Join(schemas.ContractModes, ", "))
+			p.Addf(f.Get("mode").Line, key+".mode", "%q is not a mode (write %s)", v, strings.Join(schemas.ContractModes, ", "))
 		}
 	}
-	if v, ok := p.str(f.get("request"), key+".request"); ok {
-		pc.Request = p.schemaLocation(v, f.get("request").Line, key+".request")
+	if v, ok := p.Str(f.Get("request"), key+".request"); ok {
+		pc.Request = p.schemaLocation(v, f.Get("request").Line, key+".request")
 	}
-	switch resp := deref(f.get("response")); {
-	case !present(resp):
+	switch resp := yamlstrict.Deref(f.Get("response")); {
+	case !yamlstrict.Present(resp):
 	case resp.Kind == yaml.MappingNode:
 		pc.Responses = map[string]string{}
 		for i := 0; i+1 < len(resp.Content); i += 2 {
 			k, v := resp.Content[i], resp.Content[i+1]
 			rk := key + ".response." + k.Value
 			if !schemas.ValidStatusKey(k.Value) {
-				p.addf(k.Line, rk, "not a status; write a status like 201, a class like 2XX, or default")
+				p.Addf(k.Line, rk, "not a status; write a status like 201, a class like 2XX, or default")
 				continue
 			}
-			if s, ok := p.str(v, rk); ok {
+			if s, ok := p.Str(v, rk); ok {
 				pc.Responses[strings.ToUpper(k.Value)] = p.schemaLocation(s, v.Line, rk)
 			}
 		}
 	default:
-		if s, ok := p.str(resp, key+".response"); ok {
+		if s, ok := p.Str(resp, key+".response"); ok {
 			pc.Responses = map[string]string{"2XX": p.schemaLocation(s, resp.Line, key+".response")}
 		}
 	}
-	if !present(deref(f.get("request"))) && !present(deref(f.get("response"))) && onlyKeys(item, "match", "mode") && present(deref(f.get("match"))) {
-		p.addf(item.Line, key, "names no schema; give it a request: or a response: (a file, or builtin:<vendor>/<file>)")
+	if !yamlstrict.Given(f.Get("request")) && !yamlstrict.Given(f.Get("response")) && onlyKeys(item, "match", "mode") && yamlstrict.Given(f.Get("match")) {
+		p.Addf(item.Line, key, "names no schema; give it a request: or a response: (a file, or builtin:<vendor>/<file>)")
 	}
 	return pc, true
 }
@@ -160,11 +161,11 @@ func onlyKeys(n *yaml.Node, keys ...string) bool {
 // checked when the config is loaded (Load) and compiled.
 func (p *configParser) schemaLocation(v string, line int, key string) string {
 	if strings.TrimSpace(v) == "" {
-		p.addf(line, key, "empty; write a file path or builtin:<vendor>/<file>")
+		p.Addf(line, key, "empty; write a file path or builtin:<vendor>/<file>")
 		return ""
 	}
 	if strings.HasPrefix(v, schemas.BuiltinPrefix) && !schemas.BuiltinExists(v) {
-		p.addf(line, key, "%q is not a shipped contract (mtguard schemas list shows them)", v)
+		p.Addf(line, key, "%q is not a shipped contract (mtguard schemas list shows them)", v)
 	}
 	return v
 }

@@ -10,6 +10,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/mtguard/mtguard/config/yamlstrict"
 	"github.com/mtguard/mtguard/proxy"
 )
 
@@ -72,55 +73,55 @@ func (fc *Forward) resolve(dir string) {
 }
 
 func (p *configParser) forward(n *yaml.Node) Forward {
-	n = deref(n)
-	if !present(n) {
+	n = yamlstrict.Deref(n)
+	if !yamlstrict.Present(n) {
 		return Forward{}
 	}
-	f := p.mapping(n, "forward", "listen", "ca", "unknown_hosts", "proxy_auth", "upstream_ca")
-	if f == nil {
+	f, ok := p.Mapping(n, "forward", "listen", "ca", "unknown_hosts", "proxy_auth", "upstream_ca")
+	if !ok {
 		return Forward{}
 	}
 	fc := Forward{
-		Listen:       p.addr(f.get("listen"), "forward.listen", DefaultForwardListen),
+		Listen:       p.Addr(f.Get("listen"), "forward.listen", DefaultForwardListen),
 		CA:           ForwardCA{Cert: DefaultCACert, Key: DefaultCAKey},
 		UnknownHosts: DefaultUnknownHosts,
 		Line:         n.Line,
 	}
-	ca := p.mapping(f.get("ca"), "forward.ca", "cert", "key")
-	fc.CA.Cert = p.filePath(ca.get("cert"), "forward.ca.cert", DefaultCACert)
-	fc.CA.Key = p.filePath(ca.get("key"), "forward.ca.key", DefaultCAKey)
+	ca, _ := p.Mapping(f.Get("ca"), "forward.ca", "cert", "key")
+	fc.CA.Cert = p.filePath(ca.Get("cert"), "forward.ca.cert", DefaultCACert)
+	fc.CA.Key = p.filePath(ca.Get("key"), "forward.ca.key", DefaultCAKey)
 	if fc.CA.Cert == fc.CA.Key {
-		p.addf(n.Line, "forward.ca", "cert and key are the same file %q; mtguard ca init writes two files", fc.CA.Cert)
+		p.Addf(n.Line, "forward.ca", "cert and key are the same file %q; mtguard ca init writes two files", fc.CA.Cert)
 	}
-	if v, ok := p.str(f.get("unknown_hosts"), "forward.unknown_hosts"); ok {
+	if v, ok := p.Str(f.Get("unknown_hosts"), "forward.unknown_hosts"); ok {
 		if v == proxy.UnknownHostsRefuse || v == proxy.UnknownHostsTunnel {
 			fc.UnknownHosts = v
 		} else {
-			p.addf(f.get("unknown_hosts").Line, "forward.unknown_hosts", "%q is not an option (write %s, the default, or %s)", v, proxy.UnknownHostsRefuse, proxy.UnknownHostsTunnel)
+			p.Addf(f.Get("unknown_hosts").Line, "forward.unknown_hosts", "%q is not an option (write %s, the default, or %s)", v, proxy.UnknownHostsRefuse, proxy.UnknownHostsTunnel)
 		}
 	}
-	if an := deref(f.get("proxy_auth")); present(an) {
-		if af := p.mapping(an, "forward.proxy_auth", "username_env", "password_env"); af != nil {
+	if an := yamlstrict.Deref(f.Get("proxy_auth")); yamlstrict.Present(an) {
+		if af, ok := p.Mapping(an, "forward.proxy_auth", "username_env", "password_env"); ok {
 			fc.ProxyAuth = &ProxyAuth{
-				UsernameEnv: p.envName(af.get("username_env"), an.Line, "forward.proxy_auth.username_env", "MTGUARD_PROXY_USER"),
-				PasswordEnv: p.envName(af.get("password_env"), an.Line, "forward.proxy_auth.password_env", "MTGUARD_PROXY_PASSWORD"),
+				UsernameEnv: p.envName(af.Get("username_env"), an.Line, "forward.proxy_auth.username_env", "MTGUARD_PROXY_USER"),
+				PasswordEnv: p.envName(af.Get("password_env"), an.Line, "forward.proxy_auth.password_env", "MTGUARD_PROXY_PASSWORD"),
 			}
 		}
 	}
-	if present(deref(f.get("upstream_ca"))) {
-		fc.UpstreamCA = p.filePath(f.get("upstream_ca"), "forward.upstream_ca", "")
+	if yamlstrict.Given(f.Get("upstream_ca")) {
+		fc.UpstreamCA = p.filePath(f.Get("upstream_ca"), "forward.upstream_ca", "")
 	}
 	return fc
 }
 
 // filePath reads a file path; an empty one is reported and gives def.
 func (p *configParser) filePath(n *yaml.Node, key, def string) string {
-	v, ok := p.str(n, key)
+	v, ok := p.Str(n, key)
 	if !ok {
 		return def
 	}
 	if strings.TrimSpace(v) == "" {
-		p.addf(n.Line, key, "empty path; remove the key for the default")
+		p.Addf(n.Line, key, "empty path; remove the key for the default")
 		return def
 	}
 	return v
@@ -129,12 +130,12 @@ func (p *configParser) filePath(n *yaml.Node, key, def string) string {
 // envName reads a required environment variable name; line is the enclosing block's, for a
 // missing key.
 func (p *configParser) envName(n *yaml.Node, line int, key, example string) string {
-	v, ok := p.str(n, key)
+	v, ok := p.Str(n, key)
 	switch {
-	case !ok && !present(deref(n)):
-		p.addf(line, key, "is required: the name of the environment variable that holds it (e.g. %s)", example)
+	case !ok && !yamlstrict.Given(n):
+		p.Addf(line, key, "is required: the name of the environment variable that holds it (e.g. %s)", example)
 	case ok && !envNameRE.MatchString(v):
-		p.addf(n.Line, key, "%q is not an environment variable name; write the variable's name (e.g. %s), not its value", v, example)
+		p.Addf(n.Line, key, "%q is not an environment variable name; write the variable's name (e.g. %s), not its value", v, example)
 	case ok:
 		return v
 	}
@@ -143,13 +144,13 @@ func (p *configParser) envName(n *yaml.Node, line int, key, example string) stri
 
 // routeHost reads a route's host: key, normalised (lower case).
 func (p *configParser) routeHost(n *yaml.Node, key string) string {
-	v, ok := p.str(n, key)
+	v, ok := p.Str(n, key)
 	if !ok {
 		return ""
 	}
 	h, msg := normalizeHost(v)
 	if msg != "" {
-		p.addf(n.Line, key, "%q %s", v, msg)
+		p.Addf(n.Line, key, "%q %s", v, msg)
 		return ""
 	}
 	return h
@@ -217,7 +218,7 @@ func normalizeHost(s string) (host, msg string) {
 // checkForward checks what involves the forward block and the routes together: every route
 // can be reached, no two routes claim one host, the forward proxy has a port of its own and
 // is not an open proxy.
-func (p *configParser) checkForward(cfg *Config, top fields) {
+func (p *configParser) checkForward(cfg *Config, top yamlstrict.Map) {
 	fc := cfg.Forward
 	anyHost := false
 	type hostClaim struct {
@@ -225,27 +226,27 @@ func (p *configParser) checkForward(cfg *Config, top fields) {
 		line  int
 	}
 	hosts := map[string]hostClaim{}
-	if routes := deref(top.get("routes")); routes != nil && routes.Kind == yaml.SequenceNode {
+	if routes := yamlstrict.Deref(top.Get("routes")); routes != nil && routes.Kind == yaml.SequenceNode {
 		for i, item := range routes.Content {
-			item = deref(item)
-			hn := deref(lookup(item, "host"))
-			if !present(hn) || hn.Kind != yaml.ScalarNode {
+			item = yamlstrict.Deref(item)
+			hn := yamlstrict.Deref(yamlstrict.Lookup(item, "host"))
+			if !yamlstrict.Present(hn) || hn.Kind != yaml.ScalarNode {
 				continue
 			}
 			anyHost = true
 			name := ""
-			if nn := deref(lookup(item, "name")); nn != nil {
+			if nn := yamlstrict.Deref(yamlstrict.Lookup(item, "name")); nn != nil {
 				name = nn.Value
 			}
-			if fc.Listen == "" && !present(deref(lookup(item, "prefix"))) {
-				p.addf(item.Line, routeKey(i), "has a host but no prefix, and there is no forward: block, so no call can reach it; add a forward: block (see mtguard ca init) or a prefix")
+			if fc.Listen == "" && !yamlstrict.Given(yamlstrict.Lookup(item, "prefix")) {
+				p.Addf(item.Line, routeKey(i), "has a host but no prefix, and there is no forward: block, so no call can reach it; add a forward: block (see mtguard ca init) or a prefix")
 			}
 			h, msg := normalizeHost(hn.Value)
 			if msg != "" {
 				continue // reported with the route
 			}
 			if c, dup := hosts[h]; dup {
-				p.addf(hn.Line, routeKey(i)+".host", "%q is already the host of route %q (line %d); give each vendor host one route", hn.Value, c.route, c.line)
+				p.Addf(hn.Line, routeKey(i)+".host", "%q is already the host of route %q (line %d); give each vendor host one route", hn.Value, c.route, c.line)
 				continue
 			}
 			hosts[h] = hostClaim{route: name, line: hn.Line}
@@ -254,27 +255,27 @@ func (p *configParser) checkForward(cfg *Config, top fields) {
 	if fc.Listen == "" {
 		return
 	}
-	fwd := top.get("forward")
+	fwd := top.Get("forward")
 	listenLine := fc.Line
-	if n := deref(lookup(fwd, "listen")); n != nil {
+	if n := yamlstrict.Deref(yamlstrict.Lookup(fwd, "listen")); n != nil {
 		listenLine = n.Line
 	}
 	if !anyHost {
-		p.addf(fc.Line, "forward", "no route has a host: key, so the forward proxy would intercept nothing; add host: <vendor host> (e.g. api.hubapi.com) to the routes it should intercept")
+		p.Addf(fc.Line, "forward", "no route has a host: key, so the forward proxy would intercept nothing; add host: <vendor host> (e.g. api.hubapi.com) to the routes it should intercept")
 	}
 	if !strings.HasSuffix(fc.Listen, ":0") {
 		switch fc.Listen {
 		case cfg.Listen:
-			p.addf(listenLine, "forward.listen", "%q is also the data-plane listen address; give the forward proxy its own port", fc.Listen)
+			p.Addf(listenLine, "forward.listen", "%q is also the data-plane listen address; give the forward proxy its own port", fc.Listen)
 		case cfg.Admin.Listen:
-			p.addf(listenLine, "forward.listen", "%q is also admin.listen; give the forward proxy its own port", fc.Listen)
+			p.Addf(listenLine, "forward.listen", "%q is also admin.listen; give the forward proxy its own port", fc.Listen)
 		}
 	}
 	if fc.UnknownHosts == proxy.UnknownHostsTunnel && fc.ProxyAuth == nil && !isLoopback(fc.Listen) {
 		line := fc.Line
-		if n := deref(lookup(fwd, "unknown_hosts")); n != nil {
+		if n := yamlstrict.Deref(yamlstrict.Lookup(fwd, "unknown_hosts")); n != nil {
 			line = n.Line
 		}
-		p.addf(line, "forward.unknown_hosts", "tunnel with forward.listen %q, reachable from other hosts, would make mtguard an open proxy; add forward.proxy_auth or keep unknown_hosts: refuse", fc.Listen)
+		p.Addf(line, "forward.unknown_hosts", "tunnel with forward.listen %q, reachable from other hosts, would make mtguard an open proxy; add forward.proxy_auth or keep unknown_hosts: refuse", fc.Listen)
 	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/mtguard/mtguard/config/yamlstrict"
 	"github.com/mtguard/mtguard/proxy"
 	"github.com/mtguard/mtguard/vendors"
 )
@@ -20,10 +21,10 @@ import (
 // limitsPos returns where a route's limits group is written (its group: key, else limits:),
 // for messages about the group; 0 and "" when the route has no limits.
 func limitsPos(n *yaml.Node, rk string) (int, string) {
-	if g := deref(lookup(n, "group")); present(g) {
+	if g := yamlstrict.Deref(yamlstrict.Lookup(n, "group")); yamlstrict.Present(g) {
 		return g.Line, rk + ".limits.group"
 	}
-	if n = deref(n); present(n) {
+	if n = yamlstrict.Deref(n); yamlstrict.Present(n) {
 		return n.Line, rk + ".limits"
 	}
 	return 0, ""
@@ -54,7 +55,7 @@ func (p *configParser) checkLimitGroups(rcs []Route) {
 			if line == 0 {
 				line, key = rc.Line, routeKey(i)
 			}
-			p.addf(line, key, "route %q shares limits group %q with route %q (line %d) but not its limits: %s here, %s there; routes that share a vendor account share one budget, so give them the same preset and limits",
+			p.Addf(line, key, "route %q shares limits group %q with route %q (line %d) but not its limits: %s here, %s there; routes that share a vendor account share one budget, so give them the same preset and limits",
 				rc.Name, name, f.Name, f.Line, b, a)
 		}
 	}

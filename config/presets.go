@@ -3,19 +3,20 @@ package config
 import (
 	"strings"
 
+	"github.com/mtguard/mtguard/config/yamlstrict"
 	"github.com/mtguard/mtguard/vendors"
 )
 
 // routePreset loads the vendor preset a route names (its preset: key). It returns nil when the
 // route names none, or names one that does not exist (reported with the known names).
-func (p *configParser) routePreset(f fields, rk string) *vendors.Preset {
-	name, ok := p.str(f.get("preset"), rk+".preset")
+func (p *configParser) routePreset(f yamlstrict.Map, rk string) *vendors.Preset {
+	name, ok := p.Str(f.Get("preset"), rk+".preset")
 	if !ok {
 		return nil
 	}
 	preset, err := vendors.LoadPreset(name)
 	if err != nil {
-		p.addf(f.get("preset").Line, rk+".preset", "%q is not a preset (presets: %s; mtguard presets lists them)", name, strings.Join(vendors.PresetNames(), ", "))
+		p.Addf(f.Get("preset").Line, rk+".preset", "%q is not a preset (presets: %s; mtguard presets lists them)", name, strings.Join(vendors.PresetNames(), ", "))
 		return nil
 	}
 	return preset
@@ -24,27 +25,21 @@ func (p *configParser) routePreset(f fields, rk string) *vendors.Preset {
 // routeVendor applies a route's versions, outcomes and limits to its preset and returns what
 // the route's checks are compiled from: nil when the route has neither a preset nor rules of
 // its own. Each mistake is reported with its line and key, like the rest of the config.
-func (p *configParser) routeVendor(f fields, rk string, preset *vendors.Preset, r Route) *vendors.Preset {
-	versions, outcomes, limits := f.get("versions"), f.get("outcomes"), f.get("limits")
-	if preset == nil && !present(deref(versions)) && !present(deref(outcomes)) && !present(deref(limits)) {
+func (p *configParser) routeVendor(f yamlstrict.Map, rk string, preset *vendors.Preset, r Route) *vendors.Preset {
+	versions, outcomes, limits := f.Get("versions"), f.Get("outcomes"), f.Get("limits")
+	if preset == nil && !yamlstrict.Given(versions) && !yamlstrict.Given(outcomes) && !yamlstrict.Given(limits) {
 		return nil
 	}
+	// vendors reports with the same Problem type, so its problems join the config's as they are.
 	o, problems := vendors.DecodeOverrides(versions, outcomes, limits, rk)
-	p.addProblems(problems)
+	p.Problems = append(p.Problems, problems...)
 	o.Upstream, o.RecordKeys = r.Upstream, r.RecordKeys
 	vendor, problems := preset.WithOverrides(o)
-	p.addProblems(problems)
+	p.Problems = append(p.Problems, problems...)
 	if preset == nil {
 		vendor.Name = ""
 	}
 	return vendor
-}
-
-// addProblems reports problems found by package schemas in a route's rules.
-func (p *configParser) addProblems(problems vendors.Problems) {
-	for _, pr := range problems {
-		p.addf(pr.Line, pr.Key, "%s", pr.Msg)
-	}
 }
 
 // presetUpstreamHint says why a route with a preset still needs an upstream.
@@ -57,6 +52,6 @@ func presetUpstreamHint(preset *vendors.Preset) string {
 
 // presetFailed reports a route whose preset: could not be loaded (already reported), so that
 // a missing upstream is not reported on top of it.
-func presetFailed(f fields, preset *vendors.Preset) bool {
-	return present(deref(f.get("preset"))) && preset == nil
+func presetFailed(f yamlstrict.Map, preset *vendors.Preset) bool {
+	return yamlstrict.Given(f.Get("preset")) && preset == nil
 }

@@ -240,11 +240,11 @@ func applyRouteYAML(t *testing.T, p *Preset, src []byte) *Preset {
 		t.Fatalf("route.yaml: %v", err)
 	}
 	var r yreader
-	m, _ := r.mapping(doc.Content[0], "route", "versions", "outcomes", "limits")
-	if len(r.problems) > 0 {
-		t.Fatalf("route.yaml: %v", r.problems)
+	m, _ := r.Mapping(doc.Content[0], "route", "versions", "outcomes", "limits")
+	if len(r.Problems) > 0 {
+		t.Fatalf("route.yaml: %v", r.Problems)
 	}
-	o, problems := DecodeOverrides(m.get("versions"), m.get("outcomes"), m.get("limits"), "route")
+	o, problems := DecodeOverrides(m.Get("versions"), m.Get("outcomes"), m.Get("limits"), "route")
 	if len(problems) > 0 {
 		t.Fatalf("route.yaml: %v", problems)
 	}

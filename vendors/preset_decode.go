@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mtguard/mtguard/config/yamlstrict"
 	"github.com/mtguard/mtguard/schemas"
 	"go.yaml.in/yaml/v3"
 )
@@ -41,64 +42,64 @@ func DecodePreset(src []byte) (*Preset, Problems) {
 		}
 		return nil, Problems{{Msg: "YAML syntax error: " + strings.TrimPrefix(err.Error(), "yaml: ")}}
 	}
-	root := yderef(&doc)
+	root := yamlstrict.Deref(&doc)
 	if root.Kind == yaml.DocumentNode && len(root.Content) > 0 {
-		root = yderef(root.Content[0])
+		root = yamlstrict.Deref(root.Content[0])
 	}
-	m, ok := r.mapping(root, "", presetKeys...)
+	m, ok := r.Mapping(root, "", presetKeys...)
 	if !ok {
-		return nil, r.problems
+		return nil, r.Problems
 	}
 	p := &Preset{}
-	if s, ok := r.str(m.get("name"), "name"); ok {
+	if s, ok := r.Str(m.Get("name"), "name"); ok {
 		p.Name = s
 	} else {
-		r.addf(root, "name", "name is required")
+		r.AddfAt(root, "name", "name is required")
 	}
-	p.Title, _ = r.str(m.get("title"), "title")
-	p.Docs, _ = r.str(m.get("docs"), "docs")
-	if s, ok := r.str(m.get("upstream"), "upstream"); ok {
+	p.Title, _ = r.Str(m.Get("title"), "title")
+	p.Docs, _ = r.Str(m.Get("docs"), "docs")
+	if s, ok := r.Str(m.Get("upstream"), "upstream"); ok {
 		if u, err := url.Parse(s); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			r.addf(m.get("upstream"), "upstream", "%q is not an absolute http(s) URL", s)
+			r.AddfAt(m.Get("upstream"), "upstream", "%q is not an absolute http(s) URL", s)
 		}
 		p.Upstream = s
 	}
-	for i, s := range r.strs(m.get("record_keys"), "record_keys") {
+	for i, s := range r.Strs(m.Get("record_keys"), "record_keys") {
 		if _, err := schemas.ParseKeyPath(s); err != nil {
-			r.addf(m.get("record_keys"), fmt.Sprintf("record_keys[%d]", i), "%v", err)
+			r.AddfAt(m.Get("record_keys"), fmt.Sprintf("record_keys[%d]", i), "%v", err)
 			continue
 		}
 		p.RecordKeys = append(p.RecordKeys, s)
 	}
-	p.ExpiringWithin, _ = r.duration(m.get("expiring_within"), "expiring_within")
-	p.Limits, _ = r.limits(m.get("limits"), "limits", false)
-	for i, s := range r.strs(m.get("limit_headers"), "limit_headers") {
+	p.ExpiringWithin, _ = r.Duration(m.Get("expiring_within"), "expiring_within")
+	p.Limits, _ = r.limits(m.Get("limits"), "limits", false)
+	for i, s := range r.Strs(m.Get("limit_headers"), "limit_headers") {
 		if !slices.Contains(LimitHeaderFamilies(), s) {
-			r.addf(m.get("limit_headers"), fmt.Sprintf("limit_headers[%d]", i), "%q is not a header family (known: %s)", s, strings.Join(LimitHeaderFamilies(), ", "))
+			r.AddfAt(m.Get("limit_headers"), fmt.Sprintf("limit_headers[%d]", i), "%q is not a header family (known: %s)", s, strings.Join(LimitHeaderFamilies(), ", "))
 			continue
 		}
 		p.LimitHeaders = append(p.LimitHeaders, s)
 	}
-	p.Versions = r.versionRules(m.get("versions"), "versions")
-	p.Auth = r.rules(m.get("auth"), "auth")
-	p.LimitSignals = r.rules(m.get("limit_signals"), "limit_signals")
-	p.Outcomes = r.rules(m.get("outcomes"), "outcomes")
+	p.Versions = r.versionRules(m.Get("versions"), "versions")
+	p.Auth = r.rules(m.Get("auth"), "auth")
+	p.LimitSignals = r.rules(m.Get("limit_signals"), "limit_signals")
+	p.Outcomes = r.rules(m.Get("outcomes"), "outcomes")
 	// One name per rule across the three lists, so a route override is unambiguous.
 	seen := map[string]bool{}
 	for _, l := range [][]Rule{p.Auth, p.LimitSignals, p.Outcomes} {
 		for _, rule := range l {
 			if seen[rule.Name] {
-				r.problems = append(r.problems, Problem{Line: rule.Line, Key: "name", Msg: fmt.Sprintf("rule name %q is used twice in this preset", rule.Name)})
+				r.Problems = append(r.Problems, Problem{Line: rule.Line, Key: "name", Msg: fmt.Sprintf("rule name %q is used twice in this preset", rule.Name)})
 			}
 			seen[rule.Name] = true
 		}
 	}
 	for _, rule := range slices.Concat(p.Auth, p.LimitSignals, p.Outcomes) {
 		if rule.Off {
-			r.problems = append(r.problems, Problem{Line: rule.Line, Key: "off", Msg: "off: belongs in a route's overrides, not in a preset"})
+			r.Problems = append(r.Problems, Problem{Line: rule.Line, Key: "off", Msg: "off: belongs in a route's overrides, not in a preset"})
 		}
 	}
-	return p, r.problems
+	return p, r.Problems
 }
 
 // DecodeLimits parses a limits mapping (a preset's, or a route's override). set lists the keys
@@ -106,7 +107,7 @@ func DecodePreset(src []byte) (*Preset, Problems) {
 func DecodeLimits(n *yaml.Node, key string) (lim Limits, set []string, problems Problems) {
 	var r yreader
 	lim, set = r.limits(n, key, false)
-	return lim, set, r.problems
+	return lim, set, r.Problems
 }
 
 // limits reads a limits mapping; route is true for a route's, which may also set group and
@@ -117,89 +118,89 @@ func (r *yreader) limits(n *yaml.Node, key string, route bool) (Limits, []string
 	if route {
 		known = routeLimitsKeys
 	}
-	m, ok := r.mapping(n, key, known...)
+	m, ok := r.Mapping(n, key, known...)
 	if !ok {
 		return lim, nil
 	}
 	var set []string
 	lim.lines = map[string]int{}
-	for _, f := range m.order {
-		set = append(set, f.name)
-		lim.lines[f.name] = f.key.Line
+	for _, f := range m.Fields() {
+		set = append(set, f.Name)
+		lim.lines[f.Name] = f.Key.Line
 	}
-	lim.Doc, _ = r.str(m.get("doc"), key+".doc")
-	if m.get("windows") != nil {
+	lim.Doc, _ = r.Str(m.Get("doc"), key+".doc")
+	if m.Get("windows") != nil {
 		lim.Windows = []LimitWindow{}
 	}
-	for i, item := range r.seq(m.get("windows"), key+".windows") {
+	for i, item := range r.Seq(m.Get("windows"), key+".windows") {
 		if w, ok := r.window(item, fmt.Sprintf("%s.windows[%d]", key, i)); ok {
 			lim.Windows = append(lim.Windows, w)
 		}
 	}
-	if m.has("quota") {
-		lim.Quota = r.quota(m.get("quota"), key+".quota")
+	if m.Has("quota") {
+		lim.Quota = r.quota(m.Get("quota"), key+".quota")
 	}
-	lim.Concurrency, _ = r.integer(m.get("concurrency"), key+".concurrency")
-	if s, ok := r.str(m.get("group"), key+".group"); ok {
+	lim.Concurrency, _ = r.Int(m.Get("concurrency"), key+".concurrency")
+	if s, ok := r.Str(m.Get("group"), key+".group"); ok {
 		if groupNameRE.MatchString(s) {
 			lim.Group = s
 		} else {
-			r.addf(m.get("group"), key+".group", "%q is not a group name (use lowercase letters, digits, _ and -, e.g. marketo-prod)", s)
+			r.AddfAt(m.Get("group"), key+".group", "%q is not a group name (use lowercase letters, digits, _ and -, e.g. marketo-prod)", s)
 		}
 	}
-	lim.MaxWait, _ = r.duration(m.get("max_wait"), key+".max_wait")
+	lim.MaxWait, _ = r.Duration(m.Get("max_wait"), key+".max_wait")
 	return lim, set
 }
 
 // window reads one window: {requests: 100, per: 20s}, optionally fixed with
 // resets: "00:00 America/Chicago".
 func (r *yreader) window(item *yaml.Node, wk string) (LimitWindow, bool) {
-	wm, ok := r.mapping(item, wk, windowKeys...)
+	wm, ok := r.Mapping(item, wk, windowKeys...)
 	if !ok {
 		return LimitWindow{}, false
 	}
 	w := LimitWindow{Line: item.Line, key: wk}
-	w.Name, _ = r.str(wm.get("name"), wk+".name")
+	w.Name, _ = r.Str(wm.Get("name"), wk+".name")
 	var okReq, okPer bool
-	w.Requests, okReq = r.integer(wm.get("requests"), wk+".requests")
+	w.Requests, okReq = r.Int(wm.Get("requests"), wk+".requests")
 	if okReq && w.Requests == 0 {
-		r.addf(wm.get("requests"), wk+".requests", "a window of 0 requests lets nothing through; remove the window or give it at least 1")
+		r.AddfAt(wm.Get("requests"), wk+".requests", "a window of 0 requests lets nothing through; remove the window or give it at least 1")
 		okReq = false
 	}
-	w.Per, okPer = r.duration(wm.get("per"), wk+".per")
-	if !wm.has("requests") || !wm.has("per") {
-		r.addf(item, wk, "a window needs requests: and per: (100 requests per 10s)")
+	w.Per, okPer = r.Duration(wm.Get("per"), wk+".per")
+	if !wm.Has("requests") || !wm.Has("per") {
+		r.AddfAt(item, wk, "a window needs requests: and per: (100 requests per 10s)")
 	}
-	w.Scope, _ = r.str(wm.get("scope"), wk+".scope")
-	for _, s := range r.strs(wm.get("paths"), wk+".paths") {
+	w.Scope, _ = r.Str(wm.Get("scope"), wk+".scope")
+	for _, s := range r.Strs(wm.Get("paths"), wk+".paths") {
 		if _, err := parsePathPattern(s, false); err != nil {
-			r.addf(wm.get("paths"), wk+".paths", "%v", err)
+			r.AddfAt(wm.Get("paths"), wk+".paths", "%v", err)
 			continue
 		}
 		w.Paths = append(w.Paths, s)
 	}
-	if s, ok := r.str(wm.get("resets"), wk+".resets"); ok {
+	if s, ok := r.Str(wm.Get("resets"), wk+".resets"); ok {
 		at, zone, _ := strings.Cut(strings.TrimSpace(s), " ")
 		zone = strings.TrimSpace(zone)
 		t, err := time.Parse("15:04", at)
 		switch {
 		case err != nil:
-			r.addf(wm.get("resets"), wk+".resets", "%q does not start with a time of day (write \"00:00 America/Chicago\")", s)
+			r.AddfAt(wm.Get("resets"), wk+".resets", "%q does not start with a time of day (write \"00:00 America/Chicago\")", s)
 			okReq = false
 		case zone == "":
-			r.addf(wm.get("resets"), wk+".resets", "%q has no time zone: write the vendor's after the time, like \"%s America/Chicago\" or \"%s UTC\"", s, at, at)
+			r.AddfAt(wm.Get("resets"), wk+".resets", "%q has no time zone: write the vendor's after the time, like \"%s America/Chicago\" or \"%s UTC\"", s, at, at)
 			okReq = false
 		default:
 			loc, err := time.LoadLocation(zone)
 			if err != nil || zone == "Local" {
-				r.addf(wm.get("resets"), wk+".resets", "%q is not a time zone (write an IANA name like America/Chicago, or UTC)", zone)
+				r.AddfAt(wm.Get("resets"), wk+".resets", "%q is not a time zone (write an IANA name like America/Chicago, or UTC)", zone)
 				okReq = false
 				break
 			}
 			w.Resets, w.Zone, w.loc, w.resetMin = at, zone, loc, t.Hour()*60+t.Minute()
 		}
 		if okPer && !resetPeriod(w.Per) {
-			r.addf(wm.get("per"), wk+".per", "a window with resets: restarts every day or every part of one; write per: 24h, or a period that divides a day (12h, 1h, 15m)")
+			r.AddfAt(wm.Get("per"), wk+".per", "a window with resets: restarts every day or every part of one; write per: 24h, or a period that divides a day (12h, 1h, 15m)")
 			okPer = false
 		}
 	}
@@ -213,51 +214,51 @@ func resetPeriod(per time.Duration) bool {
 }
 
 func (r *yreader) quota(n *yaml.Node, key string) *Quota {
-	m, ok := r.mapping(n, key, quotaKeys...)
+	m, ok := r.Mapping(n, key, quotaKeys...)
 	if !ok {
 		return nil
 	}
 	q := &Quota{Per: 24 * time.Hour}
 	var okReq bool
-	q.Requests, okReq = r.integer(m.get("requests"), key+".requests")
-	if !okReq && !m.has("requests") {
-		r.addf(n, key, "a quota needs requests: (50000)")
+	q.Requests, okReq = r.Int(m.Get("requests"), key+".requests")
+	if !okReq && !m.Has("requests") {
+		r.AddfAt(n, key, "a quota needs requests: (50000)")
 	}
 	if okReq && q.Requests == 0 {
-		r.addf(m.get("requests"), key+".requests", "a quota of 0 requests lets nothing through; remove the quota or give it at least 1")
+		r.AddfAt(m.Get("requests"), key+".requests", "a quota of 0 requests lets nothing through; remove the quota or give it at least 1")
 	}
-	if d, ok := r.duration(m.get("per"), key+".per"); ok {
+	if d, ok := r.Duration(m.Get("per"), key+".per"); ok {
 		q.Per = d
 	}
-	q.Rolling, _ = r.boolean(m.get("rolling"), key+".rolling")
-	if s, ok := r.str(m.get("resets"), key+".resets"); ok {
+	q.Rolling, _ = r.Bool(m.Get("rolling"), key+".rolling")
+	if s, ok := r.Str(m.Get("resets"), key+".resets"); ok {
 		t, err := time.Parse("15:04", s)
 		if err != nil {
-			r.addf(m.get("resets"), key+".resets", "%q is not a time of day (write 00:00)", s)
+			r.AddfAt(m.Get("resets"), key+".resets", "%q is not a time of day (write 00:00)", s)
 		} else {
 			q.Resets, q.resetMin = s, t.Hour()*60+t.Minute()
 		}
 	}
-	if s, ok := r.str(m.get("zone"), key+".zone"); ok {
+	if s, ok := r.Str(m.Get("zone"), key+".zone"); ok {
 		q.Zone = s
 		if s != "account" {
 			loc, err := time.LoadLocation(s)
 			if err != nil {
-				r.addf(m.get("zone"), key+".zone", "%q is not a time zone (write an IANA name like America/Chicago, or account)", s)
+				r.AddfAt(m.Get("zone"), key+".zone", "%q is not a time zone (write an IANA name like America/Chicago, or account)", s)
 			}
 			q.loc = loc
 		}
 	}
 	if q.Resets != "" && !resetPeriod(q.Per) {
-		r.addf(m.get("per"), key+".per", "a quota with resets: restarts every day or every part of one; write per: 24h, or a period that divides a day (12h, 1h)")
+		r.AddfAt(m.Get("per"), key+".per", "a quota with resets: restarts every day or every part of one; write per: 24h, or a period that divides a day (12h, 1h)")
 	}
 	switch {
 	case q.Rolling && q.Resets != "":
-		r.addf(m.get("resets"), key+".resets", "a rolling quota has no reset time")
+		r.AddfAt(m.Get("resets"), key+".resets", "a rolling quota has no reset time")
 	case !q.Rolling && q.Resets == "":
-		r.addf(n, key, "say when the quota resets (resets: \"00:00\" with zone:) or that it is rolling: true")
+		r.AddfAt(n, key, "say when the quota resets (resets: \"00:00\" with zone:) or that it is rolling: true")
 	case !q.Rolling && q.Zone == "":
-		r.addf(n, key, "give the zone of the reset time (an IANA name like America/Chicago, or account)")
+		r.AddfAt(n, key, "give the zone of the reset time (an IANA name like America/Chicago, or account)")
 	}
 	return q
 }
@@ -268,10 +269,10 @@ func (r *yreader) quota(n *yaml.Node, key string) *Quota {
 func DecodeOverrides(versions, outcomes, limits *yaml.Node, key string) (Overrides, Problems) {
 	var r yreader
 	var o Overrides
-	o.Versions = r.versionRulesOf(versions, yjoin(key, "versions"), true)
-	o.Outcomes = r.rules(outcomes, yjoin(key, "outcomes"))
-	if ypresent(yderef(limits)) {
-		o.Limits, o.LimitsSet = r.limits(limits, yjoin(key, "limits"), true)
+	o.Versions = r.versionRulesOf(versions, yamlstrict.Join(key, "versions"), true)
+	o.Outcomes = r.rules(outcomes, yamlstrict.Join(key, "outcomes"))
+	if yamlstrict.Present(yamlstrict.Deref(limits)) {
+		o.Limits, o.LimitsSet = r.limits(limits, yamlstrict.Join(key, "limits"), true)
 	}
-	return o, r.problems
+	return o, r.Problems
 }

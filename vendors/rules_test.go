@@ -174,8 +174,8 @@ func TestValueTests(t *testing.T) {
 		var r yreader
 		vt := r.valueTest(yamlNode(t, tt.test), "t")
 		p, err := parseJPath(tt.path)
-		if err != nil || len(r.problems) > 0 {
-			t.Fatalf("%s %s: %v %v", tt.path, tt.test, err, r.problems)
+		if err != nil || len(r.Problems) > 0 {
+			t.Fatalf("%s %s: %v %v", tt.path, tt.test, err, r.Problems)
 		}
 		if got := vt.evalJSON(ctx, p, doc); got != tt.want {
 			t.Errorf("%s: %s = %v, want %v", tt.path, tt.test, got, tt.want)
@@ -243,8 +243,8 @@ func TestJWTExpiry(t *testing.T) {
 func TestQuotaReset(t *testing.T) {
 	var r yreader
 	q := r.quota(yamlNode(t, `{requests: 50000, resets: "00:00", zone: America/Chicago}`), "quota")
-	if len(r.problems) > 0 {
-		t.Fatal(r.problems)
+	if len(r.Problems) > 0 {
+		t.Fatal(r.Problems)
 	}
 	// 23:30 Chicago time (05:30 UTC) is half an hour before the reset.
 	if got := q.untilReset(time.Date(2026, 11, 29, 5, 30, 0, 0, time.UTC)); got != 30*time.Minute {
@@ -255,8 +255,8 @@ func TestQuotaReset(t *testing.T) {
 		t.Error("a rolling quota has no reset time")
 	}
 	r.quota(yamlNode(t, `{requests: 10, resets: "00:00", zone: Mars/Olympus}`), "quota")
-	if len(r.problems) == 0 || !strings.Contains(r.problems[0].Msg, "is not a time zone") {
-		t.Errorf("problems = %v", r.problems)
+	if len(r.Problems) == 0 || !strings.Contains(r.Problems[0].Msg, "is not a time zone") {
+		t.Errorf("problems = %v", r.Problems)
 	}
 }
 

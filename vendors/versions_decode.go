@@ -20,7 +20,7 @@ var lifecycleKeys = []string{"deprecated_after", "sunset_after", "replacement", 
 func DecodeVersionRules(n *yaml.Node, key string, partial bool) ([]VersionRule, Problems) {
 	var r yreader
 	out := r.versionRulesOf(n, key, partial)
-	return out, r.problems
+	return out, r.Problems
 }
 
 func (r *yreader) versionRules(n *yaml.Node, key string) []VersionRule {
@@ -32,14 +32,14 @@ func (r *yreader) versionRules(n *yaml.Node, key string) []VersionRule {
 func (r *yreader) versionRulesOf(n *yaml.Node, key string, partial bool) []VersionRule {
 	var out []VersionRule
 	seen := map[string]int{}
-	for i, item := range r.seq(n, key) {
+	for i, item := range r.Seq(n, key) {
 		rk := fmt.Sprintf("%s[%d]", key, i)
 		vr, ok := r.versionRule(item, rk, partial)
 		if !ok {
 			continue
 		}
 		if line, dup := seen[vr.Name]; dup {
-			r.addf(item, rk+".name", "%q is already the name of the rule on line %d; names must be unique", vr.Name, line)
+			r.AddfAt(item, rk+".name", "%q is already the name of the rule on line %d; names must be unique", vr.Name, line)
 			continue
 		}
 		seen[vr.Name] = item.Line
@@ -49,125 +49,125 @@ func (r *yreader) versionRulesOf(n *yaml.Node, key string, partial bool) []Versi
 }
 
 func (r *yreader) versionRule(n *yaml.Node, rk string, partial bool) (VersionRule, bool) {
-	before := len(r.problems)
-	m, ok := r.mapping(n, rk, versionRuleKeys...)
+	before := len(r.Problems)
+	m, ok := r.Mapping(n, rk, versionRuleKeys...)
 	if !ok {
 		return VersionRule{}, false
 	}
 	vr := VersionRule{Line: n.Line, key: rk}
-	for _, f := range m.order {
-		vr.set = append(vr.set, f.name)
+	for _, f := range m.Fields() {
+		vr.set = append(vr.set, f.Name)
 	}
-	if s, ok := r.str(m.get("name"), rk+".name"); ok && s != "" {
+	if s, ok := r.Str(m.Get("name"), rk+".name"); ok && s != "" {
 		vr.Name = s
 	} else {
-		r.addf(n, rk, "name is required (a short id such as rest-api; a route uses it to replace or switch off the rule)")
+		r.AddfAt(n, rk, "name is required (a short id such as rest-api; a route uses it to replace or switch off the rule)")
 	}
-	vr.Doc, _ = r.str(m.get("doc"), rk+".doc")
-	if off, ok := r.boolean(m.get("off"), rk+".off"); ok && off {
+	vr.Doc, _ = r.Str(m.Get("doc"), rk+".doc")
+	if off, ok := r.Bool(m.Get("off"), rk+".off"); ok && off {
 		vr.Off = true
-		return vr, len(r.problems) == before
+		return vr, len(r.Problems) == before
 	}
-	if s, ok := r.str(m.get("path"), rk+".path"); ok {
+	if s, ok := r.Str(m.Get("path"), rk+".path"); ok {
 		p, err := parsePathPattern(s, true)
 		if err != nil {
-			r.addf(m.get("path"), rk+".path", "%v", err)
+			r.AddfAt(m.Get("path"), rk+".path", "%v", err)
 		}
 		vr.Path, vr.pattern = s, &p
 	}
-	if s, ok := r.str(m.get("header"), rk+".header"); ok {
+	if s, ok := r.Str(m.Get("header"), rk+".header"); ok {
 		vr.Header = s
 	}
 	switch {
 	case vr.Path == "" && vr.Header == "" && !partial:
-		r.addf(n, rk, "say where the version lives: path: /services/data/v{version}/ or header: revision")
+		r.AddfAt(n, rk, "say where the version lives: path: /services/data/v{version}/ or header: revision")
 	case vr.Path != "" && vr.Header != "":
-		r.addf(m.get("header"), rk+".header", "a rule reads the version from a path or a header, not both; write two rules")
+		r.AddfAt(m.Get("header"), rk+".header", "a rule reads the version from a path or a header, not both; write two rules")
 	}
-	for _, s := range r.strs(m.get("paths"), rk+".paths") {
+	for _, s := range r.Strs(m.Get("paths"), rk+".paths") {
 		p, err := parsePathPattern(s, false)
 		if err != nil {
-			r.addf(m.get("paths"), rk+".paths", "%v", err)
+			r.AddfAt(m.Get("paths"), rk+".paths", "%v", err)
 			continue
 		}
 		vr.Paths = append(vr.Paths, s)
 		vr.scope = append(vr.scope, p)
 	}
 	if vr.Path != "" && len(vr.Paths) > 0 {
-		r.addf(m.get("paths"), rk+".paths", "paths limits a header rule; a path rule's pattern already says where it applies")
+		r.AddfAt(m.Get("paths"), rk+".paths", "paths limits a header rule; a path rule's pattern already says where it applies")
 	}
-	if s, ok := r.str(m.get("pin"), rk+".pin"); ok {
+	if s, ok := r.Str(m.Get("pin"), rk+".pin"); ok {
 		vr.Pin = s
 		if vr.Header == "" && (!partial || vr.Path != "") {
-			r.addf(m.get("pin"), rk+".pin", "pin sends a version header, so it needs header: (a path's version is chosen by the URL the tool calls)")
+			r.AddfAt(m.Get("pin"), rk+".pin", "pin sends a version header, so it needs header: (a path's version is chosen by the URL the tool calls)")
 		}
 	}
-	if s, ok := r.oneOf(m.get("unpinned"), rk+".unpinned", ActionWarn, "off"); ok {
+	if s, ok := r.OneOf(m.Get("unpinned"), rk+".unpinned", ActionWarn, "off"); ok {
 		vr.Unpinned = s
 	}
-	if m.has("lifecycle") {
-		vr.Lifecycle = r.lifecycle(m.get("lifecycle"), rk+".lifecycle")
+	if m.Has("lifecycle") {
+		vr.Lifecycle = r.lifecycle(m.Get("lifecycle"), rk+".lifecycle")
 	}
-	for i, item := range r.seq(m.get("table"), rk+".table") {
+	for i, item := range r.Seq(m.Get("table"), rk+".table") {
 		if e, ok := r.versionEntry(item, fmt.Sprintf("%s.table[%d]", rk, i)); ok {
 			vr.Table = append(vr.Table, e)
 		}
 	}
-	if s, ok := r.oneOf(m.get("action"), rk+".action", ActionWarn, ActionBlock); ok {
+	if s, ok := r.OneOf(m.Get("action"), rk+".action", ActionWarn, ActionBlock); ok {
 		vr.Action = s
 	}
-	return vr, len(r.problems) == before
+	return vr, len(r.Problems) == before
 }
 
 func (r *yreader) versionEntry(n *yaml.Node, ek string) (VersionEntry, bool) {
-	before := len(r.problems)
-	m, ok := r.mapping(n, ek, versionEntryKeys...)
+	before := len(r.Problems)
+	m, ok := r.Mapping(n, ek, versionEntryKeys...)
 	if !ok {
 		return VersionEntry{}, false
 	}
 	var e VersionEntry
-	for _, s := range r.strs(m.get("versions"), ek+".versions") {
+	for _, s := range r.Strs(m.Get("versions"), ek+".versions") {
 		rg, err := parseVersionRange(s)
 		if err != nil {
-			r.addf(m.get("versions"), ek+".versions", "%v", err)
+			r.AddfAt(m.Get("versions"), ek+".versions", "%v", err)
 			continue
 		}
 		e.Versions = append(e.Versions, s)
 		e.ranges = append(e.ranges, rg)
 	}
-	if !m.has("versions") {
-		r.addf(n, ek, "versions is required (59.0, 31.0..40.0, ..30.0, or a list)")
+	if !m.Has("versions") {
+		r.AddfAt(n, ek, "versions is required (59.0, 31.0..40.0, ..30.0, or a list)")
 	}
-	e.Deprecated, _ = r.date(m.get("deprecated"), ek+".deprecated")
-	e.Sunset, _ = r.date(m.get("sunset"), ek+".sunset")
-	if e.Deprecated.IsZero() && e.Sunset.IsZero() && len(r.problems) == before {
-		r.addf(n, ek, "give deprecated: (when the vendor deprecated these versions) or sunset: (when they stop working), or both")
+	e.Deprecated, _ = r.Date(m.Get("deprecated"), ek+".deprecated")
+	e.Sunset, _ = r.Date(m.Get("sunset"), ek+".sunset")
+	if e.Deprecated.IsZero() && e.Sunset.IsZero() && len(r.Problems) == before {
+		r.AddfAt(n, ek, "give deprecated: (when the vendor deprecated these versions) or sunset: (when they stop working), or both")
 	}
 	if !e.Deprecated.IsZero() && !e.Sunset.IsZero() && e.Sunset.Before(e.Deprecated) {
-		r.addf(m.get("sunset"), ek+".sunset", "the sunset comes before the deprecation")
+		r.AddfAt(m.Get("sunset"), ek+".sunset", "the sunset comes before the deprecation")
 	}
-	e.Replacement, _ = r.str(m.get("replacement"), ek+".replacement")
+	e.Replacement, _ = r.Str(m.Get("replacement"), ek+".replacement")
 	e.Action = ActionWarn
-	if s, ok := r.oneOf(m.get("action"), ek+".action", ActionWarn, ActionBlock); ok {
+	if s, ok := r.OneOf(m.Get("action"), ek+".action", ActionWarn, ActionBlock); ok {
 		e.Action = s
 	}
-	e.Note, _ = r.str(m.get("note"), ek+".note")
-	return e, len(r.problems) == before
+	e.Note, _ = r.Str(m.Get("note"), ek+".note")
+	return e, len(r.Problems) == before
 }
 
 func (r *yreader) lifecycle(n *yaml.Node, key string) *Lifecycle {
-	m, ok := r.mapping(n, key, lifecycleKeys...)
+	m, ok := r.Mapping(n, key, lifecycleKeys...)
 	if !ok {
 		return nil
 	}
 	lc := &Lifecycle{Action: ActionWarn}
-	lc.DeprecatedAfterMonths, _ = r.months(m.get("deprecated_after"), key+".deprecated_after")
-	lc.SunsetAfterMonths, _ = r.months(m.get("sunset_after"), key+".sunset_after")
+	lc.DeprecatedAfterMonths, _ = r.months(m.Get("deprecated_after"), key+".deprecated_after")
+	lc.SunsetAfterMonths, _ = r.months(m.Get("sunset_after"), key+".sunset_after")
 	if lc.DeprecatedAfterMonths == 0 && lc.SunsetAfterMonths == 0 {
-		r.addf(n, key, "give deprecated_after or sunset_after (e.g. 12 months, 2 years)")
+		r.AddfAt(n, key, "give deprecated_after or sunset_after (e.g. 12 months, 2 years)")
 	}
-	lc.Replacement, _ = r.str(m.get("replacement"), key+".replacement")
-	if s, ok := r.oneOf(m.get("action"), key+".action", ActionWarn, ActionBlock); ok {
+	lc.Replacement, _ = r.Str(m.Get("replacement"), key+".replacement")
+	if s, ok := r.OneOf(m.Get("action"), key+".action", ActionWarn, ActionBlock); ok {
 		lc.Action = s
 	}
 	return lc
@@ -175,7 +175,7 @@ func (r *yreader) lifecycle(n *yaml.Node, key string) *Lifecycle {
 
 // months reads "12 months" or "2 years".
 func (r *yreader) months(n *yaml.Node, key string) (int, bool) {
-	s, ok := r.str(n, key)
+	s, ok := r.Str(n, key)
 	if !ok {
 		return 0, false
 	}
@@ -189,6 +189,6 @@ func (r *yreader) months(n *yaml.Node, key string) (int, bool) {
 	case unit == "year" || unit == "years":
 		return 12 * v, true
 	}
-	r.addf(n, key, "%q is not a period (write 6 months or 2 years)", s)
+	r.AddfAt(n, key, "%q is not a period (write 6 months or 2 years)", s)
 	return 0, false
 }
