@@ -155,137 +155,24 @@ var ErrClientGone = errors.New("client went away")
 // request bodies, failures are answered with a problem response rather than an error, so every
 // front end answers them the same way.
 func (p *Pipeline) RoundTrip(req *http.Request) (*http.Response, error) {
-	c := callFrom(req.Context())
-	if c == nil {
-		return nil, errors.New("pipeline: request carries no Call (use WithCall)")
-	}
-	if c.Start.IsZero() {
-		c.Start = p.cfg.Now()
-	}
-	if c.Route == nil && c.Refusal == nil {
-		c.Refusal = &Refusal{Status: http.StatusNotFound, Title: "No route", Code: schemas.CodeRouteUnknown, Detail: "no route matches this call"}
-	}
-	red := p.cfg.Redactor
-	tx := &store.Transaction{Call: store.Call{
-		ID:         p.cfg.Recorder.NewID(c.Start),
-		Time:       c.Start,
-		Front:      c.Front,
-		Method:     req.Method,
-		Path:       c.OriginalURL,
-		RemoteAddr: c.RemoteAddr,
-		ReplayOf:   c.ReplayOf,
-		Attempt:    c.Attempt,
-		RecordKeys: []string{},
-	}}
-	if c.Route != nil {
-		tx.Route = c.Route.Name
-		tx.UpstreamURL = red.URL(req.URL)
-	}
-
-	// Stage 2: read the body once, bounded, and parse it once.
-	body, tooLarge, err := p.readBody(req)
+	f, err := p.newFlight(req)
 	if err != nil {
-		tx.Request = p.capture(req.Header, body, schemas.Body{}, int64(len(body)), nil)
-		p.finish(tx, store.OutcomeInterrupted, 0, fmt.Sprintf("reading the request body failed: %v", err))
-		return nil, fmt.Errorf("read request body: %w", err)
+		return nil, err
 	}
-	ct := req.Header.Get("Content-Type")
-	var paths []schemas.KeyPath
-	if c.Route != nil && !tooLarge {
-		paths = c.Route.RecordKeys
+	if s := f.admit(); s != nil {
+		return s.resp, s.err
 	}
-	// The record keys and whether a secret field is there take one scan of the body, without
-	// building it; checks that read the body parse it when they first do (schemas.Request.Doc).
-	var parsed schemas.Body
-	var secret *bool
-	if schemas.MediaKind(ct, body) == "json" {
-		if keys, sec, ok := schemas.ScanJSON(body, paths, red.IsSecretField); ok {
-			tx.RecordKeys, secret = keys, &sec
-		}
+	if s := f.checkRequest(); s != nil {
+		return s.resp, s.err
 	}
-	if secret == nil {
-		parsed = schemas.ParseBody(ct, body)
-		tx.RecordKeys = schemas.RecordKeys(paths, parsed)
+	if s := f.recordIntent(); s != nil {
+		return s.resp, s.err
 	}
-	var query url.Values // parsed once: record keys and checks both read it
-	if req.URL.RawQuery != "" {
-		query = req.URL.Query()
+	if s := f.acquireBudget(); s != nil {
+		return s.resp, s.err
 	}
-	if c.Route != nil && !tooLarge && len(query) > 0 {
-		// A lookup (GET /contacts?email=...) carries its record in the query.
-		tx.RecordKeys = appendNew(tx.RecordKeys, schemas.RecordKeys(c.Route.RecordKeys, schemas.Body{Kind: "form", Form: query}))
-	}
-	size := int64(len(body))
-	if req.ContentLength > size {
-		size = req.ContentLength
-	}
-	tx.Request = p.capture(req.Header, body, parsed, size, secret)
-
-	// Stage 1 and 2 refusals: unknown route, oversize body.
-	if c.Refusal != nil {
-		return p.refuse(req, tx, store.OutcomeRejected, c.Refusal.Code, problem{
-			Title: c.Refusal.Title, Status: c.Refusal.Status,
-			Detail: c.Refusal.Detail, Routes: c.Refusal.Routes,
-		}), nil
-	}
-	if tooLarge {
-		return p.refuse(req, tx, store.OutcomeRejected, schemas.CodeRequestTooLarge, problem{
-			Title: "Request body too large", Status: http.StatusRequestEntityTooLarge,
-			Detail: fmt.Sprintf("the request body is over store.max_body (%d bytes); it was not forwarded. Send smaller batches or raise store.max_body.", p.cfg.MaxBody),
-		}), nil
-	}
-
-	// Stage 3: the route's request checks (contracts, version rules): pure functions of the call.
-	var creq *schemas.Request
-	var verdict schemas.RequestVerdict
-	if !c.Route.Checks.Empty() {
-		creq = &schemas.Request{Method: req.Method, Path: req.URL.Path, Query: query, Header: req.Header, Body: parsed, Raw: body}
-		verdict = c.Route.Checks.CheckRequest(c.Start, creq)
-		tx.Findings = appendFindings(tx.Findings, verdict.Findings)
-		if rj := verdict.Reject; rj != nil {
-			resp := p.refuse(req, tx, store.OutcomeRejected, rj.Code, problem{Title: rj.Title, Status: rj.Status, Detail: rj.Detail, Errors: rj.Errors})
-			addHeaders(resp.Header, verdict.AnswerHeaders)
-			return resp, nil
-		}
-	}
-
-	// Stage 4: durable intent before anything leaves.
-	recordStart := p.cfg.Now()
-	err = p.cfg.Recorder.RecordIntent(req.Context(), tx)
-	tx.RecordMS = ms(p.cfg.Now().Sub(recordStart))
-	if err != nil {
-		if req.Context().Err() != nil {
-			// The intent may still commit; give it an outcome so it does not stay pending.
-			tx.Findings = append(tx.Findings, finding(schemas.CodeClientGone, "the calling tool went away before the call was recorded"))
-			p.finish(tx, store.OutcomeInterrupted, 0, "the calling tool went away before the call was recorded; it was not forwarded")
-			return nil, ErrClientGone
-		}
-		p.storeErrors.Add(1)
-		p.cfg.Logger.Error().Err(err).Str("id", tx.ID).Str("route", tx.Route).Msg("could not record the call before forwarding it")
-		tx.Findings = append(tx.Findings, finding(schemas.CodeStoreWriteFailed, "the intent could not be recorded before forwarding: "+err.Error()))
-		if p.cfg.RejectOnStoreError {
-			return p.refuse(req, tx, store.OutcomeRejected, schemas.CodeStoreWriteFailed, problem{
-				Title: "Transaction log unavailable", Status: http.StatusServiceUnavailable,
-				Detail: "mtguard could not record this call and store.on_error is reject, so it was not forwarded; retry later",
-			}), nil
-		}
-	}
-
-	// Stage 5: wait for the vendor's budget (windows, quota, concurrency, pauses). A call that
-	// cannot get it within max_wait is answered 429 and recorded as throttled, replayable.
-	release := func() {}
-	if p.cfg.Limiter != nil && c.Route.LimitGroup != "" {
-		prio := PriorityLive
-		if c.ReplayOf != "" {
-			prio = PriorityReplay
-		}
-		rel, waited, err := p.cfg.Limiter.Acquire(req.Context(), c.Route.LimitGroup, prio)
-		tx.WaitMS = ms(waited)
-		if te, ok := IsThrottled(err); ok {
-			return p.throttled(req, tx, te)
-		}
-		release = rel
-	}
+	c, tx, body, red, release := f.call, f.tx, f.body, p.cfg.Redactor, f.release
+	creq, verdict := f.creq, f.verdict
 
 	// Stage 6: send, bounded by the route's timeout until the response headers arrive.
 	ctx, cancel := context.WithCancelCause(req.Context())
