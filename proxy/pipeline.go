@@ -13,7 +13,6 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -151,9 +150,10 @@ var errUpstreamTimeout = errors.New("vendor did not answer within the route time
 // nobody to answer.
 var ErrClientGone = errors.New("client went away")
 
-// RoundTrip runs one call through the pipeline. Apart from ErrClientGone and unreadable
-// request bodies, failures are answered with a problem response rather than an error, so every
-// front end answers them the same way.
+// RoundTrip runs one call through the pipeline's stages: admit, checkRequest, recordIntent,
+// acquireBudget, send, then classify and settle. Any stage before the send may end the call.
+// Apart from ErrClientGone and unreadable request bodies, failures are answered with a problem
+// response rather than an error, so every front end answers them the same way.
 func (p *Pipeline) RoundTrip(req *http.Request) (*http.Response, error) {
 	f, err := p.newFlight(req)
 	if err != nil {
@@ -171,132 +171,13 @@ func (p *Pipeline) RoundTrip(req *http.Request) (*http.Response, error) {
 	if s := f.acquireBudget(); s != nil {
 		return s.resp, s.err
 	}
-	c, tx, body, red, release := f.call, f.tx, f.body, p.cfg.Redactor, f.release
-	creq, verdict := f.creq, f.verdict
-
-	// Stage 6: send, bounded by the route's timeout until the response headers arrive.
-	ctx, cancel := context.WithCancelCause(req.Context())
-	timer := time.AfterFunc(c.Route.Timeout, func() { cancel(errUpstreamTimeout) })
-	out := req.WithContext(ctx)
-	out.Body = io.NopCloser(bytes.NewReader(body))
-	out.ContentLength = int64(len(body))
-	out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
-	if len(body) == 0 && (req.Body == nil || req.Body == http.NoBody) {
-		out.Body, out.GetBody = nil, nil
-	}
-	if len(verdict.SetHeaders) > 0 {
-		out.Header = out.Header.Clone()
-		for k, vs := range verdict.SetHeaders {
-			out.Header[k] = vs
-		}
-	}
-	sent := p.cfg.Now()
-	resp, err := p.cfg.Transport.RoundTrip(out)
-	timer.Stop()
-	tx.UpstreamMS = ms(p.cfg.Now().Sub(sent))
+	resp, err := f.send()
 	if err != nil {
-		cause := context.Cause(ctx)
-		cancel(nil)
-		release()
-		switch {
-		case errors.Is(cause, errUpstreamTimeout) || isTimeout(err):
-			return p.refuse(req, tx, store.OutcomeTimeout, schemas.CodeUpstreamTimeout, problem{
-				Title: "Vendor timed out", Status: http.StatusGatewayTimeout,
-				Detail: fmt.Sprintf("route %q: %s did not answer within %s; the vendor may still have processed the call", c.Route.Name, c.Route.Upstream.Host, c.Route.Timeout),
-			}), nil
-		case req.Context().Err() != nil:
-			tx.Findings = append(tx.Findings, finding(schemas.CodeClientGone, "the calling tool went away before the vendor answered"))
-			p.finish(tx, store.OutcomeInterrupted, 0, "the calling tool went away before the vendor answered")
-			return nil, ErrClientGone
-		default:
-			return p.refuse(req, tx, store.OutcomeUnreachable, schemas.CodeUpstreamUnreachable, problem{
-				Title: "Vendor unreachable", Status: http.StatusBadGateway,
-				Detail: fmt.Sprintf("route %q: could not reach %s: %v", c.Route.Name, c.Route.Upstream.Host, unwrapURLError(err)),
-			}), nil
-		}
+		return f.settleFailure(f.classifyFailure(err))
 	}
-
-	// A 429 or 503 that says when to come back is obeyed at once, whatever the route's rules,
-	// before the answer streams to the caller: the caller's next call already waits.
-	limited := p.cfg.Limiter != nil && c.Route.LimitGroup != ""
-	paused := false
-	if limited {
-		if s, ok := retryAfterSignal(resp, p.cfg.Now()); ok {
-			p.cfg.Limiter.Observe(c.Route.LimitGroup, []schemas.Signal{s})
-			paused = true
-		}
-	}
-
-	// Stage 7-9: answer as the vendor did, capturing the body as it streams to the caller and
-	// recording the outcome when the front end closes it.
-	resp.Header.Set(HeaderID, tx.ID)
-	addHeaders(resp.Header, verdict.AnswerHeaders)
-	tx.Status = resp.StatusCode
-	resp.Body = &capturingBody{
-		rc:    resp.Body,
-		limit: p.cfg.CaptureBody,
-		done: func(captured []byte, total int64, readErr error) {
-			cancel(nil)
-			outcome := store.OutcomeDelivered
-			if resp.StatusCode >= 400 {
-				outcome = store.OutcomeFailed
-			}
-			msg := ""
-			if readErr != nil && !errors.Is(readErr, io.EOF) {
-				msg = fmt.Sprintf("the vendor's response body broke off after %d bytes: %v", total, readErr)
-			}
-			truncated := total > int64(len(captured))
-			body, decoded := captured, ""
-			if !truncated && strings.EqualFold(resp.Header.Get("Content-Encoding"), "gzip") {
-				// Vendors gzip their answers when the tool asks; keep them readable (and
-				// checkable) in the log. The tool still gets the bytes the vendor sent.
-				if plain, ok := gunzip(captured, p.cfg.CaptureBody); ok {
-					body, decoded = plain, "gzip"
-				}
-			}
-			rct := resp.Header.Get("Content-Type")
-			var parsedRes schemas.Body
-			var secret *bool
-			if schemas.MediaKind(rct, body) == "json" {
-				if _, sec, ok := schemas.ScanJSON(body, nil, red.IsSecretField); ok {
-					secret = &sec
-				}
-			}
-			if secret == nil {
-				parsedRes = schemas.ParseBody(rct, body)
-			}
-			tx.Response = p.capture(resp.Header, body, parsedRes, total, secret)
-			tx.Response.Truncated = truncated
-			tx.Response.Decoded = decoded
-			if creq != nil {
-				// Stage 7: the route's response checks read the answer the tool already has.
-				rv := c.Route.Checks.CheckResponse(p.cfg.Now(), creq, &schemas.Response{
-					Status: resp.StatusCode, Header: resp.Header, Body: parsedRes, Raw: body, Truncated: truncated,
-				})
-				if rv.Outcome != "" {
-					outcome = store.Outcome(rv.Outcome)
-				}
-				tx.Findings = appendFindings(tx.Findings, rv.Findings)
-				if limited {
-					p.cfg.Limiter.Observe(c.Route.LimitGroup, rv.Signals)
-					paused = paused || hasLimitSignal(rv.Signals)
-				}
-				for _, r := range rv.Records {
-					tx.Records = append(tx.Records, store.RecordResult(r))
-				}
-			}
-			if limited && !paused && resp.StatusCode == http.StatusTooManyRequests {
-				// A 429 that no rule read still means "slow down": pause for the group's
-				// documented window (RFC 6585 section 4).
-				p.cfg.Limiter.Observe(c.Route.LimitGroup, []schemas.Signal{{Kind: schemas.SignalRateLimit}})
-			}
-			// The vendor has answered in full: its concurrency slot is free. Only now, so that
-			// a limit signal in the body pauses the group before the next call takes the slot.
-			release()
-			p.finish(tx, outcome, resp.StatusCode, msg)
-		},
-	}
-	return resp, nil
+	// The caller gets the answer as it streams; classify and settle wait for the whole of it,
+	// when the front end closes the body.
+	return f.answer(resp), nil
 }
 
 // retryAfterSignal reads a 429 or 503 with Retry-After (RFC 9110 section 10.2.3): the vendor

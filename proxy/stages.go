@@ -1,10 +1,14 @@
 package proxy
 
 import (
+	"bytes"
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
+	"time"
 
 	"github.com/mtguard/mtguard/schemas"
 	"github.com/mtguard/mtguard/store"
@@ -31,6 +35,12 @@ type flight struct {
 
 	// release frees the vendor budget acquireBudget took; a no-op when it took none.
 	release func()
+
+	// Set by send and answer: the vendor's answer, the cancel of the send's context, which
+	// stays open while the body streams, and whether a Retry-After already paused the group.
+	resp   *http.Response
+	cancel context.CancelCauseFunc
+	paused bool
 }
 
 // stop is how a stage ends a call: resp is mtguard's own answer, or err says why there is
@@ -206,4 +216,48 @@ func (f *flight) acquireBudget() *stop {
 	}
 	f.release = rel
 	return nil
+}
+
+// send forwards the call with the body admit read and any headers the request checks set.
+// The route's timeout bounds the wait for the vendor's headers, not the streaming of its
+// body; when it cut the send off, the error wraps errUpstreamTimeout.
+func (f *flight) send() (*http.Response, error) {
+	ctx, cancel := context.WithCancelCause(f.req.Context())
+	f.cancel = cancel
+	timer := time.AfterFunc(f.call.Route.Timeout, func() { cancel(errUpstreamTimeout) })
+	out := f.outgoing(ctx)
+	sent := f.p.cfg.Now()
+	resp, err := f.p.cfg.Transport.RoundTrip(out)
+	timer.Stop()
+	f.tx.UpstreamMS = ms(f.p.cfg.Now().Sub(sent))
+	if err != nil {
+		cause := context.Cause(ctx)
+		cancel(nil)
+		if errors.Is(cause, errUpstreamTimeout) {
+			return nil, fmt.Errorf("%w: %w", errUpstreamTimeout, err)
+		}
+		return nil, err
+	}
+	f.resp = resp
+	return resp, nil
+}
+
+// outgoing is the request sent to the vendor: the caller's, with the body already read.
+func (f *flight) outgoing(ctx context.Context) *http.Request {
+	req, body := f.req, f.body
+	out := req.WithContext(ctx)
+	out.Body = io.NopCloser(bytes.NewReader(body))
+	out.ContentLength = int64(len(body))
+	out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+	if len(body) == 0 && (req.Body == nil || req.Body == http.NoBody) {
+		out.Body, out.GetBody = nil, nil
+	}
+	if len(f.verdict.SetHeaders) > 0 {
+		// The caller's header map is shared with the front end and the stored request.
+		out.Header = out.Header.Clone()
+		for k, vs := range f.verdict.SetHeaders {
+			out.Header[k] = vs
+		}
+	}
+	return out
 }
