@@ -13,7 +13,6 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -152,265 +151,34 @@ var errUpstreamTimeout = errors.New("vendor did not answer within the route time
 // nobody to answer.
 var ErrClientGone = errors.New("client went away")
 
-// RoundTrip runs one call through the pipeline. Apart from ErrClientGone and unreadable
-// request bodies, failures are answered with a problem response rather than an error, so every
-// front end answers them the same way.
+// RoundTrip runs one call through the pipeline's stages: admit, checkRequest, recordIntent,
+// acquireBudget, send, then classify and settle. Any stage before the send may end the call.
+// Apart from ErrClientGone and unreadable request bodies, failures are answered with a problem
+// response rather than an error, so every front end answers them the same way.
 func (p *Pipeline) RoundTrip(req *http.Request) (*http.Response, error) {
-	c := callFrom(req.Context())
-	if c == nil {
-		return nil, errors.New("pipeline: request carries no Call (use WithCall)")
-	}
-	if c.Start.IsZero() {
-		c.Start = p.cfg.Now()
-	}
-	if c.Route == nil && c.Refusal == nil {
-		c.Refusal = &Refusal{Status: http.StatusNotFound, Title: "No route", Code: txn.CodeRouteUnknown, Detail: "no route matches this call"}
-	}
-	red := p.cfg.Redactor
-	tx := &txn.Transaction{Call: txn.Call{
-		ID:         p.cfg.Recorder.NewID(c.Start),
-		Time:       c.Start,
-		Front:      c.Front,
-		Method:     req.Method,
-		Path:       c.OriginalURL,
-		RemoteAddr: c.RemoteAddr,
-		ReplayOf:   c.ReplayOf,
-		Attempt:    c.Attempt,
-		RecordKeys: []string{},
-	}}
-	if c.Route != nil {
-		tx.Route = c.Route.Name
-		tx.UpstreamURL = red.URL(req.URL)
-	}
-
-	// Stage 2: read the body once, bounded, and parse it once.
-	body, tooLarge, err := p.readBody(req)
+	f, err := p.newFlight(req)
 	if err != nil {
-		tx.Request = p.capture(req.Header, body, schemas.Body{}, int64(len(body)), nil)
-		p.finish(tx, txn.OutcomeInterrupted, 0, fmt.Sprintf("reading the request body failed: %v", err))
-		return nil, fmt.Errorf("read request body: %w", err)
+		return nil, err
 	}
-	ct := req.Header.Get("Content-Type")
-	var paths []schemas.KeyPath
-	if c.Route != nil && !tooLarge {
-		paths = c.Route.RecordKeys
+	if s := f.admit(); s != nil {
+		return s.resp, s.err
 	}
-	// The record keys and whether a secret field is there take one scan of the body, without
-	// building it; checks that read the body parse it when they first do (schemas.Request.Doc).
-	var parsed schemas.Body
-	var secret *bool
-	if schemas.MediaKind(ct, body) == "json" {
-		if keys, sec, ok := schemas.ScanJSON(body, paths, red.IsSecretField); ok {
-			tx.RecordKeys, secret = keys, &sec
-		}
+	if s := f.checkRequest(); s != nil {
+		return s.resp, s.err
 	}
-	if secret == nil {
-		parsed = schemas.ParseBody(ct, body)
-		tx.RecordKeys = schemas.RecordKeys(paths, parsed)
+	if s := f.recordIntent(); s != nil {
+		return s.resp, s.err
 	}
-	var query url.Values // parsed once: record keys and checks both read it
-	if req.URL.RawQuery != "" {
-		query = req.URL.Query()
+	if s := f.acquireBudget(); s != nil {
+		return s.resp, s.err
 	}
-	if c.Route != nil && !tooLarge && len(query) > 0 {
-		// A lookup (GET /contacts?email=...) carries its record in the query.
-		tx.RecordKeys = appendNew(tx.RecordKeys, schemas.RecordKeys(c.Route.RecordKeys, schemas.Body{Kind: "form", Form: query}))
-	}
-	size := int64(len(body))
-	if req.ContentLength > size {
-		size = req.ContentLength
-	}
-	tx.Request = p.capture(req.Header, body, parsed, size, secret)
-
-	// Stage 1 and 2 refusals: unknown route, oversize body.
-	if c.Refusal != nil {
-		return p.refuse(req, tx, txn.OutcomeRejected, c.Refusal.Code, problem{
-			Title: c.Refusal.Title, Status: c.Refusal.Status,
-			Detail: c.Refusal.Detail, Routes: c.Refusal.Routes,
-		}), nil
-	}
-	if tooLarge {
-		return p.refuse(req, tx, txn.OutcomeRejected, txn.CodeRequestTooLarge, problem{
-			Title: "Request body too large", Status: http.StatusRequestEntityTooLarge,
-			Detail: fmt.Sprintf("the request body is over store.max_body (%d bytes); it was not forwarded. Send smaller batches or raise store.max_body.", p.cfg.MaxBody),
-		}), nil
-	}
-
-	// Stage 3: the route's request checks (contracts, version rules): pure functions of the call.
-	var creq *schemas.Request
-	var verdict schemas.RequestVerdict
-	if !c.Route.Checks.Empty() {
-		creq = &schemas.Request{Method: req.Method, Path: req.URL.Path, Query: query, Header: req.Header, Body: parsed, Raw: body}
-		verdict = c.Route.Checks.CheckRequest(c.Start, creq)
-		tx.Findings = appendFindings(tx.Findings, verdict.Findings)
-		if rj := verdict.Reject; rj != nil {
-			resp := p.refuse(req, tx, txn.OutcomeRejected, rj.Code, problem{Title: rj.Title, Status: rj.Status, Detail: rj.Detail, Errors: rj.Errors})
-			addHeaders(resp.Header, verdict.AnswerHeaders)
-			return resp, nil
-		}
-	}
-
-	// Stage 4: durable intent before anything leaves.
-	recordStart := p.cfg.Now()
-	err = p.cfg.Recorder.RecordIntent(req.Context(), tx)
-	tx.RecordMS = ms(p.cfg.Now().Sub(recordStart))
+	resp, err := f.send()
 	if err != nil {
-		if req.Context().Err() != nil {
-			// The intent may still commit; give it an outcome so it does not stay pending.
-			tx.Findings = append(tx.Findings, finding(txn.CodeClientGone, "the calling tool went away before the call was recorded"))
-			p.finish(tx, txn.OutcomeInterrupted, 0, "the calling tool went away before the call was recorded; it was not forwarded")
-			return nil, ErrClientGone
-		}
-		p.storeErrors.Add(1)
-		p.cfg.Logger.Error().Err(err).Str("id", tx.ID).Str("route", tx.Route).Msg("could not record the call before forwarding it")
-		tx.Findings = append(tx.Findings, finding(txn.CodeStoreWriteFailed, "the intent could not be recorded before forwarding: "+err.Error()))
-		if p.cfg.RejectOnStoreError {
-			return p.refuse(req, tx, txn.OutcomeRejected, txn.CodeStoreWriteFailed, problem{
-				Title: "Transaction log unavailable", Status: http.StatusServiceUnavailable,
-				Detail: "mtguard could not record this call and store.on_error is reject, so it was not forwarded; retry later",
-			}), nil
-		}
+		return f.settleFailure(f.classifyFailure(err))
 	}
-
-	// Stage 5: wait for the vendor's budget (windows, quota, concurrency, pauses). A call that
-	// cannot get it within max_wait is answered 429 and recorded as throttled, replayable.
-	release := func() {}
-	if p.cfg.Limiter != nil && c.Route.LimitGroup != "" {
-		prio := PriorityLive
-		if c.ReplayOf != "" {
-			prio = PriorityReplay
-		}
-		rel, waited, err := p.cfg.Limiter.Acquire(req.Context(), c.Route.LimitGroup, prio)
-		tx.WaitMS = ms(waited)
-		if te, ok := IsThrottled(err); ok {
-			return p.throttled(req, tx, te)
-		}
-		release = rel
-	}
-
-	// Stage 6: send, bounded by the route's timeout until the response headers arrive.
-	ctx, cancel := context.WithCancelCause(req.Context())
-	timer := time.AfterFunc(c.Route.Timeout, func() { cancel(errUpstreamTimeout) })
-	out := req.WithContext(ctx)
-	out.Body = io.NopCloser(bytes.NewReader(body))
-	out.ContentLength = int64(len(body))
-	out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
-	if len(body) == 0 && (req.Body == nil || req.Body == http.NoBody) {
-		out.Body, out.GetBody = nil, nil
-	}
-	if len(verdict.SetHeaders) > 0 {
-		out.Header = out.Header.Clone()
-		for k, vs := range verdict.SetHeaders {
-			out.Header[k] = vs
-		}
-	}
-	sent := p.cfg.Now()
-	resp, err := p.cfg.Transport.RoundTrip(out)
-	timer.Stop()
-	tx.UpstreamMS = ms(p.cfg.Now().Sub(sent))
-	if err != nil {
-		cause := context.Cause(ctx)
-		cancel(nil)
-		release()
-		switch {
-		case errors.Is(cause, errUpstreamTimeout) || isTimeout(err):
-			return p.refuse(req, tx, txn.OutcomeTimeout, txn.CodeUpstreamTimeout, problem{
-				Title: "Vendor timed out", Status: http.StatusGatewayTimeout,
-				Detail: fmt.Sprintf("route %q: %s did not answer within %s; the vendor may still have processed the call", c.Route.Name, c.Route.Upstream.Host, c.Route.Timeout),
-			}), nil
-		case req.Context().Err() != nil:
-			tx.Findings = append(tx.Findings, finding(txn.CodeClientGone, "the calling tool went away before the vendor answered"))
-			p.finish(tx, txn.OutcomeInterrupted, 0, "the calling tool went away before the vendor answered")
-			return nil, ErrClientGone
-		default:
-			return p.refuse(req, tx, txn.OutcomeUnreachable, txn.CodeUpstreamUnreachable, problem{
-				Title: "Vendor unreachable", Status: http.StatusBadGateway,
-				Detail: fmt.Sprintf("route %q: could not reach %s: %v", c.Route.Name, c.Route.Upstream.Host, unwrapURLError(err)),
-			}), nil
-		}
-	}
-
-	// A 429 or 503 that says when to come back is obeyed at once, whatever the route's rules,
-	// before the answer streams to the caller: the caller's next call already waits.
-	limited := p.cfg.Limiter != nil && c.Route.LimitGroup != ""
-	paused := false
-	if limited {
-		if s, ok := retryAfterSignal(resp, p.cfg.Now()); ok {
-			p.cfg.Limiter.Observe(c.Route.LimitGroup, []schemas.Signal{s})
-			paused = true
-		}
-	}
-
-	// Stage 7-9: answer as the vendor did, capturing the body as it streams to the caller and
-	// recording the outcome when the front end closes it.
-	resp.Header.Set(HeaderID, tx.ID)
-	addHeaders(resp.Header, verdict.AnswerHeaders)
-	tx.Status = resp.StatusCode
-	resp.Body = &capturingBody{
-		rc:    resp.Body,
-		limit: p.cfg.CaptureBody,
-		done: func(captured []byte, total int64, readErr error) {
-			cancel(nil)
-			outcome := txn.OutcomeDelivered
-			if resp.StatusCode >= 400 {
-				outcome = txn.OutcomeFailed
-			}
-			msg := ""
-			if readErr != nil && !errors.Is(readErr, io.EOF) {
-				msg = fmt.Sprintf("the vendor's response body broke off after %d bytes: %v", total, readErr)
-			}
-			truncated := total > int64(len(captured))
-			body, decoded := captured, ""
-			if !truncated && strings.EqualFold(resp.Header.Get("Content-Encoding"), "gzip") {
-				// Vendors gzip their answers when the tool asks; keep them readable (and
-				// checkable) in the log. The tool still gets the bytes the vendor sent.
-				if plain, ok := gunzip(captured, p.cfg.CaptureBody); ok {
-					body, decoded = plain, "gzip"
-				}
-			}
-			rct := resp.Header.Get("Content-Type")
-			var parsedRes schemas.Body
-			var secret *bool
-			if schemas.MediaKind(rct, body) == "json" {
-				if _, sec, ok := schemas.ScanJSON(body, nil, red.IsSecretField); ok {
-					secret = &sec
-				}
-			}
-			if secret == nil {
-				parsedRes = schemas.ParseBody(rct, body)
-			}
-			tx.Response = p.capture(resp.Header, body, parsedRes, total, secret)
-			tx.Response.Truncated = truncated
-			tx.Response.Decoded = decoded
-			if creq != nil {
-				// Stage 7: the route's response checks read the answer the tool already has.
-				rv := c.Route.Checks.CheckResponse(p.cfg.Now(), creq, &schemas.Response{
-					Status: resp.StatusCode, Header: resp.Header, Body: parsedRes, Raw: body, Truncated: truncated,
-				})
-				if rv.Outcome != "" {
-					outcome = rv.Outcome
-				}
-				tx.Findings = appendFindings(tx.Findings, rv.Findings)
-				if limited {
-					p.cfg.Limiter.Observe(c.Route.LimitGroup, rv.Signals)
-					paused = paused || hasLimitSignal(rv.Signals)
-				}
-				for _, r := range rv.Records {
-					tx.Records = append(tx.Records, txn.RecordResult(r))
-				}
-			}
-			if limited && !paused && resp.StatusCode == http.StatusTooManyRequests {
-				// A 429 that no rule read still means "slow down": pause for the group's
-				// documented window (RFC 6585 section 4).
-				p.cfg.Limiter.Observe(c.Route.LimitGroup, []schemas.Signal{{Kind: vendors.SignalRateLimit}})
-			}
-			// The vendor has answered in full: its concurrency slot is free. Only now, so that
-			// a limit signal in the body pauses the group before the next call takes the slot.
-			release()
-			p.finish(tx, outcome, resp.StatusCode, msg)
-		},
-	}
-	return resp, nil
+	// The caller gets the answer as it streams; classify and settle wait for the whole of it,
+	// when the front end closes the body.
+	return f.answer(resp), nil
 }
 
 // retryAfterSignal reads a 429 or 503 with Retry-After (RFC 9110 section 10.2.3): the vendor
@@ -617,18 +385,10 @@ func gunzip(b []byte, limit int64) ([]byte, bool) {
 	return plain, true
 }
 
-// finding builds a stored finding from the catalogue entry of code.
+// finding is the catalogue's finding for code, its title as the message.
 func finding(code, detail string) txn.Finding {
 	spec, _ := txn.Lookup(code)
-	return txn.Finding{Code: code, Severity: txn.Severity(spec.Severity), Message: spec.Title, Detail: detail}
-}
-
-// appendFindings converts the findings of checks into stored ones.
-func appendFindings(to []txn.Finding, fs []txn.Finding) []txn.Finding {
-	for _, f := range fs {
-		to = append(to, txn.Finding{Code: f.Code, Severity: txn.Severity(f.Severity), Message: f.Message, Detail: f.Detail})
-	}
-	return to
+	return txn.Finding{Code: code, Severity: spec.Severity, Message: spec.Title, Detail: detail}
 }
 
 // addHeaders adds every value of add to h.
