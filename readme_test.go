@@ -21,7 +21,25 @@ func TestReadmeFindings(t *testing.T) {
 	for _, f := range txn.Catalogue() {
 		fmt.Fprintf(&want, "| <a id=%q></a>`%s` | %s | %s | %s |\n", f.Anchor(), f.Code, f.Severity, f.Title, f.Action)
 	}
-	checkDocSection(t, findingsDoc, "findings", "the catalogue in package schemas", "TestReadmeFindings", want.String())
+	checkDocSection(t, findingsDoc, "findings", "the catalogue in package txn", "TestReadmeFindings", want.String())
+}
+
+// TestProblemTypesPointAtFindings: the type URL of every problem mtguard answers with names the
+// findings page of this repository and an anchor that page has.
+func TestProblemTypesPointAtFindings(t *testing.T) {
+	if !strings.HasSuffix(txn.FindingsDocs, "/blob/main/"+findingsDoc) {
+		t.Fatalf("txn.FindingsDocs = %q, want the repository's %s", txn.FindingsDocs, findingsDoc)
+	}
+	raw, err := os.ReadFile(findingsDoc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range txn.Catalogue() {
+		_, anchor, _ := strings.Cut(f.DocsURL(), "#")
+		if !strings.Contains(string(raw), fmt.Sprintf("<a id=%q></a>", anchor)) {
+			t.Errorf("%s: %s has no anchor %q", f.Code, findingsDoc, anchor)
+		}
+	}
 }
 
 // checkDocSection compares the text of the Markdown file between <!-- name:begin --> and

@@ -194,9 +194,9 @@ func TestAlertsEndpoints(t *testing.T) {
 	}
 	for _, tt := range tests {
 		status, h, body := do(t, tt.method, srv.URL+tt.path, "tok", tt.body)
-		var p problem
+		var p txn.Problem
 		json.Unmarshal([]byte(body), &p)
-		if status != tt.status || !strings.Contains(p.Detail, tt.detail) || h.Get("Content-Type") != problemContentType {
+		if status != tt.status || !strings.Contains(p.Detail, tt.detail) || h.Get("Content-Type") != txn.ProblemContentType {
 			t.Errorf("%s %s: %d %s, want %d with %q", tt.method, tt.path, status, body, tt.status, tt.detail)
 		}
 	}

@@ -209,8 +209,8 @@ func readProblem(resp *http.Response) error {
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxProblemBody))
 	e := &APIError{Status: resp.StatusCode, Title: http.StatusText(resp.StatusCode)}
 	mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
-	var p problem
-	if (mt == problemContentType || mt == "application/json") && json.Unmarshal(body, &p) == nil && p.Status != 0 {
+	var p txn.Problem
+	if (mt == txn.ProblemContentType || mt == "application/json") && json.Unmarshal(body, &p) == nil && p.Status != 0 {
 		if p.Title != "" {
 			e.Title = p.Title
 		}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/mtguard/mtguard/alerts"
 	"github.com/mtguard/mtguard/store"
+	"github.com/mtguard/mtguard/txn"
 )
 
 // The errors the admin API makes itself. Each has one status in classify.
@@ -90,18 +91,6 @@ func classify(err error) (status int, detail string) {
 	return status, detail
 }
 
-// problem is an RFC 9457 problem details object. Type is always "about:blank": the status
-// says it all, and Title is then the status's reason phrase (RFC 9457, section 4.2.1).
-type problem struct {
-	Type   string `json:"type"`
-	Title  string `json:"title"`
-	Status int    `json:"status"`
-	Detail string `json:"detail,omitempty"`
-}
-
-// problemContentType is the media type of an error answer (RFC 9457, section 3).
-const problemContentType = "application/problem+json"
-
 // fail answers err as a problem and logs it in one line.
 func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	status, detail := classify(err)
@@ -129,7 +118,7 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if status == statusClientClosed {
 		title = "Client Closed Request"
 	}
-	s.write(w, status, problemContentType, problem{Type: "about:blank", Title: title, Status: status, Detail: detail})
+	s.write(w, status, txn.ProblemContentType, txn.Problem{Type: "about:blank", Title: title, Status: status, Detail: detail})
 }
 
 // respond answers v as JSON.

@@ -75,15 +75,15 @@ func serve(t *testing.T, cfg ServerConfig, method, target string, header http.He
 }
 
 // decodeProblem checks that rec is a problem+json answer with status and returns it.
-func decodeProblem(t *testing.T, rec *httptest.ResponseRecorder, status int) problem {
+func decodeProblem(t *testing.T, rec *httptest.ResponseRecorder, status int) txn.Problem {
 	t.Helper()
 	if rec.Code != status {
 		t.Fatalf("status = %d, want %d; body %s", rec.Code, status, rec.Body)
 	}
-	if ct := rec.Header().Get("Content-Type"); ct != problemContentType {
-		t.Errorf("Content-Type = %q, want %q", ct, problemContentType)
+	if ct := rec.Header().Get("Content-Type"); ct != txn.ProblemContentType {
+		t.Errorf("Content-Type = %q, want %q", ct, txn.ProblemContentType)
 	}
-	var p problem
+	var p txn.Problem
 	if err := json.Unmarshal(rec.Body.Bytes(), &p); err != nil {
 		t.Fatalf("decode problem %s: %v", rec.Body, err)
 	}

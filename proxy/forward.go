@@ -291,13 +291,13 @@ func (b *endBody) Close() error {
 // errorResponse answers the errors the pipeline returns: the caller went away (nobody reads
 // the answer) or its request body could not be read. Both end the connection.
 func (f *Forward) errorResponse(req *http.Request, err error) *http.Response {
-	pb := problem{Type: "about:blank", Title: "Bad request", Status: http.StatusBadRequest,
+	pb := txn.Problem{Type: "about:blank", Title: "Bad request", Status: http.StatusBadRequest,
 		Detail: fmt.Sprintf("mtguard could not read the request: %v", err)}
 	if errors.Is(err, ErrClientGone) {
 		f.log.Debug().Str("url", req.URL.Redacted()).Int("status", 499).Msg("client closed the request")
 		pb.Title, pb.Detail = "Client gone", "the calling tool went away before mtguard could answer"
 	}
-	resp := pb.response(req)
+	resp := problemResponse(req, pb)
 	resp.Close = true
 	return resp
 }
@@ -382,9 +382,9 @@ func (f *Forward) authorized(r *http.Request) bool {
 // recorded: a stranger's calls have no place in the transaction log.
 func (f *Forward) authRequired(r *http.Request) *http.Response {
 	f.log.Warn().Str("remote_addr", r.RemoteAddr).Str("method", r.Method).Str("host", r.URL.Host).Msg("forward proxy: missing or wrong proxy credentials")
-	pb := problem{Type: "about:blank", Title: "Proxy authentication required", Status: http.StatusProxyAuthRequired,
+	pb := txn.Problem{Type: "about:blank", Title: "Proxy authentication required", Status: http.StatusProxyAuthRequired,
 		Detail: "this forward proxy requires credentials: put them in the proxy URL (HTTPS_PROXY=http://USER:PASSWORD@HOST:PORT)"}
-	resp := pb.response(r)
+	resp := problemResponse(r, pb)
 	resp.Header.Set("Proxy-Authenticate", `Basic realm="mtguard", charset="UTF-8"`)
 	resp.Close = true
 	return resp

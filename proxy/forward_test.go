@@ -399,7 +399,7 @@ func TestForwardRefusesUnknownHosts(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var pb problem
+		var pb txn.Problem
 		json.NewDecoder(resp.Body).Decode(&pb)
 		if resp.StatusCode != http.StatusForbidden || pb.Status != 403 || !strings.Contains(pb.Type, "route-unknown") || !strings.Contains(pb.Detail, otherHost) {
 			t.Fatalf("CONNECT answered %d %+v, want a 403 problem", resp.StatusCode, pb)

@@ -47,7 +47,7 @@ func (t *tunnel) dial(ctx context.Context, network, addr string) (net.Conn, erro
 		if isTimeout(err) {
 			outcome, code, status, title = txn.OutcomeTimeout, txn.CodeUpstreamTimeout, http.StatusGatewayTimeout, "Host timed out"
 		}
-		t.failed = t.f.pipeline.refuse(t.req, t.tx, outcome, code, problem{
+		t.failed = t.f.pipeline.refuse(t.req, t.tx, outcome, code, txn.Problem{
 			Title: title, Status: status, Detail: fmt.Sprintf("could not open a tunnel to %s: %v", addr, err),
 		})
 		return nil, err
@@ -94,7 +94,7 @@ func (f *Forward) passThrough(req *http.Request, c *Call) *http.Response {
 		if isTimeout(err) {
 			outcome, code, status, title = txn.OutcomeTimeout, txn.CodeUpstreamTimeout, http.StatusGatewayTimeout, "Host timed out"
 		}
-		return p.refuse(out, tx, outcome, code, problem{
+		return p.refuse(out, tx, outcome, code, txn.Problem{
 			Title: title, Status: status, Detail: fmt.Sprintf("could not reach %s: %v", req.URL.Host, unwrapURLError(err)),
 		})
 	}

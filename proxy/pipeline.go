@@ -205,15 +205,15 @@ func hasLimitSignal(signals []schemas.Signal) bool {
 
 // refuse records a call that mtguard answers itself, with the finding that explains why, and
 // returns that answer.
-func (p *Pipeline) refuse(req *http.Request, tx *txn.Transaction, outcome txn.Outcome, code string, pb problem) *http.Response {
+func (p *Pipeline) refuse(req *http.Request, tx *txn.Transaction, outcome txn.Outcome, code string, pb txn.Problem) *http.Response {
 	tx.Findings = append(tx.Findings, finding(code, pb.Detail))
 	pb.Instance = tx.ID
 	if spec, ok := txn.Lookup(code); ok {
-		pb.Type = problemDocs + spec.Anchor()
+		pb.Type = spec.DocsURL()
 	}
-	resp := pb.response(req)
-	b := pb.body()
-	tx.Response = txn.Message{Headers: resp.Header.Clone(), ContentType: "application/problem+json", Body: string(b), Size: int64(len(b))}
+	resp := problemResponse(req, pb)
+	b := problemBody(pb)
+	tx.Response = txn.Message{Headers: resp.Header.Clone(), ContentType: txn.ProblemContentType, Body: string(b), Size: int64(len(b))}
 	p.finish(tx, outcome, pb.Status, pb.Detail)
 	// mtguard's own answer is the only record of a payload it did not forward: make it durable
 	// before the caller hears back, so a fixed payload can always be replayed.
@@ -233,7 +233,7 @@ func (p *Pipeline) throttled(req *http.Request, tx *txn.Transaction, te *Throttl
 		p.finish(tx, txn.OutcomeThrottled, 0, detail)
 		return nil, ErrClientGone
 	}
-	resp := p.refuse(req, tx, txn.OutcomeThrottled, txn.CodeRateLimitThrottled, problem{
+	resp := p.refuse(req, tx, txn.OutcomeThrottled, txn.CodeRateLimitThrottled, txn.Problem{
 		Title: "Held back to stay within the vendor's limits", Status: http.StatusTooManyRequests, Detail: detail,
 	})
 	resp.Header.Set("Retry-After", strconv.Itoa(int(max(1, (te.RetryAfter+time.Second-1)/time.Second))))

@@ -247,7 +247,7 @@ func TestReverseProxy(t *testing.T) {
 	}
 	t.Run("unknown route names the prefixes", func(t *testing.T) {
 		resp, _ := http.Get(h.proxy.URL + "/nope")
-		var pb problem
+		var pb txn.Problem
 		json.NewDecoder(resp.Body).Decode(&pb)
 		resp.Body.Close()
 		if strings.Join(pb.Routes, " ") != "/crm/ /crm/v2/ /dead/" || !strings.Contains(pb.Detail, "/crm/") {
@@ -485,11 +485,14 @@ func TestChecksHooks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var pb problem
+	var pb txn.Problem
 	json.NewDecoder(resp.Body).Decode(&pb)
 	resp.Body.Close()
 	if resp.StatusCode != 422 || len(pb.Errors) != 1 || v.Received() != 0 {
 		t.Fatalf("rejection: status %d problem %+v, vendor hits %d", resp.StatusCode, pb, v.Received())
+	}
+	if want := "https://github.com/mtguard/mtguard/blob/main/docs/findings.md#finding-schema-request-invalid"; pb.Type != want {
+		t.Errorf("problem type %q, want %q", pb.Type, want)
 	}
 	tx, _ := st.Get(context.Background(), resp.Header.Get(HeaderID))
 	if tx.Outcome != txn.OutcomeRejected || tx.Request.Body != `{"email":"bad"}` {

@@ -99,11 +99,11 @@ func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) 
 		p.log.Debug().Str("path", r.URL.Path).Int("status", 499).Msg("client closed the request")
 		return
 	}
-	pb := problem{Type: "about:blank", Title: "Bad request", Status: http.StatusBadRequest,
+	pb := txn.Problem{Type: "about:blank", Title: "Bad request", Status: http.StatusBadRequest,
 		Detail: fmt.Sprintf("mtguard could not read the request: %v", err)}
-	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Content-Type", txn.ProblemContentType)
 	w.WriteHeader(pb.Status)
-	w.Write(pb.body())
+	w.Write(problemBody(pb))
 }
 
 // bufferPool recycles the 32 KiB buffers ReverseProxy copies bodies through.

@@ -18,7 +18,7 @@ import (
 type failure struct {
 	outcome txn.Outcome
 	code    string
-	problem problem
+	problem txn.Problem
 }
 
 // classifyFailure says what the error of a send that got no answer means. The route's
@@ -28,16 +28,16 @@ func (f *flight) classifyFailure(err error) failure {
 	route := f.call.Route
 	switch {
 	case errors.Is(err, errUpstreamTimeout) || isTimeout(err):
-		return failure{txn.OutcomeTimeout, txn.CodeUpstreamTimeout, problem{
+		return failure{txn.OutcomeTimeout, txn.CodeUpstreamTimeout, txn.Problem{
 			Title: "Vendor timed out", Status: http.StatusGatewayTimeout,
 			Detail: fmt.Sprintf("route %q: %s did not answer within %s; the vendor may still have processed the call", route.Name, route.Upstream.Host, route.Timeout),
 		}}
 	case f.req.Context().Err() != nil:
-		return failure{txn.OutcomeInterrupted, txn.CodeClientGone, problem{
+		return failure{txn.OutcomeInterrupted, txn.CodeClientGone, txn.Problem{
 			Detail: "the calling tool went away before the vendor answered",
 		}}
 	default:
-		return failure{txn.OutcomeUnreachable, txn.CodeUpstreamUnreachable, problem{
+		return failure{txn.OutcomeUnreachable, txn.CodeUpstreamUnreachable, txn.Problem{
 			Title: "Vendor unreachable", Status: http.StatusBadGateway,
 			Detail: fmt.Sprintf("route %q: could not reach %s: %v", route.Name, route.Upstream.Host, unwrapURLError(err)),
 		}}

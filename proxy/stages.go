@@ -86,7 +86,7 @@ func (f *flight) limited() bool {
 }
 
 // refuse ends the call with mtguard's own answer, recorded with the finding code.
-func (f *flight) refuse(outcome txn.Outcome, code string, pb problem) *stop {
+func (f *flight) refuse(outcome txn.Outcome, code string, pb txn.Problem) *stop {
 	return &stop{resp: f.p.refuse(f.req, f.tx, outcome, code, pb)}
 }
 
@@ -103,12 +103,12 @@ func (f *flight) admit() *stop {
 	f.body, f.tooLarge = body, tooLarge
 	f.scanRequest()
 	if r := f.call.Refusal; r != nil {
-		return f.refuse(txn.OutcomeRejected, r.Code, problem{
+		return f.refuse(txn.OutcomeRejected, r.Code, txn.Problem{
 			Title: r.Title, Status: r.Status, Detail: r.Detail, Routes: r.Routes,
 		})
 	}
 	if f.tooLarge {
-		return f.refuse(txn.OutcomeRejected, txn.CodeRequestTooLarge, problem{
+		return f.refuse(txn.OutcomeRejected, txn.CodeRequestTooLarge, txn.Problem{
 			Title: "Request body too large", Status: http.StatusRequestEntityTooLarge,
 			Detail: fmt.Sprintf("the request body is over store.max_body (%d bytes); it was not forwarded. Send smaller batches or raise store.max_body.", f.p.cfg.MaxBody),
 		})
@@ -162,7 +162,7 @@ func (f *flight) checkRequest() *stop {
 	f.verdict = checks.CheckRequest(f.call.Start, f.creq)
 	f.tx.Findings = append(f.tx.Findings, f.verdict.Findings...)
 	if rj := f.verdict.Reject; rj != nil {
-		s := f.refuse(txn.OutcomeRejected, rj.Code, problem{Title: rj.Title, Status: rj.Status, Detail: rj.Detail, Errors: rj.Errors})
+		s := f.refuse(txn.OutcomeRejected, rj.Code, txn.Problem{Title: rj.Title, Status: rj.Status, Detail: rj.Detail, Errors: rj.Errors})
 		addHeaders(s.resp.Header, f.verdict.AnswerHeaders)
 		return s
 	}
@@ -190,7 +190,7 @@ func (f *flight) recordIntent() *stop {
 	f.p.cfg.Logger.Error().Err(err).Str("id", f.tx.ID).Str("route", f.tx.Route).Msg("could not record the call before forwarding it")
 	f.tx.Findings = append(f.tx.Findings, finding(txn.CodeStoreWriteFailed, "the intent could not be recorded before forwarding: "+err.Error()))
 	if f.p.cfg.RejectOnStoreError {
-		return f.refuse(txn.OutcomeRejected, txn.CodeStoreWriteFailed, problem{
+		return f.refuse(txn.OutcomeRejected, txn.CodeStoreWriteFailed, txn.Problem{
 			Title: "Transaction log unavailable", Status: http.StatusServiceUnavailable,
 			Detail: "mtguard could not record this call and store.on_error is reject, so it was not forwarded; retry later",
 		})
