@@ -491,7 +491,7 @@ func TestChecksHooks(t *testing.T) {
 	if resp.StatusCode != 422 || len(pb.Errors) != 1 || v.Received() != 0 {
 		t.Fatalf("rejection: status %d problem %+v, vendor hits %d", resp.StatusCode, pb, v.Received())
 	}
-	if want := "https://github.com/mtguard/mtguard/blob/main/docs/findings.md#finding-schema-request-invalid"; pb.Type != want {
+	if want := "https://github.com/mtguard/mtguard/blob/main/docs/findings.md#finding-request-too-large"; pb.Type != want {
 		t.Errorf("problem type %q, want %q", pb.Type, want)
 	}
 	tx, _ := st.Get(context.Background(), resp.Header.Get(HeaderID))
