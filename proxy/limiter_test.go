@@ -18,6 +18,9 @@ type manualClock struct {
 	mu     sync.Mutex
 	now    time.Time
 	timers []*manualTimer
+	// armed is signalled whenever a timer is set, for tests that must not move the clock before
+	// the code under test waits on it.
+	armed *sync.Cond
 }
 
 type manualTimer struct {
@@ -27,7 +30,24 @@ type manualTimer struct {
 }
 
 func newManualClock() *manualClock {
-	return &manualClock{now: time.Date(2026, 11, 28, 9, 0, 0, 0, time.UTC)}
+	c := &manualClock{now: time.Date(2026, 11, 28, 9, 0, 0, 0, time.UTC)}
+	c.armed = sync.NewCond(&c.mu)
+	return c
+}
+
+// waitTimer blocks until a timer is set to fire d from now (and has not fired or been
+// stopped): the code under test is then waiting on the clock, and moving it is safe.
+func (c *manualClock) waitTimer(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for {
+		for _, t := range c.timers {
+			if !t.stopped && t.at.Equal(c.now.Add(d)) {
+				return
+			}
+		}
+		c.armed.Wait()
+	}
 }
 
 func (c *manualClock) Now() time.Time {
@@ -41,6 +61,7 @@ func (c *manualClock) AfterFunc(d time.Duration, f func()) func() bool {
 	defer c.mu.Unlock()
 	t := &manualTimer{at: c.now.Add(d), f: f}
 	c.timers = append(c.timers, t)
+	c.armed.Broadcast()
 	return func() bool {
 		c.mu.Lock()
 		defer c.mu.Unlock()
@@ -420,8 +441,16 @@ func TestFixedWindowCountsCallsInFlightAtReset(t *testing.T) {
 	}
 	late()
 	rel()
-	go clock.Advance(time.Second)
-	if _, _, err := l.Acquire(ctx, "v", PriorityLive); err == nil {
+	// The third call must wait for budget; only once its max_wait timer is set does the clock
+	// move past it (moving it earlier leaves that timer in the future and the call stuck).
+	third := make(chan error, 1)
+	go func() {
+		_, _, err := l.Acquire(ctx, "v", PriorityLive)
+		third <- err
+	}()
+	clock.waitTimer(time.Millisecond)
+	clock.Advance(time.Second)
+	if err := <-third; err == nil {
 		t.Fatal("a third call in the new day went through; the limit is 2 and the late call may count")
 	}
 }
