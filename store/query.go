@@ -15,8 +15,6 @@ type Query struct {
 	Outcome   txn.Outcome // one outcome
 	Finding   string      // calls carrying a finding with this code
 	Status    int         // the HTTP status mtguard answered with
-	// StatusClass, from 1 to 5, selects every status of that hundred (4 is 400 to 499).
-	StatusClass int
 	Since     time.Time   // inclusive
 	Until     time.Time   // exclusive; zero means now
 	// Limit caps the page size. Zero means 50; it never exceeds 1000.
@@ -25,6 +23,8 @@ type Query struct {
 	Cursor string
 	// Ascending returns oldest first; the default is newest first.
 	Ascending bool
+	// StatusClass, from 1 to 5, selects every status of that hundred (4 is 400 to 499).
+	StatusClass int
 }
 
 // Page is one page of a Query's results.
