@@ -82,7 +82,7 @@ func (f *sinceFlag) String() string {
 	case f.d > 0:
 		return f.d.String()
 	case !f.t.IsZero():
-		return f.t.Format(time.RFC3339)
+		return f.t.Format(time.RFC3339Nano)
 	}
 	return ""
 }

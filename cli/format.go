@@ -15,6 +15,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/mtguard/mtguard/inspect"
 	"github.com/mtguard/mtguard/txn"
 )
 
@@ -64,12 +65,15 @@ func WriteLog(w io.Writer, txs []txn.Transaction, loc *time.Location) error {
 }
 
 // WriteTransaction writes one call in full, the way a marketing-ops engineer reads it: what
-// mtguard made of it, what the tool sent, where it went, and what the vendor answered. Times
-// are shown in loc; if loc is nil, time.Local is used.
+// mtguard made of it, what the tool sent, where it went, and what the vendor answered, or,
+// for a call mtguard answered itself (rejected, throttled, unreachable, timed out), that it was
+// not forwarded or got no answer, and mtguard's own answer. Times are shown in loc; if loc is
+// nil, time.Local is used.
 func WriteTransaction(w io.Writer, tx txn.Transaction, loc *time.Location) error {
 	if loc == nil {
 		loc = time.Local
 	}
+	h := inspect.HandlingOf(tx)
 	var b bytes.Buffer
 
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
@@ -82,9 +86,16 @@ func WriteTransaction(w io.Writer, tx txn.Transaction, loc *time.Location) error
 	field("time", tx.Time.In(loc).Format("2006-01-02 15:04:05.000 MST"))
 	field("route", tx.Route)
 	field("outcome", string(tx.Outcome))
-	if tx.Status == 0 {
+	switch {
+	case h.AnsweredBy == inspect.AnsweredByMtguard && !h.Forwarded:
+		field("status", statusLine(tx.Status)+" (answered by mtguard; nothing was sent to the vendor)")
+	case h.AnsweredBy == inspect.AnsweredByMtguard:
+		field("status", statusLine(tx.Status)+" (answered by mtguard; the vendor did not answer)")
+	case tx.Status == 0 && !h.Forwarded:
+		field("status", "- (not sent to the vendor, and nobody was answered)")
+	case tx.Status == 0:
 		field("status", "- (no answer from the vendor)")
-	} else {
+	default:
 		field("status", statusLine(tx.Status))
 	}
 	field("duration", duration(tx.Result))
@@ -145,21 +156,40 @@ func WriteTransaction(w io.Writer, tx txn.Transaction, loc *time.Location) error
 	fmt.Fprintf(&b, "  %s %s\n", txn.Clean(tx.Method, false), txn.Clean(tx.Path, false))
 	writeMessage(&b, tx.Request)
 
-	b.WriteString("\nForwarded to\n")
-	if tx.UpstreamURL == "" {
-		b.WriteString("  (not forwarded)\n")
-	} else {
-		fmt.Fprintf(&b, "  %s\n", txn.Clean(tx.UpstreamURL, false))
+	switch {
+	case !h.Forwarded:
+		fmt.Fprintf(&b, "\nNot forwarded: %s\n", txn.Clean(h.Why, false))
+		if tx.UpstreamURL != "" {
+			fmt.Fprintf(&b, "  it would have gone to %s\n", txn.Clean(tx.UpstreamURL, false))
+		}
+	case tx.Outcome == txn.OutcomeUnreachable || tx.Outcome == txn.OutcomeTimeout:
+		fmt.Fprintf(&b, "\nSent, but no answer: %s\n", txn.Clean(h.Why, false))
+		if tx.UpstreamURL != "" {
+			fmt.Fprintf(&b, "  sent to %s\n", txn.Clean(tx.UpstreamURL, false))
+		}
+	default:
+		b.WriteString("\nForwarded to\n")
+		if tx.UpstreamURL == "" {
+			b.WriteString("  (not forwarded)\n")
+		} else {
+			fmt.Fprintf(&b, "  %s\n", txn.Clean(tx.UpstreamURL, false))
+		}
 	}
 
-	b.WriteString("\nResponse (as answered by the vendor)\n")
-	if tx.Status == 0 {
-		reason := tx.Error
-		if reason == "" {
-			reason = "outcome " + string(tx.Outcome)
-		}
-		fmt.Fprintf(&b, "  (no response: %s)\n", txn.Clean(reason, false))
-	} else {
+	reason := tx.Error
+	if reason == "" {
+		reason = "outcome " + string(tx.Outcome)
+	}
+	switch {
+	case h.AnsweredBy == inspect.AnsweredByMtguard:
+		b.WriteString("\nAnswered by mtguard, not the vendor\n")
+		fmt.Fprintf(&b, "  %s\n", statusLine(tx.Status))
+		writeMessage(&b, tx.Response)
+	case h.AnsweredBy == inspect.AnsweredByNobody || tx.Status == 0:
+		b.WriteString("\nResponse\n")
+		fmt.Fprintf(&b, "  (none: %s)\n", txn.Clean(reason, false))
+	default:
+		b.WriteString("\nResponse (as answered by the vendor)\n")
 		fmt.Fprintf(&b, "  %s\n", statusLine(tx.Status))
 		writeMessage(&b, tx.Response)
 	}

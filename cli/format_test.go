@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -252,8 +253,8 @@ func TestWriteTransactionNoAnswer(t *testing.T) {
 		"duration      3001 ms\n",
 		"error         dial tcp 104.16.1.1:443: connect: connection refused\n",
 		"  upstream.unreachable [error]: the vendor could not be reached\n",
-		"Forwarded to\n  https://api.hsforms.com/submissions/",
-		"Response (as answered by the vendor)\n  (no response: dial tcp 104.16.1.1:443: connect: connection refused)\n",
+		"Sent, but no answer: the vendor could not be reached (upstream.unreachable)\n  sent to https://api.hsforms.com/submissions/",
+		"\nResponse\n  (none: dial tcp 104.16.1.1:443: connect: connection refused)\n",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
@@ -264,7 +265,7 @@ func TestWriteTransactionNoAnswer(t *testing.T) {
 	}
 	// The sections come in the order of the call's life.
 	last := -1
-	for _, section := range []string{"Findings", "Request (as sent by the tool)", "Forwarded to", "Response (as answered by the vendor)"} {
+	for _, section := range []string{"Findings", "Request (as sent by the tool)", "Sent, but no answer: the vendor could not be reached (upstream.unreachable)", "Response"} {
 		i := strings.Index(out, "\n"+section+"\n")
 		if i < last {
 			t.Errorf("section %q is missing or out of order:\n%s", section, out)
@@ -290,4 +291,68 @@ func newTx(id string, at time.Time) txn.Transaction {
 	tx.DurationMS = 12.4
 	tx.Findings = []txn.Finding{}
 	return tx
+}
+
+// answeredByMtguard returns calls that mtguard answered itself, as the pipeline records them:
+// its own status and problem body, and the finding that says why last.
+func answeredByMtguard() map[txn.Outcome]txn.Transaction {
+	mk := func(outcome txn.Outcome, status int, code, detail string) txn.Transaction {
+		tx := newTx("01JPA0000000000000000000CC", testNow)
+		tx.UpstreamURL = "https://api.crm.example/v1/leads"
+		tx.Request.ContentType = "application/json"
+		tx.Request.Body = `{"email":"jane@acme.com"}`
+		tx.Status, tx.Outcome, tx.Error = status, outcome, detail
+		tx.Findings = []txn.Finding{{Code: code, Severity: txn.SeverityError, Message: detail}}
+		tx.Response = txn.Message{
+			Headers: http.Header{"Content-Type": {"application/problem+json"}}, ContentType: "application/problem+json",
+			Body: `{"title":"mtguard answered","status":` + strconv.Itoa(status) + `}`,
+		}
+		return tx
+	}
+	return map[txn.Outcome]txn.Transaction{
+		txn.OutcomeRejected:    mk(txn.OutcomeRejected, 422, txn.CodeSchemaRequestInvalid, "the payload breaks its contract"),
+		txn.OutcomeThrottled:   mk(txn.OutcomeThrottled, 429, txn.CodeRateLimitThrottled, "no budget within max_wait"),
+		txn.OutcomeUnreachable: mk(txn.OutcomeUnreachable, 502, txn.CodeUpstreamUnreachable, "could not reach api.crm.example: connection refused"),
+		txn.OutcomeTimeout:     mk(txn.OutcomeTimeout, 504, txn.CodeUpstreamTimeout, "api.crm.example did not answer within 10s"),
+	}
+}
+
+// TestWriteTransactionAnsweredByMtguard: a call that mtguard answered itself is never shown as
+// forwarded to, or answered by, the vendor (issue 18, item 11).
+func TestWriteTransactionAnsweredByMtguard(t *testing.T) {
+	want := map[txn.Outcome][]string{
+		txn.OutcomeRejected: {
+			"status        422 Unprocessable Entity (answered by mtguard; nothing was sent to the vendor)\n",
+			"\nNot forwarded: rejected by mtguard (schema.request.invalid)\n  it would have gone to https://api.crm.example/v1/leads\n",
+		},
+		txn.OutcomeThrottled: {
+			"status        429 Too Many Requests (answered by mtguard; nothing was sent to the vendor)\n",
+			"\nNot forwarded: held back by mtguard to stay within the vendor's limits (ratelimit.throttled)\n",
+		},
+		txn.OutcomeUnreachable: {
+			"status        502 Bad Gateway (answered by mtguard; the vendor did not answer)\n",
+			"\nSent, but no answer: the vendor could not be reached (upstream.unreachable)\n  sent to https://api.crm.example/v1/leads\n",
+		},
+		txn.OutcomeTimeout: {
+			"status        504 Gateway Timeout (answered by mtguard; the vendor did not answer)\n",
+			"\nSent, but no answer: the vendor did not answer in time (upstream.timeout); it may still have processed the call\n  sent to https://api.crm.example/v1/leads\n",
+		},
+	}
+	for outcome, tx := range answeredByMtguard() {
+		var b bytes.Buffer
+		if err := WriteTransaction(&b, tx, time.UTC); err != nil {
+			t.Fatal(err)
+		}
+		out := b.String()
+		for _, bad := range []string{"Forwarded to", "as answered by the vendor"} {
+			if strings.Contains(out, bad) {
+				t.Errorf("%s: output says %q:\n%s", outcome, bad, out)
+			}
+		}
+		for _, w := range append(want[outcome], "\nAnswered by mtguard, not the vendor\n  "+statusLine(tx.Status)+"\n") {
+			if !strings.Contains(out, w) {
+				t.Errorf("%s: output lacks %q:\n%s", outcome, w, out)
+			}
+		}
+	}
 }

@@ -17,9 +17,10 @@ func Replay(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 	admin := fs.String("admin", "", "admin API `URL` (default $MTGUARD_ADMIN or "+defaultAdminURL+")")
 	record := fs.String("record", "", "replay the calls that carried this record `key`")
 	route := fs.String("route", "", "replay the calls of this route")
-	outcome := fs.String("outcome", "", "replay the calls with this outcome (failed, partial, throttled, ...)")
+	outcome := fs.String("outcome", "", "replay the calls with this outcome: "+outcomeList())
 	finding := fs.String("finding", "", "replay the calls with this finding `code` (e.g. auth.expired)")
-	since := fs.Duration("since", 0, "only calls in the last `duration` (e.g. 6h)")
+	var since sinceFlag
+	fs.Var(&since, "since", "only calls in the last `duration` (e.g. 6h), or since an RFC 3339 time as alerts print it")
 	limit := fs.Int("limit", 1000, "at most `N` calls")
 	dryRun := fs.Bool("dry-run", false, "say how many calls and records would be resent, resend nothing")
 	force := fs.Bool("force", false, "resend calls that were already delivered")
@@ -30,7 +31,7 @@ func Replay(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 	}
 	client := adminClient(*admin, getenv)
 	if len(pos) == 1 {
-		if *record != "" || *route != "" || *outcome != "" || *finding != "" || *since != 0 || *dryRun {
+		if *record != "" || *route != "" || *outcome != "" || *finding != "" || since.String() != "" || *dryRun {
 			return fmt.Errorf("replay takes either one transaction id or filters, not both: %w", ErrUsage)
 		}
 		res, err := client.ReplayOne(ctx, pos[0], *force)
@@ -54,10 +55,11 @@ func Replay(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 	if len(pos) > 1 {
 		return fmt.Errorf("replay takes one transaction id or filters: %w", ErrUsage)
 	}
-	req := inspect.ReplayRequest{Record: *record, Route: *route, Outcome: *outcome, Finding: *finding, Limit: *limit, DryRun: *dryRun, Force: *force}
-	if *since > 0 {
-		req.Since = since.String()
+	if err := checkOutcome(*outcome); err != nil {
+		return err
 	}
+	// The server reads since as a duration back from its own clock, or as the time given.
+	req := inspect.ReplayRequest{Record: *record, Route: *route, Outcome: *outcome, Finding: *finding, Since: since.String(), Limit: *limit, DryRun: *dryRun, Force: *force}
 	job, err := client.StartReplay(ctx, req)
 	if err != nil {
 		return err

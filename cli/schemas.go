@@ -18,7 +18,7 @@ import (
 // schemasUsage is the help of mtguard schemas.
 const schemasUsage = `Usage:
   mtguard schemas import --spec FILE --operation "POST /path" [--operation ...] --out DIR
-  mtguard schemas import --spec FILE --all --out DIR
+  mtguard schemas import --spec FILE --all [--strict] --out DIR
   mtguard schemas import --spec FILE --list
   mtguard schemas verify [--dir DIR]
   mtguard schemas pin --source URL [--note TEXT] FILE...
@@ -28,6 +28,9 @@ import turns a vendor's OpenAPI 3.x or Swagger 2.0 file into pinned JSON Schemas
 records them in DIR/schemas.lock; verify fails when a pinned file no longer matches its lock;
 pin records hand-written (or deliberately edited) contracts in their folder's lock; list shows
 the contracts shipped with mtguard (builtin:<vendor>/<file>).
+
+With --all, an operation that cannot be imported (a $ref that resolves to nothing) is named
+and skipped, the others are imported and locked; --strict then exits 1.
 `
 
 func Schemas(args []string, stdout, stderr io.Writer) error {
@@ -66,6 +69,7 @@ func SchemasImport(args []string, stdout, stderr io.Writer) error {
 	all := fs.Bool("all", false, "import every operation")
 	out := fs.String("out", "", "the `folder` to write the schemas and schemas.lock to")
 	list := fs.Bool("list", false, "list the spec's operations instead of importing")
+	strict := fs.Bool("strict", false, "with --all, fail (exit 1) when any operation could not be imported; the others are still imported and locked")
 	pos, err := ParseFlags(fs, args)
 	if err != nil {
 		return err
@@ -110,6 +114,27 @@ func SchemasImport(args []string, stdout, stderr io.Writer) error {
 		}
 		chosen = append(chosen, op)
 	}
+	// Convert everything before writing anything, so that a failure never leaves schemas on
+	// disk that no lock records. An operation named with --operation must import; with --all,
+	// one that cannot (an unresolvable $ref) is skipped and named, and the rest are imported.
+	var imported []*schemas.Imported
+	var skipped []string
+	for _, op := range chosen {
+		im, err := spec.ImportOperation(op)
+		if err != nil {
+			if !*all {
+				return fmt.Errorf("%s: %w (nothing was written)", *specPath, err)
+			}
+			reason := strings.TrimPrefix(err.Error(), op.String()+" ")
+			skipped = append(skipped, fmt.Sprintf("skipped %s: %s", op, reason))
+			continue
+		}
+		imported = append(imported, im)
+	}
+	for _, s := range skipped {
+		fmt.Fprintln(stderr, s)
+	}
+
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		return err
 	}
@@ -122,11 +147,8 @@ func SchemasImport(args []string, stdout, stderr io.Writer) error {
 	sourceSum := schemas.SHA256(data)
 	var snippets []string
 	written := 0
-	for _, op := range chosen {
-		im, err := spec.ImportOperation(op)
-		if err != nil {
-			return fmt.Errorf("%s: %w", *specPath, err)
-		}
+	for _, im := range imported {
+		op := im.Operation
 		for _, n := range im.Notes {
 			fmt.Fprintf(stderr, "%s: %s\n", op, n)
 		}
@@ -173,8 +195,14 @@ func SchemasImport(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "pinned %d schemas in %s\n", written, lockPath)
+	if len(skipped) > 0 {
+		fmt.Fprintf(stdout, "skipped %d of %d operations that could not be imported (each is named above with the reason); fix or bundle the spec and import them again\n", len(skipped), len(chosen))
+	}
 	if len(snippets) > 0 && len(snippets) <= 10 {
 		fmt.Fprintf(stdout, "\nadd to the route's contracts: (in a config, schema paths are relative to its folder)\n    pins:\n%s\n", indentBy(strings.Join(snippets, "\n"), "    "))
+	}
+	if *strict && len(skipped) > 0 {
+		return fmt.Errorf("%d of %d operations could not be imported (--strict); the others are pinned in %s", len(skipped), len(chosen), lockPath)
 	}
 	return nil
 }

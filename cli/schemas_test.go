@@ -126,6 +126,67 @@ func TestSchemasImportAllSwagger(t *testing.T) {
 	}
 }
 
+// TestSchemasImportAllSkipsBrokenRefs imports a spec in which two operations have a $ref that
+// cannot be resolved: every other operation is imported and locked, each skipped one is named
+// with its reason, and only --strict makes that an error (issue 18, item 19).
+func TestSchemasImportAllSkipsBrokenRefs(t *testing.T) {
+	spec := filepath.Join("testdata", "openapi-broken-ref.yaml")
+	for _, strict := range []bool{false, true} {
+		dir := t.TempDir()
+		args := []string{"schemas", "import", "--spec", spec, "--all", "--out", dir}
+		if strict {
+			args = append(args, "--strict")
+		}
+		out, err := schemasCLI(t, args...)
+		if strict {
+			if err == nil || errors.Is(err, ErrUsage) || !strings.Contains(err.Error(), "2 of 4 operations") {
+				t.Errorf("--strict: got %v, want an error counting the 2 skipped operations\n%s", err, out)
+			}
+		} else if err != nil {
+			t.Errorf("without --strict: %v\n%s", err, out)
+		}
+		for _, want := range []string{
+			`skipped GET /leads/{id}: response: 200: $ref "#/components/schemas/Owner": "Owner" not found`,
+			`skipped POST /lists: request: $ref "common.yaml#/components/schemas/List" points outside this file`,
+			"wrote " + filepath.Join(dir, "post-leads.request.json") + " (request)",
+			"wrote " + filepath.Join(dir, "put-lists-id-members.request.json") + " (request)",
+			"pinned 3 schemas in " + filepath.Join(dir, "schemas.lock"),
+			"skipped 2 of 4 operations",
+		} {
+			if !strings.Contains(out, want) {
+				t.Errorf("strict=%v: output lacks %q:\n%s", strict, want, out)
+			}
+		}
+		if out, err := schemasCLI(t, "schemas", "verify", "--dir", dir); err != nil || !strings.Contains(out, "3 pinned contracts match their lock") {
+			t.Errorf("strict=%v: the lock does not cover what was written: %v\n%s", strict, err, out)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "get-leads-id.response.json")); err == nil {
+			t.Errorf("strict=%v: a skipped operation left a file", strict)
+		}
+	}
+
+	// A real vendor file with one $ref broken on purpose: every other operation still imports.
+	real := realSpec(t, "hubspot-crm-contacts-v3.json")
+	data, err := os.ReadFile(real)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const ref = `"#/components/schemas/SimplePublicObjectInputForCreate"`
+	if !bytes.Contains(data, []byte(ref)) {
+		t.Skipf("%s no longer refers to %s", real, ref)
+	}
+	broken := filepath.Join(t.TempDir(), "contacts-broken.json")
+	os.WriteFile(broken, bytes.Replace(data, []byte(ref), []byte(`"#/components/schemas/Gone"`), 1), 0o644)
+	dir := t.TempDir()
+	out, err := schemasCLI(t, "schemas", "import", "--spec", broken, "--all", "--out", dir)
+	if err != nil || !strings.Contains(out, `"Gone" not found`) || !strings.Contains(out, "skipped 1 of ") {
+		t.Errorf("real spec with one broken $ref: %v\n%s", err, out)
+	}
+	if out, err := schemasCLI(t, "schemas", "verify", "--dir", dir); err != nil {
+		t.Errorf("verify: %v\n%s", err, out)
+	}
+}
+
 func TestSchemasCommandErrors(t *testing.T) {
 	spec := filepath.Join(t.TempDir(), "tiny.yaml")
 	os.WriteFile(spec, []byte("openapi: 3.0.0\ninfo: {title: T, version: '1'}\npaths:\n  /leads:\n    post:\n      responses: {'204': {description: ok}}\n"), 0o644)

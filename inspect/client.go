@@ -123,6 +123,9 @@ func encodeQuery(q store.Query) url.Values {
 	if q.Status != 0 {
 		v.Set("status", strconv.Itoa(q.Status))
 	}
+	if q.StatusClass != 0 {
+		v.Set("status", strconv.Itoa(q.StatusClass)+"xx")
+	}
 	if !q.Since.IsZero() {
 		v.Set("since", q.Since.Format(time.RFC3339Nano))
 	}

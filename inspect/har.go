@@ -12,8 +12,11 @@ import (
 )
 
 // HAR 1.2 (http://www.softwareishard.com/blog/har-12-spec/), the subset browser devtools,
-// Charles and Fiddler read. Each transaction is one entry: the request as forwarded to the
-// vendor and the vendor's answer, secrets already redacted.
+// Charles and Fiddler read. Each transaction is one entry: the request as the tool sent it,
+// addressed to the vendor, and the answer the tool got, secrets already redacted. When that
+// answer is mtguard's own (a rejected, throttled, unreachable or timed-out call), the entry's
+// comment says so and its _mtguard field (HAR allows custom fields that start with "_") says
+// who answered and whether the call was forwarded.
 type (
 	HAR struct {
 		Log HARLog `json:"log"`
@@ -35,6 +38,20 @@ type (
 		Cache           struct{}    `json:"cache"`
 		Timings         HARTimings  `json:"timings"`
 		Comment         string      `json:"comment,omitempty"`
+		Mtguard         *HARMtguard `json:"_mtguard,omitempty"`
+	}
+	// HARMtguard is mtguard's account of an entry: which call it is, who answered the tool,
+	// and the timings as recorded (in milliseconds).
+	HARMtguard struct {
+		ID         string  `json:"id"`
+		Outcome    string  `json:"outcome"`
+		AnsweredBy string  `json:"answered_by"` // vendor, mtguard or nobody
+		Forwarded  bool    `json:"forwarded"`   // mtguard sent the call on to the vendor
+		Finding    string  `json:"finding,omitempty"`
+		Error      string  `json:"error,omitempty"`
+		WaitMS     float64 `json:"wait_ms,omitempty"`
+		RecordMS   float64 `json:"record_ms,omitempty"`
+		UpstreamMS float64 `json:"upstream_ms,omitempty"`
 	}
 	HARRequest struct {
 		Method      string       `json:"method"`
@@ -72,7 +89,10 @@ type (
 		Text     string `json:"text,omitempty"`
 		Encoding string `json:"encoding,omitempty"`
 	}
+	// HARTimings splits an entry's time; their sum is the entry's time. blocked is the time
+	// before the call could leave: recording it durably and queueing for the vendor's limits.
 	HARTimings struct {
+		Blocked float64 `json:"blocked"`
 		Send    float64 `json:"send"`
 		Wait    float64 `json:"wait"`
 		Receive float64 `json:"receive"`
@@ -95,9 +115,9 @@ func harEntry(tx txn.Transaction) HAREntry {
 	if target == "" {
 		target = tx.Path // refused before a route was chosen: the URL as called
 	}
+	h := HandlingOf(tx)
 	e := HAREntry{
 		StartedDateTime: tx.Time.UTC().Format(time.RFC3339Nano),
-		Time:            tx.DurationMS,
 		Request: HARRequest{
 			Method: tx.Method, URL: target, HTTPVersion: "HTTP/1.1",
 			Cookies: []HARNameVal{}, Headers: harHeaders(tx.Request.Headers), QueryString: harQuery(target),
@@ -109,9 +129,17 @@ func harEntry(tx txn.Transaction) HAREntry {
 			Content:     HARContent{Size: tx.Response.Size, MimeType: tx.Response.ContentType, Text: tx.Response.Body},
 			HeadersSize: -1, BodySize: tx.Response.Size,
 		},
-		Timings: HARTimings{Send: 0, Wait: tx.UpstreamMS, Receive: max(0, tx.DurationMS-tx.UpstreamMS-tx.WaitMS)},
-		Comment: "mtguard " + tx.ID + " " + string(tx.Outcome),
+		Timings: harTimings(tx, h),
+		Comment: "mtguard " + tx.ID + " " + string(tx.Outcome) + ": " + h.Summary(),
+		Mtguard: &HARMtguard{
+			ID: tx.ID, Outcome: string(tx.Outcome), AnsweredBy: h.AnsweredBy, Forwarded: h.Forwarded, Finding: h.Finding,
+			Error: tx.Error, WaitMS: tx.WaitMS, RecordMS: tx.RecordMS, UpstreamMS: tx.UpstreamMS,
+		},
 	}
+	if h.AnsweredBy == AnsweredByMtguard {
+		e.Comment += "; the response is mtguard's, not the vendor's"
+	}
+	e.Time = e.Timings.Blocked + e.Timings.Send + e.Timings.Wait + e.Timings.Receive
 	if tx.Response.BodyEncoding == "base64" {
 		e.Response.Content.Encoding = "base64"
 	}
@@ -125,6 +153,22 @@ func harEntry(tx txn.Transaction) HAREntry {
 		e.Request.PostData = &HARPostData{MimeType: tx.Request.ContentType, Text: text}
 	}
 	return e
+}
+
+// harTimings splits the call's duration so that the parts add up to it exactly: blocked for
+// recording and queueing, wait for the vendor (or, for a call mtguard answered without
+// sending it, for mtguard's own answer), receive for the rest. Parts that, rounded, exceed the
+// whole are cut to fit.
+func harTimings(tx txn.Transaction, h Handling) HARTimings {
+	total := max(0, tx.DurationMS)
+	t := HARTimings{Blocked: min(total, max(0, tx.WaitMS)+max(0, tx.RecordMS))}
+	if !h.Forwarded {
+		t.Wait = total - t.Blocked
+		return t
+	}
+	t.Wait = min(total-t.Blocked, max(0, tx.UpstreamMS))
+	t.Receive = total - t.Blocked - t.Wait
+	return t
 }
 
 func harHeaders(h http.Header) []HARNameVal {

@@ -4,9 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"sort"
-	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -83,10 +84,15 @@ type replays struct {
 	replayer Replayer
 	now      func() time.Time
 
+	// started is when this server began; a job id from before it belongs to an earlier run.
+	started time.Time
+
 	mu   sync.Mutex
 	jobs map[string]*ReplayJob
 	ids  []string // oldest first, for forgetting old jobs
-	seq  int
+	// lastMS and lastSuffix are those of the last id issued, so ids only grow.
+	lastMS     int64
+	lastSuffix uint32
 }
 
 const (
@@ -97,7 +103,83 @@ const (
 )
 
 func newReplays(txs Transactions, r Replayer, now func() time.Time) *replays {
-	return &replays{txs: txs, replayer: r, now: now, jobs: map[string]*ReplayJob{}}
+	return &replays{txs: txs, replayer: r, now: now, started: now(), jobs: map[string]*ReplayJob{}}
+}
+
+// Job ids are "r", the start time in milliseconds since the epoch as 10 characters of
+// Crockford's base32, and 4 characters (20 bits) that start at a random value each
+// millisecond and count up within one: "r01JPA8X3ZQ7K2M". They sort by time and do not repeat
+// after a restart without anything being stored, so an id from an earlier run is never
+// mistaken for a job of this one (jobs live in memory).
+const (
+	crockford   = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+	jobIDLen    = 1 + 10 + 4
+	jobIDSuffix = 1 << 20
+)
+
+// newJobID issues the next job id at t; rp.mu must be held.
+func (rp *replays) newJobID(t time.Time) string {
+	ms := t.UnixMilli()
+	var suffix uint32
+	switch {
+	case ms <= rp.lastMS && rp.lastSuffix+1 < jobIDSuffix:
+		ms, suffix = rp.lastMS, rp.lastSuffix+1
+	case ms <= rp.lastMS:
+		ms, suffix = rp.lastMS+1, rand.Uint32N(jobIDSuffix/2)
+	default:
+		suffix = rand.Uint32N(jobIDSuffix / 2) // headroom to count up within the millisecond
+	}
+	rp.lastMS, rp.lastSuffix = ms, suffix
+	var b [jobIDLen]byte
+	b[0] = 'r'
+	for i, v := 10, uint64(ms); i >= 1; i, v = i-1, v>>5 {
+		b[i] = crockford[v&31]
+	}
+	for i, v := jobIDLen-1, suffix; i >= 11; i, v = i-1, v>>5 {
+		b[i] = crockford[v&31]
+	}
+	return string(b[:])
+}
+
+// jobIDTime returns the time a job id was issued at, if id has the shape newJobID gives.
+func jobIDTime(id string) (time.Time, bool) {
+	if len(id) != jobIDLen || id[0] != 'r' {
+		return time.Time{}, false
+	}
+	var ms int64
+	for i := 1; i < jobIDLen; i++ {
+		d := strings.IndexByte(crockford, id[i])
+		if d < 0 {
+			return time.Time{}, false
+		}
+		if i <= 10 {
+			ms = ms<<5 | int64(d)
+		}
+	}
+	return time.UnixMilli(ms), true
+}
+
+// unknownJob explains why id names no job of this server: it ran before the server last
+// started, or it is older than the jobs remembered, or it was never issued.
+func (rp *replays) unknownJob(id string) error {
+	at, ok := jobIDTime(id)
+	rp.mu.Lock()
+	oldest := ""
+	if len(rp.ids) > 0 {
+		oldest = rp.ids[0]
+	}
+	rp.mu.Unlock()
+	switch {
+	case ok && at.Before(rp.started):
+		return problemf(errNoRoute, "no replay job %s: it was started at %s, before this server started (%s), and jobs are kept in memory only; "+
+			"the calls it resent are in the log: mtguard log --since %s",
+			id, at.UTC().Format(time.RFC3339), rp.started.UTC().Format(time.RFC3339), at.UTC().Format(time.RFC3339))
+	case ok && len(rp.ids) >= maxJobs && id < oldest:
+		return problemf(errNoRoute, "no replay job %s: only the last %d jobs are kept and it is older; the calls it resent are in the log: mtguard log --since %s",
+			id, maxJobs, at.UTC().Format(time.RFC3339))
+	}
+	return problemf(errNoRoute, "no replay job %s on this server (jobs are kept in memory, so a job started before the server last started, at %s, is gone)",
+		id, rp.started.UTC().Format(time.RFC3339))
 }
 
 // plan decides what replaying tx means: the root of its chain, the attempt whose payload to
@@ -185,9 +267,8 @@ func (rp *replays) send(ctx context.Context, item ReplayItem, target txn.Transac
 // for a dry run). The job is returned at once; get reports its progress.
 func (rp *replays) start(req ReplayRequest, q store.Query) *ReplayJob {
 	rp.mu.Lock()
-	rp.seq++
 	job := &ReplayJob{
-		ID: "r" + strconv.Itoa(rp.seq), State: "running", DryRun: req.DryRun, Request: req,
+		ID: rp.newJobID(rp.now()), State: "running", DryRun: req.DryRun, Request: req,
 		SkipReasons: map[string]int{}, Items: []ReplayItem{}, Started: rp.now(),
 	}
 	rp.jobs[job.ID] = job

@@ -126,7 +126,7 @@ func (s *server) getReplay(w http.ResponseWriter, r *http.Request) {
 	}
 	job, ok := s.replays.get(r.PathValue("id"))
 	if !ok {
-		s.fail(w, r, problemf(errNoRoute, "no replay job %s (jobs are kept in memory until restart)", r.PathValue("id")))
+		s.fail(w, r, s.replays.unknownJob(r.PathValue("id")))
 		return
 	}
 	s.respond(w, http.StatusOK, job)

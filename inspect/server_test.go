@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -373,5 +374,63 @@ func TestHealth(t *testing.T) {
 				t.Errorf("Content-Type = %q", ct)
 			}
 		})
+	}
+}
+
+// TestListStatusClass: status= takes a class (4xx) as well as a code, on a real transaction
+// log (issue 18, item 12).
+func TestListStatusClass(t *testing.T) {
+	st, err := store.Open(filepath.Join(t.TempDir(), "mtguard.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ids := map[int]string{}
+	for _, code := range []int{201, 404, 429, 502} {
+		tx := &txn.Transaction{Call: txn.Call{Time: testNow.Add(-time.Minute), Route: "crm", Method: "POST", Path: "/crm/leads"}}
+		if err := st.RecordIntent(context.Background(), tx); err != nil {
+			t.Fatal(err)
+		}
+		tx.Result = txn.Result{Status: code, Outcome: txn.OutcomeFailed, Findings: []txn.Finding{}}
+		if err := st.RecordResult(tx); err != nil {
+			t.Fatal(err)
+		}
+		ids[code] = tx.ID
+	}
+	for _, tt := range []struct {
+		status string
+		want   []int
+	}{
+		{"4xx", []int{429, 404}},
+		{"4XX", []int{429, 404}},
+		{"5xx", []int{502}},
+		{"2xx", []int{201}},
+		{"1xx", nil},
+		{"404", []int{404}},
+	} {
+		rec := serve(t, ServerConfig{Transactions: st}, http.MethodGet, "/api/transactions?status="+tt.status, nil)
+		if rec.Code != http.StatusOK {
+			t.Errorf("status=%s: %d %s", tt.status, rec.Code, rec.Body)
+			continue
+		}
+		var page store.Page
+		json.Unmarshal(rec.Body.Bytes(), &page)
+		var got []string
+		for _, tx := range page.Transactions {
+			got = append(got, tx.ID)
+		}
+		var want []string
+		for _, code := range tt.want {
+			want = append(want, ids[code])
+		}
+		if strings.Join(got, ",") != strings.Join(want, ",") {
+			t.Errorf("status=%s: got %v, want %v", tt.status, got, want)
+		}
+	}
+	for _, bad := range []string{"6xx", "0xx", "4x", "xx", "42", "abc"} {
+		rec := serve(t, ServerConfig{Transactions: st}, http.MethodGet, "/api/transactions?status="+bad, nil)
+		if p := decodeProblem(t, rec, http.StatusBadRequest); !strings.Contains(p.Detail, "or a class such as 4xx") {
+			t.Errorf("status=%s: %q", bad, p.Detail)
+		}
 	}
 }

@@ -23,6 +23,8 @@ type Query struct {
 	Cursor string
 	// Ascending returns oldest first; the default is newest first.
 	Ascending bool
+	// StatusClass, from 1 to 5, selects every status of that hundred (4 is 400 to 499).
+	StatusClass int
 }
 
 // Page is one page of a Query's results.

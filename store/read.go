@@ -185,6 +185,9 @@ func (q Query) matches(tx txn.Transaction) bool {
 	if q.Status != 0 && tx.Status != q.Status {
 		return false
 	}
+	if q.StatusClass != 0 && tx.Status/100 != q.StatusClass {
+		return false
+	}
 	if q.RecordKey != "" && !slices.Contains(tx.RecordKeys, q.RecordKey) {
 		return false
 	}
