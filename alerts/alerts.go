@@ -202,8 +202,8 @@ type routeState struct {
 
 // deprecationEpisode is a stretch of calls to deprecated endpoints, until a day passes without one.
 type deprecationEpisode struct {
-	first, last, sunset time.Time
-	calls, records      int
+	first, last, sunset  time.Time
+	calls, records       int
 	message, replacement string // of the last finding
 }
 

@@ -45,7 +45,9 @@ func TestClassify(t *testing.T) {
 		{
 			name: "first credential refusal wins",
 			o:    obs(txn.OutcomeFailed, 120, finding(txn.CodeAuthForbidden, ""), finding(txn.CodeAuthExpired, "")),
-			want: func(c *callFacts) { c.latencyMS, c.failed, c.authCode, c.undelivered = 120, true, txn.CodeAuthForbidden, true },
+			want: func(c *callFacts) {
+				c.latencyMS, c.failed, c.authCode, c.undelivered = 120, true, txn.CodeAuthForbidden, true
+			},
 		},
 		{
 			name: "timeout says nothing about the credentials",
