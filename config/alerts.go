@@ -204,7 +204,7 @@ func (p *configParser) routeAlerts(n *yaml.Node, key string) RouteAlerts {
 	}
 	defaults := alerts.DefaultRules()
 	ra.Rules = &defaults
-	f := p.mapping(n, key, "sinks", "silence", "error_rate", "latency", "auth", "deprecation", "contract", "throttle")
+	f := p.mapping(n, key, "sinks", "silence", "error_rate", "latency", "auth", "consecutive_failures", "deprecation", "retired", "contract", "throttle")
 	if sn := deref(f.get("sinks")); present(sn) {
 		ra.Sinks = []string{}
 		for _, it := range p.list(sn, key+".sinks") {
@@ -267,6 +267,16 @@ func (p *configParser) routeAlerts(n *yaml.Node, key string) RouteAlerts {
 		rules.Auth = &alerts.AuthRule{Consecutive: p.alertInt(m.get("consecutive"), key+".auth.consecutive", 1, 1000, alerts.DefaultRules().Auth.Consecutive)}
 	} else {
 		rules.Auth = nil
+	}
+	if m, on := p.rule(f, key, "consecutive_failures", "count"); on {
+		rules.ConsecutiveFailures = &alerts.ConsecutiveFailuresRule{Count: p.alertInt(m.get("count"), key+".consecutive_failures.count", 1, 1000, alerts.DefaultRules().ConsecutiveFailures.Count)}
+	} else {
+		rules.ConsecutiveFailures = nil
+	}
+	if m, on := p.rule(f, key, "retired", "calls"); on {
+		rules.Retired = &alerts.RetiredRule{Calls: p.alertInt(m.get("calls"), key+".retired.calls", 1, 1000, alerts.DefaultRules().Retired.Calls)}
+	} else {
+		rules.Retired = nil
 	}
 	if m, on := p.rule(f, key, "deprecation", "sunset_within"); on {
 		rules.Deprecation = &alerts.DeprecationRule{SunsetWithin: p.alertDuration(m.get("sunset_within"), key+".deprecation.sunset_within", alerts.DefaultRules().Deprecation.SunsetWithin, maxSunsetAhead)}
