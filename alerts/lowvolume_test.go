@@ -1,6 +1,7 @@
 package alerts
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -216,5 +217,38 @@ func TestDeprecationHorizonAndNotice(t *testing.T) {
 	observe(e, deprecated("v55.0", clock.Now().Add(60*24*time.Hour)))
 	if got := sink.events(); !equalEvents(got, "notice sfdc deprecation", "firing sfdc deprecation") {
 		t.Fatalf("a sunset in 60 days: %v, want the notice then one firing", got)
+	}
+}
+
+// TestDeprecationNoticeSurvivesRestart: a version the log's calls already used gets no second
+// notice after a restart, even when those calls are older than the rebuilt window.
+func TestDeprecationNoticeSurvivesRestart(t *testing.T) {
+	clock := &fakeClock{t: nyMonday9}
+	st := openStore(t, "")
+	sunset := time.Date(2027, 6, 1, 0, 0, 0, 0, time.UTC)
+	deprecated := func() txn.Transaction {
+		tx := call("sfdc", clock.Now(), txn.OutcomeDelivered)
+		tx.Findings = []txn.Finding{{Code: txn.CodeEndpointDeprecated, Severity: txn.SeverityWarn,
+			Message: "sfdc-api: version v50.0 is deprecated", Detail: "https://example.com/sfdc", Sunset: &sunset, Replacement: "v60.0"}}
+		return tx
+	}
+	old := deprecated()
+	old.ID = ""
+	old.Time = clock.Now().Add(-3 * 24 * time.Hour)
+	if err := st.RecordIntent(context.Background(), &old); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.RecordResult(&old); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	sink := &recordingSink{name: "ops-slack"}
+	e := startEngine(t, Config{Now: clock.Now, Sinks: []Sink{sink},
+		Routes: []RouteAlerts{{Route: "sfdc", Owner: "ops@example.com", Rules: DefaultRules()}}}, st)
+	observe(e, deprecated())
+	if got := sink.events(); len(got) != 0 {
+		t.Fatalf("a version the log already had: %v, want no notice", got)
 	}
 }
