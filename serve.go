@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mattn/go-isatty"
 	"github.com/rs/zerolog"
 
 	"github.com/mtguard/mtguard/config"
@@ -328,10 +329,17 @@ func proxyRoutes(rcs []config.Route, getenv func(string) string) ([]proxy.Route,
 	return out, nil
 }
 
-// newLogger returns the process logger: JSON lines, or a console format for people.
+// newLogger returns the process logger: JSON lines, or a console format for people, in colour
+// only when w is a terminal (a file, a pipe or journald would get raw escape codes).
 func newLogger(w io.Writer, format string, level zerolog.Level) zerolog.Logger {
 	if format == "console" {
-		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly}
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly, NoColor: !isTerminal(w)}
 	}
 	return zerolog.New(w).Level(level).With().Timestamp().Logger()
+}
+
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(interface{ Fd() uintptr })
+	return ok && (isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd()))
 }

@@ -176,6 +176,21 @@ type routeState struct {
 	authCleared             bool // a call since the last auth failure got a clean answer
 
 	dep deprecationEpisode
+	// depSeen holds the deprecated versions seen on the route (depKey), so each gets one
+	// notice; depNew is the finding of a version seen for the first time by the last call
+	// counted, until evaluate sends its notice.
+	depSeen map[string]bool
+	depNew  *txn.Finding
+	// lastNotice is the id of the route's last notice, to keep ids unique.
+	lastNotice string
+
+	// consecutive failures: the run of undelivered calls, and whether a delivery ended it
+	failStreak, failRecords int
+	failSince               time.Time
+	failLast                txn.Outcome
+	failCleared             bool
+
+	retired retiredEpisode
 
 	throttleAbove time.Time // since when the queue is over the threshold
 	throttle      QueueStat
@@ -187,9 +202,16 @@ type routeState struct {
 
 // deprecationEpisode is a stretch of calls to deprecated endpoints, until a day passes without one.
 type deprecationEpisode struct {
-	first, last, sunset time.Time
-	calls, records      int
-	message, detail     string // of the last finding, to parse the sunset once per text
+	first, last, sunset  time.Time
+	calls, records       int
+	message, replacement string // of the last finding
+}
+
+// retiredEpisode is a stretch of calls to retired endpoints, until a day passes without one.
+type retiredEpisode struct {
+	first, last          time.Time
+	calls, records       int
+	message, replacement string // of the last finding
 }
 
 // New returns an engine for cfg. It watches calls handed to Observe only once Start has
@@ -242,7 +264,7 @@ func New(cfg Config) (*Engine, error) {
 				return nil, fmt.Errorf("alerts: route %q names sink %q, which is not configured", ra.Route, n)
 			}
 		}
-		rs := &routeState{name: ra.Route, owner: ra.Owner, sinks: ra.Sinks, rules: ra.Rules}
+		rs := &routeState{name: ra.Route, owner: ra.Owner, sinks: ra.Sinks, rules: ra.Rules, depSeen: map[string]bool{}}
 		if ra.Sinks == nil {
 			rs.sinks = []string{}
 			for _, s := range cfg.Sinks {
@@ -289,6 +311,10 @@ func (r Rules) check() error {
 		return errors.New("contract needs rejections >= 1 and per > 0")
 	case r.Throttle != nil && (r.Throttle.QueueAbove <= 0 || r.Throttle.QueueAbove > 1 || r.Throttle.For < 0):
 		return errors.New("throttle needs 0% < queue_above <= 100%")
+	case r.ConsecutiveFailures != nil && r.ConsecutiveFailures.Count < 1:
+		return errors.New("consecutive_failures needs count >= 1")
+	case r.Retired != nil && r.Retired.Calls < 1:
+		return errors.New("retired needs calls >= 1")
 	}
 	return nil
 }

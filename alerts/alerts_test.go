@@ -367,11 +367,20 @@ func TestBurstAcceptance(t *testing.T) {
 	if firing, _ := e.List(store.AlertQuery{State: store.AlertFiring}); len(firing) != 1 || firing[0].Calls != 100 || firing[0].Records != 100 {
 		t.Errorf("firing %+v", firing)
 	}
-	// Once the window has drained, the alert resolves.
+	// A drained window is no verdict: the alert stays until enough calls show the route works.
 	clock.Advance(11 * time.Minute)
 	tick(e)
+	if got := sink.events(); !equalEvents(got, "firing crm error_rate") {
+		t.Fatalf("after the window: %v, want still firing", got)
+	}
+	for i := range 20 {
+		e.Observe(call("crm", clock.Now().Add(time.Duration(i)*time.Second), txn.OutcomeDelivered))
+	}
+	clock.Advance(20 * time.Second)
+	e.Flush()
+	tick(e)
 	if got := sink.events(); !equalEvents(got, "firing crm error_rate", "resolved crm error_rate") {
-		t.Fatalf("after the window: %v", got)
+		t.Fatalf("after 20 deliveries: %v", got)
 	}
 }
 
@@ -521,14 +530,14 @@ func TestDeprecationContractThrottle(t *testing.T) {
 	farSunset := time.Date(2027, 6, 1, 0, 0, 0, 0, time.UTC)
 	far.Findings = []txn.Finding{{Code: "endpoint.deprecated", Message: "v1 is deprecated; sunset 2027-06-01", Sunset: &farSunset}}
 	observe(e, far)
-	if got := sink.events(); len(got) != 0 {
-		t.Fatalf("a sunset half a year away: %v", got)
+	if got := sink.events(); !equalEvents(got, "notice sfdc deprecation") {
+		t.Fatalf("a sunset half a year away: %v, want only the first-sight notice", got)
 	}
 	near := call("sfdc", clock.Now(), txn.OutcomeDelivered)
 	nearSunset := time.Date(2026, 12, 15, 0, 0, 0, 0, time.UTC)
 	near.Findings = []txn.Finding{{Code: "endpoint.deprecation_announced", Message: "the vendor announced a deprecation", Detail: "Sunset: Tue, 15 Dec 2026 00:00:00 GMT", Sunset: &nearSunset}}
 	observe(e, near)
-	if got := sink.events(); !equalEvents(got, "firing sfdc deprecation") {
+	if got := sink.events(); !equalEvents(got, "notice sfdc deprecation", "firing sfdc deprecation") {
 		t.Fatalf("a sunset in 15 days: %v", got)
 	}
 	if s := sink.last().Alert.Summary; !strings.Contains(s, "sunset 2026-12-15, 14 days left") {
@@ -537,7 +546,7 @@ func TestDeprecationContractThrottle(t *testing.T) {
 
 	rej := call("sfdc", clock.Now(), txn.OutcomeRejected, "schema.request.invalid")
 	observe(e, rej)
-	if got := sink.events(); len(got) != 2 || got[1] != "firing sfdc contract" {
+	if got := sink.events(); len(got) != 3 || got[2] != "firing sfdc contract" {
 		t.Fatalf("a contract rejection: %v", got)
 	}
 	if c := sink.last().Alert.Command; c != "mtguard log --route sfdc --since 2026-11-30T14:00:00Z --outcome rejected" {
@@ -548,14 +557,14 @@ func TestDeprecationContractThrottle(t *testing.T) {
 	tick(e)
 	clock.Advance(61 * time.Second)
 	tick(e)
-	if got := sink.events(); len(got) != 3 || got[2] != "firing sfdc throttle" {
+	if got := sink.events(); len(got) != 4 || got[3] != "firing sfdc throttle" {
 		t.Fatalf("a saturated queue: %v", got)
 	}
 	queues.set(QueueStat{Group: "sfdc-prod", Routes: []string{"sfdc"}, Depth: 1, Saturation: 0.1})
 	clock.Advance(25 * time.Hour)
 	tick(e)
 	got := sink.events()
-	if len(got) != 6 || !strings.Contains(strings.Join(got, "|"), "resolved sfdc throttle") || !strings.Contains(strings.Join(got, "|"), "resolved sfdc deprecation") {
+	if len(got) != 7 || !strings.Contains(strings.Join(got, "|"), "resolved sfdc throttle") || !strings.Contains(strings.Join(got, "|"), "resolved sfdc deprecation") {
 		t.Fatalf("after a quiet day: %v", got)
 	}
 }

@@ -13,4 +13,6 @@ const (
 const (
 	deprecationQuiet           = 24 * time.Hour
 	deprecationRenotifyAtLeast = 24 * time.Hour
+	// retiredQuiet is how long without a call to a retired endpoint resolves its alert.
+	retiredQuiet = 24 * time.Hour
 )

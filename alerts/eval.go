@@ -2,6 +2,7 @@ package alerts
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/mtguard/mtguard/store"
@@ -55,7 +56,9 @@ func (e *Engine) evaluateAll(now time.Time, queues []QueueStat) {
 		e.evalErrorRate(rs, now)
 		e.evalLatency(rs, now)
 		e.evalAuth(rs, now)
+		e.evalConsecutiveFailures(rs, now)
 		e.evalDeprecation(rs, now)
+		e.evalRetired(rs, now)
 		e.evalContract(rs, now)
 		q, ok := byRoute[rs.name]
 		e.evalThrottle(rs, now, q, ok)
@@ -102,12 +105,19 @@ func (e *Engine) evalLatency(rs *routeState, now time.Time) {
 	}
 }
 
-// evalShare fires k while more than the fraction limit of the calls in w were bad, once w
-// holds at least minCalls calls, and resolves it otherwise.
+// evalShare fires k while more than the fraction limit of the calls in w were bad, and
+// resolves it once no more than that share were, both only while w holds at least minCalls
+// calls. Fewer calls are no verdict either way: "1 of 1 calls failed" is no recovery, and an
+// empty window after an outage proves nothing, so an open incident stays open (without
+// reminders) until enough calls show how the route fares.
 func (e *Engine) evalShare(rs *routeState, k kind, w *window, now time.Time, minCalls int, limit float64) {
 	w.advance(now)
 	s := w.sum
-	rs.holds[k] = s.calls >= minCalls && s.calls > 0 && float64(s.bad) > limit*float64(s.calls)
+	if s.calls < minCalls || s.calls == 0 {
+		rs.holds[k] = false
+		return
+	}
+	rs.holds[k] = float64(s.bad) > limit*float64(s.calls)
 	if rs.holds[k] {
 		e.fire(rs, k, now, w.firstBad(), s.bad, s.badRecords)
 		return
@@ -130,6 +140,127 @@ func (e *Engine) evalAuth(rs *routeState, now time.Time) {
 	if rs.authCleared {
 		e.resolve(rs, kindAuth, now)
 	}
+}
+
+// evalConsecutiveFailures fires after Count undelivered calls in a row where the error-rate
+// rule cannot judge: the run began at least the error-rate window ago and that window still
+// holds fewer than min_calls calls (or error_rate is off). So a busy route's outage is one
+// error_rate alert and a short run among many deliveries is none, while a form sending a few
+// leads an hour is alerted. It stays quiet while an alert that already explains the failures
+// fires (error_rate, auth, contract, retired). Like auth, only a delivery resolves it: no calls
+// at all show nothing.
+func (e *Engine) evalConsecutiveFailures(rs *routeState, now time.Time) {
+	r := rs.rules.ConsecutiveFailures
+	if r == nil {
+		return
+	}
+	const k = kindConsecutiveFailures
+	if rs.failStreak < r.Count {
+		rs.holds[k] = false
+		if rs.failCleared {
+			e.resolve(rs, k, now)
+		}
+		return
+	}
+	if rs.active[k] != nil {
+		rs.holds[k] = true
+		return
+	}
+	for _, other := range []kind{kindErrorRate, kindAuth, kindContract, kindRetired} {
+		if rs.active[other] != nil {
+			rs.holds[k] = false
+			return
+		}
+	}
+	if er := rs.rules.ErrorRate; er != nil {
+		rs.errWin.advance(now)
+		if now.Sub(rs.failSince) < er.Per || rs.errWin.sum.calls >= er.MinCalls {
+			rs.holds[k] = false
+			return
+		}
+	}
+	rs.holds[k] = true
+	e.fire(rs, k, now, rs.failSince, rs.failStreak, rs.failRecords)
+}
+
+// evalRetired fires as soon as the episode holds Calls calls to a retired endpoint, and
+// resolves after a day without one.
+func (e *Engine) evalRetired(rs *routeState, now time.Time) {
+	r := rs.rules.Retired
+	if r == nil {
+		return
+	}
+	d := &rs.retired
+	last := d.last
+	if a := rs.active[kindRetired]; a != nil && a.LastSeen.After(last) {
+		last = a.LastSeen
+	}
+	if d.calls > 0 && now.Sub(last) > retiredQuiet {
+		*d = retiredEpisode{}
+	}
+	if d.calls == 0 {
+		rs.holds[kindRetired] = false
+		if rs.active[kindRetired] != nil && now.Sub(last) > retiredQuiet {
+			e.resolve(rs, kindRetired, now)
+		}
+		return
+	}
+	rs.holds[kindRetired] = d.calls >= r.Calls
+	if rs.holds[kindRetired] {
+		e.fire(rs, kindRetired, now, d.first, d.calls, d.records)
+	}
+}
+
+// notice sends the one notice of a deprecated version first seen on the route: not an
+// incident (nothing to acknowledge or resolve, no page), but what the owner needs to plan the
+// migration long before the deprecation alert's horizon. It goes to the history with state
+// "notice" and to the sinks, which PagerDuty ignores.
+func (e *Engine) notice(rs *routeState, f *txn.Finding, now time.Time) {
+	id := now.UTC().Format("20060102T150405Z") + "-" + rs.name + "-" + KindDeprecation + "-notice"
+	if id == rs.lastNotice {
+		id += "-" + fmt.Sprint(now.UnixNano()%1000003)
+	}
+	rs.lastNotice = id
+	a := store.Alert{
+		ID:       id,
+		Route:    rs.name,
+		Owner:    rs.owner,
+		Kind:     KindDeprecation,
+		Severity: kindDeprecation.severity(),
+		State:    StateNotice,
+		Summary:  noticeText(f, now, rs.rules.Deprecation.SunsetWithin),
+		Since:    now,
+		FiredAt:  now,
+		LastSeen: now,
+		Calls:    1,
+		Command:  lookCommand(rs.name, kindDeprecation, now),
+		Sinks:    rs.sinks,
+	}
+	external := !e.muted(&a, now) && len(a.Sinks) > 0
+	if external {
+		a.Notifications, a.LastNotified = 1, now
+	}
+	e.send(outMsg{n: Notification{Event: EventNotice, Time: now, Alert: a}, external: external})
+}
+
+// noticeText is the notice of a deprecated version: what, until when, what to move to.
+func noticeText(f *txn.Finding, now time.Time, horizon time.Duration) string {
+	var when []string
+	if f.Sunset != nil {
+		left := f.Sunset.Sub(now)
+		if left > 0 {
+			when = append(when, fmt.Sprintf("sunset %s, %d days left", f.Sunset.UTC().Format(time.DateOnly), int(left.Hours()/24)))
+		} else {
+			when = append(when, fmt.Sprintf("sunset %s has passed", f.Sunset.UTC().Format(time.DateOnly)))
+		}
+	} else {
+		when = append(when, "no sunset date known")
+	}
+	if f.Replacement != "" {
+		when = append(when, "move to "+f.Replacement)
+	}
+	return fmt.Sprintf("first call to a deprecated endpoint on this route: %s (%s); the deprecation alert fires once the sunset is less than %s away",
+		strings.TrimSuffix(txn.Truncate(f.Message, 200), "."), strings.Join(when, "; "), FormatDuration(horizon))
 }
 
 func (e *Engine) evalDeprecation(rs *routeState, now time.Time) {
@@ -301,6 +432,14 @@ func lookCommand(route string, k kind, since time.Time) string {
 	return cmd
 }
 
+// moveTo names the replacement, unless the message already does.
+func moveTo(message, replacement string) string {
+	if replacement == "" || strings.Contains(message, replacement) {
+		return ""
+	}
+	return "; move to " + replacement
+}
+
 func ratio(a, b int) float64 {
 	if b == 0 {
 		return 0
@@ -351,7 +490,20 @@ func (e *Engine) describe(rs *routeState, k kind, now time.Time) string {
 		if d.message != "" {
 			msg = ": " + txn.Truncate(d.message, 200)
 		}
-		return fmt.Sprintf("%d calls went to a deprecated endpoint (%s)%s", d.calls, when, msg)
+		return fmt.Sprintf("%d calls went to a deprecated endpoint (%s)%s%s", d.calls, when, msg, moveTo(d.message, d.replacement))
+	case kindRetired:
+		d := rs.retired
+		msg := ""
+		if d.message != "" {
+			msg = ": " + txn.Truncate(d.message, 200)
+		}
+		return fmt.Sprintf("%d calls went to an endpoint the vendor has retired; they fail or are answered by another version%s%s", d.calls, msg, moveTo(d.message, d.replacement))
+	case kindConsecutiveFailures:
+		s := fmt.Sprintf("%d calls in a row were not delivered (last: %s)", rs.failStreak, rs.failLast)
+		if rs.lastDelivery.IsZero() {
+			return s + "; no delivery since mtguard started watching"
+		}
+		return s + "; no delivery since " + rs.lastDelivery.UTC().Format("2006-01-02 15:04 MST")
 	case kindContract:
 		r, w := rs.rules.Contract, rs.conWin.sum
 		return fmt.Sprintf("%d calls rejected by a pinned contract in the last %s (threshold %d); they were not forwarded",
@@ -381,6 +533,10 @@ func (e *Engine) resolution(rs *routeState, k kind, now time.Time) string {
 		return "the vendor accepted the credentials again"
 	case kindDeprecation:
 		return fmt.Sprintf("no call has reached a deprecated endpoint for %s", FormatDuration(deprecationQuiet))
+	case kindRetired:
+		return fmt.Sprintf("no call has reached a retired endpoint for %s", FormatDuration(retiredQuiet))
+	case kindConsecutiveFailures:
+		return "a call was delivered again"
 	case kindContract:
 		r, w := rs.rules.Contract, rs.conWin.sum
 		return fmt.Sprintf("%d contract rejections in the last %s", w.bad, FormatDuration(r.Per))

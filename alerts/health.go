@@ -6,8 +6,8 @@ import (
 
 // The states of a route in mtguard health, from worst to best.
 const (
-	// StateFailing: calls arrive but fail (an auth, error-rate or contract alert fires, or
-	// nothing of the last hour's calls was delivered).
+	// StateFailing: calls arrive but fail (an auth, error-rate, consecutive-failures, contract
+	// or retired-endpoint alert fires, or nothing of the last hour's calls was delivered).
 	StateFailing = "failing"
 	// StateSilent: a silence alert fires: the records stopped coming.
 	StateSilent = "silent"
@@ -71,7 +71,7 @@ func (e *Engine) Health() Health {
 			}
 			rh.Firing = append(rh.Firing, kind(k).String())
 			switch kind(k) {
-			case kindAuth, kindErrorRate, kindContract:
+			case kindAuth, kindErrorRate, kindContract, kindConsecutiveFailures, kindRetired:
 				failing = true
 			case kindSilence:
 				silent = true

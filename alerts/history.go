@@ -51,10 +51,19 @@ func (e *Engine) rebuild(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("route %s: %w", rs.name, err)
 		}
+		seen, err := e.deprecationsSeen(ctx, rs)
+		if err != nil {
+			return fmt.Errorf("route %s: %w", rs.name, err)
+		}
 		e.mu.Lock()
+		for i := range seen {
+			rs.seeDeprecation(&seen[i])
+		}
 		for _, o := range obs {
 			e.process(o, true)
 		}
+		// The log's calls had their notices when they happened.
+		rs.depNew = nil
 		if len(obs) > 0 && obs[0].at.Before(rs.watchFrom) {
 			// The log was recording before this start: silence can be judged right away.
 			rs.watchFrom = obs[0].at
@@ -114,6 +123,30 @@ func (e *Engine) recent(ctx context.Context, rs *routeState, now time.Time) ([]o
 	return obs, nil
 }
 
+// deprecationsSeen returns the deprecation findings of the route's newest calls in the log
+// (up to 1000 calls per code), so that a restart sends no second notice for a version the
+// route already used.
+func (e *Engine) deprecationsSeen(ctx context.Context, rs *routeState) ([]txn.Finding, error) {
+	if rs.rules.Deprecation == nil {
+		return nil, nil
+	}
+	var out []txn.Finding
+	for _, code := range []string{txn.CodeEndpointDeprecated, txn.CodeDeprecationAnnounced} {
+		page, err := e.store.Query(ctx, store.Query{Route: rs.name, Finding: code, Limit: 1000})
+		if err != nil {
+			return nil, err
+		}
+		for _, tx := range page.Transactions {
+			for _, f := range tx.Findings {
+				if f.Code == code {
+					out = append(out, f)
+				}
+			}
+		}
+	}
+	return out, nil
+}
+
 func kindByName(s string) (kind, bool) {
 	for k := range numKinds {
 		if k.String() == s {
@@ -140,6 +173,10 @@ func (r Rules) has(k kind) bool {
 		return r.Contract != nil
 	case kindThrottle:
 		return r.Throttle != nil
+	case kindConsecutiveFailures:
+		return r.ConsecutiveFailures != nil
+	case kindRetired:
+		return r.Retired != nil
 	}
 	return false
 }

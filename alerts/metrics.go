@@ -171,7 +171,12 @@ func (m *Metrics) route(label string) *routeMetrics {
 		lastDelivery: m.lastDelivery.WithLabelValues(label),
 	}
 	for _, o := range txn.Outcomes {
-		rm.calls[o] = m.calls.WithLabelValues(label, string(o))
+		// A pending call is still in flight: the engine only ever sees settled calls (a pending
+		// one found on start settles as interrupted), so its series would read 0 forever and
+		// name an outcome that docs/findings.md rightly does not list.
+		if o != txn.OutcomePending {
+			rm.calls[o] = m.calls.WithLabelValues(label, string(o))
+		}
 	}
 	return rm
 }

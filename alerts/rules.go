@@ -15,6 +15,11 @@ const (
 	KindDeprecation = "deprecation"
 	KindContract    = "contract"
 	KindThrottle    = "throttle"
+	// KindConsecutiveFailures fires after a run of failed deliveries on a route too quiet for
+	// the error-rate rule to judge.
+	KindConsecutiveFailures = "consecutive_failures"
+	// KindRetired fires at once when calls reach an endpoint the vendor has retired.
+	KindRetired = "retired"
 )
 
 // kind indexes a route's per-rule state.
@@ -28,6 +33,8 @@ const (
 	kindDeprecation
 	kindContract
 	kindThrottle
+	kindConsecutiveFailures
+	kindRetired
 	numKinds
 )
 
@@ -47,6 +54,10 @@ func (k kind) String() string {
 		return KindContract
 	case kindThrottle:
 		return KindThrottle
+	case kindConsecutiveFailures:
+		return KindConsecutiveFailures
+	case kindRetired:
+		return KindRetired
 	}
 	return "unknown"
 }
@@ -57,7 +68,7 @@ func (k kind) severity() string {
 	switch k {
 	case kindSilence, kindAuth:
 		return "critical"
-	case kindErrorRate, kindContract:
+	case kindErrorRate, kindContract, kindConsecutiveFailures, kindRetired:
 		return "error"
 	}
 	return "warning"
@@ -73,7 +84,8 @@ type SilenceRule struct {
 }
 
 // ErrorRateRule fires when more than Above of the calls within Per did not end delivered,
-// once there are at least MinCalls of them.
+// once there are at least MinCalls of them. With fewer calls the rule has no verdict: an alert
+// that fires keeps firing, one that does not is not fired.
 type ErrorRateRule struct {
 	Above    float64 // a fraction: 0.05 is 5%
 	Per      time.Duration
@@ -97,9 +109,24 @@ type AuthRule struct {
 
 // DeprecationRule fires when calls still reach an endpoint whose sunset is less than
 // SunsetWithin away (or already past), read from endpoint.deprecated and
-// endpoint.deprecation_announced findings.
+// endpoint.deprecation_announced findings. The first call to a deprecated version on a route
+// also sends one notice (EventNotice), however far away its sunset is.
 type DeprecationRule struct {
 	SunsetWithin time.Duration
+}
+
+// ConsecutiveFailuresRule fires after Count calls in a row were not delivered (outcome failed,
+// unreachable, timeout or rejected) while the error-rate rule has no verdict (its window holds
+// fewer than min_calls calls, or it is off): the low-volume route's error rate. A delivered or
+// partial call ends the run; throttled and interrupted calls neither extend nor end it.
+type ConsecutiveFailuresRule struct {
+	Count int
+}
+
+// RetiredRule fires as soon as Calls calls carry endpoint.retired: the vendor has switched the
+// endpoint off, so those calls fail (or are answered by another version) now.
+type RetiredRule struct {
+	Calls int
 }
 
 // ContractRule fires when at least Rejections calls within Per were rejected by a pinned
@@ -124,7 +151,14 @@ type Rules struct {
 	Deprecation *DeprecationRule
 	Contract    *ContractRule
 	Throttle    *ThrottleRule
+	// ConsecutiveFailures and Retired are on by default like the rules above.
+	ConsecutiveFailures *ConsecutiveFailuresRule
+	Retired             *RetiredRule
 }
+
+// DefaultSunsetWithin is the deprecation rule's default horizon: most migrations to a vendor's
+// new API version take longer than a month.
+const DefaultSunsetWithin = 90 * 24 * time.Hour
 
 // DefaultRules are the rules of a route whose config says nothing about alerts. Silence is off:
 // expected volume is particular to each integration, so the route has to state it.
@@ -133,9 +167,13 @@ func DefaultRules() Rules {
 		ErrorRate:   &ErrorRateRule{Above: 0.10, Per: 10 * time.Minute, MinCalls: 20},
 		Latency:     &LatencyRule{Percentile: 0.95, Above: 5 * time.Second, Per: 10 * time.Minute, MinCalls: 20},
 		Auth:        &AuthRule{Consecutive: 3},
-		Deprecation: &DeprecationRule{SunsetWithin: 30 * 24 * time.Hour},
+		Deprecation: &DeprecationRule{SunsetWithin: DefaultSunsetWithin},
 		Contract:    &ContractRule{Rejections: 1, Per: 10 * time.Minute},
 		Throttle:    &ThrottleRule{QueueAbove: 0.8, For: time.Minute},
+		// 5 failed deliveries in a row: about an hour of a form sending 5 leads an hour, and
+		// few enough that a run of that length is rarely chance.
+		ConsecutiveFailures: &ConsecutiveFailuresRule{Count: 5},
+		Retired:             &RetiredRule{Calls: 1},
 	}
 }
 

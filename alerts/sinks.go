@@ -19,7 +19,14 @@ const (
 	EventReminder     = "reminder"     // still firing, nobody acknowledged it
 	EventResolved     = "resolved"     // it recovered
 	EventAcknowledged = "acknowledged" // someone took it
+	// EventNotice is information, not an incident: the first call to a deprecated version on a
+	// route. Its alert has State StateNotice; nothing follows it.
+	EventNotice = "notice"
 )
+
+// StateNotice is the state of the alert a notice carries (EventNotice): it never fires nor
+// resolves.
+const StateNotice store.AlertState = "notice"
 
 // Notification is one alert event for a sink.
 type Notification struct {

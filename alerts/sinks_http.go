@@ -78,6 +78,8 @@ func SlackText(n Notification) string {
 		fmt.Fprintf(&b, ":rotating_light: %s (%s)\n%s\n", title, a.Severity, slackEscape(a.Summary))
 	case EventReminder:
 		fmt.Fprintf(&b, ":repeat: Still firing: %s (%s)\n%s\n", title, a.Severity, slackEscape(a.Summary))
+	case EventNotice:
+		fmt.Fprintf(&b, ":information_source: Notice: %s\n%s\n", title, slackEscape(a.Summary))
 	case EventResolved:
 		fmt.Fprintf(&b, ":white_check_mark: Resolved: %s after %s\n%s\n", title, FormatDuration(a.ResolvedAt.Sub(a.FiredAt).Round(time.Minute)), slackEscape(a.Resolution))
 	case EventAcknowledged:

@@ -36,7 +36,14 @@ type callFacts struct {
 	// credentials work again.
 	authAccepted bool
 	dep          *txn.Finding // the last deprecation finding; shared with the transaction, read only
+	retired      *txn.Finding // the last endpoint.retired finding; read only
 	contract     bool         // rejected by a pinned contract, so never forwarded
+
+	// undelivered is a call whose records reached no vendor for a reason that is the
+	// integration's or the vendor's (failed, unreachable, timeout, rejected); a delivered or
+	// partial call ends such a run, a throttled or interrupted one is neither.
+	undelivered bool
+	outcome     txn.Outcome
 }
 
 // classify reads one call against a route's rules into c, overwriting every field. A call
@@ -57,7 +64,14 @@ func (c *callFacts) classify(o *observation, rules *Rules, now time.Time) {
 	if r := rules.Latency; r != nil && o.latencyMS >= 0 {
 		c.slow = o.latencyMS > float64(r.Above)/float64(time.Millisecond)
 	}
-	c.authCode, c.dep = "", nil
+	c.outcome = o.outcome
+	switch o.outcome {
+	case txn.OutcomeFailed, txn.OutcomeUnreachable, txn.OutcomeTimeout, txn.OutcomeRejected:
+		c.undelivered = true
+	default:
+		c.undelivered = false
+	}
+	c.authCode, c.dep, c.retired = "", nil, nil
 	contract := false
 	for i := range o.findings {
 		f := &o.findings[i]
@@ -68,6 +82,8 @@ func (c *callFacts) classify(o *observation, rules *Rules, now time.Time) {
 			}
 		case f.Code == txn.CodeEndpointDeprecated || f.Code == txn.CodeDeprecationAnnounced:
 			c.dep = f
+		case f.Code == txn.CodeEndpointRetired:
+			c.retired = f
 		case strings.HasPrefix(f.Code, schemaCodePrefix) || strings.HasPrefix(f.Code, contractCodePrefix):
 			contract = true
 		}
@@ -99,7 +115,9 @@ func (rs *routeState) count(c *callFacts) {
 	rs.countDelivery(c)
 	rs.countWindows(c)
 	rs.countAuth(c)
+	rs.countFailures(c)
 	rs.countDeprecation(c)
+	rs.countRetired(c)
 }
 
 func (rs *routeState) countDelivery(c *callFacts) {
@@ -146,6 +164,48 @@ func (rs *routeState) countAuth(c *callFacts) {
 	}
 }
 
+// countFailures keeps the run of undelivered calls for the consecutive-failures rule.
+func (rs *routeState) countFailures(c *callFacts) {
+	switch {
+	case c.undelivered:
+		if rs.failStreak == 0 {
+			rs.failSince = c.t
+		}
+		rs.failStreak++
+		rs.failRecords += c.records
+		rs.failLast = c.outcome
+		rs.failCleared = false
+	case c.delivered:
+		rs.failStreak, rs.failRecords, rs.failCleared = 0, 0, true
+	}
+}
+
+// maxDepSeen bounds the deprecated versions remembered per route; past it no more notices.
+const maxDepSeen = 256
+
+// depKey names what a deprecation finding is about, so a version gets one notice however its
+// message counts down the days.
+func depKey(f *txn.Finding) string {
+	k := f.Code + "|" + f.Detail + "|" + f.Replacement + "|"
+	if f.Sunset != nil {
+		k += f.Sunset.UTC().Format(time.RFC3339)
+	}
+	if f.Detail == "" && f.Replacement == "" && f.Sunset == nil {
+		k += f.Message
+	}
+	return k
+}
+
+// seeDeprecation remembers f's version; it reports whether it is the first sight.
+func (rs *routeState) seeDeprecation(f *txn.Finding) bool {
+	k := depKey(f)
+	if rs.depSeen[k] || len(rs.depSeen) >= maxDepSeen {
+		return false
+	}
+	rs.depSeen[k] = true
+	return true
+}
+
 func (rs *routeState) countDeprecation(c *callFacts) {
 	dep := c.dep
 	if dep == nil || rs.rules.Deprecation == nil {
@@ -160,11 +220,31 @@ func (rs *routeState) countDeprecation(c *callFacts) {
 	if c.t.After(d.last) {
 		d.last = c.t
 	}
-	d.detail, d.message = dep.Detail, dep.Message
+	d.message, d.replacement = dep.Message, dep.Replacement
 	// The detectors put the sunset date on the finding; the earliest one seen is the deadline.
 	if s := dep.Sunset; s != nil && (d.sunset.IsZero() || s.Before(d.sunset)) {
 		d.sunset = *s
 	}
+	if rs.seeDeprecation(dep) {
+		rs.depNew = dep
+	}
+}
+
+func (rs *routeState) countRetired(c *callFacts) {
+	f := c.retired
+	if f == nil || rs.rules.Retired == nil {
+		return
+	}
+	d := &rs.retired
+	if d.calls == 0 {
+		d.first = c.t
+	}
+	d.calls++
+	d.records += c.records
+	if c.t.After(d.last) {
+		d.last = c.t
+	}
+	d.message, d.replacement = f.Message, f.Replacement
 }
 
 // hits reports whether the call is evidence for an incident of kind k, so an open incident's
@@ -185,6 +265,10 @@ func (c *callFacts) hits(k kind) bool {
 		return c.contract
 	case kindThrottle:
 		return c.queued
+	case kindConsecutiveFailures:
+		return c.undelivered
+	case kindRetired:
+		return c.retired != nil
 	}
 	return false
 }
@@ -214,8 +298,21 @@ func (e *Engine) evaluate(rs *routeState, c *callFacts, now time.Time) {
 		e.evalLatency(rs, now)
 	}
 	e.evalAuth(rs, now)
+	e.evalConsecutiveFailures(rs, now)
 	if c.dep != nil {
+		before := rs.active[kindDeprecation]
 		e.evalDeprecation(rs, now)
+		if f := rs.depNew; f != nil {
+			rs.depNew = nil
+			// A version first seen with its sunset inside the horizon fires the alert now,
+			// which says as much as the notice would.
+			if a := rs.active[kindDeprecation]; a == nil || a == before {
+				e.notice(rs, f, now)
+			}
+		}
+	}
+	if c.retired != nil {
+		e.evalRetired(rs, now)
 	}
 	if c.contract {
 		e.evalContract(rs, now)

@@ -40,17 +40,19 @@ func TestClassify(t *testing.T) {
 		{
 			name: "failed on a plain error still proves the credentials",
 			o:    obs(txn.OutcomeFailed, 120, finding("response.silent_failure", "")),
-			want: func(c *callFacts) { c.latencyMS, c.failed, c.authAccepted = 120, true, true },
+			want: func(c *callFacts) { c.latencyMS, c.failed, c.authAccepted, c.undelivered = 120, true, true, true },
 		},
 		{
 			name: "first credential refusal wins",
 			o:    obs(txn.OutcomeFailed, 120, finding(txn.CodeAuthForbidden, ""), finding(txn.CodeAuthExpired, "")),
-			want: func(c *callFacts) { c.latencyMS, c.failed, c.authCode = 120, true, txn.CodeAuthForbidden },
+			want: func(c *callFacts) {
+				c.latencyMS, c.failed, c.authCode, c.undelivered = 120, true, txn.CodeAuthForbidden, true
+			},
 		},
 		{
 			name: "timeout says nothing about the credentials",
 			o:    obs(txn.OutcomeTimeout, 30000),
-			want: func(c *callFacts) { c.latencyMS, c.failed = 30000, true },
+			want: func(c *callFacts) { c.latencyMS, c.failed, c.undelivered = 30000, true, true },
 		},
 		{
 			name:  "slower than the latency rule",
@@ -73,7 +75,7 @@ func TestClassify(t *testing.T) {
 			name:  "vendor not asked is never slow",
 			o:     obs(txn.OutcomeRejected, -1, finding("schema.missing_field", "")),
 			rules: slowRule,
-			want:  func(c *callFacts) { c.latencyMS, c.failed, c.contract = -1, true, true },
+			want:  func(c *callFacts) { c.latencyMS, c.failed, c.contract, c.undelivered = -1, true, true, true },
 		},
 		{
 			name: "contract finding on a forwarded call is no contract rejection",
@@ -90,6 +92,14 @@ func TestClassify(t *testing.T) {
 			},
 		},
 		{
+			name: "a retired endpoint, and a run of failures",
+			o:    obs(txn.OutcomeFailed, 120, finding(txn.CodeEndpointRetired, "v1 is retired")),
+			want: func(c *callFacts) {
+				c.latencyMS, c.failed, c.authAccepted, c.undelivered = 120, true, true, true
+				c.retired = &txn.Finding{Code: txn.CodeEndpointRetired, Message: "v1 is retired"}
+			},
+		},
+		{
 			name: "a call from the future ends now",
 			o:    observation{at: now.Add(time.Hour), outcome: txn.OutcomeThrottled, latencyMS: -1, waitMS: 40, records: 2},
 			want: func(c *callFacts) { c.t, c.latencyMS, c.failed, c.queued = now, -1, true, true },
@@ -98,9 +108,10 @@ func TestClassify(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			want := base
+			want.outcome = tt.o.outcome
 			tt.want(&want)
 			// Start from a used value: classify must not leave facts of an earlier call behind.
-			got := callFacts{slow: true, contract: true, authCode: txn.CodeAuthExpired, dep: &txn.Finding{}, queued: true}
+			got := callFacts{slow: true, contract: true, authCode: txn.CodeAuthExpired, dep: &txn.Finding{}, retired: &txn.Finding{}, queued: true, undelivered: true}
 			got.classify(&tt.o, &tt.rules, now)
 			if !reflect.DeepEqual(got, want) {
 				t.Errorf("classify\n got %+v\nwant %+v", got, want)

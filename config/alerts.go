@@ -205,7 +205,7 @@ func (p *configParser) routeAlerts(n *yaml.Node, key string) RouteAlerts {
 	}
 	defaults := alerts.DefaultRules()
 	ra.Rules = &defaults
-	f, _ := p.Mapping(n, key, "sinks", "silence", "error_rate", "latency", "auth", "deprecation", "contract", "throttle")
+	f, _ := p.Mapping(n, key, "sinks", "silence", "error_rate", "latency", "auth", "consecutive_failures", "deprecation", "retired", "contract", "throttle")
 	if sn := yamlstrict.Deref(f.Get("sinks")); yamlstrict.Present(sn) {
 		ra.Sinks = []string{}
 		for _, it := range p.List(sn, key+".sinks") {
@@ -268,6 +268,16 @@ func (p *configParser) routeAlerts(n *yaml.Node, key string) RouteAlerts {
 		rules.Auth = &alerts.AuthRule{Consecutive: p.alertInt(m.Get("consecutive"), key+".auth.consecutive", 1, 1000, alerts.DefaultRules().Auth.Consecutive)}
 	} else {
 		rules.Auth = nil
+	}
+	if m, on := p.rule(f, key, "consecutive_failures", "count"); on {
+		rules.ConsecutiveFailures = &alerts.ConsecutiveFailuresRule{Count: p.alertInt(m.Get("count"), key+".consecutive_failures.count", 1, 1000, alerts.DefaultRules().ConsecutiveFailures.Count)}
+	} else {
+		rules.ConsecutiveFailures = nil
+	}
+	if m, on := p.rule(f, key, "retired", "calls"); on {
+		rules.Retired = &alerts.RetiredRule{Calls: p.alertInt(m.Get("calls"), key+".retired.calls", 1, 1000, alerts.DefaultRules().Retired.Calls)}
+	} else {
+		rules.Retired = nil
 	}
 	if m, on := p.rule(f, key, "deprecation", "sunset_within"); on {
 		rules.Deprecation = &alerts.DeprecationRule{SunsetWithin: p.alertDuration(m.Get("sunset_within"), key+".deprecation.sunset_within", alerts.DefaultRules().Deprecation.SunsetWithin, maxSunsetAhead)}

@@ -176,3 +176,51 @@ func TestParseConfigAlertsErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestParseConfigNewAlertRules (issue 18, items 7 and 8): consecutive_failures and retired are
+// on by default and written like the other rules; the deprecation horizon defaults to 90 days.
+func TestParseConfigNewAlertRules(t *testing.T) {
+	cfg, err := Parse("mtguard.yaml", []byte(`routes:
+  - name: form
+    prefix: /form
+    upstream: https://api.example.com
+    alerts:
+      consecutive_failures: {count: 3}
+      retired: {calls: 2}
+  - name: crm
+    prefix: /crm
+    upstream: https://crm.example.com
+    alerts:
+      consecutive_failures: off
+      retired: off
+      deprecation: {}
+  - name: plain
+    prefix: /plain
+    upstream: https://plain.example.com
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	form := cfg.Routes[0].Alerts.EffectiveRules()
+	if form.ConsecutiveFailures == nil || form.ConsecutiveFailures.Count != 3 || form.Retired == nil || form.Retired.Calls != 2 {
+		t.Errorf("form: consecutive_failures %+v retired %+v", form.ConsecutiveFailures, form.Retired)
+	}
+	crm := cfg.Routes[1].Alerts.EffectiveRules()
+	if crm.ConsecutiveFailures != nil || crm.Retired != nil || crm.Deprecation.SunsetWithin != 90*24*time.Hour {
+		t.Errorf("crm: consecutive_failures %+v retired %+v deprecation %+v", crm.ConsecutiveFailures, crm.Retired, crm.Deprecation)
+	}
+	plain := cfg.Routes[2].Alerts.EffectiveRules()
+	if plain.ConsecutiveFailures == nil || plain.ConsecutiveFailures.Count != 5 || plain.Retired == nil || plain.Retired.Calls != 1 {
+		t.Errorf("plain: consecutive_failures %+v retired %+v", plain.ConsecutiveFailures, plain.Retired)
+	}
+	_, err = Parse("mtguard.yaml", []byte(`routes:
+  - name: form
+    prefix: /form
+    upstream: https://api.example.com
+    alerts:
+      consecutive_failures: {count: 0}
+`))
+	if err == nil || !strings.Contains(err.Error(), "routes[0].alerts.consecutive_failures.count") {
+		t.Errorf("count 0: %v", err)
+	}
+}

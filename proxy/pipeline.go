@@ -259,10 +259,14 @@ func (p *Pipeline) finish(tx *txn.Transaction, outcome txn.Outcome, status int, 
 		level = zerolog.ErrorLevel
 	}
 	// Record keys are personal data, so the log carries their count; the store has the values.
-	p.cfg.Logger.WithLevel(level).
+	ev := p.cfg.Logger.WithLevel(level).
 		Str("id", tx.ID).Str("route", tx.Route).Str("method", tx.Method).Str("path", tx.Path).
 		Int("status", status).Str("outcome", string(outcome)).Float64("duration_ms", tx.DurationMS).
-		Int("records", len(tx.RecordKeys)).Str("error", errMsg).Msg("transaction")
+		Int("records", len(tx.RecordKeys))
+	if errMsg != "" { // a call that went well has no error field, not an empty one
+		ev = ev.Str("error", errMsg)
+	}
+	ev.Msg("transaction")
 	if err := p.cfg.Recorder.RecordResult(tx); err != nil {
 		p.storeErrors.Add(1)
 		p.cfg.Logger.Error().Err(err).Str("id", tx.ID).Msg("could not record the outcome of a call")
