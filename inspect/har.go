@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -213,22 +214,29 @@ func sortedKeys(h http.Header) []string {
 // Curl returns a curl command equivalent to the call as forwarded. Redacted secrets become
 // shell variables named after the header or parameter (${AUTHORIZATION}), so the command can
 // be run after exporting them and never carries a secret itself.
+//
+// Everything else in it came from a caller and is hostile: every byte of it is single-quoted,
+// the method too, so that no stored value can make the line do anything but run curl. Only the
+// placeholders mtguard itself puts in are left for the shell to expand.
 func Curl(tx txn.Transaction) string {
 	target := tx.UpstreamURL
 	if target == "" {
 		target = tx.Path
 	}
 	var b strings.Builder
-	b.WriteString("curl -sS -X " + tx.Method + " " + shellQuoteVars(placeholderQuery(target)))
+	b.WriteString("curl -sS -X " + shellQuote(tx.Method) + " " + curlURL(target).String())
 	for _, k := range sortedKeys(tx.Request.Headers) {
 		if strings.EqualFold(k, "Content-Length") || strings.EqualFold(k, "Accept-Encoding") || strings.HasPrefix(strings.ToLower(k), "x-mtguard-") {
 			continue
 		}
 		for _, v := range tx.Request.Headers[k] {
+			w := shellWord{}.lit(k + ": ")
 			if v == txn.Redacted {
-				v = "${" + envName(k) + "}"
+				w = w.env(envName(k))
+			} else {
+				w = w.lit(v)
 			}
-			b.WriteString(" \\\n  -H " + shellQuoteVars(k+": "+v))
+			b.WriteString(" \\\n  -H " + w.String())
 		}
 	}
 	if tx.Request.Body != "" && tx.Request.BodyEncoding != "base64" {
@@ -237,24 +245,64 @@ func Curl(tx txn.Transaction) string {
 	return b.String()
 }
 
-// placeholderQuery replaces redacted query values with ${NAME} placeholders.
-func placeholderQuery(raw string) string {
+// curlURL is the target with each redacted query value replaced by a ${NAME} placeholder.
+func curlURL(raw string) shellWord {
 	u, err := url.Parse(raw)
 	if err != nil || u.RawQuery == "" {
-		return raw
+		return shellWord{}.lit(raw)
 	}
-	parts := strings.Split(u.RawQuery, "&")
-	for i, p := range parts {
+	q := u.RawQuery
+	u.RawQuery = ""
+	w := shellWord{}.lit(u.String() + "?")
+	for i, p := range strings.Split(q, "&") {
+		if i > 0 {
+			w = w.lit("&")
+		}
 		name, val, _ := strings.Cut(p, "=")
 		if v, err := url.QueryUnescape(val); err == nil && v == txn.Redacted {
-			parts[i] = name + "=${" + envName(name) + "}"
+			w = w.lit(name + "=").env(envName(name))
+			continue
 		}
+		w = w.lit(p)
 	}
-	u.RawQuery = ""
-	return u.String() + "?" + strings.Join(parts, "&")
+	return w
 }
 
-// envName turns a header or parameter name into a shell variable name.
+// shellWord is one shell word built from literal text, which is quoted, and placeholders for
+// environment variables, which expand. Only mtguard adds placeholders, with names from envName.
+type shellWord struct{ parts []shellPart }
+
+type shellPart struct {
+	text string
+	env  bool
+}
+
+func (w shellWord) lit(s string) shellWord {
+	return shellWord{append(slices.Clone(w.parts), shellPart{text: s})}
+}
+
+func (w shellWord) env(name string) shellWord {
+	return shellWord{append(slices.Clone(w.parts), shellPart{text: name, env: true})}
+}
+
+// String writes the word: literal text single-quoted, placeholders as "${NAME}".
+func (w shellWord) String() string {
+	var b strings.Builder
+	for _, p := range w.parts {
+		if p.env {
+			b.WriteString(`"${` + p.text + `}"`)
+			continue
+		}
+		b.WriteString(shellQuote(p.text))
+	}
+	if b.Len() == 0 {
+		return "''"
+	}
+	return b.String()
+}
+
+// envName turns a header or parameter name into a shell variable name: upper case letters,
+// digits and underscores, never starting with a digit.
 func envName(s string) string {
 	b := []byte(strings.ToUpper(s))
 	for i, c := range b {
@@ -262,28 +310,13 @@ func envName(s string) string {
 			b[i] = '_'
 		}
 	}
+	if len(b) == 0 || b[0] >= '0' && b[0] <= '9' {
+		return "V_" + string(b)
+	}
 	return string(b)
 }
 
 // shellQuote quotes s for a POSIX shell, with no expansion.
 func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}
-
-// shellQuoteVars quotes s for a POSIX shell so that ${NAME} placeholders expand and nothing
-// else does.
-func shellQuoteVars(s string) string {
-	var b strings.Builder
-	for {
-		i := strings.Index(s, "${")
-		j := strings.Index(s[max(i, 0):], "}")
-		if i < 0 || j < 0 {
-			b.WriteString(shellQuote(s))
-			return b.String()
-		}
-		j += i
-		b.WriteString(shellQuote(s[:i]))
-		b.WriteString(`"` + s[i:j+1] + `"`)
-		s = s[j+1:]
-	}
 }
