@@ -65,7 +65,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer, geten
 	fmt.Fprintf(stdout, "mtguard demo: a fake CRM at %s, mtguard in front of it at %s\n\n", crmSrv.URL, proxyURL)
 	client := &http.Client{Timeout: 10 * time.Second}
 	for _, sub := range demoSubmissions {
-		status, id := send(ctx, client, proxyURL, sub)
+		status, id := sendSubmission(ctx, client, proxyURL, sub)
 		fmt.Fprintf(stdout, "  %-40s %-5s %s%s -> %s  (X-Mtguard-Id %s)\n", sub.what, sub.method, "", sub.path, status, id)
 	}
 	fmt.Fprintf(stdout, "\nCalls that look fine to the tool, to fake vendors at %s (routes with a vendor preset):\n\n", vendorsSrv.URL)

@@ -184,8 +184,8 @@ var demoSubmissions = []submission{
 		`{"properties":{"email":"dan@acme.com"}}`},
 }
 
-// send makes one demo call and returns the status it got and the transaction id.
-func send(ctx context.Context, client *http.Client, base string, sub submission) (status, id string) {
+// sendSubmission makes one demo call and returns the status it got and the transaction id.
+func sendSubmission(ctx context.Context, client *http.Client, base string, sub submission) (status, id string) {
 	var body io.Reader
 	if sub.body != "" {
 		body = strings.NewReader(sub.body)

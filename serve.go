@@ -84,7 +84,7 @@ func startServer(ctx context.Context, cfg *config.Config, getenv func(string) st
 		st.Close()
 		return nil, err
 	}
-	s.run(ctx)
+	s.launch(ctx)
 	return s, nil
 }
 
@@ -203,8 +203,8 @@ func (s *server) listen(sec secrets, writeTimeout time.Duration) error {
 	return nil
 }
 
-// run starts serving and the background work: alerts, retention.
-func (s *server) run(ctx context.Context) {
+// launch starts serving and the background work: alerts, retention.
+func (s *server) launch(ctx context.Context) {
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel
 	s.alerts.start(ctx, s.cfg.Store.Path, s.store, s.pipeline)

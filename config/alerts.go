@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/mtguard/mtguard/alerts"
-	"github.com/mtguard/mtguard/config/yamlstrict"
+	"github.com/mtguard/mtguard/yamlstrict"
 	"go.yaml.in/yaml/v3"
 )
 

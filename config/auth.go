@@ -5,7 +5,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/mtguard/mtguard/config/yamlstrict"
+	"github.com/mtguard/mtguard/yamlstrict"
 )
 
 // Auth is a vendor credential mtguard holds for a route: the header to send and the

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mtguard/mtguard/config/yamlstrict"
+	"github.com/mtguard/mtguard/yamlstrict"
 )
 
 // yamlLines joins lines with newlines, so a case's line numbers are its argument positions.

@@ -8,7 +8,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/mtguard/mtguard/config/yamlstrict"
+	"github.com/mtguard/mtguard/yamlstrict"
 	"github.com/mtguard/mtguard/schemas"
 )
 

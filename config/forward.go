@@ -10,7 +10,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/mtguard/mtguard/config/yamlstrict"
+	"github.com/mtguard/mtguard/yamlstrict"
 	"github.com/mtguard/mtguard/proxy"
 )
 

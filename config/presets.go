@@ -3,7 +3,7 @@ package config
 import (
 	"strings"
 
-	"github.com/mtguard/mtguard/config/yamlstrict"
+	"github.com/mtguard/mtguard/yamlstrict"
 	"github.com/mtguard/mtguard/vendors"
 )
 

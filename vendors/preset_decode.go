@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mtguard/mtguard/config/yamlstrict"
+	"github.com/mtguard/mtguard/yamlstrict"
 	"github.com/mtguard/mtguard/schemas"
 	"go.yaml.in/yaml/v3"
 )

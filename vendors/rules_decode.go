@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/mtguard/mtguard/config/yamlstrict"
+	"github.com/mtguard/mtguard/yamlstrict"
 	"github.com/mtguard/mtguard/txn"
 	"go.yaml.in/yaml/v3"
 )

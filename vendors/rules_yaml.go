@@ -1,6 +1,6 @@
 package vendors
 
-import "github.com/mtguard/mtguard/config/yamlstrict"
+import "github.com/mtguard/mtguard/yamlstrict"
 
 // Problem is one mistake in a preset file or in a route's rules, with the line it is on and the
 // key path that holds it (outcomes[2].when.status), so a config loader can print it as
