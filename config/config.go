@@ -13,9 +13,9 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/mtguard/mtguard/yamlstrict"
 	"github.com/mtguard/mtguard/schemas"
 	"github.com/mtguard/mtguard/vendors"
+	"github.com/mtguard/mtguard/yamlstrict"
 )
 
 // Defaults applied by Parse to keys the file leaves out (or sets to null).

@@ -8,8 +8,8 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/mtguard/mtguard/yamlstrict"
 	"github.com/mtguard/mtguard/schemas"
+	"github.com/mtguard/mtguard/yamlstrict"
 )
 
 // Contracts is a route's contracts: block, as written.

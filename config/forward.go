@@ -10,8 +10,8 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/mtguard/mtguard/yamlstrict"
 	"github.com/mtguard/mtguard/proxy"
+	"github.com/mtguard/mtguard/yamlstrict"
 )
 
 // Defaults of the forward: block.

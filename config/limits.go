@@ -8,9 +8,9 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/mtguard/mtguard/yamlstrict"
 	"github.com/mtguard/mtguard/proxy"
 	"github.com/mtguard/mtguard/vendors"
+	"github.com/mtguard/mtguard/yamlstrict"
 )
 
 // A route's limits: block is decoded with its preset's (vendors.DecodeOverrides), which also

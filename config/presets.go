@@ -3,8 +3,8 @@ package config
 import (
 	"strings"
 
-	"github.com/mtguard/mtguard/yamlstrict"
 	"github.com/mtguard/mtguard/vendors"
+	"github.com/mtguard/mtguard/yamlstrict"
 )
 
 // routePreset loads the vendor preset a route names (its preset: key). It returns nil when the

@@ -11,8 +11,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mtguard/mtguard/yamlstrict"
 	"github.com/mtguard/mtguard/schemas"
+	"github.com/mtguard/mtguard/yamlstrict"
 	"go.yaml.in/yaml/v3"
 )
 

@@ -7,8 +7,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/mtguard/mtguard/yamlstrict"
 	"github.com/mtguard/mtguard/txn"
+	"github.com/mtguard/mtguard/yamlstrict"
 	"go.yaml.in/yaml/v3"
 )
 
