@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -66,6 +67,35 @@ func (f *flight) answer(resp *http.Response) *http.Response {
 	f.tx.Status = resp.StatusCode
 	resp.Body = &capturingBody{rc: resp.Body, limit: f.p.cfg.CaptureBody, done: f.settleResponse}
 	return resp
+}
+
+// switchProtocols settles a call the vendor answered 101 Switching Protocols (a WebSocket
+// handshake): the connection becomes a tunnel between the tool and the vendor, with no end the
+// pipeline could wait for. The handshake is recorded and the budget released at once; the
+// bytes that pass through the tunnel are not recorded. The body, which is the connection to
+// the vendor, is handed on as it is: the front end writes to it.
+func (f *flight) switchProtocols(resp *http.Response) (*http.Response, error) {
+	resp.Header.Set(HeaderID, f.tx.ID)
+	addHeaders(resp.Header, f.verdict.AnswerHeaders)
+	f.tx.Response, _ = f.p.captureAnswer(resp, nil, 0)
+	conn, ok := resp.Body.(io.ReadWriteCloser)
+	if !ok {
+		// Not a connection mtguard can tunnel: end the call as one that got no usable answer.
+		resp.Body.Close()
+		f.cancel(nil)
+		return f.settleFailure(failure{txn.OutcomeUnreachable, txn.CodeUpstreamUnreachable, txn.Problem{
+			Title: "Vendor unreachable", Status: http.StatusBadGateway,
+			Detail: fmt.Sprintf("route %q: %s switched protocols, but its connection cannot be passed on", f.call.Route.Name, f.call.Route.Upstream.Host),
+		}})
+	}
+	// The front end closes the vendor's connection when the tunnel ends; this closes it too
+	// when the front end gives up before tunnelling (another protocol than the tool asked for).
+	context.AfterFunc(f.req.Context(), func() { conn.Close() })
+	f.tx.Findings = append(f.tx.Findings, finding(txn.CodeConnectionUpgraded,
+		fmt.Sprintf("the vendor switched the connection to %q; what the tool and the vendor exchanged after the switch is not recorded", resp.Header.Get("Upgrade"))))
+	f.release()
+	f.p.finish(f.tx, txn.OutcomeDelivered, resp.StatusCode, "")
+	return resp, nil
 }
 
 // heedRetryAfter obeys a 429 or 503 that says when to come back at once, whatever the route's
