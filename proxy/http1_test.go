@@ -148,3 +148,99 @@ func TestUpgradeTunnelsAndFreesTheSlot(t *testing.T) {
 		t.Errorf("stored handshake request has Upgrade %q, want websocket", got)
 	}
 }
+
+// TestClientHangsUpMidAnswer checks that a tool that closes the connection while the vendor's
+// answer still streams is recorded as the vendor's answer plus client.disconnected, with no
+// error blaming the vendor.
+func TestClientHangsUpMidAnswer(t *testing.T) {
+	vendor := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		w.WriteHeader(http.StatusOK)
+		chunk := []byte(strings.Repeat("x", 16<<10))
+		for range 500 { // 8 MiB over several seconds: far more than the tool reads
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+			http.NewResponseController(w).Flush()
+			select {
+			case <-r.Context().Done():
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	}))
+	t.Cleanup(vendor.Close)
+	srv, st := limitedProxy(t, vendor.URL)
+
+	resp, err := http.Get(srv.URL + "/ws/export")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(resp.Body, make([]byte, 1000)); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close() // hang up mid-answer
+
+	tx := settled(t, st, resp.Header.Get(HeaderID))
+	if tx.Status != http.StatusOK || tx.Outcome != txn.OutcomeDelivered {
+		t.Errorf("stored %d %q; want the vendor's 200 delivered", tx.Status, tx.Outcome)
+	}
+	if !hasFinding(tx.Findings, txn.CodeClientDisconnected) {
+		t.Errorf("findings %v, want %s", findingCodes(tx), txn.CodeClientDisconnected)
+	}
+	if hasFinding(tx.Findings, txn.CodeClientGone) {
+		t.Errorf("findings %v: client.gone is for a tool gone before mtguard could answer", findingCodes(tx))
+	}
+	if tx.Error != "" {
+		t.Errorf("error %q; the vendor did nothing wrong", tx.Error)
+	}
+}
+
+// TestClassifyCutAnswer checks who is blamed for an answer that did not reach its end: the
+// tool when it hung up (its context ended, or the front end stopped reading for it), the
+// vendor when reading broke while the tool was still there.
+func TestClassifyCutAnswer(t *testing.T) {
+	tests := []struct {
+		name         string
+		method       string
+		length       int64 // the answer's Content-Length; -1 unknown
+		readErr      error
+		toolGone     bool
+		wantFinding  bool
+		wantErrMsg   string
+		wantComplete bool
+	}{
+		{name: "whole answer", method: "POST", length: -1, readErr: io.EOF, wantComplete: true},
+		{name: "whole answer, tool gone since", method: "POST", length: -1, readErr: io.EOF, toolGone: true, wantComplete: true},
+		{name: "tool hung up", method: "POST", length: -1, readErr: context.Canceled, toolGone: true, wantFinding: true},
+		{name: "front end stopped reading", method: "POST", length: 100, wantFinding: true},
+		{name: "front end closed a bodiless answer", method: "HEAD", length: 100, wantComplete: true},
+		{name: "every announced byte read", method: "POST", length: 6, wantComplete: true},
+		{name: "vendor broke off", method: "POST", length: -1, readErr: io.ErrUnexpectedEOF, wantErrMsg: "broke off after 6 bytes"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			req, _ := http.NewRequestWithContext(ctx, tt.method, "http://mtguard.local/crm/v1/leads", nil)
+			f, _ := newTestFlight(t, PipelineConfig{CaptureBody: 1024}, req, &Call{Route: stageRoute(t)})
+			f.resp = &http.Response{StatusCode: 200, ContentLength: tt.length, Header: http.Header{"Content-Type": {"application/json"}}}
+			if tt.toolGone {
+				cancel()
+			}
+			r := f.classify([]byte(`{"id":`), 6, tt.readErr)
+			if r.outcome != txn.OutcomeDelivered {
+				t.Errorf("outcome %q, want delivered: the vendor's answer decides it", r.outcome)
+			}
+			if got := hasFinding(r.findings, txn.CodeClientDisconnected); got != tt.wantFinding {
+				t.Errorf("client.disconnected %v, want %v (findings %v)", got, tt.wantFinding, r.findings)
+			}
+			if (tt.wantErrMsg == "") != (r.errMsg == "") || !strings.Contains(r.errMsg, tt.wantErrMsg) {
+				t.Errorf("error %q, want %q", r.errMsg, tt.wantErrMsg)
+			}
+			if tt.wantComplete && (r.errMsg != "" || len(r.findings) != 0) {
+				t.Errorf("a complete answer got error %q, findings %v", r.errMsg, r.findings)
+			}
+		})
+	}
+}

@@ -134,20 +134,45 @@ func (f *flight) classify(captured []byte, total int64, readErr error) ruling {
 	if f.resp.StatusCode >= 400 {
 		r.outcome = txn.OutcomeFailed
 	}
-	if readErr != nil && !errors.Is(readErr, io.EOF) {
+	// The body is cut when reading it failed, or when the front end closed it before its end
+	// because the tool stopped taking it.
+	cut := readErr != nil && !errors.Is(readErr, io.EOF) || readErr == nil && f.moreToCome(total)
+	switch {
+	case !cut:
+	case readErr == nil || f.req.Context().Err() != nil:
+		// The tool hung up (its request's context ended, or writing to it failed): the
+		// vendor answered, the tool did not get all of it. Not the vendor's fault.
+		r.findings = append(r.findings, finding(txn.CodeClientDisconnected, fmt.Sprintf(
+			"the vendor answered %d, but the calling tool hung up after %d bytes of the answer had reached mtguard; it may resend the call", f.resp.StatusCode, total)))
+	default:
 		r.errMsg = fmt.Sprintf("the vendor's response body broke off after %d bytes: %v", total, readErr)
 	}
 	var checked schemas.Response
 	r.response, checked = f.p.captureAnswer(f.resp, captured, total)
+	// The checks must not judge the start of a body as the whole of it.
+	checked.Truncated = checked.Truncated || cut
 	if f.creq != nil {
 		// The route's response checks read the answer the tool already has.
 		rv := f.call.Route.Checks.CheckResponse(f.p.cfg.Now(), f.creq, &checked)
 		if rv.Outcome != "" {
 			r.outcome = rv.Outcome
 		}
-		r.findings, r.records, r.signals = rv.Findings, rv.Records, rv.Signals
+		r.findings = append(r.findings, rv.Findings...)
+		r.records, r.signals = rv.Records, rv.Signals
 	}
 	return r
+}
+
+// moreToCome reports whether the vendor's answer had bytes left after the first total ones.
+func (f *flight) moreToCome(total int64) bool {
+	switch {
+	case f.req.Method == http.MethodHead, f.resp.StatusCode == http.StatusNoContent, f.resp.StatusCode == http.StatusNotModified:
+		return false
+	case f.resp.ContentLength < 0:
+		return true // unknown length, and no end seen
+	default:
+		return total < f.resp.ContentLength
+	}
 }
 
 // captureAnswer turns the captured start of the vendor's body into its stored form and into
