@@ -176,6 +176,9 @@ func (p *Pipeline) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return f.settleFailure(f.classifyFailure(err))
 	}
+	if resp.StatusCode == http.StatusSwitchingProtocols {
+		return f.switchProtocols(resp)
+	}
 	// The caller gets the answer as it streams; classify and settle wait for the whole of it,
 	// when the front end closes the body.
 	return f.answer(resp), nil

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -68,6 +69,35 @@ func (f *flight) answer(resp *http.Response) *http.Response {
 	return resp
 }
 
+// switchProtocols settles a call the vendor answered 101 Switching Protocols (a WebSocket
+// handshake): the connection becomes a tunnel between the tool and the vendor, with no end the
+// pipeline could wait for. The handshake is recorded and the budget released at once; the
+// bytes that pass through the tunnel are not recorded. The body, which is the connection to
+// the vendor, is handed on as it is: the front end writes to it.
+func (f *flight) switchProtocols(resp *http.Response) (*http.Response, error) {
+	resp.Header.Set(HeaderID, f.tx.ID)
+	addHeaders(resp.Header, f.verdict.AnswerHeaders)
+	f.tx.Response, _ = f.p.captureAnswer(resp, nil, 0)
+	conn, ok := resp.Body.(io.ReadWriteCloser)
+	if !ok {
+		// Not a connection mtguard can tunnel: end the call as one that got no usable answer.
+		resp.Body.Close()
+		f.cancel(nil)
+		return f.settleFailure(failure{txn.OutcomeUnreachable, txn.CodeUpstreamUnreachable, txn.Problem{
+			Title: "Vendor unreachable", Status: http.StatusBadGateway,
+			Detail: fmt.Sprintf("route %q: %s switched protocols, but its connection cannot be passed on", f.call.Route.Name, f.call.Route.Upstream.Host),
+		}})
+	}
+	// The front end closes the vendor's connection when the tunnel ends; this closes it too
+	// when the front end gives up before tunnelling (another protocol than the tool asked for).
+	context.AfterFunc(f.req.Context(), func() { conn.Close() })
+	f.tx.Findings = append(f.tx.Findings, finding(txn.CodeConnectionUpgraded,
+		fmt.Sprintf("the vendor switched the connection to %q; what the tool and the vendor exchanged after the switch is not recorded", resp.Header.Get("Upgrade"))))
+	f.release()
+	f.p.finish(f.tx, txn.OutcomeDelivered, resp.StatusCode, "")
+	return resp, nil
+}
+
 // heedRetryAfter obeys a 429 or 503 that says when to come back at once, whatever the route's
 // rules, before the answer streams to the caller: the caller's next call already waits.
 func (f *flight) heedRetryAfter(resp *http.Response) {
@@ -104,20 +134,45 @@ func (f *flight) classify(captured []byte, total int64, readErr error) ruling {
 	if f.resp.StatusCode >= 400 {
 		r.outcome = txn.OutcomeFailed
 	}
-	if readErr != nil && !errors.Is(readErr, io.EOF) {
+	// The body is cut when reading it failed, or when the front end closed it before its end
+	// because the tool stopped taking it.
+	cut := readErr != nil && !errors.Is(readErr, io.EOF) || readErr == nil && f.moreToCome(total)
+	switch {
+	case !cut:
+	case readErr == nil || f.req.Context().Err() != nil:
+		// The tool hung up (its request's context ended, or writing to it failed): the
+		// vendor answered, the tool did not get all of it. Not the vendor's fault.
+		r.findings = append(r.findings, finding(txn.CodeClientDisconnected, fmt.Sprintf(
+			"the vendor answered %d, but the calling tool hung up after %d bytes of the answer had reached mtguard; it may resend the call", f.resp.StatusCode, total)))
+	default:
 		r.errMsg = fmt.Sprintf("the vendor's response body broke off after %d bytes: %v", total, readErr)
 	}
 	var checked schemas.Response
 	r.response, checked = f.p.captureAnswer(f.resp, captured, total)
+	// The checks must not judge the start of a body as the whole of it.
+	checked.Truncated = checked.Truncated || cut
 	if f.creq != nil {
 		// The route's response checks read the answer the tool already has.
 		rv := f.call.Route.Checks.CheckResponse(f.p.cfg.Now(), f.creq, &checked)
 		if rv.Outcome != "" {
 			r.outcome = rv.Outcome
 		}
-		r.findings, r.records, r.signals = rv.Findings, rv.Records, rv.Signals
+		r.findings = append(r.findings, rv.Findings...)
+		r.records, r.signals = rv.Records, rv.Signals
 	}
 	return r
+}
+
+// moreToCome reports whether the vendor's answer had bytes left after the first total ones.
+func (f *flight) moreToCome(total int64) bool {
+	switch {
+	case f.req.Method == http.MethodHead, f.resp.StatusCode == http.StatusNoContent, f.resp.StatusCode == http.StatusNotModified:
+		return false
+	case f.resp.ContentLength < 0:
+		return true // unknown length, and no end seen
+	default:
+		return total < f.resp.ContentLength
+	}
 }
 
 // captureAnswer turns the captured start of the vendor's body into its stored form and into

@@ -41,6 +41,8 @@ const (
 	CodeUpstreamTimeout     = "upstream.timeout"
 	CodeStoreWriteFailed    = "store.write_failed"
 	CodeClientGone          = "client.gone"
+	CodeClientDisconnected  = "client.disconnected"
+	CodeConnectionUpgraded  = "connection.upgraded"
 )
 
 // catalogue is every finding code; each concern keeps its entries beside its code.
@@ -60,6 +62,10 @@ var coreFindings = []FindingSpec{
 		"Check disk space and permissions of store.path; /readyz reports the store as failing until a write succeeds."},
 	{CodeClientGone, "warn", "The calling tool disconnected before mtguard could answer",
 		"Usually the tool's own timeout is shorter than the vendor's answer time; raise it, or look the call up at the vendor."},
+	{CodeClientDisconnected, "warn", "The calling tool hung up before it received the whole answer",
+		"The vendor did act on the call. The tool may not know it and retry, creating a duplicate: check the vendor before resending. Usually the tool's own timeout is shorter than the answer takes to stream; raise it."},
+	{CodeConnectionUpgraded, "info", "The vendor switched the connection to another protocol (e.g. WebSocket); only the handshake is recorded",
+		"Nothing to do if the tool expects it. The bytes exchanged after the switch pass through unrecorded and unchecked, and the call stops counting against the route's concurrency once switched."},
 }
 
 // Lookup returns the catalogue entry of code.
