@@ -211,6 +211,9 @@ func (f *Forward) handleRequest(req *http.Request, ctx *goproxy.ProxyCtx) (*http
 				return req, f.release(req, f.passThrough(req, c))
 			}
 			c.Refusal = unknownHost(req.URL.Host, defaultPort(req.URL.Scheme))
+		} else if !normalizeURL(req.URL) {
+			// As on the reverse front: checks and the vendor see one clean path (cleanPath).
+			c.Refusal = pathRefusal("the path climbs above the root with \"..\" segments; send the path the vendor expects, without dot segments")
 		}
 	}
 	out := outgoing(req)

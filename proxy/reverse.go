@@ -67,14 +67,50 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		c.Refusal = &Refusal{Status: http.StatusMethodNotAllowed, Title: "CONNECT not allowed", Code: txn.CodeRouteUnknown,
 			Detail: "this is mtguard's reverse-proxy listener; point tools at http://HOST/<route prefix>/... instead of using it as a proxy"}
 	default:
-		c.Route = p.routes.match(r.URL.Path)
-		if c.Route == nil {
-			prefixes := p.routes.prefixes()
-			c.Refusal = &Refusal{Status: http.StatusNotFound, Title: "No route for this path", Code: txn.CodeRouteUnknown, Routes: prefixes,
-				Detail: fmt.Sprintf("no route matches %s; configured prefixes: %s", r.URL.Path, strings.Join(prefixes, ", "))}
-		}
+		c.Route, c.Refusal = p.route(r)
 	}
 	p.rp.ServeHTTP(w, r.WithContext(WithCall(r.Context(), c)))
+}
+
+// route matches r to a route on its clean path (cleanPath), which it puts in r.URL, so that
+// the checks see and the vendor receives the path the route was chosen by. A path that climbs
+// above the root, or out of the route it names ("/crm/../hubspot/..."), is refused.
+func (p *Proxy) route(r *http.Request) (*Route, *Refusal) {
+	named := p.routes.match(r.URL.Path)
+	if !normalizeURL(r.URL) {
+		return nil, pathRefusal("the path climbs above the root with \"..\" segments; send the path the vendor expects, without dot segments")
+	}
+	rt := p.routes.match(r.URL.Path)
+	if named != nil && rt != named {
+		return nil, pathRefusal(fmt.Sprintf("the path names route %s but its dot segments lead out of it; send the path the vendor expects, without dot segments", named.Name))
+	}
+	if rt == nil {
+		return nil, p.noRoute(r)
+	}
+	return rt, nil
+}
+
+// noRoute answers a path no route matches. Only a caller on this machine (someone trying
+// mtguard out) is told the configured prefixes: to anyone else they would map the vendors
+// behind mtguard.
+func (p *Proxy) noRoute(r *http.Request) *Refusal {
+	ref := &Refusal{Status: http.StatusNotFound, Title: "No route for this path", Code: txn.CodeRouteUnknown,
+		Detail: fmt.Sprintf("no route matches %s; check the tool's base URL against the prefixes in mtguard's config", r.URL.Path)}
+	if loopbackCaller(r.RemoteAddr) {
+		ref.Routes = p.routes.prefixes()
+		ref.Detail = fmt.Sprintf("no route matches %s; configured prefixes: %s", r.URL.Path, strings.Join(ref.Routes, ", "))
+	}
+	return ref
+}
+
+// loopbackCaller reports whether addr (host:port) is on this machine.
+func loopbackCaller(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // rewrite maps /<prefix>/<rest> to <upstream>/<rest>. ReverseProxy has already removed
