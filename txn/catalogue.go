@@ -41,6 +41,7 @@ const (
 	CodeUpstreamTimeout     = "upstream.timeout"
 	CodeStoreWriteFailed    = "store.write_failed"
 	CodeClientGone          = "client.gone"
+	CodeClientStalled       = "client.stalled"
 )
 
 // catalogue is every finding code; each concern keeps its entries beside its code.
@@ -60,6 +61,8 @@ var coreFindings = []FindingSpec{
 		"Check disk space and permissions of store.path; /readyz reports the store as failing until a write succeeds."},
 	{CodeClientGone, "warn", "The calling tool disconnected before mtguard could answer",
 		"Usually the tool's own timeout is shorter than the vendor's answer time; raise it, or look the call up at the vendor."},
+	{CodeClientStalled, "warn", "The calling tool stopped reading the answer, so mtguard cut it off",
+		"The vendor answered (see the outcome), but the tool got only the first part of the answer and may resend the call, creating a duplicate. Check that the tool reads streamed answers to the end and is not starved of CPU or memory."},
 }
 
 // Lookup returns the catalogue entry of code.
