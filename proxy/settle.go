@@ -117,7 +117,29 @@ func (f *flight) classify(captured []byte, total int64, readErr error) ruling {
 		}
 		r.findings, r.records, r.signals = rv.Findings, rv.Records, rv.Signals
 	}
+	f.noteCut(&r, readErr)
 	return r
+}
+
+// noteCut records an answer that did not pass whole: cut off on its way to the tool (the
+// front end's write failed), or broken off by the vendor. When mtguard stopped reading the
+// vendor's body early, its recorded size is only a lower bound.
+func (f *flight) noteCut(r *ruling, readErr error) {
+	written, werr := f.call.answer.failed()
+	broke := readErr != nil && !errors.Is(readErr, io.EOF)
+	if werr == nil && !broke {
+		return
+	}
+	r.response.Incomplete = true
+	if werr == nil {
+		return
+	}
+	r.response.SizeAtLeast = readErr == nil
+	if isTimeout(werr) {
+		r.findings = append(r.findings, finding(txn.CodeClientStalled, fmt.Sprintf(
+			"the tool stopped reading the answer: a write made no progress for %s, so mtguard cut the answer off after %d bytes",
+			f.p.cfg.WriteIdleTimeout, written)))
+	}
 }
 
 // captureAnswer turns the captured start of the vendor's body into its stored form and into
@@ -146,6 +168,7 @@ func (p *Pipeline) captureAnswer(resp *http.Response, captured []byte, total int
 	m := p.capture(resp.Header, body, parsed, total, secret)
 	m.Truncated = truncated
 	m.Decoded = decoded
+	m.Trailers = p.trailers(resp.Trailer) // the transport sets them once the body is read to its end
 	return m, schemas.Response{Status: resp.StatusCode, Header: resp.Header, Body: parsed, Raw: body, Truncated: truncated}
 }
 
