@@ -151,12 +151,13 @@ func (s *server) buildPipeline(sec secrets, limits *limiterView) ([]proxy.LimitG
 		Redactor:           proxy.NewRedactor(redactConfig(s.cfg)),
 		Logger:             s.log,
 		Limiter:            limits.l,
+		WriteIdleTimeout:   writeIdleTimeout,
 	})
 	return groups, err
 }
 
-// longestCall is how long a call may take from its request to its answer: it may wait for its
-// vendor's budget (max_wait), then for the vendor's answer (the route's timeout).
+// longestCall is how long a call may take from its request to the start of its answer: it may
+// wait for its vendor's budget (max_wait), then for the vendor's headers (the route's timeout).
 func longestCall(routes []proxy.Route, groups []proxy.LimitGroup) time.Duration {
 	maxWait := map[string]time.Duration{}
 	for _, g := range groups {
@@ -170,7 +171,9 @@ func longestCall(routes []proxy.Route, groups []proxy.LimitGroup) time.Duration 
 }
 
 // newHTTPServer bounds what one caller can hold: header size, read time, idle time, and the
-// time to write an answer, which on the data plane may only start once the vendor answered.
+// time until the answer starts, which on the data plane may only be once the vendor answered.
+// On the data plane that is all writeTimeout bounds: the fronts give each write of the answer
+// its own deadline (writeIdleTimeout), so a stream is never cut for lasting long.
 func newHTTPServer(h http.Handler, writeTimeout time.Duration) *http.Server {
 	return &http.Server{
 		Handler:           h,

@@ -9,6 +9,10 @@ const (
 	readHeaderTimeout = 10 * time.Second
 	readTimeout       = 60 * time.Second // a 10 MiB body at ~170 KB/s
 	idleTimeout       = 120 * time.Second
+	// writeIdleTimeout bounds each write of an answer to a tool, not the whole answer: a
+	// stream passes for as long as the vendor sends it, and a tool that stops reading is cut
+	// off once a write makes no progress for this long.
+	writeIdleTimeout  = 60 * time.Second
 	adminWriteTimeout = 30 * time.Second
 	shutdownGrace     = 30 * time.Second
 	retentionEvery    = time.Hour

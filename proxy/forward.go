@@ -136,8 +136,18 @@ func NewForward(routes []Route, pipeline *Pipeline, cfg ForwardConfig, log zerol
 	return f, nil
 }
 
-// ServeHTTP hands the call to goproxy, which calls back handleConnect and handleRequest.
-func (f *Forward) ServeHTTP(w http.ResponseWriter, r *http.Request) { f.gp.ServeHTTP(w, r) }
+// ServeHTTP hands the call to goproxy, which calls back handleConnect and handleRequest. A
+// plain-HTTP call's answer gets a write deadline per write, as in the reverse front; goproxy
+// takes a CONNECT's connection over, and trackedConn bounds the calls inside it.
+func (f *Forward) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodConnect {
+		f.gp.ServeHTTP(w, r)
+		return
+	}
+	aw := newAnswerWriter(w, f.pipeline.cfg.WriteIdleTimeout)
+	defer aw.renew(true)
+	f.gp.ServeHTTP(aw, r.WithContext(withAnswer(r.Context(), aw)))
+}
 
 // connectInfo is what a CONNECT decided, kept in goproxy's per-tunnel UserData.
 type connectInfo struct {
@@ -198,6 +208,9 @@ func (f *Forward) handleRequest(req *http.Request, ctx *goproxy.ProxyCtx) (*http
 		return req, f.authRequired(req)
 	}
 	c := &Call{Front: FrontForward, Start: f.now(), OriginalURL: f.pipeline.cfg.Redactor.URL(req.URL), RemoteAddr: req.RemoteAddr}
+	if info == nil {
+		c.answer = answerFrom(req.Context()) // a plain-HTTP call, answered through ServeHTTP's writer
+	}
 	switch {
 	case info != nil && !sameHost(info.target, req.URL.Host, defaultPort(req.URL.Scheme)):
 		// The tool was given a certificate for the CONNECT host; a call for another host inside

@@ -31,8 +31,9 @@ const HeaderID = "X-Mtguard-Id"
 
 // Defaults for PipelineConfig.
 const (
-	DefaultMaxBody     = 10 << 20
-	DefaultCaptureBody = 1 << 20
+	DefaultMaxBody          = 10 << 20
+	DefaultCaptureBody      = 1 << 20
+	DefaultWriteIdleTimeout = 60 * time.Second
 )
 
 // Recorder is where the pipeline writes transactions; *store.Store satisfies it.
@@ -68,6 +69,11 @@ type PipelineConfig struct {
 	Limiter *Limiter
 	// Now is the clock. If nil, time.Now.
 	Now func() time.Time
+	// WriteIdleTimeout is how long one write of an answer to the tool may make no progress:
+	// every write gets a deadline this far ahead, so an answer may stream for as long as the
+	// vendor sends it, and a tool that stops reading is cut off (client.stalled). If zero,
+	// DefaultWriteIdleTimeout.
+	WriteIdleTimeout time.Duration
 }
 
 // Pipeline is the per-call logic shared by every front end: bound and parse the body, extract
@@ -99,6 +105,9 @@ func NewPipeline(cfg PipelineConfig) (*Pipeline, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.WriteIdleTimeout == 0 {
+		cfg.WriteIdleTimeout = DefaultWriteIdleTimeout
+	}
 	return &Pipeline{cfg: cfg}, nil
 }
 
@@ -120,6 +129,10 @@ type Call struct {
 	// first replay).
 	ReplayOf string
 	Attempt  int
+
+	// answer streams the vendor's answer to the tool and says whether it got through whole;
+	// nil when no front end streams it (a replay).
+	answer *answerWriter
 }
 
 // Refusal is a front end's reason not to forward a call.
@@ -283,6 +296,11 @@ func (p *Pipeline) readBody(req *http.Request) (body []byte, tooLarge bool, err 
 		return nil, false, nil
 	}
 	if req.ContentLength > p.cfg.MaxBody {
+		if expectsContinue(req.Header) {
+			// The tool waits for 100 Continue before it sends the body, and reading would send
+			// it: refuse before the body is sent at all (RFC 9110 section 10.1.1).
+			return nil, true, nil
+		}
 		// Keep what we would capture anyway, without reading a huge body to the end.
 		b, _ := io.ReadAll(io.LimitReader(req.Body, p.cfg.CaptureBody))
 		return b, true, nil
@@ -296,6 +314,26 @@ func (p *Pipeline) readBody(req *http.Request) (body []byte, tooLarge bool, err 
 		return buf.Bytes(), false, err
 	}
 	return buf.Bytes(), n > p.cfg.MaxBody, nil
+}
+
+// trailers is the stored form of the trailers a body ended with: redacted like headers, and
+// without those announced but never sent; nil when there are none.
+func (p *Pipeline) trailers(t http.Header) http.Header {
+	sent := make(http.Header)
+	for k, vs := range t {
+		if len(vs) > 0 {
+			sent[k] = vs
+		}
+	}
+	if len(sent) == 0 {
+		return nil
+	}
+	return p.cfg.Redactor.Header(sent)
+}
+
+// expectsContinue reports whether the caller waits for 100 Continue before sending its body.
+func expectsContinue(h http.Header) bool {
+	return headerHasToken(h, "Expect", "100-continue")
 }
 
 // capture turns one side of a call into its stored form: secrets redacted, body bounded.

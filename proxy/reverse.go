@@ -69,7 +69,12 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		c.Route, c.Refusal = p.route(r)
 	}
-	p.rp.ServeHTTP(w, r.WithContext(WithCall(r.Context(), c)))
+	aw := newAnswerWriter(w, p.pipeline.cfg.WriteIdleTimeout)
+	c.answer = aw
+	// Whatever the server still writes once the handler returns (the end of a chunked body,
+	// trailers) gets its own deadline too.
+	defer aw.renew(true)
+	p.rp.ServeHTTP(aw, r.WithContext(WithCall(r.Context(), c)))
 }
 
 // route matches r to a route on its clean path (cleanPath), which it puts in r.URL, so that
@@ -117,6 +122,9 @@ func loopbackCaller(addr string) bool {
 // hop-by-hop headers; Rewrite (unlike Director) adds no X-Forwarded-* headers, so the caller's
 // address is not leaked to the vendor.
 func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
+	// The server fills the caller's trailer map once the body is read; Clone gave Out a copy
+	// that would stay empty.
+	pr.Out.Trailer = pr.In.Trailer
 	c := callFrom(pr.In.Context())
 	if c == nil || c.Route == nil {
 		return // refused; the pipeline answers without forwarding

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/mtguard/mtguard/schemas"
@@ -160,6 +161,7 @@ func (f *flight) classify(captured []byte, total int64, readErr error) ruling {
 		r.findings = append(r.findings, rv.Findings...)
 		r.records, r.signals = rv.Records, rv.Signals
 	}
+	f.noteCut(&r, readErr)
 	return r
 }
 
@@ -172,6 +174,29 @@ func (f *flight) moreToCome(total int64) bool {
 		return true // unknown length, and no end seen
 	default:
 		return total < f.resp.ContentLength
+	}
+}
+
+// noteCut records an answer that did not pass whole: cut off on its way to the tool (the
+// front end's write failed), or broken off by the vendor. When mtguard stopped reading the
+// vendor's body early, its recorded size is only a lower bound.
+func (f *flight) noteCut(r *ruling, readErr error) {
+	written, werr := f.call.answer.failed()
+	broke := readErr != nil && !errors.Is(readErr, io.EOF)
+	if werr == nil && !broke {
+		return
+	}
+	r.response.Incomplete = true
+	if werr == nil {
+		return
+	}
+	r.response.SizeAtLeast = readErr == nil
+	if isTimeout(werr) {
+		// A stalled tool's request also ends, which reads as a hang-up: say once what happened.
+		r.findings = slices.DeleteFunc(r.findings, func(x txn.Finding) bool { return x.Code == txn.CodeClientDisconnected })
+		r.findings = append(r.findings, finding(txn.CodeClientStalled, fmt.Sprintf(
+			"the tool stopped reading the answer: a write made no progress for %s, so mtguard cut the answer off after %d bytes",
+			f.p.cfg.WriteIdleTimeout, written)))
 	}
 }
 
@@ -201,6 +226,7 @@ func (p *Pipeline) captureAnswer(resp *http.Response, captured []byte, total int
 	m := p.capture(resp.Header, body, parsed, total, secret)
 	m.Truncated = truncated
 	m.Decoded = decoded
+	m.Trailers = p.trailers(resp.Trailer) // the transport sets them once the body is read to its end
 	return m, schemas.Response{Status: resp.StatusCode, Header: resp.Header, Body: parsed, Raw: body, Truncated: truncated}
 }
 

@@ -149,6 +149,9 @@ func (f *flight) scanRequest() {
 		size = req.ContentLength
 	}
 	tx.Request = f.p.capture(req.Header, f.body, f.parsed, size, secret)
+	// A body of unknown length over max_body was read only to max_body + 1 bytes.
+	tx.Request.SizeAtLeast = f.tooLarge && req.ContentLength < 0
+	tx.Request.Trailers = f.p.trailers(req.Trailer)
 }
 
 // checkRequest runs the route's request checks (contracts, version rules), pure functions of
@@ -252,9 +255,17 @@ func (f *flight) outgoing(ctx context.Context) *http.Request {
 	if len(body) == 0 && (req.Body == nil || req.Body == http.NoBody) {
 		out.Body, out.GetBody = nil, nil
 	}
-	if len(f.verdict.SetHeaders) > 0 {
+	if len(f.tx.Request.Trailers) > 0 {
+		// Trailers travel only after a chunked body: keep it chunked, as the caller sent it.
+		out.ContentLength = -1
+	}
+	_, expect := out.Header["Expect"]
+	if len(f.verdict.SetHeaders) > 0 || expect {
 		// The caller's header map is shared with the front end and the stored request.
 		out.Header = out.Header.Clone()
+		// mtguard has read the body (and the server sent the tool its 100 Continue): the
+		// vendor's own 100 would reach the tool as a second one.
+		delete(out.Header, "Expect")
 		for k, vs := range f.verdict.SetHeaders {
 			out.Header[k] = vs
 		}

@@ -143,22 +143,14 @@ func marshalResult(r *txn.Result) ([]byte, error) {
 func appendMessage(b []byte, m *txn.Message) []byte {
 	b = append(b, '{')
 	if len(m.Headers) > 0 {
-		b = append(b, `"headers":{`...)
-		var arr [24]string
-		keys := arr[:0]
-		for k := range m.Headers {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		for i, k := range keys {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendJSONString(b, k)
-			b = append(b, ':')
-			b = appendStrings(b, m.Headers[k])
-		}
-		b = append(b, "},"...)
+		b = append(b, `"headers":`...)
+		b = appendHeader(b, m.Headers)
+		b = append(b, ',')
+	}
+	if len(m.Trailers) > 0 {
+		b = append(b, `"trailers":`...)
+		b = appendHeader(b, m.Trailers)
+		b = append(b, ',')
 	}
 	b = appendOptField(b, `"content_type":`, m.ContentType)
 	b = appendOptField(b, `"body":`, m.Body)
@@ -166,8 +158,34 @@ func appendMessage(b []byte, m *txn.Message) []byte {
 	b = appendOptField(b, `"decoded":`, m.Decoded)
 	b = append(b, `"size":`...)
 	b = strconv.AppendInt(b, m.Size, 10)
+	if m.SizeAtLeast {
+		b = append(b, `,"size_at_least":true`...)
+	}
 	if m.Truncated {
 		b = append(b, `,"truncated":true`...)
+	}
+	if m.Incomplete {
+		b = append(b, `,"incomplete":true`...)
+	}
+	return append(b, '}')
+}
+
+// appendHeader appends h as a JSON object with sorted keys, as json.Marshal writes a map.
+func appendHeader(b []byte, h map[string][]string) []byte {
+	b = append(b, '{')
+	var arr [24]string
+	keys := arr[:0]
+	for k := range h {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, k)
+		b = append(b, ':')
+		b = appendStrings(b, h[k])
 	}
 	return append(b, '}')
 }
@@ -177,6 +195,9 @@ func appendMessage(b []byte, m *txn.Message) []byte {
 func messageLen(m *txn.Message) int {
 	n := 96 + len(m.ContentType) + len(m.Body) + len(m.Body)/16 + len(m.BodyEncoding) + len(m.Decoded)
 	for k, vs := range m.Headers {
+		n += len(k) + 6 + stringsLen(vs)
+	}
+	for k, vs := range m.Trailers {
 		n += len(k) + 6 + stringsLen(vs)
 	}
 	return n

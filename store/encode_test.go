@@ -58,7 +58,14 @@ func TestEncodeMatchesJSON(t *testing.T) {
 			tx.Front, tx.ReplayOf, tx.Attempt = "forward", "01JQ0000000000000000000001", 3
 			tx.WaitMS, tx.Error, tx.ReplayedBy = 1500, "vendor unreachable", []string{"a", "b"}
 			tx.Request.BodyEncoding, tx.Request.Decoded, tx.Request.Truncated = "base64", "gzip", true
+			tx.Request.SizeAtLeast, tx.Response.Incomplete, tx.Response.SizeAtLeast = true, true, true
+			tx.Request.Trailers = http.Header{"X-Checksum": {"sha256=<abc>&"}, "Authorization": {redactedMarker}}
+			tx.Response.Trailers = http.Header{"Grpc-Status": {"0"}, "X-Empty": nil}
 		}},
+		{"trailers without headers", func(tx *txn.Transaction) {
+			tx.Response.Headers, tx.Response.Trailers = nil, http.Header{"X-Checksum": {"1", "2"}}
+		}},
+		{"empty trailers", func(tx *txn.Transaction) { tx.Response.Trailers = http.Header{} }},
 		{"escapes", func(tx *txn.Transaction) {
 			tx.Request.Body = "\x00\x01\x1f\"\\/<>&\b\f\u2028\u2029\x7f é 😀 \xff\xfe bad \xed\xa0\x80 surrogate"
 			tx.Path = "/a?b=<script>&c=d"
@@ -108,6 +115,7 @@ func FuzzEncodeMatchesJSON(f *testing.F) {
 		tx.RecordKeys = []string{key, body}
 		tx.Request.Body, tx.Response.Body = body, msg
 		tx.Request.Headers = http.Header{hk: {hv, key}, "Z": {msg}}
+		tx.Response.Trailers = http.Header{hv: {body}, key: nil}
 		tx.Time = time.Unix(0, nanos).UTC()
 		tx.DurationMS, tx.Status = dur, status
 		tx.Findings = []txn.Finding{{Code: key, Message: msg, Detail: hv}}

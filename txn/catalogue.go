@@ -43,6 +43,7 @@ const (
 	CodeClientGone          = "client.gone"
 	CodeClientDisconnected  = "client.disconnected"
 	CodeConnectionUpgraded  = "connection.upgraded"
+	CodeClientStalled       = "client.stalled"
 )
 
 // catalogue is every finding code; each concern keeps its entries beside its code.
@@ -66,6 +67,8 @@ var coreFindings = []FindingSpec{
 		"The vendor did act on the call. The tool may not know it and retry, creating a duplicate: check the vendor before resending. Usually the tool's own timeout is shorter than the answer takes to stream; raise it."},
 	{CodeConnectionUpgraded, "info", "The vendor switched the connection to another protocol (e.g. WebSocket); only the handshake is recorded",
 		"Nothing to do if the tool expects it. The bytes exchanged after the switch pass through unrecorded and unchecked, and the call stops counting against the route's concurrency once switched."},
+	{CodeClientStalled, "warn", "The calling tool stopped reading the answer, so mtguard cut it off",
+		"The vendor answered (see the outcome), but the tool got only the first part of the answer and may resend the call, creating a duplicate. Check that the tool reads streamed answers to the end and is not starved of CPU or memory."},
 }
 
 // Lookup returns the catalogue entry of code.

@@ -39,9 +39,12 @@ func (o Outcome) Valid() bool {
 	return false
 }
 
-// Message is one side of a call as stored: headers already redacted, body bounded.
+// Message is one side of a call as stored: headers and trailers already redacted, body bounded.
 type Message struct {
-	Headers     http.Header `json:"headers,omitempty"`
+	Headers http.Header `json:"headers,omitempty"`
+	// Trailers are the header fields sent after the body (a chunked HTTP/1.1 body or HTTP/2),
+	// redacted like Headers; a trailer that was announced but never sent is left out.
+	Trailers    http.Header `json:"trailers,omitempty"`
 	ContentType string      `json:"content_type,omitempty"`
 	// Body holds the captured body as text; when the body is not valid UTF-8 it holds base64
 	// and BodyEncoding is "base64".
@@ -51,8 +54,16 @@ type Message struct {
 	// caller received the encoded bytes.
 	Decoded string `json:"decoded,omitempty"`
 	// Size is the full body size in bytes as sent on the wire; it exceeds len(Body) when Truncated.
-	Size      int64 `json:"size"`
-	Truncated bool  `json:"truncated,omitempty"`
+	Size int64 `json:"size"`
+	// SizeAtLeast says that Size is a lower bound: mtguard stopped reading the body before its
+	// end (a body of unknown length over max_body, an answer cut off on its way to the tool),
+	// so the body was at least Size bytes long.
+	SizeAtLeast bool `json:"size_at_least,omitempty"`
+	Truncated   bool `json:"truncated,omitempty"`
+	// Incomplete says that the body did not pass whole: the answer was cut off on its way to
+	// the tool (a write that made no progress within the write deadline, a tool that hung up)
+	// or the vendor's body broke off. The tool got at most Size bytes of it.
+	Incomplete bool `json:"incomplete,omitempty"`
 }
 
 // RecordResult is the fate of one record inside a batch call.
