@@ -50,7 +50,7 @@ const usage = `mtguard: a transparent proxy that records and checks the calls be
 Usage:
   mtguard serve --config FILE        run the proxy and the admin API
   mtguard check-config FILE          check a config file and report every mistake with its line
-  mtguard demo [--once]              run a fake CRM and the proxy on loopback and send sample leads
+  mtguard demo [--once] [--keep]     run a fake CRM and the proxy on loopback and send sample leads (--listen, --admin)
   mtguard log [flags]                list recorded calls (--record, --route, --outcome, --since, --limit, --json)
   mtguard show ID [--json|--curl]    show one call in full, or as a curl command
   mtguard replay ID | [filters]      resend failed calls (--route, --outcome, --finding, --since, --dry-run, --force)
