@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -20,14 +21,10 @@ type alerting struct {
 	throttle alerts.ThrottleStats
 }
 
-// newAlerting builds the metrics, the sinks (reading their secrets from the environment) and
-// the alert engine, whose throttle rules read throttle. The engine is started by start, once
+// newAlerting builds the metrics and the alert engine, which notifies sinks (built by
+// alertSinks) and whose throttle rules read throttle. The engine is started by start, once
 // the store exists.
-func newAlerting(cfg *config.Config, throttle alerts.ThrottleStats, getenv func(string) string, log zerolog.Logger) (*alerting, error) {
-	sinks, err := alertSinks(cfg.Alerts.Sinks, getenv)
-	if err != nil {
-		return nil, err
-	}
+func newAlerting(cfg *config.Config, sinks []alerts.Sink, throttle alerts.ThrottleStats, log zerolog.Logger) (*alerting, error) {
 	var routes []alerts.RouteAlerts
 	for _, r := range cfg.Routes {
 		routes = append(routes, alerts.RouteAlerts{Route: r.Name, Owner: r.Owner, Sinks: r.Alerts.Sinks, Rules: r.Alerts.EffectiveRules()})
@@ -48,24 +45,23 @@ func newAlerting(cfg *config.Config, throttle alerts.ThrottleStats, getenv func(
 }
 
 // alertSinks builds the configured sinks. A variable a sink names but that is empty is an
-// error naming the variable (never its value).
+// error naming the variable (never its value); every such variable is named, not only the
+// first.
 func alertSinks(scs []config.Sink, getenv func(string) string) ([]alerts.Sink, error) {
 	var out []alerts.Sink
+	var errs []error
 	for _, sc := range scs {
-		need := func(field, env string) (string, error) {
+		need := func(field, env, what string) string {
 			if env == "" {
-				return "", nil
+				return ""
 			}
 			v := strings.TrimSpace(getenv(env))
 			if v == "" {
-				return "", fmt.Errorf("alerts.sinks %s: %s names %s, but that environment variable is empty", sc.Name, field, env)
+				errs = append(errs, fmt.Errorf("alerts.sinks %s: %s names %s, but that environment variable is empty; set it to %s", sc.Name, field, env, what))
 			}
-			return v, nil
+			return v
 		}
-		u, err := need("url_env", sc.URLEnv)
-		if err != nil {
-			return nil, err
-		}
+		u := need("url_env", sc.URLEnv, "the URL alerts are sent to")
 		if u == "" {
 			u = sc.URL
 		}
@@ -73,20 +69,17 @@ func alertSinks(scs []config.Sink, getenv func(string) string) ([]alerts.Sink, e
 		case config.SinkSlack:
 			out = append(out, alerts.NewSlackSink(sc.Name, u, nil))
 		case config.SinkPagerDuty:
-			key, err := need("routing_key_env", sc.RoutingKeyEnv)
-			if err != nil {
-				return nil, err
-			}
+			key := need("routing_key_env", sc.RoutingKeyEnv, "the PagerDuty integration's routing key")
 			out = append(out, alerts.NewPagerDutySink(sc.Name, key, sc.URL, nil))
 		case config.SinkWebhook:
-			secret, err := need("secret_env", sc.SecretEnv)
-			if err != nil {
-				return nil, err
-			}
+			secret := need("secret_env", sc.SecretEnv, "the secret the webhook's signatures are checked with")
 			out = append(out, alerts.NewWebhookSink(sc.Name, u, secret, nil, nil))
 		default:
-			return nil, fmt.Errorf("alerts.sinks %s: unknown type %q", sc.Name, sc.Type)
+			errs = append(errs, fmt.Errorf("alerts.sinks %s: unknown type %q", sc.Name, sc.Type))
 		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
 	}
 	return out, nil
 }

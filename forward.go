@@ -31,12 +31,16 @@ func forwardSettings(fc config.Forward, getenv func(string) string) (*proxy.Forw
 	out := &proxy.ForwardConfig{CA: ca, UnknownHosts: fc.UnknownHosts, IdleTimeout: idleTimeout}
 	if a := fc.ProxyAuth; a != nil {
 		user, pass := getenv(a.UsernameEnv), getenv(a.PasswordEnv)
+		var errs []error
 		for _, v := range []struct{ key, env, val string }{
 			{"username_env", a.UsernameEnv, user}, {"password_env", a.PasswordEnv, pass},
 		} {
 			if v.val == "" {
-				return nil, fmt.Errorf("forward.proxy_auth.%s names %s, but that environment variable is empty; set it to the forward proxy's credential", v.key, v.env)
+				errs = append(errs, fmt.Errorf("forward.proxy_auth.%s names %s, but that environment variable is empty; set it to the forward proxy's credential", v.key, v.env))
 			}
+		}
+		if err := errors.Join(errs...); err != nil {
+			return nil, err
 		}
 		out.Auth = &proxy.ProxyAuth{Username: user, Password: pass}
 	}

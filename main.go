@@ -50,12 +50,12 @@ const usage = `mtguard: a transparent proxy that records and checks the calls be
 Usage:
   mtguard serve --config FILE        run the proxy and the admin API
   mtguard check-config FILE          check a config file and report every mistake with its line
-  mtguard demo [--once]              run a fake CRM and the proxy on loopback and send sample leads
+  mtguard demo [--once] [--keep]     run a fake CRM and the proxy on loopback and send sample leads (--listen, --admin)
   mtguard log [flags]                list recorded calls (--record, --route, --outcome, --since, --limit, --json)
   mtguard show ID [--json|--curl]    show one call in full, or as a curl command
   mtguard replay ID | [filters]      resend failed calls (--route, --outcome, --finding, --since, --dry-run, --force)
   mtguard export --har [filters]     write the matching calls as HAR 1.2
-  mtguard forget --record KEY        erase every call that carried a record (right to erasure)
+  mtguard forget --record KEY        erase a record from every call (right to erasure) and list where it was sent
   mtguard schemas import|verify|pin|list   pin vendor contracts (JSON Schemas) from OpenAPI files
   mtguard presets [show NAME]        list the vendor presets, or print one as YAML
   mtguard ca init [--config FILE]    create the forward proxy's CA and say how to trust it

@@ -181,7 +181,7 @@ func TestReplayEndToEnd(t *testing.T) {
 
 	// Erasure: every call of Jane is gone, down to the bytes of the file.
 	out, err = cli("forget", "--record", "jane@acme.com")
-	if err != nil || !strings.Contains(out, "erased 3 transactions") {
+	if err != nil || !strings.Contains(out, "deleted 3 calls that carried only jane@acme.com") {
 		t.Fatalf("forget: %v\n%s", err, out)
 	}
 	if out, _ := cli("log", "--record", "jane@acme.com"); !strings.Contains(out, "no transactions match") {

@@ -5,9 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -15,6 +18,7 @@ import (
 	"github.com/mattn/go-isatty"
 	"github.com/rs/zerolog"
 
+	"github.com/mtguard/mtguard/alerts"
 	"github.com/mtguard/mtguard/config"
 	"github.com/mtguard/mtguard/inspect"
 	"github.com/mtguard/mtguard/proxy"
@@ -46,12 +50,12 @@ type server struct {
 // builds the parts from the inside out (alert engine, store, limiter, pipeline, fronts) and
 // only then listens, so a mistake in any part leaves nothing running.
 func startServer(ctx context.Context, cfg *config.Config, getenv func(string) string, log zerolog.Logger) (*server, error) {
-	sec, err := readSecrets(cfg, getenv)
+	sec, sinks, err := preflight(cfg, getenv)
 	if err != nil {
-		return nil, err
+		return nil, listProblems("serve cannot start", err)
 	}
 	limits := &limiterView{}
-	alerts, err := newAlerting(cfg, limits, getenv, log)
+	alerts, err := newAlerting(cfg, sinks, limits, log)
 	if err != nil {
 		return nil, err
 	}
@@ -97,28 +101,71 @@ type secrets struct {
 	transport  http.RoundTripper
 }
 
+// preflight is everything startServer checks before it opens anything: it reads each secret
+// (admin token, route credentials, forward proxy, alert sinks) once, loads the forward proxy's
+// CA and checks that the store's folder is writable. It returns every problem found, joined,
+// not only the first; check-config runs it too, so the two cannot disagree.
+func preflight(cfg *config.Config, getenv func(string) string) (secrets, []alerts.Sink, error) {
+	sec, err := readSecrets(cfg, getenv)
+	sinks, serr := alertSinks(cfg.Alerts.Sinks, getenv)
+	return sec, sinks, errors.Join(err, storeFolder(cfg.Store.Path), serr)
+}
+
+// readSecrets reads the admin token, the routes' credentials and the forward proxy's settings,
+// and returns every problem it met (joined).
 func readSecrets(cfg *config.Config, getenv func(string) string) (secrets, error) {
 	var sec secrets
+	var errs []error
 	if cfg.Admin.TokenEnv != "" {
 		sec.adminToken = getenv(cfg.Admin.TokenEnv)
 		if sec.adminToken == "" {
-			return sec, fmt.Errorf("admin.token_env names %s, but that environment variable is empty; set it to the admin API token", cfg.Admin.TokenEnv)
+			errs = append(errs, fmt.Errorf("admin.token_env names %s, but that environment variable is empty; set it to the admin API token", cfg.Admin.TokenEnv))
 		}
 	}
 	var err error
 	if sec.routes, err = proxyRoutes(cfg.Routes, getenv); err != nil {
-		return sec, err
-	}
-	if err := missingCredential(cfg.Routes, sec.routes); err != nil {
-		return sec, err
+		errs = append(errs, err)
+	} else if err := missingCredential(cfg.Routes, sec.routes); err != nil {
+		errs = append(errs, err)
 	}
 	if sec.forward, err = forwardSettings(cfg.Forward, getenv); err != nil {
-		return sec, err
+		errs = append(errs, err)
 	}
 	if sec.transport, err = upstreamTransport(cfg.Forward); err != nil {
-		return sec, err
+		errs = append(errs, err)
 	}
-	return sec, nil
+	return sec, errors.Join(errs...)
+}
+
+// storeFolder checks, without opening the store, that store.Open can create or write the file
+// at path and its journal segments beside it.
+func storeFolder(path string) error {
+	dir := filepath.Dir(path)
+	fi, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("store.path: the folder %s does not exist; create it (mkdir -p %s) or point store.path at a file in an existing folder", dir, dir)
+	case err != nil:
+		return fmt.Errorf("store.path: %w; point store.path at a file in a folder mtguard can write to", err)
+	case !fi.IsDir():
+		return fmt.Errorf("store.path: %s is not a folder; point store.path at a file in a folder", dir)
+	}
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return fmt.Errorf("store.path: %s is a folder; name a file in it, e.g. %s", path, filepath.Join(path, "mtguard.db"))
+	}
+	// The journal's segments are created beside the store file, so the folder must take new files.
+	f, err := os.CreateTemp(dir, ".mtguard-check-*")
+	if err != nil {
+		return fmt.Errorf("store.path: mtguard cannot create files in %s (%v); make the folder writable by the user serve runs as, or point store.path elsewhere", dir, errors.Unwrap(err))
+	}
+	f.Close()
+	os.Remove(f.Name())
+	if f, err := os.OpenFile(path, os.O_RDWR, 0); err == nil {
+		f.Close()
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("store.path: mtguard cannot write %s (%v); make it writable by the user serve runs as", path, errors.Unwrap(err))
+	}
+	return nil
 }
 
 // openStore opens the transaction log, handing every committed call to the alert engine.
@@ -293,15 +340,16 @@ func redactConfig(cfg *config.Config) proxy.RedactConfig {
 	return rc
 }
 
-// missingCredential fails when a route holds a credential whose variable was empty (proxyRoutes
+// missingCredential fails when routes hold a credential whose variable was empty (each named) (proxyRoutes
 // then gave the route none): better to refuse to start than to discover it at the first replay.
 func missingCredential(rcs []config.Route, routes []proxy.Route) error {
+	var errs []error
 	for i, rc := range rcs {
 		if rc.Auth != nil && routes[i].Auth == nil {
-			return fmt.Errorf("route %s: auth.value_env names %s, but that environment variable is empty; set it to the whole %s header value", rc.Name, rc.Auth.ValueEnv, rc.Auth.Header)
+			errs = append(errs, fmt.Errorf("route %s: auth.value_env names %s, but that environment variable is empty; set it to the whole %s header value", rc.Name, rc.Auth.ValueEnv, rc.Auth.Header))
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // proxyRoutes turns the configured routes into the proxy's. Credentials are read from the

@@ -28,7 +28,7 @@ func TestAlertSinksNeedTheirVariables(t *testing.T) {
 	}
 	env := map[string]string{"SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T/B/SECRET", "PD_ROUTING_KEY": "KEY"}
 	_, err = alertSinks(cfg.Alerts.Sinks, func(k string) string { return env[k] })
-	if err == nil || err.Error() != "alerts.sinks hook: secret_env names HOOK_SECRET, but that environment variable is empty" {
+	if err == nil || err.Error() != "alerts.sinks hook: secret_env names HOOK_SECRET, but that environment variable is empty; set it to the secret the webhook's signatures are checked with" {
 		t.Fatalf("err %v", err)
 	}
 	env["HOOK_SECRET"] = "s3cret"

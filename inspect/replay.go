@@ -252,6 +252,11 @@ func (rp *replays) one(ctx context.Context, id string, force bool) (ReplayItem, 
 }
 
 func (rp *replays) send(ctx context.Context, item ReplayItem, target txn.Transaction, onlyFailed bool) (ReplayItem, error) {
+	if strings.Contains(target.Request.Body, store.Erased) || strings.Contains(target.Path, store.Erased) {
+		// A batch kept by forget for the other records it carried: resending it would send
+		// the placeholder to the vendor in place of the erased person.
+		return item, problemf(errNotReplayable, "call %s: a record it carried was erased (mtguard forget) and its values replaced by %s; resend the other records from the source", target.ID, store.Erased)
+	}
 	newID, err := rp.replayer.Replay(ctx, target, onlyFailed)
 	if err != nil {
 		return item, problemf(errNotReplayable, "%v", err)

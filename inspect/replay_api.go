@@ -148,6 +148,6 @@ func (s *server) forgetRecord(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// The key is personal data: log that an erasure happened, not whose.
-	s.log.Info().Int("deleted", rep.Deleted).Int64("bytes_before", rep.BytesBefore).Int64("bytes_after", rep.BytesAfter).Msg("record erased")
+	s.log.Info().Int("deleted", rep.Deleted).Int("scrubbed", rep.Scrubbed).Int64("bytes_before", rep.BytesBefore).Int64("bytes_after", rep.BytesAfter).Msg("record erased")
 	s.respond(w, http.StatusOK, rep)
 }

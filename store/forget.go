@@ -2,18 +2,68 @@ package store
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
+	"net/url"
 	"os"
+	"slices"
+	"time"
 
+	"github.com/mtguard/mtguard/txn"
 	bolt "go.etcd.io/bbolt"
 )
 
-// ForgetReport says what Forget erased.
+// ForgetReport says what Forget erased, and where the person's data went.
 type ForgetReport struct {
-	Deleted     int   `json:"deleted"`      // transactions erased
+	Deleted int `json:"deleted"` // transactions erased whole: they carried no one else
+	// Scrubbed counts the calls kept because they also carried other people (batches): the
+	// person's values in them are now Erased.
+	Scrubbed    int   `json:"scrubbed"`
 	BytesBefore int64 `json:"bytes_before"` // file size before compaction
 	BytesAfter  int64 `json:"bytes_after"`  // file size after compaction
+	// Recipients lists, per route and vendor host, the calls that carried the person: whom to
+	// ask to erase it too. Only calls the store still held count (retention deletes older ones).
+	Recipients []Recipient `json:"recipients"`
+}
+
+// Recipient is one route and vendor host that calls carrying an erased person went to.
+type Recipient struct {
+	Route    string `json:"route"`
+	Upstream string `json:"upstream"` // the vendor's host the route sends to
+	Calls    int    `json:"calls"`    // calls that carried the person on this route
+	// Sent counts those mtguard sent, or may have sent, to the vendor: all but the ones it
+	// refused (rejected) or held back (throttled) itself.
+	Sent int `json:"sent"`
+	// First and Last are the times of the first and last call sent; absent when none was.
+	First *time.Time `json:"first,omitempty"`
+	Last  *time.Time `json:"last,omitempty"`
+}
+
+// add counts tx in the recipients.
+func addRecipient(rs map[[2]string]*Recipient, tx *txn.Transaction) {
+	host := ""
+	if u, err := url.Parse(tx.UpstreamURL); err == nil {
+		host = u.Host
+	}
+	k := [2]string{tx.Route, host}
+	r := rs[k]
+	if r == nil {
+		r = &Recipient{Route: tx.Route, Upstream: host}
+		rs[k] = r
+	}
+	r.Calls++
+	if tx.Outcome == txn.OutcomeRejected || tx.Outcome == txn.OutcomeThrottled {
+		return
+	}
+	r.Sent++
+	at := tx.Time
+	if r.First == nil || at.Before(*r.First) {
+		r.First = &at
+	}
+	if r.Last == nil || at.After(*r.Last) {
+		r.Last = &at
+	}
 }
 
 // compactTxSize bounds one copy transaction of the compaction.
@@ -21,7 +71,10 @@ const compactTxSize = 64 << 20
 
 // Forget erases every transaction that carries key (the right to erasure): those indexed
 // under the record key, and any other whose stored request or response mentions it (a lookup
-// on a route without record keys, say). bbolt keeps freed pages' old bytes in the file, so
+// on a route without record keys, say). A call that also carried other record keys (a batch)
+// is kept for their sake, with the key's values replaced by Erased (see scrubber); any other
+// is deleted. The report lists the routes and vendor hosts the calls went to, and when.
+// bbolt keeps freed pages' old bytes in the file, so
 // Forget then rewrites the file compactly: afterwards the key's bytes are gone from disk,
 // the journal's included (its segments are applied and deleted first). Calls keep flowing
 // meanwhile; writes wait for the swaps. A call carrying the key that arrives while Forget
@@ -67,12 +120,22 @@ func (s *Store) Forget(ctx context.Context, key string) (ForgetReport, error) {
 	if err != nil {
 		return rep, fmt.Errorf("forget: find transactions: %w", err)
 	}
+	rep.Recipients = []Recipient{}
+	sc := newScrubber(key)
+	recipients := map[[2]string]*Recipient{}
 	for start := 0; start < len(ids); start += 500 {
 		batch := ids[start:min(start+500, len(ids))]
+		var deleted, scrubbed int
 		err := s.update(func(btx *bolt.Tx) error {
 			for _, id := range batch {
-				if err := deleteOne(btx, id); err != nil {
+				kept, err := forgetOne(btx, id, sc, recipients)
+				if err != nil {
 					return err
+				}
+				if kept {
+					scrubbed++
+				} else {
+					deleted++
 				}
 			}
 			return nil
@@ -80,8 +143,16 @@ func (s *Store) Forget(ctx context.Context, key string) (ForgetReport, error) {
 		if err != nil {
 			return rep, fmt.Errorf("forget: delete: %w", err)
 		}
-		rep.Deleted += len(batch)
+		rep.Deleted += deleted
+		rep.Scrubbed += scrubbed
+		for _, r := range recipients {
+			rep.Recipients = mergeRecipient(rep.Recipients, *r)
+		}
+		clear(recipients)
 	}
+	slices.SortFunc(rep.Recipients, func(a, b Recipient) int {
+		return cmp.Or(cmp.Compare(a.Route, b.Route), cmp.Compare(a.Upstream, b.Upstream))
+	})
 	// Index entries under the key whose transaction was already gone.
 	if err := s.update(func(btx *bolt.Tx) error {
 		prefix := indexKey(key, "")
@@ -100,6 +171,67 @@ func (s *Store) Forget(ctx context.Context, key string) (ForgetReport, error) {
 		return rep, fmt.Errorf("forget: %w", err)
 	}
 	return rep, nil
+}
+
+// forgetOne erases the key from the call id and counts it in recipients: it deletes a call
+// that carried no other record key, and scrubs one that did (kept reports that). A call the
+// scrubber cannot clear of an email key is deleted too.
+func forgetOne(btx *bolt.Tx, id []byte, sc scrubber, recipients map[[2]string]*Recipient) (kept bool, err error) {
+	tx, ok, err := load(btx, id)
+	if err != nil || !ok {
+		return false, err
+	}
+	addRecipient(recipients, &tx)
+	if !slices.ContainsFunc(tx.RecordKeys, func(k string) bool { return k != sc.key }) {
+		return false, deleteOne(btx, id)
+	}
+	hadKey := slices.Contains(tx.RecordKeys, sc.key)
+	sc.call(&tx)
+	req, err := marshalCall(&tx.Call)
+	if err != nil {
+		return false, fmt.Errorf("encode request %s: %w", id, err)
+	}
+	var res []byte
+	if btx.Bucket(bucketRes).Get(id) != nil {
+		if res, err = marshalResult(&tx.Result); err != nil {
+			return false, err
+		}
+	}
+	if sc.mentions(req) || sc.mentions(res) {
+		return false, deleteOne(btx, id)
+	}
+	if err := btx.Bucket(bucketReq).Put(id, req); err != nil {
+		return false, fmt.Errorf("put request %s: %w", id, err)
+	}
+	if res != nil {
+		if err := btx.Bucket(bucketRes).Put(id, res); err != nil {
+			return false, fmt.Errorf("put result %s: %w", id, err)
+		}
+	}
+	if hadKey {
+		if err := btx.Bucket(bucketIdxRecord).Delete(indexKey(sc.key, string(id))); err != nil {
+			return false, fmt.Errorf("unindex record key: %w", err)
+		}
+	}
+	return true, nil
+}
+
+// mergeRecipient adds r to rs, into the entry of the same route and host if there is one.
+func mergeRecipient(rs []Recipient, r Recipient) []Recipient {
+	i := slices.IndexFunc(rs, func(x Recipient) bool { return x.Route == r.Route && x.Upstream == r.Upstream })
+	if i < 0 {
+		return append(rs, r)
+	}
+	m := &rs[i]
+	m.Calls += r.Calls
+	m.Sent += r.Sent
+	if r.First != nil && (m.First == nil || r.First.Before(*m.First)) {
+		m.First = r.First
+	}
+	if r.Last != nil && (m.Last == nil || r.Last.After(*m.Last)) {
+		m.Last = r.Last
+	}
+	return rs
 }
 
 // compact rewrites the store into a fresh file and swaps it in, so that no freed page keeps
