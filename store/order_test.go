@@ -108,7 +108,9 @@ func TestBatchOrder(t *testing.T) {
 func TestJournalWritersShare(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "mtguard.db")
 	s := mustOpen(t, path, Options{})
-	for range 6 {
+	// Twenty calls, not a handful: on a busy machine the second writer's goroutine may not run
+	// in time for the first few hand-overs.
+	for range 20 {
 		record(t, s, time.Now(), "crm", []string{"one@acme.com"}, txn.OutcomeDelivered)
 	}
 	for i, w := range s.wals {
@@ -297,8 +299,11 @@ func TestJournalRotatesAtPrealloc(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if fi.Size() > prealloc+8<<10 {
-				t.Fatalf("segment %d is %d bytes: the writer went on past its %d preallocated bytes", n, fi.Size(), prealloc)
+			// A writer whose spare segment is still being prepared goes on appending (and tries
+			// again after its next batch); on a busy machine that can take a few batches. One
+			// that never moves on would pass twice the preallocated size well before the end.
+			if fi.Size() > 2*prealloc {
+				t.Fatalf("segment %d is %d bytes: the writer went on far past its %d preallocated bytes", n, fi.Size(), prealloc)
 			}
 		}
 	}
