@@ -26,6 +26,7 @@ func cmdCheckConfig(args []string, stdout, stderr io.Writer, getenv func(string)
 	if err != nil {
 		return fmt.Errorf("%s: %w", pos[0], err)
 	}
+	printPinWarnings(stdout, cfg.Routes)
 	if err := missingCredential(cfg.Routes, routes); err != nil {
 		fmt.Fprintf(stdout, "note: %v (serve will refuse to start until it is set)\n", err)
 	}

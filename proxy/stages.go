@@ -158,7 +158,7 @@ func (f *flight) checkRequest() *stop {
 	if checks.Empty() {
 		return nil
 	}
-	f.creq = &schemas.Request{Method: f.req.Method, Path: f.req.URL.Path, Query: f.query, Header: f.req.Header, Body: f.parsed, Raw: f.body}
+	f.creq = &schemas.Request{Method: f.req.Method, Path: f.call.Route.vendorPath(f.req.URL.Path), Query: f.query, Header: f.req.Header, Body: f.parsed, Raw: f.body}
 	f.verdict = checks.CheckRequest(f.call.Start, f.creq)
 	f.tx.Findings = append(f.tx.Findings, f.verdict.Findings...)
 	if rj := f.verdict.Reject; rj != nil {
