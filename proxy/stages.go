@@ -136,6 +136,9 @@ func (f *flight) scanRequest() {
 	if secret == nil {
 		f.parsed = schemas.ParseBody(ct, f.body)
 		tx.RecordKeys = schemas.RecordKeys(paths, f.parsed)
+		if len(paths) > 0 && f.parsed.Err != nil {
+			f.guessRecordKeys()
+		}
 	}
 	if req.URL.RawQuery != "" { // parsed once: record keys and checks both read it
 		f.query = req.URL.Query()
@@ -149,6 +152,19 @@ func (f *flight) scanRequest() {
 		size = req.ContentLength
 	}
 	tx.Request = f.p.capture(req.Header, f.body, f.parsed, size, secret)
+}
+
+// guessRecordKeys keeps a lead findable when its body does not parse: the email-shaped values
+// of the body's first 64 KiB become its record keys, marked by an info finding.
+func (f *flight) guessRecordKeys() {
+	keys := schemas.GuessRecordKeys(f.body)
+	if len(keys) == 0 {
+		return
+	}
+	f.tx.RecordKeys = keys
+	f.tx.Findings = append(f.tx.Findings, txn.NewFinding(txn.CodeRecordKeysGuessed,
+		fmt.Sprintf("the %s body could not be parsed, so its record keys are the %d email address(es) found in its first %d KiB", f.parsed.Kind, len(keys), schemas.GuessScanLimit>>10),
+		f.parsed.Err.Error()))
 }
 
 // checkRequest runs the route's request checks (contracts, version rules), pure functions of

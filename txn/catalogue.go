@@ -44,7 +44,16 @@ const (
 )
 
 // catalogue is every finding code; each concern keeps its entries beside its code.
-var catalogue = slices.Concat(coreFindings, contractFindings, detectFindings, throttleFindings)
+var catalogue = slices.Concat(coreFindings, contractFindings, detectFindings, throttleFindings, recordKeyFindings)
+
+// CodeRecordKeysGuessed marks record keys read from an unparsable body by their shape.
+const CodeRecordKeysGuessed = "record_keys.guessed"
+
+// recordKeyFindings explain how a call's record keys were found.
+var recordKeyFindings = []FindingSpec{
+	{CodeRecordKeysGuessed, "info", "The body could not be parsed, so its record keys are the email addresses found in its first 64 KiB",
+		"The call can still be found with mtguard log --record; the keys may include addresses that are not the record's (a cc, an owner). Fix the tool's payload so keys are read from the route's record_keys paths."},
+}
 
 // coreFindings explain the calls that mtguard answers itself.
 var coreFindings = []FindingSpec{
