@@ -27,6 +27,7 @@ func cmdCheckConfig(args []string, stdout, stderr io.Writer, getenv func(string)
 	if err != nil {
 		return fmt.Errorf("%s: %w", pos[0], err)
 	}
+	printPinWarnings(stdout, cfg.Routes)
 	// Then everything serve checks before it opens anything, with serve's own code: secrets,
 	// the forward proxy's CA, alert sinks, the store's folder. Every problem, not only the first.
 	if _, _, err := preflight(cfg, getenv); err != nil {

@@ -390,7 +390,7 @@ func TestDemoOnce(t *testing.T) {
 	for _, want := range []string{
 		"marketo    200  partial   response.partial_failure       1 of 2 records failed: #1 raj@initech.com (1005 Lead already exists)",
 		"marketo    200  failed    response.silent_failure        Marketo 1003",
-		"marketo    200  failed    auth.expired                   Marketo 601",
+		"marketo    200  failed    auth.invalid                   Marketo 601",
 		"salesforce 410  rejected  endpoint.retired               rest-api: version 30.0 was retired",
 		"salesforce 201  delivered endpoint.deprecated            rest-api: version 35.0 is deprecated",
 		"hubspot    207  partial   response.partial_failure",

@@ -662,3 +662,23 @@ func TestLogOnlyRouteLogsOnce(t *testing.T) {
 		t.Errorf("%d firing lines in the log, want 1:\n%s", n, logs.String())
 	}
 }
+
+// TestAuthCountsInvalidCredentials: a revoked token (auth.invalid, Marketo 601) stops every
+// call like an expired one, so it counts toward the auth rule's streak, mixed with expired ones.
+func TestAuthCountsInvalidCredentials(t *testing.T) {
+	clock := &fakeClock{t: nyMonday9}
+	sink := &recordingSink{name: "pager"}
+	e := startEngine(t, Config{
+		Now:    clock.Now,
+		Sinks:  []Sink{sink},
+		Routes: []RouteAlerts{{Route: "marketo", Owner: "jane@example.com", Rules: DefaultRules()}},
+	}, nil)
+	invalid := func() txn.Transaction { return call("marketo", clock.Now(), txn.OutcomeFailed, "auth.invalid") }
+	observe(e, invalid(), call("marketo", clock.Now(), txn.OutcomeFailed, "auth.expired"), invalid())
+	if got := sink.events(); !equalEvents(got, "firing marketo auth") {
+		t.Fatalf("after 3 credential refusals: %v, want one firing", got)
+	}
+	if a := sink.last().Alert; !strings.Contains(a.Summary, "3 calls in a row refused for their credentials (auth.invalid)") {
+		t.Errorf("summary %q", a.Summary)
+	}
+}

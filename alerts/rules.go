@@ -102,7 +102,7 @@ type LatencyRule struct {
 }
 
 // AuthRule fires after Consecutive calls in a row that the vendor refused for their
-// credentials (findings auth.expired or auth.forbidden).
+// credentials (findings auth.expired, auth.invalid or auth.forbidden).
 type AuthRule struct {
 	Consecutive int
 }

@@ -76,7 +76,7 @@ func (c *callFacts) classify(o *observation, rules *Rules, now time.Time) {
 	for i := range o.findings {
 		f := &o.findings[i]
 		switch {
-		case f.Code == txn.CodeAuthExpired || f.Code == txn.CodeAuthForbidden:
+		case f.Code == txn.CodeAuthExpired || f.Code == txn.CodeAuthInvalid || f.Code == txn.CodeAuthForbidden:
 			if c.authCode == "" {
 				c.authCode = f.Code
 			}

@@ -222,7 +222,12 @@ func hasLimitSignal(signals []schemas.Signal) bool {
 // refuse records a call that mtguard answers itself, with the finding that explains why, and
 // returns that answer.
 func (p *Pipeline) refuse(req *http.Request, tx *txn.Transaction, outcome txn.Outcome, code string, pb txn.Problem) *http.Response {
-	tx.Findings = append(tx.Findings, finding(code, pb.Detail))
+	// A check that rejects (a contract in enforce mode) or a stage that already said why (the
+	// store) recorded the finding: the refusal adds it only when nothing did, so one violation
+	// is stored, and counted in mtguard_findings_total, once.
+	if !slices.ContainsFunc(tx.Findings, func(f txn.Finding) bool { return f.Code == code }) {
+		tx.Findings = append(tx.Findings, finding(code, pb.Detail))
+	}
 	pb.Instance = tx.ID
 	if spec, ok := txn.Lookup(code); ok {
 		pb.Type = spec.DocsURL()

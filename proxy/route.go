@@ -35,6 +35,28 @@ type Route struct {
 	Timeout time.Duration
 }
 
+// vendorPath is path relative to the route's upstream base path: /crm/v3/objects/contacts for
+// /hubspot/crm/v3/objects/contacts when the upstream is http://host/hubspot. Contracts, version
+// and outcome rules are written for the vendor's own paths, so this is the path they see. A path
+// outside the base path (a forward-mode call elsewhere on the host) is returned as it is.
+func (r *Route) vendorPath(path string) string {
+	if r == nil || r.Upstream == nil {
+		return path
+	}
+	base := strings.TrimSuffix(r.Upstream.Path, "/")
+	if base == "" {
+		return path
+	}
+	rest, ok := strings.CutPrefix(path, base)
+	switch {
+	case !ok || (rest != "" && rest[0] != '/'):
+		return path
+	case rest == "":
+		return "/"
+	}
+	return rest
+}
+
 // Auth is a credential header mtguard adds on the route's behalf. Value is the whole header
 // value (e.g. "Bearer pat-na1-..."), read from the environment at start; it is never stored
 // or logged.

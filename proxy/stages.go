@@ -136,6 +136,9 @@ func (f *flight) scanRequest() {
 	if secret == nil {
 		f.parsed = schemas.ParseBody(ct, f.body)
 		tx.RecordKeys = schemas.RecordKeys(paths, f.parsed)
+		if len(paths) > 0 && f.parsed.Err != nil {
+			f.guessRecordKeys()
+		}
 	}
 	if req.URL.RawQuery != "" { // parsed once: record keys and checks both read it
 		f.query = req.URL.Query()
@@ -154,6 +157,19 @@ func (f *flight) scanRequest() {
 	tx.Request.Trailers = f.p.trailers(req.Trailer)
 }
 
+// guessRecordKeys keeps a lead findable when its body does not parse: the email-shaped values
+// of the body's first 64 KiB become its record keys, marked by an info finding.
+func (f *flight) guessRecordKeys() {
+	keys := schemas.GuessRecordKeys(f.body)
+	if len(keys) == 0 {
+		return
+	}
+	f.tx.RecordKeys = keys
+	f.tx.Findings = append(f.tx.Findings, txn.NewFinding(txn.CodeRecordKeysGuessed,
+		fmt.Sprintf("the %s body could not be parsed, so its record keys are the %d email address(es) found in its first %d KiB", f.parsed.Kind, len(keys), schemas.GuessScanLimit>>10),
+		f.parsed.Err.Error()))
+}
+
 // checkRequest runs the route's request checks (contracts, version rules), pure functions of
 // the call, and answers in the vendor's place when one rejects it.
 func (f *flight) checkRequest() *stop {
@@ -161,7 +177,7 @@ func (f *flight) checkRequest() *stop {
 	if checks.Empty() {
 		return nil
 	}
-	f.creq = &schemas.Request{Method: f.req.Method, Path: f.req.URL.Path, Query: f.query, Header: f.req.Header, Body: f.parsed, Raw: f.body}
+	f.creq = &schemas.Request{Method: f.req.Method, Path: f.call.Route.vendorPath(f.req.URL.Path), Query: f.query, Header: f.req.Header, Body: f.parsed, Raw: f.body}
 	f.verdict = checks.CheckRequest(f.call.Start, f.creq)
 	f.tx.Findings = append(f.tx.Findings, f.verdict.Findings...)
 	if rj := f.verdict.Reject; rj != nil {

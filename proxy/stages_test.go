@@ -387,3 +387,38 @@ func TestSettle(t *testing.T) {
 		})
 	}
 }
+
+// TestRejectionRecordsItsFindingOnce: a check that rejects a call has already reported why
+// (one schema.request.invalid per violation); mtguard's refusal must not add the same code
+// again, which stored one violation twice and counted it twice in mtguard_findings_total.
+func TestRejectionRecordsItsFindingOnce(t *testing.T) {
+	for _, code := range []string{txn.CodeSchemaRequestInvalid, txn.CodeSchemaRequestMalformed} {
+		t.Run(code, func(t *testing.T) {
+			route := stageRoute(t)
+			route.Checks = &schemas.Checks{Request: []schemas.RequestCheck{func(_ time.Time, req *schemas.Request, v *schemas.RequestVerdict) {
+				v.Findings = append(v.Findings, txn.NewFinding(code, "/email: bad", "POST /contacts · lead.json"))
+				v.Reject = &schemas.Rejection{Status: 422, Code: code, Title: "Request violates its contract", Detail: "1 violation", Errors: []string{"/email: bad"}}
+			}}}
+			req, _ := http.NewRequest(http.MethodPost, "http://crm.example/contacts", strings.NewReader(`{"email":"bad"}`))
+			req.Header.Set("Content-Type", "application/json")
+			f, rec := newTestFlight(t, PipelineConfig{MaxBody: 1024, CaptureBody: 1024}, req, &Call{Route: route, Front: "reverse"})
+			if s := f.admit(); s != nil {
+				t.Fatalf("admit refused: %+v", s)
+			}
+			s := f.checkRequest()
+			if s == nil || s.resp == nil || s.resp.StatusCode != 422 {
+				t.Fatalf("checkRequest = %+v, want a 422 answer", s)
+			}
+			tx := rec.only(t)
+			n := 0
+			for _, fd := range tx.Findings {
+				if fd.Code == code {
+					n++
+				}
+			}
+			if n != 1 || tx.Outcome != txn.OutcomeRejected {
+				t.Errorf("recorded %q with %d %s findings (%+v), want rejected with 1", tx.Outcome, n, code, tx.Findings)
+			}
+		})
+	}
+}

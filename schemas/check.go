@@ -13,11 +13,11 @@ func (b Body) unparsed() bool {
 	return b.Kind == "" && b.JSON == nil && b.Form == nil && b.Err == nil
 }
 
-// Request is what request checks see of a call: the vendor-side path (route prefix removed)
-// and its body.
+// Request is what request checks see of a call: the vendor-relative path (route prefix and the
+// upstream URL's own path removed) and its body.
 type Request struct {
 	Method string
-	Path   string // as the vendor sees it, without the query, e.g. /crm/v3/objects/contacts
+	Path   string // relative to the vendor's base URL, without the query, e.g. /crm/v3/objects/contacts
 	Query  url.Values
 	Header http.Header
 	// Body is the parsed body when the caller already parsed it; otherwise Doc parses Raw on

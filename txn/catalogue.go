@@ -47,7 +47,16 @@ const (
 )
 
 // catalogue is every finding code; each concern keeps its entries beside its code.
-var catalogue = slices.Concat(coreFindings, contractFindings, detectFindings, throttleFindings)
+var catalogue = slices.Concat(coreFindings, contractFindings, detectFindings, throttleFindings, recordKeyFindings)
+
+// CodeRecordKeysGuessed marks record keys read from an unparsable body by their shape.
+const CodeRecordKeysGuessed = "record_keys.guessed"
+
+// recordKeyFindings explain how a call's record keys were found.
+var recordKeyFindings = []FindingSpec{
+	{CodeRecordKeysGuessed, "info", "The body could not be parsed, so its record keys are the email addresses found in its first 64 KiB",
+		"The call can still be found with mtguard log --record; the keys may include addresses that are not the record's (a cc, an owner). Fix the tool's payload so keys are read from the route's record_keys paths."},
+}
 
 // coreFindings explain the calls that mtguard answers itself.
 var coreFindings = []FindingSpec{
@@ -121,6 +130,7 @@ const (
 	CodePartialFailure       = "response.partial_failure"
 	CodeEmptySuccess         = "response.empty_success"
 	CodeAuthExpired          = "auth.expired"
+	CodeAuthInvalid          = "auth.invalid"
 	CodeAuthForbidden        = "auth.forbidden"
 	CodeAuthExpiring         = "auth.expiring"
 	CodeRateLimitUpstream    = "ratelimit.upstream"
@@ -135,8 +145,10 @@ var detectFindings = []FindingSpec{
 		"The call's records list which inputs failed and why; fix those and resend only them. The other records were accepted."},
 	{CodeEmptySuccess, "warn", "The vendor answered with success but an empty body, where it always sends one",
 		"mtguard cannot tell whether the call worked: look the records up at the vendor. Repeated empty answers usually mean a proxy or load balancer in between cut the response."},
-	{CodeAuthExpired, "error", "The vendor refused the credentials as expired or invalid",
-		"Refresh the access token (or fix the API key) in the calling tool, then resend the failed calls; refresh on the token's expires_in rather than waiting for this error."},
+	{CodeAuthExpired, "error", "The vendor refused the credentials as expired (or, where the vendor does not say which, expired or invalid)",
+		"Renew the access token in the calling tool (refresh it, or ask the identity endpoint again), then resend the failed calls; refresh on the token's expires_in rather than waiting for this error."},
+	{CodeAuthInvalid, "error", "The vendor refused the credentials as invalid: revoked, wrong, malformed or missing",
+		"Renewing does not help: re-authorise the integration (a new API key, or the OAuth consent again) or fix where the tool sends the credentials, then resend the failed calls."},
 	{CodeAuthForbidden, "error", "The credentials are valid but not allowed to make this call",
 		"Grant the missing scope or permission (or allow-list the caller's IP) in the vendor's app settings; resending as-is fails again."},
 	{CodeAuthExpiring, "warn", "The access token the tool uses is about to expire",
