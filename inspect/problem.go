@@ -30,6 +30,11 @@ var (
 	errNotReplayable = errors.New("cannot replay")
 	// errNotConfigured is an endpoint whose capability this server was started without.
 	errNotConfigured = errors.New("not configured")
+	// errForeignHost is a request whose Host is not this machine's, to a server without a
+	// token: what a web page reaching it through DNS rebinding sends.
+	errForeignHost = errors.New("host not allowed")
+	// errCrossSite is a state-changing request a web page of another origin sent.
+	errCrossSite = errors.New("cross-site request")
 )
 
 // detailError gives an error the sentence the API caller sees; its status still comes from
@@ -72,6 +77,10 @@ func classify(err error) (status int, detail string) {
 		status, detail = http.StatusConflict, "the call cannot be resent as stored"
 	case errors.Is(err, errNotConfigured):
 		status, detail = http.StatusNotImplemented, "this mtguard was started without this capability"
+	case errors.Is(err, errForeignHost):
+		status, detail = http.StatusMisdirectedRequest, "this admin API has no token, so it answers only to localhost and loopback addresses"
+	case errors.Is(err, errCrossSite):
+		status, detail = http.StatusForbidden, "a web page of another site may not change anything here"
 	case errors.Is(err, errMethod):
 		status, detail = http.StatusMethodNotAllowed, "this endpoint does not take that method"
 	case errors.Is(err, context.Canceled):

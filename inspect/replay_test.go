@@ -29,7 +29,7 @@ func TestReplayJobIDsSurviveRestart(t *testing.T) {
 	start := func(now time.Time) (http.Handler, string) {
 		h := NewServer(ServerConfig{Transactions: txs, Replayer: noReplayer{}, Now: func() time.Time { return now }})
 		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/api/replays", strings.NewReader(`{"route":"crm"}`)))
+		h.ServeHTTP(rec, adminRequest(http.MethodPost, "/api/replays", strings.NewReader(`{"route":"crm"}`)))
 		var job ReplayJob
 		if rec.Code != http.StatusAccepted || json.Unmarshal(rec.Body.Bytes(), &job) != nil || job.ID == "" {
 			t.Fatalf("POST /api/replays: %d %s", rec.Code, rec.Body)
@@ -47,13 +47,13 @@ func TestReplayJobIDsSurviveRestart(t *testing.T) {
 	}
 	// The first server still knows its job.
 	rec := httptest.NewRecorder()
-	first.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/replays/"+old, nil))
+	first.ServeHTTP(rec, adminRequest(http.MethodGet, "/api/replays/"+old, nil))
 	if rec.Code != http.StatusOK {
 		t.Errorf("GET %s on its own server: %d %s", old, rec.Code, rec.Body)
 	}
 	// The restarted one does not, and says that the job ran before the restart.
 	rec = httptest.NewRecorder()
-	restarted.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/replays/"+old, nil))
+	restarted.ServeHTTP(rec, adminRequest(http.MethodGet, "/api/replays/"+old, nil))
 	p := decodeProblem(t, rec, http.StatusNotFound)
 	for _, want := range []string{"no replay job " + old, "before this server started", "mtguard log --since 2025-03-14T12:00:00Z"} {
 		if !strings.Contains(p.Detail, want) {
@@ -62,7 +62,7 @@ func TestReplayJobIDsSurviveRestart(t *testing.T) {
 	}
 	// An id of the old counter (r1) is unknown, not some other job.
 	rec = httptest.NewRecorder()
-	restarted.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/replays/r1", nil))
+	restarted.ServeHTTP(rec, adminRequest(http.MethodGet, "/api/replays/r1", nil))
 	if p := decodeProblem(t, rec, http.StatusNotFound); !strings.Contains(p.Detail, "no replay job r1") {
 		t.Errorf("GET r1: %q", p.Detail)
 	}

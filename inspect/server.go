@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -136,7 +137,58 @@ func NewServer(cfg ServerConfig) http.Handler {
 	}
 	mux.HandleFunc("/api/", s.requireToken(s.notFound))
 	mux.HandleFunc("/", s.notFound)
-	return noStore(mux)
+	return noStore(s.sameOrigin(mux))
+}
+
+// sameOrigin keeps web pages out. A page on any site can make a browser send requests to
+// 127.0.0.1:9090: with DNS rebinding it can even read the answers, since the browser thinks
+// they come from the page's own name. So a server without a token answers only requests
+// addressed to this machine by a loopback name, and no server accepts a state-changing
+// request that a browser marks as sent by a page of another origin. The CLI, curl and scripts
+// send no Origin and are unaffected.
+func (s *server) sameOrigin(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.auth && !loopbackHost(r.Host) {
+			s.fail(w, r, problemf(errForeignHost, "this admin API has no token (admin.token_env), so it answers only requests addressed to localhost or a loopback address, not %q; set a token to serve it under another name", txn.Truncate(txn.Clean(r.Host, false), 100)))
+			return
+		}
+		if r.Method != http.MethodGet && r.Method != http.MethodHead && r.Method != http.MethodOptions && crossSite(r) {
+			s.fail(w, r, problemf(errCrossSite, "a page of another site (Origin %q) may not %s here; use the mtguard CLI or the API without a browser", txn.Truncate(txn.Clean(r.Header.Get("Origin"), false), 100), r.Method))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// loopbackHost reports whether host (a Host header, with or without a port) names this
+// machine: localhost, or a loopback IP address.
+func loopbackHost(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.Trim(host, "[]"), ".")
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// crossSite reports whether a browser says a page of another origin sent r: Sec-Fetch-Site
+// when the browser sends it, else an Origin whose host differs from the request's.
+func crossSite(r *http.Request) bool {
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "cross-site", "same-site":
+		return true
+	case "same-origin", "none":
+		return false
+	}
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return false
+	}
+	u, err := url.Parse(origin)
+	return err != nil || u.Host == "" || !strings.EqualFold(u.Host, r.Host)
 }
 
 func (s *server) listTransactions(w http.ResponseWriter, r *http.Request) {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -66,7 +67,7 @@ func serve(t *testing.T, cfg ServerConfig, method, target string, header http.He
 	if cfg.Now == nil {
 		cfg.Now = func() time.Time { return testNow }
 	}
-	req := httptest.NewRequest(method, target, nil)
+	req := adminRequest(method, target, nil)
 	for name, values := range header {
 		req.Header[name] = values
 	}
@@ -433,4 +434,11 @@ func TestListStatusClass(t *testing.T) {
 			t.Errorf("status=%s: %q", bad, p.Detail)
 		}
 	}
+}
+
+// adminRequest is a request as the CLI sends it: to the admin API's loopback address.
+func adminRequest(method, target string, body io.Reader) *http.Request {
+	r := httptest.NewRequest(method, target, body)
+	r.Host = "127.0.0.1:9090"
+	return r
 }
