@@ -28,60 +28,75 @@ type Reservation struct {
 	Expires time.Time `json:"expires"`
 }
 
-// Reserve holds the chain whose original is root for owner, for at most ttl (past that, the
-// holder is presumed stuck and another replay may take the chain). The check and the write
-// are one bbolt transaction, so of two concurrent callers exactly one gets the chain. When
-// another replay holds it, Reserve returns ok false and that reservation. The caller must
-// Release the reservation it got once its attempt is recorded or has failed.
-func (s *Store) Reserve(root, owner string, ttl time.Duration) (r Reservation, ok bool, err error) {
-	var tok [16]byte
-	if _, err := rand.Read(tok[:]); err != nil {
-		return r, false, fmt.Errorf("reserve chain %s: %w", root, err)
-	}
+// Reserve holds the chains whose originals are roots for owner, for at most ttl (past that,
+// the holder is presumed stuck and another replay may take them). The checks and the writes
+// are one bbolt transaction, so of two concurrent callers exactly one gets each chain. It
+// returns, in the order of roots, the reservations it made and, by root, those of the other
+// replays that hold the rest. The caller must Release what it got once each attempt is
+// recorded or has failed.
+func (s *Store) Reserve(roots []string, owner string, ttl time.Duration) (mine []Reservation, others map[string]Reservation, err error) {
 	now := s.now()
-	mine := Reservation{Root: root, Owner: owner, Token: hex.EncodeToString(tok[:]), Since: now, Expires: now.Add(ttl)}
 	err = s.update(func(btx *bolt.Tx) error {
+		mine, others = mine[:0], nil
 		b := btx.Bucket(bucketReplayHolds)
-		if old := b.Get([]byte(root)); old != nil {
-			var held Reservation
-			if json.Unmarshal(old, &held) == nil && now.Before(held.Expires) {
-				r = held
-				return nil
+		for _, root := range roots {
+			if old := b.Get([]byte(root)); old != nil {
+				var held Reservation
+				if json.Unmarshal(old, &held) == nil && now.Before(held.Expires) {
+					if others == nil {
+						others = map[string]Reservation{}
+					}
+					others[root] = held
+					continue
+				}
 			}
+			var tok [16]byte
+			if _, err := rand.Read(tok[:]); err != nil {
+				return err
+			}
+			r := Reservation{Root: root, Owner: owner, Token: hex.EncodeToString(tok[:]), Since: now, Expires: now.Add(ttl)}
+			v, err := json.Marshal(r)
+			if err != nil {
+				return err
+			}
+			if err := b.Put([]byte(root), v); err != nil {
+				return err
+			}
+			mine = append(mine, r)
 		}
-		v, err := json.Marshal(mine)
-		if err != nil {
-			return err
-		}
-		ok = true
-		return b.Put([]byte(root), v)
+		return nil
 	})
 	if err != nil {
-		return Reservation{}, false, fmt.Errorf("reserve chain %s: %w", root, err)
+		return nil, nil, fmt.Errorf("reserve replay chains: %w", err)
 	}
-	if ok {
-		r = mine
-	}
-	return r, ok, nil
+	return mine, others, nil
 }
 
-// Release ends r, if it is still the one held for its chain (an expired reservation may have
-// been taken over since).
-func (s *Store) Release(r Reservation) error {
+// Release ends rs, each if it is still the one held for its chain (an expired reservation may
+// have been taken over since).
+func (s *Store) Release(rs ...Reservation) error {
+	if len(rs) == 0 {
+		return nil
+	}
 	err := s.update(func(btx *bolt.Tx) error {
 		b := btx.Bucket(bucketReplayHolds)
-		old := b.Get([]byte(r.Root))
-		if old == nil {
-			return nil
+		for _, r := range rs {
+			old := b.Get([]byte(r.Root))
+			if old == nil {
+				continue
+			}
+			var held Reservation
+			if json.Unmarshal(old, &held) == nil && held.Token != r.Token {
+				continue
+			}
+			if err := b.Delete([]byte(r.Root)); err != nil {
+				return err
+			}
 		}
-		var held Reservation
-		if json.Unmarshal(old, &held) == nil && held.Token != r.Token {
-			return nil
-		}
-		return b.Delete([]byte(r.Root))
+		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("release chain %s: %w", r.Root, err)
+		return fmt.Errorf("release replay chains: %w", err)
 	}
 	return nil
 }
