@@ -89,7 +89,7 @@ func TestReplayEndToEnd(t *testing.T) {
 	v.healed.Store(true)
 
 	out, err := cli("replay", "--route", "crm", "--outcome", "failed", "--dry-run")
-	if err != nil || !strings.Contains(out, "dry run: 2 calls selected; 2 would be resent, carrying 2 records") {
+	if err != nil || !strings.Contains(out, "dry run: 2 matched; 2 would be resent, carrying 2 records") {
 		t.Fatalf("dry run: %v\n%s", err, out)
 	}
 	if v.count("jane@acme.com") != 0 {

@@ -83,6 +83,8 @@ func startServer(ctx context.Context, cfg *config.Config, getenv func(string) st
 		Ready:        s.ready,
 		Logger:       log,
 		Version:      version,
+		Reservations: st,
+		ReplayHold:   replayHold(sec.routes, groups),
 	}), adminWriteTimeout)
 	if err := s.listen(sec, writeTimeout); err != nil {
 		st.Close()
@@ -215,6 +217,12 @@ func longestCall(routes []proxy.Route, groups []proxy.LimitGroup) time.Duration 
 		longest = max(longest, maxWait[r.LimitGroup]+r.Timeout)
 	}
 	return longest
+}
+
+// replayHold is how long a replay may hold its chain: one call, the longest a route's can
+// last, and a minute for its answer's body. A holder past that is presumed stuck.
+func replayHold(routes []proxy.Route, groups []proxy.LimitGroup) time.Duration {
+	return longestCall(routes, groups) + time.Minute
 }
 
 // newHTTPServer bounds what one caller can hold: header size, read time, idle time, and the

@@ -21,7 +21,7 @@ func Replay(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 	finding := fs.String("finding", "", "replay the calls with this finding `code` (e.g. auth.expired)")
 	var since sinceFlag
 	fs.Var(&since, "since", "only calls in the last `duration` (e.g. 6h), or since an RFC 3339 time as alerts print it")
-	limit := fs.Int("limit", 1000, "at most `N` calls")
+	limit := fs.Int("limit", 0, "resend at most `N` calls (chains already delivered do not count); the default resends every match")
 	dryRun := fs.Bool("dry-run", false, "say how many calls and records would be resent, resend nothing")
 	force := fs.Bool("force", false, "resend calls that were already delivered")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
@@ -89,14 +89,17 @@ func Replay(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 
 func writeReplaySummary(w io.Writer, job *inspect.ReplayJob) {
 	if job.DryRun {
-		fmt.Fprintf(w, "dry run: %d calls selected; %d would be resent, carrying %d records; %d skipped\n",
-			job.Total, job.Total-job.Skipped, job.Records, job.Skipped)
+		fmt.Fprintf(w, "dry run: %d matched; %d would be resent, carrying %d records; %d skipped\n",
+			job.Matched, job.Total-job.Skipped, job.Records, job.Skipped)
 	} else {
-		fmt.Fprintf(w, "replay %s: %d calls selected; %d resent (%d records): %d delivered, %d failed again; %d skipped\n",
-			job.ID, job.Total, job.Resent, job.Records, job.Delivered, job.FailedAgain, job.Skipped)
+		fmt.Fprintf(w, "replay %s: %d matched; %d resent (%d records): %d delivered, %d failed again; %d skipped\n",
+			job.ID, job.Matched, job.Resent, job.Records, job.Delivered, job.FailedAgain, job.Skipped)
 	}
 	for _, s := range job.SkipSummary() {
 		fmt.Fprintf(w, "  skipped: %s\n", s)
+	}
+	if s := job.LimitSummary(); s != "" {
+		fmt.Fprintf(w, "  %s\n", s)
 	}
 	for _, it := range job.Items {
 		if !job.DryRun && it.Replay != "" && it.Outcome != string(txn.OutcomeDelivered) {

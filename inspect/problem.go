@@ -28,6 +28,8 @@ var (
 	errMethod = errors.New("method not allowed")
 	// errNotReplayable is a call that cannot be resent as stored (the detail says why).
 	errNotReplayable = errors.New("cannot replay")
+	// errReplayBusy is a call whose replay chain another replay is resending right now.
+	errReplayBusy = errors.New("being replayed")
 	// errNotConfigured is an endpoint whose capability this server was started without.
 	errNotConfigured = errors.New("not configured")
 	// errForeignHost is a request whose Host is not this machine's, to a server without a
@@ -75,6 +77,8 @@ func classify(err error) (status int, detail string) {
 		status, detail = http.StatusNotFound, "no such endpoint"
 	case errors.Is(err, errNotReplayable):
 		status, detail = http.StatusConflict, "the call cannot be resent as stored"
+	case errors.Is(err, errReplayBusy):
+		status, detail = http.StatusConflict, "another replay is resending this call right now"
 	case errors.Is(err, errNotConfigured):
 		status, detail = http.StatusNotImplemented, "this mtguard was started without this capability"
 	case errors.Is(err, errForeignHost):

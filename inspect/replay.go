@@ -21,6 +21,17 @@ type Replayer interface {
 	Replay(ctx context.Context, tx txn.Transaction, onlyFailedRecords bool) (string, error)
 }
 
+// Reservations hold a replay chain for one replay at a time; *store.Store satisfies it.
+type Reservations interface {
+	// Reserve holds, for owner and at most ttl, the chains whose originals are roots and that
+	// no other replay holds; it returns the reservations made and, by root, the other holds.
+	Reserve(roots []string, owner string, ttl time.Duration) (mine []store.Reservation, others map[string]store.Reservation, err error)
+	// Release ends reservations that Reserve made.
+	Release(rs ...store.Reservation) error
+}
+
+var _ Reservations = (*store.Store)(nil)
+
 // Eraser erases every transaction of a record key; *store.Store satisfies it.
 type Eraser interface {
 	Forget(ctx context.Context, key string) (store.ForgetReport, error)
@@ -35,7 +46,8 @@ type ReplayRequest struct {
 	Status  int    `json:"status,omitempty"`
 	Since   string `json:"since,omitempty"` // a duration back from now (6h) or an RFC 3339 time
 	Until   string `json:"until,omitempty"`
-	// Limit caps how many calls are considered. Zero means 1000.
+	// Limit caps how many chains are resent (chains already delivered or in flight do not
+	// count). Zero means no limit: every match is resent.
 	Limit  int  `json:"limit,omitempty"`
 	DryRun bool `json:"dry_run,omitempty"`
 	// Force resends calls that were already delivered.
@@ -54,12 +66,20 @@ type ReplayItem struct {
 
 // ReplayJob is a bulk replay and its progress.
 type ReplayJob struct {
-	ID          string         `json:"id"`
-	State       string         `json:"state"` // running, done
-	DryRun      bool           `json:"dry_run"`
-	Request     ReplayRequest  `json:"request"`
-	Total       int            `json:"total"` // calls selected
-	Done        int            `json:"done"`  // calls handled so far
+	ID      string        `json:"id"`
+	State   string        `json:"state"` // running, done
+	DryRun  bool          `json:"dry_run"`
+	Request ReplayRequest `json:"request"`
+	// Matched is how many chains the filter matched (calls of one replay chain count once).
+	Matched int `json:"matched"`
+	// Total is how many of them the job handles: those to resend, up to the limit, and those
+	// skipped at once (already delivered, in flight).
+	Total int `json:"total"`
+	Done  int `json:"done"` // chains handled so far
+	// Limit is the request's limit (0: none); More is how many chains that need resending
+	// were left out because the limit was reached: the next run resends them.
+	Limit       int            `json:"limit,omitempty"`
+	More        int            `json:"more,omitempty"`
 	Resent      int            `json:"resent"`
 	Delivered   int            `json:"delivered"`
 	FailedAgain int            `json:"failed_again"`
@@ -76,13 +96,19 @@ type ReplayJob struct {
 const (
 	skipDelivered = "already delivered (use force to resend)"
 	skipInFlight  = "still in flight"
+	skipReserved  = "being resent by another replay"
 )
+
+// DefaultReplayHold is how long a replay may hold a chain when ServerConfig.ReplayHold is zero.
+const DefaultReplayHold = 10 * time.Minute
 
 // replays runs and remembers replay jobs.
 type replays struct {
 	txs      Transactions
 	replayer Replayer
 	now      func() time.Time
+	holds    Reservations
+	hold     time.Duration // the longest a replay holds a chain (see ServerConfig.ReplayHold)
 
 	// started is when this server began; a job id from before it belongs to an earlier run.
 	started time.Time
@@ -102,8 +128,14 @@ const (
 	maxChain = 100
 )
 
-func newReplays(txs Transactions, r Replayer, now func() time.Time) *replays {
-	return &replays{txs: txs, replayer: r, now: now, started: now(), jobs: map[string]*ReplayJob{}}
+func newReplays(txs Transactions, r Replayer, holds Reservations, hold time.Duration, now func() time.Time) *replays {
+	if holds == nil {
+		holds = &memHolds{held: map[string]store.Reservation{}, now: now}
+	}
+	if hold <= 0 {
+		hold = DefaultReplayHold
+	}
+	return &replays{txs: txs, replayer: r, holds: holds, hold: hold, now: now, started: now(), jobs: map[string]*ReplayJob{}}
 }
 
 // Job ids are "r", the start time in milliseconds since the epoch as 10 characters of
@@ -238,11 +270,39 @@ func (rp *replays) plan(ctx context.Context, tx txn.Transaction, force bool) (it
 	return item, target, onlyFailed, nil
 }
 
-// one replays a single call now.
+// one replays a single call now. When another replay holds its chain, it sends nothing and
+// returns an error that answers 409.
 func (rp *replays) one(ctx context.Context, id string, force bool) (ReplayItem, error) {
 	tx, err := rp.txs.Get(ctx, id)
 	if err != nil {
 		return ReplayItem{}, err
+	}
+	item, _, _, err := rp.plan(ctx, tx, force)
+	if err != nil || item.Skipped != "" {
+		return item, err
+	}
+	mine, others, err := rp.holds.Reserve([]string{item.Original}, "a single replay of "+id, rp.hold)
+	if err != nil {
+		return item, err
+	}
+	if len(mine) == 0 {
+		held := others[item.Original]
+		return item, problemf(errReplayBusy, "call %s is being resent already: its chain (original %s) is held by %s since %s; "+
+			"once that ends, mtguard show %s tells whether it was delivered, and a replay is needed only if not",
+			id, item.Original, held.Owner, held.Since.UTC().Format(time.RFC3339), item.Original)
+	}
+	// Released even when the caller went away: the attempt is recorded by then, or never made.
+	defer rp.holds.Release(mine...)
+	return rp.resend(ctx, item.Original, force)
+}
+
+// resend sends the chain whose original is root, which the caller holds: it plans the chain
+// again (a replay that held it before may have delivered it) and sends its latest attempt.
+// It returns once the new attempt is recorded; errors of the replayer answer 409.
+func (rp *replays) resend(ctx context.Context, root string, force bool) (ReplayItem, error) {
+	tx, err := rp.txs.Get(ctx, root)
+	if err != nil {
+		return ReplayItem{Original: root}, err
 	}
 	item, target, onlyFailed, err := rp.plan(ctx, tx, force)
 	if err != nil || item.Skipped != "" {
@@ -291,18 +351,13 @@ func (rp *replays) start(req ReplayRequest, q store.Query) *ReplayJob {
 // started it.
 func (rp *replays) run(job *ReplayJob, req ReplayRequest, q store.Query) {
 	ctx := context.Background()
-	limit := req.Limit
-	if limit <= 0 {
-		limit = 1000
-	}
 	// Select first, oldest first, one entry per chain, so that the total is known for the
-	// progress bar and a chain is never resent twice in one job.
-	var plans []struct {
-		item       ReplayItem
-		target     txn.Transaction
-		onlyFailed bool
-	}
+	// progress bar and a chain is never resent twice in one job. Every page of matches is
+	// read; chains that need no resend are skipped at once and do not count against the
+	// limit; those beyond it are only counted.
+	var plans []ReplayItem
 	seen := map[string]bool{}
+	toSend, more := 0, 0
 	q.Ascending = true
 	err := func() error {
 		for {
@@ -311,7 +366,7 @@ func (rp *replays) run(job *ReplayJob, req ReplayRequest, q store.Query) {
 				return err
 			}
 			for _, tx := range page.Transactions {
-				item, target, onlyFailed, err := rp.plan(ctx, tx, req.Force)
+				item, _, _, err := rp.plan(ctx, tx, req.Force)
 				if err != nil {
 					return err
 				}
@@ -319,13 +374,14 @@ func (rp *replays) run(job *ReplayJob, req ReplayRequest, q store.Query) {
 					continue
 				}
 				seen[item.Original] = true
-				plans = append(plans, struct {
-					item       ReplayItem
-					target     txn.Transaction
-					onlyFailed bool
-				}{item, target, onlyFailed})
-				if len(plans) == limit {
-					return nil
+				switch {
+				case item.Skipped != "":
+					plans = append(plans, item)
+				case req.Limit > 0 && toSend >= req.Limit:
+					more++
+				default:
+					toSend++
+					plans = append(plans, item)
 				}
 			}
 			if page.Next == "" {
@@ -335,44 +391,83 @@ func (rp *replays) run(job *ReplayJob, req ReplayRequest, q store.Query) {
 		}
 	}()
 	rp.update(job, func(j *ReplayJob) {
+		j.Matched = len(seen)
 		j.Total = len(plans)
+		j.Limit = req.Limit
+		j.More = more
 		if err != nil {
 			j.Error = err.Error()
 		}
 	})
-	for _, p := range plans {
-		item := p.item
-		if item.Skipped == "" && !req.DryRun {
-			var err error
-			item, err = rp.send(ctx, item, p.target, p.onlyFailed)
-			if err != nil {
-				item.Skipped = err.Error()
+	// The chains are held a window at a time (one store write reserves a window, one releases
+	// it), and each is planned again under its hold before it is sent. A window's hold lasts
+	// as long as its calls may take, one after the other.
+	owner := "replay job " + job.ID
+	for len(plans) > 0 {
+		window := plans[:min(holdWindow, len(plans))]
+		plans = plans[len(window):]
+		var roots []string
+		for _, item := range window {
+			if item.Skipped == "" && !req.DryRun {
+				roots = append(roots, item.Original)
 			}
 		}
-		rp.update(job, func(j *ReplayJob) {
-			j.Done++
-			j.Items = append(j.Items, item)
-			switch {
-			case item.Skipped != "":
-				j.Skipped++
-				j.SkipReasons[item.Skipped]++
-			case req.DryRun:
-				j.Records += item.Records
-			default:
-				j.Resent++
-				j.Records += item.Records
-				if item.Outcome == string(txn.OutcomeDelivered) {
-					j.Delivered++
-				} else {
-					j.FailedAgain++
+		var mine []store.Reservation
+		var others map[string]store.Reservation
+		var holdErr error
+		if len(roots) > 0 {
+			mine, others, holdErr = rp.holds.Reserve(roots, owner, rp.hold*time.Duration(len(roots)))
+		}
+		for _, item := range window {
+			if item.Skipped == "" && !req.DryRun {
+				var err error
+				switch _, held := others[item.Original]; {
+				case holdErr != nil:
+					item.Skipped = holdErr.Error()
+				case held:
+					item.Skipped = skipReserved
+				default:
+					if item, err = rp.resend(ctx, item.Original, req.Force); err != nil {
+						item.Skipped = err.Error()
+					}
 				}
 			}
-		})
+			rp.record(job, item, req.DryRun)
+		}
+		// A release that fails leaves the chains held until their hold expires or mtguard
+		// restarts; nothing is sent twice meanwhile.
+		rp.holds.Release(mine...)
 	}
 	rp.update(job, func(j *ReplayJob) {
 		j.State = "done"
 		t := rp.now()
 		j.Finished = &t
+	})
+}
+
+// holdWindow is how many chains a bulk replay reserves at once.
+const holdWindow = 32
+
+// record counts what happened to one chain of a job.
+func (rp *replays) record(job *ReplayJob, item ReplayItem, dryRun bool) {
+	rp.update(job, func(j *ReplayJob) {
+		j.Done++
+		j.Items = append(j.Items, item)
+		switch {
+		case item.Skipped != "":
+			j.Skipped++
+			j.SkipReasons[item.Skipped]++
+		case dryRun:
+			j.Records += item.Records
+		default:
+			j.Resent++
+			j.Records += item.Records
+			if item.Outcome == string(txn.OutcomeDelivered) {
+				j.Delivered++
+			} else {
+				j.FailedAgain++
+			}
+		}
 	})
 }
 
@@ -413,4 +508,52 @@ func (j *ReplayJob) SkipSummary() []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// LimitSummary states a job's limit when it left chains out: "limit 1000 reached: 501 more
+// match; run again or raise --limit". It is empty when the limit did not cut anything.
+func (j *ReplayJob) LimitSummary() string {
+	if j.Limit <= 0 || j.More == 0 {
+		return ""
+	}
+	return fmt.Sprintf("limit %d reached: %d more match; run again or raise --limit", j.Limit, j.More)
+}
+
+// memHolds keeps reservations in memory, for a server given no store to keep them in (tests):
+// within one process it holds chains exactly as the store does.
+type memHolds struct {
+	mu   sync.Mutex
+	held map[string]store.Reservation
+	now  func() time.Time
+	n    int
+}
+
+func (m *memHolds) Reserve(roots []string, owner string, ttl time.Duration) ([]store.Reservation, map[string]store.Reservation, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.now()
+	var mine []store.Reservation
+	others := map[string]store.Reservation{}
+	for _, root := range roots {
+		if r, ok := m.held[root]; ok && now.Before(r.Expires) {
+			others[root] = r
+			continue
+		}
+		m.n++
+		r := store.Reservation{Root: root, Owner: owner, Token: fmt.Sprint(m.n), Since: now, Expires: now.Add(ttl)}
+		m.held[root] = r
+		mine = append(mine, r)
+	}
+	return mine, others, nil
+}
+
+func (m *memHolds) Release(rs ...store.Reservation) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, r := range rs {
+		if m.held[r.Root].Token == r.Token {
+			delete(m.held, r.Root)
+		}
+	}
+	return nil
 }

@@ -3,6 +3,7 @@ package inspect
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -65,5 +66,70 @@ func TestReplayJobIDsSurviveRestart(t *testing.T) {
 	restarted.ServeHTTP(rec, adminRequest(http.MethodGet, "/api/replays/r1", nil))
 	if p := decodeProblem(t, rec, http.StatusNotFound); !strings.Contains(p.Detail, "no replay job r1") {
 		t.Errorf("GET r1: %q", p.Detail)
+	}
+}
+
+// blockingReplayer holds every replay until release is closed.
+type blockingReplayer struct {
+	called  chan string
+	release chan struct{}
+}
+
+func (b blockingReplayer) Replay(_ context.Context, tx txn.Transaction, _ bool) (string, error) {
+	b.called <- tx.ID
+	<-b.release
+	return "", errors.New("vendor gone")
+}
+
+// TestSingleReplayOfAHeldChainAnswers409: while a bulk replay resends a chain, a single replay
+// of it sends nothing and answers 409 naming the job that holds it.
+func TestSingleReplayOfAHeldChainAnswers409(t *testing.T) {
+	failed := newTx("01JFAILED00000000000000000", testNow.Add(-time.Minute))
+	failed.Outcome, failed.Status = txn.OutcomeFailed, http.StatusServiceUnavailable
+	txs := fakeTransactions{
+		get: func(_ context.Context, id string) (txn.Transaction, error) {
+			if id != failed.ID {
+				return txn.Transaction{}, store.ErrNotFound
+			}
+			return failed, nil
+		},
+		query: func(context.Context, store.Query) (store.Page, error) {
+			return store.Page{Transactions: []txn.Transaction{failed}}, nil
+		},
+	}
+	r := blockingReplayer{called: make(chan string, 1), release: make(chan struct{})}
+	h := NewServer(ServerConfig{Transactions: txs, Replayer: r, Now: func() time.Time { return testNow }})
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, adminRequest(http.MethodPost, "/api/replays", strings.NewReader(`{"route":"crm"}`)))
+	var job ReplayJob
+	if rec.Code != http.StatusAccepted || json.Unmarshal(rec.Body.Bytes(), &job) != nil {
+		t.Fatalf("POST /api/replays: %d %s", rec.Code, rec.Body)
+	}
+	<-r.called
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, adminRequest(http.MethodPost, "/api/transactions/"+failed.ID+"/replay", nil))
+	p := decodeProblem(t, rec, http.StatusConflict)
+	for _, want := range []string{"call " + failed.ID + " is being resent already", "held by replay job " + job.ID} {
+		if !strings.Contains(p.Detail, want) {
+			t.Errorf("detail %q lacks %q", p.Detail, want)
+		}
+	}
+	close(r.release)
+	// Once the job let go, the chain can be replayed again.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		rec = httptest.NewRecorder()
+		h.ServeHTTP(rec, adminRequest(http.MethodGet, "/api/replays/"+job.ID, nil))
+		json.Unmarshal(rec.Body.Bytes(), &job)
+		if job.State == "done" || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	go func() { <-r.called }()
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, adminRequest(http.MethodPost, "/api/transactions/"+failed.ID+"/replay", nil))
+	if rec.Code == http.StatusConflict && strings.Contains(rec.Body.String(), "being resent already") {
+		t.Fatalf("after the job: %d %s", rec.Code, rec.Body)
 	}
 }

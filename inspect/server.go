@@ -50,6 +50,13 @@ type ServerConfig struct {
 	Version string
 	// Replayer resends stored calls. If nil, the replay endpoints answer 501.
 	Replayer Replayer
+	// Reservations hold each replay chain for one replay at a time (main gives the store, so
+	// the holds are in the transaction log). If nil, they are held in memory.
+	Reservations Reservations
+	// ReplayHold is the longest a replay may hold a chain: longer than any one call can last
+	// (the longest route timeout plus max_wait). A holder that has not released its chain by
+	// then is presumed stuck, and another replay may take it. Zero means DefaultReplayHold.
+	ReplayHold time.Duration
 	// Eraser erases a record's transactions. If nil, DELETE /api/records/{key} answers 501.
 	Eraser Eraser
 	// Alerts serves GET /api/health, GET /api/alerts and POST /api/alerts/{id}/ack. If nil,
@@ -100,7 +107,7 @@ func NewServer(cfg ServerConfig) http.Handler {
 	}
 	s.eraser = cfg.Eraser
 	if cfg.Replayer != nil {
-		s.replays = newReplays(cfg.Transactions, cfg.Replayer, s.now)
+		s.replays = newReplays(cfg.Transactions, cfg.Replayer, cfg.Reservations, cfg.ReplayHold, s.now)
 	}
 
 	// This is the whole admin surface. A GET pattern also answers HEAD; the method-less twin of

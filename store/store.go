@@ -228,6 +228,9 @@ func (s *Store) init(path string) (replayed []uint64, err error) {
 		if err := btx.Bucket(bucketMeta).Put(keyFormat, []byte(formatVersion)); err != nil {
 			return fmt.Errorf("write format version: %w", err)
 		}
+		if err := clearReservations(btx); err != nil {
+			return err
+		}
 		var err error
 		if replayed, s.replayedRecords, err = replayJournal(btx, path); err != nil {
 			return fmt.Errorf("open store %s: %w", path, err)
