@@ -41,6 +41,12 @@ const (
 	CodeUpstreamTimeout     = "upstream.timeout"
 	CodeStoreWriteFailed    = "store.write_failed"
 	CodeClientGone          = "client.gone"
+	// CodeOutcomeUnknown marks a call left interrupted by a crash: its request was recorded,
+	// nothing of the vendor's answer was.
+	CodeOutcomeUnknown = "outcome.unknown"
+	// CodeOutcomeUnchecked marks a call whose outcome was recovered after a crash from the
+	// vendor's status and headers alone, recorded before the answer reached the tool.
+	CodeOutcomeUnchecked = "outcome.unchecked"
 )
 
 // catalogue is every finding code; each concern keeps its entries beside its code.
@@ -60,6 +66,10 @@ var coreFindings = []FindingSpec{
 		"Check disk space and permissions of store.path; /readyz reports the store as failing until a write succeeds."},
 	{CodeClientGone, "warn", "The calling tool disconnected before mtguard could answer",
 		"Usually the tool's own timeout is shorter than the vendor's answer time; raise it, or look the call up at the vendor."},
+	{CodeOutcomeUnknown, "error", "mtguard stopped before the vendor answered; the vendor may have acted",
+		"Look the records up at the vendor before resending: a replay may duplicate them. Bulk replay skips interrupted calls unless asked (mtguard replay --include-interrupted); mtguard replay ID resends one."},
+	{CodeOutcomeUnchecked, "warn", "mtguard stopped before it finished reading and checking the vendor's answer; the outcome is the status's alone",
+		"The tool got the vendor's status (the outcome recorded is what that status means) and perhaps the whole answer, but no rule read its body and only its headers are stored. Where the vendor hides failures in a 2xx body, look the records up there before resending."},
 }
 
 // Lookup returns the catalogue entry of code.
