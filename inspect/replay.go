@@ -40,6 +40,9 @@ type ReplayRequest struct {
 	DryRun bool `json:"dry_run,omitempty"`
 	// Force resends calls that were already delivered.
 	Force bool `json:"force,omitempty"`
+	// IncludeInterrupted resends interrupted calls too: the vendor may have acted on them, so a
+	// resend may duplicate a lead. Without it they are skipped.
+	IncludeInterrupted bool `json:"include_interrupted,omitempty"`
 }
 
 // ReplayItem is what happened to one call of a replay.
@@ -76,6 +79,8 @@ type ReplayJob struct {
 const (
 	skipDelivered = "already delivered (use force to resend)"
 	skipInFlight  = "still in flight"
+	// skipInterrupted: the vendor may have acted on the call (finding outcome.unknown).
+	skipInterrupted = "interrupted: the vendor may have acted, check there first (use include_interrupted to resend)"
 )
 
 // replays runs and remembers replay jobs.
@@ -309,6 +314,9 @@ func (rp *replays) run(job *ReplayJob, req ReplayRequest, q store.Query) {
 				item, target, onlyFailed, err := rp.plan(ctx, tx, req.Force)
 				if err != nil {
 					return err
+				}
+				if item.Skipped == "" && target.Outcome == txn.OutcomeInterrupted && !req.IncludeInterrupted {
+					item.Skipped = skipInterrupted
 				}
 				if seen[item.Original] {
 					continue
