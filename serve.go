@@ -179,6 +179,9 @@ func openStore(cfg *config.Config, alerts *alerting, log zerolog.Logger) (*store
 	if n := st.Recovered(); n > 0 {
 		log.Warn().Int("calls", n).Msg("marked calls left without an outcome by the previous run as interrupted")
 	}
+	if n := st.RecoveredProvisional(); n > 0 {
+		log.Warn().Int("calls", n).Msg("gave calls the previous run left unfinished the outcome of the vendor's status (finding outcome.unchecked)")
+	}
 	return st, nil
 }
 
@@ -330,10 +333,12 @@ func (s *server) shutdown() error {
 	return err
 }
 
-// The proxy resends calls for the admin API; the store erases records for it.
+// The proxy resends calls for the admin API; the store erases records for it, and records
+// the proxy's calls.
 var (
 	_ inspect.Replayer = (*proxy.Proxy)(nil)
 	_ inspect.Eraser   = (*store.Store)(nil)
+	_ proxy.Recorder   = (*store.Store)(nil)
 )
 
 // redactConfig is the configured redaction plus every header a route holds a credential in.

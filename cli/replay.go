@@ -24,6 +24,7 @@ func Replay(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 	limit := fs.Int("limit", 0, "resend at most `N` calls (chains already delivered do not count); the default resends every match")
 	dryRun := fs.Bool("dry-run", false, "say how many calls and records would be resent, resend nothing")
 	force := fs.Bool("force", false, "resend calls that were already delivered")
+	includeInterrupted := fs.Bool("include-interrupted", false, "resend interrupted calls too (the vendor may have acted on them: a resend may duplicate)")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	pos, err := ParseFlags(fs, args)
 	if err != nil {
@@ -31,7 +32,7 @@ func Replay(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 	}
 	client := adminClient(*admin, getenv)
 	if len(pos) == 1 {
-		if *record != "" || *route != "" || *outcome != "" || *finding != "" || since.String() != "" || *dryRun {
+		if *record != "" || *route != "" || *outcome != "" || *finding != "" || since.String() != "" || *dryRun || *includeInterrupted {
 			return fmt.Errorf("replay takes either one transaction id or filters, not both: %w", ErrUsage)
 		}
 		res, err := client.ReplayOne(ctx, pos[0], *force)
@@ -59,7 +60,7 @@ func Replay(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 		return err
 	}
 	// The server reads since as a duration back from its own clock, or as the time given.
-	req := inspect.ReplayRequest{Record: *record, Route: *route, Outcome: *outcome, Finding: *finding, Since: since.String(), Limit: *limit, DryRun: *dryRun, Force: *force}
+	req := inspect.ReplayRequest{Record: *record, Route: *route, Outcome: *outcome, Finding: *finding, Since: since.String(), Limit: *limit, DryRun: *dryRun, Force: *force, IncludeInterrupted: *includeInterrupted}
 	job, err := client.StartReplay(ctx, req)
 	if err != nil {
 		return err

@@ -52,6 +52,9 @@ type ReplayRequest struct {
 	DryRun bool `json:"dry_run,omitempty"`
 	// Force resends calls that were already delivered.
 	Force bool `json:"force,omitempty"`
+	// IncludeInterrupted resends interrupted calls too: the vendor may have acted on them, so a
+	// resend may duplicate a lead. Without it they are skipped.
+	IncludeInterrupted bool `json:"include_interrupted,omitempty"`
 }
 
 // ReplayItem is what happened to one call of a replay.
@@ -97,6 +100,8 @@ const (
 	skipDelivered = "already delivered (use force to resend)"
 	skipInFlight  = "still in flight"
 	skipReserved  = "being resent by another replay"
+	// skipInterrupted: the vendor may have acted on the call (finding outcome.unknown).
+	skipInterrupted = "interrupted: the vendor may have acted, check there first (use include_interrupted to resend)"
 )
 
 // DefaultReplayHold is how long a replay may hold a chain when ServerConfig.ReplayHold is zero.
@@ -366,9 +371,12 @@ func (rp *replays) run(job *ReplayJob, req ReplayRequest, q store.Query) {
 				return err
 			}
 			for _, tx := range page.Transactions {
-				item, _, _, err := rp.plan(ctx, tx, req.Force)
+				item, target, _, err := rp.plan(ctx, tx, req.Force)
 				if err != nil {
 					return err
+				}
+				if item.Skipped == "" && target.Outcome == txn.OutcomeInterrupted && !req.IncludeInterrupted {
+					item.Skipped = skipInterrupted
 				}
 				if seen[item.Original] {
 					continue

@@ -4,9 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -131,5 +134,81 @@ func TestSingleReplayOfAHeldChainAnswers409(t *testing.T) {
 	h.ServeHTTP(rec, adminRequest(http.MethodPost, "/api/transactions/"+failed.ID+"/replay", nil))
 	if rec.Code == http.StatusConflict && strings.Contains(rec.Body.String(), "being resent already") {
 		t.Fatalf("after the job: %d %s", rec.Code, rec.Body)
+	}
+}
+
+// countingReplayer resends nothing and remembers which calls it was asked to resend.
+type countingReplayer struct {
+	mu  sync.Mutex
+	ids []string
+}
+
+func (r *countingReplayer) Replay(_ context.Context, tx txn.Transaction, _ bool) (string, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.ids = append(r.ids, tx.ID)
+	return "re-" + tx.ID, nil
+}
+
+// TestBulkReplaySkipsInterrupted: the vendor may have acted on an interrupted call, so a
+// bulk replay leaves it alone unless include_interrupted says otherwise; replaying the one call
+// by its id still resends it.
+func TestBulkReplaySkipsInterrupted(t *testing.T) {
+	calls := map[string]txn.Transaction{}
+	for id, o := range map[string]txn.Outcome{"01A": txn.OutcomeInterrupted, "01B": txn.OutcomeFailed} {
+		tx := newTx(id, testNow.Add(-time.Minute))
+		tx.Outcome = o
+		calls[id] = tx
+	}
+	txs := fakeTransactions{
+		get: func(_ context.Context, id string) (txn.Transaction, error) {
+			if tx, ok := calls[id]; ok {
+				return tx, nil
+			}
+			return txn.Transaction{}, store.ErrNotFound
+		},
+		query: func(context.Context, store.Query) (store.Page, error) {
+			return store.Page{Transactions: []txn.Transaction{calls["01A"], calls["01B"]}}, nil
+		},
+	}
+	for _, include := range []bool{false, true} {
+		rep := &countingReplayer{}
+		h := NewServer(ServerConfig{Transactions: txs, Replayer: rep, Now: func() time.Time { return testNow }})
+		body := fmt.Sprintf(`{"route":"crm","include_interrupted":%v}`, include)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, adminRequest(http.MethodPost, "/api/replays", strings.NewReader(body)))
+		var job ReplayJob
+		if rec.Code != http.StatusAccepted || json.Unmarshal(rec.Body.Bytes(), &job) != nil {
+			t.Fatalf("POST /api/replays: %d %s", rec.Code, rec.Body)
+		}
+		for deadline := time.Now().Add(5 * time.Second); job.State != "done"; {
+			if time.Now().After(deadline) {
+				t.Fatalf("job %s not done: %+v", job.ID, job)
+			}
+			time.Sleep(5 * time.Millisecond)
+			rec = httptest.NewRecorder()
+			h.ServeHTTP(rec, adminRequest(http.MethodGet, "/api/replays/"+job.ID, nil))
+			if err := json.Unmarshal(rec.Body.Bytes(), &job); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want := []string{"01B"}
+		if include {
+			want = []string{"01A", "01B"}
+		}
+		if !slices.Equal(rep.ids, want) {
+			t.Errorf("include_interrupted %v: resent %v, want %v", include, rep.ids, want)
+		}
+		if n := job.SkipReasons[skipInterrupted]; n != len(calls)-len(want) {
+			t.Errorf("include_interrupted %v: skip reasons %v", include, job.SkipReasons)
+		}
+		if include {
+			continue
+		}
+		rec = httptest.NewRecorder()
+		h.ServeHTTP(rec, adminRequest(http.MethodPost, "/api/transactions/01A/replay", strings.NewReader(`{}`)))
+		if rec.Code != http.StatusOK || !slices.Contains(rep.ids, "01A") {
+			t.Errorf("replaying the interrupted call by its id: %d %s, resent %v", rec.Code, rec.Body, rep.ids)
+		}
 	}
 }

@@ -127,3 +127,6 @@ func (r *nopRecorder) NewID(time.Time) string {
 func (r *nopRecorder) RecordIntent(context.Context, *txn.Transaction) error { return nil }
 func (r *nopRecorder) RecordResult(*txn.Transaction) error                  { return nil }
 func (r *nopRecorder) Sync(context.Context) error                           { return nil }
+func (r *nopRecorder) RecordProvisional(context.Context, *txn.Transaction, txn.Result) error {
+	return nil
+}

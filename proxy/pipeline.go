@@ -42,6 +42,10 @@ type Recorder interface {
 	NewID(t time.Time) string
 	// RecordIntent durably records tx's request side before it is forwarded and sets tx.ID.
 	RecordIntent(ctx context.Context, tx *txn.Transaction) error
+	// RecordProvisional durably records r as the result tx gets should the process die before
+	// RecordResult: the outcome the vendor's status and headers give, recorded before the
+	// answer goes on to the tool. It returns once r is durable, or ctx is done.
+	RecordProvisional(ctx context.Context, tx *txn.Transaction, r txn.Result) error
 	// RecordResult records tx's outcome. It may return before the write is durable.
 	RecordResult(tx *txn.Transaction) error
 	// Sync waits until every write queued so far is durable.

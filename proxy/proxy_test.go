@@ -392,6 +392,9 @@ func (f *failingRecorder) RecordIntent(context.Context, *txn.Transaction) error 
 }
 func (f *failingRecorder) RecordResult(*txn.Transaction) error { return io.ErrShortWrite }
 func (f *failingRecorder) Sync(context.Context) error          { return io.ErrShortWrite }
+func (f *failingRecorder) RecordProvisional(context.Context, *txn.Transaction, txn.Result) error {
+	return io.ErrShortWrite
+}
 
 func TestStoreErrorPolicy(t *testing.T) {
 	v := newVendor(t)

@@ -66,6 +66,7 @@ func (f *flight) answer(resp *http.Response) *http.Response {
 	resp.Header.Set(HeaderID, f.tx.ID)
 	addHeaders(resp.Header, f.verdict.AnswerHeaders)
 	f.tx.Status = resp.StatusCode
+	f.recordProvisional(resp)
 	resp.Body = &capturingBody{rc: resp.Body, limit: f.p.cfg.CaptureBody, done: f.settleResponse}
 	return resp
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -23,9 +24,10 @@ import (
 
 // memRecorder keeps the results it is given, so that a test can read what a stage recorded.
 type memRecorder struct {
-	mu      sync.Mutex
-	n       int
-	results []txn.Transaction
+	mu          sync.Mutex
+	n           int
+	results     []txn.Transaction
+	provisional []txn.Result
 }
 
 func (r *memRecorder) NewID(time.Time) string {
@@ -422,3 +424,70 @@ func TestRejectionRecordsItsFindingOnce(t *testing.T) {
 		})
 	}
 }
+
+func (r *memRecorder) RecordProvisional(_ context.Context, _ *txn.Transaction, res txn.Result) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.provisional = append(r.provisional, res)
+	return nil
+}
+
+// TestAnswerRecordsProvisional: the answer stage records the outcome the vendor's status
+// gives before it hands the answer on, so that a crash while the body streams cannot leave a
+// call the tool saw as interrupted. The final result is recorded when the body ends.
+func TestAnswerRecordsProvisional(t *testing.T) {
+	tests := []struct {
+		status int
+		want   txn.Outcome
+	}{{201, txn.OutcomeDelivered}, {503, txn.OutcomeFailed}}
+	for _, tt := range tests {
+		t.Run(strconv.Itoa(tt.status), func(t *testing.T) {
+			req, _ := http.NewRequest(http.MethodPost, "http://mtguard.local/crm/v1/leads", nil)
+			f, rec := newTestFlight(t, PipelineConfig{CaptureBody: 1024}, req, &Call{Route: stageRoute(t)})
+			f.cancel = func(error) {}
+			f.tx.Findings = []txn.Finding{finding(txn.CodeVersionUnpinned, "request check")}
+			body := &readTracker{r: strings.NewReader(`{"id":"1"}`)}
+			f.resp = &http.Response{StatusCode: tt.status, ContentLength: 10, Body: body,
+				Header: http.Header{"Content-Type": {"application/json"}, "Set-Cookie": {"session=s3cret"}}}
+
+			resp := f.answer(f.resp)
+			if len(rec.provisional) != 1 {
+				t.Fatalf("%d provisional results recorded before the answer was handed on, want 1", len(rec.provisional))
+			}
+			if body.read {
+				t.Error("the body was read before the provisional result was recorded")
+			}
+			p := rec.provisional[0]
+			if p.Status != tt.status || p.Outcome != tt.want {
+				t.Errorf("provisional %d %q, want %d %q", p.Status, p.Outcome, tt.status, tt.want)
+			}
+			if p.Response.ContentType != "application/json" || p.Response.Size != 10 || p.Response.Headers.Get(HeaderID) != f.tx.ID {
+				t.Errorf("provisional response %+v, want the vendor's headers and size", p.Response)
+			}
+			if v := p.Response.Headers.Get("Set-Cookie"); v != txn.Redacted {
+				t.Errorf("provisional Set-Cookie %q, want it redacted", v)
+			}
+			if !hasFinding(p.Findings, txn.CodeVersionUnpinned) {
+				t.Errorf("provisional findings %+v lack the request's", p.Findings)
+			}
+			if len(rec.results) != 0 {
+				t.Fatalf("a final result was recorded before the body ended")
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if tx := rec.only(t); tx.Outcome != tt.want || tx.Response.Body != `{"id":"1"}` {
+				t.Errorf("final result %q body %q", tx.Outcome, tx.Response.Body)
+			}
+		})
+	}
+}
+
+// readTracker says whether anything read it.
+type readTracker struct {
+	r    io.Reader
+	read bool
+}
+
+func (b *readTracker) Read(p []byte) (int, error) { b.read = true; return b.r.Read(p) }
+
+func (b *readTracker) Close() error { return nil }

@@ -9,8 +9,13 @@
 // takes the next batch, so a call need not wait for a sync already under way. While batches are
 // large, one writer does all the work and calls keep sharing syncs. A further goroutine, the
 // applier, writes journaled intents and results into bbolt in bulk, every 250 ms or as soon as
-// a read waits for them. A result does not wait: it is queued for the applier, and a call whose
-// result never reached the file is marked interrupted the next time the file is opened.
+// a read waits for them. When the vendor's status and headers arrive, the proxy records a
+// provisional result (RecordProvisional): it is journaled like an intent, sharing its
+// fdatasync, before the answer reaches the tool. The result does not wait: it is queued for
+// the applier and replaces the provisional one. When the file is next opened, a call whose
+// result never reached it gets its provisional result and the finding outcome.unchecked, and
+// a call without either is marked interrupted with the finding outcome.unknown: whether the
+// vendor acted on it is not known.
 //
 // Callers hand the store redacted data: the store never sees a secret. The package imports no
 // other mtguard package.

@@ -103,7 +103,7 @@ func (s *Store) Forget(ctx context.Context, key string) (ForgetReport, error) {
 			seen[string(id)] = true
 			ids = append(ids, id)
 		}
-		for _, b := range [][]byte{bucketReq, bucketRes} {
+		for _, b := range [][]byte{bucketReq, bucketRes, bucketProvisional} {
 			err := btx.Bucket(b).ForEach(func(id, v []byte) error {
 				if !seen[string(id)] && bytes.Contains(bytes.ToLower(v), needle) {
 					seen[string(id)] = true

@@ -26,14 +26,18 @@ import (
 //
 // Each journal writer appends to its own segment, numbered from one counter, so segments of
 // different writers interleave. Replay does not depend on their order: an intent is skipped
-// when bbolt has the call, a result when bbolt has its result, and a result journaled without
-// a stored intent carries its call.
+// when bbolt has the call, a result or a provisional result when bbolt has its result (and a
+// result clears a provisional one applied before it), and a result journaled without a stored
+// intent carries its call.
 //
 // A record is [4-byte length][4-byte CRC-32C of the payload][payload]; a short or corrupt
 // record ends the segment (a crash in the middle of an append).
 const (
 	recIntent byte = 1 // payload: the txn.Call's JSON
 	recResult byte = 2 // payload: id length, id, call length (0 if none), call JSON, txn.Result JSON
+	// recProvisional is a provisional result (Store.RecordProvisional), laid out as recResult:
+	// what the call gets if no recResult follows.
+	recProvisional byte = 3
 
 	// preallocChunk is how many zero bytes a paced preallocation flushes at a time, and
 	// preallocPace the pause after each.
@@ -164,13 +168,20 @@ func appendRecord(buf []byte, o *op) []byte {
 		buf = append(buf, recIntent)
 		buf = append(buf, o.req...)
 	} else {
-		buf = append(buf, recResult)
+		kind := recResult
+		if o.provisional {
+			kind = recProvisional
+		}
+		buf = append(buf, kind)
 		buf = binary.BigEndian.AppendUint16(buf, uint16(len(o.tx.ID)))
 		buf = append(buf, o.tx.ID...)
 		lenAt := len(buf)
 		buf = append(buf, 0, 0, 0, 0)
 		if !o.tx.IntentStored {
-			call, _ := marshalCall(&o.tx.Call) // a txn.Call of strings and slices always encodes
+			call := o.req // a provisional result's, encoded by its caller
+			if call == nil {
+				call, _ = marshalCall(&o.tx.Call) // a txn.Call of strings and slices always encodes
+			}
 			buf = append(buf, call...)
 			binary.BigEndian.PutUint32(buf[lenAt:], uint32(len(call)))
 		}
@@ -230,7 +241,7 @@ func replayRecord(btx *bolt.Tx, p []byte) (bool, error) {
 			return false, nil
 		}
 		return true, putIntent(btx, &tx, p[1:], true)
-	case recResult:
+	case recResult, recProvisional:
 		r := p[1:]
 		if len(r) < 2 {
 			return false, errors.New("journal result: short record")
@@ -248,6 +259,14 @@ func replayRecord(btx *bolt.Tx, p []byte) (bool, error) {
 		call, res := rest[:callLen], rest[callLen:]
 		if btx.Bucket(bucketRes).Get(id) != nil {
 			return false, nil
+		}
+		if p[0] == recProvisional {
+			var call1 []byte
+			if callLen > 0 {
+				call1 = bytesClone(call)
+			}
+			err := putProvisional(btx, &txn.Transaction{Call: txn.Call{ID: string(id)}}, call1, bytesClone(res))
+			return err == nil, err
 		}
 		var tx txn.Transaction
 		if btx.Bucket(bucketReq).Get(id) == nil {

@@ -247,7 +247,7 @@ func deleteOne(btx *bolt.Tx, id []byte) error {
 		return err
 	}
 	type entry struct{ bucket, key []byte }
-	dels := []entry{{bucketReq, id}, {bucketRes, id}, {bucketPending, id}, {bucketIdxRoute, indexKey(tx.Route, sid)}}
+	dels := []entry{{bucketReq, id}, {bucketRes, id}, {bucketPending, id}, {bucketProvisional, id}, {bucketIdxRoute, indexKey(tx.Route, sid)}}
 	for _, k := range tx.RecordKeys {
 		dels = append(dels, entry{bucketIdxRecord, indexKey(k, sid)})
 	}

@@ -37,9 +37,14 @@ var (
 	bucketIdxRoute   = []byte("idx_route")
 	bucketIdxOutcome = []byte("idx_outcome")
 	bucketIdxFinding = []byte("idx_finding")
-	allBuckets       = [][]byte{bucketMeta, bucketReq, bucketRes, bucketPending, bucketIdxRecord, bucketIdxRoute, bucketIdxOutcome, bucketIdxFinding, bucketAlerts}
+	allBuckets       = [][]byte{bucketMeta, bucketReq, bucketRes, bucketPending, bucketIdxRecord, bucketIdxRoute, bucketIdxOutcome, bucketIdxFinding, bucketAlerts, bucketProvisional}
 	keyFormat        = []byte("format")
 )
+
+// bucketProvisional holds, for a pending call, the result its answer's status and headers gave
+// (see RecordProvisional), until its result replaces it: what Open records for the call if the
+// process died first. id -> JSON of txn.Result.
+var bucketProvisional = []byte("provisional")
 
 // Options tunes Open. The zero value is ready to use.
 type Options struct {
@@ -100,23 +105,31 @@ type Store struct {
 	failures  atomic.Int64
 	committed atomic.Int64
 	recovered int
+	// recoveredProvisional counts the calls Open gave the outcome of their provisional result.
+	recoveredProvisional int
 	// replayedRecords counts the journal records Open applied to bbolt.
 	replayedRecords int
 	// keepSegments is set once a bbolt commit failed: the journal then keeps every segment,
 	// so the next Open can apply what bbolt missed.
 	keepSegments atomic.Bool
+	// crashed, set by tests only, makes the applier drop what it is handed, as if the
+	// process had died before its next bbolt commit: the journal keeps everything.
+	crashed atomic.Bool
 }
 
 // op is one queued write. Exactly one of tx or barrier is meaningful.
 type op struct {
 	intent bool             // true: write the request side; false: write the result
 	tx     *txn.Transaction // the call; for a result only ID, Route, RecordKeys and txn.Result are read
-	req    []byte           // encoded request side (intent) or nil
+	req    []byte           // encoded request side (intent, or provisional without a stored intent) or nil
 	res    []byte           // encoded txn.Result (result) or nil
 	done   chan error       // nil when nobody waits
 	// durableOnly marks a barrier answered once the journal holds everything before it;
 	// other barriers wait until bbolt does.
 	durableOnly bool
+	// provisional marks a result written before the call ended (RecordProvisional): only
+	// tx.ID and tx.IntentStored are read, as the caller goes on changing tx.
+	provisional bool
 }
 
 // Open opens or creates the store file at path and marks every call left without an outcome
@@ -240,28 +253,73 @@ func (s *Store) init(path string) (replayed []uint64, err error) {
 	return replayed, err
 }
 
-// recoverInterrupted gives every pending intent the outcome interrupted: the process stopped
-// (crash, kill -9, power loss) after recording the request and before recording its result.
+// recoverInterrupted settles every call left pending: the process stopped (crash, kill -9,
+// power loss) after recording the request and before recording its result. A call whose
+// provisional result was recorded (the vendor answered, and the tool may have the answer)
+// gets that result's outcome with the finding outcome.unchecked; any other gets the outcome
+// interrupted with the finding outcome.unknown: nobody knows whether the vendor acted.
 func (s *Store) recoverInterrupted(btx *bolt.Tx) error {
-	pending := btx.Bucket(bucketPending)
+	pending, prov := btx.Bucket(bucketPending), btx.Bucket(bucketProvisional)
 	var ids [][]byte
 	_ = pending.ForEach(func(k, _ []byte) error { ids = append(ids, bytes.Clone(k)); return nil })
 	for _, id := range ids {
-		r := txn.Result{
-			Outcome:  txn.OutcomeInterrupted,
-			Findings: []txn.Finding{},
-			Error:    "mtguard stopped before this call's outcome was recorded; the vendor may or may not have received it",
+		r, ok, err := recoveredProvisional(prov.Get(id))
+		if err != nil {
+			return fmt.Errorf("decode provisional result %s: %w", id, err)
+		}
+		if ok {
+			s.recoveredProvisional++
+		} else {
+			s.recovered++
+			r = txn.Result{
+				Outcome:  txn.OutcomeInterrupted,
+				Findings: []txn.Finding{catalogueFinding(txn.CodeOutcomeUnknown, "mtguard stopped after recording the request and before the vendor's answer was recorded: the vendor may or may not have received and acted on it")},
+				Error:    "mtguard stopped before this call's outcome was recorded; the vendor may or may not have received it",
+			}
 		}
 		b, err := json.Marshal(r)
 		if err != nil {
-			return fmt.Errorf("encode interrupted result: %w", err)
+			return fmt.Errorf("encode recovered result: %w", err)
 		}
 		if err := putResult(btx, id, b, &r); err != nil {
 			return err
 		}
 	}
-	s.recovered = len(ids)
+	// Nothing is in flight while the store opens: a provisional result left without a
+	// pending call belongs to one that ended (its result arrived first).
+	if prov.Stats().KeyN > 0 {
+		if err := btx.DeleteBucket(bucketProvisional); err != nil {
+			return fmt.Errorf("clear provisional results: %w", err)
+		}
+		if _, err := btx.CreateBucket(bucketProvisional); err != nil {
+			return fmt.Errorf("clear provisional results: %w", err)
+		}
+	}
 	return nil
+}
+
+// recoveredProvisional turns a stored provisional result (nil: none) into the result of a
+// call the process did not see end.
+func recoveredProvisional(b []byte) (txn.Result, bool, error) {
+	var r txn.Result
+	if b == nil {
+		return r, false, nil
+	}
+	if err := json.Unmarshal(b, &r); err != nil {
+		return r, false, err
+	}
+	r.Findings = append(r.Findings, catalogueFinding(txn.CodeOutcomeUnchecked, fmt.Sprintf(
+		"mtguard stopped after the vendor answered %d and before the answer's body was read and checked; the outcome %s is what the status means", r.Status, r.Outcome)))
+	if r.Error == "" {
+		r.Error = "mtguard stopped while the vendor's answer streamed to the tool; the outcome is from the status and headers alone"
+	}
+	return r, true, nil
+}
+
+// catalogueFinding is the finding of code, with the catalogue's severity and title.
+func catalogueFinding(code, detail string) txn.Finding {
+	spec, _ := txn.Lookup(code)
+	return txn.Finding{Code: code, Severity: spec.Severity, Message: spec.Title, Detail: detail}
 }
 
 // view runs fn in a read transaction.
@@ -280,6 +338,10 @@ func (s *Store) update(fn func(*bolt.Tx) error) error {
 
 // Recovered reports how many calls Open marked as interrupted.
 func (s *Store) Recovered() int { return s.recovered }
+
+// RecoveredProvisional reports how many calls left unfinished by a previous run Open gave
+// the outcome of their provisional result (see RecordProvisional).
+func (s *Store) RecoveredProvisional() int { return s.recoveredProvisional }
 
 // NewID returns a fresh, time-ordered transaction id.
 func (s *Store) NewID(t time.Time) string { return s.ids.next(t) }
@@ -307,6 +369,36 @@ func (s *Store) RecordIntent(ctx context.Context, tx *txn.Transaction) error {
 		return err
 	case <-ctx.Done():
 		return fmt.Errorf("record intent: %w", ctx.Err())
+	}
+}
+
+// RecordProvisional durably records r as the result tx gets if the process dies before its
+// RecordResult: the pipeline calls it when the vendor's status and headers arrive, before the
+// answer goes on to the tool, so that a call whose answer the tool has is never left
+// interrupted. It is journaled (sharing fdatasyncs with intents) and returns once it is on
+// disk, or ctx is done. The final result replaces it; until then it is not visible to reads.
+// tx is not read beyond its ID and whether its intent was stored: the caller may go on
+// changing it.
+func (s *Store) RecordProvisional(ctx context.Context, tx *txn.Transaction, r txn.Result) error {
+	res, err := marshalResult(&r)
+	if err != nil {
+		return err
+	}
+	o := &op{provisional: true, tx: tx, res: res, done: make(chan error, 1)}
+	if !tx.IntentStored {
+		// Its only record of the call: encoded now, while tx does not change.
+		if o.req, err = encodeRequest(tx); err != nil {
+			return err
+		}
+	}
+	if err := s.enqueue(ctx, o); err != nil {
+		return err
+	}
+	select {
+	case err := <-o.done:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("record provisional result: %w", ctx.Err())
 	}
 }
 
@@ -351,7 +443,7 @@ func (s *Store) enqueue(ctx context.Context, o *op) error {
 	if s.closed {
 		return ErrClosed
 	}
-	if o.tx != nil && !o.intent && o.tx.IntentStored {
+	if o.tx != nil && !o.intent && !o.provisional && o.tx.IntentStored {
 		// The result of a call whose intent is journaled. The journal pushed that intent to
 		// the applier before telling the caller it was durable, so it is ahead of this.
 		s.apply.push(0, o)
@@ -462,10 +554,11 @@ func (s *Store) journalLoop(w int) {
 		}
 		seq := s.order.begin()
 		// Intents go to the journal: they are what must survive before a call leaves. So do
+		// provisional results (what must survive before the answer reaches the tool) and
 		// results of calls with no stored intent (calls mtguard answered itself), which are
 		// their only record. Other results never come this way (see enqueue): they reach
 		// the disk with the next bbolt commit (at most applyInterval later); if the process
-		// dies first, the call shows as interrupted.
+		// dies first, the call gets its provisional result.
 		if cap(buf) > journalBufMax {
 			buf = nil // a burst of large bodies should not pin its buffer forever
 		}
@@ -501,7 +594,7 @@ func (s *Store) journalLoop(w int) {
 		}
 		woke := false
 		for _, o := range writes {
-			if o.intent && o.done != nil {
+			if (o.intent || o.provisional) && o.done != nil {
 				o.done <- err
 				woke = true
 			}
@@ -553,6 +646,10 @@ func (s *Store) applyLoop() {
 		if !ok {
 			return
 		}
+		if s.crashed.Load() {
+			s.keepSegments.Store(true)
+			continue
+		}
 		var err error
 		if slices.ContainsFunc(ops, func(o *op) bool { return o.tx != nil }) {
 			err = s.commit(ops)
@@ -569,10 +666,10 @@ func (s *Store) applyLoop() {
 			}
 		}
 		for _, o := range ops {
-			if !o.intent && !o.durableOnly && o.done != nil {
+			if o.tx == nil && !o.durableOnly && o.done != nil {
 				o.done <- berr
 			}
-			if err == nil && s.onResult != nil && o.tx != nil && !o.intent {
+			if err == nil && s.onResult != nil && o.tx != nil && !o.intent && !o.provisional {
 				s.onResult(*o.tx)
 			}
 		}
@@ -594,15 +691,26 @@ func (s *Store) commit(batch []*op) error {
 	// A call whose intent and result land in the same commit (most calls: the applier gathers
 	// for applyInterval) is never pending to a reader, and the commit is atomic, so neither the
 	// pending mark nor its removal is written: two B-tree writes fewer per call.
+	// Likewise a provisional result whose result is in the same commit is never written.
 	both := make(map[*txn.Transaction]bool, len(batch)) // present: the intent is here; true: so is the result
+	var ended map[*txn.Transaction]bool                 // calls whose result is here, when a provisional one is
 	for _, o := range batch {
-		if o.intent {
+		switch {
+		case o.intent:
 			both[o.tx] = false
+		case o.provisional && ended == nil:
+			ended = map[*txn.Transaction]bool{}
 		}
 	}
 	for _, o := range batch {
-		if _, ok := both[o.tx]; ok && !o.intent && o.tx.IntentStored {
+		if o.tx == nil || o.intent || o.provisional {
+			continue
+		}
+		if _, ok := both[o.tx]; ok && o.tx.IntentStored {
 			both[o.tx] = true
+		}
+		if ended != nil {
+			ended[o.tx] = true
 		}
 	}
 	err := s.update(func(btx *bolt.Tx) error {
@@ -612,6 +720,9 @@ func (s *Store) commit(batch []*op) error {
 				// then lets the goroutines queued behind it on this P (calls whose intent
 				// just became durable) run, instead of waiting out the whole commit.
 				runtime.Gosched()
+			}
+			if o.provisional && ended[o.tx] {
+				continue
 			}
 			if err := applyOp(btx, o, both[o.tx]); err != nil {
 				return err
@@ -637,6 +748,8 @@ func applyOp(btx *bolt.Tx, o *op, sameCommit bool) error {
 		return nil // a barrier
 	case o.intent:
 		return putIntent(btx, o.tx, o.req, !sameCommit)
+	case o.provisional:
+		return putProvisional(btx, o.tx, o.req, o.res)
 	default:
 		id := []byte(o.tx.ID)
 		if o.tx.IntentStored {
@@ -665,6 +778,33 @@ func putResultWithIntent(btx *bolt.Tx, tx *txn.Transaction, req, res []byte) err
 		}
 	}
 	return putResult(btx, id, res, &tx.Result)
+}
+
+// putProvisional stores the provisional result of a pending call, first writing its request
+// side when bbolt does not have it and req (its encoding, nil when the intent was stored)
+// does. Without either, it is kept all the same: replaying the journal may meet the intent
+// later, in the other writer's segment; if it never does, Open drops the provisional result
+// with the others no pending call claims. It writes nothing when the call already has its
+// result: a caller that stopped waiting for its provisional result may have recorded the
+// result before the journal handed this on.
+func putProvisional(btx *bolt.Tx, tx *txn.Transaction, req, res []byte) error {
+	id := []byte(tx.ID)
+	if btx.Bucket(bucketRes).Get(id) != nil {
+		return nil
+	}
+	if req != nil && btx.Bucket(bucketReq).Get(id) == nil {
+		var call txn.Transaction
+		if err := json.Unmarshal(req, &call.Call); err != nil {
+			return fmt.Errorf("decode request %s: %w", tx.ID, err)
+		}
+		if err := putIntent(btx, &call, req, true); err != nil {
+			return err
+		}
+	}
+	if err := btx.Bucket(bucketProvisional).Put(id, res); err != nil {
+		return fmt.Errorf("put provisional result %s: %w", tx.ID, err)
+	}
+	return nil
 }
 
 // putIntent stores the request side of tx and indexes it; markPending also lists it as
@@ -721,6 +861,10 @@ func putFreshResult(btx *bolt.Tx, id, res []byte, r *txn.Result, clearPending bo
 	if clearPending {
 		if err := btx.Bucket(bucketPending).Delete(id); err != nil {
 			return fmt.Errorf("clear pending %s: %w", id, err)
+		}
+		// A provisional result of the call can only be in an earlier commit if its intent was.
+		if err := btx.Bucket(bucketProvisional).Delete(id); err != nil {
+			return fmt.Errorf("clear provisional result %s: %w", id, err)
 		}
 	}
 	sid := string(id)

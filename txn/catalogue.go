@@ -44,6 +44,12 @@ const (
 	CodeClientDisconnected  = "client.disconnected"
 	CodeConnectionUpgraded  = "connection.upgraded"
 	CodeClientStalled       = "client.stalled"
+	// CodeOutcomeUnknown marks a call left interrupted by a crash: its request was recorded,
+	// nothing of the vendor's answer was.
+	CodeOutcomeUnknown = "outcome.unknown"
+	// CodeOutcomeUnchecked marks a call whose outcome was recovered after a crash from the
+	// vendor's status and headers alone, recorded before the answer reached the tool.
+	CodeOutcomeUnchecked = "outcome.unchecked"
 )
 
 // catalogue is every finding code; each concern keeps its entries beside its code.
@@ -78,6 +84,10 @@ var coreFindings = []FindingSpec{
 		"Nothing to do if the tool expects it. The bytes exchanged after the switch pass through unrecorded and unchecked, and the call stops counting against the route's concurrency once switched."},
 	{CodeClientStalled, "warn", "The calling tool stopped reading the answer, so mtguard cut it off",
 		"The vendor answered (see the outcome), but the tool got only the first part of the answer and may resend the call, creating a duplicate. Check that the tool reads streamed answers to the end and is not starved of CPU or memory."},
+	{CodeOutcomeUnknown, "error", "mtguard stopped before the vendor answered; the vendor may have acted",
+		"Look the records up at the vendor before resending: a replay may duplicate them. Bulk replay skips interrupted calls unless asked (mtguard replay --include-interrupted); mtguard replay ID resends one."},
+	{CodeOutcomeUnchecked, "warn", "mtguard stopped before it finished reading and checking the vendor's answer; the outcome is the status's alone",
+		"The tool got the vendor's status (the outcome recorded is what that status means) and perhaps the whole answer, but no rule read its body and only its headers are stored. Where the vendor hides failures in a 2xx body, look the records up there before resending."},
 }
 
 // Lookup returns the catalogue entry of code.
