@@ -127,15 +127,22 @@ func (f *flight) scanRequest() {
 	}
 	// The record keys and whether a secret field is there take one scan of the body, without
 	// building it; checks that read the body parse it when they first do (schemas.Request.Doc).
+	// A gzip, deflate or br body is scanned and stored decoded; the checks and the vendor get
+	// it as sent.
+	body, decoded := f.requestText()
 	var secret *bool
-	if schemas.MediaKind(ct, f.body) == "json" {
-		if keys, sec, ok := schemas.ScanJSON(f.body, paths, f.p.cfg.Redactor.IsSecretField); ok {
+	if schemas.MediaKind(ct, body) == "json" {
+		if keys, sec, ok := schemas.ScanJSON(body, paths, f.p.cfg.Redactor.IsSecretField); ok {
 			tx.RecordKeys, secret = keys, &sec
 		}
 	}
+	var parsed schemas.Body
 	if secret == nil {
-		f.parsed = schemas.ParseBody(ct, f.body)
-		tx.RecordKeys = schemas.RecordKeys(paths, f.parsed)
+		parsed = schemas.ParseBody(ct, body)
+		tx.RecordKeys = schemas.RecordKeys(paths, parsed)
+		if decoded == "" {
+			f.parsed = parsed
+		}
 	}
 	if req.URL.RawQuery != "" { // parsed once: record keys and checks both read it
 		f.query = req.URL.Query()
@@ -148,7 +155,13 @@ func (f *flight) scanRequest() {
 	if req.ContentLength > size {
 		size = req.ContentLength
 	}
-	tx.Request = f.p.capture(req.Header, f.body, f.parsed, size, secret)
+	stored := size
+	if decoded != "" {
+		stored = int64(len(body)) // whole once decoded: only capture_body cuts it
+	}
+	found := &secretSet{}
+	tx.Request = f.p.captureWith(req.Header, body, parsed, stored, secret, found)
+	f.sealRequest(found, decoded, size)
 }
 
 // checkRequest runs the route's request checks (contracts, version rules), pure functions of
