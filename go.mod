@@ -10,6 +10,8 @@ require (
 
 require mvdan.cc/sh/v3 v3.14.1
 
+require github.com/andybalholm/brotli v1.3.0 // indirect
+
 require (
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect

@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -87,6 +86,9 @@ type PipelineConfig struct {
 type Pipeline struct {
 	cfg         PipelineConfig
 	storeErrors atomic.Int64
+	// secrets holds each call's secret values (*txn.Transaction -> *secretSet) from the read
+	// of its request until finish scrubs them from what is stored.
+	secrets sync.Map
 }
 
 // NewPipeline returns a Pipeline for cfg.
@@ -267,6 +269,7 @@ func (p *Pipeline) throttled(req *http.Request, tx *txn.Transaction, te *Throttl
 
 // finish records tx's result and logs the one event of this transaction.
 func (p *Pipeline) finish(tx *txn.Transaction, outcome txn.Outcome, status int, errMsg string) {
+	errMsg = p.scrubSecrets(tx, errMsg)
 	tx.Outcome = outcome
 	tx.Status = status
 	tx.Error = errMsg
@@ -349,8 +352,14 @@ func expectsContinue(h http.Header) bool {
 // secret says whether the body holds a secret field, when a scan already knows; nil means
 // unknown, and the redactor looks for itself.
 func (p *Pipeline) capture(h http.Header, body []byte, parsed schemas.Body, size int64, secret *bool) txn.Message {
+	return p.captureWith(h, body, parsed, size, secret, &secretSet{})
+}
+
+// captureWith is capture that adds the secret values it found to found; each is scrubbed from
+// the whole message (a header's token echoed in the body).
+func (p *Pipeline) captureWith(h http.Header, body []byte, parsed schemas.Body, size int64, secret *bool, found *secretSet) txn.Message {
 	red := p.cfg.Redactor
-	m := txn.Message{Headers: red.Header(h), ContentType: h.Get("Content-Type"), Size: size}
+	m := txn.Message{Headers: red.header(h, found), ContentType: h.Get("Content-Type"), Size: size}
 	if int64(len(body)) > p.cfg.CaptureBody {
 		body = body[:p.cfg.CaptureBody]
 		parsed, secret = schemas.Body{}, nil // a cut JSON body cannot be parsed; redact as raw text below
@@ -361,13 +370,16 @@ func (p *Pipeline) capture(h http.Header, body []byte, parsed schemas.Body, size
 		has := red.jsonHasSecret(parsed.JSON, 0)
 		secret = &has
 	}
-	if m.Truncated && red.mayHoldSecret(body) {
-		// A truncated body cannot be parsed to find the secret's value, so keep none of it.
-		m.Body = fmt.Sprintf("[truncated body of %d bytes withheld: it may hold a secret field]", size)
-		return m
-	}
-	if secret == nil || *secret {
-		body = red.Body(body, parsed, m.ContentType)
+	switch {
+	case m.Truncated && red.mayHoldSecret(body):
+		if escapedLetter.Match(body) {
+			// A key spelled with escapes cannot be read in a cut body: keep none of it.
+			m.Body = fmt.Sprintf("[truncated body of %d bytes withheld: it may hold a secret field]", size)
+			return m
+		}
+		body = red.redactText(body, found)
+	case secret == nil || *secret:
+		body = red.body(body, parsed, m.ContentType, found)
 	}
 	if utf8.Valid(body) {
 		m.Body = string(body)
@@ -375,6 +387,7 @@ func (p *Pipeline) capture(h http.Header, body []byte, parsed schemas.Body, size
 		m.Body = base64.StdEncoding.EncodeToString(body)
 		m.BodyEncoding = "base64"
 	}
+	scrubMessage(&m, found.forms())
 	return m
 }
 
@@ -423,20 +436,6 @@ func unwrapURLError(err error) error {
 		return ue.Err
 	}
 	return err
-}
-
-// gunzip decompresses b up to limit bytes; ok is false when b is not valid gzip or inflates
-// beyond limit.
-func gunzip(b []byte, limit int64) ([]byte, bool) {
-	zr, err := gzip.NewReader(bytes.NewReader(b))
-	if err != nil {
-		return nil, false
-	}
-	plain, err := io.ReadAll(io.LimitReader(zr, limit+1))
-	if err != nil || int64(len(plain)) > limit {
-		return nil, false
-	}
-	return plain, true
 }
 
 // finding is the catalogue's finding for code, its title as the message.

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"net/http"
+	"slices"
 
 	"github.com/mtguard/mtguard/txn"
 )
@@ -27,6 +28,7 @@ func (f *flight) recordProvisional(resp *http.Response) {
 	if r.Findings == nil {
 		r.Findings = []txn.Finding{}
 	}
+	f.p.scrubProvisional(f.tx, &r)
 	err := f.p.cfg.Recorder.RecordProvisional(ctx, f.tx, r)
 	f.tx.RecordMS += ms(f.p.cfg.Now().Sub(start))
 	if err != nil && ctx.Err() == nil {
@@ -42,4 +44,26 @@ func statusOutcome(status int) txn.Outcome {
 		return txn.OutcomeFailed
 	}
 	return txn.OutcomeDelivered
+}
+
+// scrubProvisional removes the call's secret values from a provisional result before it is
+// journaled, as finish does for the final one: a vendor may echo a token in a header
+// (Location: ...?token=...) that no header name marks as secret.
+func (p *Pipeline) scrubProvisional(tx *txn.Transaction, r *txn.Result) {
+	v, ok := p.secrets.Load(tx)
+	if !ok {
+		return
+	}
+	set := v.(*secretSet)
+	if set.empty() {
+		return
+	}
+	forms := set.forms()
+	scrubMessage(&r.Response, forms)
+	r.Error = scrubString(r.Error, forms)
+	r.Findings = slices.Clone(r.Findings)
+	for i := range r.Findings {
+		f := &r.Findings[i]
+		f.Message, f.Detail = scrubString(f.Message, forms), scrubString(f.Detail, forms)
+	}
 }

@@ -82,7 +82,10 @@ func (p *Proxy) replayRequest(ctx context.Context, tx txn.Transaction, onlyFaile
 		if slices.ContainsFunc(hopHeaders, func(hh string) bool { return strings.EqualFold(hh, k) }) || strings.HasPrefix(strings.ToLower(k), "x-mtguard-") {
 			continue
 		}
-		if slices.Contains(vs, Redacted) {
+		if tx.Request.Decoded != "" && strings.EqualFold(k, "Content-Encoding") {
+			continue // the body was stored decoded, and is resent so
+		}
+		if slices.ContainsFunc(vs, func(v string) bool { return strings.Contains(v, Redacted) }) {
 			if route.Auth == nil || !strings.EqualFold(route.Auth.Header, k) {
 				missing = append(missing, k)
 			}
@@ -118,6 +121,9 @@ func (p *Proxy) replayURL(route *Route, tx txn.Transaction) (*url.URL, error) {
 		return nil, fmt.Errorf("stored path %q: %v", tx.Path, err)
 	}
 	path := orig.Path
+	if strings.Contains(path, Redacted) {
+		return nil, fmt.Errorf("the stored path held a secret value, which was redacted before storing; resend it from the source")
+	}
 	if tx.Front != "forward" {
 		path = strings.TrimPrefix(path, route.Prefix)
 	}

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"slices"
-	"strings"
 
 	"github.com/mtguard/mtguard/schemas"
 	"github.com/mtguard/mtguard/txn"
@@ -206,11 +205,11 @@ func (f *flight) noteCut(r *ruling, readErr error) {
 func (p *Pipeline) captureAnswer(resp *http.Response, captured []byte, total int64) (txn.Message, schemas.Response) {
 	truncated := total > int64(len(captured))
 	body, decoded := captured, ""
-	if !truncated && strings.EqualFold(resp.Header.Get("Content-Encoding"), "gzip") {
-		// Vendors gzip their answers when the tool asks; keep them readable (and checkable) in
-		// the log. The tool still gets the bytes the vendor sent.
-		if plain, ok := gunzip(captured, p.cfg.CaptureBody); ok {
-			body, decoded = plain, "gzip"
+	if !truncated {
+		// Vendors gzip, deflate or brotli their answers when the tool asks; keep them readable
+		// (checkable, and redacted) in the log. The tool still gets the bytes the vendor sent.
+		if plain, enc, ok := decodeContent(resp.Header.Get("Content-Encoding"), captured, p.cfg.CaptureBody); ok {
+			body, decoded = plain, enc
 		}
 	}
 	ct := resp.Header.Get("Content-Type")

@@ -127,17 +127,24 @@ func (f *flight) scanRequest() {
 	}
 	// The record keys and whether a secret field is there take one scan of the body, without
 	// building it; checks that read the body parse it when they first do (schemas.Request.Doc).
+	// A gzip, deflate or br body is scanned and stored decoded; the checks and the vendor get
+	// it as sent.
+	body, decoded := f.requestText()
 	var secret *bool
-	if schemas.MediaKind(ct, f.body) == "json" {
-		if keys, sec, ok := schemas.ScanJSON(f.body, paths, f.p.cfg.Redactor.IsSecretField); ok {
+	if schemas.MediaKind(ct, body) == "json" {
+		if keys, sec, ok := schemas.ScanJSON(body, paths, f.p.cfg.Redactor.IsSecretField); ok {
 			tx.RecordKeys, secret = keys, &sec
 		}
 	}
+	var parsed schemas.Body
 	if secret == nil {
-		f.parsed = schemas.ParseBody(ct, f.body)
-		tx.RecordKeys = schemas.RecordKeys(paths, f.parsed)
-		if len(paths) > 0 && f.parsed.Err != nil {
-			f.guessRecordKeys()
+		parsed = schemas.ParseBody(ct, body)
+		tx.RecordKeys = schemas.RecordKeys(paths, parsed)
+		if decoded == "" {
+			f.parsed = parsed
+		}
+		if len(paths) > 0 && parsed.Err != nil {
+			f.guessRecordKeys(body, parsed)
 		}
 	}
 	if req.URL.RawQuery != "" { // parsed once: record keys and checks both read it
@@ -151,23 +158,29 @@ func (f *flight) scanRequest() {
 	if req.ContentLength > size {
 		size = req.ContentLength
 	}
-	tx.Request = f.p.capture(req.Header, f.body, f.parsed, size, secret)
+	stored := size
+	if decoded != "" {
+		stored = int64(len(body)) // whole once decoded: only capture_body cuts it
+	}
+	found := &secretSet{}
+	tx.Request = f.p.captureWith(req.Header, body, parsed, stored, secret, found)
 	// A body of unknown length over max_body was read only to max_body + 1 bytes.
 	tx.Request.SizeAtLeast = f.tooLarge && req.ContentLength < 0
 	tx.Request.Trailers = f.p.trailers(req.Trailer)
+	f.sealRequest(found, decoded, size)
 }
 
 // guessRecordKeys keeps a lead findable when its body does not parse: the email-shaped values
 // of the body's first 64 KiB become its record keys, marked by an info finding.
-func (f *flight) guessRecordKeys() {
-	keys := schemas.GuessRecordKeys(f.body)
+func (f *flight) guessRecordKeys(body []byte, parsed schemas.Body) {
+	keys := schemas.GuessRecordKeys(body)
 	if len(keys) == 0 {
 		return
 	}
 	f.tx.RecordKeys = keys
 	f.tx.Findings = append(f.tx.Findings, txn.NewFinding(txn.CodeRecordKeysGuessed,
-		fmt.Sprintf("the %s body could not be parsed, so its record keys are the %d email address(es) found in its first %d KiB", f.parsed.Kind, len(keys), schemas.GuessScanLimit>>10),
-		f.parsed.Err.Error()))
+		fmt.Sprintf("the %s body could not be parsed, so its record keys are the %d email address(es) found in its first %d KiB", parsed.Kind, len(keys), schemas.GuessScanLimit>>10),
+		parsed.Err.Error()))
 }
 
 // checkRequest runs the route's request checks (contracts, version rules), pure functions of
