@@ -357,5 +357,3 @@ func fillDisk(t *testing.T, path string) {
 		}
 	}
 }
-
-
