@@ -12,6 +12,11 @@
 // a read waits for them. A result does not wait: it is queued for the applier, and a call whose
 // result never reached the file is marked interrupted the next time the file is opened.
 //
+// A write that fails (journal, bbolt commit, new segment) is reported through
+// Options.OnWriteError, counted, retried with backoff and never dropped; Healthy fails until a
+// write of that kind succeeds again (failure.go). JournalPrealloc sizes the journal's
+// preallocation to the free space of the disk.
+//
 // Callers hand the store redacted data: the store never sees a secret. The package imports no
 // other mtguard package.
 package store
