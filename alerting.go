@@ -98,9 +98,15 @@ func (a *alerting) start(ctx context.Context, storePath string, st *store.Store,
 		StoreCommits:        func() int64 { return st.Stats().Commits },
 		StoreCommitFailures: func() int64 { return st.Stats().CommitFailures },
 		StoreWriteErrors:    pipeline.StoreErrors,
+		StoreWriteFailures:  st.WriteFailures,
+		StoreHeldWrites:     st.HeldWrites,
+		StoreHealthy:        st.Healthy,
 		Throttle:            a.throttle,
 	})
 	a.engine.Start(ctx, st)
+	if st.Healthy() == nil {
+		a.engine.StoreWriteRecovered() // a store_write alert the last run left firing is over
+	}
 }
 
 // close stops the engine after sending what it has queued.

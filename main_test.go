@@ -149,7 +149,7 @@ func TestEndToEnd(t *testing.T) {
 		{"vendor 404", "DELETE", "/crm/v1/leads", "", "", 404, "failed", ""},
 		{"timeout", "GET", "/crm/v1/slow?ms=2000", "", "", 504, "timeout", ""},
 		{"unreachable", "POST", "/legacy/v1/leads", "application/json", `{"email":"old@acme.com"}`, 502, "unreachable", ""},
-		{"oversize body", "POST", "/crm/v1/leads", "application/json", `{"email":"huge@acme.com","notes":"` + strings.Repeat("n", 70<<10) + `"}`, 413, "rejected", ""},
+		{"oversize body", "POST", "/crm/v1/leads", "application/json", `{"email":"huge@acme.com","notes":"` + strings.Repeat("n", 70<<10) + `"}`, 413, "rejected", "huge@acme.com"},
 		{"unknown route", "POST", "/hubspot/crm/v3/objects/contacts", "application/json", `{"email":"lost@acme.com"}`, 404, "rejected", ""},
 	}
 	ids := map[string]string{}
@@ -233,6 +233,15 @@ func TestEndToEnd(t *testing.T) {
 		}
 		if strings.Contains(out, ids["delivered form"]) {
 			t.Fatalf("Bob's call is in Jane's timeline:\n%s", out)
+		}
+	})
+	t.Run("log by record key finds a call refused as too large", func(t *testing.T) {
+		out, err := in.cli(t, nil, "log", "--record", "huge@acme.com")
+		if err != nil {
+			t.Fatalf("log: %v\n%s", err, out)
+		}
+		if !strings.Contains(out, ids["oversize body"]) {
+			t.Fatalf("log --record huge@acme.com does not list the call refused with 413:\n%s", out)
 		}
 	})
 	t.Run("log filters by outcome and route", func(t *testing.T) {

@@ -49,7 +49,9 @@ type server struct {
 // port; dataAddr and adminAddr tell which. It reads each secret from the environment once,
 // builds the parts from the inside out (alert engine, store, limiter, pipeline, fronts) and
 // only then listens, so a mistake in any part leaves nothing running.
-func startServer(ctx context.Context, cfg *config.Config, getenv func(string) string, log zerolog.Logger) (*server, error) {
+//
+// hooks are for tests only.
+func startServer(ctx context.Context, cfg *config.Config, getenv func(string) string, log zerolog.Logger, hooks ...testHooks) (*server, error) {
 	sec, sinks, err := preflight(cfg, getenv)
 	if err != nil {
 		return nil, listProblems("serve cannot start", err)
@@ -59,7 +61,11 @@ func startServer(ctx context.Context, cfg *config.Config, getenv func(string) st
 	if err != nil {
 		return nil, err
 	}
-	st, err := openStore(cfg, alerts, log)
+	var writeHook func(op string) error
+	for _, h := range hooks {
+		writeHook = h.storeWrite
+	}
+	st, err := openStore(cfg, alerts, log, writeHook)
 	if err != nil {
 		return nil, err
 	}
@@ -170,12 +176,21 @@ func storeFolder(path string) error {
 	return nil
 }
 
-// openStore opens the transaction log, handing every committed call to the alert engine.
-func openStore(cfg *config.Config, alerts *alerting, log zerolog.Logger) (*store.Store, error) {
-	st, err := store.Open(cfg.Store.Path, store.Options{OnResult: alerts.engine.Observe, JournalPrealloc: journalPrealloc})
+// testHooks are seams for tests: storeWrite, if set, fails the store's writes on demand (see
+// store.Options.WriteHook).
+type testHooks struct {
+	storeWrite func(op string) error
+}
+
+// openStore opens the transaction log, handing every committed call to the alert engine and
+// every failed write to the log and the alert engine (storeOptions).
+func openStore(cfg *config.Config, alerts *alerting, log zerolog.Logger, writeHook func(op string) error) (*store.Store, error) {
+	var opened atomic.Pointer[store.Store]
+	st, err := store.Open(cfg.Store.Path, storeOptions(cfg, alerts, log, writeHook, &opened))
 	if err != nil {
 		return nil, err
 	}
+	opened.Store(st)
 	if n := st.Recovered(); n > 0 {
 		log.Warn().Int("calls", n).Msg("marked calls left without an outcome by the previous run as interrupted")
 	}
@@ -200,6 +215,7 @@ func (s *server) buildPipeline(sec secrets, limits *limiterView) ([]proxy.LimitG
 		MaxBody:            s.cfg.Store.MaxBody,
 		CaptureBody:        s.cfg.Store.CaptureBody,
 		RejectOnStoreError: s.cfg.Store.OnError == config.OnErrorReject,
+		StoreHealth:        s.store.Healthy,
 		Redactor:           proxy.NewRedactor(redactConfig(s.cfg)),
 		Logger:             s.log,
 		Limiter:            limits.l,

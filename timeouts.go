@@ -17,6 +17,7 @@ const (
 	shutdownGrace     = 30 * time.Second
 	retentionEvery    = time.Hour
 	// journalPrealloc is the zero-filled size of each journal segment: cheaper syncs on the
-	// request path for a one-off ~50 ms write when a segment starts.
+	// request path for a one-off ~50 ms write when a segment starts. About four segments exist
+	// at a time; on a disk without room for them it is scaled down (scaledPrealloc).
 	journalPrealloc = 16 << 20
 )

@@ -102,6 +102,8 @@ type Engine struct {
 	mu        sync.Mutex
 	routes    map[string]*routeState
 	order     []*routeState
+	storeRS   *routeState             // the store_write alert's state (store_alert.go)
+	storeFail storeFailure            // what the store last reported
 	byID      map[string]*store.Alert // firing alerts
 	silenced  map[string]time.Time    // "route/kind" -> muted until
 	startedAt time.Time
@@ -290,6 +292,7 @@ func New(cfg Config) (*Engine, error) {
 		e.routes[ra.Route] = rs
 		e.order = append(e.order, rs)
 	}
+	e.storeRS = newStoreState(cfg.Sinks)
 	e.metrics.watchEngine(e)
 	return e, nil
 }

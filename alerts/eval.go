@@ -64,6 +64,7 @@ func (e *Engine) evaluateAll(now time.Time, queues []QueueStat) {
 		e.evalThrottle(rs, now, q, ok)
 		e.remind(rs, now)
 	}
+	e.remind(e.storeRS, now)
 }
 
 func (e *Engine) evalSilence(rs *routeState, now time.Time) {
@@ -425,6 +426,9 @@ func (e *Engine) notify(event string, a *store.Alert, now time.Time) {
 
 // lookCommand is the command that lists what an alert is about.
 func lookCommand(route string, k kind, since time.Time) string {
+	if k == kindStoreWrite {
+		return "mtguard health" // its store line says what fails; the log has every failure
+	}
 	cmd := "mtguard log --route " + route + " --since " + since.UTC().Truncate(time.Minute).Format(time.RFC3339)
 	if k == kindContract {
 		cmd += " --outcome rejected"
@@ -512,6 +516,8 @@ func (e *Engine) describe(rs *routeState, k kind, now time.Time) string {
 		r, q := rs.rules.Throttle, rs.throttle
 		return fmt.Sprintf("throttle queue of group %s is %s full (threshold %s) with %d calls waiting",
 			q.Group, FormatPercent(q.Saturation), FormatPercent(r.QueueAbove), q.Depth)
+	case kindStoreWrite:
+		return e.storeSummary()
 	}
 	return k.String()
 }
@@ -542,6 +548,8 @@ func (e *Engine) resolution(rs *routeState, k kind, now time.Time) string {
 		return fmt.Sprintf("%d contract rejections in the last %s", w.bad, FormatDuration(r.Per))
 	case kindThrottle:
 		return "the throttle queue drained"
+	case kindStoreWrite:
+		return "the transaction log writes again; the writes it held are applied"
 	}
 	return "recovered"
 }

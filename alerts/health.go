@@ -24,6 +24,8 @@ type Health struct {
 	Routes []RouteHealth `json:"routes"`
 	// Dropped counts recorded calls the alert engine could not keep up with since start.
 	Dropped int64 `json:"dropped_observations"`
+	// Store is the transaction log's state, apart from every route.
+	Store StoreHealth `json:"store"`
 }
 
 // RouteHealth is one route's line in mtguard health.
@@ -51,7 +53,7 @@ func (e *Engine) Health() Health {
 	now := e.now()
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	h := Health{Time: now, Routes: make([]RouteHealth, 0, len(e.order)), Dropped: e.dropped.Load()}
+	h := Health{Time: now, Routes: make([]RouteHealth, 0, len(e.order)), Dropped: e.dropped.Load(), Store: e.storeHealth()}
 	for _, rs := range e.order {
 		rs.hour.advance(now)
 		s := rs.hour.sum

@@ -26,7 +26,9 @@ func (e *Engine) rebuild(ctx context.Context) error {
 		a := firing[i]
 		rs := e.routes[a.Route]
 		k, ok := kindByName(a.Kind)
-		if rs == nil || !ok || !rs.rules.has(k) {
+		if a.Route == StoreRoute && k == kindStoreWrite {
+			rs = e.storeRS // resolved once the store says it writes (StoreWriteRecovered)
+		} else if rs == nil || !ok || !rs.rules.has(k) {
 			a.State, a.ResolvedAt = store.AlertResolved, now
 			a.Resolution = "the rule is no longer configured"
 			e.send(outMsg{n: Notification{Event: EventResolved, Time: now, Alert: a}})

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mtguard/mtguard/store"
 	"github.com/mtguard/mtguard/txn"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -48,8 +49,15 @@ type MetricsConfig struct {
 	StoreSize func() int64
 	// StoreCommits and StoreCommitFailures count the store's group commits since start.
 	StoreCommits, StoreCommitFailures func() int64
-	// StoreWriteErrors counts the calls whose intent or outcome could not be written.
+	// StoreWriteErrors counts the calls whose intent or outcome could not be written, or that
+	// were refused because the store could not write (store.on_error: reject).
 	StoreWriteErrors func() int64
+	// StoreWriteFailures counts the store's failed writes by kind (journal, commit, segment);
+	// StoreHeldWrites is how many writes wait in memory for bbolt; StoreHealthy is nil while
+	// the store writes.
+	StoreWriteFailures func() store.WriteFailures
+	StoreHeldWrites    func() int64
+	StoreHealthy       func() error
 	// Throttle reports the throttler's queues.
 	Throttle ThrottleStats
 }
@@ -137,6 +145,33 @@ func (m *Metrics) Watch(cfg MetricsConfig) {
 	counterFunc("mtguard_store_commits_total", "Group commits of the transaction log.", cfg.StoreCommits)
 	counterFunc("mtguard_store_commit_failures_total", "Group commits of the transaction log that failed.", cfg.StoreCommitFailures)
 	counterFunc("mtguard_store_write_errors_total", "Calls whose request or outcome could not be written to the transaction log.", cfg.StoreWriteErrors)
+	if f := cfg.StoreWriteFailures; f != nil {
+		for op, get := range map[string]func(store.WriteFailures) int64{
+			store.OpJournal: func(w store.WriteFailures) int64 { return w.Journal },
+			store.OpCommit:  func(w store.WriteFailures) int64 { return w.Commit },
+			store.OpSegment: func(w store.WriteFailures) int64 { return w.Segment },
+		} {
+			m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Name: "mtguard_store_write_failures_total", ConstLabels: prometheus.Labels{"op": op},
+				Help: "Failed writes of the transaction log, by kind: journal (append and fdatasync), commit (bbolt), segment (a new journal segment). Each is logged and retried.",
+			}, func() float64 { return float64(get(f())) }))
+		}
+	}
+	if cfg.StoreHeldWrites != nil {
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "mtguard_store_held_writes", Help: "Writes (requests and outcomes) kept in memory because bbolt could not commit them; applied once it can.",
+		}, func() float64 { return float64(cfg.StoreHeldWrites()) }))
+	}
+	if cfg.StoreHealthy != nil {
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "mtguard_store_healthy", Help: "1 while every write of the transaction log succeeds, 0 while one fails (readiness fails too).",
+		}, func() float64 {
+			if cfg.StoreHealthy() != nil {
+				return 0
+			}
+			return 1
+		}))
+	}
 	if cfg.StoreSize != nil {
 		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "mtguard_store_size_bytes", Help: "Size of the transaction log file.",

@@ -20,6 +20,9 @@ const (
 	KindConsecutiveFailures = "consecutive_failures"
 	// KindRetired fires at once when calls reach an endpoint the vendor has retired.
 	KindRetired = "retired"
+	// KindStoreWrite fires while the transaction log cannot write (see StoreWriteFailed). It
+	// belongs to no route: its alerts name the route StoreRoute.
+	KindStoreWrite = "store_write"
 )
 
 // kind indexes a route's per-rule state.
@@ -35,6 +38,7 @@ const (
 	kindThrottle
 	kindConsecutiveFailures
 	kindRetired
+	kindStoreWrite
 	numKinds
 )
 
@@ -58,6 +62,8 @@ func (k kind) String() string {
 		return KindConsecutiveFailures
 	case kindRetired:
 		return KindRetired
+	case kindStoreWrite:
+		return KindStoreWrite
 	}
 	return "unknown"
 }
@@ -66,7 +72,7 @@ func (k kind) String() string {
 // error is a degraded flow, warning is something to plan for.
 func (k kind) severity() string {
 	switch k {
-	case kindSilence, kindAuth:
+	case kindSilence, kindAuth, kindStoreWrite:
 		return "critical"
 	case kindErrorRate, kindContract, kindConsecutiveFailures, kindRetired:
 		return "error"

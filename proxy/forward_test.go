@@ -274,7 +274,7 @@ func TestFrontsRecordTheSame(t *testing.T) {
 		{"gzip answer", "crm", "GET", "/v1/gzip", "", "", 200, txn.OutcomeDelivered, nil, nil},
 		{"check finding", "crm", "POST", "/v1/leads", "application/json", `{"email":"f@x.io","note":"flag"}`, 201, txn.OutcomeDelivered, []string{"f@x.io"}, []string{txn.CodeClientGone}},
 		{"check rejects", "crm", "POST", "/v1/leads", "application/json", `{"email":"bad"}`, 422, txn.OutcomeRejected, []string{"bad"}, []string{txn.CodeRequestTooLarge}},
-		{"oversize", "crm", "POST", "/v1/leads", "application/json", `{"email":"big@acme.com","pad":"` + strings.Repeat("p", 5000) + `"}`, 413, txn.OutcomeRejected, nil, []string{txn.CodeRequestTooLarge}},
+		{"oversize", "crm", "POST", "/v1/leads", "application/json", `{"email":"big@acme.com","pad":"` + strings.Repeat("p", 5000) + `"}`, 413, txn.OutcomeRejected, []string{"big@acme.com"}, []string{txn.CodeRequestTooLarge}},
 		{"vendor 400", "crm", "POST", "/v1/invalid", "application/json", `{"email":"x@y.io"}`, 400, txn.OutcomeFailed, []string{"x@y.io"}, nil},
 		{"vendor 503", "crm", "POST", "/v1/boom", "application/json", `{}`, 503, txn.OutcomeFailed, nil, nil},
 		{"timeout", "crm", "GET", "/v1/slow", "", "", 504, txn.OutcomeTimeout, nil, []string{txn.CodeUpstreamTimeout}},

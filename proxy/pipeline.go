@@ -61,9 +61,13 @@ type PipelineConfig struct {
 	MaxBody int64
 	// CaptureBody is how many bytes of each body are stored. If zero, DefaultCaptureBody.
 	CaptureBody int64
-	// RejectOnStoreError answers 503 instead of forwarding when the intent cannot be recorded.
-	// The default forwards: the lead matters more than the log.
+	// RejectOnStoreError answers 503 instead of forwarding when the intent cannot be recorded,
+	// or while StoreHealth reports the store failing. The default forwards: the lead matters
+	// more than the log.
 	RejectOnStoreError bool
+	// StoreHealth, if set, returns an error while any write of the store fails (journal, bbolt
+	// commit): with RejectOnStoreError, new calls are then refused before their intent is tried.
+	StoreHealth func() error
 	// Redactor removes secrets before storing and logging. If nil, NewRedactor(RedactConfig{}).
 	Redactor *Redactor
 	// Logger receives one event per transaction. The zero Logger discards.
@@ -302,7 +306,7 @@ func (p *Pipeline) finish(tx *txn.Transaction, outcome txn.Outcome, status int, 
 }
 
 // readBody reads the whole request body up to MaxBody. tooLarge reports a body over the limit;
-// body then holds the first MaxBody+1 bytes.
+// body then holds its first MaxBody (or MaxBody+1) bytes, where its record keys are looked for.
 func (p *Pipeline) readBody(req *http.Request) (body []byte, tooLarge bool, err error) {
 	if req.Body == nil || req.Body == http.NoBody {
 		return nil, false, nil
@@ -313,8 +317,9 @@ func (p *Pipeline) readBody(req *http.Request) (body []byte, tooLarge bool, err 
 			// it: refuse before the body is sent at all (RFC 9110 section 10.1.1).
 			return nil, true, nil
 		}
-		// Keep what we would capture anyway, without reading a huge body to the end.
-		b, _ := io.ReadAll(io.LimitReader(req.Body, p.cfg.CaptureBody))
+		// Read no more than an accepted body may hold (its record keys are found in that
+		// part), not a huge body to its end.
+		b, _ := io.ReadAll(io.LimitReader(req.Body, p.cfg.MaxBody))
 		return b, true, nil
 	}
 	var buf bytes.Buffer

@@ -180,7 +180,7 @@ func TestReverseProxy(t *testing.T) {
 		{"vendor 503", "POST", "/crm/v1/boom", "application/json", `{}`, 503, txn.OutcomeFailed, "/v1/boom", nil},
 		{"timeout", "GET", "/crm/v1/slow", "", "", 504, txn.OutcomeTimeout, "/v1/slow", nil},
 		{"unreachable", "POST", "/dead/v1/leads", "application/json", `{"email":"x@y.io"}`, 502, txn.OutcomeUnreachable, "", nil},
-		{"oversize", "POST", "/crm/v1/leads", "application/json", `{"email":"big@acme.com","pad":"` + strings.Repeat("p", 5000) + `"}`, 413, txn.OutcomeRejected, "", nil},
+		{"oversize", "POST", "/crm/v1/leads", "application/json", `{"email":"big@acme.com","pad":"` + strings.Repeat("p", 5000) + `"}`, 413, txn.OutcomeRejected, "", []string{"big@acme.com"}},
 		{"unknown route", "POST", "/hubspot/v3/contacts", "application/json", `{"email":"lost@acme.com"}`, 404, txn.OutcomeRejected, "", nil},
 		{"prefix is a whole segment", "GET", "/crmx/v1", "", "", 404, txn.OutcomeRejected, "", nil},
 	}

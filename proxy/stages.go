@@ -116,14 +116,18 @@ func (f *flight) admit() *stop {
 	return nil
 }
 
-// scanRequest extracts the record keys and the stored form of the request. A body over
-// max_body yields no keys: only its first bytes were read.
+// scanRequest extracts the record keys and the stored form of the request. Of a body over
+// max_body only the first bytes were read: its keys are those found in them (tooLargeKeys),
+// so that the refused lead still shows in log --record.
 func (f *flight) scanRequest() {
 	req, tx, route := f.req, f.tx, f.call.Route
 	ct := req.Header.Get("Content-Type")
 	var paths []schemas.KeyPath
 	if route != nil && !f.tooLarge {
 		paths = route.RecordKeys
+	}
+	if f.tooLarge {
+		defer f.tooLargeKeys(ct)
 	}
 	// The record keys and whether a secret field is there take one scan of the body, without
 	// building it; checks that read the body parse it when they first do (schemas.Request.Doc).
@@ -183,6 +187,33 @@ func (f *flight) guessRecordKeys(body []byte, parsed schemas.Body) {
 		parsed.Err.Error()))
 }
 
+// tooLargeKeys finds the record keys of a body over max_body in the part that was read: a
+// JSON body is scanned up to the cut, a form body up to its last whole field; the query
+// string is whole.
+func (f *flight) tooLargeKeys(ct string) {
+	route := f.call.Route
+	if route == nil {
+		return
+	}
+	var keys []string
+	switch schemas.MediaKind(ct, f.body) {
+	case "json":
+		keys = schemas.ScanJSONPrefix(f.body, route.RecordKeys)
+	case "form":
+		whole := f.body[:max(0, bytes.LastIndexByte(f.body, '&'))] // the last field may be cut
+		if form, err := url.ParseQuery(string(whole)); err == nil {
+			keys = schemas.RecordKeys(route.RecordKeys, schemas.Body{Kind: "form", Form: form})
+		}
+	}
+	if len(f.query) > 0 {
+		keys = appendNew(keys, schemas.RecordKeys(route.RecordKeys, schemas.Body{Kind: "form", Form: f.query}))
+	}
+	if keys == nil {
+		keys = []string{}
+	}
+	f.tx.RecordKeys = keys
+}
+
 // checkRequest runs the route's request checks (contracts, version rules), pure functions of
 // the call, and answers in the vendor's place when one rejects it.
 func (f *flight) checkRequest() *stop {
@@ -205,6 +236,9 @@ func (f *flight) checkRequest() *stop {
 // received is missing from the log. A store that fails does not stop the call unless
 // store.on_error is reject.
 func (f *flight) recordIntent() *stop {
+	if s := f.refuseWhileStoreFails(); s != nil {
+		return s
+	}
 	ctx := f.req.Context()
 	start := f.p.cfg.Now()
 	err := f.p.cfg.Recorder.RecordIntent(ctx, f.tx)
@@ -228,6 +262,23 @@ func (f *flight) recordIntent() *stop {
 		})
 	}
 	return nil
+}
+
+// refuseWhileStoreFails answers 503 while any write of the store fails (not only this call's
+// intent: a bbolt commit that cannot grow the file, too), when store.on_error is reject.
+func (f *flight) refuseWhileStoreFails() *stop {
+	if !f.p.cfg.RejectOnStoreError || f.p.cfg.StoreHealth == nil {
+		return nil
+	}
+	err := f.p.cfg.StoreHealth()
+	if err == nil {
+		return nil
+	}
+	f.p.storeErrors.Add(1)
+	return f.refuse(txn.OutcomeRejected, txn.CodeStoreWriteFailed, txn.Problem{
+		Title: "Transaction log unavailable", Status: http.StatusServiceUnavailable,
+		Detail: "the transaction log cannot write (" + err.Error() + ") and store.on_error is reject, so this call was not forwarded; retry later",
+	})
 }
 
 // acquireBudget waits for the vendor's budget (windows, quota, concurrency, pauses). A call

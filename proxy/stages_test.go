@@ -109,9 +109,12 @@ func TestAdmit(t *testing.T) {
 		{name: "exactly max_body", body: strings.NewReader(fits), contentLength: int64(len(fits)), wantKeys: []string{"jane@acme.com"}},
 		{name: "exactly max_body, length unknown", body: strings.NewReader(fits), contentLength: -1, wantKeys: []string{"jane@acme.com"}},
 		{name: "key in the query", url: "/crm/contacts?email=Bob@acme.com", wantKeys: []string{"bob@acme.com"}},
-		{name: "one byte over max_body", body: strings.NewReader(fits + " "), contentLength: int64(len(fits)) + 1, wantStatus: http.StatusRequestEntityTooLarge, wantCode: txn.CodeRequestTooLarge},
-		{name: "over max_body, length unknown", body: strings.NewReader(fits + " "), contentLength: -1, wantStatus: http.StatusRequestEntityTooLarge, wantCode: txn.CodeRequestTooLarge},
-		{name: "oversize query keys are not read", url: "/crm/contacts?email=Bob@acme.com", body: strings.NewReader(fits + " "), contentLength: -1, wantStatus: http.StatusRequestEntityTooLarge, wantCode: txn.CodeRequestTooLarge},
+		// A refused body's keys are those in the part that was read, so log --record finds it.
+		{name: "one byte over max_body", body: strings.NewReader(fits + " "), contentLength: int64(len(fits)) + 1, wantStatus: http.StatusRequestEntityTooLarge, wantCode: txn.CodeRequestTooLarge, wantKeys: []string{"jane@acme.com"}},
+		{name: "over max_body, length unknown", body: strings.NewReader(fits + " "), contentLength: -1, wantStatus: http.StatusRequestEntityTooLarge, wantCode: txn.CodeRequestTooLarge, wantKeys: []string{"jane@acme.com"}},
+		{name: "over max_body, cut after the key", body: strings.NewReader(`{"email":"Jo@acme.com","pad":"` + strings.Repeat("p", 100) + `"}`), contentLength: -1, wantStatus: http.StatusRequestEntityTooLarge, wantCode: txn.CodeRequestTooLarge, wantKeys: []string{"jo@acme.com"}},
+		{name: "over max_body, cut inside the key", body: strings.NewReader(`{"pad":"ppppppp","email":"Jo@acme.com"}`), contentLength: -1, wantStatus: http.StatusRequestEntityTooLarge, wantCode: txn.CodeRequestTooLarge},
+		{name: "oversize query keys are read", url: "/crm/contacts?email=Bob@acme.com", body: strings.NewReader(fits + " "), contentLength: -1, wantStatus: http.StatusRequestEntityTooLarge, wantCode: txn.CodeRequestTooLarge, wantKeys: []string{"jane@acme.com", "bob@acme.com"}},
 		{name: "no route", noRoute: true, body: strings.NewReader(fits), contentLength: int64(len(fits)), wantStatus: http.StatusNotFound, wantCode: txn.CodeRouteUnknown, wantKeys: []string{}},
 		{name: "front end's refusal", refusal: &Refusal{Status: http.StatusForbidden, Title: "Refused", Code: txn.CodeRouteUnknown, Detail: "host refused"}, body: strings.NewReader(fits), contentLength: int64(len(fits)), wantStatus: http.StatusForbidden, wantCode: txn.CodeRouteUnknown, wantKeys: []string{"jane@acme.com"}},
 		{name: "unreadable body", body: io.MultiReader(strings.NewReader(`{"em`), iotest.ErrReader(errBroken)), contentLength: -1, wantErr: errBroken},
@@ -491,3 +494,61 @@ type readTracker struct {
 func (b *readTracker) Read(p []byte) (int, error) { b.read = true; return b.r.Read(p) }
 
 func (b *readTracker) Close() error { return nil }
+
+// intentCounter is a memRecorder that counts intents.
+type intentCounter struct {
+	memRecorder
+	intents int
+}
+
+func (r *intentCounter) RecordIntent(context.Context, *txn.Transaction) error {
+	r.intents++
+	return nil
+}
+
+// TestRecordIntentWhileStoreFails: with store.on_error reject, a call is refused with 503 and
+// store.write_failed while any write of the store fails (a bbolt commit, say), though its own
+// intent could still be journaled; with forward, it goes on.
+func TestRecordIntentWhileStoreFails(t *testing.T) {
+	storeErr := errors.New("commit failing since 10:00 (3 attempts): no space left on device")
+	for _, reject := range []bool{false, true} {
+		t.Run(fmt.Sprintf("reject=%v", reject), func(t *testing.T) {
+			rec := &intentCounter{}
+			p, err := NewPipeline(PipelineConfig{Recorder: rec, RejectOnStoreError: reject, StoreHealth: func() error { return storeErr }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			req, _ := http.NewRequest(http.MethodPost, "http://mtguard.local/crm/contacts", strings.NewReader(`{"email":"a@b.io"}`))
+			f, err := p.newFlight(req.WithContext(WithCall(req.Context(), &Call{Route: stageRoute(t), Front: "reverse"})))
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := f.recordIntent()
+			if !reject {
+				if s != nil || rec.intents != 1 {
+					t.Fatalf("on_error forward: stop %+v, %d intents; want the call to go on", s, rec.intents)
+				}
+				return
+			}
+			if s == nil || s.resp == nil || s.resp.StatusCode != http.StatusServiceUnavailable {
+				t.Fatalf("recordIntent = %+v, want a 503", s)
+			}
+			if ct := s.resp.Header.Get("Content-Type"); ct != txn.ProblemContentType {
+				t.Errorf("Content-Type %q, want %s", ct, txn.ProblemContentType)
+			}
+			body, _ := io.ReadAll(s.resp.Body)
+			if !bytes.Contains(body, []byte("store-write-failed")) || !bytes.Contains(body, []byte("no space left")) {
+				t.Errorf("problem %s, want the finding and the store's error", body)
+			}
+			if rec.intents != 0 {
+				t.Errorf("the intent was tried while the store fails")
+			}
+			if tx := rec.only(t); tx.Outcome != txn.OutcomeRejected || !hasFinding(tx.Findings, txn.CodeStoreWriteFailed) {
+				t.Errorf("recorded %q %+v, want rejected with %s", tx.Outcome, tx.Findings, txn.CodeStoreWriteFailed)
+			}
+			if p.StoreErrors() != 1 {
+				t.Errorf("StoreErrors = %d, want 1", p.StoreErrors())
+			}
+		})
+	}
+}

@@ -102,3 +102,36 @@ func (q *applyQueue) take(interval time.Duration) (ops []*op, retired []uint64, 
 	q.mu.Unlock()
 	return ops, retired, ok
 }
+
+// takeAfter is the applier's retry after a failed commit: it waits d (less if a read is waiting
+// or the queue closes), then returns what is queued, without gathering more. With more false
+// it takes nothing new (the applier holds as many writes as it may), so pushes keep waiting.
+// ok is false once the queue is closed and empty (or, with more false, closed).
+func (q *applyQueue) takeAfter(d time.Duration, more bool) (ops []*op, retired []uint64, ok bool) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+wait:
+	for {
+		q.mu.Lock()
+		stop := q.closed || (more && q.urgent)
+		q.mu.Unlock()
+		if stop {
+			break
+		}
+		select {
+		case <-t.C:
+			break wait
+		case <-q.wake:
+		}
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if !more {
+		return nil, nil, !q.closed
+	}
+	ops, retired = q.ops, q.retired
+	q.ops, q.retired, q.urgent = nil, nil, false
+	ok = len(ops) > 0 || len(retired) > 0 || !q.closed
+	q.space.Broadcast()
+	return ops, retired, ok
+}

@@ -17,6 +17,11 @@
 // a call without either is marked interrupted with the finding outcome.unknown: whether the
 // vendor acted on it is not known.
 //
+// A write that fails (journal, bbolt commit, new segment) is reported through
+// Options.OnWriteError, counted, retried with backoff and never dropped; Healthy fails until a
+// write of that kind succeeds again (failure.go). JournalPrealloc sizes the journal's
+// preallocation to the free space of the disk.
+//
 // Callers hand the store redacted data: the store never sees a secret. The package imports no
 // other mtguard package.
 package store

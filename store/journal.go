@@ -177,7 +177,7 @@ func appendRecord(buf []byte, o *op) []byte {
 		buf = append(buf, o.tx.ID...)
 		lenAt := len(buf)
 		buf = append(buf, 0, 0, 0, 0)
-		if !o.tx.IntentStored {
+		if !o.tx.IntentStored || o.spill {
 			call := o.req // a provisional result's, encoded by its caller
 			if call == nil {
 				call, _ = marshalCall(&o.tx.Call) // a txn.Call of strings and slices always encodes
@@ -377,19 +377,36 @@ func (s *Store) nextSegment(w int) {
 	}
 }
 
-// prepareSegment creates writer w's next segment in the background.
+// prepareSegment creates writer w's next segment in the background, preallocating no more
+// than the disk can spare (see JournalPrealloc).
 func (s *Store) prepareSegment(w int) {
 	seg := s.newSegment()
 	go func() {
-		j, err := openJournal(s.path, seg, s.prealloc, preallocPace)
-		if err != nil {
-			s.lastErr.Store(&err)
-			s.failures.Add(1)
-			j = nil
-			// The writer asks again once it has taken this: not after every batch when the
-			// disk is full.
-			time.Sleep(time.Second)
+		for {
+			err := s.health.inject(OpSegment)
+			var j *journal
+			if err == nil {
+				prealloc := s.prealloc
+				if prealloc > 0 {
+					if p, _, ferr := JournalPrealloc(filepath.Dir(s.path), prealloc); ferr == nil {
+						prealloc = p
+					}
+				}
+				j, err = openJournal(s.path, seg, prealloc, preallocPace)
+			}
+			if err == nil {
+				s.health.succeeded(slotSegment, 0)
+				s.spares[w] <- j
+				return
+			}
+			// Meanwhile the writer goes on appending to its current segment.
+			n := s.health.failed(slotSegment, err, int(s.health.held.Load()))
+			select {
+			case <-time.After(s.health.backoff(n)):
+			case <-s.done:
+				s.spares[w] <- nil
+				return
+			}
 		}
-		s.spares[w] <- j
 	}()
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -62,6 +63,18 @@ type Options struct {
 	// order, from the committer goroutine: alert rules consume this stream instead of polling
 	// the file. It must not block (hand the value to a buffered channel or similar).
 	OnResult func(txn.Transaction)
+	// OnWriteError, if set, receives every failed write (journal append or sync, bbolt commit,
+	// new journal segment) with its error, from the goroutine that tried it; OnWriteRecovered
+	// hears when writes of that kind succeed again. Neither may block. See failure.go.
+	OnWriteError     func(WriteFailure)
+	OnWriteRecovered func(WriteRecovery)
+	// RetryMin and RetryMax bound the backoff between retries of a failed write: RetryMin
+	// after the first failure, doubling up to RetryMax. If zero, 100ms and 5s.
+	RetryMin, RetryMax time.Duration
+	// WriteHook is for tests only: when set, it is called before every journal write (op
+	// OpJournal), bbolt commit (OpCommit) and segment creation (OpSegment), and an error it
+	// returns fails that write as the disk would.
+	WriteHook func(op string) error
 }
 
 // Store is an open transaction log. Its methods are safe for concurrent use.
@@ -101,8 +114,7 @@ type Store struct {
 	closeMu sync.RWMutex // held for reading while enqueueing, for writing by Close
 	closed  bool
 
-	lastErr   atomic.Pointer[error] // the last commit error, nil after a successful commit
-	failures  atomic.Int64
+	health    writeHealth // failed writes, retries and Healthy; see failure.go
 	committed atomic.Int64
 	recovered int
 	// recoveredProvisional counts the calls Open gave the outcome of their provisional result.
@@ -130,6 +142,13 @@ type op struct {
 	// provisional marks a result written before the call ended (RecordProvisional): only
 	// tx.ID and tx.IntentStored are read, as the caller goes on changing tx.
 	provisional bool
+	// probe marks a durableOnly barrier that makes its writer write (see writeHealth): it
+	// tells whether the journal can take writes again.
+	probe bool
+	// spill marks a result journaled (with its request) only because bbolt failed: the
+	// applier already holds it, so the writer does not hand it on. spilled is set on the
+	// applier's op once it has asked for that.
+	spill, spilled bool
 }
 
 // Open opens or creates the store file at path and marks every call left without an outcome
@@ -175,6 +194,11 @@ func Open(path string, opts Options) (*Store, error) {
 		maxBatch: opts.MaxBatch,
 		onResult: opts.OnResult,
 		done:     make(chan struct{}),
+	}
+	s.health = writeHealth{
+		onError: opts.OnWriteError, onRecovered: opts.OnWriteRecovered, now: opts.Now,
+		retryMin: cmp.Or(opts.RetryMin, defaultRetryMin), retryMax: cmp.Or(opts.RetryMax, defaultRetryMax),
+		hook: opts.WriteHook,
 	}
 	replayed, err := s.init(path)
 	if err != nil {
@@ -443,7 +467,7 @@ func (s *Store) enqueue(ctx context.Context, o *op) error {
 	if s.closed {
 		return ErrClosed
 	}
-	if o.tx != nil && !o.intent && !o.provisional && o.tx.IntentStored {
+	if o.tx != nil && !o.intent && !o.provisional && o.tx.IntentStored && !o.spill {
 		// The result of a call whose intent is journaled. The journal pushed that intent to
 		// the applier before telling the caller it was durable, so it is ahead of this.
 		s.apply.push(0, o)
@@ -457,14 +481,6 @@ func (s *Store) enqueue(ctx context.Context, o *op) error {
 	}
 }
 
-// Healthy returns the error of the last commit, or nil when it succeeded.
-func (s *Store) Healthy() error {
-	if p := s.lastErr.Load(); p != nil {
-		return *p
-	}
-	return nil
-}
-
 // Stats are counters since Open.
 type Stats struct {
 	Commits        int64 `json:"commits"`
@@ -473,7 +489,8 @@ type Stats struct {
 
 // Stats returns counters since Open.
 func (s *Store) Stats() Stats {
-	return Stats{Commits: s.committed.Load(), CommitFailures: s.failures.Load()}
+	f := s.WriteFailures()
+	return Stats{Commits: s.committed.Load(), CommitFailures: f.Journal + f.Commit + f.Segment}
 }
 
 // Close commits everything queued and closes the file.
@@ -563,12 +580,17 @@ func (s *Store) journalLoop(w int) {
 			buf = nil // a burst of large bodies should not pin its buffer forever
 		}
 		buf, writes, barriers = buf[:0], writes[:0], barriers[:0]
+		probe := false
 		for _, o := range batch {
-			if o.tx != nil {
+			switch {
+			case o.spill:
+				buf = appendRecord(buf, o) // the applier holds it already
+			case o.tx != nil:
 				buf = appendRecord(buf, o)
 				writes = append(writes, o)
-			} else {
+			default:
 				barriers = append(barriers, o)
+				probe = probe || o.probe
 			}
 		}
 		if len(writes) > 0 {
@@ -580,13 +602,18 @@ func (s *Store) journalLoop(w int) {
 		}
 		var err error
 		s.walMu.RLock()
-		if len(buf) > 0 {
-			if err = wal.write(buf); err != nil {
-				s.lastErr.Store(&err)
-				s.failures.Add(1)
-			} else {
+		if len(buf) > 0 || probe {
+			if err = s.health.inject(OpJournal); err == nil {
+				if len(buf) > 0 {
+					err = wal.write(buf)
+				} else {
+					err = wal.probe()
+				}
+			}
+			if err == nil && len(buf) > 0 {
 				s.committed.Add(1)
 			}
+			s.journalWritten(err)
 		}
 		// Even when the journal write failed, bbolt may still take the writes.
 		if len(writes) > 0 {
@@ -638,11 +665,30 @@ const journalBufMax = 4 << 20
 const applyMax = 1 << 16
 
 // applyLoop writes queued writes into bbolt, many at a time, then answers barriers (Sync)
-// and streams results to OnResult.
+// and streams results to OnResult. A commit that fails keeps its writes and is retried with
+// backoff, with whatever was queued since (see failure.go).
 func (s *Store) applyLoop() {
 	defer close(s.done)
+	var h held
 	for {
-		ops, retired, ok := s.apply.take(applyInterval)
+		var (
+			taken   []*op
+			retired []uint64
+			ok      bool
+		)
+		if h.failures == 0 {
+			taken, retired, ok = s.apply.take(applyInterval)
+		} else {
+			taken, retired, ok = s.apply.takeAfter(s.heldWait(&h), len(h.ops) < applyMax)
+			if !ok && len(h.ops) > 0 {
+				// Closing: one last attempt, then the journal keeps what bbolt could not take.
+				if _, _, err := s.commitHeld(&h, nil, nil); err != nil {
+					s.giveUp(&h, err)
+					return
+				}
+				continue
+			}
+		}
 		if !ok {
 			return
 		}
@@ -650,26 +696,21 @@ func (s *Store) applyLoop() {
 			s.keepSegments.Store(true)
 			continue
 		}
-		var err error
-		if slices.ContainsFunc(ops, func(o *op) bool { return o.tx != nil }) {
-			err = s.commit(ops)
-		}
+		ops, retired, err := s.commitHeld(&h, taken, retired)
 		if err != nil {
-			s.keepSegments.Store(true)
+			continue
 		}
 		// Segments go before barriers are answered: retireJournal waits for its segments to be
 		// gone, not just applied.
-		berr := err
+		var berr error
 		if !s.keepSegments.Load() && len(retired) > 0 {
-			if rerr := removeSegments(s.path, retired); rerr != nil && berr == nil {
-				berr = rerr
-			}
+			berr = removeSegments(s.path, retired)
 		}
 		for _, o := range ops {
 			if o.tx == nil && !o.durableOnly && o.done != nil {
 				o.done <- berr
 			}
-			if err == nil && s.onResult != nil && o.tx != nil && !o.intent && !o.provisional {
+			if s.onResult != nil && o.tx != nil && !o.intent && !o.provisional {
 				s.onResult(*o.tx)
 			}
 		}
@@ -714,6 +755,9 @@ func (s *Store) commit(batch []*op) error {
 		}
 	}
 	err := s.update(func(btx *bolt.Tx) error {
+		if err := s.health.inject(OpCommit); err != nil {
+			return err // a test's full disk: the transaction rolls back
+		}
 		for i, o := range batch {
 			if i%commitYieldEvery == commitYieldEvery-1 {
 				// A commit applies hundreds of writes without blocking. Yielding now and
@@ -731,12 +775,8 @@ func (s *Store) commit(batch []*op) error {
 		return nil
 	})
 	if err != nil {
-		err = fmt.Errorf("commit %d writes: %w", len(batch), err)
-		s.lastErr.Store(&err)
-		s.failures.Add(1)
-		return err
+		return fmt.Errorf("commit %d writes: %w", len(batch), err)
 	}
-	s.lastErr.Store(nil)
 	return nil
 }
 

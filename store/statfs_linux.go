@@ -1,0 +1,12 @@
+package store
+
+import "syscall"
+
+// freeSpace returns the bytes available to an unprivileged writer in dir's filesystem.
+func freeSpace(dir string) (int64, error) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		return -1, err
+	}
+	return int64(st.Bavail) * int64(st.Bsize), nil
+}
