@@ -83,6 +83,7 @@ func startMtguard(t *testing.T, cfg string, env map[string]string) *instance {
 		}
 		select {
 		case err := <-done:
+			done <- nil // for the cleanup's stop, which waits for serve to return
 			t.Fatalf("serve exited early: %v\nstderr: %s", err, in.stderr.String())
 		default:
 		}
