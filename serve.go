@@ -113,7 +113,7 @@ type secrets struct {
 
 // preflight is everything startServer checks before it opens anything: it reads each secret
 // (admin token, route credentials, forward proxy, alert sinks) once, loads the forward proxy's
-// CA and checks that the store's folder is writable. It returns every problem found, joined,
+// CA and the listeners' certificates (tls, admin.tls), and checks that the store's folder is writable. It returns every problem found, joined,
 // not only the first; check-config runs it too, so the two cannot disagree.
 func preflight(cfg *config.Config, getenv func(string) string) (secrets, []alerts.Sink, error) {
 	sec, err := readSecrets(cfg, getenv)
@@ -281,7 +281,7 @@ func (s *server) listen(sec secrets, writeTimeout time.Duration) error {
 		dataLn.Close()
 		return err
 	}
-	s.dataLn, s.adminLn = sec.tls.data.wrap(dataLn, s.log), sec.tls.admin.wrap(adminLn, s.log)
+	s.dataLn, s.adminLn = sec.tls.data.wrap(s.data, dataLn, s.log), sec.tls.admin.wrap(s.admin, adminLn, s.log)
 	s.dataAddr, s.adminAddr = dataLn.Addr().String(), adminLn.Addr().String()
 	return nil
 }

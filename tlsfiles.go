@@ -4,7 +4,9 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	stdlog "log"
 	"net"
+	"net/http"
 	"os"
 	"strings"
 	"sync"
@@ -161,13 +163,30 @@ func (c *certFiles) serverConfig() *tls.Config {
 	}
 }
 
-// wrap makes ln serve TLS with c's pair, logging reloads to log; a nil c leaves ln plain.
-func (c *certFiles) wrap(ln net.Listener, log zerolog.Logger) net.Listener {
+// wrap makes ln serve TLS with c's pair, logging reloads to log, and gives srv an error log
+// that keeps failed handshakes out of sight; a nil c leaves ln and srv as they are.
+func (c *certFiles) wrap(srv *http.Server, ln net.Listener, log zerolog.Logger) net.Listener {
 	if c == nil {
 		return ln
 	}
 	c.log = log
+	srv.ErrorLog = stdlog.New(serverErrorLog{log.With().Str("listener", c.key).Logger()}, "", 0)
 	return tls.NewListener(ln, c.serverConfig())
+}
+
+// serverErrorLog is a TLS listener's http.Server.ErrorLog: failed handshakes (scanners, TLS 1.1,
+// a client that does not trust the certificate, plain HTTP on the port) are logged at debug
+// level, since anyone on the network can cause them; anything else at error level.
+type serverErrorLog struct{ log zerolog.Logger }
+
+func (w serverErrorLog) Write(p []byte) (int, error) {
+	msg := strings.TrimSpace(string(p))
+	ev := w.log.Error()
+	if strings.HasPrefix(msg, "http: TLS handshake error") {
+		ev = w.log.Debug()
+	}
+	ev.Msg(msg)
+	return len(p), nil
 }
 
 // checkEvery sets how often the files are looked at (tests); 0 leaves tlsCheckEvery.
