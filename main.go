@@ -65,7 +65,8 @@ Usage:
   mtguard version                    print the version
 
 The log and show commands talk to a running mtguard through its admin API: --admin URL, or
-MTGUARD_ADMIN (default http://127.0.0.1:9090); the token comes from MTGUARD_ADMIN_TOKEN.
+MTGUARD_ADMIN (default http://127.0.0.1:9090); the token comes from MTGUARD_ADMIN_TOKEN, and
+MTGUARD_ADMIN_CA names the CA file that signed an https admin API's certificate.
 `
 
 // run is the whole program; main only supplies the process's streams, environment and signals.

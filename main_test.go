@@ -47,7 +47,7 @@ type instance struct {
 	stop         func()
 }
 
-var servingLine = regexp.MustCompile(`serving: proxy (http://\S+)  admin (http://\S+)`)
+var servingLine = regexp.MustCompile(`serving: proxy (https?://\S+)  admin (https?://\S+)`)
 
 // startMtguard writes cfg (with ports :0) to a file and runs "mtguard serve" on it until the
 // test ends.

@@ -64,6 +64,7 @@ func startServer(ctx context.Context, cfg *config.Config, getenv func(string) st
 	var writeHook func(op string) error
 	for _, h := range hooks {
 		writeHook = h.storeWrite
+		sec.tls.checkEvery(h.tlsCheckEvery)
 	}
 	st, err := openStore(cfg, alerts, log, writeHook)
 	if err != nil {
@@ -107,11 +108,12 @@ type secrets struct {
 	routes     []proxy.Route
 	forward    *proxy.ForwardConfig
 	transport  http.RoundTripper
+	tls        listenerTLS // the listeners' certificates (tlsfiles.go)
 }
 
 // preflight is everything startServer checks before it opens anything: it reads each secret
 // (admin token, route credentials, forward proxy, alert sinks) once, loads the forward proxy's
-// CA and checks that the store's folder is writable. It returns every problem found, joined,
+// CA and the listeners' certificates (tls, admin.tls), and checks that the store's folder is writable. It returns every problem found, joined,
 // not only the first; check-config runs it too, so the two cannot disagree.
 func preflight(cfg *config.Config, getenv func(string) string) (secrets, []alerts.Sink, error) {
 	sec, err := readSecrets(cfg, getenv)
@@ -140,6 +142,9 @@ func readSecrets(cfg *config.Config, getenv func(string) string) (secrets, error
 		errs = append(errs, err)
 	}
 	if sec.transport, err = upstreamTransport(cfg.Forward); err != nil {
+		errs = append(errs, err)
+	}
+	if sec.tls, err = loadListenerTLS(cfg); err != nil {
 		errs = append(errs, err)
 	}
 	return sec, errors.Join(errs...)
@@ -177,9 +182,10 @@ func storeFolder(path string) error {
 }
 
 // testHooks are seams for tests: storeWrite, if set, fails the store's writes on demand (see
-// store.Options.WriteHook).
+// store.Options.WriteHook); tlsCheckEvery, if set, replaces tlsCheckEvery.
 type testHooks struct {
-	storeWrite func(op string) error
+	storeWrite    func(op string) error
+	tlsCheckEvery time.Duration
 }
 
 // openStore opens the transaction log, handing every committed call to the alert engine and
@@ -275,7 +281,7 @@ func (s *server) listen(sec secrets, writeTimeout time.Duration) error {
 		dataLn.Close()
 		return err
 	}
-	s.dataLn, s.adminLn = dataLn, adminLn
+	s.dataLn, s.adminLn = sec.tls.data.wrap(s.data, dataLn, s.log), sec.tls.admin.wrap(s.admin, adminLn, s.log)
 	s.dataAddr, s.adminAddr = dataLn.Addr().String(), adminLn.Addr().String()
 	return nil
 }

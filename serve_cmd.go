@@ -31,10 +31,10 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "mtguard %s serving: proxy http://%s  admin http://%s  store %s\n", version, s.dataAddr, s.adminAddr, cfg.Store.Path)
+	fmt.Fprintf(stdout, "mtguard %s serving: proxy %s://%s  admin %s://%s  store %s\n", version, scheme(cfg.TLS), s.dataAddr, scheme(cfg.Admin.TLS), s.adminAddr, cfg.Store.Path)
 	for _, r := range cfg.Routes {
 		if r.Prefix != "" {
-			fmt.Fprintf(stdout, "  route %-16s http://%s%s/... -> %s\n", r.Name, s.dataAddr, r.Prefix, r.Upstream)
+			fmt.Fprintf(stdout, "  route %-16s %s://%s%s/... -> %s\n", r.Name, scheme(cfg.TLS), s.dataAddr, r.Prefix, r.Upstream)
 		}
 	}
 	s.forward.describe(stdout, cfg)

@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
 	"strings"
 	"time"
 
@@ -44,7 +43,8 @@ func ParseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
-// adminClient builds the admin API client from --admin, MTGUARD_ADMIN and MTGUARD_ADMIN_TOKEN.
+// adminClient builds the admin API client from --admin, MTGUARD_ADMIN, MTGUARD_ADMIN_TOKEN and
+// MTGUARD_ADMIN_CA (admintls.go).
 func adminClient(flagURL string, getenv func(string) string) *inspect.Client {
 	u := flagURL
 	if u == "" {
@@ -53,7 +53,7 @@ func adminClient(flagURL string, getenv func(string) string) *inspect.Client {
 	if u == "" {
 		u = defaultAdminURL
 	}
-	return &inspect.Client{BaseURL: u, Token: getenv("MTGUARD_ADMIN_TOKEN"), HTTP: &http.Client{Timeout: 30 * time.Second}}
+	return &inspect.Client{BaseURL: u, Token: getenv("MTGUARD_ADMIN_TOKEN"), HTTP: adminHTTP(getenv)}
 }
 
 func outcomeList() string {

@@ -54,6 +54,8 @@ const mebibyte = 1 << 20
 type Config struct {
 	// Listen is the data-plane address. Default DefaultListen.
 	Listen string
+	// TLS is the data plane's certificate and key (tls.go); nil for plain HTTP.
+	TLS    *TLS
 	Admin  Admin
 	Store  Store
 	Redact Redact
@@ -74,6 +76,8 @@ type Admin struct {
 	// TokenEnv names the environment variable holding the admin bearer token. It is required
 	// when Listen is not loopback; Parse checks the name, not whether the variable is set.
 	TokenEnv string
+	// TLS is the admin API's certificate and key (tls.go); nil for plain HTTP.
+	TLS *TLS
 }
 
 // Store configures the transaction log.
@@ -173,7 +177,8 @@ func (e *Error) Error() string {
 
 // Load reads and parses the config file at path. A relative store.path (including the
 // default) is resolved against the file's directory, so the database does not move when
-// mtguard is started from another working directory.
+// mtguard is started from another working directory. The TLS files (tls, admin.tls) are
+// resolved the same way and must load (tls.go); Parse does not read them.
 func Load(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -189,6 +194,9 @@ func Load(path string) (*Config, error) {
 		cfg.Store.Path = filepath.Join(filepath.Dir(path), cfg.Store.Path)
 	}
 	resolveContractPaths(cfg.Routes, filepath.Dir(path))
+	if err := loadTLSFiles(path, cfg, filepath.Dir(path)); err != nil {
+		return nil, err
+	}
 	return cfg, nil
 }
 
@@ -222,7 +230,7 @@ func (p *configParser) parse(data []byte) *Config {
 	if root == nil {
 		return nil
 	}
-	top, ok := p.Mapping(root, "", "listen", "admin", "store", "redact", "routes", "forward", "alerts")
+	top, ok := p.Mapping(root, "", "listen", "admin", "store", "redact", "routes", "forward", "alerts", "tls")
 	if !ok {
 		return nil
 	}
@@ -238,6 +246,7 @@ func (p *configParser) parse(data []byte) *Config {
 	cfg.Alerts = p.alerts(top.Get("alerts"), cfg.Routes)
 	p.checkForward(cfg, top)
 	p.checkHeldCredentials(cfg)
+	p.tlsBlocks(cfg, top)
 	// Port 0 picks a free port per listener, so two ":0" addresses do not collide.
 	if cfg.Admin.Listen == cfg.Listen && !strings.HasSuffix(cfg.Listen, ":0") {
 		switch n := yamlstrict.Deref(yamlstrict.Lookup(top.Get("admin"), "listen")); {
@@ -272,7 +281,7 @@ func (p *configParser) duration(n *yaml.Node, key string, def time.Duration) tim
 
 func (p *configParser) admin(n *yaml.Node) Admin {
 	a := Admin{Listen: DefaultAdminListen}
-	f, _ := p.Mapping(n, "admin", "listen", "token_env")
+	f, _ := p.Mapping(n, "admin", "listen", "token_env", "tls")
 	a.Listen = p.Addr(f.Get("listen"), "admin.listen", DefaultAdminListen)
 	tokenSet := false
 	if s, ok := p.Str(f.Get("token_env"), "admin.token_env"); ok {
