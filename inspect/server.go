@@ -78,10 +78,8 @@ type ServerConfig struct {
 // server holds the handlers of the admin API.
 type server struct {
 	txs     Transactions
-	tokens  []credential
+	tokens  []credential // hashes of the tokens, so comparing leaks neither content nor length
 	auth    bool
-	// auditLog is nil without one.
-	auditLog AuditLog
 	ready   func() error
 	log     zerolog.Logger
 	version string
@@ -91,6 +89,8 @@ type server struct {
 	alerts  *alerts.Engine // nil without an alert engine
 	// limitsSrc is the throttler's view; nil without one.
 	limitsSrc Limits
+	// auditLog is nil without one.
+	auditLog AuditLog
 }
 
 // NewServer returns the admin API handler: the transaction log under /api/ and the health
