@@ -211,7 +211,7 @@ func (s *server) surface(cfg ServerConfig) []endpoint {
 func (s *server) sameOrigin(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !s.auth && !loopbackHost(r.Host) {
-			s.fail(w, r, problemf(errForeignHost, "this admin API has no token (admin.token_env), so it answers only requests addressed to localhost or a loopback address, not %q; set a token to serve it under another name", txn.Truncate(txn.Clean(r.Host, false), 100)))
+			s.fail(w, r, problemf(errForeignHost, "this admin API has no token (admin.tokens), so it answers only requests addressed to localhost or a loopback address, not %q; set a token to serve it under another name", txn.Truncate(txn.Clean(r.Host, false), 100)))
 			return
 		}
 		if r.Method != http.MethodGet && r.Method != http.MethodHead && r.Method != http.MethodOptions && crossSite(r) {
