@@ -62,6 +62,7 @@ Usage:
   mtguard health [--check] [--json]  one line per route: state, last hour, last delivery, alerts, owner
   mtguard alerts [--all] [--json]    alerts firing (--all: history); mtguard alerts ack ID [--silence 2h]
   mtguard limits [--json]            each vendor budget: use per window, in flight, queue, pause, throttled
+  mtguard audit [--since 24h]        every state-changing admin action: who, role, what, when, from where, outcome
   mtguard version                    print the version
 
 The log and show commands talk to a running mtguard through its admin API: --admin URL, or
@@ -105,6 +106,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return cli.Alerts(ctx, rest, stdout, stderr, getenv)
 	case "limits":
 		return cli.Limits(ctx, rest, stdout, stderr, getenv)
+	case "audit":
+		return cli.Audit(ctx, rest, stdout, stderr, getenv)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "mtguard", version)
 		return nil

@@ -86,7 +86,8 @@ func startServer(ctx context.Context, cfg *config.Config, getenv func(string) st
 		Alerts:       alerts.engine,
 		Metrics:      alerts.metrics.Handler(),
 		Limits:       limits,
-		Token:        sec.adminToken,
+		Tokens:       sec.adminCreds,
+		AuditLog:     st,
 		Ready:        s.ready,
 		Logger:       log,
 		Version:      version,
@@ -101,10 +102,10 @@ func startServer(ctx context.Context, cfg *config.Config, getenv func(string) st
 	return s, nil
 }
 
-// secrets is what startServer reads from the environment, each variable once: the admin token,
+// secrets is what startServer reads from the environment, each variable once: the admin tokens,
 // the routes with the credentials they hold, and the forward proxy's settings.
 type secrets struct {
-	adminToken string
+	adminCreds []inspect.Token // the admin API's tokens
 	routes     []proxy.Route
 	forward    *proxy.ForwardConfig
 	transport  http.RoundTripper
@@ -126,13 +127,10 @@ func preflight(cfg *config.Config, getenv func(string) string) (secrets, []alert
 func readSecrets(cfg *config.Config, getenv func(string) string) (secrets, error) {
 	var sec secrets
 	var errs []error
-	if cfg.Admin.TokenEnv != "" {
-		sec.adminToken = getenv(cfg.Admin.TokenEnv)
-		if sec.adminToken == "" {
-			errs = append(errs, fmt.Errorf("admin.token_env names %s, but that environment variable is empty; set it to the admin API token", cfg.Admin.TokenEnv))
-		}
-	}
 	var err error
+	if sec.adminCreds, err = adminTokens(cfg.Admin, getenv); err != nil {
+		errs = append(errs, err)
+	}
 	if sec.routes, err = proxyRoutes(cfg.Routes, getenv); err != nil {
 		errs = append(errs, err)
 	} else if err := missingCredential(cfg.Routes, sec.routes); err != nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/mtguard/mtguard/cli"
 	"github.com/mtguard/mtguard/config"
+	"github.com/mtguard/mtguard/inspect"
 	"github.com/mtguard/mtguard/proxy"
 )
 
@@ -321,7 +322,7 @@ func TestSecretsReadOnce(t *testing.T) {
 					t.Errorf("%s read %d times", k, n)
 				}
 			}
-			if tt.wantErr == "" && (sec.adminToken != "a" || sec.routes[0].Auth == nil || sec.routes[0].Auth.Value != "Bearer c") {
+			if tt.wantErr == "" && (len(sec.adminCreds) != 1 || sec.adminCreds[0].Value != "a" || sec.adminCreds[0].Role != inspect.RoleAdmin || sec.routes[0].Auth == nil || sec.routes[0].Auth.Value != "Bearer c") {
 				t.Errorf("secrets = %+v", sec)
 			}
 		})

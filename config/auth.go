@@ -54,12 +54,12 @@ func (p *configParser) auth(n *yaml.Node, key string) *Auth {
 // API can make mtguard resend calls with it, and a credential mtguard holds must never be
 // usable by an unauthenticated caller.
 func (p *configParser) checkHeldCredentials(cfg *Config) {
-	if cfg.Admin.TokenEnv != "" {
+	if cfg.Admin.HasTokens() {
 		return
 	}
 	for i, r := range cfg.Routes {
 		if r.Auth != nil {
-			p.Addf(r.Auth.Line, routeKey(i)+".auth", "route %q holds a vendor credential, so the admin API (which can replay calls with it) needs a token: set admin.token_env", r.Name)
+			p.Addf(r.Auth.Line, routeKey(i)+".auth", "route %q holds a vendor credential, so the admin API (which can replay calls with it) needs a token: set admin.tokens (or admin.token_env)", r.Name)
 		}
 	}
 }

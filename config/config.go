@@ -75,9 +75,12 @@ type Admin struct {
 	Listen string
 	// TokenEnv names the environment variable holding the admin bearer token. It is required
 	// when Listen is not loopback; Parse checks the name, not whether the variable is set.
+	// Its token has the admin role. Not set together with Tokens.
 	TokenEnv string
 	// TLS is the admin API's certificate and key (tls.go); nil for plain HTTP.
 	TLS *TLS
+	// Tokens are named bearer tokens, each with a role (tokens.go).
+	Tokens []Token
 }
 
 // Store configures the transaction log.
@@ -281,7 +284,7 @@ func (p *configParser) duration(n *yaml.Node, key string, def time.Duration) tim
 
 func (p *configParser) admin(n *yaml.Node) Admin {
 	a := Admin{Listen: DefaultAdminListen}
-	f, _ := p.Mapping(n, "admin", "listen", "token_env", "tls")
+	f, _ := p.Mapping(n, "admin", "listen", "token_env", "tokens", "tls")
 	a.Listen = p.Addr(f.Get("listen"), "admin.listen", DefaultAdminListen)
 	tokenSet := false
 	if s, ok := p.Str(f.Get("token_env"), "admin.token_env"); ok {
@@ -292,10 +295,11 @@ func (p *configParser) admin(n *yaml.Node) Admin {
 			p.Addf(f.Get("token_env").Line, "admin.token_env", "%q is not an environment variable name; write the variable's name (e.g. MTGUARD_ADMIN_TOKEN), not the token", s)
 		}
 	}
+	a.Tokens = p.tokens(f.Get("tokens"), f.Get("token_env"))
 	// Anyone who can reach the admin API can read every recorded body, so leaving loopback
 	// needs a token. Whether the variable is set is checked at startup, not here.
-	if !tokenSet && !isLoopback(a.Listen) {
-		p.Addf(f.Get("listen").Line, "admin.listen", "%q is reachable from other hosts, so admin.token_env is required (the name of the env var holding the admin bearer token)", a.Listen)
+	if !tokenSet && !yamlstrict.Given(f.Get("tokens")) && !isLoopback(a.Listen) {
+		p.Addf(f.Get("listen").Line, "admin.listen", "%q is reachable from other hosts, so admin.tokens or admin.token_env is required (the env vars holding the admin API's bearer tokens)", a.Listen)
 	}
 	return a
 }

@@ -107,6 +107,9 @@ func (s *server) ackAlert(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	ack := alerts.Ack{By: strings.TrimSpace(req.By), Comment: strings.TrimSpace(req.Comment)}
+	note := noteAudit(r)
+	note.param("by", ack.By)
+	note.param("silence", req.Silence)
 	if req.Silence != "" {
 		d, err := time.ParseDuration(req.Silence)
 		if err != nil || d <= 0 || d > 30*24*time.Hour {

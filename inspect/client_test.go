@@ -136,7 +136,7 @@ func TestClientErrors(t *testing.T) {
 		{
 			name:   "wrong token",
 			client: Client{Token: "nope"},
-			want:   "admin API: 401 Unauthorized: the bearer token is not the one this server was started with",
+			want:   "admin API: 401 Unauthorized: the bearer token is not one this server was started with",
 		},
 		{
 			name: "missing token",

@@ -35,6 +35,8 @@ var (
 	// errForeignHost is a request whose Host is not this machine's, to a server without a
 	// token: what a web page reaching it through DNS rebinding sends.
 	errForeignHost = errors.New("host not allowed")
+	// errForbidden is a valid token whose role may not use the endpoint.
+	errForbidden = errors.New("role not allowed")
 	// errCrossSite is a state-changing request a web page of another origin sent.
 	errCrossSite = errors.New("cross-site request")
 )
@@ -83,6 +85,8 @@ func classify(err error) (status int, detail string) {
 		status, detail = http.StatusNotImplemented, "this mtguard was started without this capability"
 	case errors.Is(err, errForeignHost):
 		status, detail = http.StatusMisdirectedRequest, "this admin API has no token, so it answers only to localhost and loopback addresses"
+	case errors.Is(err, errForbidden):
+		status, detail = http.StatusForbidden, "this token's role may not do this"
 	case errors.Is(err, errCrossSite):
 		status, detail = http.StatusForbidden, "a web page of another site may not change anything here"
 	case errors.Is(err, errMethod):

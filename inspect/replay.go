@@ -73,6 +73,8 @@ type ReplayJob struct {
 	State   string        `json:"state"` // running, done
 	DryRun  bool          `json:"dry_run"`
 	Request ReplayRequest `json:"request"`
+	// Actor is the name of the admin token that started the job.
+	Actor string `json:"actor,omitempty"`
 	// Matched is how many chains the filter matched (calls of one replay chain count once).
 	Matched int `json:"matched"`
 	// Total is how many of them the job handles: those to resend, up to the limit, and those
@@ -335,11 +337,11 @@ func (rp *replays) send(ctx context.Context, item ReplayItem, target txn.Transac
 
 // start selects the calls of req and replays them in the background (or only counts them,
 // for a dry run). The job is returned at once; get reports its progress.
-func (rp *replays) start(req ReplayRequest, q store.Query) *ReplayJob {
+func (rp *replays) start(req ReplayRequest, q store.Query, actor string) *ReplayJob {
 	rp.mu.Lock()
 	job := &ReplayJob{
 		ID: rp.newJobID(rp.now()), State: "running", DryRun: req.DryRun, Request: req,
-		SkipReasons: map[string]int{}, Items: []ReplayItem{}, Started: rp.now(),
+		SkipReasons: map[string]int{}, Items: []ReplayItem{}, Started: rp.now(), Actor: actor,
 	}
 	rp.jobs[job.ID] = job
 	rp.ids = append(rp.ids, job.ID)
@@ -348,14 +350,13 @@ func (rp *replays) start(req ReplayRequest, q store.Query) *ReplayJob {
 		rp.ids = rp.ids[1:]
 	}
 	rp.mu.Unlock()
-	go rp.run(job, req, q)
+	go rp.run(txn.WithActor(context.Background(), actor), job, req, q)
 	return rp.snapshot(job)
 }
 
-// run works through a job. It uses its own context: the job outlives the request that
-// started it.
-func (rp *replays) run(job *ReplayJob, req ReplayRequest, q store.Query) {
-	ctx := context.Background()
+// run works through a job. Its context is not the request's: the job outlives the request
+// that started it; it carries only the actor, whom the resent calls record.
+func (rp *replays) run(ctx context.Context, job *ReplayJob, req ReplayRequest, q store.Query) {
 	// Select first, oldest first, one entry per chain, so that the total is known for the
 	// progress bar and a chain is never resent twice in one job. Every page of matches is
 	// read; chains that need no resend are skipped at once and do not count against the

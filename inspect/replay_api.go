@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/mtguard/mtguard/schemas"
@@ -58,7 +59,11 @@ func (s *server) replayOne(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := r.PathValue("id")
-	item, err := s.replays.one(r.Context(), id, req.Force)
+	actor := actorOf(r)
+	note := noteAudit(r)
+	note.param("force", strconv.FormatBool(req.Force))
+	item, err := s.replays.one(txn.WithActor(r.Context(), actor.Name), id, req.Force)
+	note.result = item.Replay
 	if errors.Is(err, store.ErrNotFound) {
 		err = problemf(err, "no transaction with id %s", id)
 	}
@@ -90,7 +95,24 @@ func (s *server) startReplay(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	s.respond(w, http.StatusAccepted, s.replays.start(req, q))
+	job := s.replays.start(req, q, actorOf(r).Name)
+	note := noteAudit(r)
+	note.result = job.ID
+	note.param("route", req.Route)
+	note.param("outcome", req.Outcome)
+	note.param("finding", req.Finding)
+	note.param("status", strconv.Itoa(req.Status))
+	note.param("since", req.Since)
+	note.param("until", req.Until)
+	note.param("limit", strconv.Itoa(req.Limit))
+	note.param("dry_run", strconv.FormatBool(req.DryRun))
+	note.param("force", strconv.FormatBool(req.Force))
+	note.param("include_interrupted", strconv.FormatBool(req.IncludeInterrupted))
+	if req.Record != "" {
+		// A record key is personal data: the log keeps its hash.
+		note.param("record", hashKey(req.Record))
+	}
+	s.respond(w, http.StatusAccepted, job)
 }
 
 // replayQuery validates a replay filter. A bulk replay must be narrowed by something: resending
@@ -147,6 +169,9 @@ func (s *server) forgetRecord(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	note := noteAudit(r)
+	note.param("deleted", strconv.Itoa(rep.Deleted))
+	note.param("scrubbed", strconv.Itoa(rep.Scrubbed))
 	// The key is personal data: log that an erasure happened, not whose.
 	s.log.Info().Int("deleted", rep.Deleted).Int("scrubbed", rep.Scrubbed).Int64("bytes_before", rep.BytesBefore).Int64("bytes_after", rep.BytesAfter).Msg("record erased")
 	s.respond(w, http.StatusOK, rep)

@@ -3,7 +3,6 @@ package inspect
 import (
 	"context"
 	"crypto/sha256"
-	"crypto/subtle"
 	"errors"
 	"io"
 	"net"
@@ -39,9 +38,14 @@ var _ Transactions = (*store.Store)(nil)
 type ServerConfig struct {
 	// Transactions is the log the API reads. It is required.
 	Transactions Transactions
-	// Token, when not empty, is the bearer token every /api/ request must carry.
-	// If empty, the API is open (fit only for a loopback listener).
-	Token string
+	// Token, when not empty, is a bearer token with the admin role, named "admin" (what
+	// admin.token_env gives). Tokens are named tokens with their roles. Every /api/ request
+	// must carry one of them; without any, the API is open (fit only for a loopback listener).
+	Token  string
+	Tokens []Token
+	// AuditLog receives every state-changing request of a known token, and serves GET
+	// /api/audit. If nil, nothing is audited and the endpoint is not served.
+	AuditLog AuditLog
 	// Ready reports whether the server can serve traffic, for /readyz. If nil, it is always ready.
 	Ready func() error
 	// Logger receives one line per API error. The zero Logger discards everything.
@@ -74,7 +78,7 @@ type ServerConfig struct {
 // server holds the handlers of the admin API.
 type server struct {
 	txs     Transactions
-	token   [sha256.Size]byte // hash of the token, so comparing leaks neither content nor length
+	tokens  []credential // hashes of the tokens, so comparing leaks neither content nor length
 	auth    bool
 	ready   func() error
 	log     zerolog.Logger
@@ -85,6 +89,8 @@ type server struct {
 	alerts  *alerts.Engine // nil without an alert engine
 	// limitsSrc is the throttler's view; nil without one.
 	limitsSrc Limits
+	// auditLog is nil without one.
+	auditLog AuditLog
 }
 
 // NewServer returns the admin API handler: the transaction log under /api/ and the health
@@ -92,8 +98,7 @@ type server struct {
 func NewServer(cfg ServerConfig) http.Handler {
 	s := &server{
 		txs:     cfg.Transactions,
-		auth:    cfg.Token != "",
-		token:   sha256.Sum256([]byte(cfg.Token)),
+		auth:    cfg.Token != "" || len(cfg.Tokens) > 0,
 		ready:   cfg.Ready,
 		log:     cfg.Logger,
 		version: cfg.Version,
@@ -106,45 +111,95 @@ func NewServer(cfg ServerConfig) http.Handler {
 		s.now = time.Now
 	}
 	s.eraser = cfg.Eraser
+	s.auditLog = cfg.AuditLog
+	tokens := cfg.Tokens
+	if cfg.Token != "" {
+		tokens = append([]Token{{Name: "admin", Role: RoleAdmin, Value: cfg.Token}}, tokens...)
+	}
+	for _, t := range tokens {
+		// An empty token would let "Authorization: Bearer " in; it is left out, and the API
+		// still needs a token.
+		if t.Value != "" && t.Role != roleNone {
+			s.tokens = append(s.tokens, credential{name: t.Name, role: t.Role, hash: sha256.Sum256([]byte(t.Value))})
+		}
+	}
 	if cfg.Replayer != nil {
 		s.replays = newReplays(cfg.Transactions, cfg.Replayer, cfg.Reservations, cfg.ReplayHold, s.now)
 	}
 
-	// This is the whole admin surface. A GET pattern also answers HEAD; the method-less twin of
-	// each API pattern turns other methods into a 405 problem rather than the mux's plain text.
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", s.healthz)
-	mux.HandleFunc("GET /readyz", s.readyz)
-	mux.HandleFunc("GET /api/transactions", s.requireToken(s.listTransactions))
-	mux.HandleFunc("GET /api/transactions/{id}", s.requireToken(s.getTransaction))
-	mux.HandleFunc("POST /api/transactions/{id}/replay", s.requireToken(s.replayOne))
-	mux.HandleFunc("POST /api/replays", s.requireToken(s.startReplay))
-	mux.HandleFunc("GET /api/replays/{id}", s.requireToken(s.getReplay))
-	mux.HandleFunc("DELETE /api/records/{key}", s.requireToken(s.forgetRecord))
-	mux.HandleFunc("/api/transactions", s.requireToken(s.methodNotAllowed))
-	mux.HandleFunc("/api/transactions/{id}", s.requireToken(s.methodNotAllowed))
+	for _, e := range s.surface(cfg) {
+		if e.role == roleNone {
+			mux.HandleFunc(e.pattern, e.handler)
+		} else {
+			mux.HandleFunc(e.pattern, s.requireRole(e.role, e.handler))
+		}
+	}
+	return noStore(s.sameOrigin(mux))
+}
+
+// endpoint is one pattern of the admin API with the least role that may use it; roleNone only
+// for the probes and the catch-all outside /api/, which need no token.
+type endpoint struct {
+	pattern string
+	role    Role
+	handler http.HandlerFunc
+}
+
+// surface is the whole admin API, each endpoint with its role. A GET pattern also answers
+// HEAD; the method-less twin of each API pattern turns other methods into a 405 problem
+// rather than the mux's plain text. Reading stored calls in any form (JSON, HAR, curl) is a
+// viewer's: HAR and curl are renderings of the same redacted record, which the CLI builds from
+// the JSON anyway. Every state-changing endpoint needs operator or admin.
+func (s *server) surface(cfg ServerConfig) []endpoint {
+	open, api := roleNone, RoleViewer
+	eps := []endpoint{
+		{"GET /healthz", open, s.healthz},
+		{"GET /readyz", open, s.readyz},
+		{"GET /api/transactions", api, s.listTransactions},
+		{"GET /api/transactions/{id}", api, s.getTransaction},
+		{"POST /api/transactions/{id}/replay", RoleOperator, s.replayOne},
+		{"POST /api/replays", RoleOperator, s.startReplay},
+		{"GET /api/replays/{id}", api, s.getReplay},
+		{"DELETE /api/records/{key}", RoleAdmin, s.forgetRecord},
+		{"/api/transactions", api, s.methodNotAllowed},
+		{"/api/transactions/{id}", api, s.methodNotAllowed},
+	}
 	if cfg.Alerts != nil {
 		s.alerts = cfg.Alerts
-		mux.HandleFunc("GET /api/health", s.requireToken(s.health))
-		mux.HandleFunc("GET /api/alerts", s.requireToken(s.listAlerts))
-		mux.HandleFunc("GET /api/alerts/{id}", s.requireToken(s.getAlert))
-		mux.HandleFunc("POST /api/alerts/{id}/ack", s.requireToken(s.ackAlert))
-		mux.HandleFunc("/api/health", s.requireToken(s.methodNotAllowed))
-		mux.HandleFunc("/api/alerts", s.requireToken(s.methodNotAllowed))
-		mux.HandleFunc("/api/alerts/{id}", s.requireToken(s.methodNotAllowed))
-		mux.HandleFunc("/api/alerts/{id}/ack", s.requireToken(s.onlyPost))
+		eps = append(eps,
+			endpoint{"GET /api/health", api, s.health},
+			endpoint{"GET /api/alerts", api, s.listAlerts},
+			endpoint{"GET /api/alerts/{id}", api, s.getAlert},
+			endpoint{"POST /api/alerts/{id}/ack", RoleOperator, s.ackAlert},
+			endpoint{"/api/health", api, s.methodNotAllowed},
+			endpoint{"/api/alerts", api, s.methodNotAllowed},
+			endpoint{"/api/alerts/{id}", api, s.methodNotAllowed},
+			endpoint{"/api/alerts/{id}/ack", api, s.onlyPost},
+		)
 	}
 	if cfg.Metrics != nil {
-		mux.HandleFunc("GET /metrics", s.requireToken(cfg.Metrics.ServeHTTP))
+		eps = append(eps, endpoint{"GET /metrics", api, cfg.Metrics.ServeHTTP})
 	}
 	if cfg.Limits != nil {
 		s.limitsSrc = cfg.Limits
-		mux.HandleFunc("GET /api/limits", s.requireToken(s.limits))
-		mux.HandleFunc("/api/limits", s.requireToken(s.methodNotAllowed))
+		eps = append(eps,
+			endpoint{"GET /api/limits", api, s.limits},
+			endpoint{"/api/limits", api, s.methodNotAllowed},
+		)
 	}
-	mux.HandleFunc("/api/", s.requireToken(s.notFound))
-	mux.HandleFunc("/", s.notFound)
-	return noStore(s.sameOrigin(mux))
+	if cfg.AuditLog != nil {
+		// The audit log is the check on what operators and admins did, and tells where each
+		// token is used from: it is for admins.
+		eps = append(eps,
+			endpoint{"GET /api/audit", RoleAdmin, s.listAudit},
+			endpoint{"/api/audit", RoleAdmin, s.methodNotAllowed},
+		)
+	}
+	return append(eps,
+		endpoint{"/api/", api, s.notFound},
+		endpoint{"/", open, s.notFound},
+	)
 }
 
 // sameOrigin keeps web pages out. A page on any site can make a browser send requests to
@@ -156,7 +211,7 @@ func NewServer(cfg ServerConfig) http.Handler {
 func (s *server) sameOrigin(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !s.auth && !loopbackHost(r.Host) {
-			s.fail(w, r, problemf(errForeignHost, "this admin API has no token (admin.token_env), so it answers only requests addressed to localhost or a loopback address, not %q; set a token to serve it under another name", txn.Truncate(txn.Clean(r.Host, false), 100)))
+			s.fail(w, r, problemf(errForeignHost, "this admin API has no token (admin.tokens), so it answers only requests addressed to localhost or a loopback address, not %q; set a token to serve it under another name", txn.Truncate(txn.Clean(r.Host, false), 100)))
 			return
 		}
 		if r.Method != http.MethodGet && r.Method != http.MethodHead && r.Method != http.MethodOptions && crossSite(r) {
@@ -264,32 +319,6 @@ func (s *server) notFound(w http.ResponseWriter, r *http.Request) {
 func (s *server) methodNotAllowed(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Allow", "GET, HEAD")
 	s.fail(w, r, problemf(errMethod, "%s is read-only: use GET, not %s", r.URL.Path, r.Method))
-}
-
-// requireToken lets a request through only with "Authorization: Bearer <token>" when the
-// server has a token. The scheme is case-insensitive (RFC 9110, section 11.1); the token is
-// compared in constant time.
-func (s *server) requireToken(next http.HandlerFunc) http.HandlerFunc {
-	if !s.auth {
-		return next
-	}
-	return func(w http.ResponseWriter, r *http.Request) {
-		scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
-		switch {
-		case scheme == "":
-			s.fail(w, r, problemf(errNoToken, "this admin API needs a token: send Authorization: Bearer <token>"))
-		case !strings.EqualFold(scheme, "Bearer"):
-			// The scheme is not echoed: a caller that sent the bare token would see it in the answer.
-			s.fail(w, r, problemf(errNoToken, "this admin API takes a bearer token: send Authorization: Bearer <token>"))
-		default:
-			got := sha256.Sum256([]byte(strings.TrimSpace(token)))
-			if subtle.ConstantTimeCompare(got[:], s.token[:]) != 1 {
-				s.fail(w, r, problemf(errBadToken, "the bearer token is not the one this server was started with"))
-				return
-			}
-			next(w, r)
-		}
-	}
 }
 
 // noStore marks every answer as uncacheable: transactions hold customer data and change state.

@@ -139,6 +139,8 @@ type Call struct {
 	// first replay).
 	ReplayOf string
 	Attempt  int
+	// Actor is the admin token's name behind a replay (txn.WithActor); "" for live calls.
+	Actor string
 
 	// answer streams the vendor's answer to the tool and says whether it got through whole;
 	// nil when no front end streams it (a replay).

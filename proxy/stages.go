@@ -71,6 +71,7 @@ func (p *Pipeline) newFlight(req *http.Request) (*flight, error) {
 		RemoteAddr: c.RemoteAddr,
 		ReplayOf:   c.ReplayOf,
 		Attempt:    c.Attempt,
+		Actor:      c.Actor,
 		RecordKeys: []string{},
 	}}
 	if c.Route != nil {

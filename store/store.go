@@ -38,7 +38,7 @@ var (
 	bucketIdxRoute   = []byte("idx_route")
 	bucketIdxOutcome = []byte("idx_outcome")
 	bucketIdxFinding = []byte("idx_finding")
-	allBuckets       = [][]byte{bucketMeta, bucketReq, bucketRes, bucketPending, bucketIdxRecord, bucketIdxRoute, bucketIdxOutcome, bucketIdxFinding, bucketAlerts, bucketProvisional}
+	allBuckets       = [][]byte{bucketMeta, bucketReq, bucketRes, bucketPending, bucketIdxRecord, bucketIdxRoute, bucketIdxOutcome, bucketIdxFinding, bucketAlerts, bucketProvisional, bucketAudit}
 	keyFormat        = []byte("format")
 )
 

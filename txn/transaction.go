@@ -97,6 +97,9 @@ type Call struct {
 	Request     Message   `json:"request"`
 	ReplayOf    string    `json:"replay_of,omitempty"`
 	Attempt     int       `json:"attempt,omitempty"`
+	// Actor is the name of the admin token whose action made this call (a replay); "" for
+	// calls the tools sent.
+	Actor string `json:"actor,omitempty"`
 
 	// IntentStored is set by the store once it has committed this call's intent, so that its
 	// result can be written without checking for an earlier one. It is never serialised.
