@@ -44,7 +44,7 @@ func (p *configParser) callers(n *yaml.Node, key string) []Caller {
 		return nil
 	}
 	items := p.Seq(n, key)
-	if items == nil && n.Kind == yaml.SequenceNode {
+	if len(items) == 0 && n.Kind == yaml.SequenceNode {
 		p.Addf(n.Line, key, "the list is empty, so no call could use the route; name at least one caller, or remove callers: to let anyone who reaches the listener call")
 	}
 	var out []Caller
@@ -81,10 +81,10 @@ func (p *configParser) caller(item *yaml.Node, key string) (Caller, bool) {
 	} else if !yamlstrict.Given(f.Get("name")) {
 		p.Addf(item.Line, key, "name is required (a short id like typeform, stored on every call it makes)")
 	}
-	var kinds []string
-	for _, k := range []string{"key", "signature", "cidrs"} {
-		if f.Has(k) {
-			kinds = append(kinds, k)
+	var kinds []string // in the order written
+	for _, fd := range f.Fields() {
+		if fd.Name != "name" && f.Has(fd.Name) {
+			kinds = append(kinds, fd.Name)
 		}
 	}
 	switch len(kinds) {
