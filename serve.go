@@ -133,7 +133,7 @@ func readSecrets(cfg *config.Config, getenv func(string) string) (secrets, error
 	}
 	if sec.routes, err = proxyRoutes(cfg.Routes, getenv); err != nil {
 		errs = append(errs, err)
-	} else if err := missingCredential(cfg.Routes, sec.routes); err != nil {
+	} else if err := errors.Join(missingCredential(cfg.Routes, sec.routes), missingCallerSecrets(cfg.Routes, sec.routes)); err != nil {
 		errs = append(errs, err)
 	}
 	if sec.forward, err = forwardSettings(cfg.Forward, getenv); err != nil {
@@ -389,6 +389,7 @@ func missingCredential(rcs []config.Route, routes []proxy.Route) error {
 // environment here; a route whose variable is empty gets none (missingCredential says so).
 func proxyRoutes(rcs []config.Route, getenv func(string) string) ([]proxy.Route, error) {
 	out := make([]proxy.Route, 0, len(rcs))
+	getenv = envOnce(getenv)
 	for _, rc := range rcs {
 		u, err := url.Parse(rc.Upstream)
 		if err != nil {
@@ -408,7 +409,8 @@ func proxyRoutes(rcs []config.Route, getenv func(string) string) ([]proxy.Route,
 				auth = &proxy.Auth{Header: rc.Auth.Header, Value: v}
 			}
 		}
-		out = append(out, proxy.Route{Name: rc.Name, Prefix: rc.Prefix, Host: rc.Host, Upstream: u, Owner: rc.Owner, RecordKeys: keys, Timeout: rc.Timeout, Checks: checks, Auth: auth, LimitGroup: rc.LimitGroup()})
+		out = append(out, proxy.Route{Name: rc.Name, Prefix: rc.Prefix, Host: rc.Host, Upstream: u, Owner: rc.Owner, RecordKeys: keys, Timeout: rc.Timeout, Checks: checks, Auth: auth, LimitGroup: rc.LimitGroup(),
+			Callers: proxyCallers(rc.Callers, getenv)})
 	}
 	return out, nil
 }

@@ -171,6 +171,7 @@ type routeState struct {
 	undelivered counts    // calls since the last delivery
 
 	errWin, latWin, conWin *window
+	callWin                *window // calls of unknown callers
 
 	authStreak, authRecords int
 	authSince               time.Time
@@ -288,6 +289,9 @@ func New(cfg Config) (*Engine, error) {
 		if r := rs.rules.Contract; r != nil {
 			rs.conWin = newWindow(r.Per)
 		}
+		if r := rs.rules.Callers; r != nil {
+			rs.callWin = newWindow(r.Per)
+		}
 		rs.m = e.metrics.route(ra.Route)
 		e.routes[ra.Route] = rs
 		e.order = append(e.order, rs)
@@ -318,6 +322,8 @@ func (r Rules) check() error {
 		return errors.New("consecutive_failures needs count >= 1")
 	case r.Retired != nil && r.Retired.Calls < 1:
 		return errors.New("retired needs calls >= 1")
+	case r.Callers != nil && (r.Callers.Failures < 1 || r.Callers.Per <= 0):
+		return errors.New("callers needs failures >= 1 and per > 0")
 	}
 	return nil
 }

@@ -60,6 +60,7 @@ func (e *Engine) evaluateAll(now time.Time, queues []QueueStat) {
 		e.evalDeprecation(rs, now)
 		e.evalRetired(rs, now)
 		e.evalContract(rs, now)
+		e.evalCallers(rs, now)
 		q, ok := byRoute[rs.name]
 		e.evalThrottle(rs, now, q, ok)
 		e.remind(rs, now)
@@ -306,6 +307,23 @@ func (e *Engine) evalContract(rs *routeState, now time.Time) {
 	e.resolve(rs, kindContract, now)
 }
 
+// evalCallers fires while the window holds Failures calls of unknown callers, and resolves
+// once it holds fewer.
+func (e *Engine) evalCallers(rs *routeState, now time.Time) {
+	r := rs.rules.Callers
+	if r == nil {
+		return
+	}
+	rs.callWin.advance(now)
+	s := rs.callWin.sum
+	rs.holds[kindCallers] = s.bad >= r.Failures
+	if rs.holds[kindCallers] {
+		e.fire(rs, kindCallers, now, rs.callWin.firstBad(), s.bad, s.badRecords)
+		return
+	}
+	e.resolve(rs, kindCallers, now)
+}
+
 func (e *Engine) evalThrottle(rs *routeState, now time.Time, q QueueStat, ok bool) {
 	r := rs.rules.Throttle
 	if r == nil {
@@ -433,6 +451,9 @@ func lookCommand(route string, k kind, since time.Time) string {
 	if k == kindContract {
 		cmd += " --outcome rejected"
 	}
+	if k == kindCallers {
+		cmd += " --finding " + txn.CodeCallerUnknown
+	}
 	return cmd
 }
 
@@ -512,6 +533,10 @@ func (e *Engine) describe(rs *routeState, k kind, now time.Time) string {
 		r, w := rs.rules.Contract, rs.conWin.sum
 		return fmt.Sprintf("%d calls rejected by a pinned contract in the last %s (threshold %d); they were not forwarded",
 			w.bad, FormatDuration(r.Per), r.Rejections)
+	case kindCallers:
+		r, w := rs.rules.Callers, rs.callWin.sum
+		return fmt.Sprintf("%d calls matched none of the route's callers in the last %s (threshold %d); they were refused with 401 and not forwarded: a tool may have lost its key or secret, or someone is trying the route",
+			w.bad, FormatDuration(r.Per), r.Failures)
 	case kindThrottle:
 		r, q := rs.rules.Throttle, rs.throttle
 		return fmt.Sprintf("throttle queue of group %s is %s full (threshold %s) with %d calls waiting",
@@ -546,6 +571,9 @@ func (e *Engine) resolution(rs *routeState, k kind, now time.Time) string {
 	case kindContract:
 		r, w := rs.rules.Contract, rs.conWin.sum
 		return fmt.Sprintf("%d contract rejections in the last %s", w.bad, FormatDuration(r.Per))
+	case kindCallers:
+		r, w := rs.rules.Callers, rs.callWin.sum
+		return fmt.Sprintf("%d calls of unknown callers in the last %s", w.bad, FormatDuration(r.Per))
 	case kindThrottle:
 		return "the throttle queue drained"
 	case kindStoreWrite:

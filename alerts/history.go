@@ -95,6 +95,9 @@ func (r Rules) lookback() time.Duration {
 	if r.Contract != nil {
 		d = max(d, r.Contract.Per)
 	}
+	if r.Callers != nil {
+		d = max(d, r.Callers.Per)
+	}
 	return d
 }
 
@@ -179,6 +182,8 @@ func (r Rules) has(k kind) bool {
 		return r.ConsecutiveFailures != nil
 	case kindRetired:
 		return r.Retired != nil
+	case kindCallers:
+		return r.Callers != nil
 	}
 	return false
 }

@@ -23,6 +23,9 @@ const (
 	// KindStoreWrite fires while the transaction log cannot write (see StoreWriteFailed). It
 	// belongs to no route: its alerts name the route StoreRoute.
 	KindStoreWrite = "store_write"
+	// KindCallers fires when calls that matched none of a route's callers (caller.unknown)
+	// keep coming: a tool lost its key, or someone is trying the route.
+	KindCallers = "callers"
 )
 
 // kind indexes a route's per-rule state.
@@ -39,6 +42,7 @@ const (
 	kindConsecutiveFailures
 	kindRetired
 	kindStoreWrite
+	kindCallers
 	numKinds
 )
 
@@ -64,6 +68,8 @@ func (k kind) String() string {
 		return KindRetired
 	case kindStoreWrite:
 		return KindStoreWrite
+	case kindCallers:
+		return KindCallers
 	}
 	return "unknown"
 }
@@ -74,7 +80,7 @@ func (k kind) severity() string {
 	switch k {
 	case kindSilence, kindAuth, kindStoreWrite:
 		return "critical"
-	case kindErrorRate, kindContract, kindConsecutiveFailures, kindRetired:
+	case kindErrorRate, kindContract, kindConsecutiveFailures, kindRetired, kindCallers:
 		return "error"
 	}
 	return "warning"
@@ -142,6 +148,14 @@ type ContractRule struct {
 	Per        time.Duration
 }
 
+// CallersRule fires when at least Failures calls within Per matched none of the route's
+// callers (finding caller.unknown). Such calls count for this rule only: a stranger's calls
+// say nothing about the route's deliveries.
+type CallersRule struct {
+	Failures int
+	Per      time.Duration
+}
+
 // ThrottleRule fires when a route's throttle queue stays fuller than QueueAbove for For.
 type ThrottleRule struct {
 	QueueAbove float64 // a fraction: 0.8 is 80%
@@ -160,6 +174,8 @@ type Rules struct {
 	// ConsecutiveFailures and Retired are on by default like the rules above.
 	ConsecutiveFailures *ConsecutiveFailuresRule
 	Retired             *RetiredRule
+	// Callers only sees calls on a route that names callers.
+	Callers *CallersRule
 }
 
 // DefaultSunsetWithin is the deprecation rule's default horizon: most migrations to a vendor's
@@ -180,6 +196,8 @@ func DefaultRules() Rules {
 		// few enough that a run of that length is rarely chance.
 		ConsecutiveFailures: &ConsecutiveFailuresRule{Count: 5},
 		Retired:             &RetiredRule{Calls: 1},
+		// 10 refusals in 10 minutes: more than a person mistyping a key, fewer than a script.
+		Callers: &CallersRule{Failures: 10, Per: 10 * time.Minute},
 	}
 }
 

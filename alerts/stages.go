@@ -38,6 +38,9 @@ type callFacts struct {
 	dep          *txn.Finding // the last deprecation finding; shared with the transaction, read only
 	retired      *txn.Finding // the last endpoint.retired finding; read only
 	contract     bool         // rejected by a pinned contract, so never forwarded
+	// callerUnknown is a call refused because it matched none of the route's callers: it
+	// counts for the callers rule only.
+	callerUnknown bool
 
 	// undelivered is a call whose records reached no vendor for a reason that is the
 	// integration's or the vendor's (failed, unreachable, timeout, rejected); a delivered or
@@ -73,6 +76,7 @@ func (c *callFacts) classify(o *observation, rules *Rules, now time.Time) {
 	}
 	c.authCode, c.dep, c.retired = "", nil, nil
 	contract := false
+	c.callerUnknown = false
 	for i := range o.findings {
 		f := &o.findings[i]
 		switch {
@@ -84,6 +88,8 @@ func (c *callFacts) classify(o *observation, rules *Rules, now time.Time) {
 			c.dep = f
 		case f.Code == txn.CodeEndpointRetired:
 			c.retired = f
+		case f.Code == txn.CodeCallerUnknown:
+			c.callerUnknown = o.outcome == txn.OutcomeRejected
 		case strings.HasPrefix(f.Code, schemaCodePrefix) || strings.HasPrefix(f.Code, contractCodePrefix):
 			contract = true
 		}
@@ -108,6 +114,12 @@ func (c *callFacts) tally(bad bool) counts {
 // count adds the call to every counter of the route, whether or not a rule is firing: a
 // replayed call must leave the route exactly as the live call did.
 func (rs *routeState) count(c *callFacts) {
+	if c.callerUnknown {
+		if rs.callWin != nil {
+			rs.callWin.add(c.t, c.tally(true))
+		}
+		return
+	}
 	if c.t.After(rs.lastCall) {
 		rs.lastCall = c.t
 	}
@@ -250,6 +262,9 @@ func (rs *routeState) countRetired(c *callFacts) {
 // hits reports whether the call is evidence for an incident of kind k, so an open incident's
 // Calls and Records grow only with the calls that show its problem.
 func (c *callFacts) hits(k kind) bool {
+	if c.callerUnknown {
+		return k == kindCallers
+	}
 	switch k {
 	case kindSilence:
 		return !c.delivered
@@ -293,6 +308,10 @@ func (rs *routeState) attribute(c *callFacts) {
 // Silence is only checked here when a delivery may end an open incident: a missing delivery is
 // noticed by the clock, not by a call.
 func (e *Engine) evaluate(rs *routeState, c *callFacts, now time.Time) {
+	if c.callerUnknown {
+		e.evalCallers(rs, now)
+		return
+	}
 	e.evalErrorRate(rs, now)
 	if c.latencyMS >= 0 {
 		e.evalLatency(rs, now)

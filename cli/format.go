@@ -102,6 +102,7 @@ func WriteTransaction(w io.Writer, tx txn.Transaction, loc *time.Location) error
 	field("upstream url", tx.UpstreamURL)
 	field("record keys", strings.Join(tx.RecordKeys, ", "))
 	field("from", tx.RemoteAddr)
+	field("caller", tx.Caller)
 	field("replay of", tx.ReplayOf)
 	if tx.Attempt > 0 {
 		field("attempt", strconv.Itoa(tx.Attempt))

@@ -20,6 +20,7 @@ func Log(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	route := fs.String("route", "", "only calls on this route")
 	outcome := fs.String("outcome", "", "only calls with this outcome: "+outcomeList())
 	finding := fs.String("finding", "", "only calls with this finding `code` (e.g. auth.expired)")
+	caller := fs.String("caller", "", "only calls that authenticated as this caller `name` (a route's callers:)")
 	status := fs.String("status", "", "only calls answered with this HTTP `status`: a code (502) or a class (4xx)")
 	var since sinceFlag
 	fs.Var(&since, "since", "only calls in the last `duration` (e.g. 24h), or since an RFC 3339 time as alerts print it")
@@ -30,12 +31,12 @@ func Log(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return err
 	}
 	if len(pos) > 0 {
-		return fmt.Errorf("log takes no arguments (got %q); filter with --record, --route, --outcome, --finding, --status, --since: %w", strings.Join(pos, " "), ErrUsage)
+		return fmt.Errorf("log takes no arguments (got %q); filter with --record, --route, --outcome, --finding, --caller, --status, --since: %w", strings.Join(pos, " "), ErrUsage)
 	}
 	if err := checkOutcome(*outcome); err != nil {
 		return err
 	}
-	q := store.Query{RecordKey: *record, Route: *route, Outcome: txn.Outcome(*outcome), Finding: *finding, Limit: *limit, Since: since.from(time.Now())}
+	q := store.Query{RecordKey: *record, Route: *route, Outcome: txn.Outcome(*outcome), Finding: *finding, Caller: *caller, Limit: *limit, Since: since.from(time.Now())}
 	if *status != "" {
 		var ok bool
 		if q.Status, q.StatusClass, ok = inspect.ParseStatusFilter(*status); !ok {

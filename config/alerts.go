@@ -205,7 +205,7 @@ func (p *configParser) routeAlerts(n *yaml.Node, key string) RouteAlerts {
 	}
 	defaults := alerts.DefaultRules()
 	ra.Rules = &defaults
-	f, _ := p.Mapping(n, key, "sinks", "silence", "error_rate", "latency", "auth", "consecutive_failures", "deprecation", "retired", "contract", "throttle")
+	f, _ := p.Mapping(n, key, "sinks", "silence", "error_rate", "latency", "auth", "consecutive_failures", "deprecation", "retired", "contract", "throttle", "callers")
 	if sn := yamlstrict.Deref(f.Get("sinks")); yamlstrict.Present(sn) {
 		ra.Sinks = []string{}
 		for _, it := range p.List(sn, key+".sinks") {
@@ -292,6 +292,15 @@ func (p *configParser) routeAlerts(n *yaml.Node, key string) RouteAlerts {
 		}
 	} else {
 		rules.Contract = nil
+	}
+	if m, on := p.rule(f, key, "callers", "failures", "per"); on {
+		def := *alerts.DefaultRules().Callers
+		rules.Callers = &alerts.CallersRule{
+			Failures: p.alertInt(m.Get("failures"), key+".callers.failures", 1, maxSilenceMin, def.Failures),
+			Per:      p.alertDuration(m.Get("per"), key+".callers.per", def.Per, maxAlertWindow),
+		}
+	} else {
+		rules.Callers = nil
 	}
 	if m, on := p.rule(f, key, "throttle", "queue_above", "for"); on {
 		def := *alerts.DefaultRules().Throttle

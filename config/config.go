@@ -128,6 +128,8 @@ type Route struct {
 	Timeout time.Duration
 	// Auth is a vendor credential mtguard holds for the route (used to resend calls); nil if none.
 	Auth *Auth
+	// Callers are who may use the route (callers.go); empty lets anyone who reaches the listener.
+	Callers []Caller
 	// Contracts are the JSON Schemas pinned to the route's calls (config_contracts.go).
 	Contracts Contracts
 	// Alerts are the route's alert rules and sinks, defaults applied (config_alerts.go).
@@ -250,6 +252,7 @@ func (p *configParser) parse(data []byte) *Config {
 	p.checkForward(cfg, top)
 	p.checkHeldCredentials(cfg)
 	p.tlsBlocks(cfg, top)
+	p.checkCallersRequired(cfg)
 	// Port 0 picks a free port per listener, so two ":0" addresses do not collide.
 	if cfg.Admin.Listen == cfg.Listen && !strings.HasSuffix(cfg.Listen, ":0") {
 		switch n := yamlstrict.Deref(yamlstrict.Lookup(top.Get("admin"), "listen")); {
@@ -414,7 +417,7 @@ func (p *configParser) route(rk string, item *yaml.Node, set *routeSet) (Route, 
 		p.Addf(item.Line, rk, "expected a route (a mapping with name, prefix, upstream, ...), found %s", yamlstrict.Describe(item))
 		return Route{}, false
 	}
-	f, _ := p.Mapping(item, rk, "name", "prefix", "upstream", "owner", "record_keys", "timeout", "auth", "contracts", "host", "alerts", "preset", "versions", "outcomes", "limits")
+	f, _ := p.Mapping(item, rk, "name", "prefix", "upstream", "owner", "record_keys", "timeout", "auth", "contracts", "host", "alerts", "preset", "versions", "outcomes", "limits", "callers")
 	r := Route{Line: item.Line}
 	preset := p.routePreset(f, rk)
 
@@ -479,6 +482,7 @@ func (p *configParser) route(rk string, item *yaml.Node, set *routeSet) (Route, 
 
 	r.Timeout = p.duration(f.Get("timeout"), rk+".timeout", DefaultRouteTimeout)
 	r.Auth = p.auth(f.Get("auth"), rk+".auth")
+	r.Callers = p.callers(f.Get("callers"), rk+".callers")
 	r.Contracts = p.contracts(f.Get("contracts"), rk+".contracts")
 	r.Alerts = p.routeAlerts(f.Get("alerts"), rk+".alerts")
 	if preset != nil {

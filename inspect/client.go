@@ -120,6 +120,7 @@ func encodeQuery(q store.Query) url.Values {
 	set("route", q.Route)
 	set("outcome", string(q.Outcome))
 	set("finding", q.Finding)
+	set("caller", q.Caller)
 	if q.Status != 0 {
 		v.Set("status", strconv.Itoa(q.Status))
 	}

@@ -341,7 +341,7 @@ const (
 func decodeQuery(v url.Values, now time.Time) (store.Query, error) {
 	// An unknown parameter is refused rather than ignored: a typo such as email= instead of
 	// record= would otherwise list every transaction as if they all matched.
-	listParams := []string{"record", "route", "outcome", "finding", "status", "since", "until", "limit", "cursor", "order", "format"}
+	listParams := []string{"record", "route", "outcome", "finding", "status", "since", "until", "limit", "cursor", "order", "format", "caller"}
 	for name := range v {
 		if !slices.Contains(listParams, name) {
 			return store.Query{}, problemf(errBadRequest, "unknown query parameter %q: use %s", name, strings.Join(listParams, ", "))
@@ -352,6 +352,7 @@ func decodeQuery(v url.Values, now time.Time) (store.Query, error) {
 		Route:     strings.TrimSpace(v.Get("route")),
 		Outcome:   txn.Outcome(strings.TrimSpace(v.Get("outcome"))),
 		Finding:   strings.TrimSpace(v.Get("finding")),
+		Caller:    strings.TrimSpace(v.Get("caller")),
 		Cursor:    v.Get("cursor"),
 		Limit:     defaultLimit,
 	}

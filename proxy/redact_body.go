@@ -367,6 +367,7 @@ func (f *flight) sealRequest(found *secretSet, decoded string, size int64) {
 	if r := f.call.Route; r != nil && r.Auth != nil {
 		found.addCredential(r.Auth.Value)
 	}
+	f.callerSecrets(found)
 	if found.empty() {
 		return
 	}

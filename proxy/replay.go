@@ -82,6 +82,9 @@ func (p *Proxy) replayRequest(ctx context.Context, tx txn.Transaction, onlyFaile
 		if slices.ContainsFunc(hopHeaders, func(hh string) bool { return strings.EqualFold(hh, k) }) || strings.HasPrefix(strings.ToLower(k), "x-mtguard-") {
 			continue
 		}
+		if route.callerHeader(k) {
+			continue // a caller's credential for mtguard; the admin API authenticated the replay
+		}
 		if tx.Request.Decoded != "" && strings.EqualFold(k, "Content-Encoding") {
 			continue // the body was stored decoded, and is resent so
 		}

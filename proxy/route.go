@@ -24,6 +24,9 @@ type Route struct {
 	// own credentials were never stored). If nil, replays of calls that carried credentials
 	// are refused.
 	Auth *Auth
+	// Callers are who may use the route (callers.go); a call that is none of them is refused
+	// with 401 and caller.unknown. If empty, anyone who reaches the listener may.
+	Callers []Caller
 	// LimitGroup names the Limiter group whose budget the route's calls spend; "" means
 	// the route is not throttled.
 	LimitGroup string

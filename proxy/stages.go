@@ -92,8 +92,9 @@ func (f *flight) refuse(outcome txn.Outcome, code string, pb txn.Problem) *stop 
 }
 
 // admit reads the request body once, bounded by max_body, and answers the calls mtguard does
-// not take: no route, a front end's refusal, a body over max_body. They are recorded with
-// their body like any other, so that a fixed payload can be replayed.
+// not take: no route, a front end's refusal, a caller the route does not know (callers.go), a
+// body over max_body. They are recorded with their body like any other, so that a fixed
+// payload can be replayed.
 func (f *flight) admit() *stop {
 	body, tooLarge, err := f.p.readBody(f.req)
 	if err != nil {
@@ -107,6 +108,9 @@ func (f *flight) admit() *stop {
 		return f.refuse(txn.OutcomeRejected, r.Code, txn.Problem{
 			Title: r.Title, Status: r.Status, Detail: r.Detail, Routes: r.Routes,
 		})
+	}
+	if s := f.authenticate(); s != nil {
+		return s
 	}
 	if f.tooLarge {
 		return f.refuse(txn.OutcomeRejected, txn.CodeRequestTooLarge, txn.Problem{

@@ -26,7 +26,7 @@ func marshalCall(c *txn.Call) ([]byte, error) {
 		return json.Marshal(c)
 	}
 	b := make([]byte, 0, 256+len(c.ID)+len(c.Route)+len(c.Front)+len(c.Method)+len(c.Path)+
-		len(c.UpstreamURL)+len(c.RemoteAddr)+len(c.ReplayOf)+len(c.Actor)+stringsLen(c.RecordKeys)+messageLen(&c.Request))
+		len(c.UpstreamURL)+len(c.RemoteAddr)+len(c.Caller)+len(c.ReplayOf)+len(c.Actor)+stringsLen(c.RecordKeys)+messageLen(&c.Request))
 	b = append(b, `{"id":`...)
 	b = appendJSONString(b, c.ID)
 	b = append(b, `,"time":"`...)
@@ -40,6 +40,7 @@ func marshalCall(c *txn.Call) ([]byte, error) {
 	b = appendJSONString(b, c.Path)
 	b = appendOptString(b, `,"upstream_url":`, c.UpstreamURL)
 	b = appendOptString(b, `,"remote_addr":`, c.RemoteAddr)
+	b = appendOptString(b, `,"caller":`, c.Caller)
 	b = append(b, `,"record_keys":`...)
 	b = appendStrings(b, c.RecordKeys)
 	b = append(b, `,"request":`...)

@@ -15,6 +15,7 @@ type Query struct {
 	Outcome   txn.Outcome // one outcome
 	Finding   string      // calls carrying a finding with this code
 	Status    int         // the HTTP status mtguard answered with
+	Caller    string      // the name of the caller the call authenticated as (a scan filter)
 	Since     time.Time   // inclusive
 	Until     time.Time   // exclusive; zero means now
 	// Limit caps the page size. Zero means 50; it never exceeds 1000.

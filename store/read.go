@@ -182,6 +182,9 @@ func (q Query) matches(tx txn.Transaction) bool {
 	if q.Outcome != "" && tx.Outcome != q.Outcome {
 		return false
 	}
+	if q.Caller != "" && tx.Caller != q.Caller {
+		return false
+	}
 	if q.Status != 0 && tx.Status != q.Status {
 		return false
 	}

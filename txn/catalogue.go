@@ -44,6 +44,8 @@ const (
 	CodeClientDisconnected  = "client.disconnected"
 	CodeConnectionUpgraded  = "connection.upgraded"
 	CodeClientStalled       = "client.stalled"
+	// CodeCallerUnknown marks a call refused because it matched none of its route's callers.
+	CodeCallerUnknown = "caller.unknown"
 	// CodeOutcomeUnknown marks a call left interrupted by a crash: its request was recorded,
 	// nothing of the vendor's answer was.
 	CodeOutcomeUnknown = "outcome.unknown"
@@ -68,6 +70,8 @@ var recordKeyFindings = []FindingSpec{
 var coreFindings = []FindingSpec{
 	{CodeRouteUnknown, "error", "No route matches the path or host the tool called",
 		"Reverse mode: point the tool at http://MTGUARD/<prefix>/... using a configured prefix. Forward mode: only the hosts named by routes (host:) are intercepted. Or add a route."},
+	{CodeCallerUnknown, "error", "The call matched none of the route's callers (no valid key, no valid signature, not from an allowed network); it was not forwarded",
+		"A tool you run: give it the caller's key header, sign its body with the caller's secret, or add its network to the caller's cidrs. A stranger: the callers alert fires after repeated failures; the call's address is in the record (mtguard log --finding caller.unknown)."},
 	{CodeRequestTooLarge, "error", "The request body is larger than store.max_body; it was not forwarded",
 		"Send smaller batches, or raise store.max_body if the vendor accepts bodies that large."},
 	{CodeUpstreamUnreachable, "error", "mtguard could not connect to the vendor",

@@ -93,6 +93,7 @@ type Call struct {
 	Path        string    `json:"path"`
 	UpstreamURL string    `json:"upstream_url,omitempty"`
 	RemoteAddr  string    `json:"remote_addr,omitempty"`
+	Caller      string    `json:"caller,omitempty"` // the route caller it authenticated as; "" for none
 	RecordKeys  []string  `json:"record_keys"`
 	Request     Message   `json:"request"`
 	ReplayOf    string    `json:"replay_of,omitempty"`
