@@ -127,8 +127,13 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case status == statusClientClosed:
 		level = zerolog.InfoLevel
 	}
-	// The path only: the query string may hold a lead's email address.
-	s.log.WithLevel(level).Str("method", r.Method).Str("path", r.URL.Path).
+	// The endpoint's pattern, not the path or query: both may hold a lead's email address
+	// (DELETE /api/records/{key}, ?record=).
+	endpoint := r.Pattern
+	if endpoint == "" {
+		endpoint = "(no endpoint)"
+	}
+	s.log.WithLevel(level).Str("method", r.Method).Str("endpoint", endpoint).
 		Str("remote", r.RemoteAddr).Int("status", status).Err(err).Msg("admin API error")
 
 	title := http.StatusText(status)

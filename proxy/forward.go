@@ -310,7 +310,8 @@ func (f *Forward) errorResponse(req *http.Request, err error) *http.Response {
 	pb := txn.Problem{Type: "about:blank", Title: "Bad request", Status: http.StatusBadRequest,
 		Detail: fmt.Sprintf("mtguard could not read the request: %v", err)}
 	if errors.Is(err, ErrClientGone) {
-		f.log.Debug().Str("url", req.URL.Redacted()).Int("status", 499).Msg("client closed the request")
+		// The host, not the URL: its query or path may carry a token.
+		f.log.Debug().Str("method", req.Method).Str("host", req.URL.Host).Int("status", 499).Msg("client closed the request")
 		pb.Title, pb.Detail = "Client gone", "the calling tool went away before mtguard could answer"
 	}
 	resp := problemResponse(req, pb)

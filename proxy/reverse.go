@@ -140,7 +140,13 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 // answer; logged like nginx's 499) or its request body could not be read.
 func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) {
 	if errors.Is(err, ErrClientGone) || r.Context().Err() != nil {
-		p.log.Debug().Str("path", r.URL.Path).Int("status", 499).Msg("client closed the request")
+		// The route, not the path: a path may carry a token (a webhook's secret URL), and the
+		// call itself is in the log with its secrets scrubbed.
+		route := ""
+		if c := callFrom(r.Context()); c != nil && c.Route != nil {
+			route = c.Route.Name
+		}
+		p.log.Debug().Str("method", r.Method).Str("route", route).Int("status", 499).Msg("client closed the request")
 		return
 	}
 	pb := txn.Problem{Type: "about:blank", Title: "Bad request", Status: http.StatusBadRequest,
