@@ -95,16 +95,6 @@ func (s *secretSet) addJSON(v any) {
 	}
 }
 
-// merge adds every value of o.
-func (s *secretSet) merge(o *secretSet) {
-	if s == nil || o == nil {
-		return
-	}
-	for _, v := range o.vals {
-		s.add(v)
-	}
-}
-
 func (s *secretSet) empty() bool { return s == nil || len(s.vals) == 0 }
 
 // forms returns every way the secrets may be written, longest first so that a whole
@@ -264,7 +254,7 @@ func (r *Redactor) redactText(b []byte, found *secretSet) []byte {
 		var out bytes.Buffer
 		last := 0
 		for _, m := range ms {
-			if bytes.IndexAny(b[m[2]:m[3]], "0123456789") < 0 {
+			if !bytes.ContainsAny(b[m[2]:m[3]], "0123456789") {
 				continue
 			}
 			found.add(string(b[m[2]:m[3]]))
