@@ -196,3 +196,79 @@ func waitFor(t *testing.T, d time.Duration, cond func() bool, msg func() string)
 		}
 	}
 }
+
+// TestCheckConfigACME: check-config checks the acme block and the cache folder without
+// contacting the CA (the directory here answers nothing) and creates nothing.
+func TestCheckConfigACME(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "mtguard.yaml")
+	check := func(tlsLines ...string) (string, error) {
+		t.Helper()
+		lines := append([]string{"listen: 127.0.0.1:8443"}, tlsLines...)
+		lines = append(lines, "store: {path: "+filepath.Join(dir, "mtguard.db")+"}", "routes:", "  - {name: crm, prefix: /crm, upstream: http://127.0.0.1:9000}")
+		if err := os.WriteFile(path, yamlLines(lines...), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		var out, errOut strings.Builder
+		err := run(context.Background(), []string{"mtguard", "check-config", path}, &out, &errOut, func(string) string { return "" })
+		return out.String() + errOut.String(), err
+	}
+	if out, err := check("tls: {acme: {domains: [proxy.example.com], email: ops@example.com, directory: 'https://127.0.0.1:1/dir'}}"); err != nil || !strings.Contains(out, ": ok") {
+		t.Errorf("good block: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "acme")); err == nil {
+		t.Error("check-config created the cache folder")
+	}
+	if out, err := check("tls:", "  acme:", "    domains: [proxy.example.com]", "    directory: http://acme.example.com/dir"); err == nil || !strings.Contains(err.Error(), path+":5: tls.acme.directory: ") {
+		t.Errorf("http directory: %v\n%s", err, out)
+	}
+	if out, err := check("tls: {cert: a.crt, key: a.key, acme: {domains: [proxy.example.com]}}"); err == nil || !strings.Contains(err.Error(), path+":2: tls.acme: acme and cert/key are alternatives") {
+		t.Errorf("both: %v\n%s", err, out)
+	}
+	if out, err := check("tls: {acme: {domains: [proxy.example.com], cache: no/such/folder}}"); err == nil || !strings.Contains(err.Error(), "tls.acme.cache: neither "+filepath.Join(dir, "no/such/folder")) {
+		t.Errorf("cache without a parent: %v\n%s", err, out)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "file"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := check("tls: {acme: {domains: [proxy.example.com], cache: file}}"); err == nil || !strings.Contains(err.Error(), "is not a folder") {
+		t.Errorf("cache is a file: %v\n%s", err, out)
+	}
+}
+
+// TestACMEListenerNames: without reaching any CA, a hello naming no domain of the listener, or
+// none, is refused before the CA is asked; prepare makes the cache 0700.
+func TestACMEListenerNames(t *testing.T) {
+	dir := t.TempDir()
+	cfg, err := config.Parse("mtguard.yaml", yamlLines(
+		"tls: {acme: {domains: [a.example.com], directory: 'https://127.0.0.1:1/dir', cache: "+filepath.Join(dir, "acme")+"}}",
+		"admin:",
+		"  tls: {acme: {domains: [b.example.com], directory: 'https://127.0.0.1:1/dir', cache: "+filepath.Join(dir, "acme")+"}}",
+		"routes:",
+		"  - {name: crm, prefix: /crm, upstream: http://127.0.0.1:9000}",
+	))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lt, err := loadListenerTLS(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lt.dataACME == nil || lt.adminACME == nil || lt.dataACME.m != lt.adminACME.m {
+		t.Fatalf("want one manager shared by both listeners (same directory, email, cache): %+v", lt)
+	}
+	for _, name := range []string{"", "b.example.com", "evil.example.com"} {
+		if _, err := lt.dataACME.getCertificate(&tls.ClientHelloInfo{ServerName: name}); err == nil {
+			t.Errorf("data plane gave a certificate for %q", name)
+		}
+	}
+	if err := os.Mkdir(filepath.Join(dir, "acme"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := lt.dataACME.prepare(); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(filepath.Join(dir, "acme")); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("cache mode %v, %v; want 0700", fi.Mode().Perm(), err)
+	}
+}
