@@ -38,6 +38,7 @@ type server struct {
 	dataAddr  string
 	adminAddr string
 	forward   *forwardListener // nil when forward mode is off
+	acme      []*acmeCerts     // the listeners whose certificate comes from an ACME CA
 	alerts    *alerting
 	log       zerolog.Logger
 	stopping  atomic.Bool
@@ -65,6 +66,9 @@ func startServer(ctx context.Context, cfg *config.Config, getenv func(string) st
 	for _, h := range hooks {
 		writeHook = h.storeWrite
 		sec.tls.checkEvery(h.tlsCheckEvery)
+		for _, a := range sec.tls.acme() {
+			a.setHTTPClient(h.acmeHTTPClient)
+		}
 	}
 	st, err := openStore(cfg, alerts, log, writeHook)
 	if err != nil {
@@ -184,6 +188,8 @@ func storeFolder(path string) error {
 type testHooks struct {
 	storeWrite    func(op string) error
 	tlsCheckEvery time.Duration
+	// acmeHTTPClient, if set, is how the ACME managers reach the CA (one trusting a test CA).
+	acmeHTTPClient *http.Client
 }
 
 // openStore opens the transaction log, handing every committed call to the alert engine and
@@ -265,6 +271,11 @@ func newHTTPServer(h http.Handler, writeTimeout time.Duration) *http.Server {
 
 // listen opens the data, admin and forward listeners, or none of them.
 func (s *server) listen(sec secrets, writeTimeout time.Duration) error {
+	for _, a := range sec.tls.acme() {
+		if err := a.prepare(); err != nil {
+			return err
+		}
+	}
 	dataLn, err := net.Listen("tcp", s.cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s (listen): %w", s.cfg.Listen, err)
@@ -279,7 +290,8 @@ func (s *server) listen(sec secrets, writeTimeout time.Duration) error {
 		dataLn.Close()
 		return err
 	}
-	s.dataLn, s.adminLn = sec.tls.data.wrap(s.data, dataLn, s.log), sec.tls.admin.wrap(s.admin, adminLn, s.log)
+	s.dataLn, s.adminLn = sec.tls.wrap(true, s.data, dataLn, s.log), sec.tls.wrap(false, s.admin, adminLn, s.log)
+	s.acme = sec.tls.acme()
 	s.dataAddr, s.adminAddr = dataLn.Addr().String(), adminLn.Addr().String()
 	return nil
 }
@@ -291,6 +303,9 @@ func (s *server) launch(ctx context.Context) {
 	s.alerts.start(ctx, s.cfg.Store.Path, s.store, s.pipeline)
 	go s.serve(s.data, s.dataLn)
 	go s.serve(s.admin, s.adminLn)
+	for _, a := range s.acme {
+		go a.warm()
+	}
 	s.forward.start(s.errs)
 	retention := s.cfg.Store.Retention
 	go s.store.RunRetention(bg, retention, retentionEvery, func(n int, err error) {

@@ -34,10 +34,11 @@ var tls12CipherSuites = []uint16{
 	tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
 }
 
-// listenerTLS holds the certificate files of the listeners that serve HTTPS; a nil field is a
-// listener that speaks plain HTTP.
+// listenerTLS holds the certificate files of the listeners that serve HTTPS, or their ACME
+// managers (acme.go); a listener with neither speaks plain HTTP.
 type listenerTLS struct {
-	data, admin *certFiles
+	data, admin         *certFiles
+	dataACME, adminACME *acmeCerts
 }
 
 // loadListenerTLS loads the pairs the config names, every problem joined. serve's preflight
@@ -52,7 +53,36 @@ func loadListenerTLS(cfg *config.Config) (listenerTLS, error) {
 	if lt.admin, err = loadCertFiles("admin.tls", cfg.Admin.TLS); err != nil {
 		errs = append(errs, err)
 	}
+	if err := acmeSetup(cfg, &lt.dataACME, &lt.adminACME); err != nil {
+		errs = append(errs, err)
+	}
 	return lt, errors.Join(errs...)
+}
+
+// wrap makes the data plane's (data) or the admin API's listener serve TLS, with files or ACME,
+// or leaves it plain.
+func (lt listenerTLS) wrap(data bool, srv *http.Server, ln net.Listener, log zerolog.Logger) net.Listener {
+	if data {
+		if lt.dataACME != nil {
+			return lt.dataACME.wrap(srv, ln, log)
+		}
+		return lt.data.wrap(srv, ln, log)
+	}
+	if lt.adminACME != nil {
+		return lt.adminACME.wrap(srv, ln, log)
+	}
+	return lt.admin.wrap(srv, ln, log)
+}
+
+// acme is the listeners that get their certificate from an ACME CA.
+func (lt listenerTLS) acme() []*acmeCerts {
+	var out []*acmeCerts
+	for _, a := range []*acmeCerts{lt.dataACME, lt.adminACME} {
+		if a != nil {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // certFiles is one listener's certificate and key files and the pair loaded from them. The
@@ -76,7 +106,7 @@ type certFiles struct {
 
 // loadCertFiles loads a listener's pair; nil (and no error) when the listener has no TLS.
 func loadCertFiles(key string, t *config.TLS) (*certFiles, error) {
-	if t == nil {
+	if t == nil || t.ACME != nil {
 		return nil, nil
 	}
 	c := &certFiles{key: key, cfg: *t, every: tlsCheckEvery, log: zerolog.Nop(), now: time.Now}
@@ -170,8 +200,14 @@ func (c *certFiles) wrap(srv *http.Server, ln net.Listener, log zerolog.Logger) 
 		return ln
 	}
 	c.log = log
-	srv.ErrorLog = stdlog.New(serverErrorLog{log.With().Str("listener", c.key).Logger()}, "", 0)
-	return tls.NewListener(ln, c.serverConfig())
+	return tlsListener(c.key, c.serverConfig(), srv, ln, log)
+}
+
+// tlsListener makes ln serve TLS with cfg and gives srv an error log that keeps failed
+// handshakes out of sight.
+func tlsListener(key string, cfg *tls.Config, srv *http.Server, ln net.Listener, log zerolog.Logger) net.Listener {
+	srv.ErrorLog = stdlog.New(serverErrorLog{log.With().Str("listener", key).Logger()}, "", 0)
+	return tls.NewListener(ln, cfg)
 }
 
 // serverErrorLog is a TLS listener's http.Server.ErrorLog: failed handshakes (scanners, TLS 1.1,

@@ -23,6 +23,9 @@ import (
 // paths against the config file's folder and checks that the pair loads (LoadKeyPair).
 type TLS struct {
 	Cert, Key string
+	// ACME, when set, replaces Cert and Key (both empty): the listener obtains and renews its
+	// certificate from an ACME CA itself (acme.go).
+	ACME *ACME
 	// Line, CertLine and KeyLine are where the block and its keys are written, for messages.
 	Line, CertLine, KeyLine int
 	// path is the block's key path ("tls" or "admin.tls"), for messages.
@@ -36,17 +39,28 @@ func (p *configParser) tlsBlocks(cfg *Config, top yamlstrict.Map) {
 	cfg.Admin.TLS = p.tls(yamlstrict.Lookup(top.Get("admin"), "tls"), "admin.tls")
 }
 
-// tls reads one {cert, key} block; both keys are required.
+// tls reads one {cert, key} or {acme: {...}} block; cert and key go together, acme alone.
 func (p *configParser) tls(n *yaml.Node, key string) *TLS {
 	n = yamlstrict.Deref(n)
 	if !yamlstrict.Present(n) {
 		return nil
 	}
-	f, ok := p.Mapping(n, key, "cert", "key")
+	f, ok := p.Mapping(n, key, "cert", "key", "acme")
 	if !ok {
 		return nil
 	}
 	t := &TLS{Line: n.Line, path: key}
+	if f.Get("acme") != nil { // written, even if empty
+		an := yamlstrict.Deref(f.Get("acme"))
+		if f.Has("cert") || f.Has("key") {
+			p.Addf(fieldLine(f, "acme", n.Line), key+".acme", "acme and cert/key are alternatives: either mtguard obtains the certificate (acme) or you give its files (cert, key); remove one")
+			return nil
+		}
+		if t.ACME = p.acme(an, key+".acme"); t.ACME == nil {
+			return nil // reported
+		}
+		return t
+	}
 	for _, k := range []struct {
 		name, what string
 		val        *string
@@ -77,6 +91,12 @@ func (t *TLS) resolve(dir string) {
 	if t == nil {
 		return
 	}
+	if t.ACME != nil {
+		if t.ACME.Cache != "" && !filepath.IsAbs(t.ACME.Cache) {
+			t.ACME.Cache = filepath.Join(dir, t.ACME.Cache)
+		}
+		return
+	}
 	for _, p := range []*string{&t.Cert, &t.Key} {
 		if !filepath.IsAbs(*p) {
 			*p = filepath.Join(dir, *p)
@@ -93,6 +113,12 @@ func loadTLSFiles(name string, cfg *Config, dir string) error {
 			continue
 		}
 		t.resolve(dir)
+		if t.ACME != nil {
+			if t.ACME.Cache == "" {
+				t.ACME.Cache = DefaultACMECache(cfg.Store.Path)
+			}
+			continue // nothing to load: the certificate is obtained when serve runs
+		}
 		if _, err := LoadKeyPair(t.Cert, t.Key, time.Now()); err != nil {
 			probs = append(probs, t.problem(err))
 		}

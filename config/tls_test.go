@@ -215,7 +215,7 @@ func TestParseConfigTLSErrors(t *testing.T) {
 		{"cert missing", withRoute("admin:", "  tls: {key: tls.key}"), 2, "admin.tls", "cert is required"},
 		{"empty path", withRoute("tls: {cert: '', key: tls.key}"), 1, "tls.cert", "empty path"},
 		{"not a mapping", withRoute("tls: /etc/mtguard/tls.crt"), 1, "tls", "expected a mapping with keys cert, key"},
-		{"unknown key", withRoute("tls:", "  cert: a", "  key: b", "  acme: {domains: [x]}"), 4, "tls.acme", "unknown key (known keys: cert, key)"},
+		{"unknown key", withRoute("tls:", "  cert: a", "  key: b", "  certs: [x]"), 4, "tls.certs", "unknown key (known keys: cert, key, acme)"},
 		{"list as path", withRoute("tls: {cert: [a], key: b}"), 1, "tls.cert", "expected a single value"},
 	}
 	for _, tt := range tests {
