@@ -342,10 +342,10 @@ func (s *Store) giveUp(h *held, err error) {
 		switch {
 		case o.tx == nil:
 		case o.intent:
-			buf = appendRecord(buf, o)
+			buf = appendSealedRecord(buf, o, s.keys)
 			n++
 		default:
-			buf = appendRecord(buf, &op{tx: o.tx, res: o.res, spill: true})
+			buf = appendSealedRecord(buf, &op{tx: o.tx, res: o.res, spill: true}, s.keys)
 			n++
 		}
 	}

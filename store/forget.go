@@ -105,7 +105,11 @@ func (s *Store) Forget(ctx context.Context, key string) (ForgetReport, error) {
 		}
 		for _, b := range [][]byte{bucketReq, bucketRes, bucketProvisional} {
 			err := btx.Bucket(b).ForEach(func(id, v []byte) error {
-				if !seen[string(id)] && bytes.Contains(bytes.ToLower(v), needle) {
+				if seen[string(id)] {
+					return ctx.Err()
+				}
+				v = s.plainForScan(string(id), v, bytes.Equal(b, bucketReq))
+				if bytes.Contains(bytes.ToLower(v), needle) {
 					seen[string(id)] = true
 					ids = append(ids, bytes.Clone(id))
 				}
@@ -128,7 +132,7 @@ func (s *Store) Forget(ctx context.Context, key string) (ForgetReport, error) {
 		var deleted, scrubbed int
 		err := s.update(func(btx *bolt.Tx) error {
 			for _, id := range batch {
-				kept, err := forgetOne(btx, id, sc, recipients)
+				kept, err := forgetOne(btx, id, sc, recipients, s.keys)
 				if err != nil {
 					return err
 				}
@@ -176,13 +180,14 @@ func (s *Store) Forget(ctx context.Context, key string) (ForgetReport, error) {
 // forgetOne erases the key from the call id and counts it in recipients: it deletes a call
 // that carried no other record key, and scrubs one that did (kept reports that). A call the
 // scrubber cannot clear of an email key is deleted too.
-func forgetOne(btx *bolt.Tx, id []byte, sc scrubber, recipients map[[2]string]*Recipient) (kept bool, err error) {
+func forgetOne(btx *bolt.Tx, id []byte, sc scrubber, recipients map[[2]string]*Recipient, keys *Keys) (kept bool, err error) {
 	tx, ok, err := load(btx, id)
 	if err != nil || !ok {
 		return false, err
 	}
 	addRecipient(recipients, &tx)
-	if !slices.ContainsFunc(tx.RecordKeys, func(k string) bool { return k != sc.key }) {
+	// A call whose sealed messages cannot be opened cannot be scrubbed either: erase it whole.
+	if keys.openTx(&tx) || !slices.ContainsFunc(tx.RecordKeys, func(k string) bool { return k != sc.key }) {
 		return false, deleteOne(btx, id)
 	}
 	hadKey := slices.Contains(tx.RecordKeys, sc.key)
@@ -199,6 +204,17 @@ func forgetOne(btx *bolt.Tx, id []byte, sc scrubber, recipients map[[2]string]*R
 	}
 	if sc.mentions(req) || sc.mentions(res) {
 		return false, deleteOne(btx, id)
+	}
+	if keys != nil {
+		// Checked in clear above; stored sealed.
+		if req, err = keys.encodeCall(&tx.Call); err != nil {
+			return false, fmt.Errorf("encode request %s: %w", id, err)
+		}
+		if res != nil {
+			if res, err = keys.encodeResult(tx.ID, &tx.Result); err != nil {
+				return false, err
+			}
+		}
 	}
 	if err := btx.Bucket(bucketReq).Put(id, req); err != nil {
 		return false, fmt.Errorf("put request %s: %w", id, err)

@@ -161,7 +161,11 @@ func (j *journal) swap(next *journal) uint64 {
 
 // appendRecord appends o's journal record to buf, encoding it in place: a journal batch
 // is one buffer, reused from batch to batch, so a record costs no allocation of its own.
-func appendRecord(buf []byte, o *op) []byte {
+func appendRecord(buf []byte, o *op) []byte { return appendSealedRecord(buf, o, nil) }
+
+// appendSealedRecord is appendRecord with the request side, when it is encoded here, sealed
+// with k (nil: in clear).
+func appendSealedRecord(buf []byte, o *op, k *Keys) []byte {
 	start := len(buf)
 	buf = append(buf, 0, 0, 0, 0, 0, 0, 0, 0) // length and CRC, filled in below
 	if o.intent {
@@ -180,7 +184,7 @@ func appendRecord(buf []byte, o *op) []byte {
 		if !o.tx.IntentStored || o.spill {
 			call := o.req // a provisional result's, encoded by its caller
 			if call == nil {
-				call, _ = marshalCall(&o.tx.Call) // a txn.Call of strings and slices always encodes
+				call, _ = k.encodeCall(&o.tx.Call) // a txn.Call of strings and slices always encodes
 			}
 			buf = append(buf, call...)
 			binary.BigEndian.PutUint32(buf[lenAt:], uint32(len(call)))
@@ -281,7 +285,7 @@ func replayRecord(btx *bolt.Tx, p []byte) (bool, error) {
 		if err := json.Unmarshal(res, &tx.Result); err != nil {
 			return false, fmt.Errorf("journal result: %w", err)
 		}
-		return true, putResultWithIntent(btx, &tx, bytesClone(call), bytesClone(res))
+		return true, putResultWithIntent(btx, &tx, bytesClone(call), bytesClone(res), nil)
 	}
 	return false, fmt.Errorf("journal: unknown record kind %d", p[0])
 }

@@ -33,7 +33,7 @@ func (s *Store) Get(ctx context.Context, id string) (txn.Transaction, error) {
 	err := s.view(func(btx *bolt.Tx) error {
 		var ok bool
 		var err error
-		tx, ok, err = load(btx, []byte(id))
+		tx, ok, err = loadOpen(btx, []byte(id), s.keys)
 		if err != nil {
 			return err
 		}
@@ -54,6 +54,16 @@ func (s *Store) readBarrier(ctx context.Context) error {
 	return nil
 }
 
+// loadOpen is load with the sealed messages opened with keys (see Keys.openTx).
+func loadOpen(btx *bolt.Tx, id []byte, keys *Keys) (txn.Transaction, bool, error) {
+	tx, ok, err := load(btx, id)
+	if ok && err == nil {
+		keys.openTx(&tx)
+	}
+	return tx, ok, err
+}
+
+// load reads the call id as stored: sealed messages stay sealed.
 func load(btx *bolt.Tx, id []byte) (txn.Transaction, bool, error) {
 	var tx txn.Transaction
 	req := btx.Bucket(bucketReq).Get(id)
@@ -153,7 +163,7 @@ func (s *Store) Query(ctx context.Context, q Query) (Page, error) {
 				page.Next = string(last)
 				return nil
 			}
-			tx, ok, err := load(btx, id)
+			tx, ok, err := loadOpen(btx, id, s.keys)
 			if err != nil {
 				return err
 			}

@@ -75,6 +75,10 @@ type Options struct {
 	// OpJournal), bbolt commit (OpCommit) and segment creation (OpSegment), and an error it
 	// returns fails that write as the disk would.
 	WriteHook func(op string) error
+	// Keys, if set, encrypts the headers, trailers and bodies of every call written from now
+	// on with its current key, and opens those sealed with any of its keys on read (seal.go).
+	// Without it, records are written in clear and sealed ones read as store.undecryptable.
+	Keys *Keys
 }
 
 // Store is an open transaction log. Its methods are safe for concurrent use.
@@ -110,6 +114,7 @@ type Store struct {
 	maxBatch int
 	onResult func(txn.Transaction)
 	done     chan struct{}
+	keys     *Keys // Options.Keys
 
 	closeMu sync.RWMutex // held for reading while enqueueing, for writing by Close
 	closed  bool
@@ -194,6 +199,7 @@ func Open(path string, opts Options) (*Store, error) {
 		maxBatch: opts.MaxBatch,
 		onResult: opts.OnResult,
 		done:     make(chan struct{}),
+		keys:     opts.Keys,
 	}
 	s.health = writeHealth{
 		onError: opts.OnWriteError, onRecovered: opts.OnWriteRecovered, now: opts.Now,
@@ -377,7 +383,7 @@ func (s *Store) RecordIntent(ctx context.Context, tx *txn.Transaction) error {
 	if tx.ID == "" {
 		tx.ID = s.NewID(tx.Time)
 	}
-	req, err := encodeRequest(tx)
+	req, err := encodeSealedRequest(tx, s.keys)
 	if err != nil {
 		return err
 	}
@@ -404,14 +410,14 @@ func (s *Store) RecordIntent(ctx context.Context, tx *txn.Transaction) error {
 // tx is not read beyond its ID and whether its intent was stored: the caller may go on
 // changing it.
 func (s *Store) RecordProvisional(ctx context.Context, tx *txn.Transaction, r txn.Result) error {
-	res, err := marshalResult(&r)
+	res, err := s.keys.encodeResult(tx.ID, &r)
 	if err != nil {
 		return err
 	}
 	o := &op{provisional: true, tx: tx, res: res, done: make(chan error, 1)}
 	if !tx.IntentStored {
 		// Its only record of the call: encoded now, while tx does not change.
-		if o.req, err = encodeRequest(tx); err != nil {
+		if o.req, err = encodeSealedRequest(tx, s.keys); err != nil {
 			return err
 		}
 	}
@@ -432,7 +438,7 @@ func (s *Store) RecordProvisional(ctx context.Context, tx *txn.Transaction, r tx
 // result is journaled with the request side, so nothing that reached a result is lost; Sync
 // waits for that journal write.
 func (s *Store) RecordResult(tx *txn.Transaction) error {
-	res, err := marshalResult(&tx.Result)
+	res, err := s.keys.encodeResult(tx.ID, &tx.Result)
 	if err != nil {
 		return err
 	}
@@ -584,9 +590,9 @@ func (s *Store) journalLoop(w int) {
 		for _, o := range batch {
 			switch {
 			case o.spill:
-				buf = appendRecord(buf, o) // the applier holds it already
+				buf = appendSealedRecord(buf, o, s.keys) // the applier holds it already
 			case o.tx != nil:
-				buf = appendRecord(buf, o)
+				buf = appendSealedRecord(buf, o, s.keys)
 				writes = append(writes, o)
 			default:
 				barriers = append(barriers, o)
@@ -768,7 +774,7 @@ func (s *Store) commit(batch []*op) error {
 			if o.provisional && ended[o.tx] {
 				continue
 			}
-			if err := applyOp(btx, o, both[o.tx]); err != nil {
+			if err := applyOp(btx, o, both[o.tx], s.keys); err != nil {
 				return err
 			}
 		}
@@ -782,7 +788,7 @@ func (s *Store) commit(batch []*op) error {
 
 // applyOp writes o. sameCommit says the call's intent and result are both in this commit
 // (see commit).
-func applyOp(btx *bolt.Tx, o *op, sameCommit bool) error {
+func applyOp(btx *bolt.Tx, o *op, sameCommit bool, keys *Keys) error {
 	switch {
 	case o.tx == nil:
 		return nil // a barrier
@@ -797,19 +803,19 @@ func applyOp(btx *bolt.Tx, o *op, sameCommit bool) error {
 			// the result without the lookups that guard against one.
 			return putFreshResult(btx, id, o.res, &o.tx.Result, !sameCommit)
 		}
-		return putResultWithIntent(btx, o.tx, nil, o.res)
+		return putResultWithIntent(btx, o.tx, nil, o.res, keys)
 	}
 }
 
 // putResultWithIntent stores tx's result, first writing its request side when bbolt does not
 // have it (the intent could not be recorded, or only the journal held it). req is the encoded
-// request side, or nil to encode tx.Call.
-func putResultWithIntent(btx *bolt.Tx, tx *txn.Transaction, req, res []byte) error {
+// request side, or nil to encode tx.Call (sealed with keys, if not nil).
+func putResultWithIntent(btx *bolt.Tx, tx *txn.Transaction, req, res []byte, keys *Keys) error {
 	id := []byte(tx.ID)
 	if btx.Bucket(bucketReq).Get(id) == nil {
 		if req == nil {
 			var err error
-			if req, err = encodeRequest(tx); err != nil {
+			if req, err = encodeSealedRequest(tx, keys); err != nil {
 				return err
 			}
 		}
@@ -981,8 +987,11 @@ func indexKey(value, id string) []byte {
 }
 
 // encodeRequest encodes the request side of tx.
-func encodeRequest(tx *txn.Transaction) ([]byte, error) {
-	b, err := marshalCall(&tx.Call)
+func encodeRequest(tx *txn.Transaction) ([]byte, error) { return encodeSealedRequest(tx, nil) }
+
+// encodeSealedRequest encodes the request side of tx, sealed with keys when not nil.
+func encodeSealedRequest(tx *txn.Transaction, keys *Keys) ([]byte, error) {
+	b, err := keys.encodeCall(&tx.Call)
 	if err != nil {
 		return nil, fmt.Errorf("encode request: %w", err)
 	}

@@ -52,6 +52,9 @@ const (
 	// CodeOutcomeUnchecked marks a call whose outcome was recovered after a crash from the
 	// vendor's status and headers alone, recorded before the answer reached the tool.
 	CodeOutcomeUnchecked = "outcome.unchecked"
+	// CodeStoreUndecryptable marks, when read, a call whose stored headers and body are
+	// encrypted (store.encrypt) with a key mtguard does not hold, or do not decrypt.
+	CodeStoreUndecryptable = "store.undecryptable"
 )
 
 // catalogue is every finding code; each concern keeps its entries beside its code.
@@ -90,6 +93,8 @@ var coreFindings = []FindingSpec{
 		"The vendor answered (see the outcome), but the tool got only the first part of the answer and may resend the call, creating a duplicate. Check that the tool reads streamed answers to the end and is not starved of CPU or memory."},
 	{CodeOutcomeUnknown, "error", "mtguard stopped before the vendor answered; the vendor may have acted",
 		"Look the records up at the vendor before resending: a replay may duplicate them. Bulk replay skips interrupted calls unless asked (mtguard replay --include-interrupted); mtguard replay ID resends one."},
+	{CodeStoreUndecryptable, "error", "The call's stored headers and body are encrypted with a key mtguard does not hold; they are shown empty",
+		"Put the key they were written with (its id is in the finding's detail) back into store.encrypt's key variable, after the current key: id:base64,oldid:base64. Keep old keys until store.retention has deleted the calls they encrypted. Added when the call is read, so log --finding does not find it."},
 	{CodeOutcomeUnchecked, "warn", "mtguard stopped before it finished reading and checking the vendor's answer; the outcome is the status's alone",
 		"The tool got the vendor's status (the outcome recorded is what that status means) and perhaps the whole answer, but no rule read its body and only its headers are stored. Where the vendor hides failures in a 2xx body, look the records up there before resending."},
 }
