@@ -70,7 +70,7 @@ func startServer(ctx context.Context, cfg *config.Config, getenv func(string) st
 			a.setHTTPClient(h.acmeHTTPClient)
 		}
 	}
-	st, err := openStore(cfg, alerts, log, writeHook)
+	st, err := openStore(cfg, sec.storeKeys, alerts, log, writeHook)
 	if err != nil {
 		return nil, err
 	}
@@ -114,6 +114,7 @@ type secrets struct {
 	forward    *proxy.ForwardConfig
 	transport  http.RoundTripper
 	tls        listenerTLS // the listeners' certificates (tlsfiles.go)
+	storeKeys  *store.Keys // store.encrypt's keys, nil without it (storekeys.go)
 }
 
 // preflight is everything startServer checks before it opens anything: it reads each secret
@@ -147,6 +148,9 @@ func readSecrets(cfg *config.Config, getenv func(string) string) (secrets, error
 		errs = append(errs, err)
 	}
 	if sec.tls, err = loadListenerTLS(cfg); err != nil {
+		errs = append(errs, err)
+	}
+	if sec.storeKeys, err = storeKeys(cfg.Store.Encrypt, getenv); err != nil {
 		errs = append(errs, err)
 	}
 	return sec, errors.Join(errs...)
@@ -194,13 +198,18 @@ type testHooks struct {
 
 // openStore opens the transaction log, handing every committed call to the alert engine and
 // every failed write to the log and the alert engine (storeOptions).
-func openStore(cfg *config.Config, alerts *alerting, log zerolog.Logger, writeHook func(op string) error) (*store.Store, error) {
+func openStore(cfg *config.Config, keys *store.Keys, alerts *alerting, log zerolog.Logger, writeHook func(op string) error) (*store.Store, error) {
 	var opened atomic.Pointer[store.Store]
-	st, err := store.Open(cfg.Store.Path, storeOptions(cfg, alerts, log, writeHook, &opened))
+	opts := storeOptions(cfg, alerts, log, writeHook, &opened)
+	opts.Keys = keys
+	st, err := store.Open(cfg.Store.Path, opts)
 	if err != nil {
 		return nil, err
 	}
 	opened.Store(st)
+	if keys != nil {
+		log.Info().Str("key", keys.Current()).Strs("keys", keys.IDs()).Msg("store.encrypt: new calls are encrypted with the first key; calls encrypted with any of the keys are readable")
+	}
 	if n := st.Recovered(); n > 0 {
 		log.Warn().Int("calls", n).Msg("marked calls left without an outcome by the previous run as interrupted")
 	}

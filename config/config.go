@@ -97,6 +97,8 @@ type Store struct {
 	CaptureBody int64
 	// OnError is OnErrorForward or OnErrorReject. Default DefaultOnError.
 	OnError string
+	// Encrypt, if set, encrypts stored headers and bodies (encrypt.go).
+	Encrypt *Encrypt
 }
 
 // Redact lists names redacted in addition to the built-in lists. Names are kept as
@@ -329,7 +331,8 @@ func (p *configParser) store(n *yaml.Node) Store {
 		CaptureBody: DefaultCaptureBody,
 		OnError:     DefaultOnError,
 	}
-	f, _ := p.Mapping(n, "store", "path", "retention", "max_body", "capture_body", "on_error")
+	f, _ := p.Mapping(n, "store", "path", "retention", "max_body", "capture_body", "on_error", "encrypt")
+	s.Encrypt = p.encrypt(f.Get("encrypt"))
 	if v, ok := p.Str(f.Get("path"), "store.path"); ok {
 		if strings.TrimSpace(v) == "" {
 			p.Addf(f.Get("path").Line, "store.path", "empty path; remove the key for the default %s", DefaultStorePath)
