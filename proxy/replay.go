@@ -50,6 +50,9 @@ func (p *Proxy) replayRequest(ctx context.Context, tx txn.Transaction, onlyFaile
 	if route == nil {
 		return nil, fmt.Errorf("%w %s: route %q is not configured any more", ErrNotReplayable, tx.ID, tx.Route)
 	}
+	if slices.ContainsFunc(tx.Findings, func(f txn.Finding) bool { return f.Code == txn.CodeStoreUndecryptable }) {
+		return nil, fmt.Errorf("%w %s: its stored headers and body are encrypted with a key store.encrypt no longer holds; put that key back (after the current one) or resend it from the source", ErrNotReplayable, tx.ID)
+	}
 	if tx.Request.Truncated {
 		return nil, fmt.Errorf("%w %s: only the first %d of %d body bytes were stored (store.capture_body); resend it from the source", ErrNotReplayable, tx.ID, len(tx.Request.Body), tx.Request.Size)
 	}

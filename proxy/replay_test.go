@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -155,6 +156,12 @@ func TestReplay(t *testing.T) {
 		rd.Request.Body = `{"password":"[REDACTED]"}`
 		if _, err := px.Replay(ctx, rd, false); !errors.Is(err, ErrNotReplayable) {
 			t.Fatalf("redacted: err = %v", err)
+		}
+		un := failed
+		un.Request.Body = ""
+		un.Findings = append(slices.Clone(un.Findings), txn.Finding{Code: txn.CodeStoreUndecryptable})
+		if _, err := px.Replay(ctx, un, false); !errors.Is(err, ErrNotReplayable) || !strings.Contains(err.Error(), "store.encrypt") {
+			t.Fatalf("undecryptable: err = %v", err)
 		}
 	})
 }
