@@ -18,8 +18,14 @@ import (
 // stored bodies (JSON and forms), record keys and per-record results, so that the others'
 // evidence survives. The report says which routes and vendors received her, and when.
 func TestForgetScrubsSharedCalls(t *testing.T) {
+	t.Run("clear", func(t *testing.T) { testForgetScrubsSharedCalls(t, Options{}) })
+	// Encrypted, Forget finds her in sealed bodies and seals what it scrubbed.
+	t.Run("encrypted", func(t *testing.T) { testForgetScrubsSharedCalls(t, Options{Keys: mustKeys(t, testKey(t, "k1"))}) })
+}
+
+func testForgetScrubsSharedCalls(t *testing.T, opts Options) {
 	path := filepath.Join(t.TempDir(), "mtguard.db")
-	s := mustOpen(t, path, Options{})
+	s := mustOpen(t, path, opts)
 	ctx := context.Background()
 	base := time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC)
 	put := func(at time.Time, route, upstream string, keys []string, req txn.Message, res txn.Result) string {
@@ -107,6 +113,10 @@ func TestForgetScrubsSharedCalls(t *testing.T) {
 		raw, _ := os.ReadFile(file)
 		if bytes.Contains(bytes.ToLower(raw), []byte("jane")) {
 			t.Errorf("jane still in the bytes of %s", filepath.Base(file))
+		}
+		// Encrypted, the calls Forget rewrote are sealed again.
+		if opts.Keys != nil && bytes.Contains(raw, []byte("createOnly")) {
+			t.Errorf("the scrubbed batch is in clear in %s", filepath.Base(file))
 		}
 	}
 }

@@ -291,3 +291,47 @@ func TestParseKeys(t *testing.T) {
 		}
 	}
 }
+
+// TestEncryptProvisionalRecovery: a call whose process died after its provisional result
+// (sealed) was recorded is recovered with the vendor's headers readable.
+func TestEncryptProvisionalRecovery(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "mtguard.db")
+	keys := mustKeys(t, testKey(t, "k1"))
+	s := mustOpen(t, path, Options{Keys: keys})
+	ctx := context.Background()
+	tx := &txn.Transaction{Call: txn.Call{Time: time.Now(), Route: "crm", Method: "POST", Path: "/crm/x",
+		Request: txn.Message{Body: canaryBody, Size: 18}}}
+	if err := s.RecordIntent(ctx, tx); err != nil {
+		t.Fatal(err)
+	}
+	prov := txn.Result{Status: 200, Outcome: txn.OutcomeDelivered, Response: txn.Message{Headers: http.Header{"X-Vendor": {canaryResp}}}}
+	if err := s.RecordProvisional(ctx, tx, prov); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	checkCanaries(t, rawFiles(t, path), false)
+	s = mustOpen(t, path, Options{Keys: keys})
+	if s.RecoveredProvisional() != 1 {
+		t.Fatalf("recovered provisional %d, want 1", s.RecoveredProvisional())
+	}
+	got, err := s.Get(ctx, tx.ID)
+	if err != nil || got.Response.Headers.Get("X-Vendor") != canaryResp || got.Request.Body != canaryBody || got.Outcome != txn.OutcomeDelivered {
+		t.Fatalf("recovered call: %+v %v", got, err)
+	}
+}
+
+// TestEncryptReplayLink: linking a replay rewrites its original's result without opening it;
+// the original still decrypts.
+func TestEncryptReplayLink(t *testing.T) {
+	s := mustOpen(t, "", Options{Keys: mustKeys(t, testKey(t, "k1"))})
+	orig := canaryCall(t, s)
+	rp := &txn.Transaction{Call: txn.Call{Time: time.Now(), Route: "crm", Method: "POST", Path: "/crm/v1/leads", ReplayOf: orig}}
+	if err := s.RecordIntent(context.Background(), rp); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Get(context.Background(), orig)
+	if err != nil || len(got.ReplayedBy) != 1 {
+		t.Fatalf("replay link: %+v %v", got.ReplayedBy, err)
+	}
+	checkPlain(t, s, orig)
+}
