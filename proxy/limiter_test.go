@@ -3,7 +3,9 @@ package proxy
 import (
 	"context"
 	"math/rand/v2"
+	"runtime"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -18,9 +20,10 @@ type manualClock struct {
 	mu     sync.Mutex
 	now    time.Time
 	timers []*manualTimer
-	// armed is signalled whenever a timer is set, for tests that must not move the clock before
-	// the code under test waits on it.
+	// armed is signalled whenever a timer is set or stopped, for tests that must not move the
+	// clock before the code under test waits on it.
 	armed *sync.Cond
+	stops int // calls to a timer's stop, fired or not
 }
 
 type manualTimer struct {
@@ -38,16 +41,41 @@ func newManualClock() *manualClock {
 // waitTimer blocks until a timer is set to fire d from now (and has not fired or been
 // stopped): the code under test is then waiting on the clock, and moving it is safe.
 func (c *manualClock) waitTimer(d time.Duration) {
+	c.waitTimers(d, 1)
+}
+
+// waitTimers blocks until n timers are set to fire d from now.
+func (c *manualClock) waitTimers(d time.Duration, n int) {
+	c.waitUntil(func() bool { return c.pendingLocked(d) >= n })
+}
+
+// waitUntil blocks until cond holds. cond runs with the clock locked (it must not call the
+// clock's methods, but may use pendingLocked and stops), and again whenever a timer is set or
+// stopped or notify is called: what it reads must only change before one of those.
+func (c *manualClock) waitUntil(cond func() bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for {
-		for _, t := range c.timers {
-			if !t.stopped && t.at.Equal(c.now.Add(d)) {
-				return
-			}
-		}
+	for !cond() {
 		c.armed.Wait()
 	}
+}
+
+// notify wakes waitUntil to check its condition again.
+func (c *manualClock) notify() {
+	c.mu.Lock()
+	c.armed.Broadcast()
+	c.mu.Unlock()
+}
+
+// pendingLocked counts the timers set to fire d from now; the clock must be locked.
+func (c *manualClock) pendingLocked(d time.Duration) int {
+	n := 0
+	for _, t := range c.timers {
+		if !t.stopped && t.at.Equal(c.now.Add(d)) {
+			n++
+		}
+	}
+	return n
 }
 
 func (c *manualClock) Now() time.Time {
@@ -67,11 +95,14 @@ func (c *manualClock) AfterFunc(d time.Duration, f func()) func() bool {
 		defer c.mu.Unlock()
 		was := !t.stopped
 		t.stopped = true
+		c.stops++
+		c.armed.Broadcast()
 		return was
 	}
 }
 
-// Advance moves the clock by d, firing every timer that falls due, in time order.
+// Advance moves the clock by d, firing every timer that falls due, in time order. Timers run in
+// the caller's goroutine, one after the other: when Advance returns, what they did is done.
 func (c *manualClock) Advance(d time.Duration) {
 	c.mu.Lock()
 	end := c.now.Add(d)
@@ -126,69 +157,108 @@ type burstResult struct {
 	maxPerWindowSeen int
 }
 
+// queueClock is the clock the limiter sees in runBurst. It counts the max_wait timers set, the
+// last thing a call does before it waits in the queue: a timer due max_wait from now is not
+// enough, the limiter's own timer may fall due then too.
+type queueClock struct {
+	*manualClock
+	waits int // under the manualClock's lock
+}
+
+func (c *queueClock) AfterFunc(d time.Duration, f func()) func() bool {
+	stop := c.manualClock.AfterFunc(d, f)
+	pc, _, _, _ := runtime.Caller(1)
+	if fn := runtime.FuncForPC(pc); fn != nil && strings.HasSuffix(fn.Name(), ".(*group).acquire") {
+		c.mu.Lock()
+		c.waits++
+		c.armed.Broadcast()
+		c.mu.Unlock()
+	}
+	return stop
+}
+
 func runBurst(t *testing.T, g LimitGroup, every, span, latency time.Duration, signal func(c *manualClock, l *Limiter, i int)) burstResult {
 	t.Helper()
-	clock := newManualClock()
+	mc := newManualClock()
+	clock := &queueClock{manualClock: mc}
 	l, err := NewLimiter([]LimitGroup{g}, nil, nil, clock)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var res burstResult
-	var mu sync.Mutex
-	var inflight atomic.Int64
-	l.groups[g.Name].onSend = func(_ string, at time.Time) {
-		mu.Lock()
+	// A call's trip to the vendor starts on the clock when the limiter grants it, so nothing
+	// waits on a goroutine being scheduled; its answer comes back through a release its caller
+	// handed over (any caller's will do: they are alike, and each is used once).
+	var sent, inflight atomic.Int64
+	answered := 0 // only changes in timer callbacks, which run in Advance, here
+	steps := int(span / every)
+	releases := make(chan func(), steps)
+	l.groups[g.Name].onSend = func(_ string, at time.Time) { // under the group's lock
 		res.sends = append(res.sends, at)
-		mu.Unlock()
+		res.maxInFlightSeen = max(res.maxInFlightSeen, inflight.Add(1))
+		clock.AfterFunc(latency, func() {
+			inflight.Add(-1)
+			(<-releases)()
+			answered++
+		})
+		sent.Add(1)
+		clock.notify()
+	}
+	// settle waits until no queued call is past its max_wait: a call whose timer fired leaves
+	// the queue in its own goroutine, then stops that timer. Moving on before would let the
+	// next grants go to calls that, in real time, have long given up.
+	gr := l.groups[g.Name]
+	settle := func() {
+		for {
+			clock.mu.Lock()
+			seen := clock.stops
+			clock.mu.Unlock()
+			gr.mu.Lock()
+			now, expired := clock.Now(), false
+			for _, q := range gr.queues { // oldest first
+				expired = expired || len(q) > 0 && !now.Before(q[0].since.Add(gr.cfg.MaxWait))
+			}
+			gr.mu.Unlock()
+			if !expired {
+				return
+			}
+			clock.waitUntil(func() bool { return clock.stops > seen })
+		}
 	}
 	var wg sync.WaitGroup
-	var settled atomic.Int64 // calls that have registered with the limiter (granted or queued)
-	steps := int(span / every)
+	var granted, throttled atomic.Int64
 	for i := 0; i < steps; i++ {
 		res.offered++
+		before := sent.Load()
+		clock.mu.Lock()
+		waits := clock.waits
+		clock.mu.Unlock()
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			release, _, err := l.Acquire(context.Background(), g.Name, PriorityLive)
 			if err != nil {
-				atomic.AddInt64(&res.throttled, 1)
+				throttled.Add(1)
 				return
 			}
-			atomic.AddInt64(&res.granted, 1)
-			if n := inflight.Add(1); n > atomic.LoadInt64(&res.maxInFlightSeen) {
-				atomic.StoreInt64(&res.maxInFlightSeen, n)
-			}
-			done := make(chan struct{})
-			clock.AfterFunc(latency, func() { inflight.Add(-1); release(); close(done) })
-			<-done
+			granted.Add(1)
+			releases <- release
 		}()
-		// Wait until this call is either granted or queued before time moves on.
-		want := res.offered
-		for {
-			st := l.groups[g.Name].status()
-			if st.Sent+int64(st.Queued)+st.Throttled+settled.Load() >= want {
-				break
-			}
-			time.Sleep(10 * time.Microsecond)
-		}
+		// Time moves on only once this call is sent or queued with its max_wait timer set.
+		clock.waitUntil(func() bool { return sent.Load() > before || clock.waits > waits })
 		if signal != nil {
-			signal(clock, l, i)
+			signal(mc, l, i)
 		}
 		clock.Advance(every)
+		settle()
 	}
-	// Let the queue drain or time out, and every call's answer arrive.
-	finished := make(chan struct{})
-	go func() { wg.Wait(); close(finished) }()
-	for {
-		select {
-		case <-finished:
-		default:
-			clock.Advance(every)
-			time.Sleep(10 * time.Microsecond)
-			continue
-		}
-		break
+	// Let the queue drain or time out, and every answer arrive.
+	for l.QueueDepth() > 0 || answered < int(sent.Load()) {
+		clock.Advance(every)
+		settle()
 	}
+	wg.Wait()
+	res.granted, res.throttled = granted.Load(), throttled.Load()
 	// The largest number of sends in any window [t, t+per).
 	for _, w := range g.Windows {
 		j := 0
@@ -288,9 +358,7 @@ func TestQuotaResetsAtVendorTime(t *testing.T) {
 	rel()
 	done := make(chan error, 1)
 	go func() { _, _, err := l.Acquire(ctx, "mkto", PriorityLive); done <- err }()
-	for l.Status()[0].Queued == 0 {
-		time.Sleep(time.Millisecond)
-	}
+	clock.waitTimer(time.Second) // queued, with its max_wait timer set: now time may move
 	clock.Advance(2 * time.Second)
 	te, ok := IsThrottled(<-done)
 	if !ok || te.RetryAfter < 20*time.Hour {
@@ -310,13 +378,9 @@ func TestReplaysWaitForLiveTraffic(t *testing.T) {
 	first, _, _ := l.Acquire(ctx, "v", PriorityLive)
 	order := make(chan string, 2)
 	go func() { r, _, _ := l.Acquire(ctx, "v", PriorityReplay); order <- "replay"; r() }()
-	for l.Status()[0].QueuedReplay == 0 {
-		time.Sleep(time.Millisecond)
-	}
+	clock.waitTimers(time.Hour, 1) // each queued call sets its max_wait timer
 	go func() { r, _, _ := l.Acquire(ctx, "v", PriorityLive); order <- "live"; r() }()
-	for l.Status()[0].Queued == 0 {
-		time.Sleep(time.Millisecond)
-	}
+	clock.waitTimers(time.Hour, 2)
 	first()
 	if a, b := <-order, <-order; a != "live" || b != "replay" {
 		t.Fatalf("granted %s then %s, want live then replay", a, b)
@@ -345,64 +409,74 @@ func BenchmarkAcquireUnderLimit(b *testing.B) {
 // Per, which is after s less Per; so at s each of them was either in flight or answered less
 // than Per ago, and all were counted when Z was let through with room for one more.
 func TestWindowHoldsWhateverTheNetworkDelay(t *testing.T) {
-	const limit, per = 10, time.Second
+	const limit, per, maxWait = 10, time.Second, time.Hour
 	clock := newManualClock()
-	l, err := NewLimiter([]LimitGroup{{Name: "v", Windows: []Window{{Requests: limit, Per: per}}, MaxWait: time.Hour}}, nil, nil, clock)
+	l, err := NewLimiter([]LimitGroup{{Name: "v", Windows: []Window{{Requests: limit, Per: per}}, MaxWait: maxWait}}, nil, nil, clock)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rng := rand.New(rand.NewPCG(1, 2))
-	var mu sync.Mutex
-	var arrivals []time.Time
-	var wg sync.WaitGroup
-	var settled atomic.Int64
 	const calls = 300
+	// The network delays every other call by up to 400 ms on the way there, and every answer
+	// by up to 300 ms on the way back.
+	rng := rand.New(rand.NewPCG(1, 2))
+	var there, back [calls]time.Duration
 	for i := range calls {
-		// The network delays every other call by up to 400 ms on the way there, and every
-		// answer by up to 300 ms on the way back.
-		there := time.Duration(rng.Int64N(int64(400 * time.Millisecond)))
+		there[i] = time.Duration(rng.Int64N(int64(400 * time.Millisecond)))
 		if i%2 == 0 {
-			there = time.Millisecond
+			there[i] = time.Millisecond
 		}
-		back := time.Duration(rng.Int64N(int64(300 * time.Millisecond)))
+		back[i] = time.Duration(rng.Int64N(int64(300 * time.Millisecond)))
+	}
+	// The network is simulated on the clock from the moment of each send, so nothing waits on
+	// a goroutine being scheduled: a call's trip starts when the limiter grants it, and its
+	// answer comes back through the release its caller handed over (any caller's will do:
+	// they are alike, and each is used once).
+	var sent atomic.Int64 // grants; written under the group's lock
+	var arrivals []time.Time
+	answered := 0 // these two only change in timer callbacks, which run in Advance, here
+	releases := make(chan func(), calls)
+	l.groups["v"].onSend = func(_ string, _ time.Time) {
+		k := sent.Load()
+		clock.AfterFunc(there[k], func() {
+			arrivals = append(arrivals, clock.Now())
+			clock.AfterFunc(back[k], func() {
+				(<-releases)()
+				answered++
+			})
+		})
+		sent.Add(1)
+		clock.notify()
+	}
+	var wg sync.WaitGroup
+	for range calls {
+		before := sent.Load()
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			release, _, err := l.Acquire(context.Background(), "v", PriorityLive)
-			settled.Add(1)
 			if err != nil {
 				t.Error(err)
 				return
 			}
-			done := make(chan struct{})
-			clock.AfterFunc(there, func() {
-				mu.Lock()
-				arrivals = append(arrivals, clock.Now())
-				mu.Unlock()
-				clock.AfterFunc(back, func() { release(); close(done) })
-			})
-			<-done
+			releases <- release
 		}()
-		for l.Status()[0].Sent+int64(l.QueueDepth()) < int64(i+1) {
-			time.Sleep(10 * time.Microsecond)
+		// Time moves on only once the call is sent (and on its way) or queued with its
+		// max_wait timer set: each queued call sets one, a max_wait from now.
+		clock.waitUntil(func() bool { return sent.Load() > before || clock.pendingLocked(maxWait) > 0 })
+		clock.Advance(10 * time.Millisecond)
+	}
+	// Let the queue drain and every answer come back. Everything now happens in timer
+	// callbacks, so each Advance leaves nothing pending but timers; a call still queued long
+	// after the last could have gone means the limiter lost its wakeup.
+	giveUp := clock.Now().Add(10 * time.Minute)
+	for answered < calls {
+		if clock.Now().After(giveUp) {
+			st := l.Status()[0]
+			t.Fatalf("after %s, %d of %d calls sent and %d answered; %d queued, %d in flight: the queue stalled", 10*time.Minute, st.Sent, calls, answered, st.Queued, st.InFlight)
 		}
 		clock.Advance(10 * time.Millisecond)
 	}
-	for settled.Load() < calls {
-		clock.Advance(10 * time.Millisecond)
-		time.Sleep(10 * time.Microsecond)
-	}
-	finished := make(chan struct{})
-	go func() { wg.Wait(); close(finished) }()
-	for waiting := true; waiting; {
-		select {
-		case <-finished:
-			waiting = false
-		default:
-			clock.Advance(10 * time.Millisecond)
-			time.Sleep(10 * time.Microsecond)
-		}
-	}
+	wg.Wait()
 	sort.Slice(arrivals, func(i, j int) bool { return arrivals[i].Before(arrivals[j]) })
 	busiest, j := 0, 0
 	for i := range arrivals {
@@ -474,9 +548,9 @@ func TestStatusAndQueues(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { _, _, err := l.Acquire(ctx, "v", PriorityLive); done <- err }()
-	for l.QueueDepth() == 0 {
-		time.Sleep(time.Millisecond)
-	}
+	// Queued, with its max_wait timer set: moving the clock earlier would leave that timer 4 s
+	// after the move, past the end of the test's span, and the call stuck.
+	clock.waitTimer(4 * time.Second)
 	clock.Advance(3 * time.Second)
 	st, q := l.Status()[0], l.Queues()[0]
 	if st.Windows[0].Used != 3 || st.Queued != 1 || st.OldestWait != 3*time.Second || st.Saturation != 0.75 || st.Sent != 3 || st.InFlight != 0 {
