@@ -193,7 +193,7 @@ type routeState struct {
 	failLast                txn.Outcome
 	failCleared             bool
 
-	retired retiredEpisode
+	retired episode
 
 	throttleAbove time.Time // since when the queue is over the threshold
 	throttle      QueueStat
@@ -203,18 +203,32 @@ type routeState struct {
 	lastID [numKinds]string
 }
 
-// deprecationEpisode is a stretch of calls to deprecated endpoints, until a day passes without one.
-type deprecationEpisode struct {
-	first, last, sunset  time.Time
+// episode is a stretch of calls that show one problem (a deprecated or retired endpoint),
+// until a quiet spell with no such call ends it.
+type episode struct {
+	first, last          time.Time
 	calls, records       int
 	message, replacement string // of the last finding
 }
 
-// retiredEpisode is a stretch of calls to retired endpoints, until a day passes without one.
-type retiredEpisode struct {
-	first, last          time.Time
-	calls, records       int
-	message, replacement string // of the last finding
+// add counts one call that showed the problem at t, with f the finding that said so.
+func (ep *episode) add(t time.Time, records int, f *txn.Finding) {
+	if ep.calls == 0 {
+		ep.first = t
+	}
+	ep.calls++
+	ep.records += records
+	if t.After(ep.last) {
+		ep.last = t
+	}
+	ep.message, ep.replacement = f.Message, f.Replacement
+}
+
+// deprecationEpisode is a stretch of calls to deprecated endpoints, until a day passes without
+// one, with the earliest sunset its findings gave.
+type deprecationEpisode struct {
+	episode
+	sunset time.Time
 }
 
 // New returns an engine for cfg. It watches calls handed to Observe only once Start has

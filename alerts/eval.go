@@ -185,6 +185,24 @@ func (e *Engine) evalConsecutiveFailures(rs *routeState, now time.Time) {
 	e.fire(rs, k, now, rs.failSince, rs.failStreak, rs.failRecords)
 }
 
+// lastSign is when the problem of an episode was last seen: its last call, or the open alert's
+// last sighting when that is later (after a restart the episode starts empty).
+func lastSign(rs *routeState, k kind, ep *episode) time.Time {
+	if a := rs.active[k]; a != nil && a.LastSeen.After(ep.last) {
+		return a.LastSeen
+	}
+	return ep.last
+}
+
+// endEpisode is the rule of kind k with no episode: it does not hold, and its alert resolves
+// once quiet has passed since the problem was last seen.
+func (e *Engine) endEpisode(rs *routeState, k kind, last time.Time, quiet time.Duration, now time.Time) {
+	rs.holds[k] = false
+	if rs.active[k] != nil && now.Sub(last) > quiet {
+		e.resolve(rs, k, now)
+	}
+}
+
 // evalRetired fires as soon as the episode holds Calls calls to a retired endpoint, and
 // resolves after a day without one.
 func (e *Engine) evalRetired(rs *routeState, now time.Time) {
@@ -193,18 +211,12 @@ func (e *Engine) evalRetired(rs *routeState, now time.Time) {
 		return
 	}
 	d := &rs.retired
-	last := d.last
-	if a := rs.active[kindRetired]; a != nil && a.LastSeen.After(last) {
-		last = a.LastSeen
-	}
+	last := lastSign(rs, kindRetired, d)
 	if d.calls > 0 && now.Sub(last) > retiredQuiet {
-		*d = retiredEpisode{}
+		*d = episode{}
 	}
 	if d.calls == 0 {
-		rs.holds[kindRetired] = false
-		if rs.active[kindRetired] != nil && now.Sub(last) > retiredQuiet {
-			e.resolve(rs, kindRetired, now)
-		}
+		e.endEpisode(rs, kindRetired, last, retiredQuiet, now)
 		return
 	}
 	rs.holds[kindRetired] = d.calls >= r.Calls
@@ -271,19 +283,13 @@ func (e *Engine) evalDeprecation(rs *routeState, now time.Time) {
 		return
 	}
 	d := &rs.dep
-	last := d.last
-	if a := rs.active[kindDeprecation]; a != nil && a.LastSeen.After(last) {
-		last = a.LastSeen
-	}
+	last := lastSign(rs, kindDeprecation, &d.episode)
 	if d.calls > 0 && now.Sub(last) > deprecationQuiet {
 		// The tool moved off the endpoint: forget this episode.
 		*d = deprecationEpisode{}
 	}
 	if d.calls == 0 {
-		rs.holds[kindDeprecation] = false
-		if rs.active[kindDeprecation] != nil && now.Sub(last) > deprecationQuiet {
-			e.resolve(rs, kindDeprecation, now)
-		}
+		e.endEpisode(rs, kindDeprecation, last, deprecationQuiet, now)
 		return
 	}
 	rs.holds[kindDeprecation] = !d.sunset.IsZero() && d.sunset.Sub(now) <= r.SunsetWithin

@@ -224,15 +224,7 @@ func (rs *routeState) countDeprecation(c *callFacts) {
 		return
 	}
 	d := &rs.dep
-	if d.calls == 0 {
-		d.first = c.t
-	}
-	d.calls++
-	d.records += c.records
-	if c.t.After(d.last) {
-		d.last = c.t
-	}
-	d.message, d.replacement = dep.Message, dep.Replacement
+	d.add(c.t, c.records, dep)
 	// The detectors put the sunset date on the finding; the earliest one seen is the deadline.
 	if s := dep.Sunset; s != nil && (d.sunset.IsZero() || s.Before(d.sunset)) {
 		d.sunset = *s
@@ -247,16 +239,7 @@ func (rs *routeState) countRetired(c *callFacts) {
 	if f == nil || rs.rules.Retired == nil {
 		return
 	}
-	d := &rs.retired
-	if d.calls == 0 {
-		d.first = c.t
-	}
-	d.calls++
-	d.records += c.records
-	if c.t.After(d.last) {
-		d.last = c.t
-	}
-	d.message, d.replacement = f.Message, f.Replacement
+	rs.retired.add(c.t, c.records, f)
 }
 
 // hits reports whether the call is evidence for an incident of kind k, so an open incident's
