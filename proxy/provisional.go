@@ -58,12 +58,8 @@ func (p *Pipeline) scrubProvisional(tx *txn.Transaction, r *txn.Result) {
 	if set.empty() {
 		return
 	}
-	forms := set.forms()
-	scrubMessage(&r.Response, forms)
-	r.Error = scrubString(r.Error, forms)
+	// r shares its findings with the call's; scrub a copy so the final result is scrubbed
+	// once, from what the checks wrote.
 	r.Findings = slices.Clone(r.Findings)
-	for i := range r.Findings {
-		f := &r.Findings[i]
-		f.Message, f.Detail = scrubString(f.Message, forms), scrubString(f.Detail, forms)
-	}
+	scrubResult(r, set.forms())
 }

@@ -318,16 +318,21 @@ func scrubCall(tx *txn.Transaction, set *secretSet, errMsg string) string {
 	tx.Path = scrubString(tx.Path, forms)
 	tx.UpstreamURL = scrubString(tx.UpstreamURL, forms)
 	scrubMessage(&tx.Request, forms)
-	scrubMessage(&tx.Response, forms)
-	tx.Error = scrubString(tx.Error, forms)
-	for i := range tx.Findings {
-		f := &tx.Findings[i]
+	scrubResult(&tx.Result, forms)
+	return scrubString(errMsg, forms)
+}
+
+// scrubResult removes every form of the call's secrets from the answer side of a call.
+func scrubResult(r *txn.Result, forms []string) {
+	scrubMessage(&r.Response, forms)
+	r.Error = scrubString(r.Error, forms)
+	for i := range r.Findings {
+		f := &r.Findings[i]
 		f.Message, f.Detail = scrubString(f.Message, forms), scrubString(f.Detail, forms)
 	}
-	for i := range tx.Records {
-		tx.Records[i].Reason = scrubString(tx.Records[i].Reason, forms)
+	for i := range r.Records {
+		r.Records[i].Reason = scrubString(r.Records[i].Reason, forms)
 	}
-	return scrubString(errMsg, forms)
 }
 
 // requestText is the request body to scan and store: decoded when its Content-Encoding is one
