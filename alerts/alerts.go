@@ -83,6 +83,9 @@ type Config struct {
 	Tick time.Duration
 	// RebuildLimit caps the calls per route read back on start. If zero, DefaultRebuildLimit.
 	RebuildLimit int
+	// SinkFailingFor is how long a sink fails before its notifications_failing alert goes to
+	// the other sinks. If zero, DefaultSinkFailingFor.
+	SinkFailingFor time.Duration
 }
 
 // Engine is the alert engine: it watches every recorded call (Observe), keeps per-route
@@ -102,14 +105,16 @@ type Engine struct {
 	mu        sync.Mutex
 	routes    map[string]*routeState
 	order     []*routeState
-	storeRS   *routeState             // the store_write alert's state (store_alert.go)
-	storeFail storeFailure            // what the store last reported
-	byID      map[string]*store.Alert // firing alerts
-	silenced  map[string]time.Time    // "route/kind" -> muted until
-	startedAt time.Time
-	closed    bool
-	store     Store
-	outbox    chan outMsg
+	storeRS   *routeState  // the store_write alert's state (store_alert.go)
+	storeFail storeFailure // what the store last reported
+	// sinkStates is what each sink last answered (notifications.go).
+	sinkStates map[string]*sinkState
+	byID       map[string]*store.Alert // firing alerts
+	silenced   map[string]time.Time    // "route/kind" -> muted until
+	startedAt  time.Time
+	closed     bool
+	store      Store
+	outbox     chan outMsg
 
 	workers []*sinkWorker
 	logSink *logSink
@@ -270,7 +275,12 @@ func New(cfg Config) (*Engine, error) {
 			return nil, fmt.Errorf("alerts: two sinks are named %q", s.Name())
 		}
 		names[s.Name()] = true
-		e.workers = append(e.workers, newSinkWorker(s, e.cfg.Retry, e.log, e.metrics, &e.lost))
+		w := newSinkWorker(s, e.cfg.Retry, e.log, e.metrics, &e.lost)
+		w.report = func(n Notification, attempt, status int, err error, latency time.Duration, last bool) {
+			e.attempted(s.Name(), n, attempt, status, err, latency, last)
+		}
+		w.dropped = func(n Notification) { e.droppedNotification(s.Name(), n) }
+		e.workers = append(e.workers, w)
 	}
 	for _, ra := range cfg.Routes {
 		if e.routes[ra.Route] != nil {
@@ -311,6 +321,7 @@ func New(cfg Config) (*Engine, error) {
 		e.order = append(e.order, rs)
 	}
 	e.storeRS = newStoreState(cfg.Sinks)
+	e.sinkStates = newSinkStates(cfg.Sinks)
 	e.metrics.watchEngine(e)
 	return e, nil
 }

@@ -66,6 +66,7 @@ func (e *Engine) evaluateAll(now time.Time, queues []QueueStat) {
 		e.remind(rs, now)
 	}
 	e.remind(e.storeRS, now)
+	e.evalSinks(now)
 }
 
 func (e *Engine) evalSilence(rs *routeState, now time.Time) {
@@ -450,8 +451,8 @@ func (e *Engine) notify(event string, a *store.Alert, now time.Time) {
 
 // lookCommand is the command that lists what an alert is about.
 func lookCommand(route string, k kind, since time.Time) string {
-	if k == kindStoreWrite {
-		return "mtguard health" // its store line says what fails; the log has every failure
+	if k == kindStoreWrite || k == kindNotifyFailing {
+		return "mtguard health" // its store or sink line says what fails; the log has every failure
 	}
 	cmd := "mtguard log --route " + route + " --since " + since.UTC().Truncate(time.Minute).Format(time.RFC3339)
 	if k == kindContract {
@@ -549,6 +550,10 @@ func (e *Engine) describe(rs *routeState, k kind, now time.Time) string {
 			q.Group, FormatPercent(q.Saturation), FormatPercent(r.QueueAbove), q.Depth)
 	case kindStoreWrite:
 		return e.storeSummary()
+	case kindNotifyFailing:
+		if ss := e.sinkFor(rs.name); ss != nil && !ss.failingSince.IsZero() {
+			return e.sinkSummary(ss, now)
+		}
 	}
 	return k.String()
 }
@@ -584,6 +589,8 @@ func (e *Engine) resolution(rs *routeState, k kind, now time.Time) string {
 		return "the throttle queue drained"
 	case kindStoreWrite:
 		return "the transaction log writes again; the writes it held are applied"
+	case kindNotifyFailing:
+		return "the sink accepted a notification again"
 	}
 	return "recovered"
 }

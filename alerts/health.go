@@ -26,6 +26,10 @@ type Health struct {
 	Dropped int64 `json:"dropped_observations"`
 	// Store is the transaction log's state, apart from every route.
 	Store StoreHealth `json:"store"`
+	// Sinks is each alert sink's state; Undelivered sums their notifications not delivered
+	// since start.
+	Sinks       []SinkHealth `json:"sinks"`
+	Undelivered int          `json:"undelivered_notifications"`
 }
 
 // RouteHealth is one route's line in mtguard health.
@@ -53,7 +57,10 @@ func (e *Engine) Health() Health {
 	now := e.now()
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	h := Health{Time: now, Routes: make([]RouteHealth, 0, len(e.order)), Dropped: e.dropped.Load(), Store: e.storeHealth()}
+	h := Health{Time: now, Routes: make([]RouteHealth, 0, len(e.order)), Dropped: e.dropped.Load(), Store: e.storeHealth(), Sinks: e.sinksHealth()}
+	for _, s := range h.Sinks {
+		h.Undelivered += s.Undelivered
+	}
 	for _, rs := range e.order {
 		rs.hour.advance(now)
 		s := rs.hour.sum

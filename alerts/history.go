@@ -28,6 +28,11 @@ func (e *Engine) rebuild(ctx context.Context) error {
 		k, ok := kindByName(a.Kind)
 		if a.Route == StoreRoute && k == kindStoreWrite {
 			rs = e.storeRS // resolved once the store says it writes (StoreWriteRecovered)
+		} else if ss := e.sinkFor(a.Route); ss != nil && k == kindNotifyFailing {
+			rs = ss.rs // resolved by the sink's next delivery
+			if ss.failingSince.IsZero() {
+				ss.failingSince = a.Since
+			}
 		} else if rs == nil || !ok || !rs.rules.has(k) {
 			a.State, a.ResolvedAt = store.AlertResolved, now
 			a.Resolution = "the rule is no longer configured"
@@ -225,7 +230,7 @@ func (e *Engine) List(q store.AlertQuery) ([]store.Alert, error) {
 	if len(out) > limit {
 		out = out[:limit]
 	}
-	return out, nil
+	return e.withDeliveries(out), nil
 }
 
 // Alert returns one alert by id, or an error wrapping ErrAlertNotFound.
@@ -234,7 +239,7 @@ func (e *Engine) Alert(id string) (store.Alert, error) {
 	if a := e.byID[id]; a != nil {
 		c := *a
 		e.mu.Unlock()
-		return c, nil
+		return e.withDeliveries([]store.Alert{c})[0], nil
 	}
 	st := e.store
 	e.mu.Unlock()
@@ -244,7 +249,7 @@ func (e *Engine) Alert(id string) (store.Alert, error) {
 			return store.Alert{}, err
 		}
 		if ok {
-			return a, nil
+			return e.withDeliveries([]store.Alert{a})[0], nil
 		}
 	}
 	return store.Alert{}, fmt.Errorf("alert %s: %w", id, ErrAlertNotFound)

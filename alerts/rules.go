@@ -26,6 +26,9 @@ const (
 	// KindCallers fires when calls that matched none of a route's callers (caller.unknown)
 	// keep coming: a tool lost its key, or someone is trying the route.
 	KindCallers = "callers"
+	// KindNotificationsFailing fires when a sink has failed every notification for
+	// SinkFailingFor; it goes to the other sinks (notifications.go).
+	KindNotificationsFailing = "notifications_failing"
 )
 
 // kind indexes a route's per-rule state.
@@ -43,6 +46,7 @@ const (
 	kindRetired
 	kindStoreWrite
 	kindCallers
+	kindNotifyFailing
 	numKinds
 )
 
@@ -70,6 +74,8 @@ func (k kind) String() string {
 		return KindStoreWrite
 	case kindCallers:
 		return KindCallers
+	case kindNotifyFailing:
+		return KindNotificationsFailing
 	}
 	return "unknown"
 }
@@ -78,7 +84,7 @@ func (k kind) String() string {
 // error is a degraded flow, warning is something to plan for.
 func (k kind) severity() string {
 	switch k {
-	case kindSilence, kindAuth, kindStoreWrite:
+	case kindSilence, kindAuth, kindStoreWrite, kindNotifyFailing:
 		return "critical"
 	case kindErrorRate, kindContract, kindConsecutiveFailures, kindRetired, kindCallers:
 		return "error"

@@ -97,8 +97,11 @@ const sinkQueue = 256
 
 // sinkWorker owns one sink: a queue and a goroutine that sends and retries.
 type sinkWorker struct {
-	sink    Sink
-	retry   RetryPolicy
+	sink  Sink
+	retry RetryPolicy
+	// report records every attempt and drop (Engine.attempted); nil in tests of the worker.
+	report  func(n Notification, attempt, status int, err error, latency time.Duration, last bool)
+	dropped func(n Notification)
 	log     zerolog.Logger
 	metrics *Metrics
 	lost    *atomic.Int64
@@ -118,18 +121,30 @@ func newSinkWorker(s Sink, retry RetryPolicy, log zerolog.Logger, m *Metrics, lo
 
 // enqueue never blocks: a sink that has fallen sinkQueue notifications behind loses the next.
 func (w *sinkWorker) enqueue(n Notification) {
+	if !w.tryEnqueue(n) {
+		return
+	}
+	w.lost.Add(1)
+	w.metrics.notified(w.sink.Name(), "dropped")
+	w.log.Error().Str("sink", w.sink.Name()).Str("alert", n.Alert.ID).Str("event", n.Event).
+		Msg("alerts: sink queue full; notification dropped")
+	if w.dropped != nil {
+		w.dropped(n)
+	}
+}
+
+// tryEnqueue queues n unless the worker is closed; it reports whether a full queue dropped it.
+func (w *sinkWorker) tryEnqueue(n Notification) (full bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.closed {
-		return
+		return false
 	}
 	select {
 	case w.queue <- workItem{n: n}:
+		return false
 	default:
-		w.lost.Add(1)
-		w.metrics.notified(w.sink.Name(), "dropped")
-		w.log.Error().Str("sink", w.sink.Name()).Str("alert", n.Alert.ID).Str("event", n.Event).
-			Msg("alerts: sink queue full; notification dropped")
+		return true
 	}
 }
 
@@ -172,7 +187,13 @@ func (w *sinkWorker) run(done *sync.WaitGroup) {
 func (w *sinkWorker) deliver(n Notification) {
 	wait := w.retry.Backoff
 	for attempt := 1; ; attempt++ {
-		err := w.sink.Send(w.ctx, n)
+		var ans answer
+		start := time.Now()
+		err := w.sink.Send(withAnswer(w.ctx, &ans), n)
+		last := err != nil && (attempt >= w.retry.Attempts || errors.Is(err, ErrPermanent) || w.ctx.Err() != nil)
+		if w.report != nil {
+			w.report(n, attempt, ans.status, err, time.Since(start), last)
+		}
 		if err == nil {
 			w.metrics.notified(w.sink.Name(), "sent")
 			if attempt > 1 {
@@ -180,7 +201,6 @@ func (w *sinkWorker) deliver(n Notification) {
 			}
 			return
 		}
-		last := attempt >= w.retry.Attempts || errors.Is(err, ErrPermanent) || w.ctx.Err() != nil
 		ev, msg := w.log.Warn(), "alerts: notification failed; retrying"
 		if last {
 			ev, msg = w.log.Error(), "alerts: notification could not be delivered; giving up"

@@ -80,6 +80,10 @@ func SlackText(n Notification) string {
 		fmt.Fprintf(&b, ":repeat: Still firing: %s (%s)\n%s\n", title, a.Severity, slackEscape(a.Summary))
 	case EventNotice:
 		fmt.Fprintf(&b, ":information_source: Notice: %s\n%s\n", title, slackEscape(a.Summary))
+	case EventTest:
+		fmt.Fprintf(&b, ":test_tube: Test from mtguard: %s\n", slackEscape(a.Summary))
+		fmt.Fprintf(&b, "*Owner:* %s\n*Sent with:* `%s`", cmp.Or(a.Owner, "-"), a.Command)
+		return b.String()
 	case EventResolved:
 		fmt.Fprintf(&b, ":white_check_mark: Resolved: %s after %s\n%s\n", title, FormatDuration(a.ResolvedAt.Sub(a.FiredAt).Round(time.Minute)), slackEscape(a.Resolution))
 	case EventAcknowledged:
@@ -184,6 +188,20 @@ func (s *PagerDutySink) Send(ctx context.Context, n Notification) error {
 			CustomDetails: pdDetails{Owner: a.Owner, Since: a.Since.UTC(), Calls: a.Calls, Records: a.Records,
 				Look: a.Command, Acknowledge: "mtguard alerts ack " + a.ID},
 		}
+	case EventTest:
+		// A test is an incident opened and closed at once: PagerDuty shows it was received.
+		ev.EventAction = "trigger"
+		ev.Client = "mtguard"
+		ev.Payload = &pdPayload{Summary: txn.Truncate(a.Summary, pdSummaryMax), Source: "mtguard", Severity: "info",
+			Timestamp: a.FiredAt.UTC(), Component: "alerts", Class: EventTest, CustomDetails: pdDetails{Look: a.Command}}
+		body, err := json.Marshal(ev)
+		if err != nil {
+			return err
+		}
+		if err := post(ctx, s.hc, s.url, body, nil); err != nil {
+			return err
+		}
+		ev = pdEvent{RoutingKey: s.routingKey, DedupKey: a.ID, EventAction: "resolve"}
 	case EventAcknowledged:
 		ev.EventAction = "acknowledge"
 	case EventResolved:
@@ -293,6 +311,7 @@ func post(ctx context.Context, hc *http.Client, target string, body []byte, h ht
 		return &SinkError{Msg: "send: " + err.Error()}
 	}
 	defer resp.Body.Close()
+	noteAnswer(ctx, resp.StatusCode)
 	answer, _ := io.ReadAll(io.LimitReader(resp.Body, maxSinkAnswer))
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		return nil

@@ -60,6 +60,25 @@ type Alert struct {
 	AckComment string    `json:"ack_comment,omitempty"`
 	// SilencedUntil mutes notifications of this route and rule, this incident and new ones.
 	SilencedUntil time.Time `json:"silenced_until,omitzero"`
+	// Deliveries says, per notification and sink, whether the sink accepted it, and
+	// Undelivered counts those it did not. Both are filled in from the notification
+	// attempts when an alert is read, never stored with it.
+	Deliveries  []Delivery `json:"deliveries,omitempty"`
+	Undelivered int        `json:"undelivered,omitempty"`
+}
+
+// Delivery is the fate of one notification of an alert at one sink: its last attempt.
+type Delivery struct {
+	Event string    `json:"event"`
+	Sink  string    `json:"sink"`
+	Time  time.Time `json:"time"` // of the last attempt
+	// Result is NotifyDelivered, NotifyRetrying (still being tried), NotifyFailed or
+	// NotifyDropped.
+	Result    string  `json:"result"`
+	Attempts  int     `json:"attempts"`
+	Status    int     `json:"status,omitempty"`
+	Error     string  `json:"error,omitempty"`
+	LatencyMS float64 `json:"latency_ms"`
 }
 
 // AlertQuery selects alerts from the history. Zero fields do not filter.
@@ -76,6 +95,7 @@ func (s *Store) PutAlert(a Alert) error {
 	if a.ID == "" {
 		return fmt.Errorf("put alert: empty id")
 	}
+	a.Deliveries, a.Undelivered = nil, 0
 	b, err := json.Marshal(a)
 	if err != nil {
 		return fmt.Errorf("encode alert %s: %w", a.ID, err)
