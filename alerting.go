@@ -34,9 +34,11 @@ func newAlerting(cfg *config.Config, sinks []alerts.Sink, throttle alerts.Thrott
 		Routes:   routes,
 		Sinks:    sinks,
 		Renotify: cfg.Alerts.Renotify,
-		Metrics:  m,
-		Throttle: throttle,
-		Logger:   log,
+		// notifications_failing (issue 23)
+		SinkFailingFor: cfg.Alerts.SinkFailingFor,
+		Metrics:        m,
+		Throttle:       throttle,
+		Logger:         log,
 	})
 	if err != nil {
 		return nil, err

@@ -14,6 +14,9 @@ func Alerts(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 	if len(args) > 0 && args[0] == "ack" {
 		return AlertsAck(ctx, args[1:], stdout, stderr, getenv)
 	}
+	if len(args) > 0 && args[0] == "test" {
+		return AlertsTest(ctx, args[1:], stdout, stderr, getenv)
+	}
 	fs := NewFlagSet("alerts", stderr)
 	admin := fs.String("admin", "", "admin API `URL` (default $MTGUARD_ADMIN or "+defaultAdminURL+")")
 	all := fs.Bool("all", false, "the history too, not only the alerts firing now")

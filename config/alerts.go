@@ -33,6 +33,9 @@ type Alerts struct {
 	// Renotify is how often a firing alert nobody acknowledged is sent again; negative means
 	// never. Default alerts.DefaultRenotify.
 	Renotify time.Duration
+	// SinkFailingFor is how long a sink fails before the other sinks are told
+	// (notifications_failing). Zero means alerts.DefaultSinkFailingFor.
+	SinkFailingFor time.Duration
 }
 
 // Sink is one alerts.sinks item. Secrets (Slack webhook URLs, PagerDuty routing keys,
@@ -77,7 +80,8 @@ func isOff(n *yaml.Node) bool {
 // alerts reads the top-level alerts: block and checks that every route's sinks exist.
 func (p *configParser) alerts(n *yaml.Node, routes []Route) Alerts {
 	a := Alerts{}
-	f, _ := p.Mapping(n, "alerts", "sinks", "renotify")
+	f, _ := p.Mapping(n, "alerts", "sinks", "renotify", "sink_failing_for")
+	a.SinkFailingFor = p.alertDuration(f.Get("sink_failing_for"), "alerts.sink_failing_for", 0, maxAlertWindow)
 	if rn := f.Get("renotify"); isOff(rn) {
 		a.Renotify = -1
 	} else {

@@ -139,3 +139,33 @@ func (s *server) onlyPost(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Allow", "POST")
 	s.fail(w, r, problemf(errMethod, "%s takes POST, not %s", r.URL.Path, r.Method))
 }
+
+// testSinkRequest is the JSON body of POST /api/alerts/test.
+type testSinkRequest struct {
+	Sink string `json:"sink"`
+	By   string `json:"by"`
+}
+
+// testSink answers POST /api/alerts/test {"sink": NAME}: one test notification, sent now
+// without retrying, and the sink's answer. A sink that refuses it is still a 200: the test
+// ran, and its answer says the sink failed.
+func (s *server) testSink(w http.ResponseWriter, r *http.Request) {
+	var req testSinkRequest
+	dec := json.NewDecoder(io.LimitReader(r.Body, maxAckBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil || strings.TrimSpace(req.Sink) == "" {
+		s.fail(w, r, problemf(errBadRequest, `the body must be JSON like {"sink": "ops-slack"} naming a sink of alerts.sinks`))
+		return
+	}
+	note := noteAudit(r)
+	note.param("sink", req.Sink)
+	res, err := s.alerts.TestSink(r.Context(), strings.TrimSpace(req.Sink), strings.TrimSpace(req.By))
+	if err != nil {
+		if errors.Is(err, alerts.ErrSinkNotFound) {
+			err = problemf(err, "%v", err)
+		}
+		s.fail(w, r, err)
+		return
+	}
+	s.respond(w, http.StatusOK, res)
+}

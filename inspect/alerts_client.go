@@ -52,3 +52,11 @@ func (c *Client) Acknowledge(ctx context.Context, id string, ack alerts.Ack) (st
 	err := c.do(ctx, http.MethodPost, "/api/alerts/"+url.PathEscape(id)+"/ack", nil, req, &a)
 	return a, err
 }
+
+// TestSink sends a test notification to the sink named sink (POST /api/alerts/test) and
+// returns its answer.
+func (c *Client) TestSink(ctx context.Context, sink, by string) (alerts.TestResult, error) {
+	var res alerts.TestResult
+	err := c.do(ctx, http.MethodPost, "/api/alerts/test", nil, testSinkRequest{Sink: sink, By: by}, &res)
+	return res, err
+}

@@ -75,6 +75,8 @@ func classify(err error) (status int, detail string) {
 		status, detail = http.StatusNotFound, "no such transaction"
 	case errors.Is(err, alerts.ErrAlertNotFound):
 		status, detail = http.StatusNotFound, "no such alert"
+	case errors.Is(err, alerts.ErrSinkNotFound):
+		status, detail = http.StatusNotFound, "no such sink"
 	case errors.Is(err, errNoRoute):
 		status, detail = http.StatusNotFound, "no such endpoint"
 	case errors.Is(err, errNotReplayable):

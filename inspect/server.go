@@ -172,6 +172,7 @@ func (s *server) surface(cfg ServerConfig) []endpoint {
 			endpoint{"GET /api/alerts", api, s.listAlerts},
 			endpoint{"GET /api/alerts/{id}", api, s.getAlert},
 			endpoint{"POST /api/alerts/{id}/ack", RoleOperator, s.ackAlert},
+			endpoint{"POST /api/alerts/test", RoleOperator, s.testSink},
 			endpoint{"/api/health", api, s.methodNotAllowed},
 			endpoint{"/api/alerts", api, s.methodNotAllowed},
 			endpoint{"/api/alerts/{id}", api, s.methodNotAllowed},
