@@ -173,6 +173,8 @@ func (s *server) surface(cfg ServerConfig) []endpoint {
 			endpoint{"GET /api/alerts/{id}", api, s.getAlert},
 			endpoint{"POST /api/alerts/{id}/ack", RoleOperator, s.ackAlert},
 			endpoint{"POST /api/alerts/test", RoleOperator, s.testSink},
+			endpoint{"GET /api/postmortems", api, s.postmortem},
+			endpoint{"/api/postmortems", api, s.methodNotAllowed},
 			endpoint{"/api/health", api, s.methodNotAllowed},
 			endpoint{"/api/alerts", api, s.methodNotAllowed},
 			endpoint{"/api/alerts/{id}", api, s.methodNotAllowed},
