@@ -100,6 +100,23 @@ type TimelineEvent struct {
 	Accepted *bool  `json:"accepted,omitempty"`
 	// Transaction is the call that marks a failure, a fix or a replay.
 	Transaction string `json:"transaction,omitempty"`
+	of          string // a notification's alert event, for the order of one instant
+}
+
+// timelineRank orders the events of one instant as they follow from each other: a
+// notification comes right after the event it tells of.
+func timelineRank(e TimelineEvent) int {
+	order := []string{TimelineFirstFailure, TimelineDetected, TimelineAcknowledged, TimelineLastFailure, TimelineFixed, TimelineRecovered, TimelineReplayed}
+	if e.Event != TimelineNotified {
+		return 2 * slices.Index(order, e.Event)
+	}
+	switch e.of {
+	case alerts.EventAcknowledged:
+		return 2*slices.Index(order, TimelineAcknowledged) + 1
+	case alerts.EventResolved:
+		return 2*slices.Index(order, TimelineRecovered) + 1
+	}
+	return 2*slices.Index(order, TimelineDetected) + 1
 }
 
 // PostmortemTimes are the incident's durations in seconds; null when unknown.
@@ -315,8 +332,10 @@ func (pm *Postmortem) build(calls []txn.Transaction) {
 		for _, f := range tx.Findings {
 			pf := findings[f.Code]
 			if pf == nil {
-				spec, _ := txn.Lookup(f.Code)
-				pf = &PostmortemFinding{Code: f.Code, Title: spec.Title, Docs: spec.DocsURL(), VendorDocs: []string{}, Example: f.Message}
+				pf = &PostmortemFinding{Code: f.Code, VendorDocs: []string{}, Example: f.Message}
+				if spec, ok := txn.Lookup(f.Code); ok {
+					pf.Title, pf.Docs = spec.Title, spec.DocsURL()
+				}
 				findings[f.Code] = pf
 			}
 			pf.Calls++
@@ -468,14 +487,17 @@ func (pm *Postmortem) timeline(firstFail, lastFail, fix *txn.Transaction) {
 		}
 		for _, d := range a.Deliveries {
 			ok := d.Result == store.NotifyDelivered
-			detail := fmt.Sprintf("%s notification to %s: %s after %d attempts", d.Event, d.Sink, d.Result, d.Attempts)
+			detail := fmt.Sprintf("%s notification to %s: %s after %d attempt", d.Event, d.Sink, d.Result, d.Attempts)
+			if d.Attempts != 1 {
+				detail += "s"
+			}
 			if d.Status != 0 {
 				detail += fmt.Sprintf(" (HTTP %d)", d.Status)
 			}
 			if d.Error != "" {
 				detail += ": " + d.Error
 			}
-			add(TimelineEvent{Time: d.Time, Event: TimelineNotified, Alert: a.ID, Sink: d.Sink, Accepted: &ok, Detail: detail})
+			add(TimelineEvent{Time: d.Time, Event: TimelineNotified, Alert: a.ID, Sink: d.Sink, Accepted: &ok, Detail: detail, of: d.Event})
 		}
 		if a.Notifications > 0 && len(a.Deliveries) == 0 {
 			pm.Unknown = append(pm.Unknown, fmt.Sprintf("alert %s was handed to sinks %d times, but no delivery attempt was recorded (an mtguard older than the notification record)", a.ID, a.Notifications))
@@ -507,9 +529,8 @@ func (pm *Postmortem) timeline(firstFail, lastFail, fix *txn.Transaction) {
 		add(TimelineEvent{Time: first.Time, Event: TimelineReplayed, Transaction: first.Replay,
 			Detail: fmt.Sprintf("%d failed calls replayed from here on: %s", pm.Replays.Calls, strings.Join(parts, ", "))})
 	}
-	rank := []string{TimelineFirstFailure, TimelineDetected, TimelineNotified, TimelineAcknowledged, TimelineLastFailure, TimelineFixed, TimelineRecovered, TimelineReplayed}
 	slices.SortStableFunc(ev, func(a, b TimelineEvent) int {
-		return cmp.Or(a.Time.Compare(b.Time), slices.Index(rank, a.Event)-slices.Index(rank, b.Event))
+		return cmp.Or(a.Time.Compare(b.Time), timelineRank(a)-timelineRank(b))
 	})
 	pm.Timeline = append(pm.Timeline, ev...)
 
