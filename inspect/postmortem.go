@@ -53,13 +53,13 @@ type Postmortem struct {
 	Since time.Time `json:"since"`
 	Until time.Time `json:"until"`
 	// Owner is the route's owner as the alerts named it; empty when unknown.
-	Owner    string             `json:"owner"`
-	Summary  PostmortemSummary  `json:"summary"`
-	Timeline []TimelineEvent    `json:"timeline"`
-	Times    PostmortemTimes    `json:"times"`
-	Alerts   []store.Alert      `json:"alerts"`
+	Owner    string              `json:"owner"`
+	Summary  PostmortemSummary   `json:"summary"`
+	Timeline []TimelineEvent     `json:"timeline"`
+	Times    PostmortemTimes     `json:"times"`
+	Alerts   []store.Alert       `json:"alerts"`
 	Findings []PostmortemFinding `json:"findings"`
-	Replays  PostmortemReplays  `json:"replays"`
+	Replays  PostmortemReplays   `json:"replays"`
 	// Undelivered lists the records of failed calls that no later call delivered.
 	Undelivered PostmortemUndelivered `json:"undelivered"`
 	// Unknown says what the record cannot tell.
@@ -143,9 +143,9 @@ type PostmortemFinding struct {
 
 // PostmortemReplays is what was resent of the incident's failed calls, and how it went.
 type PostmortemReplays struct {
-	Calls     int            `json:"calls"`
-	ByOutcome []OutcomeCount `json:"by_outcome"`
-	Items     []PostmortemReplay   `json:"items"`
+	Calls     int                `json:"calls"`
+	ByOutcome []OutcomeCount     `json:"by_outcome"`
+	Items     []PostmortemReplay `json:"items"`
 }
 
 // PostmortemReplay is one resend of a failed call.
@@ -187,7 +187,7 @@ func BuildPostmortem(ctx context.Context, src PostmortemSource, req PostmortemRe
 	}
 	pm := Postmortem{Version: PostmortemVersion, Generated: now().UTC(), Timeline: []TimelineEvent{},
 		Alerts: []store.Alert{}, Findings: []PostmortemFinding{}, Unknown: []string{}, FollowUps: []string{},
-		Replays: PostmortemReplays{ByOutcome: []OutcomeCount{}, Items: []PostmortemReplay{}},
+		Replays:     PostmortemReplays{ByOutcome: []OutcomeCount{}, Items: []PostmortemReplay{}},
 		Undelivered: PostmortemUndelivered{Keys: []string{}, Calls: []string{}}}
 	switch {
 	case req.Alert != "":
