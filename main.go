@@ -62,6 +62,7 @@ Usage:
   mtguard health [--check] [--json]  one line per route: state, last hour, last delivery, alerts, owner
   mtguard alerts [--all] [--json]    alerts firing (--all: history); mtguard alerts ack ID [--silence 2h]
   mtguard postmortem ALERT_ID        the incident's account from the record (--route R --since T; --format md|html|json)
+  mtguard drill start --route R --fault F  rehearse a vendor failure (--for 10m, --expect "alert within 5m"); drill status|stop ID
   mtguard limits [--json]            each vendor budget: use per window, in flight, queue, pause, throttled
   mtguard audit [--since 24h]        every state-changing admin action: who, role, what, when, from where, outcome
   mtguard version                    print the version
@@ -111,6 +112,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return cli.Audit(ctx, rest, stdout, stderr, getenv)
 	case "postmortem":
 		return cli.Postmortem(ctx, rest, stdout, stderr, getenv)
+	case "drill":
+		return cli.Drill(ctx, rest, stdout, stderr, getenv)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "mtguard", version)
 		return nil

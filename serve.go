@@ -40,6 +40,8 @@ type server struct {
 	forward   *forwardListener // nil when forward mode is off
 	acme      []*acmeCerts     // the listeners whose certificate comes from an ACME CA
 	alerts    *alerting
+	faults    *proxy.Drills         // the drills under way, as the pipeline sees them
+	drills    *inspect.DrillManager // mtguard drill (drills.go)
 	log       zerolog.Logger
 	stopping  atomic.Bool
 	errs      chan error
@@ -74,7 +76,9 @@ func startServer(ctx context.Context, cfg *config.Config, getenv func(string) st
 	if err != nil {
 		return nil, err
 	}
-	s := &server{cfg: cfg, store: st, alerts: alerts, log: log, errs: make(chan error, 3)}
+	s := &server{cfg: cfg, store: st, alerts: alerts, log: log, errs: make(chan error, 3), faults: proxy.NewDrills(nil)}
+	s.drills = inspect.NewDrillManager(inspect.DrillConfig{Store: st, Faults: &drillFaults{drills: s.faults, routes: cfg.Routes},
+		Alerts: alerts.engine, Transactions: st, Logger: log})
 	groups, err := s.buildPipeline(sec, limits)
 	if err != nil {
 		st.Close()
@@ -97,6 +101,7 @@ func startServer(ctx context.Context, cfg *config.Config, getenv func(string) st
 		Version:      version,
 		Reservations: st,
 		ReplayHold:   replayHold(sec.routes, groups),
+		Drills:       s.drills,
 	}), adminWriteTimeout)
 	if err := s.listen(sec, writeTimeout); err != nil {
 		st.Close()
@@ -239,6 +244,7 @@ func (s *server) buildPipeline(sec secrets, limits *limiterView) ([]proxy.LimitG
 		Logger:             s.log,
 		Limiter:            limits.l,
 		WriteIdleTimeout:   writeIdleTimeout,
+		Drills:             s.faults,
 	})
 	return groups, err
 }
@@ -310,6 +316,7 @@ func (s *server) launch(ctx context.Context) {
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel
 	s.alerts.start(ctx, s.cfg.Store.Path, s.store, s.pipeline)
+	s.recoverDrills(ctx) // before serving: no drill of the last run outlives it
 	go s.serve(s.data, s.dataLn)
 	go s.serve(s.admin, s.adminLn)
 	for _, a := range s.acme {
@@ -370,6 +377,7 @@ func (s *server) shutdown() error {
 		err = ferr
 	}
 	s.cancel()
+	s.drills.Close()
 	s.alerts.close()
 	if cerr := s.store.Close(); err == nil {
 		err = cerr

@@ -109,12 +109,14 @@ type Engine struct {
 	storeFail storeFailure // what the store last reported
 	// sinkStates is what each sink last answered (notifications.go).
 	sinkStates map[string]*sinkState
-	byID       map[string]*store.Alert // firing alerts
-	silenced   map[string]time.Time    // "route/kind" -> muted until
-	startedAt  time.Time
-	closed     bool
-	store      Store
-	outbox     chan outMsg
+	// silenceDrills holds the ids of silence drills under way (drills.go).
+	silenceDrills sync.Map
+	byID          map[string]*store.Alert // firing alerts
+	silenced      map[string]time.Time    // "route/kind" -> muted until
+	startedAt     time.Time
+	closed        bool
+	store         Store
+	outbox        chan outMsg
 
 	workers []*sinkWorker
 	logSink *logSink
@@ -135,6 +137,9 @@ type observation struct {
 	records   int
 	findings  []txn.Finding // shared with the committed transaction, read only
 	barrier   chan struct{} // set on a sync marker instead of a call
+	drill     string        // the drill that made the call; "" for real traffic
+	// hidden: a silence drill keeps the call from the silence rule
+	hidden bool
 }
 
 func observationOf(tx *txn.Transaction) observation {
@@ -148,6 +153,7 @@ func observationOf(tx *txn.Transaction) observation {
 		recordMS:  tx.RecordMS,
 		records:   len(tx.RecordKeys),
 		findings:  tx.Findings,
+		drill:     tx.Drill,
 	}
 	switch tx.Outcome {
 	case txn.OutcomeDelivered, txn.OutcomeFailed, txn.OutcomePartial, txn.OutcomeTimeout:
@@ -358,7 +364,7 @@ func (r Rules) check() error {
 // (Dropped, and mtguard_alert_observations_dropped_total).
 func (e *Engine) Observe(tx txn.Transaction) {
 	select {
-	case e.in <- observationOf(&tx):
+	case e.in <- e.drillObservation(observationOf(&tx)):
 	default:
 		e.dropped.Add(1)
 	}

@@ -14,7 +14,7 @@ import (
 // whole replay rather than once per replayed call against windows that are still filling.
 func (e *Engine) process(o observation, replay bool) {
 	rs := e.routes[o.route]
-	if !replay {
+	if !replay && o.drill == "" { // a drill's calls are not real traffic
 		e.metrics.observe(rs, o)
 	}
 	if rs == nil {

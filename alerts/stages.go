@@ -24,6 +24,7 @@ type callFacts struct {
 	t         time.Time // when the call ended, never later than the engine's clock
 	records   int
 	latencyMS float64 // < 0 when the vendor was not asked
+	hidden    bool    // a silence drill hides the call from the silence rule
 
 	// delivered and failed overlap on a partial call: records arrived, yet not all of them.
 	delivered bool
@@ -55,7 +56,7 @@ type callFacts struct {
 // assigning a composite value: copying the facts cost the per-call benchmark about a tenth of
 // its time.
 func (c *callFacts) classify(o *observation, rules *Rules, now time.Time) {
-	c.t = o.at
+	c.t, c.hidden = o.at, o.hidden
 	if c.t.After(now) {
 		c.t = now
 	}
@@ -124,7 +125,9 @@ func (rs *routeState) count(c *callFacts) {
 		rs.lastCall = c.t
 	}
 	rs.hour.add(c.t, c.delivered, c.failed, c.latencyMS)
-	rs.countDelivery(c)
+	if !c.hidden {
+		rs.countDelivery(c)
+	}
 	rs.countWindows(c)
 	rs.countAuth(c)
 	rs.countFailures(c)

@@ -142,6 +142,8 @@ type Route struct {
 	// rules, outcome rules and the documented limits the throttler reads. Nil when the route
 	// has neither a preset nor rules of its own.
 	Vendor *vendors.Preset
+	// NoDrills refuses drills on the route (drills: false): mtguard drill start is refused.
+	NoDrills bool
 	// Line is the line of the route's item in the config file, for messages about the route.
 	Line int
 	// limitsLine and limitsKey say where the route's limits group is written, for messages
@@ -420,7 +422,7 @@ func (p *configParser) route(rk string, item *yaml.Node, set *routeSet) (Route, 
 		p.Addf(item.Line, rk, "expected a route (a mapping with name, prefix, upstream, ...), found %s", yamlstrict.Describe(item))
 		return Route{}, false
 	}
-	f, _ := p.Mapping(item, rk, "name", "prefix", "upstream", "owner", "record_keys", "timeout", "auth", "contracts", "host", "alerts", "preset", "versions", "outcomes", "limits", "callers")
+	f, _ := p.Mapping(item, rk, "name", "prefix", "upstream", "owner", "record_keys", "timeout", "auth", "contracts", "host", "alerts", "preset", "versions", "outcomes", "limits", "callers", "drills")
 	r := Route{Line: item.Line}
 	preset := p.routePreset(f, rk)
 
@@ -471,6 +473,9 @@ func (p *configParser) route(rk string, item *yaml.Node, set *routeSet) (Route, 
 	}
 
 	r.Owner, _ = p.Str(f.Get("owner"), rk+".owner")
+	if on, ok := p.Bool(f.Get("drills"), rk+".drills"); ok {
+		r.NoDrills = !on
+	}
 
 	for _, k := range p.List(f.Get("record_keys"), rk+".record_keys") {
 		if _, err := schemas.ParseKeyPath(k.Val); err != nil {

@@ -75,6 +75,10 @@ func classify(err error) (status int, detail string) {
 		status, detail = http.StatusNotFound, "no such transaction"
 	case errors.Is(err, alerts.ErrAlertNotFound):
 		status, detail = http.StatusNotFound, "no such alert"
+	case errors.Is(err, ErrDrillNotFound):
+		status, detail = http.StatusNotFound, "no such drill"
+	case errors.Is(err, errDrillRefused):
+		status, detail = http.StatusConflict, "the drill cannot start"
 	case errors.Is(err, alerts.ErrSinkNotFound):
 		status, detail = http.StatusNotFound, "no such sink"
 	case errors.Is(err, errNoRoute):

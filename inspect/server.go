@@ -70,6 +70,8 @@ type ServerConfig struct {
 	Metrics http.Handler
 	// Limits serves GET /api/limits. If nil, it is not served.
 	Limits Limits
+	// Drills serves /api/drills (mtguard drill). If nil, it is not served.
+	Drills *DrillManager
 	// Now is the clock that relative times such as since=24h count back from.
 	// If nil, time.Now is used.
 	Now func() time.Time
@@ -91,6 +93,7 @@ type server struct {
 	limitsSrc Limits
 	// auditLog is nil without one.
 	auditLog AuditLog
+	drills   *DrillManager // nil without drills
 }
 
 // NewServer returns the admin API handler: the transaction log under /api/ and the health
@@ -189,6 +192,19 @@ func (s *server) surface(cfg ServerConfig) []endpoint {
 		eps = append(eps,
 			endpoint{"GET /api/limits", api, s.limits},
 			endpoint{"/api/limits", api, s.methodNotAllowed},
+		)
+	}
+	if cfg.Drills != nil {
+		// A drill breaks a route on purpose: an operator's call, like a replay.
+		s.drills = cfg.Drills
+		eps = append(eps,
+			endpoint{"POST /api/drills", RoleOperator, s.startDrill},
+			endpoint{"GET /api/drills", api, s.listDrills},
+			endpoint{"GET /api/drills/{id}", api, s.getDrill},
+			endpoint{"POST /api/drills/{id}/stop", RoleOperator, s.stopDrill},
+			endpoint{"/api/drills", api, s.methodNotAllowed},
+			endpoint{"/api/drills/{id}", api, s.methodNotAllowed},
+			endpoint{"/api/drills/{id}/stop", api, s.onlyPost},
 		)
 	}
 	if cfg.AuditLog != nil {

@@ -81,6 +81,8 @@ type PipelineConfig struct {
 	// vendor sends it, and a tool that stops reading is cut off (client.stalled). If zero,
 	// DefaultWriteIdleTimeout.
 	WriteIdleTimeout time.Duration
+	// Drills, if set, are the drills under way (drill.go): their calls are answered or altered.
+	Drills *Drills
 }
 
 // Pipeline is the per-call logic shared by every front end: bound and parse the body, extract
@@ -117,6 +119,9 @@ func NewPipeline(cfg PipelineConfig) (*Pipeline, error) {
 	}
 	if cfg.WriteIdleTimeout == 0 {
 		cfg.WriteIdleTimeout = DefaultWriteIdleTimeout
+	}
+	if cfg.Drills != nil {
+		cfg.Transport = &drillTransport{next: cfg.Transport, now: cfg.Now}
 	}
 	return &Pipeline{cfg: cfg}, nil
 }
@@ -191,6 +196,7 @@ func (p *Pipeline) RoundTrip(req *http.Request) (*http.Response, error) {
 	if s := f.checkRequest(); s != nil {
 		return s.resp, s.err
 	}
+	f.drill()
 	if s := f.recordIntent(); s != nil {
 		return s.resp, s.err
 	}

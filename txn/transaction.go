@@ -101,6 +101,9 @@ type Call struct {
 	// Actor is the name of the admin token whose action made this call (a replay); "" for
 	// calls the tools sent.
 	Actor string `json:"actor,omitempty"`
+	// Drill is the id of the drill that answered or altered this call (mtguard drill); ""
+	// for real traffic. Drill calls are left out of the Prometheus metrics.
+	Drill string `json:"drill,omitempty"`
 
 	// IntentStored is set by the store once it has committed this call's intent, so that its
 	// result can be written without checking for an earlier one. It is never serialised.

@@ -59,6 +59,9 @@ type Preset struct {
 	// Base is the generic preset whose rules run after this one's; nil for the generic preset
 	// itself and for routes without a preset.
 	Base *Preset
+	// DrillAnswers are the vendor's failure answers a drill plays back, by fault
+	// (DrillExpireAuth, DrillDiscard); nil when the preset gives none.
+	DrillAnswers map[string]DrillAnswer
 }
 
 // Limits are a vendor's documented rate limits, kept as data for the throttler.
