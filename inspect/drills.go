@@ -141,8 +141,11 @@ func (m *DrillManager) Start(ctx context.Context, req DrillRequest) (store.Drill
 	if m.closed {
 		return store.Drill{}, errors.New("mtguard is shutting down")
 	}
-	if _, ok, _ := m.cfg.Store.GetDrill(d.ID); ok {
-		return store.Drill{}, problemf(errDrillRefused, "a drill of route %s started this second already: try again", req.Route)
+	for n, base := 2, d.ID; ; n++ {
+		if _, ok, _ := m.cfg.Store.GetDrill(d.ID); !ok {
+			break
+		}
+		d.ID = fmt.Sprintf("%s-%d", base, n) // another drill of the route began this second
 	}
 	// Stored before the fault is on: a crash in between leaves a running drill that the next
 	// start ends, never a fault nobody knows of.
@@ -210,7 +213,9 @@ func (m *DrillManager) finish(ctx context.Context, d store.Drill, by string, at 
 	return d
 }
 
-// Get returns the drill id; a running one carries its report so far.
+// Get returns the drill id with its report: so far for a running drill; for an ended one, of
+// the alerts that fired while it ran, with their notifications as they stand now (a sink may
+// accept one a moment after the drill ended).
 func (m *DrillManager) Get(ctx context.Context, id string) (store.Drill, error) {
 	d, ok, err := m.cfg.Store.GetDrill(id)
 	if err != nil {
@@ -219,8 +224,11 @@ func (m *DrillManager) Get(ctx context.Context, id string) (store.Drill, error) 
 	if !ok {
 		return d, fmt.Errorf("drill %s: %w", id, ErrDrillNotFound)
 	}
-	if d.State == store.DrillRunning {
+	switch {
+	case d.State == store.DrillRunning:
 		d.Report = m.report(ctx, d, m.cfg.Now())
+	case d.EndedBy != "refused":
+		d.Report = m.report(ctx, d, d.EndedAt)
 	}
 	return d, nil
 }

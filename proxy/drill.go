@@ -210,7 +210,9 @@ func (t *drillTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	case FaultStatus:
 		h := http.Header{"Content-Type": {"application/json"}}
 		if fault.Status == http.StatusTooManyRequests || fault.Status == http.StatusServiceUnavailable {
-			h.Set("Retry-After", "30")
+			// Short: the throttle pauses the route's limits group for it, and a drill must not
+			// hold up the real calls that follow it.
+			h.Set("Retry-After", "1")
 		}
 		return drillResponse(req, fault.Status, h, fmt.Sprintf(`{"error":"%s","drill":true}`, http.StatusText(fault.Status))), nil
 	case FaultExpireAuth, FaultDiscard:
