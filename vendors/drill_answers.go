@@ -11,8 +11,8 @@ import (
 
 // DrillAnswer is an answer the vendor gives when it fails in a way a drill can play back
 // (mtguard drill --fault expire-auth or discard): the status, headers and body, as the vendor
-// documents them. The preset's own rules must recognise it, which TestDrillAnswersAreRecognised
-// checks.
+// documents them. The preset's own rules must recognise it (the root TestDrillsEndToEnd plays
+// the marketo and generic ones through the real server).
 type DrillAnswer struct {
 	Status  int
 	Headers http.Header
