@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -116,6 +117,8 @@ type ActiveDrill struct {
 // Drills holds the drills under way, at most one per route. Its methods are safe for
 // concurrent use; the pipeline reads it on every call.
 type Drills struct {
+	// running counts the drills under way, so that a call with none running takes no lock.
+	running atomic.Int32
 	mu      sync.RWMutex
 	byRoute map[string]ActiveDrill
 	// sample returns a number in [0, 1) to decide whether a call is in a partial drill.
@@ -144,6 +147,7 @@ func (d *Drills) Start(a ActiveDrill) error {
 		a.Share = 1
 	}
 	d.byRoute[a.Route] = a
+	d.running.Add(1)
 	return nil
 }
 
@@ -154,6 +158,7 @@ func (d *Drills) Stop(id string) bool {
 	for r, a := range d.byRoute {
 		if a.ID == id {
 			delete(d.byRoute, r)
+			d.running.Add(-1)
 			return true
 		}
 	}
@@ -162,6 +167,9 @@ func (d *Drills) Stop(id string) bool {
 
 // Active returns the drill under way on route.
 func (d *Drills) Active(route string) (ActiveDrill, bool) {
+	if d.running.Load() == 0 {
+		return ActiveDrill{}, false
+	}
 	d.mu.RLock()
 	defer d.mu.RUnlock()
 	a, ok := d.byRoute[route]
