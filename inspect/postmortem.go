@@ -301,8 +301,13 @@ func (pm *Postmortem) build(calls []txn.Transaction) {
 	findings := map[string]*PostmortemFinding{}
 	failedIDs := map[string]bool{}
 	var firstFail, lastFail *txn.Transaction
+	drills := map[string]int{}
 	for i := range calls {
 		tx := &calls[i]
+		if tx.Drill != "" && !tx.Time.Before(pm.Since) && tx.Time.Before(pm.Until) {
+			drills[tx.Drill]++ // a rehearsal, not the incident
+			continue
+		}
 		if tx.ReplayOf != "" || tx.Time.Before(pm.Since) || !tx.Time.Before(pm.Until) || tx.Outcome == txn.OutcomePending || hasCode(tx, txn.CodeCallerUnknown) {
 			continue
 		}
@@ -348,6 +353,9 @@ func (pm *Postmortem) build(calls []txn.Transaction) {
 		}
 	}
 	pm.Summary.Records, pm.Summary.FailedRecords = len(all), len(failedRecs)
+	for _, id := range slices.Sorted(mapKeys(drills)) {
+		pm.Unknown = append(pm.Unknown, fmt.Sprintf("%d calls of drill %s fall in the window; they are left out of the counts (mtguard drill status %s)", drills[id], id, id))
+	}
 	pm.Summary.ByOutcome = outcomeCounts(func(yield func(txn.Outcome, int, int)) {
 		for o, t := range byOutcome {
 			yield(o, t.calls, len(t.records))
@@ -374,7 +382,7 @@ func (pm *Postmortem) build(calls []txn.Transaction) {
 			for _, k := range tx.RecordKeys {
 				deliveredAt[k] = tx.Time
 			}
-			if fix == nil && lastFail != nil && tx.ReplayOf == "" && tx.Time.After(lastFail.Time) {
+			if fix == nil && lastFail != nil && tx.ReplayOf == "" && tx.Drill == "" && tx.Time.After(lastFail.Time) {
 				fix = tx
 			}
 		}
