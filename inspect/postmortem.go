@@ -170,6 +170,8 @@ const (
 	maxUndeliveredKeys = 200
 	// maxPostmortemCalls caps the calls read for one report.
 	maxPostmortemCalls = 200000
+	// callLookback is how long before the incident's start a call of it may have begun.
+	callLookback = time.Hour
 )
 
 // PostmortemSource is what a postmortem reads: the log and the alerts (with deliveries).
@@ -250,7 +252,9 @@ func BuildPostmortem(ctx context.Context, src PostmortemSource, req PostmortemRe
 	// Every call of the route from the incident's start to now: the incident's own, the
 	// replays of its failures, and later calls that delivered its records.
 	var calls []txn.Transaction
-	q := store.Query{Route: pm.Route, Since: pm.Since, Limit: 1000, Ascending: true}
+	// An alert's since is when its first evidence ended; the call began up to a route timeout
+	// (and a throttle wait) earlier.
+	q := store.Query{Route: pm.Route, Since: pm.Since.Add(-callLookback), Limit: 1000, Ascending: true}
 	for {
 		page, err := src.Transactions.Query(ctx, q)
 		if err != nil {
@@ -284,6 +288,11 @@ func hasCode(tx *txn.Transaction, code string) bool {
 	return slices.ContainsFunc(tx.Findings, func(f txn.Finding) bool { return f.Code == code })
 }
 
+// callEnd is when a call ended.
+func callEnd(tx *txn.Transaction) time.Time {
+	return tx.Time.Add(time.Duration(tx.DurationMS * float64(time.Millisecond)))
+}
+
 func delivered(tx *txn.Transaction) bool {
 	return tx.Outcome == txn.OutcomeDelivered || tx.Outcome == txn.OutcomePartial
 }
@@ -304,11 +313,13 @@ func (pm *Postmortem) build(calls []txn.Transaction) {
 	drills := map[string]int{}
 	for i := range calls {
 		tx := &calls[i]
-		if tx.Drill != "" && !tx.Time.Before(pm.Since) && tx.Time.Before(pm.Until) {
+		// A call is the incident's when it ended at or after its start and began before its end.
+		in := !callEnd(tx).Before(pm.Since) && tx.Time.Before(pm.Until)
+		if tx.Drill != "" && in {
 			drills[tx.Drill]++ // a rehearsal, not the incident
 			continue
 		}
-		if tx.ReplayOf != "" || tx.Time.Before(pm.Since) || !tx.Time.Before(pm.Until) || tx.Outcome == txn.OutcomePending || hasCode(tx, txn.CodeCallerUnknown) {
+		if tx.ReplayOf != "" || !in || tx.Outcome == txn.OutcomePending || hasCode(tx, txn.CodeCallerUnknown) {
 			continue
 		}
 		pm.Summary.Calls++
