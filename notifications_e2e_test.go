@@ -20,7 +20,7 @@ listen: 127.0.0.1:0
 admin:
   listen: 127.0.0.1:0
 alerts:
-  sink_failing_for: 1m
+  sink_failing_for: 1s
   sinks:
     - {name: hook, type: webhook, url: %s}
     - {name: revoked, type: webhook, url: %s}
@@ -35,7 +35,8 @@ routes:
 
 // TestUndeliveredNotificationsEndToEnd: a webhook that was revoked (410 Gone) fails the alert's
 // notification; alerts --json shows it not delivered with the sink's answer, health shows the
-// sink failing, and alerts test reports each sink's answer.
+// sink failing, alerts test reports each sink's answer; and once the sink has failed for
+// sink_failing_for (1 s here), its next failure raises notifications_failing on the other sink.
 func TestUndeliveredNotificationsEndToEnd(t *testing.T) {
 	var mu sync.Mutex
 	var events []string
@@ -121,8 +122,41 @@ func TestUndeliveredNotificationsEndToEnd(t *testing.T) {
 		t.Errorf("alerts test --sink nope: %v\n%s", err, out)
 	}
 	mu.Lock()
-	defer mu.Unlock()
 	if strings.Join(events, ",") != "firing,test" {
 		t.Errorf("the working hook got %v, want the firing alert and the test", events)
 	}
+	mu.Unlock()
+
+	// A second later the acknowledgement fails at the revoked sink too: it has failed for
+	// sink_failing_for, and the hook is told. (A real second: serve runs on the wall clock.)
+	time.Sleep(1100 * time.Millisecond)
+	if out, err := in.cli(t, nil, "alerts", "ack", list[0].ID, "--by", "jane"); err != nil {
+		t.Fatalf("ack: %v\n%s", err, out)
+	}
+	deadline = time.Now().Add(5 * time.Second)
+	for {
+		mu.Lock()
+		got := strings.Join(events, ",")
+		mu.Unlock()
+		if got == "firing,test,acknowledged,firing" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the hook got %s, want the notifications_failing alert after the acknowledgement", got)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	out, _ = in.cli(t, nil, "alerts", "--json")
+	list = nil
+	json.Unmarshal([]byte(out), &list)
+	var nf *store.Alert
+	for i := range list {
+		if list[i].Kind == alerts.KindNotificationsFailing {
+			nf = &list[i]
+		}
+	}
+	if nf == nil || nf.Route != "(sink:revoked)" || strings.Join(nf.Sinks, ",") != "hook" || !strings.Contains(nf.Summary, "410 Gone") {
+		t.Fatalf("notifications_failing alert %+v in %s", nf, out)
+	}
+
 }

@@ -132,6 +132,10 @@ func (e *Engine) recordAttempt(a store.NotificationAttempt) {
 			if al := ss.rs.active[kindNotifyFailing]; al != nil {
 				al.LastSeen = a.Time
 				al.Summary = e.sinkSummary(ss, a.Time)
+			} else if a.Time.Sub(ss.failingSince) >= e.sinkFailingFor() {
+				// Failing long enough already: the others hear now, not at the next tick.
+				ss.rs.holds[kindNotifyFailing] = true
+				e.fire(ss.rs, kindNotifyFailing, a.Time, ss.failingSince, 0, 0)
 			}
 		}
 	}
@@ -147,10 +151,7 @@ func (e *Engine) recordAttempt(a store.NotificationAttempt) {
 // evalSinks fires the notifications_failing alert of each sink that has failed for
 // SinkFailingFor; mu is held.
 func (e *Engine) evalSinks(now time.Time) {
-	after := e.cfg.SinkFailingFor
-	if after <= 0 {
-		after = DefaultSinkFailingFor
-	}
+	after := e.sinkFailingFor()
 	for _, name := range slices.Sorted(maps.Keys(e.sinkStates)) {
 		ss := e.sinkStates[name]
 		failing := !ss.failingSince.IsZero() && now.Sub(ss.failingSince) >= after
@@ -160,6 +161,13 @@ func (e *Engine) evalSinks(now time.Time) {
 		}
 		e.remind(ss.rs, now)
 	}
+}
+
+func (e *Engine) sinkFailingFor() time.Duration {
+	if e.cfg.SinkFailingFor > 0 {
+		return e.cfg.SinkFailingFor
+	}
+	return DefaultSinkFailingFor
 }
 
 // sinkFor returns the sink state whose pseudo-route is route, or nil; mu is held.
