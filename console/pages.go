@@ -2,6 +2,7 @@ package console
 
 import (
 	"encoding/json"
+	"html/template"
 	"net/http"
 	"net/url"
 	"slices"
@@ -24,7 +25,7 @@ var callFilters = []string{"record", "route", "outcome", "finding", "status", "s
 
 type callsData struct {
 	Filters  map[string]string
-	Query    string // the filters as a query string, for polling and paging
+	Query    template.URL // the filters as a query string (url.Values.Encode), for polling and paging
 	Rows     []txn.Transaction
 	Next     string
 	Cursor   string
@@ -44,7 +45,7 @@ func (c *Console) callsQuery(r *http.Request) (url.Values, callsData) {
 			d.Filters[f] = v
 		}
 	}
-	d.Query = q.Encode()
+	d.Query = template.URL(q.Encode())
 	if cur := in.Get("cursor"); cur != "" {
 		q.Set("cursor", cur)
 		d.Cursor = cur
