@@ -38,10 +38,10 @@ func chromium(t *testing.T) string {
 
 // browser drives one headless chromium at 1280×800 for the test; shots are saved in dir.
 type browser struct {
-	t    *testing.T
-	ctx  context.Context
-	dir  string
-	mu   sync.Mutex
+	t   *testing.T
+	ctx context.Context
+	dir string
+	mu  sync.Mutex
 	// dialogs counts the JavaScript dialogs a page opened (alert(1) would be one).
 	dialogs int
 }
