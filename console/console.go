@@ -100,6 +100,7 @@ func (c *Console) routes() {
 	m.HandleFunc("GET /calls/{id}/edit", c.page(c.editPage))
 	m.HandleFunc("POST /calls/{id}/edit", c.page(c.edit))
 	m.HandleFunc("GET /lead", c.page(c.lead))
+	m.HandleFunc("POST /lead/forget", c.page(c.forget))
 	m.HandleFunc("GET /routes", c.page(c.routesPage))
 	m.HandleFunc("GET /alerts", c.page(c.alerts))
 	m.HandleFunc("POST /alerts/{id}/ack", c.page(c.ack))
@@ -366,6 +367,9 @@ type view struct {
 func (v view) CanAct() bool {
 	return v.Session != nil && (v.Session.role == "operator" || v.Session.role == "admin")
 }
+
+// IsAdmin reports whether the session's role may erase a record.
+func (v view) IsAdmin() bool { return v.Session != nil && v.Session.role == "admin" }
 
 // SignedIn reports whether there is a session with a token (one that can sign out).
 func (v view) SignedIn() bool { return v.Session != nil && v.Session.token != "" }

@@ -35,7 +35,7 @@ func newStack(t testing.TB, tokens []inspect.Token) *stack {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	api := inspect.NewServer(inspect.ServerConfig{Transactions: st, Tokens: tokens})
+	api := inspect.NewServer(inspect.ServerConfig{Transactions: st, Tokens: tokens, Eraser: st})
 	c, err := console.New(console.Config{API: api})
 	if err != nil {
 		t.Fatal(err)
@@ -282,5 +282,40 @@ func BenchmarkPages(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestForget: only an admin is offered erasure; it needs the record typed again, and goes
+// through the API's DELETE /api/records/{key}.
+func TestForget(t *testing.T) {
+	s := newStack(t, []inspect.Token{{Name: "ops", Role: inspect.RoleOperator, Value: "op"}, {Name: "dpo", Role: inspect.RoleAdmin, Value: "adm"}})
+	s.record(t, "crm", "jane@acme.com", `{"email":"jane@acme.com"}`, 201, txn.OutcomeDelivered, time.Now())
+	signIn := func(token string) (*http.Client, string) {
+		c := client()
+		post(t, c, s.srv.URL+"/signin", url.Values{"token": {token}})
+		_, page := get(t, c, s.srv.URL+"/lead?record=jane@acme.com")
+		return c, page
+	}
+	op, page := signIn("op")
+	if strings.Contains(page, `id="forget"`) {
+		t.Fatal("an operator is offered erasure")
+	}
+	if resp, _ := post(t, op, s.srv.URL+"/lead/forget", url.Values{"csrf": {csrfOf(t, page)}, "record": {"jane@acme.com"}, "confirm": {"jane@acme.com"}}); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("an operator's erasure: %d, want 403", resp.StatusCode)
+	}
+	adm, page := signIn("adm")
+	if !strings.Contains(page, `id="forget"`) {
+		t.Fatal("an admin is not offered erasure")
+	}
+	csrf := csrfOf(t, page)
+	if resp, _ := post(t, adm, s.srv.URL+"/lead/forget", url.Values{"csrf": {csrf}, "record": {"jane@acme.com"}, "confirm": {"jane@acme.co"}}); resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("erasure without the right confirmation: %d, want 400", resp.StatusCode)
+	}
+	resp, page := post(t, adm, s.srv.URL+"/lead/forget", url.Values{"csrf": {csrf}, "record": {"jane@acme.com"}, "confirm": {"Jane@Acme.com"}})
+	if resp.StatusCode != http.StatusOK || !strings.Contains(page, "1 calls deleted") {
+		t.Fatalf("erasure: %d\n%s", resp.StatusCode, page)
+	}
+	if _, page = get(t, adm, s.srv.URL+"/lead?record=jane@acme.com"); !strings.Contains(page, `id="empty"`) {
+		t.Fatalf("the record's calls are still listed:\n%s", page)
 	}
 }

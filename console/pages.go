@@ -450,3 +450,25 @@ func (c *Console) ack(w http.ResponseWriter, r *http.Request, s *session) error 
 	http.Redirect(w, r, "/alerts?acked=1", http.StatusSeeOther)
 	return nil
 }
+
+type forgetResult struct {
+	Deleted  int `json:"deleted"`
+	Scrubbed int `json:"scrubbed"`
+}
+
+// forget erases a record through DELETE /api/records/{key} (admin role), once the record has
+// been typed again to confirm.
+func (c *Console) forget(w http.ResponseWriter, r *http.Request, s *session) error {
+	record := strings.TrimSpace(r.PostFormValue("record"))
+	if record == "" || !strings.EqualFold(record, strings.TrimSpace(r.PostFormValue("confirm"))) {
+		c.render(w, r, http.StatusBadRequest, "lead", s, view{Title: "Lead " + record, Nav: "lead", Error: "Nothing was erased: type the record again, exactly, to confirm.", Data: leadData{Record: record}})
+		return nil
+	}
+	var res forgetResult
+	if err := c.call(r, s, http.MethodDelete, "/api/records/"+url.PathEscape(record), nil, &res); err != nil {
+		return err
+	}
+	c.render(w, r, http.StatusOK, "lead", s, view{Title: "Lead " + record, Nav: "lead", Data: leadData{Record: record},
+		Notice: "Erased " + record + ": " + strconv.Itoa(res.Deleted) + " calls deleted, " + strconv.Itoa(res.Scrubbed) + " kept with its values replaced (they carried other records too)."})
+	return nil
+}
