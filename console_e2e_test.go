@@ -340,6 +340,16 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	b.shot("routes")
 
+	// At a phone's width the pages fit: nothing but the calls table scrolls sideways.
+	for _, path := range []string{"/calls", "/lead?record=jane@acme.com", "/routes", "/alerts"} {
+		b.do("phone "+path, "viewport 390×844", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile), chromedp.Navigate(admin+path), chromedp.WaitVisible(css("main h1")))
+		if over := browse(b, "phone "+path, "document width", chromedp.Evaluate[int](`document.documentElement.scrollWidth - window.innerWidth`)); over > 0 {
+			t.Errorf("%s page at 390 px: the page is %d px wider than the screen", path, over)
+		}
+	}
+	b.shot("phone-routes")
+	b.do("routes", "viewport reset", chromedp.EmulateReset())
+
 	// Sign out: the session is gone, the pages ask for a token again.
 	b.do("calls", "Sign out", chromedp.Navigate(admin+"/calls"), chromedp.Click(css(`form[action="/signout"] button`)), chromedp.WaitVisible(id("token")))
 	b.do("sign-in", "#token after sign-out", chromedp.Navigate(admin+"/alerts"), chromedp.WaitVisible(id("token")))

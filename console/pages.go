@@ -161,7 +161,9 @@ func (c *Console) export(w http.ResponseWriter, r *http.Request, s *session) err
 		return err
 	}
 	w.Header().Set("Content-Type", ctype)
-	w.Header().Set("Content-Disposition", `attachment; filename="`+strings.Map(safeFileRune, name)+`"`)
+	if format == "har" { // the curl command opens as text, to copy
+		w.Header().Set("Content-Disposition", `attachment; filename="`+strings.Map(safeFileRune, name)+`"`)
+	}
 	w.Write(b)
 	return nil
 }

@@ -30,6 +30,18 @@
     };
     window.setInterval(poll, 2000);
   }
+  // Copy as curl: fetch the command (redacted as stored) and put it on the clipboard.
+  var curl = document.getElementById("curl");
+  if (curl && navigator.clipboard) {
+    curl.addEventListener("click", function (e) {
+      e.preventDefault();
+      fetch(curl.href, { credentials: "same-origin" })
+        .then(function (r) { if (!r.ok) { throw new Error("status " + r.status); } return r.text(); })
+        .then(function (t) { return navigator.clipboard.writeText(t); })
+        .then(function () { document.getElementById("copied").textContent = "Copied."; })
+        .catch(function () { window.location.href = curl.href; });
+    });
+  }
   // Keyboard: "/" focuses the first filter, j/k move between rows, Enter opens.
   var cur = -1;
   document.addEventListener("keydown", function (e) {
