@@ -25,7 +25,9 @@ var funcs = template.FuncMap{
 		}
 		return t.UTC().Format("2006-01-02 15:04:05Z")
 	},
-	"iso": func(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) },
+	"date": func(t time.Time) string { return t.UTC().Format("2006-01-02") },
+	"neg":  func(n int) int { return -n },
+	"iso":  func(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) },
 	"ms": func(f float64) string {
 		if f >= 1000 {
 			return fmt.Sprintf("%.1f s", f/1000)
