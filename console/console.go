@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -42,6 +43,10 @@ type Console struct {
 	mux      *http.ServeMux
 	mu       sync.Mutex
 	sessions map[string]*session
+	// tokens is set once the API has answered that it needs a token: that never changes while
+	// it runs (tokens are read at start), and a page without a session then goes to sign-in
+	// without asking the API again (each such ask would be a 401 in the server log).
+	tokens atomic.Bool
 }
 
 // maxSessions bounds the session map: an attacker who can reach the sign-in form must not
@@ -297,7 +302,15 @@ func (c *Console) page(h handler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		s := c.lookup(r)
 		var who whoami
-		err := c.call(r, s, http.MethodGet, "/api/whoami", nil, &who)
+		var err error
+		if s == nil && c.tokens.Load() {
+			err = &apiError{Status: http.StatusUnauthorized}
+		} else {
+			err = c.call(r, s, http.MethodGet, "/api/whoami", nil, &who)
+		}
+		if isStatus(err, http.StatusUnauthorized) || who.Auth {
+			c.tokens.Store(true)
+		}
 		if ae, ok := err.(*apiError); ok && ae.Status == http.StatusUnauthorized && s != nil {
 			c.dropSession(w, r, s) // the token is no longer one the server takes
 			s = nil
@@ -403,7 +416,10 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, nam
 
 func (c *Console) signinPage(w http.ResponseWriter, r *http.Request) {
 	var who whoami
-	err := c.call(r, nil, http.MethodGet, "/api/whoami", nil, &who)
+	var err error = &apiError{Status: http.StatusUnauthorized}
+	if !c.tokens.Load() {
+		err = c.call(r, nil, http.MethodGet, "/api/whoami", nil, &who)
+	}
 	if err == nil {
 		http.Redirect(w, r, "/calls", http.StatusSeeOther) // nothing to sign in to
 		return
