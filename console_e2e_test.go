@@ -338,6 +338,10 @@ func TestConsoleInBrowser(t *testing.T) {
 	if r := b.text("routes", "#route-crm"); !strings.Contains(r, "owner: revops@acme.com") {
 		t.Fatalf("routes page: #route-crm:\n%s", r)
 	}
+	loaded := `new Promise(ok => { const i = document.querySelector("#route-crm img"); i.complete ? ok(i.naturalWidth) : (i.onload = () => ok(i.naturalWidth), i.onerror = () => ok(0)); })`
+	if w := browse(b, "routes", "#route-crm img", chromedp.Evaluate[int](loaded, chromedp.EvalAwaitPromise)); w != 240 {
+		t.Fatalf("routes page: the crm chart (#route-crm img) did not load (width %d)", w)
+	}
 	b.shot("routes")
 
 	// At a phone's width the pages fit: nothing but the calls table scrolls sideways.

@@ -107,6 +107,7 @@ func (c *Console) routes() {
 	m.HandleFunc("GET /lead", c.page(c.lead))
 	m.HandleFunc("POST /lead/forget", c.page(c.forget))
 	m.HandleFunc("GET /routes", c.page(c.routesPage))
+	m.HandleFunc("GET /routes/{route}/chart.svg", c.page(c.chart))
 	m.HandleFunc("GET /alerts", c.page(c.alerts))
 	m.HandleFunc("POST /alerts/{id}/ack", c.page(c.ack))
 	m.HandleFunc("GET /sunsets", c.page(c.sunsets))

@@ -16,11 +16,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mtguard/mtguard/alerts"
 	"github.com/mtguard/mtguard/console"
 	"github.com/mtguard/mtguard/inspect"
 	"github.com/mtguard/mtguard/store"
 	"github.com/mtguard/mtguard/txn"
 )
+
+// benchRoutes are the routes of every test stack's alert engine.
+var benchRoutes = []string{"crm", "forms", "ads", "mail", "erp"}
 
 // stack is the console over a real admin API over a real transaction log.
 type stack struct {
@@ -35,7 +39,17 @@ func newStack(t testing.TB, tokens []inspect.Token) *stack {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	api := inspect.NewServer(inspect.ServerConfig{Transactions: st, Tokens: tokens, Eraser: st})
+	var routes []alerts.RouteAlerts
+	for _, r := range benchRoutes {
+		routes = append(routes, alerts.RouteAlerts{Route: r, Rules: alerts.DefaultRules()})
+	}
+	eng, err := alerts.New(alerts.Config{Routes: routes, Metrics: alerts.NewMetrics()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng.Start(context.Background(), st)
+	t.Cleanup(eng.Close)
+	api := inspect.NewServer(inspect.ServerConfig{Transactions: st, Tokens: tokens, Eraser: st, Alerts: eng})
 	c, err := console.New(console.Config{API: api})
 	if err != nil {
 		t.Fatal(err)
@@ -262,13 +276,13 @@ func BenchmarkPages(b *testing.B) {
 				if i%10 == 0 {
 					outcome, status = txn.OutcomeFailed, 503
 				}
-				s.record(b, []string{"crm", "forms", "ads", "mail", "erp"}[i%5], fmt.Sprintf("lead%d@acme.com", i%(n/3+1)), `{"email":"x@acme.com","first_name":"X"}`, status, outcome, now.Add(-time.Duration(n-i)*time.Second*86400/time.Duration(n)))
+				s.record(b, benchRoutes[i%len(benchRoutes)], fmt.Sprintf("lead%d@acme.com", i%(n/3+1)), `{"email":"x@acme.com","first_name":"X"}`, status, outcome, now.Add(-time.Duration(n-i)*time.Second*86400/time.Duration(n)))
 			}
 		})
 	}
 	wg.Wait()
 	c := client()
-	for _, path := range []string{"/calls", "/calls?route=crm&outcome=failed", "/calls?record=lead7@acme.com", "/lead?record=lead7@acme.com", "/calls?status=5xx&since=1h", "/contracts"} {
+	for _, path := range []string{"/calls", "/calls?route=crm&outcome=failed", "/calls?record=lead7@acme.com", "/lead?record=lead7@acme.com", "/calls?status=5xx&since=1h", "/routes", "/routes/crm/chart.svg", "/alerts", "/sunsets", "/contracts"} {
 		b.Run(path, func(b *testing.B) {
 			for b.Loop() {
 				resp, err := c.Get(s.srv.URL + path)

@@ -331,18 +331,30 @@ type limitsReport struct {
 }
 
 type routeCard struct {
-	Route, Owner, State      string
-	Calls, Delivered         int
-	ErrorRate, P95MS         float64
-	LastDelivery, LastCall   time.Time
-	Firing                   []string
-	Limits                   []string
-	Queued                   int
-	PausedUntil              time.Time
-	PauseReason              string
-	ErrorChart, LatencyChart chart
-	Sampled                  int
-	Partial                  bool
+	Route, Owner, State    string
+	Calls, Delivered       int
+	ErrorRate, P95MS       float64
+	LastDelivery, LastCall time.Time
+	Firing                 []string
+	Limits                 []string
+	Queued                 int
+	PausedUntil            time.Time
+	PauseReason            string
+}
+
+// chart draws a route's two charts as one SVG image: the Routes page shows it with an img
+// element, so the page itself is ready before each route's day of calls is read, and the
+// browser loads the charts side by side.
+func (c *Console) chart(w http.ResponseWriter, r *http.Request, s *session) error {
+	q := url.Values{"route": {r.PathValue("route")}, "since": {"24h"}, "limit": {strconv.Itoa(chartCalls)}}
+	var p txPage
+	if err := c.call(r, s, http.MethodGet, "/api/transactions?"+q.Encode(), nil, &p); err != nil {
+		return err
+	}
+	errs, lat := hourlyCharts(p.Transactions, c.now())
+	w.Header().Set("Content-Type", "image/svg+xml")
+	w.Write(chartSVG(errs, lat, len(p.Transactions), p.Next != ""))
+	return nil
 }
 
 // chartCalls is how many of a route's latest calls of the last 24 hours the charts read: one
@@ -371,12 +383,6 @@ func (c *Console) routesPage(w http.ResponseWriter, r *http.Request, s *session)
 			if g.PausedUntil.After(now) {
 				card.State, card.PausedUntil, card.PauseReason = "paused", g.PausedUntil, g.PauseReason
 			}
-		}
-		q := url.Values{"route": {rh.Route}, "since": {"24h"}, "limit": {strconv.Itoa(chartCalls)}}
-		var p txPage
-		if c.call(r, s, http.MethodGet, "/api/transactions?"+q.Encode(), nil, &p) == nil {
-			card.ErrorChart, card.LatencyChart = hourlyCharts(p.Transactions, now)
-			card.Sampled, card.Partial = len(p.Transactions), p.Next != ""
 		}
 		cards = append(cards, card)
 	}

@@ -236,3 +236,24 @@ func line(v []float64, top float64, label string) chart {
 	}
 	return chart{Points: strings.TrimSpace(b.String()), Label: label}
 }
+
+// chartSVG draws the error-rate and latency charts one above the other, each with its caption,
+// and the number of calls they were drawn from. It holds numbers and fixed words only.
+func chartSVG(errs, lat chart, calls int, partial bool) []byte {
+	var b strings.Builder
+	b.WriteString(`<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 240 124" width="240" height="124" font-family="sans-serif" font-size="10" fill="#444">`)
+	if errs.Empty {
+		b.WriteString(`<text x="0" y="14">no calls in the last 24 hours</text></svg>`)
+		return []byte(b.String())
+	}
+	fmt.Fprintf(&b, `<text x="0" y="10">error rate per hour, 24 h (max %s)</text>`, errs.Max)
+	fmt.Fprintf(&b, `<polyline transform="translate(0,14)" fill="none" stroke="#a4161a" stroke-width="2" points="%s"/>`, errs.Points)
+	fmt.Fprintf(&b, `<text x="0" y="68">vendor p95 per hour, 24 h (max %s)</text>`, lat.Max)
+	fmt.Fprintf(&b, `<polyline transform="translate(0,72)" fill="none" stroke="#1f3a68" stroke-width="2" points="%s"/>`, lat.Points)
+	from := fmt.Sprintf("from %d calls", calls)
+	if partial {
+		from += " (the latest of the day)"
+	}
+	fmt.Fprintf(&b, `<text x="0" y="122">%s</text></svg>`, from)
+	return []byte(b.String())
+}
