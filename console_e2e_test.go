@@ -323,10 +323,11 @@ func TestConsoleInBrowser(t *testing.T) {
 	b.shot("edit-replayed")
 
 	// The CRM's failures fired an error-rate alert: acknowledge it with a comment.
-	b.do("alerts", ".ackbtn", chromedp.Navigate(admin+"/alerts"), chromedp.WaitVisible(css(".ackbtn")),
-		chromedp.SendKeys(css(`form.ack input[name="comment"]`), "ticket 42 with the CRM"), chromedp.Click(css(".ackbtn")), chromedp.WaitVisible(id("notice")))
-	if a := b.text("alerts", "main .cards"); !strings.Contains(a, "Acknowledged by jane-ops") || !strings.Contains(a, "ticket 42 with the CRM") {
-		t.Fatalf("alerts page: the firing alert does not show the acknowledgement:\n%s", a)
+	crmAlert := `li[id$="-crm-error_rate"]`
+	b.do("alerts", crmAlert+" .ackbtn", chromedp.Navigate(admin+"/alerts"), chromedp.WaitVisible(css(crmAlert+" .ackbtn")),
+		chromedp.SendKeys(css(crmAlert+` input[name="comment"]`), "ticket 42 with the CRM"), chromedp.Click(css(crmAlert+" .ackbtn")), chromedp.WaitVisible(id("notice")))
+	if a := b.text("alerts", crmAlert); !strings.Contains(a, "Acknowledged by jane-ops") || !strings.Contains(a, "ticket 42 with the CRM") {
+		t.Fatalf("alerts page: the crm error-rate alert does not show the acknowledgement:\n%s", a)
 	}
 	b.shot("alerts")
 
@@ -351,7 +352,7 @@ func TestConsoleInBrowser(t *testing.T) {
 			t.Errorf("%s page at 390 px: the page is %d px wider than the screen", path, over)
 		}
 	}
-	b.shot("phone-routes")
+	b.shot("phone-alerts")
 	b.do("routes", "viewport reset", chromedp.EmulateReset())
 
 	// Sign out: the session is gone, the pages ask for a token again.
