@@ -60,14 +60,14 @@ func newStack(t testing.TB, tokens []inspect.Token) *stack {
 }
 
 // record stores one finished call.
-func (s *stack) record(t testing.TB, route, email, body string, status int, outcome txn.Outcome, at time.Time) string {
+func (s *stack) record(t testing.TB, route, email, body string, status int, outcome txn.Outcome, at time.Time, findings ...txn.Finding) string {
 	t.Helper()
 	tx := &txn.Transaction{Call: txn.Call{Time: at, Route: route, Method: "POST", Path: "/" + route + "/v1/leads", RecordKeys: []string{email},
 		Request: txn.Message{ContentType: "application/json", Body: body, Size: int64(len(body))}}}
 	if err := s.st.RecordIntent(context.Background(), tx); err != nil {
 		t.Fatal(err)
 	}
-	tx.Result = txn.Result{Status: status, Outcome: outcome, Findings: []txn.Finding{}, DurationMS: 3, UpstreamMS: 2}
+	tx.Result = txn.Result{Status: status, Outcome: outcome, Findings: append([]txn.Finding{}, findings...), DurationMS: 3, UpstreamMS: 2}
 	if err := s.st.RecordResult(tx); err != nil {
 		t.Fatal(err)
 	}
@@ -272,11 +272,15 @@ func BenchmarkPages(b *testing.B) {
 	for w := range writers {
 		wg.Go(func() {
 			for i := w; i < n; i += writers {
-				outcome, status := txn.OutcomeDelivered, 201
-				if i%10 == 0 {
+				outcome, status, fs := txn.OutcomeDelivered, 201, []txn.Finding(nil)
+				switch {
+				case i%10 == 0:
 					outcome, status = txn.OutcomeFailed, 503
+				case i%10 == 1: // a tenth of the calls break a contract, for the Contracts page
+					outcome, status = txn.OutcomeRejected, 422
+					fs = []txn.Finding{txn.NewFinding(txn.CodeSchemaRequestInvalid, "date_of_birth: not a date", fmt.Sprintf("/properties/field%d", i%7))}
 				}
-				s.record(b, benchRoutes[i%len(benchRoutes)], fmt.Sprintf("lead%d@acme.com", i%(n/3+1)), `{"email":"x@acme.com","first_name":"X"}`, status, outcome, now.Add(-time.Duration(n-i)*time.Second*86400/time.Duration(n)))
+				s.record(b, benchRoutes[i%len(benchRoutes)], fmt.Sprintf("lead%d@acme.com", i%(n/3+1)), `{"email":"x@acme.com","first_name":"X"}`, status, outcome, now.Add(-time.Duration(n-i)*time.Second*86400/time.Duration(n)), fs...)
 			}
 		})
 	}
