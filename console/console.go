@@ -320,7 +320,9 @@ func (c *Console) page(h handler) http.HandlerFunc {
 		case err == nil && s == nil && !who.Auth:
 			s = c.newSession(w, r, "", who)
 		case err == nil && s != nil:
-			s.name, s.role = who.Name, who.Role
+			// The name and role were set at sign-in, and a token's role cannot change while
+			// mtguard runs (tokens are read at start): a session is never written after it is
+			// made, since one browser loads several of its pages at once.
 		case isStatus(err, http.StatusUnauthorized):
 			if r.Method == http.MethodGet && r.URL.Path != "/calls/rows" {
 				http.Redirect(w, r, "/signin?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)

@@ -337,3 +337,30 @@ func TestForget(t *testing.T) {
 		t.Fatalf("the record's calls are still listed:\n%s", page)
 	}
 }
+
+// TestOneSessionManyPages: a browser loads a page and its images at once; the session they
+// share is read by all of them (run with -race).
+func TestOneSessionManyPages(t *testing.T) {
+	s := newStack(t, []inspect.Token{{Name: "dash", Role: inspect.RoleViewer, Value: "v"}})
+	c := client()
+	post(t, c, s.srv.URL+"/signin", url.Values{"token": {"v"}})
+	var wg sync.WaitGroup
+	codes := make([]int, 8)
+	for i := range codes {
+		wg.Go(func() {
+			resp, err := c.Get(s.srv.URL + "/routes/crm/chart.svg")
+			if err != nil {
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			codes[i] = resp.StatusCode
+		})
+	}
+	wg.Wait()
+	for i, code := range codes {
+		if code != http.StatusOK {
+			t.Fatalf("request %d: %d", i, code)
+		}
+	}
+}
