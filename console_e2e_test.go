@@ -240,6 +240,7 @@ func (s *consoleStack) send(t *testing.T, path, body string) string {
 // open a failed call and replay it (delivered), edit and replay a rejected call, acknowledge
 // an alert, see a paused route. Each step saves a screenshot.
 func TestConsoleInBrowser(t *testing.T) {
+	chromium(t) // skip before starting anything
 	s := startConsoleStack(t)
 	failedID := s.send(t, "/crm/v1/leads", `{"email":"jane@acme.com","first_name":"Jane"}`)
 	s.send(t, "/crm/v1/leads", `{"email":"bob@acme.com","first_name":"Bob"}`)
@@ -365,6 +366,7 @@ func TestConsoleInBrowser(t *testing.T) {
 // and a replay posted anyway from its page, or sent to the API with its token, answers 403
 // and reaches no vendor; a POST without the CSRF token is refused.
 func TestConsoleViewerAndHostileBody(t *testing.T) {
+	chromium(t) // skip before starting anything
 	s := startConsoleStack(t)
 	id := s.send(t, "/crm/v1/leads", `{"email":"eve@acme.com","note":"<script>alert(1)</script><img src=x onerror=alert(2)>"}`)
 	s.crm.healed.Store(true)

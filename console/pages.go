@@ -102,7 +102,7 @@ type findingView struct {
 	txn.Finding
 	Title  string
 	Action string
-	Anchor string
+	Docs   string // the finding's entry in the manual
 }
 
 func (c *Console) loadCall(r *http.Request, s *session, id string) (callData, error) {
@@ -112,7 +112,7 @@ func (c *Console) loadCall(r *http.Request, s *session, id string) (callData, er
 	}
 	for _, f := range d.Tx.Findings {
 		spec, _ := txn.Lookup(f.Code)
-		d.Findings = append(d.Findings, findingView{Finding: f, Title: spec.Title, Action: spec.Action, Anchor: spec.Anchor()})
+		d.Findings = append(d.Findings, findingView{Finding: f, Title: spec.Title, Action: spec.Action, Docs: txn.FindingsDocs + "#" + spec.Anchor()})
 	}
 	// The chain is short (a replay of a replay...), each link one indexed Get.
 	for parent, n := d.Tx.ReplayOf, 0; parent != "" && n < 20; n++ {
