@@ -92,7 +92,7 @@ func New(cfg Config) (*Console, error) {
 
 func (c *Console) routes() {
 	m := http.NewServeMux()
-	m.HandleFunc("GET /static/", c.static.ServeHTTP)
+	m.HandleFunc("GET /static/{file}", c.static.ServeHTTP) // files only, no listing
 	m.HandleFunc("GET /signin", c.signinPage)
 	m.HandleFunc("POST /signin", c.signin)
 	m.HandleFunc("POST /signout", c.page(c.signout))

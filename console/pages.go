@@ -20,6 +20,9 @@ type txPage struct {
 	Next         string            `json:"next"`
 }
 
+// timeRange is one choice of the Calls page's Since list.
+type timeRange struct{ Value, Label string }
+
 // callFilters are the Calls page's filters, each passed to the API as is.
 var callFilters = []string{"record", "route", "outcome", "finding", "status", "since", "until"}
 
@@ -31,19 +34,22 @@ type callsData struct {
 	Cursor   string
 	Outcomes []txn.Outcome
 	Routes   []string
-	Ranges   []string
+	Ranges   []timeRange
 	Live     bool
 }
 
 func (c *Console) callsQuery(r *http.Request) (url.Values, callsData) {
 	in := r.URL.Query()
 	q := url.Values{}
-	d := callsData{Filters: map[string]string{}, Outcomes: txn.Outcomes, Ranges: []string{"", "15m", "1h", "24h", "168h"}}
+	d := callsData{Filters: map[string]string{}, Outcomes: txn.Outcomes, Ranges: []timeRange{{"", "any time"}, {"15m", "last 15 minutes"}, {"1h", "last hour"}, {"24h", "last 24 hours"}, {"168h", "last 7 days"}}}
 	for _, f := range callFilters {
 		if v := strings.TrimSpace(in.Get(f)); v != "" {
 			q.Set(f, v)
 			d.Filters[f] = v
 		}
+	}
+	if since := d.Filters["since"]; since != "" && !slices.ContainsFunc(d.Ranges, func(r timeRange) bool { return r.Value == since }) {
+		d.Ranges = append(d.Ranges, timeRange{since, "since " + since}) // from a link: shown, not silently dropped
 	}
 	d.Query = template.URL(q.Encode())
 	if cur := in.Get("cursor"); cur != "" {
