@@ -364,3 +364,59 @@ func TestOneSessionManyPages(t *testing.T) {
 		}
 	}
 }
+
+// TestReports: Sunsets groups deprecated and retired endpoints by route and operation, soonest
+// sunset first, with days left; Contracts groups violations by route, operation and pointer,
+// most frequent first, each with its latest call.
+func TestReports(t *testing.T) {
+	s := newStack(t, nil)
+	now := time.Now()
+	soon, later := now.Add(30*24*time.Hour+time.Hour), now.Add(400*24*time.Hour+time.Hour)
+	dep := func(code string, sunset time.Time, repl string) txn.Finding {
+		f := txn.NewFinding(code, "deprecated", "")
+		f.Sunset, f.Replacement = &sunset, repl
+		return f
+	}
+	inv := func(ptr string) txn.Finding { return txn.NewFinding(txn.CodeSchemaRequestInvalid, "bad "+ptr, ptr) }
+	s.record(t, "sf", "a@acme.com", `{}`, 201, txn.OutcomeDelivered, now.Add(-3*time.Hour), dep(txn.CodeEndpointDeprecated, later, "v68.0"))
+	s.record(t, "sf", "b@acme.com", `{}`, 201, txn.OutcomeDelivered, now.Add(-2*time.Hour), dep(txn.CodeEndpointDeprecated, later, "v68.0"))
+	s.record(t, "hs", "c@acme.com", `{}`, 410, txn.OutcomeRejected, now.Add(-time.Hour), dep(txn.CodeEndpointRetired, soon, "/crm/v3/lists"))
+	s.record(t, "forms", "d@acme.com", `{}`, 422, txn.OutcomeRejected, now.Add(-3*time.Hour), inv("/dob"))
+	last := s.record(t, "forms", "e@acme.com", `{}`, 422, txn.OutcomeRejected, now.Add(-2*time.Hour), inv("/dob"), inv("/email"))
+	c := client()
+	rows := func(page, table string) []string {
+		_, body := get(t, c, s.srv.URL+page)
+		_, body, _ = strings.Cut(body, `<table id="`+table+`">`)
+		body, _, _ = strings.Cut(body, "</table>")
+		var out []string
+		for _, tr := range strings.Split(body, "<tr>")[2:] {
+			cells := strings.Split(tr, "<td")
+			var text []string
+			for _, c := range cells[1:] {
+				_, v, _ := strings.Cut(c, ">")
+				v, _, _ = strings.Cut(v, "</td>")
+				text = append(text, v)
+			}
+			out = append(out, strings.Join(text, " | "))
+		}
+		return out
+	}
+	got := rows("/sunsets", "sunsets")
+	want := []string{
+		soon.UTC().Format("2006-01-02") + ` | 30 | hs | POST /hs/v1/leads | endpoint.retired | /crm/v3/lists | 1 | <a href="/calls/`,
+		later.UTC().Format("2006-01-02") + ` | 400 | sf | POST /sf/v1/leads | endpoint.deprecated | v68.0 | 2 | <a href="/calls/`,
+	}
+	if len(got) != len(want) {
+		t.Fatalf("sunsets rows:\n%s", strings.Join(got, "\n"))
+	}
+	for i := range want {
+		if !strings.HasPrefix(got[i], want[i]) {
+			t.Errorf("sunsets row %d:\n%s\nwant it to start with\n%s", i, got[i], want[i])
+		}
+	}
+	got = rows("/contracts", "contracts")
+	if len(got) != 2 || !strings.Contains(got[0], "<code>/dob</code>") || !strings.Contains(got[0], "| 2 |") || !strings.Contains(got[0], last) ||
+		!strings.Contains(got[1], "<code>/email</code>") || !strings.Contains(got[1], "| 1 |") {
+		t.Fatalf("contracts rows:\n%s", strings.Join(got, "\n"))
+	}
+}

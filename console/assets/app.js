@@ -6,6 +6,8 @@
   if (table && table.dataset.live) {
     var url = table.dataset.live;
     var body = table.tBodies[0];
+    var status = document.getElementById("live");
+    var live = function (msg) { if (status && status.textContent !== msg) { status.textContent = msg; } };
     var poll = function () {
       if (document.hidden) { return; }
       fetch(url, { credentials: "same-origin", headers: { "Accept": "text/html" } })
@@ -26,7 +28,8 @@
             if (empty) { empty.remove(); }
           }
         })
-        .catch(function () {});
+        .then(function () { live(""); })
+        .catch(function (e) { live("Live updates paused (" + e.message + "); they resume when mtguard answers again."); });
     };
     window.setInterval(poll, 2000);
   }
