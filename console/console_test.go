@@ -420,3 +420,42 @@ func TestReports(t *testing.T) {
 		t.Fatalf("contracts rows:\n%s", strings.Join(got, "\n"))
 	}
 }
+
+// TestSearch: text search reads the calls the other filters list, at most 5000 a request,
+// says how many it read, and links to the next stretch.
+func TestSearch(t *testing.T) {
+	s := newStack(t, nil)
+	now := time.Now()
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Go(func() {
+			for i := w; i < 6000; i += 8 {
+				body := `{"email":"x@acme.com","company":"Globex"}`
+				if i == 10 || i == 5990 {
+					body = `{"email":"x@acme.com","company":"Initech Ltd"}`
+				}
+				s.record(t, "crm", fmt.Sprintf("l%d@acme.com", i), body, 201, txn.OutcomeDelivered, now)
+			}
+		})
+	}
+	wg.Wait()
+	c := client()
+	_, page := get(t, c, s.srv.URL+"/calls?q=initech")
+	if !strings.Contains(page, "Searched 5000 calls") || !strings.Contains(page, "search older calls") {
+		t.Fatalf("first stretch: %s", page[strings.Index(page, "<main"):])
+	}
+	first := strings.Count(page, "<tr data-id=")
+	_, next, _ := strings.Cut(page, `search older calls`)
+	_, href, _ := strings.Cut(page[:len(page)-len(next)], `<a href="/calls?`)
+	href, _, _ = strings.Cut(href, `"`)
+	_, page = get(t, c, s.srv.URL+"/calls?"+strings.ReplaceAll(href, "&amp;", "&"))
+	if !strings.Contains(page, "Searched 1000 calls") || !strings.Contains(page, "That is every call") {
+		t.Fatalf("second stretch: %s", page[strings.Index(page, "<main"):])
+	}
+	if got := first + strings.Count(page, "<tr data-id="); got != 2 {
+		t.Fatalf("found %d calls with Initech over both stretches, want 2", got)
+	}
+	if _, page = get(t, c, s.srv.URL+"/calls?q=INITECH&record=l10@acme.com"); strings.Count(page, "<tr data-id=") != 1 || !strings.Contains(page, "Searched 1 calls") {
+		t.Fatalf("search within a record's calls:\n%s", page[strings.Index(page, "<main"):])
+	}
+}

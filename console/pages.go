@@ -36,6 +36,9 @@ type callsData struct {
 	Routes   []string
 	Ranges   []timeRange
 	Live     bool
+	// Search is the text searched for; Scanned how many calls the search read.
+	Search  string
+	Scanned int
 }
 
 func (c *Console) callsQuery(r *http.Request) (url.Values, callsData) {
@@ -51,20 +54,86 @@ func (c *Console) callsQuery(r *http.Request) (url.Values, callsData) {
 	if since := d.Filters["since"]; since != "" && !slices.ContainsFunc(d.Ranges, func(r timeRange) bool { return r.Value == since }) {
 		d.Ranges = append(d.Ranges, timeRange{since, "since " + since}) // from a link: shown, not silently dropped
 	}
-	d.Query = template.URL(q.Encode())
+	links := url.Values{}
+	for k, v := range q {
+		links[k] = v
+	}
+	if text := strings.TrimSpace(in.Get("q")); text != "" {
+		d.Filters["q"], d.Search = text, text
+		links.Set("q", text)
+	}
+	d.Query = template.URL(links.Encode())
 	if cur := in.Get("cursor"); cur != "" {
 		q.Set("cursor", cur)
 		d.Cursor = cur
 	}
 	q.Set("limit", "50")
-	d.Live = d.Cursor == "" && d.Filters["until"] == ""
+	d.Live = d.Cursor == "" && d.Filters["until"] == "" && d.Search == ""
 	return q, d
+}
+
+// Text search reads stored calls through the API's pages, newest first, and keeps those
+// whose path, record keys or bodies contain the text: searchScan calls at most per request,
+// so a search costs the same however large the store; the page says how many calls it read
+// and links to the next stretch. The store has no full-text index (yet).
+const (
+	searchScan = 5000
+	searchPage = 500
+	searchRows = 50
+)
+
+// search fills d.Rows with the matches among the calls the API lists for q (the other
+// filters), from q's cursor on.
+func (c *Console) search(r *http.Request, s *session, q url.Values, d *callsData) error {
+	needle := strings.ToLower(d.Search)
+	q.Set("limit", strconv.Itoa(searchPage))
+	for d.Scanned < searchScan && len(d.Rows) < searchRows {
+		var p txPage
+		if err := c.call(r, s, http.MethodGet, "/api/transactions?"+q.Encode(), nil, &p); err != nil {
+			return err
+		}
+		for _, tx := range p.Transactions {
+			if matches(tx, needle) {
+				d.Rows = append(d.Rows, tx)
+			}
+		}
+		d.Scanned += len(p.Transactions)
+		d.Next = p.Next
+		if p.Next == "" {
+			break
+		}
+		q.Set("cursor", p.Next)
+	}
+	return nil
+}
+
+// matches reports whether a call's path, record keys or text bodies contain needle (lower
+// case). Binary bodies (stored as base64) are not searched.
+func matches(tx txn.Transaction, needle string) bool {
+	fields := append([]string{tx.Path}, tx.RecordKeys...)
+	for _, m := range []txn.Message{tx.Request, tx.Response} {
+		if m.BodyEncoding == "" {
+			fields = append(fields, m.Body)
+		}
+	}
+	for _, f := range fields {
+		if strings.Contains(strings.ToLower(f), needle) {
+			return true
+		}
+	}
+	return false
 }
 
 func (c *Console) calls(w http.ResponseWriter, r *http.Request, s *session) error {
 	q, d := c.callsQuery(r)
 	var p txPage
-	err := c.call(r, s, http.MethodGet, "/api/transactions?"+q.Encode(), nil, &p)
+	var err error
+	if d.Search != "" {
+		err = c.search(r, s, q, &d)
+		p.Transactions, p.Next = d.Rows, d.Next
+	} else {
+		err = c.call(r, s, http.MethodGet, "/api/transactions?"+q.Encode(), nil, &p)
+	}
 	if isStatus(err, http.StatusBadRequest) {
 		// A filter the API refuses is shown beside the form, not as a broken page.
 		c.render(w, r, http.StatusBadRequest, "calls", s, view{Title: "Calls", Nav: "calls", Error: err.Error(), Data: d})
