@@ -284,6 +284,9 @@ func TestConsoleInBrowser(t *testing.T) {
 	if i, j := strings.Index(tl, "crm"), strings.Index(tl, "forms"); i < 0 || j < 0 || i > j || !strings.Contains(tl, "rejected") || !strings.Contains(tl, "failed") {
 		t.Fatalf("lead page: #timeline does not show crm (failed) then forms (rejected):\n%s", tl)
 	}
+	if !strings.Contains(tl, "not forwarded") || !strings.Contains(tl, "mtguard: rejected by mtguard (schema.request.invalid)") {
+		t.Fatalf("lead page: #timeline does not say the rejected call was kept from the vendor:\n%s", tl)
+	}
 	b.shot("lead")
 
 	// A failed call, replayed: delivered.

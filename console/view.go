@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mtguard/mtguard/inspect"
 	"github.com/mtguard/mtguard/txn"
 )
 
@@ -60,9 +61,18 @@ var funcs = template.FuncMap{
 		}
 		return strings.Join(codes, ", ")
 	},
-	"join": strings.Join,
-	"q":    url.QueryEscape,
-	"path": url.PathEscape,
+	"host": func(raw string) string { // the vendor a call was sent to
+		if u, err := url.Parse(raw); err == nil {
+			return u.Host
+		}
+		return ""
+	},
+	// handling says whether the call was sent on and who answered the tool, in the words
+	// show and the HAR export use, so no page presents mtguard's answer as the vendor's.
+	"handling": inspect.HandlingOf,
+	"join":     strings.Join,
+	"q":        url.QueryEscape,
+	"path":     url.PathEscape,
 	"failed": func(tx txn.Transaction) bool {
 		return tx.Outcome != txn.OutcomeDelivered && tx.Outcome != txn.OutcomePending
 	},
