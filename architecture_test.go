@@ -32,6 +32,9 @@ var packageRules = []packageRule{
 	{pkg: "proxy", forbidden: []string{"inspect", "alerts", "cli", "config", "store"}, why: "the data plane records through its Recorder interface and never reaches the control plane"},
 	{pkg: "inspect", forbidden: []string{"proxy", "cli", "config"}, why: "the control plane resends through its Replayer interface, which main satisfies"},
 	{pkg: "alerts", forbidden: []string{"proxy", "inspect", "cli", "config"}, why: "the alert engine is fed calls; it serves nothing but its metrics"},
+	// console uses inspect's words for a call's handling (who answered, was it forwarded), so
+	// only what it imports itself is limited: never the store, the data plane or the config.
+	{pkg: "console", direct: true, forbidden: []string{"proxy", "cli", "config", "store"}, why: "the web console is a client of the admin API: it reads and acts only through the API's handler"},
 	// config reads a route's alerts block into the alert engine's rule types, and the engine
 	// needs the store's alert history, so only what config imports itself is limited.
 	{pkg: "config", direct: true, forbidden: []string{"store", "inspect", "cli"}, why: "config turns YAML into types and builds nothing"},

@@ -253,6 +253,7 @@ func writeTryNext(stdout io.Writer, txs []txn.Transaction, proxyURL, adminURL st
 	} else {
 		fmt.Fprintf(stdout, "\nTry, in another terminal:\n")
 	}
+	fmt.Fprintf(stdout, "  open %s/ in a browser     # the web console: calls, Jane's journey, replay\n", adminURL)
 	fmt.Fprintf(stdout, "  go run . log --record jane@acme.com%s     # every call that carried Jane\n", adminFlag)
 	fmt.Fprintf(stdout, "  go run . log --outcome failed%s\n", adminFlag)
 	fmt.Fprintf(stdout, "  go run . log --outcome partial%s     # batches where some records failed\n", adminFlag)

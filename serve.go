@@ -20,6 +20,7 @@ import (
 
 	"github.com/mtguard/mtguard/alerts"
 	"github.com/mtguard/mtguard/config"
+	"github.com/mtguard/mtguard/console"
 	"github.com/mtguard/mtguard/inspect"
 	"github.com/mtguard/mtguard/proxy"
 	"github.com/mtguard/mtguard/schemas"
@@ -87,7 +88,7 @@ func startServer(ctx context.Context, cfg *config.Config, getenv func(string) st
 	reverse := proxy.NewProxy(sec.routes, s.pipeline, log)
 	writeTimeout := readTimeout + longestCall(sec.routes, groups)
 	s.data = newHTTPServer(reverse, writeTimeout)
-	s.admin = newHTTPServer(inspect.NewServer(inspect.ServerConfig{
+	adminAPI := inspect.NewServer(inspect.ServerConfig{
 		Transactions: st,
 		Replayer:     reverse,
 		Eraser:       st,
@@ -102,7 +103,14 @@ func startServer(ctx context.Context, cfg *config.Config, getenv func(string) st
 		Reservations: st,
 		ReplayHold:   replayHold(sec.routes, groups),
 		Drills:       s.drills,
-	}), adminWriteTimeout)
+	})
+	// The web console serves / on the admin listener and is a client of the API it wraps.
+	webConsole, err := console.New(console.Config{API: adminAPI})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	s.admin = newHTTPServer(webConsole, adminWriteTimeout)
 	if err := s.listen(sec, writeTimeout); err != nil {
 		st.Close()
 		return nil, err

@@ -165,6 +165,8 @@ func (s *server) surface(cfg ServerConfig) []endpoint {
 		{"POST /api/replays", RoleOperator, s.startReplay},
 		{"GET /api/replays/{id}", api, s.getReplay},
 		{"DELETE /api/records/{key}", RoleAdmin, s.forgetRecord},
+		{"POST /api/transactions/{id}/replay-edit", RoleOperator, s.replayEdit},
+		{"GET /api/whoami", api, s.whoami},
 		{"/api/transactions", api, s.methodNotAllowed},
 		{"/api/transactions/{id}", api, s.methodNotAllowed},
 	}
