@@ -99,6 +99,10 @@ type Store struct {
 	OnError string
 	// Encrypt, if set, encrypts stored headers and bodies (encrypt.go).
 	Encrypt *Encrypt
+	// Backend is StoreBBolt (the default) or StorePostgres; DSNEnv names the environment
+	// variable holding the PostgreSQL connection string (store_backend.go).
+	Backend string
+	DSNEnv  string
 }
 
 // Redact lists names redacted in addition to the built-in lists. Names are kept as
@@ -331,8 +335,9 @@ func (p *configParser) store(n *yaml.Node) Store {
 		CaptureBody: DefaultCaptureBody,
 		OnError:     DefaultOnError,
 	}
-	f, _ := p.Mapping(n, "store", "path", "retention", "max_body", "capture_body", "on_error", "encrypt")
+	f, _ := p.Mapping(n, "store", "path", "retention", "max_body", "capture_body", "on_error", "encrypt", "backend", "dsn_env")
 	s.Encrypt = p.encrypt(f.Get("encrypt"))
+	p.storeBackend(f, &s)
 	if v, ok := p.Str(f.Get("path"), "store.path"); ok {
 		if strings.TrimSpace(v) == "" {
 			p.Addf(f.Get("path").Line, "store.path", "empty path; remove the key for the default %s", DefaultStorePath)

@@ -69,4 +69,3 @@ func TestContract(t *testing.T) {
 }
 
 var _ store.Log = (*pgstore.Store)(nil)
-

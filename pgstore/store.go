@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -58,7 +59,10 @@ type Store struct {
 	opts     Options
 
 	ops  chan *op
-	held []*op // results whose commit failed, retried with the next batches
+	held     []*op     // results whose commit failed, retried with the next batches
+	retryAt  time.Time // when held results are tried again
+	failures int       // commits failed in a row
+	heldN    atomic.Int64
 
 	closeMu sync.RWMutex // held for reading while enqueueing, for writing by Close
 	closed  bool
@@ -123,7 +127,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	s, err := open(ctx, pool, opts)
 	if err != nil {
 		pool.Close()
-		return nil, errors.New(RedactDSN(err.Error(), dsn))
+		return nil, redacted{msg: RedactDSN(err.Error(), dsn), err: err}
 	}
 	return s, nil
 }
@@ -310,48 +314,76 @@ func (s *Store) writeLoop() {
 			}
 		}
 		s.commitBatch(batch)
+		s.heldN.Store(int64(len(s.held)))
 	}
 	if len(s.held) > 0 {
+		s.retryAt = time.Time{}
 		s.commitBatch(nil) // a last try for results kept through a failure
 	}
+	s.heldN.Store(int64(len(s.held)))
 }
 
 func (s *Store) commitBatch(batch []*op) {
-	writes := append(s.held, batch...)
-	s.held = nil
+	// Results kept through a failure go first, alone: one that can never be written must not
+	// fail the intents behind it.
+	// A waiting read or Sync retries them at once.
+	waited := slices.ContainsFunc(batch, func(o *op) bool { return o.kind == opBarrier })
+	if held := s.held; len(held) > 0 && (waited || time.Now().After(s.retryAt)) {
+		s.held = nil
+		s.commit(held)
+	}
+	if len(batch) > 0 {
+		s.commit(batch)
+	}
+}
+
+// commit writes ops in one transaction, and on failure keeps the results for a retry and
+// fails the rest.
+func (s *Store) commit(ops []*op) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return writeOps(ctx, tx, s.instance, writes) })
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return writeOps(ctx, tx, s.instance, ops) })
 	cancel()
 	if err != nil {
-		err = fmt.Errorf("commit %d writes: %w", len(writes), err)
-		first := s.failing.Load() == nil
+		err = fmt.Errorf("commit %d writes: %w", len(ops), err)
 		s.failing.Store(&err)
+		s.failures++
+		// Do not spin against a database that is down: held results wait, doubling to 5s.
+		s.retryAt = time.Now().Add(min(100*time.Millisecond<<min(s.failures-1, 6), 5*time.Second))
 		if s.opts.OnWriteError != nil {
 			s.opts.OnWriteError(err)
 		}
-		for _, o := range writes {
+		for _, o := range ops {
 			if o.kind == opResult {
 				s.held = append(s.held, o) // kept, and written once PostgreSQL is back
 			} else if o.done != nil {
 				o.done <- err
 			}
 		}
-		if !first {
-			// Do not spin against a database that is down: the next batch waits a little.
-			time.Sleep(100 * time.Millisecond)
-		}
 		return
 	}
 	s.commits.Add(1)
-	if s.failing.Swap(nil) != nil && s.opts.OnWriteRecovered != nil {
-		s.opts.OnWriteRecovered()
+	if len(s.held) == 0 {
+		s.failures = 0
+		if s.failing.Swap(nil) != nil && s.opts.OnWriteRecovered != nil {
+			s.opts.OnWriteRecovered()
+		}
 	}
-	for _, o := range writes {
+	// A barrier promises that everything queued before it is committed: not while results
+	// are held.
+	var heldErr error
+	if len(s.held) > 0 {
+		heldErr = fmt.Errorf("%d results wait for a retry: %w", len(s.held), s.Healthy())
+	}
+	for _, o := range ops {
 		if o.kind == opResult && s.opts.OnResult != nil {
 			s.opts.OnResult(o.tx)
 		}
 		if o.done != nil {
-			o.done <- nil
+			if o.kind == opBarrier {
+				o.done <- heldErr
+			} else {
+				o.done <- nil
+			}
 		}
 	}
 }
@@ -476,7 +508,7 @@ func (s *Store) Healthy() error {
 }
 
 // HeldWrites is how many results wait for PostgreSQL to come back.
-func (s *Store) HeldWrites() int64 { return int64(len(s.held)) }
+func (s *Store) HeldWrites() int64 { return s.heldN.Load() }
 
 // Commits counts the transactions the writer committed.
 func (s *Store) Commits() int64 { return s.commits.Load() }
@@ -632,6 +664,16 @@ func (s *Store) Lead(ctx context.Context, job string, ttl time.Duration) (bool, 
 	}
 	return holder == s.instance, nil
 }
+
+// redacted is an error whose message has the DSN's secrets removed; errors.Is still sees
+// what it wraps.
+type redacted struct {
+	msg string
+	err error
+}
+
+func (r redacted) Error() string { return r.msg }
+func (r redacted) Unwrap() error { return r.err }
 
 // RedactDSN replaces, in msg, the password of dsn (and any password= or user:password@ it
 // shows) with xxxxx: errors and logs never carry a connection string's secret.
