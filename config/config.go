@@ -99,7 +99,7 @@ type Store struct {
 	OnError string
 	// Encrypt, if set, encrypts stored headers and bodies (encrypt.go).
 	Encrypt *Encrypt
-	// Backend is StoreBBolt (the default) or StorePostgres; DSNEnv names the environment
+	// Backend is StoreBBolt, StorePostgres or empty (bbolt, the default); DSNEnv names the environment
 	// variable holding the PostgreSQL connection string (store_backend.go).
 	Backend string
 	DSNEnv  string

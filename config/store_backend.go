@@ -13,7 +13,7 @@ const (
 // storeBackend reads store.backend and store.dsn_env. The connection string itself is never in
 // the file: it holds a password, so it is read from the variable dsn_env names, at start.
 func (p *configParser) storeBackend(f yamlstrict.Map, s *Store) {
-	s.Backend = StoreBBolt
+	// Backend stays empty when not written (bbolt), so the default config is unchanged.
 	if v, ok := p.Str(f.Get("backend"), "store.backend"); ok {
 		switch v {
 		case StoreBBolt, StorePostgres:

@@ -17,8 +17,8 @@ func TestParseStoreBackend(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Store.Backend != StoreBBolt {
-		t.Fatalf("default backend = %q, want bbolt", cfg.Store.Backend)
+	if cfg.Store.Backend != "" {
+		t.Fatalf("default backend = %q, want empty (bbolt)", cfg.Store.Backend)
 	}
 }
 

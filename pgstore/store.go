@@ -58,7 +58,7 @@ type Store struct {
 	maxBatch int
 	opts     Options
 
-	ops  chan *op
+	ops      chan *op
 	held     []*op     // results whose commit failed, retried with the next batches
 	retryAt  time.Time // when held results are tried again
 	failures int       // commits failed in a row
