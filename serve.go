@@ -29,7 +29,7 @@ import (
 // server is a running mtguard: the store, the data plane and the admin API.
 type server struct {
 	cfg       *config.Config
-	store     *store.Store
+	store     transactionLog
 	pipeline  *proxy.Pipeline
 	data      *http.Server
 	admin     *http.Server
@@ -70,7 +70,12 @@ func startServer(ctx context.Context, cfg *config.Config, getenv func(string) st
 			a.setHTTPClient(h.acmeHTTPClient)
 		}
 	}
-	st, err := openStore(cfg, sec.storeKeys, alerts, log, writeHook)
+	var st transactionLog
+	if sec.storeDSN != "" {
+		st, err = openPostgres(ctx, sec.storeDSN, alerts.engine, log)
+	} else {
+		st, err = openStore(cfg, sec.storeKeys, alerts, log, writeHook)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -115,6 +120,7 @@ type secrets struct {
 	transport  http.RoundTripper
 	tls        listenerTLS // the listeners' certificates (tlsfiles.go)
 	storeKeys  *store.Keys // store.encrypt's keys, nil without it (storekeys.go)
+	storeDSN   string      // the PostgreSQL connection string, "" for bbolt (storebackend.go)
 }
 
 // preflight is everything startServer checks before it opens anything: it reads each secret
@@ -151,6 +157,9 @@ func readSecrets(cfg *config.Config, getenv func(string) string) (secrets, error
 		errs = append(errs, err)
 	}
 	if sec.storeKeys, err = storeKeys(cfg.Store.Encrypt, getenv); err != nil {
+		errs = append(errs, err)
+	}
+	if sec.storeDSN, err = storeDSN(cfg.Store, getenv); err != nil {
 		errs = append(errs, err)
 	}
 	return sec, errors.Join(errs...)

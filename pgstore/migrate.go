@@ -134,3 +134,25 @@ func checkVersion(ctx context.Context, pool *pgxpool.Pool) error {
 	}
 	return nil
 }
+
+// MigrateDSN connects to dsn and runs Migrate (for mtguard migrate). Errors never carry the
+// DSN's password.
+func MigrateDSN(ctx context.Context, dsn string) (from, to int, err error) {
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return 0, 0, fmt.Errorf("store.dsn_env: not a PostgreSQL connection string: %s", RedactDSN(err.Error(), dsn))
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return 0, 0, redacted{msg: RedactDSN(err.Error(), dsn), err: err}
+	}
+	defer pool.Close()
+	if err := pool.Ping(ctx); err != nil {
+		return 0, 0, redacted{msg: RedactDSN(fmt.Errorf("%w: %w", ErrUnavailable, err).Error(), dsn), err: ErrUnavailable}
+	}
+	from, to, err = Migrate(ctx, pool)
+	if err != nil {
+		return from, to, redacted{msg: RedactDSN(err.Error(), dsn), err: err}
+	}
+	return from, to, nil
+}

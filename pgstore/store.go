@@ -71,6 +71,7 @@ type Store struct {
 
 	failing atomic.Pointer[error] // the last commit's error while commits fail
 	commits atomic.Int64
+	failedN atomic.Int64
 	// crashed, set by tests, makes Close leave everything as a killed process would.
 	crashed atomic.Bool
 }
@@ -346,6 +347,7 @@ func (s *Store) commit(ops []*op) {
 	if err != nil {
 		err = fmt.Errorf("commit %d writes: %w", len(ops), err)
 		s.failing.Store(&err)
+		s.failedN.Add(1)
 		s.failures++
 		// Do not spin against a database that is down: held results wait, doubling to 5s.
 		s.retryAt = time.Now().Add(min(100*time.Millisecond<<min(s.failures-1, 6), 5*time.Second))
@@ -512,6 +514,9 @@ func (s *Store) HeldWrites() int64 { return s.heldN.Load() }
 
 // Commits counts the transactions the writer committed.
 func (s *Store) Commits() int64 { return s.commits.Load() }
+
+// CommitFailures counts the writer's transactions that failed.
+func (s *Store) CommitFailures() int64 { return s.failedN.Load() }
 
 // Close commits what is queued, gives up this instance's lease (so that its pending calls,
 // if any, are settled by the next sweep) and closes the connections.
