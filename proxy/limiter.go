@@ -524,12 +524,13 @@ type GroupStatus struct {
 	Saturation  float64
 	PausedUntil time.Time // zero when not paused
 	PauseReason string
-	// Shared says how the budget is shared with other instances ("" when it is not).
-	Shared string
-	Paced  bool // the vendor reported its budget running low
+	Paced       bool // the vendor reported its budget running low
 	Sent        int64
 	Throttled   int64
 	MaxWait     time.Duration
+
+	// Shared says how the budget is shared with other instances ("" when it is not).
+	Shared string
 }
 
 // WindowStatus is one window's budget and use.
