@@ -121,6 +121,7 @@ type secrets struct {
 	tls        listenerTLS // the listeners' certificates (tlsfiles.go)
 	storeKeys  *store.Keys // store.encrypt's keys, nil without it (storekeys.go)
 	storeDSN   string      // the PostgreSQL connection string, "" for bbolt (storebackend.go)
+	limitsURL  string      // limits.shared's Redis URL, "" without it (sharedlimits.go)
 }
 
 // preflight is everything startServer checks before it opens anything: it reads each secret
@@ -160,6 +161,9 @@ func readSecrets(cfg *config.Config, getenv func(string) string) (secrets, error
 		errs = append(errs, err)
 	}
 	if sec.storeDSN, err = storeDSN(cfg.Store, getenv); err != nil {
+		errs = append(errs, err)
+	}
+	if sec.limitsURL, err = sharedLimitsURL(cfg.SharedLimits, getenv); err != nil {
 		errs = append(errs, err)
 	}
 	return sec, errors.Join(errs...)
@@ -236,6 +240,11 @@ func (s *server) buildPipeline(sec secrets, limits *limiterView) ([]proxy.LimitG
 	var err error
 	if limits.l, err = proxy.NewLimiter(groups, routesOf, s.store.SendTimes, nil); err != nil {
 		return nil, fmt.Errorf("limits: %w", err)
+	}
+	if sec.limitsURL != "" {
+		if err := shareLimits(context.Background(), limits.l, s.cfg.SharedLimits, sec.limitsURL, groups, replayHold(sec.routes, groups), s.log); err != nil {
+			return nil, err
+		}
 	}
 	s.pipeline, err = proxy.NewPipeline(proxy.PipelineConfig{
 		Recorder:           s.store,

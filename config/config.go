@@ -67,6 +67,9 @@ type Config struct {
 	Alerts Alerts
 	// File is the path the config was loaded from, "" when parsed from bytes.
 	File string
+	// SharedLimits shares the limit groups' budgets between instances (shared_limits.go);
+	// nil without limits.shared.
+	SharedLimits *SharedLimits
 }
 
 // Admin configures the control plane.
@@ -241,7 +244,7 @@ func (p *configParser) parse(data []byte) *Config {
 	if root == nil {
 		return nil
 	}
-	top, ok := p.Mapping(root, "", "listen", "admin", "store", "redact", "routes", "forward", "alerts", "tls")
+	top, ok := p.Mapping(root, "", "listen", "admin", "store", "redact", "routes", "forward", "alerts", "tls", "limits")
 	if !ok {
 		return nil
 	}
@@ -259,6 +262,7 @@ func (p *configParser) parse(data []byte) *Config {
 	p.checkHeldCredentials(cfg)
 	p.tlsBlocks(cfg, top)
 	p.checkCallersRequired(cfg)
+	cfg.SharedLimits = p.sharedLimits(top.Get("limits"))
 	// Port 0 picks a free port per listener, so two ":0" addresses do not collide.
 	if cfg.Admin.Listen == cfg.Listen && !strings.HasSuffix(cfg.Listen, ":0") {
 		switch n := yamlstrict.Deref(yamlstrict.Lookup(top.Get("admin"), "listen")); {
