@@ -713,3 +713,13 @@ func contains(ss []string, s string) bool {
 	}
 	return false
 }
+
+// DropSchema drops the schema Options.Schema named, with everything in it (benchmarks and
+// tests clean up with it). Without Options.Schema it does nothing.
+func (s *Store) DropSchema(ctx context.Context) error {
+	if s.opts.Schema == "" {
+		return nil
+	}
+	_, err := s.pool.Exec(ctx, `DROP SCHEMA IF EXISTS `+pgx.Identifier{s.opts.Schema}.Sanitize()+` CASCADE`)
+	return err
+}
