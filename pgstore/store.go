@@ -59,10 +59,14 @@ type Store struct {
 	opts     Options
 
 	ops      chan *op
-	held     []*op     // results whose commit failed, retried with the next batches
-	retryAt  time.Time // when held results are tried again
-	failures int       // commits failed in a row
-	heldN    atomic.Int64
+	takeMu     sync.Mutex // held by the writer taking the next batch
+	stateMu    sync.Mutex // guards what follows
+	committing map[uint64]chan struct{}
+	batchSeq   uint64
+	held       []*op     // results whose commit failed, retried with the next batches
+	retryAt    time.Time // when held results are tried again
+	failures   int       // commits failed in a row
+	heldN      atomic.Int64
 
 	closeMu sync.RWMutex // held for reading while enqueueing, for writing by Close
 	closed  bool
@@ -176,8 +180,11 @@ func open(ctx context.Context, pool *pgxpool.Pool, opts Options) (*Store, error)
 	s.ops = make(chan *op, 4*s.maxBatch)
 	bg, cancel := context.WithCancel(context.Background())
 	s.stop = cancel
-	s.wg.Add(2)
-	go s.writeLoop()
+	s.committing = map[uint64]chan struct{}{}
+	s.wg.Add(1 + writers)
+	for range writers {
+		go s.writeLoop()
+	}
 	go s.keepAlive(bg)
 	return s, nil
 }
@@ -297,10 +304,23 @@ func (s *Store) enqueue(ctx context.Context, o *op) error {
 	}
 }
 
+// writers is how many batches may be committing at once: while one waits for PostgreSQL to
+// flush its commit, the next takes what queued meanwhile, and PostgreSQL flushes concurrent
+// commits together.
+const writers = 2
+
 // writeLoop commits everything queued while the previous commit ran, in one transaction.
+// Writers take batches one at a time (takeMu), so a barrier knows which batches taken before
+// it are still committing, and waits for them.
 func (s *Store) writeLoop() {
 	defer s.wg.Done()
-	for first := range s.ops {
+	for {
+		s.takeMu.Lock()
+		first, ok := <-s.ops
+		if !ok {
+			s.takeMu.Unlock()
+			break
+		}
 		batch := []*op{first}
 	more:
 		for len(batch) < s.maxBatch {
@@ -314,33 +334,65 @@ func (s *Store) writeLoop() {
 				break more
 			}
 		}
-		s.commitBatch(batch)
+		done := make(chan struct{})
+		s.stateMu.Lock()
+		var before []chan struct{}
+		if slices.ContainsFunc(batch, func(o *op) bool { return o.kind == opBarrier }) {
+			for _, c := range s.committing {
+				before = append(before, c)
+			}
+		}
+		s.batchSeq++
+		id := s.batchSeq
+		s.committing[id] = done
+		s.stateMu.Unlock()
+		s.takeMu.Unlock()
+
+		s.commitBatch(batch, before)
+
+		s.stateMu.Lock()
+		delete(s.committing, id)
 		s.heldN.Store(int64(len(s.held)))
+		s.stateMu.Unlock()
+		close(done)
 	}
-	if len(s.held) > 0 {
-		s.retryAt = time.Time{}
-		s.commitBatch(nil) // a last try for results kept through a failure
-	}
-	s.heldN.Store(int64(len(s.held)))
 }
 
-func (s *Store) commitBatch(batch []*op) {
+// flushHeld is the last try, at Close, of results kept through a failure.
+func (s *Store) flushHeld() {
+	s.stateMu.Lock()
+	s.retryAt = time.Time{}
+	s.stateMu.Unlock()
+	s.commitBatch(nil, nil)
+	s.stateMu.Lock()
+	s.heldN.Store(int64(len(s.held)))
+	s.stateMu.Unlock()
+}
+
+// commitBatch commits batch; before are the batches taken earlier and still committing, which
+// the batch's barriers wait for.
+func (s *Store) commitBatch(batch []*op, before []chan struct{}) {
 	// Results kept through a failure go first, alone: one that can never be written must not
-	// fail the intents behind it.
-	// A waiting read or Sync retries them at once.
+	// fail the intents behind it. A waiting read or Sync retries them at once.
 	waited := slices.ContainsFunc(batch, func(o *op) bool { return o.kind == opBarrier })
-	if held := s.held; len(held) > 0 && (waited || time.Now().After(s.retryAt)) {
+	s.stateMu.Lock()
+	held := s.held
+	retry := len(held) > 0 && (waited || time.Now().After(s.retryAt))
+	if retry {
 		s.held = nil
-		s.commit(held)
+	}
+	s.stateMu.Unlock()
+	if retry {
+		s.commit(held, nil)
 	}
 	if len(batch) > 0 {
-		s.commit(batch)
+		s.commit(batch, before)
 	}
 }
 
 // commit writes ops in one transaction, and on failure keeps the results for a retry and
 // fails the rest.
-func (s *Store) commit(ops []*op) {
+func (s *Store) commit(ops []*op, before []chan struct{}) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return writeOps(ctx, tx, s.instance, ops) })
 	cancel()
@@ -348,33 +400,45 @@ func (s *Store) commit(ops []*op) {
 		err = fmt.Errorf("commit %d writes: %w", len(ops), err)
 		s.failing.Store(&err)
 		s.failedN.Add(1)
+		s.stateMu.Lock()
 		s.failures++
 		// Do not spin against a database that is down: held results wait, doubling to 5s.
 		s.retryAt = time.Now().Add(min(100*time.Millisecond<<min(s.failures-1, 6), 5*time.Second))
+		for _, o := range ops {
+			if o.kind == opResult {
+				s.held = append(s.held, o) // kept, and written once PostgreSQL is back
+			}
+		}
+		s.stateMu.Unlock()
 		if s.opts.OnWriteError != nil {
 			s.opts.OnWriteError(err)
 		}
 		for _, o := range ops {
-			if o.kind == opResult {
-				s.held = append(s.held, o) // kept, and written once PostgreSQL is back
-			} else if o.done != nil {
+			if o.kind != opResult && o.done != nil {
 				o.done <- err
 			}
 		}
 		return
 	}
 	s.commits.Add(1)
-	if len(s.held) == 0 {
-		s.failures = 0
-		if s.failing.Swap(nil) != nil && s.opts.OnWriteRecovered != nil {
-			s.opts.OnWriteRecovered()
-		}
+	for _, c := range before {
+		<-c
 	}
 	// A barrier promises that everything queued before it is committed: not while results
 	// are held.
+	s.stateMu.Lock()
+	heldN := len(s.held)
+	if heldN == 0 {
+		s.failures = 0
+	}
+	s.stateMu.Unlock()
 	var heldErr error
-	if len(s.held) > 0 {
-		heldErr = fmt.Errorf("%d results wait for a retry: %w", len(s.held), s.Healthy())
+	if heldN == 0 {
+		if s.failing.Swap(nil) != nil && s.opts.OnWriteRecovered != nil {
+			s.opts.OnWriteRecovered()
+		}
+	} else {
+		heldErr = fmt.Errorf("%d results wait for a retry: %w", heldN, s.Healthy())
 	}
 	for _, o := range ops {
 		if o.kind == opResult && s.opts.OnResult != nil {
@@ -533,8 +597,11 @@ func (s *Store) Close() error {
 	s.wg.Wait()
 	var err error
 	if !s.crashed.Load() {
-		if len(s.held) > 0 {
-			err = fmt.Errorf("close: %d results could not be committed: %w", len(s.held), s.Healthy())
+		if s.HeldWrites() > 0 {
+			s.flushHeld()
+		}
+		if n := s.HeldWrites(); n > 0 {
+			err = fmt.Errorf("close: %d results could not be committed: %w", n, s.Healthy())
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		if _, derr := s.pool.Exec(ctx, `DELETE FROM instances WHERE id = $1`, s.instance); derr != nil && err == nil {
