@@ -58,7 +58,7 @@ type Store struct {
 	maxBatch int
 	opts     Options
 
-	ops      chan *op
+	ops        chan *op
 	takeMu     sync.Mutex // held by the writer taking the next batch
 	stateMu    sync.Mutex // guards what follows
 	committing map[uint64]chan struct{}
