@@ -790,3 +790,14 @@ func (s *Store) DropSchema(ctx context.Context) error {
 	_, err := s.pool.Exec(ctx, `DROP SCHEMA IF EXISTS `+pgx.Identifier{s.opts.Schema}.Sanitize()+` CASCADE`)
 	return err
 }
+
+// ExpireInstances ends the lease of every instance but keep, as if their lease had run out:
+// for tests and for an operator who knows the instances are gone (their pending calls are
+// then settled by the next RecoverDead).
+func (s *Store) ExpireInstances(ctx context.Context, keep string) error {
+	_, err := s.pool.Exec(ctx, `UPDATE instances SET expires = now() - interval '1 second' WHERE id <> $1`, keep)
+	if err != nil {
+		return fmt.Errorf("expire instances: %w", err)
+	}
+	return nil
+}
