@@ -74,6 +74,7 @@ type Store struct {
 	wg      sync.WaitGroup
 
 	failing atomic.Pointer[error] // the last commit's error while commits fail
+	hbErr   atomic.Pointer[error] // the last heartbeat's error while heartbeats fail
 	commits atomic.Int64
 	failedN atomic.Int64
 	// crashed, set by tests, makes Close leave everything as a killed process would.
@@ -565,9 +566,12 @@ func linkReplays(ctx context.Context, tx pgx.Tx, ops []*op) error {
 	return nil
 }
 
-// Healthy is nil while commits succeed, and the last commit's error while they fail.
+// Healthy is nil while commits and heartbeats succeed, and the last error while they fail.
 func (s *Store) Healthy() error {
 	if p := s.failing.Load(); p != nil {
+		return *p
+	}
+	if p := s.hbErr.Load(); p != nil {
 		return *p
 	}
 	return nil
@@ -626,8 +630,17 @@ func (s *Store) keepAlive(ctx context.Context) {
 			if s.crashed.Load() {
 				return
 			}
-			if err := s.heartbeat(ctx); err != nil && s.opts.OnWriteError != nil && ctx.Err() == nil {
-				s.opts.OnWriteError(err)
+			err := s.heartbeat(ctx)
+			if ctx.Err() != nil {
+				return
+			}
+			if err != nil {
+				// Not ready while the database does not answer, even without traffic.
+				if s.hbErr.Swap(&err) == nil && s.opts.OnWriteError != nil {
+					s.opts.OnWriteError(err)
+				}
+			} else if s.hbErr.Swap(nil) != nil && s.Healthy() == nil && s.opts.OnWriteRecovered != nil {
+				s.opts.OnWriteRecovered()
 			}
 			_, _ = s.RecoverDead(ctx)
 		}
