@@ -131,7 +131,11 @@ type secrets struct {
 func preflight(cfg *config.Config, getenv func(string) string) (secrets, []alerts.Sink, error) {
 	sec, err := readSecrets(cfg, getenv)
 	sinks, serr := alertSinks(cfg.Alerts.Sinks, getenv)
-	return sec, sinks, errors.Join(err, storeFolder(cfg.Store.Path), serr)
+	var ferr error
+	if cfg.Store.Backend != config.StorePostgres { // the log is in PostgreSQL: no file to write
+		ferr = storeFolder(cfg.Store.Path)
+	}
+	return sec, sinks, errors.Join(err, ferr, serr)
 }
 
 // readSecrets reads the admin token, the routes' credentials and the forward proxy's settings,
