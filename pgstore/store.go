@@ -471,16 +471,16 @@ func writeOps(ctx context.Context, tx pgx.Tx, instance string, ops []*op) error 
 		}
 	}
 	if len(intents) > 0 {
-		q, args := values(`INSERT INTO calls (id, time, route, caller, record_keys, replay_of, instance, call) VALUES `, intents, 8,
-			func(o *op) []any { return []any{o.id, o.time, o.route, o.caller, o.keys, o.replayOf, instance, o.call} })
+		q, args := values(`INSERT INTO calls (id, time, route, caller, record_keys, replay_of, instance, call) VALUES `, intents, callTypes,
+			func(o *op) []any { return []any{o.id, o.time, o.route, o.caller, o.keys, o.replayOf, instance, jsonArg(o.call)} })
 		if _, err := tx.Exec(ctx, q+` ON CONFLICT (time, id) DO NOTHING`, args...); err != nil {
 			return fmt.Errorf("insert intents: %w", err)
 		}
 	}
 	if len(provs) > 0 {
-		q, args := values(`INSERT INTO calls (id, time, route, caller, record_keys, replay_of, instance, call, provisional) VALUES `, provs, 9,
+		q, args := values(`INSERT INTO calls (id, time, route, caller, record_keys, replay_of, instance, call, provisional) VALUES `, provs, append(callTypes, "json"),
 			func(o *op) []any {
-				return []any{o.id, o.time, o.route, o.caller, o.keys, o.replayOf, instance, o.call, o.res}
+				return []any{o.id, o.time, o.route, o.caller, o.keys, o.replayOf, instance, jsonArg(o.call), jsonArg(o.res)}
 			})
 		if _, err := tx.Exec(ctx, q+` ON CONFLICT (time, id) DO UPDATE SET provisional = EXCLUDED.provisional,
 			call = coalesce(calls.call, EXCLUDED.call) WHERE calls.result IS NULL`, args...); err != nil {
@@ -488,9 +488,9 @@ func writeOps(ctx context.Context, tx pgx.Tx, instance string, ops []*op) error 
 		}
 	}
 	if len(results) > 0 {
-		q, args := values(`INSERT INTO calls (id, time, route, caller, record_keys, replay_of, instance, call, result, outcome, status, findings) VALUES `, results, 12,
+		q, args := values(`INSERT INTO calls (id, time, route, caller, record_keys, replay_of, instance, call, result, outcome, status, findings) VALUES `, results, append(callTypes, "json", "text", "int4", "text[]"),
 			func(o *op) []any {
-				return []any{o.id, o.time, o.route, o.caller, o.keys, o.replayOf, instance, o.call, o.res, o.outcome, o.status, o.findings}
+				return []any{o.id, o.time, o.route, o.caller, o.keys, o.replayOf, instance, jsonArg(o.call), jsonArg(o.res), o.outcome, o.status, o.findings}
 			})
 		if _, err := tx.Exec(ctx, q+` ON CONFLICT (time, id) DO UPDATE SET call = coalesce(calls.call, EXCLUDED.call),
 			result = EXCLUDED.result, outcome = EXCLUDED.outcome, status = EXCLUDED.status,
@@ -523,11 +523,27 @@ func appendLast(list []*op, o *op, seen map[[2]string]int, kind string) []*op {
 	return append(list, o)
 }
 
-// values builds a multi-row VALUES list of n columns for ops.
-func values(head string, ops []*op, n int, row func(*op) []any) (string, []any) {
+// callTypes are the types of the columns every kind of write sets, in order.
+var callTypes = []string{"text", "timestamptz", "text", "text", "text[]", "text", "text", "json"}
+
+// jsonArg passes encoded JSON as text (NULL for nil): sent in one round trip with its cast.
+func jsonArg(b []byte) any {
+	if b == nil {
+		return nil
+	}
+	return string(b)
+}
+
+// values builds a multi-row VALUES list of ops with one typed placeholder per column. The
+// statement is run in pgx's exec mode (parameters sent with the statement, one round trip):
+// its text changes with the batch size, so preparing and caching each one would cost a
+// round trip per new size and fill the statement cache.
+func values(head string, ops []*op, types []string, row func(*op) []any) (string, []any) {
+	n := len(types)
 	var b strings.Builder
 	b.WriteString(head)
-	args := make([]any, 0, len(ops)*n)
+	args := make([]any, 0, 1+len(ops)*n)
+	args = append(args, pgx.QueryExecModeExec)
 	for i, o := range ops {
 		if i > 0 {
 			b.WriteString(", ")
@@ -537,7 +553,7 @@ func values(head string, ops []*op, n int, row func(*op) []any) (string, []any) 
 			if j > 0 {
 				b.WriteString(", ")
 			}
-			fmt.Fprintf(&b, "$%d", i*n+j+1)
+			fmt.Fprintf(&b, "$%d::%s", i*n+j+1, types[j])
 		}
 		b.WriteByte(')')
 		args = append(args, row(o)...)
