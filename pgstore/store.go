@@ -472,7 +472,9 @@ func writeOps(ctx context.Context, tx pgx.Tx, instance string, ops []*op) error 
 	}
 	if len(intents) > 0 {
 		q, args := values(`INSERT INTO calls (id, time, route, caller, record_keys, replay_of, instance, call) VALUES `, intents, callTypes,
-			func(o *op) []any { return []any{o.id, o.time, o.route, o.caller, o.keys, o.replayOf, instance, jsonArg(o.call)} })
+			func(o *op) []any {
+				return []any{o.id, o.time, o.route, o.caller, o.keys, o.replayOf, instance, jsonArg(o.call)}
+			})
 		if _, err := tx.Exec(ctx, q+` ON CONFLICT (time, id) DO NOTHING`, args...); err != nil {
 			return fmt.Errorf("insert intents: %w", err)
 		}
