@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -146,4 +148,95 @@ func postgresCPU() time.Duration {
 		ticks += u + st
 	}
 	return time.Duration(ticks) * 10 * time.Millisecond
+}
+
+// BenchmarkProxyBackends runs, in one run and interleaved, the bare reverse proxy and the real
+// mtguard binary twice: recording into a bbolt file, and into PostgreSQL (MTGUARD_BENCH_PG_DSN,
+// default the project machines' database test, in a fresh schema). With the instant and the
+// slow vendor it prints each target's calls per second and CPU per call (the proxy process's
+// alone: PostgreSQL's own CPU is in BenchmarkStoreBackends), medians over the rounds, and the
+// ratios to the bare proxy. The knobs are BenchmarkProxyOverhead's. Skipped without PostgreSQL.
+//
+//	go test -run '^$' -bench ProxyBackends -benchtime 1x -timeout 30m ./bench/
+func BenchmarkProxyBackends(b *testing.B) {
+	if runtime.GOOS != "linux" {
+		b.Skip("reads the proxies' CPU time from /proc; Linux only")
+	}
+	dsn := os.Getenv("MTGUARD_BENCH_PG_DSN")
+	if dsn == "" {
+		dsn = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable&connect_timeout=3"
+	}
+	schema := fmt.Sprintf("mtguard_bench_%d", time.Now().UnixNano())
+	pg, err := pgstore.Open(context.Background(), dsn, pgstore.Options{Schema: schema, Migrate: true})
+	if err != nil {
+		b.Skipf("PostgreSQL unavailable: %v", err)
+	}
+	pg.Close()
+	b.Cleanup(func() {
+		if p, err := pgstore.Open(context.Background(), dsn, pgstore.Options{Schema: schema, Migrate: true}); err == nil {
+			p.DropSchema(context.Background())
+			p.Close()
+		}
+	})
+	sep := "?"
+	if strings.Contains(dsn, "?") {
+		sep = "&"
+	}
+	opts := benchOptionsFromEnv(b)
+	bin := buildMtguard(b, "")
+	vendor := newFakeVendor()
+	b.Cleanup(vendor.Close)
+	dir := b.TempDir()
+	route := fmt.Sprintf("routes:\n  - name: hubspot\n    prefix: %s\n    upstream: %s\n    record_keys: [properties.email, \"inputs[].properties.email\"]\n", benchPrefix, vendor.URL)
+	cfgs := map[string]string{
+		"bbolt":    fmt.Sprintf("listen: 127.0.0.1:0\nadmin: {listen: 127.0.0.1:0}\nstore: {path: %q}\n%s", filepath.Join(dir, "mtguard.db"), route),
+		"postgres": "listen: 127.0.0.1:0\nadmin: {listen: 127.0.0.1:0}\nstore: {backend: postgres, dsn_env: MTGUARD_PG_DSN}\n" + route,
+	}
+	urls, pids := map[string]string{}, map[string]int{}
+	bare := startBenchChild(b, "bare", os.Args[0], testChildArgs, opts, envBenchChild+"=bare", envBenchUpstream+"="+vendor.URL)
+	urls["bare"], pids["bare"] = "http://"+bare.addr+benchPrefix+benchPath, bare.cmd.Process.Pid
+	for _, name := range []string{"bbolt", "postgres"} {
+		path := filepath.Join(dir, name+".yaml")
+		if err := os.WriteFile(path, []byte(cfgs[name]), 0o600); err != nil {
+			b.Fatal(err)
+		}
+		c := startBenchChild(b, name, bin.path, serveArgs(path, opts), opts, "MTGUARD_PG_DSN="+dsn+sep+"search_path="+schema)
+		urls[name], pids[name] = "http://"+c.addr+benchPrefix+benchPath, c.cmd.Process.Pid
+	}
+	client := newLoadClient(opts.clients)
+	defer client.CloseIdleConnections()
+	load := &loadGen{client: client, clients: opts.clients}
+	targets := []string{"bare", "bbolt", "postgres"}
+	var out strings.Builder
+	fmt.Fprintf(&out, "\nproxy backends, %d clients, medians of %d rounds of %v:\n", opts.clients, opts.rounds, opts.phase)
+	for _, delay := range []time.Duration{0, opts.vendorDelay} {
+		vendor.delay.Store(int64(delay))
+		res := map[string][]phaseResult{}
+		for round := range opts.rounds {
+			for i := range targets {
+				t := targets[(i+round)%len(targets)]
+				r := load.phase(t, urls[t], pids[t], opts.warmup, opts.phase)
+				if r.errs > 0 {
+					b.Errorf("%s, vendor %v: %d calls failed; first: %s", t, delay, r.errs, r.firstErr)
+				}
+				res[t] = append(res[t], r)
+			}
+		}
+		med := func(t string, f func(phaseResult) float64) float64 {
+			var v []float64
+			for _, r := range res[t] {
+				v = append(v, f(r))
+			}
+			slices.Sort(v)
+			return v[len(v)/2]
+		}
+		fmt.Fprintf(&out, "  vendor %v:\n", delay)
+		bareRPS, bareCPU := med("bare", phaseResult.rps), med("bare", phaseResult.cpuPerCall)
+		for _, t := range targets {
+			rps, cpu := med(t, phaseResult.rps), med(t, phaseResult.cpuPerCall)
+			fmt.Fprintf(&out, "    %-9s %8.0f calls/s (%.2fx bare)  proxy CPU %6.1f µs/call (%.2fx bare)\n", t, rps, rps/bareRPS, cpu, cpu/bareCPU)
+		}
+	}
+	b.Log(out.String())
+	fmt.Print(out.String())
 }
