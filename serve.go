@@ -44,6 +44,8 @@ type server struct {
 	stopping  atomic.Bool
 	errs      chan error
 	cancel    context.CancelFunc
+	// closeShared closes the Redis client of limits.shared; nil without it.
+	closeShared func() error
 }
 
 // startServer opens the store and starts both listeners. Addresses ending in :0 get a free
@@ -246,7 +248,7 @@ func (s *server) buildPipeline(sec secrets, limits *limiterView) ([]proxy.LimitG
 		return nil, fmt.Errorf("limits: %w", err)
 	}
 	if sec.limitsURL != "" {
-		if err := shareLimits(context.Background(), limits.l, s.cfg.SharedLimits, sec.limitsURL, groups, replayHold(sec.routes, groups), s.log); err != nil {
+		if s.closeShared, err = shareLimits(context.Background(), limits.l, s.cfg.SharedLimits, sec.limitsURL, groups, replayHold(sec.routes, groups), s.log); err != nil {
 			return nil, err
 		}
 	}
@@ -395,6 +397,9 @@ func (s *server) shutdown() error {
 	s.alerts.close()
 	if cerr := s.store.Close(); err == nil {
 		err = cerr
+	}
+	if s.closeShared != nil {
+		s.closeShared()
 	}
 	return err
 }

@@ -41,10 +41,11 @@ var _ proxy.SharedBudget = sharedBudget{}
 // shareLimits plugs the Redis budget into the limiter: every group's windows, quotas,
 // concurrency and pauses are then shared by every instance with the same limits.shared.
 // hold is how long a call may hold a concurrency lease (the longest call, and a minute).
-func shareLimits(ctx context.Context, l *proxy.Limiter, cfg *config.SharedLimits, url string, groups []proxy.LimitGroup, hold time.Duration, log zerolog.Logger) error {
+// It returns the Redis client's Close.
+func shareLimits(ctx context.Context, l *proxy.Limiter, cfg *config.SharedLimits, url string, groups []proxy.LimitGroup, hold time.Duration, log zerolog.Logger) (func() error, error) {
 	opts, err := redis.ParseURL(url)
 	if err != nil {
-		return fmt.Errorf("limits.shared.url_env: not a Redis URL")
+		return nil, fmt.Errorf("limits.shared.url_env: not a Redis URL")
 	}
 	opts.DialTimeout = 2 * time.Second
 	rdb := redis.NewClient(opts)
@@ -76,5 +77,5 @@ func shareLimits(ctx context.Context, l *proxy.Limiter, cfg *config.SharedLimits
 		log.Warn().Err(err).Msg("limits.shared: Redis does not answer at start; on_unavailable applies until it does")
 	}
 	l.Share(sharedBudget{b})
-	return nil
+	return rdb.Close, nil
 }
