@@ -10,7 +10,6 @@ import (
 	"github.com/mtguard/mtguard/alerts"
 	"github.com/mtguard/mtguard/config"
 	"github.com/mtguard/mtguard/proxy"
-	"github.com/mtguard/mtguard/store"
 	"github.com/rs/zerolog"
 )
 
@@ -88,7 +87,7 @@ func alertSinks(scs []config.Sink, getenv func(string) string) ([]alerts.Sink, e
 
 // start feeds the metrics from the store, the pipeline and the throttler, and starts the
 // engine: it rebuilds its state from the store before returning.
-func (a *alerting) start(ctx context.Context, storePath string, st *store.Store, pipeline *proxy.Pipeline) {
+func (a *alerting) start(ctx context.Context, storePath string, st transactionLog, pipeline *proxy.Pipeline) {
 	a.metrics.Watch(alerts.MetricsConfig{
 		StoreSize: func() int64 {
 			fi, err := os.Stat(storePath)

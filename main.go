@@ -65,6 +65,8 @@ Usage:
   mtguard drill start --route R --fault F  rehearse a vendor failure (--for 10m, --expect "alert within 5m"); drill status|stop ID
   mtguard limits [--json]            each vendor budget: use per window, in flight, queue, pause, throttled
   mtguard audit [--since 24h]        every state-changing admin action: who, role, what, when, from where, outcome
+  mtguard migrate [--config FILE]    bring the PostgreSQL log's schema to this version (store.backend: postgres)
+  mtguard store copy --from bbolt:F  copy a bbolt log into the PostgreSQL one (--config FILE names store.dsn_env)
   mtguard version                    print the version
 
 The log and show commands talk to a running mtguard through its admin API: --admin URL, or
@@ -114,6 +116,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return cli.Postmortem(ctx, rest, stdout, stderr, getenv)
 	case "drill":
 		return cli.Drill(ctx, rest, stdout, stderr, getenv)
+	case "migrate":
+		return cmdMigrate(ctx, rest, stdout, stderr, getenv)
+	case "store":
+		return cmdStore(ctx, rest, stdout, stderr, getenv)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "mtguard", version)
 		return nil

@@ -30,7 +30,7 @@ import (
 // server is a running mtguard: the store, the data plane and the admin API.
 type server struct {
 	cfg       *config.Config
-	store     *store.Store
+	store     transactionLog
 	pipeline  *proxy.Pipeline
 	data      *http.Server
 	admin     *http.Server
@@ -47,6 +47,8 @@ type server struct {
 	stopping  atomic.Bool
 	errs      chan error
 	cancel    context.CancelFunc
+	// closeShared closes the Redis client of limits.shared; nil without it.
+	closeShared func() error
 }
 
 // startServer opens the store and starts both listeners. Addresses ending in :0 get a free
@@ -73,7 +75,12 @@ func startServer(ctx context.Context, cfg *config.Config, getenv func(string) st
 			a.setHTTPClient(h.acmeHTTPClient)
 		}
 	}
-	st, err := openStore(cfg, sec.storeKeys, alerts, log, writeHook)
+	var st transactionLog
+	if sec.storeDSN != "" {
+		st, err = openPostgres(ctx, sec.storeDSN, alerts.engine, log)
+	} else {
+		st, err = openStore(cfg, sec.storeKeys, alerts, log, writeHook)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -128,6 +135,8 @@ type secrets struct {
 	transport  http.RoundTripper
 	tls        listenerTLS // the listeners' certificates (tlsfiles.go)
 	storeKeys  *store.Keys // store.encrypt's keys, nil without it (storekeys.go)
+	storeDSN   string      // the PostgreSQL connection string, "" for bbolt (storebackend.go)
+	limitsURL  string      // limits.shared's Redis URL, "" without it (sharedlimits.go)
 }
 
 // preflight is everything startServer checks before it opens anything: it reads each secret
@@ -137,7 +146,11 @@ type secrets struct {
 func preflight(cfg *config.Config, getenv func(string) string) (secrets, []alerts.Sink, error) {
 	sec, err := readSecrets(cfg, getenv)
 	sinks, serr := alertSinks(cfg.Alerts.Sinks, getenv)
-	return sec, sinks, errors.Join(err, storeFolder(cfg.Store.Path), serr)
+	var ferr error
+	if cfg.Store.Backend != config.StorePostgres { // the log is in PostgreSQL: no file to write
+		ferr = storeFolder(cfg.Store.Path)
+	}
+	return sec, sinks, errors.Join(err, ferr, serr)
 }
 
 // readSecrets reads the admin token, the routes' credentials and the forward proxy's settings,
@@ -164,6 +177,12 @@ func readSecrets(cfg *config.Config, getenv func(string) string) (secrets, error
 		errs = append(errs, err)
 	}
 	if sec.storeKeys, err = storeKeys(cfg.Store.Encrypt, getenv); err != nil {
+		errs = append(errs, err)
+	}
+	if sec.storeDSN, err = storeDSN(cfg.Store, getenv); err != nil {
+		errs = append(errs, err)
+	}
+	if sec.limitsURL, err = sharedLimitsURL(cfg.SharedLimits, getenv); err != nil {
 		errs = append(errs, err)
 	}
 	return sec, errors.Join(errs...)
@@ -240,6 +259,11 @@ func (s *server) buildPipeline(sec secrets, limits *limiterView) ([]proxy.LimitG
 	var err error
 	if limits.l, err = proxy.NewLimiter(groups, routesOf, s.store.SendTimes, nil); err != nil {
 		return nil, fmt.Errorf("limits: %w", err)
+	}
+	if sec.limitsURL != "" {
+		if s.closeShared, err = shareLimits(context.Background(), limits.l, s.cfg.SharedLimits, sec.limitsURL, groups, replayHold(sec.routes, groups), s.log); err != nil {
+			return nil, err
+		}
 	}
 	s.pipeline, err = proxy.NewPipeline(proxy.PipelineConfig{
 		Recorder:           s.store,
@@ -389,6 +413,9 @@ func (s *server) shutdown() error {
 	s.alerts.close()
 	if cerr := s.store.Close(); err == nil {
 		err = cerr
+	}
+	if s.closeShared != nil {
+		s.closeShared()
 	}
 	return err
 }

@@ -31,7 +31,11 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "mtguard %s serving: proxy %s://%s  admin %s://%s  store %s\n", version, scheme(cfg.TLS), s.dataAddr, scheme(cfg.Admin.TLS), s.adminAddr, cfg.Store.Path)
+	storeName := cfg.Store.Path
+	if cfg.Store.Backend == config.StorePostgres {
+		storeName = "postgres (store.dsn_env " + cfg.Store.DSNEnv + ")"
+	}
+	fmt.Fprintf(stdout, "mtguard %s serving: proxy %s://%s  admin %s://%s  store %s\n", version, scheme(cfg.TLS), s.dataAddr, scheme(cfg.Admin.TLS), s.adminAddr, storeName)
 	for _, r := range cfg.Routes {
 		if r.Prefix != "" {
 			fmt.Fprintf(stdout, "  route %-16s %s://%s%s/... -> %s\n", r.Name, scheme(cfg.TLS), s.dataAddr, r.Prefix, r.Upstream)

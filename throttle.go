@@ -33,6 +33,7 @@ func (v *limiterView) LimitStatus() []inspect.LimitStatus {
 			OldestWaitMS: float64(g.OldestWait.Microseconds()) / 1000, Saturation: g.Saturation, MaxWait: g.MaxWait.String(),
 			PausedUntil: g.PausedUntil, PauseReason: g.PauseReason, Paced: g.Paced, Sent: g.Sent, Throttled: g.Throttled,
 		}
+		ls.Shared = g.Shared
 		for _, w := range g.Windows {
 			ls.Windows = append(ls.Windows, inspect.WindowUsage{Requests: w.Requests, Per: w.Per.String(), Used: w.Used, Resets: w.Resets})
 		}

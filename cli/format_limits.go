@@ -53,7 +53,32 @@ func WriteLimits(w io.Writer, rep inspect.LimitsReport, loc *time.Location) erro
 			inflight, queued, cell(paused, 0), fmt.Sprint(g.Sent), fmt.Sprint(g.Throttled),
 		}, "\t"))
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	return writeShared(w, rep.Groups)
+}
+
+// writeShared says, under the table, how budgets shared between instances (limits.shared) are
+// kept: one line for all when Redis holds them, one per group when it does not.
+func writeShared(w io.Writer, groups []inspect.LimitStatus) error {
+	redisN := 0
+	for _, g := range groups {
+		switch g.Shared {
+		case "":
+		case "redis":
+			redisN++
+		default:
+			if _, err := fmt.Fprintf(w, "shared budget of %s: %s\n", g.Group, g.Shared); err != nil {
+				return err
+			}
+		}
+	}
+	if redisN > 0 && redisN == len(groups) {
+		_, err := io.WriteString(w, "budgets shared with the other instances through Redis (limits.shared)\n")
+		return err
+	}
+	return nil
 }
 
 // formatPer prints a window's period as people write it (20s, 24h) rather than as Go does

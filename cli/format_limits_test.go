@@ -45,3 +45,27 @@ func TestWriteLimits(t *testing.T) {
 		t.Errorf("empty report = %q", b.String())
 	}
 }
+
+func TestWriteLimitsShared(t *testing.T) {
+	for _, tc := range []struct {
+		shared []string
+		want   string
+	}{
+		{[]string{"", ""}, ""},
+		{[]string{"redis", "redis"}, "budgets shared with the other instances through Redis (limits.shared)\n"},
+		{[]string{"local-share 1/3 (Redis unavailable since 2026-12-07T03:00:00Z)", "redis"}, "shared budget of a: local-share 1/3 (Redis unavailable since 2026-12-07T03:00:00Z)\n"},
+	} {
+		rep := inspect.LimitsReport{Groups: []inspect.LimitStatus{
+			{Group: "a", Routes: []string{"a"}, Windows: []inspect.WindowUsage{}, MaxWait: "30s", Shared: tc.shared[0]},
+			{Group: "b", Routes: []string{"b"}, Windows: []inspect.WindowUsage{}, MaxWait: "30s", Shared: tc.shared[1]},
+		}}
+		var b strings.Builder
+		if err := WriteLimits(&b, rep, time.UTC); err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.SplitAfterN(b.String(), "\n", 4)
+		if got := lines[len(lines)-1]; got != tc.want {
+			t.Errorf("shared %v: last line %q, want %q\n%s", tc.shared, got, tc.want, b.String())
+		}
+	}
+}

@@ -67,6 +67,9 @@ type Config struct {
 	Alerts Alerts
 	// File is the path the config was loaded from, "" when parsed from bytes.
 	File string
+	// SharedLimits shares the limit groups' budgets between instances (shared_limits.go);
+	// nil without limits.shared.
+	SharedLimits *SharedLimits
 }
 
 // Admin configures the control plane.
@@ -99,6 +102,10 @@ type Store struct {
 	OnError string
 	// Encrypt, if set, encrypts stored headers and bodies (encrypt.go).
 	Encrypt *Encrypt
+	// Backend is StoreBBolt, StorePostgres or empty (bbolt, the default); DSNEnv names the environment
+	// variable holding the PostgreSQL connection string (store_backend.go).
+	Backend string
+	DSNEnv  string
 }
 
 // Redact lists names redacted in addition to the built-in lists. Names are kept as
@@ -239,7 +246,7 @@ func (p *configParser) parse(data []byte) *Config {
 	if root == nil {
 		return nil
 	}
-	top, ok := p.Mapping(root, "", "listen", "admin", "store", "redact", "routes", "forward", "alerts", "tls")
+	top, ok := p.Mapping(root, "", "listen", "admin", "store", "redact", "routes", "forward", "alerts", "tls", "limits")
 	if !ok {
 		return nil
 	}
@@ -257,6 +264,7 @@ func (p *configParser) parse(data []byte) *Config {
 	p.checkHeldCredentials(cfg)
 	p.tlsBlocks(cfg, top)
 	p.checkCallersRequired(cfg)
+	cfg.SharedLimits = p.sharedLimits(top.Get("limits"))
 	// Port 0 picks a free port per listener, so two ":0" addresses do not collide.
 	if cfg.Admin.Listen == cfg.Listen && !strings.HasSuffix(cfg.Listen, ":0") {
 		switch n := yamlstrict.Deref(yamlstrict.Lookup(top.Get("admin"), "listen")); {
@@ -333,8 +341,9 @@ func (p *configParser) store(n *yaml.Node) Store {
 		CaptureBody: DefaultCaptureBody,
 		OnError:     DefaultOnError,
 	}
-	f, _ := p.Mapping(n, "store", "path", "retention", "max_body", "capture_body", "on_error", "encrypt")
+	f, _ := p.Mapping(n, "store", "path", "retention", "max_body", "capture_body", "on_error", "encrypt", "backend", "dsn_env")
 	s.Encrypt = p.encrypt(f.Get("encrypt"))
+	p.storeBackend(f, &s)
 	if v, ok := p.Str(f.Get("path"), "store.path"); ok {
 		if strings.TrimSpace(v) == "" {
 			p.Addf(f.Get("path").Line, "store.path", "empty path; remove the key for the default %s", DefaultStorePath)

@@ -45,6 +45,10 @@ type LimitStatus struct {
 	// 429 (or abandoned by their caller) while waiting.
 	Sent      int64 `json:"sent"`
 	Throttled int64 `json:"throttled"`
+
+	// Shared says how the budget is shared with other instances (limits.shared): "redis", or
+	// while Redis is unavailable "local-share 1/N (...)" or "hold (...)". Empty when not shared.
+	Shared string `json:"shared,omitempty"`
 }
 
 // WindowUsage is one window of a group: Used of Requests per Per.

@@ -84,6 +84,7 @@ func (RealClock) AfterFunc(d time.Duration, f func()) func() bool { return time.
 type Limiter struct {
 	clock  Clock
 	groups map[string]*group
+	shared SharedBudget // nil: this instance's budget only (shared.go)
 }
 
 // onSendKey is unexported test plumbing: a hook that sees every grant with its exact time.
@@ -252,7 +253,11 @@ func (l *Limiter) Acquire(ctx context.Context, name string, prio Priority) (rele
 	if g == nil {
 		return func() {}, 0, nil
 	}
-	return g.acquire(ctx, prio)
+	release, waited, err = g.acquire(ctx, prio)
+	if err != nil || l.shared == nil {
+		return release, waited, err
+	}
+	return l.acquireShared(ctx, g, release, waited)
 }
 
 func (g *group) acquire(ctx context.Context, prio Priority) (func(), time.Duration, error) {
@@ -433,6 +438,16 @@ func (l *Limiter) Observe(name string, signals []schemas.Signal) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	now := g.clock.Now()
+	if l.shared != nil {
+		before := g.paused
+		defer func() {
+			if g.paused.After(before) {
+				// Still under the lock (deferred calls run last-in first-out): Pause
+				// does not block.
+				l.shared.Pause(name, g.paused, now)
+			}
+		}()
+	}
 	for _, s := range signals {
 		switch s.Kind {
 		case vendors.SignalRateLimit, vendors.SignalQuota:
@@ -513,6 +528,9 @@ type GroupStatus struct {
 	Sent        int64
 	Throttled   int64
 	MaxWait     time.Duration
+
+	// Shared says how the budget is shared with other instances ("" when it is not).
+	Shared string
 }
 
 // WindowStatus is one window's budget and use.
@@ -538,7 +556,11 @@ type QueueStatus struct {
 func (l *Limiter) Status() []GroupStatus {
 	var out []GroupStatus
 	for _, g := range l.groups {
-		out = append(out, g.status())
+		st := g.status()
+		if l.shared != nil {
+			st.Shared = l.shared.Mode(g.cfg.Name)
+		}
+		out = append(out, st)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Group < out[j].Group })
 	return out

@@ -1,0 +1,45 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestParseStoreBackend(t *testing.T) {
+	cfg, err := Parse("mtguard.yaml", withRoute("store:", "  backend: postgres", "  dsn_env: MTGUARD_PG_DSN"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Store.Backend != StorePostgres || cfg.Store.DSNEnv != "MTGUARD_PG_DSN" {
+		t.Fatalf("store = %+v", cfg.Store)
+	}
+	cfg, err = Parse("mtguard.yaml", withRoute("store:", "  path: x.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Store.Backend != "" {
+		t.Fatalf("default backend = %q, want empty (bbolt)", cfg.Store.Backend)
+	}
+}
+
+func TestParseStoreBackendErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		data []byte
+		want string
+	}{
+		{"unknown backend", withRoute("store:", "  backend: mysql"), `mtguard.yaml:2: store.backend: "mysql" is not a backend (write bbolt, the default, or postgres)`},
+		{"postgres without dsn_env", withRoute("store:", "  backend: postgres"), "mtguard.yaml:2: store.dsn_env: backend postgres needs dsn_env"},
+		{"a DSN instead of a variable", withRoute("store:", "  backend: postgres", "  dsn_env: postgres://u:pw@db/x"), `mtguard.yaml:3: store.dsn_env: "postgres://u:pw@db/x" is not an environment variable name`},
+		{"dsn_env with bbolt", withRoute("store:", "  dsn_env: MTGUARD_PG_DSN"), "mtguard.yaml:2: store.dsn_env: only used with backend: postgres"},
+		{"encrypt with postgres", withRoute("store:", "  backend: postgres", "  dsn_env: D", "  encrypt: {key_env: K}"), "mtguard.yaml:2: store.encrypt: not supported with backend: postgres"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("mtguard.yaml", tt.data)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v\nwant it to contain %q", err, tt.want)
+			}
+		})
+	}
+}

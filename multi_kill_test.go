@@ -1,0 +1,193 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/mtguard/mtguard/pgstore"
+	"github.com/mtguard/mtguard/store"
+	"github.com/mtguard/mtguard/txn"
+)
+
+// killCycles is how many times TestPostgresKill9 kills one of two instances under load.
+const killCycles = 5
+
+var instanceLine = regexp.MustCompile(`"instance":"([0-9a-f]+)"`)
+
+// startPGProc starts the real binary on PostgreSQL (dsn) on free ports, and returns it with
+// the name of its instance (from its log).
+func startPGProc(t *testing.T, bin, dir, name, vendorURL, dsn string) (*crashProc, string) {
+	t.Helper()
+	data, admin := freeAddr(t), freeAddr(t)
+	cfgPath := filepath.Join(dir, name+".yaml")
+	cfg := fmt.Sprintf("listen: %s\nadmin: {listen: %s}\nstore: {backend: postgres, dsn_env: MTGUARD_PG_DSN}\nroutes:\n  - {name: crm, prefix: /crm, upstream: %s, record_keys: [email]}\n", data, admin, vendorURL)
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	stderr, err := os.Create(filepath.Join(dir, name+".stderr"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &crashProc{cmd: exec.Command(bin, "serve", "--config", cfgPath), exited: make(chan struct{}), data: data, stderr: stderr.Name()}
+	p.cmd.Env = append(os.Environ(), "MTGUARD_PG_DSN="+dsn)
+	p.cmd.Stderr = stderr
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	stderr.Close()
+	go func() { p.cmd.Wait(); close(p.exited) }()
+	t.Cleanup(p.kill)
+	if !waitHealthy(p, "http://"+admin+"/healthz") {
+		log, _ := os.ReadFile(p.stderr)
+		t.Fatalf("%s did not come up: %s", name, log)
+	}
+	log, _ := os.ReadFile(p.stderr)
+	m := instanceLine.FindSubmatch(log)
+	if m == nil {
+		t.Fatalf("%s did not log its instance: %s", name, log)
+	}
+	return p, string(m[1])
+}
+
+// TestPostgresKill9 runs two instances on one PostgreSQL log and, killCycles times, sends
+// leads through both and kills one with SIGKILL under load (then starts it again). Every lead
+// the vendor received is in the log; once the dead instances' leases have run out (the test
+// ends them early instead of waiting), the survivor settles their calls: none is left pending,
+// none the client got a whole answer for is interrupted, every interrupted one says
+// outcome.unknown.
+func TestPostgresKill9(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds mtguard and kill -9s it; skipped with -short")
+	}
+	dsn := pgSchemaDSN(t)
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skipf("needs the go command to build the binary: %v", err)
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "mtguard")
+	if out, err := exec.Command(goBin, "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	vendor := &crashVendor{received: map[string]int{}}
+	vendorSrv := httptest.NewServer(vendor)
+	t.Cleanup(vendorSrv.Close)
+	client := &http.Client{Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 8}, Timeout: 5 * time.Second}
+
+	survivor, _ := startPGProc(t, bin, dir, "survivor", vendorSrv.URL, dsn)
+	var (
+		mu       sync.Mutex
+		answered = map[string]bool{} // email -> the client read a whole 2xx answer
+		seq      atomic.Int64
+	)
+	for cycle := 1; cycle <= killCycles; cycle++ {
+		victim, _ := startPGProc(t, bin, dir, fmt.Sprintf("victim%d", cycle), vendorSrv.URL, dsn)
+		var wg sync.WaitGroup
+		var stop atomic.Bool
+		for s := range 8 {
+			target := victim
+			if s%2 == 1 {
+				target = survivor
+			}
+			wg.Go(func() {
+				for !stop.Load() {
+					email := fmt.Sprintf("kill-%d-%d@multi.test", cycle, seq.Add(1))
+					resp, err := client.Post("http://"+target.data+"/crm/v1/leads", "application/json", strings.NewReader(fmt.Sprintf(`{"email":%q}`, email)))
+					if err != nil {
+						continue
+					}
+					_, rerr := io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					mu.Lock()
+					answered[email] = rerr == nil && resp.StatusCode/100 == 2
+					mu.Unlock()
+				}
+			})
+		}
+		waitReceived(t, vendor, 40*cycle) // under load
+		victim.kill()
+		stop.Store(true)
+		wg.Wait()
+	}
+	survivor.kill() // let it go too, after its answers; the check opens the log itself
+
+	st, err := pgstore.Open(context.Background(), dsn, pgstore.Options{Instance: "checker"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	// The victims' (and the survivor's) leases would run out in 15 s: end them now.
+	if err := st.ExpireInstances(context.Background(), "checker"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.RecoverDead(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+
+	byEmail := map[string]txn.Transaction{}
+	q := store.Query{Route: "crm", Limit: 1000}
+	for {
+		page, err := st.Query(context.Background(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tx := range page.Transactions {
+			for _, k := range tx.RecordKeys {
+				byEmail[k] = tx
+			}
+		}
+		if page.Next == "" {
+			break
+		}
+		q.Cursor = page.Next
+	}
+	received := vendor.snapshot()
+	interrupted := 0
+	for email := range received {
+		tx, ok := byEmail[email]
+		if !ok {
+			t.Errorf("the vendor received %s, but it is not in the log", email)
+			continue
+		}
+		switch tx.Outcome {
+		case txn.OutcomePending:
+			t.Errorf("%s is still pending", email)
+		case txn.OutcomeInterrupted:
+			interrupted++
+			if answered[email] {
+				t.Errorf("%s: the client read a whole answer, but it is stored interrupted", email)
+			}
+			if len(tx.Findings) == 0 || tx.Findings[len(tx.Findings)-1].Code != txn.CodeOutcomeUnknown {
+				t.Errorf("%s: interrupted without outcome.unknown: %+v", email, tx.Findings)
+			}
+		}
+	}
+	t.Logf("%d kills: the vendor received %d leads, all in the log; %d interrupted", killCycles, len(received), interrupted)
+	if len(received) < 40*killCycles {
+		t.Fatalf("only %d leads reached the vendor", len(received))
+	}
+}
+
+// waitReceived waits until the vendor has received at least n leads (the load runs meanwhile).
+func waitReceived(t *testing.T, v *crashVendor, n int) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for len(v.snapshot()) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("the vendor received %d leads in 20s, want %d", len(v.snapshot()), n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

@@ -1,0 +1,20 @@
+// Package pgstore is mtguard's transaction log in PostgreSQL, for several mtguard instances
+// sharing one log: the same contract as package store's bbolt file (store.Log), checked by
+// the same suite (store/storetest).
+//
+// An intent is committed before RecordIntent returns, with synchronous_commit on: a writer
+// goroutine takes every write queued while the previous commit was in progress and writes
+// them with one multi-row INSERT per kind in one transaction (group commit), so concurrent
+// calls share one commit and one WAL flush. Results are queued the same way without the
+// caller waiting; reads wait for the writes queued before them.
+//
+// The schema is versioned (migrations/, embedded) and migrated under a PostgreSQL advisory
+// lock, so instances starting together do not race; a database whose schema is newer than
+// the binary is refused with both versions named. Calls are partitioned by day; retention
+// drops whole partitions. Each instance holds a lease in the instances table: when one dies,
+// another settles its pending calls (interrupted, or the provisional outcome) once the lease
+// has run out, claiming them with FOR UPDATE SKIP LOCKED. Leases in the leases table elect one
+// instance for jobs that must run once (Leader).
+//
+// The package imports only txn and store (for the contract's types) of mtguard's packages.
+package pgstore

@@ -1,0 +1,8 @@
+package pgstore
+
+// Crash stops s as kill -9 would: its lease is no longer renewed, its pending calls stay
+// pending, nothing is flushed or given up.
+func Crash(s *Store) {
+	s.crashed.Store(true)
+	s.Close()
+}

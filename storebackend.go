@@ -1,0 +1,82 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/mtguard/mtguard/alerts"
+	"github.com/mtguard/mtguard/config"
+	"github.com/mtguard/mtguard/pgstore"
+	"github.com/mtguard/mtguard/store"
+)
+
+// transactionLog is what serve holds of the transaction log, whichever the backend: the
+// contract (store.Log), the retention job and the figures the metrics show.
+type transactionLog interface {
+	store.Log
+	RunRetention(ctx context.Context, retention, interval time.Duration, report func(deleted int, err error))
+	Stats() store.Stats
+	WriteFailures() store.WriteFailures
+	HeldWrites() int64
+}
+
+var (
+	_ transactionLog = (*store.Store)(nil)
+	_ transactionLog = pgLog{}
+)
+
+// pgLog is the PostgreSQL log with the figures the metrics read of the bbolt one.
+type pgLog struct{ *pgstore.Store }
+
+func (l pgLog) Stats() store.Stats {
+	return store.Stats{Commits: l.Commits(), CommitFailures: l.CommitFailures()}
+}
+
+func (l pgLog) WriteFailures() store.WriteFailures {
+	return store.WriteFailures{Commit: l.CommitFailures()}
+}
+
+// storeDSN reads store.dsn_env once, at start: "" for the bbolt backend.
+func storeDSN(s config.Store, getenv func(string) string) (string, error) {
+	if s.Backend != config.StorePostgres {
+		return "", nil
+	}
+	dsn := getenv(s.DSNEnv)
+	if dsn == "" {
+		return "", fmt.Errorf("store.dsn_env names %s, but that environment variable is empty; set it to the PostgreSQL connection string (postgres://user:password@host:5432/db?sslmode=verify-full)", s.DSNEnv)
+	}
+	return dsn, nil
+}
+
+// openPostgres opens the PostgreSQL log, migrating its schema first (under the migration lock,
+// so instances starting together do not race), with every committed call handed to the alert
+// engine and every failed commit logged and alerted. The DSN is never logged.
+func openPostgres(ctx context.Context, dsn string, engine *alerts.Engine, log zerolog.Logger) (transactionLog, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	var opened atomic.Pointer[pgstore.Store]
+	st, err := pgstore.Open(ctx, dsn, pgstore.Options{
+		Migrate:  true,
+		OnResult: engine.Observe,
+		OnWriteError: func(err error) {
+			log.Error().Err(err).Msg("transaction log write failed (PostgreSQL); results are kept and retried, /readyz fails until a commit succeeds")
+			engine.StoreWriteFailed(store.OpCommit, err)
+		},
+		OnWriteRecovered: func() {
+			log.Warn().Msg("transaction log writes again (PostgreSQL)")
+			if s := opened.Load(); s == nil || s.Healthy() == nil {
+				engine.StoreWriteRecovered()
+			}
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: PostgreSQL (store.dsn_env): %w", err)
+	}
+	opened.Store(st)
+	log.Info().Str("instance", st.Instance()).Int("schema_version", pgstore.SchemaVersion()).Msg("transaction log: PostgreSQL")
+	return pgLog{st}, nil
+}
