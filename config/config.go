@@ -65,6 +65,8 @@ type Config struct {
 	Forward Forward
 	// Alerts are the alert sinks and reminder interval (config_alerts.go).
 	Alerts Alerts
+	// Journeys are the record journeys across routes (journeys.go).
+	Journeys []Journey
 	// File is the path the config was loaded from, "" when parsed from bytes.
 	File string
 }
@@ -142,6 +144,8 @@ type Route struct {
 	// rules, outcome rules and the documented limits the throttler reads. Nil when the route
 	// has neither a preset nor rules of its own.
 	Vendor *vendors.Preset
+	// Drift, if set, learns the route's payload shape and flags changes (journeys.go).
+	Drift *Drift
 	// Line is the line of the route's item in the config file, for messages about the route.
 	Line int
 	// limitsLine and limitsKey say where the route's limits group is written, for messages
@@ -237,7 +241,7 @@ func (p *configParser) parse(data []byte) *Config {
 	if root == nil {
 		return nil
 	}
-	top, ok := p.Mapping(root, "", "listen", "admin", "store", "redact", "routes", "forward", "alerts", "tls")
+	top, ok := p.Mapping(root, "", "listen", "admin", "store", "redact", "routes", "forward", "alerts", "tls", "journeys")
 	if !ok {
 		return nil
 	}
@@ -251,6 +255,7 @@ func (p *configParser) parse(data []byte) *Config {
 	p.checkLimitGroups(cfg.Routes)
 	cfg.Forward = p.forward(top.Get("forward"))
 	cfg.Alerts = p.alerts(top.Get("alerts"), cfg.Routes)
+	cfg.Journeys = p.journeys(top.Get("journeys"), cfg.Routes)
 	p.checkForward(cfg, top)
 	p.checkHeldCredentials(cfg)
 	p.tlsBlocks(cfg, top)
@@ -420,7 +425,7 @@ func (p *configParser) route(rk string, item *yaml.Node, set *routeSet) (Route, 
 		p.Addf(item.Line, rk, "expected a route (a mapping with name, prefix, upstream, ...), found %s", yamlstrict.Describe(item))
 		return Route{}, false
 	}
-	f, _ := p.Mapping(item, rk, "name", "prefix", "upstream", "owner", "record_keys", "timeout", "auth", "contracts", "host", "alerts", "preset", "versions", "outcomes", "limits", "callers")
+	f, _ := p.Mapping(item, rk, "name", "prefix", "upstream", "owner", "record_keys", "timeout", "auth", "contracts", "host", "alerts", "preset", "versions", "outcomes", "limits", "callers", "drift")
 	r := Route{Line: item.Line}
 	preset := p.routePreset(f, rk)
 
@@ -488,6 +493,7 @@ func (p *configParser) route(rk string, item *yaml.Node, set *routeSet) (Route, 
 	r.Callers = p.callers(f.Get("callers"), rk+".callers")
 	r.Contracts = p.contracts(f.Get("contracts"), rk+".contracts")
 	r.Alerts = p.routeAlerts(f.Get("alerts"), rk+".alerts")
+	r.Drift = p.drift(f.Get("drift"), rk+".drift")
 	if preset != nil {
 		r.Preset = preset.Name
 	}
