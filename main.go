@@ -63,6 +63,8 @@ Usage:
   mtguard alerts [--all] [--json]    alerts firing (--all: history); mtguard alerts ack ID [--silence 2h]
   mtguard limits [--json]            each vendor budget: use per window, in flight, queue, pause, throttled
   mtguard audit [--since 24h]        every state-changing admin action: who, role, what, when, from where, outcome
+  mtguard journey KEY [--json]       a record's journeys: each step reached or not, when, outcome, where it stopped
+  mtguard journeys [--stuck]         records in transit (--stuck: lost in transit; --journey J)
   mtguard version                    print the version
 
 The log and show commands talk to a running mtguard through its admin API: --admin URL, or
@@ -108,6 +110,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return cli.Limits(ctx, rest, stdout, stderr, getenv)
 	case "audit":
 		return cli.Audit(ctx, rest, stdout, stderr, getenv)
+	case "journey":
+		return cli.Journey(ctx, rest, stdout, stderr, getenv)
+	case "journeys":
+		return cli.Journeys(ctx, rest, stdout, stderr, getenv)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "mtguard", version)
 		return nil

@@ -21,6 +21,7 @@ import (
 	"github.com/mtguard/mtguard/alerts"
 	"github.com/mtguard/mtguard/config"
 	"github.com/mtguard/mtguard/inspect"
+	"github.com/mtguard/mtguard/journeys"
 	"github.com/mtguard/mtguard/proxy"
 	"github.com/mtguard/mtguard/schemas"
 	"github.com/mtguard/mtguard/store"
@@ -40,6 +41,7 @@ type server struct {
 	forward   *forwardListener // nil when forward mode is off
 	acme      []*acmeCerts     // the listeners whose certificate comes from an ACME CA
 	alerts    *alerting
+	journeys  *journeys.Engine // nil without journeys
 	log       zerolog.Logger
 	stopping  atomic.Bool
 	errs      chan error
@@ -62,6 +64,13 @@ func startServer(ctx context.Context, cfg *config.Config, getenv func(string) st
 	if err != nil {
 		return nil, err
 	}
+	jr, err := newJourneys(cfg, alerts, log)
+	if err != nil {
+		return nil, err
+	}
+	if jr != nil {
+		alerts.also = append(alerts.also, jr.Observe)
+	}
 	var writeHook func(op string) error
 	for _, h := range hooks {
 		writeHook = h.storeWrite
@@ -74,7 +83,7 @@ func startServer(ctx context.Context, cfg *config.Config, getenv func(string) st
 	if err != nil {
 		return nil, err
 	}
-	s := &server{cfg: cfg, store: st, alerts: alerts, log: log, errs: make(chan error, 3)}
+	s := &server{cfg: cfg, store: st, alerts: alerts, journeys: jr, log: log, errs: make(chan error, 3)}
 	groups, err := s.buildPipeline(sec, limits)
 	if err != nil {
 		st.Close()
@@ -97,6 +106,7 @@ func startServer(ctx context.Context, cfg *config.Config, getenv func(string) st
 		Version:      version,
 		Reservations: st,
 		ReplayHold:   replayHold(sec.routes, groups),
+		Journeys:     journeyView(jr),
 	}), adminWriteTimeout)
 	if err := s.listen(sec, writeTimeout); err != nil {
 		st.Close()
@@ -310,6 +320,11 @@ func (s *server) launch(ctx context.Context) {
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel
 	s.alerts.start(ctx, s.cfg.Store.Path, s.store, s.pipeline)
+	if s.journeys != nil {
+		if err := s.journeys.Start(s.store); err != nil {
+			s.log.Error().Err(err).Msg("journeys start empty")
+		}
+	}
 	go s.serve(s.data, s.dataLn)
 	go s.serve(s.admin, s.adminLn)
 	for _, a := range s.acme {
@@ -371,6 +386,9 @@ func (s *server) shutdown() error {
 	}
 	s.cancel()
 	s.alerts.close()
+	if s.journeys != nil {
+		s.journeys.Close()
+	}
 	if cerr := s.store.Close(); err == nil {
 		err = cerr
 	}

@@ -70,6 +70,8 @@ type ServerConfig struct {
 	Metrics http.Handler
 	// Limits serves GET /api/limits. If nil, it is not served.
 	Limits Limits
+	// Journeys serves GET /api/journeys and /api/journeys/{key}. If nil, they are not served.
+	Journeys Journeys
 	// Now is the clock that relative times such as since=24h count back from.
 	// If nil, time.Now is used.
 	Now func() time.Time
@@ -91,6 +93,7 @@ type server struct {
 	limitsSrc Limits
 	// auditLog is nil without one.
 	auditLog AuditLog
+	journeys Journeys // nil without journeys
 }
 
 // NewServer returns the admin API handler: the transaction log under /api/ and the health
@@ -196,6 +199,7 @@ func (s *server) surface(cfg ServerConfig) []endpoint {
 			endpoint{"/api/audit", RoleAdmin, s.methodNotAllowed},
 		)
 	}
+	eps = append(eps, s.journeyEndpoints(cfg)...)
 	return append(eps,
 		endpoint{"/api/", api, s.notFound},
 		endpoint{"/", open, s.notFound},
