@@ -93,6 +93,9 @@ const (
 	StateInTransit = "in_transit"
 	StateLost      = "lost"
 	StateArrived   = "arrived"
+	// StateWaiting is a record seen on a later step whose first step has not been seen (yet):
+	// it has not entered the journey; it is forgotten once within has passed.
+	StateWaiting = "waiting"
 )
 
 // Record is a record's progress on one journey.
@@ -328,15 +331,17 @@ func (e *Engine) move(so stepOf, key string, tx *txn.Transaction, end time.Time)
 	id := store.JourneyKey(so.j.Name, key)
 	r := e.inflight[id]
 	if r == nil {
-		if so.step != 0 {
-			return // not entered by the first step (or arrived already): not followed
-		}
-		r = &Record{Journey: so.j.Name, Key: key, State: StateInTransit, Entered: tx.Time, Due: tx.Time.Add(so.j.Within),
+		// A record seen on a later step first (its first step's call, which handed it on,
+		// may end after the next step's) is kept until within has passed, waiting to enter.
+		r = &Record{Journey: so.j.Name, Key: key, State: StateWaiting, Due: tx.Time.Add(so.j.Within),
 			Steps: make([]Step, len(so.j.Steps))}
 		for i, s := range so.j.Steps {
 			r.Steps[i].Route = s
 		}
 		e.inflight[id] = r
+	}
+	if so.step == 0 && r.State == StateWaiting {
+		r.State, r.Entered, r.Due = StateInTransit, tx.Time, tx.Time.Add(so.j.Within)
 	}
 	st := &r.Steps[so.step]
 	if !st.Time.After(end) {
@@ -344,7 +349,7 @@ func (e *Engine) move(so stepOf, key string, tx *txn.Transaction, end time.Time)
 		st.Delivered = delivered(tx, key)
 	}
 	st.Calls++
-	if so.step == len(so.j.Steps)-1 && st.Delivered {
+	if r.State != StateWaiting && r.Steps[len(r.Steps)-1].Delivered {
 		r.State = StateArrived
 		delete(e.inflight, id)
 	}
@@ -374,7 +379,8 @@ func (e *Engine) Tick() {
 	var marks []mark
 	for id, r := range e.inflight {
 		switch {
-		case r.State == StateLost && now.Sub(r.LostAt) > e.cfg.Retention:
+		case r.State == StateLost && now.Sub(r.LostAt) > e.cfg.Retention,
+			r.State == StateWaiting && !now.Before(r.Due):
 			delete(e.inflight, id)
 			e.dirty[id] = true
 		case r.State == StateInTransit && !now.Before(r.Due):
@@ -564,7 +570,7 @@ func (e *Engine) Lookup(ctx context.Context, key string) ([]Record, error) {
 	e.mu.Lock()
 	for i := range e.cfg.Journeys {
 		j := &e.cfg.Journeys[i]
-		if r := e.inflight[store.JourneyKey(j.Name, key)]; r != nil {
+		if r := e.inflight[store.JourneyKey(j.Name, key)]; r != nil && r.State != StateWaiting {
 			out = append(out, e.view(r))
 		} else {
 			fromLog = append(fromLog, j)
@@ -626,6 +632,9 @@ func replayJourney(j *Journey, key string, calls []txn.Transaction, now time.Tim
 				latest = r
 			}
 		}
+	}
+	if latest != nil && latest.State == StateWaiting {
+		return nil
 	}
 	if latest != nil && latest.State == StateInTransit && !now.Before(latest.Due) {
 		latest.State = StateLost
