@@ -34,6 +34,7 @@ var packageRules = []packageRule{
 	{pkg: "alerts", forbidden: []string{"proxy", "inspect", "cli", "config"}, why: "the alert engine is fed calls; it serves nothing but its metrics"},
 	// config reads a route's alerts block into the alert engine's rule types, and the engine
 	// needs the store's alert history, so only what config imports itself is limited.
+	{pkg: "journeys", only: []string{"txn", "schemas", "store"}, why: "journeys are fed calls and keep their state in the store; they reach no HTTP"},
 	{pkg: "config", direct: true, forbidden: []string{"store", "inspect", "cli"}, why: "config turns YAML into types and builds nothing"},
 }
 

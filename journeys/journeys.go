@@ -167,7 +167,7 @@ type Engine struct {
 	log     zerolog.Logger
 	byRoute map[string][]stepOf
 
-	in      chan txn.Transaction
+	in      chan item
 	dropped atomic.Int64
 
 	mu       sync.Mutex
@@ -207,7 +207,7 @@ func New(cfg Config) (*Engine, error) {
 	if e.cfg.Tick <= 0 {
 		e.cfg.Tick = min(max(shortest/4, minTick), maxTick)
 	}
-	e.in = make(chan txn.Transaction, e.cfg.Buffer)
+	e.in = make(chan item, e.cfg.Buffer)
 	return e, nil
 }
 
@@ -239,10 +239,16 @@ func (e *Engine) Observe(tx txn.Transaction) {
 		return
 	}
 	select {
-	case e.in <- tx:
+	case e.in <- item{tx: tx}:
 	default:
 		e.dropped.Add(1)
 	}
+}
+
+// item is a committed call, or a barrier that Flush waits on.
+type item struct {
+	tx      txn.Transaction
+	barrier chan struct{}
 }
 
 // Dropped counts the calls the engine could not keep up with.
@@ -268,8 +274,8 @@ func (e *Engine) run() {
 	defer t.Stop()
 	for {
 		select {
-		case tx := <-e.in:
-			e.take(tx)
+		case it := <-e.in:
+			e.take(it)
 		case <-t.C:
 			e.Tick()
 		case <-e.stop:
@@ -280,32 +286,46 @@ func (e *Engine) run() {
 	}
 }
 
-// take handles tx and every call queued behind it, then saves once: a burst costs one write.
-func (e *Engine) take(tx txn.Transaction) {
-	e.mu.Lock()
-	e.handle(&tx)
-	e.mu.Unlock()
-	e.drain()
+// take handles it and every call queued behind it, then saves once: a burst costs one write.
+func (e *Engine) take(it item) {
+	var barriers []chan struct{}
+	for {
+		if it.barrier != nil {
+			barriers = append(barriers, it.barrier)
+		} else {
+			e.mu.Lock()
+			e.handle(&it.tx)
+			e.mu.Unlock()
+		}
+		select {
+		case it = <-e.in:
+			continue
+		default:
+		}
+		break
+	}
 	e.save()
+	for _, b := range barriers {
+		close(b)
+	}
 }
 
 func (e *Engine) drain() {
 	for {
 		select {
-		case tx := <-e.in:
-			e.mu.Lock()
-			e.handle(&tx)
-			e.mu.Unlock()
+		case it := <-e.in:
+			e.take(it)
 		default:
 			return
 		}
 	}
 }
 
-// Flush handles every call observed so far and saves the state (tests, shutdown).
+// Flush waits until every call observed before it is handled and saved (tests).
 func (e *Engine) Flush() {
-	e.drain()
-	e.save()
+	b := make(chan struct{})
+	e.in <- item{barrier: b}
+	<-b
 }
 
 // handle moves the records tx carries along their journeys; mu is held.
