@@ -1,0 +1,121 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// journeyRoutes are three routes a lead travels through, each with its own path to the email.
+var journeyRoutes = []string{
+	"routes:",
+	"  - name: form",
+	"    prefix: /form",
+	"    upstream: http://127.0.0.1:9000",
+	"    record_keys: [email]",
+	"  - name: mkto",
+	"    prefix: /mkto",
+	"    upstream: http://127.0.0.1:9001",
+	"    record_keys: [\"input[].email\", \"input[].id\"]",
+	"  - name: sf",
+	"    prefix: /sf",
+	"    upstream: http://127.0.0.1:9002",
+	"    record_keys: [Email]",
+	"    drift: {learn: 7d}",
+	"  - name: other",
+	"    prefix: /other",
+	"    upstream: http://127.0.0.1:9003",
+}
+
+func TestJourneysConfig(t *testing.T) {
+	cfg, err := Parse("mtguard.yaml", yamlLines(append(slices.Clone(journeyRoutes),
+		"journeys:",
+		"  - name: webinar-lead",
+		"    key: email",
+		"    steps: [form, mkto, sf]",
+		"    within: 30m",
+		"    owner: revops@example.com",
+	)...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Journey{Name: "webinar-lead", Key: "email", Steps: []string{"form", "mkto", "sf"}, Within: 30 * time.Minute, Owner: "revops@example.com", Line: 19}
+	if len(cfg.Journeys) != 1 || fmt.Sprint(cfg.Journeys[0]) != fmt.Sprint(want) {
+		t.Errorf("journeys = %+v, want %+v", cfg.Journeys, want)
+	}
+	if d := cfg.Routes[2].Drift; d == nil || d.Learn != 7*24*time.Hour {
+		t.Errorf("drift = %+v", d)
+	}
+}
+
+func TestJourneysConfigErrors(t *testing.T) {
+	base := len(journeyRoutes)
+	tests := []struct {
+		name  string
+		lines []string
+		line  int
+		key   string
+		msg   string
+	}{
+		{"unknown route", []string{"  - name: j", "    key: email", "    steps: [form, marketo]", "    within: 30m"},
+			base + 4, "journeys[0].steps[1]", `"marketo" is not a route; steps name routes (configured: form, mkto, sf, other)`},
+		{"route without the key", []string{"  - name: j", "    key: email", "    steps: [form, other]", "    within: 30m"},
+			base + 4, "journeys[0].steps[1]", `route "other" has no record key for "email"`},
+		{"one step", []string{"  - name: j", "    key: email", "    steps: [form]", "    within: 30m"},
+			base + 4, "journeys[0].steps", "at least two steps"},
+		{"step twice", []string{"  - name: j", "    key: email", "    steps: [form, form]", "    within: 30m"},
+			base + 4, "journeys[0].steps[1]", "already a step"},
+		{"no within", []string{"  - name: j", "    key: email", "    steps: [form, sf]"},
+			base + 2, "journeys[0]", "within is required"},
+		{"bad within", []string{"  - name: j", "    key: email", "    steps: [form, sf]", "    within: soon"},
+			base + 5, "journeys[0].within", "not a duration"},
+		{"no key", []string{"  - name: j", "    steps: [form, sf]", "    within: 1h"},
+			base + 2, "journeys[0]", "key is required"},
+		{"same name", []string{"  - {name: j, key: email, steps: [form, sf], within: 1h}", "  - {name: j, key: email, steps: [form, sf], within: 1h}"},
+			base + 3, "journeys[1].name", "already the name"},
+		{"unknown key", []string{"  - {name: j, key: email, steps: [form, sf], within: 1h, sinks: [x]}"},
+			base + 2, "journeys[0].sinks", "unknown key"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("mtguard.yaml", yamlLines(append(append(slices.Clone(journeyRoutes), "journeys:"), tt.lines...)...))
+			var ce *Error
+			if !errors.As(err, &ce) {
+				t.Fatalf("error %v", err)
+			}
+			prefix := fmt.Sprintf("mtguard.yaml:%d: %s: ", tt.line, tt.key)
+			for _, l := range strings.Split(err.Error(), "\n") {
+				if strings.HasPrefix(l, prefix) && strings.Contains(l, tt.msg) {
+					return
+				}
+			}
+			t.Errorf("no line starting %q containing %q:\n%v", prefix, tt.msg, err)
+		})
+	}
+}
+
+func TestDriftConfigErrors(t *testing.T) {
+	lines := slices.Clone(journeyRoutes)
+	lines[13] = "    drift: {learn: 0d}"
+	_, err := Parse("mtguard.yaml", yamlLines(lines...))
+	if err == nil || !strings.Contains(err.Error(), "mtguard.yaml:14: routes[2].drift.learn: \"0d\" is not a duration greater than zero") {
+		t.Errorf("drift learn 0d: %v", err)
+	}
+}
+
+func TestKeyMatches(t *testing.T) {
+	for _, tt := range []struct {
+		path, key string
+		want      bool
+	}{
+		{"email", "email", true}, {"properties.email", "email", true}, {"input[].email", "email", true},
+		{"Email", "email", true}, {"emails[]", "email", false}, {"input[].id", "email", false}, {"email_address", "email", false},
+	} {
+		if got := KeyMatches(tt.path, tt.key); got != tt.want {
+			t.Errorf("KeyMatches(%q, %q) = %v", tt.path, tt.key, got)
+		}
+	}
+}
