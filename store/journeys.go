@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -84,6 +85,10 @@ func (s *Store) loadKept(bucket []byte, fn func(key string, v []byte) error) err
 // that disagreed). A call already carrying a finding with f's code and detail is left as is.
 // The call must have its result; one deleted meanwhile (retention, forget) is not an error.
 func (s *Store) AddFinding(id string, f txn.Finding) error {
+	// The call's result may still be waiting to be applied to the file.
+	if err := s.readBarrier(context.Background()); err != nil {
+		return fmt.Errorf("add finding: %w", err)
+	}
 	return s.update(func(btx *bolt.Tx) error {
 		resB := btx.Bucket(bucketRes)
 		old := resB.Get([]byte(id))
