@@ -283,7 +283,9 @@ func (l *Learner) Check(tx *txn.Transaction) []mark {
 	s.Checked++
 	var out []mark
 	for _, c := range s.compare(seen) {
-		if i := slices.IndexFunc(s.Changes, func(o Change) bool { return o.Kind == c.Kind && o.Pointer == c.Pointer && o.To == c.To && o.After == c.After }); i >= 0 {
+		if i := slices.IndexFunc(s.Changes, func(o Change) bool {
+			return o.Kind == c.Kind && o.Pointer == c.Pointer && o.To == c.To && o.After == c.After
+		}); i >= 0 {
 			s.Changes[i].Calls++
 			continue
 		}
