@@ -35,6 +35,7 @@ var packageRules = []packageRule{
 	// config reads a route's alerts block into the alert engine's rule types, and the engine
 	// needs the store's alert history, so only what config imports itself is limited.
 	{pkg: "journeys", only: []string{"txn", "schemas", "store"}, why: "journeys are fed calls and keep their state in the store; they reach no HTTP"},
+	{pkg: "drift", only: []string{"txn", "schemas"}, why: "drift learning is fed calls and keeps its shapes through an interface the store satisfies"},
 	{pkg: "config", direct: true, forbidden: []string{"store", "inspect", "cli"}, why: "config turns YAML into types and builds nothing"},
 }
 

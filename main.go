@@ -65,6 +65,8 @@ Usage:
   mtguard audit [--since 24h]        every state-changing admin action: who, role, what, when, from where, outcome
   mtguard journey KEY [--json]       a record's journeys: each step reached or not, when, outcome, where it stopped
   mtguard journeys [--stuck]         records in transit (--stuck: lost in transit; --journey J)
+  mtguard drift --route R [--json]   a route's learned payload shape and the changes flagged (schema.drift)
+  mtguard schemas learn --route R --out DIR   write a route's learned shape as a JSON Schema to pin
   mtguard version                    print the version
 
 The log and show commands talk to a running mtguard through its admin API: --admin URL, or
@@ -91,6 +93,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	case "show":
 		return cli.Show(ctx, rest, stdout, stderr, getenv)
 	case "schemas":
+		if len(rest) > 0 && rest[0] == "learn" {
+			return cli.SchemasLearn(ctx, rest[1:], stdout, stderr, getenv)
+		}
 		return cli.Schemas(rest, stdout, stderr)
 	case "presets":
 		return cli.Presets(rest, stdout, stderr)
@@ -110,6 +115,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return cli.Limits(ctx, rest, stdout, stderr, getenv)
 	case "audit":
 		return cli.Audit(ctx, rest, stdout, stderr, getenv)
+	case "drift":
+		return cli.Drift(ctx, rest, stdout, stderr, getenv)
 	case "journey":
 		return cli.Journey(ctx, rest, stdout, stderr, getenv)
 	case "journeys":

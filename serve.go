@@ -20,6 +20,7 @@ import (
 
 	"github.com/mtguard/mtguard/alerts"
 	"github.com/mtguard/mtguard/config"
+	"github.com/mtguard/mtguard/drift"
 	"github.com/mtguard/mtguard/inspect"
 	"github.com/mtguard/mtguard/journeys"
 	"github.com/mtguard/mtguard/proxy"
@@ -42,6 +43,7 @@ type server struct {
 	acme      []*acmeCerts     // the listeners whose certificate comes from an ACME CA
 	alerts    *alerting
 	journeys  *journeys.Engine // nil without journeys
+	drift     *drift.Learner   // nil without a route's drift: block
 	log       zerolog.Logger
 	stopping  atomic.Bool
 	errs      chan error
@@ -71,6 +73,10 @@ func startServer(ctx context.Context, cfg *config.Config, getenv func(string) st
 	if jr != nil {
 		alerts.also = append(alerts.also, jr.Observe)
 	}
+	dl := newDrift(cfg, log)
+	if dl != nil {
+		alerts.also = append(alerts.also, dl.Observe)
+	}
 	var writeHook func(op string) error
 	for _, h := range hooks {
 		writeHook = h.storeWrite
@@ -83,7 +89,7 @@ func startServer(ctx context.Context, cfg *config.Config, getenv func(string) st
 	if err != nil {
 		return nil, err
 	}
-	s := &server{cfg: cfg, store: st, alerts: alerts, journeys: jr, log: log, errs: make(chan error, 3)}
+	s := &server{cfg: cfg, store: st, alerts: alerts, journeys: jr, drift: dl, log: log, errs: make(chan error, 3)}
 	groups, err := s.buildPipeline(sec, limits)
 	if err != nil {
 		st.Close()
@@ -107,6 +113,7 @@ func startServer(ctx context.Context, cfg *config.Config, getenv func(string) st
 		Reservations: st,
 		ReplayHold:   replayHold(sec.routes, groups),
 		Journeys:     journeyView(jr),
+		Shapes:       driftView(dl),
 	}), adminWriteTimeout)
 	if err := s.listen(sec, writeTimeout); err != nil {
 		st.Close()
@@ -325,6 +332,11 @@ func (s *server) launch(ctx context.Context) {
 			s.log.Error().Err(err).Msg("journeys start empty")
 		}
 	}
+	if s.drift != nil {
+		if err := s.drift.Start(s.store); err != nil {
+			s.log.Error().Err(err).Msg("drift learning starts over")
+		}
+	}
 	go s.serve(s.data, s.dataLn)
 	go s.serve(s.admin, s.adminLn)
 	for _, a := range s.acme {
@@ -388,6 +400,9 @@ func (s *server) shutdown() error {
 	s.alerts.close()
 	if s.journeys != nil {
 		s.journeys.Close()
+	}
+	if s.drift != nil {
+		s.drift.Close()
 	}
 	if cerr := s.store.Close(); err == nil {
 		err = cerr
