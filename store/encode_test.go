@@ -56,6 +56,7 @@ func TestEncodeMatchesJSON(t *testing.T) {
 		{"nil header values", func(tx *txn.Transaction) { tx.Request.Headers = http.Header{"X-Empty": nil, "X-None": {}} }},
 		{"every optional field", func(tx *txn.Transaction) {
 			tx.Front, tx.ReplayOf, tx.Attempt, tx.Actor = "forward", "01JQ0000000000000000000001", 3, "ops-laptop"
+			tx.Kind, tx.Verifies = txn.KindProbe, "01JQ0000000000000000000002"
 			tx.Caller = "typeform<&>"
 			tx.WaitMS, tx.Error, tx.ReplayedBy = 1500, "vendor unreachable", []string{"a", "b"}
 			tx.Request.BodyEncoding, tx.Request.Decoded, tx.Request.Truncated = "base64", "gzip", true

@@ -101,6 +101,10 @@ type Call struct {
 	// Actor is the name of the admin token whose action made this call (a replay); "" for
 	// calls the tools sent.
 	Actor string `json:"actor,omitempty"`
+	// Kind is KindProbe for a read-back mtguard sent itself to check that the call Verifies
+	// delivered its records; "" for the calls of tools and replays.
+	Kind     string `json:"kind,omitempty"`
+	Verifies string `json:"verifies,omitempty"`
 
 	// IntentStored is set by the store once it has committed this call's intent, so that its
 	// result can be written without checking for an earlier one. It is never serialised.
