@@ -146,6 +146,8 @@ type Route struct {
 	Vendor *vendors.Preset
 	// Drift, if set, learns the route's payload shape and flags changes (journeys.go).
 	Drift *Drift
+	// Verify, if set, reads delivered records back from the vendor (verify.go).
+	Verify *Verify
 	// Line is the line of the route's item in the config file, for messages about the route.
 	Line int
 	// limitsLine and limitsKey say where the route's limits group is written, for messages
@@ -425,7 +427,7 @@ func (p *configParser) route(rk string, item *yaml.Node, set *routeSet) (Route, 
 		p.Addf(item.Line, rk, "expected a route (a mapping with name, prefix, upstream, ...), found %s", yamlstrict.Describe(item))
 		return Route{}, false
 	}
-	f, _ := p.Mapping(item, rk, "name", "prefix", "upstream", "owner", "record_keys", "timeout", "auth", "contracts", "host", "alerts", "preset", "versions", "outcomes", "limits", "callers", "drift")
+	f, _ := p.Mapping(item, rk, "name", "prefix", "upstream", "owner", "record_keys", "timeout", "auth", "contracts", "host", "alerts", "preset", "versions", "outcomes", "limits", "callers", "drift", "verify")
 	r := Route{Line: item.Line}
 	preset := p.routePreset(f, rk)
 
@@ -494,6 +496,7 @@ func (p *configParser) route(rk string, item *yaml.Node, set *routeSet) (Route, 
 	r.Contracts = p.contracts(f.Get("contracts"), rk+".contracts")
 	r.Alerts = p.routeAlerts(f.Get("alerts"), rk+".alerts")
 	r.Drift = p.drift(f.Get("drift"), rk+".drift")
+	r.Verify = p.verify(f.Get("verify"), rk+".verify", r.RecordKeys)
 	if preset != nil {
 		r.Preset = preset.Name
 	}

@@ -156,7 +156,7 @@ func (l *Learner) Start(st Store) error {
 // Observe takes one committed call; it never blocks (a call the learner cannot keep up with
 // is dropped and counted).
 func (l *Learner) Observe(tx txn.Transaction) {
-	if _, ok := l.cfg.Learn[tx.Route]; !ok {
+	if _, ok := l.cfg.Learn[tx.Route]; !ok || tx.Kind == txn.KindProbe {
 		return
 	}
 	select {

@@ -235,7 +235,7 @@ func (e *Engine) Start(st Store) error {
 // Observe takes one committed call; it is fed from the store's result callback. It never
 // blocks: when the engine is behind by Buffer calls, the call is dropped and counted.
 func (e *Engine) Observe(tx txn.Transaction) {
-	if len(e.byRoute[tx.Route]) == 0 {
+	if len(e.byRoute[tx.Route]) == 0 || tx.Kind == txn.KindProbe {
 		return
 	}
 	select {
