@@ -44,6 +44,7 @@ type server struct {
 	alerts    *alerting
 	journeys  *journeys.Engine // nil without journeys
 	drift     *drift.Learner   // nil without a route's drift: block
+	readBack  *readBack        // nil without a route's verify: block
 	log       zerolog.Logger
 	stopping  atomic.Bool
 	errs      chan error
@@ -77,6 +78,13 @@ func startServer(ctx context.Context, cfg *config.Config, getenv func(string) st
 	if dl != nil {
 		alerts.also = append(alerts.also, dl.Observe)
 	}
+	rb, err := newReadBack(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	if rb != nil {
+		alerts.also = append(alerts.also, rb.v.Observe)
+	}
 	var writeHook func(op string) error
 	for _, h := range hooks {
 		writeHook = h.storeWrite
@@ -89,13 +97,16 @@ func startServer(ctx context.Context, cfg *config.Config, getenv func(string) st
 	if err != nil {
 		return nil, err
 	}
-	s := &server{cfg: cfg, store: st, alerts: alerts, journeys: jr, drift: dl, log: log, errs: make(chan error, 3)}
+	s := &server{cfg: cfg, store: st, alerts: alerts, journeys: jr, drift: dl, readBack: rb, log: log, errs: make(chan error, 3)}
 	groups, err := s.buildPipeline(sec, limits)
 	if err != nil {
 		st.Close()
 		return nil, err
 	}
 	reverse := proxy.NewProxy(sec.routes, s.pipeline, log)
+	if rb != nil {
+		rb.proxy.Store(reverse)
+	}
 	writeTimeout := readTimeout + longestCall(sec.routes, groups)
 	s.data = newHTTPServer(reverse, writeTimeout)
 	s.admin = newHTTPServer(inspect.NewServer(inspect.ServerConfig{
@@ -332,6 +343,9 @@ func (s *server) launch(ctx context.Context) {
 			s.log.Error().Err(err).Msg("journeys start empty")
 		}
 	}
+	if s.readBack != nil {
+		s.readBack.v.Start(s.store)
+	}
 	if s.drift != nil {
 		if err := s.drift.Start(s.store); err != nil {
 			s.log.Error().Err(err).Msg("drift learning starts over")
@@ -403,6 +417,9 @@ func (s *server) shutdown() error {
 	}
 	if s.drift != nil {
 		s.drift.Close()
+	}
+	if s.readBack != nil {
+		s.readBack.v.Close()
 	}
 	if cerr := s.store.Close(); err == nil {
 		err = cerr
