@@ -119,3 +119,54 @@ func TestKeyMatches(t *testing.T) {
 		}
 	}
 }
+
+func TestVerifyConfig(t *testing.T) {
+	route := func(lines ...string) []byte {
+		return yamlLines(append([]string{
+			"routes:",
+			"  - name: hubspot",
+			"    prefix: /hs",
+			"    upstream: https://api.hubapi.com",
+			"    record_keys: [properties.email]",
+			"    verify:",
+		}, lines...)...)
+	}
+	cfg, err := Parse("mtguard.yaml", route(
+		"      after: 2m",
+		`      request: {method: GET, path: "/crm/v3/objects/contacts/{email}?idProperty=email"}`,
+		`      expect: {status: 200, body: {"properties.email": "{email}"}}`,
+		"      sample: 10%",
+	))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := cfg.Routes[0].Verify
+	if v == nil || v.After != 2*time.Minute || v.Method != "GET" || v.Status != 200 || v.Sample != 0.1 || v.Body["properties.email"] != "{email}" {
+		t.Errorf("verify = %+v", v)
+	}
+	for _, tt := range []struct {
+		name  string
+		lines []string
+		line  int
+		key   string
+		msg   string
+	}{
+		{"key not a record key", []string{`      request: {path: "/contacts/{id}"}`}, 7, "routes[0].verify.request.path", "{id} names no record key of the route (its record_keys: [properties.email])"},
+		{"body key not a record key", []string{`      request: {path: "/contacts/{email}"}`, `      expect: {body: {"id": "{vid}"}}`}, 8, "routes[0].verify.expect.body.id", "{vid} names no record key"},
+		{"sample over 100%", []string{`      request: {path: "/contacts/{email}"}`, "      sample: 150%"}, 8, "routes[0].verify.sample", "not a share between 0% and 100%"},
+		{"negative sample", []string{`      request: {path: "/contacts/{email}"}`, "      sample: -5%"}, 8, "routes[0].verify.sample", "not a share between 0% and 100%"},
+		{"no path", []string{"      sample: 5%"}, 7, "routes[0].verify", "request.path is required"},
+		{"no placeholder", []string{`      request: {path: "/contacts"}`}, 7, "routes[0].verify.request.path", "names no record key"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("mtguard.yaml", route(tt.lines...))
+			prefix := fmt.Sprintf("mtguard.yaml:%d: %s: ", tt.line, tt.key)
+			for _, l := range strings.Split(fmt.Sprint(err), "\n") {
+				if strings.HasPrefix(l, prefix) && strings.Contains(l, tt.msg) {
+					return
+				}
+			}
+			t.Errorf("no line starting %q containing %q:\n%v", prefix, tt.msg, err)
+		})
+	}
+}
