@@ -496,7 +496,7 @@ func (p *configParser) route(rk string, item *yaml.Node, set *routeSet) (Route, 
 	r.Contracts = p.contracts(f.Get("contracts"), rk+".contracts")
 	r.Alerts = p.routeAlerts(f.Get("alerts"), rk+".alerts")
 	r.Drift = p.drift(f.Get("drift"), rk+".drift")
-	r.Verify = p.verify(f.Get("verify"), rk+".verify", r.RecordKeys)
+	r.Verify = p.verify(f.Get("verify"), rk+".verify", r.RecordKeys, preset)
 	if preset != nil {
 		r.Preset = preset.Name
 	}

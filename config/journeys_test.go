@@ -170,3 +170,23 @@ func TestVerifyConfig(t *testing.T) {
 		})
 	}
 }
+
+func TestVerifyFromPreset(t *testing.T) {
+	for _, preset := range []string{"hubspot", "salesforce", "klaviyo", "marketo"} {
+		cfg, err := Parse("mtguard.yaml", yamlLines(
+			"routes:",
+			"  - name: r",
+			"    prefix: /r",
+			"    upstream: https://vendor.example.com",
+			"    preset: "+preset,
+			"    verify: {sample: 5%}",
+		))
+		if err != nil {
+			t.Fatalf("%s: %v", preset, err)
+		}
+		v := cfg.Routes[0].Verify
+		if v == nil || !strings.Contains(v.Path, "{email}") || v.Status != 200 || len(v.Body) != 1 || v.Sample != 0.05 {
+			t.Errorf("%s: verify %+v", preset, v)
+		}
+	}
+}

@@ -9,6 +9,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/mtguard/mtguard/vendors"
 	"github.com/mtguard/mtguard/yamlstrict"
 )
 
@@ -49,7 +50,8 @@ func Placeholders(tmpl string) []string {
 }
 
 // verify reads a route's verify: block; nil when absent. recordKeys are the route's.
-func (p *configParser) verify(n *yaml.Node, key string, recordKeys []string) *Verify {
+// A preset's verify block gives the request and expect the route leaves out.
+func (p *configParser) verify(n *yaml.Node, key string, recordKeys []string, preset *vendors.Preset) *Verify {
 	if !yamlstrict.Given(n) {
 		return nil
 	}
@@ -58,6 +60,21 @@ func (p *configParser) verify(n *yaml.Node, key string, recordKeys []string) *Ve
 		return nil
 	}
 	v := &Verify{After: DefaultVerifyAfter, Method: "GET", Status: 200, Sample: DefaultVerifySample, Line: yamlstrict.Deref(n).Line}
+	var pv *vendors.Verify
+	if preset != nil && preset.Verify != nil {
+		pv = preset.Verify
+		if !yamlstrict.Given(f.Get("request")) {
+			v.Method, v.Path = pv.Method, pv.Path
+			for _, name := range Placeholders(pv.Path) {
+				if !slices.ContainsFunc(recordKeys, func(rk string) bool { return KeyMatches(rk, name) }) {
+					p.AddfAt(yamlstrict.Deref(n), key, "preset %s reads records back by {%s}, which names no record key of the route (its record_keys: [%s]); add one, or give verify a request of its own", preset.Name, name, strings.Join(recordKeys, ", "))
+				}
+			}
+		}
+		if !yamlstrict.Given(f.Get("expect")) {
+			v.Status, v.Body = pv.Status, pv.Body
+		}
+	}
 	if d, ok := p.Duration(f.Get("after"), key+".after"); ok {
 		v.After = d
 	}
@@ -83,8 +100,8 @@ func (p *configParser) verify(n *yaml.Node, key string, recordKeys []string) *Ve
 			checkTmpl(s, line, key+".request.path")
 		}
 		v.Path = s
-	} else if !yamlstrict.Given(rq.Get("path")) {
-		p.AddfAt(yamlstrict.Deref(n), key, "request.path is required: the vendor's read API for one record, with the record key in it, e.g. /crm/v3/objects/contacts/{email}?idProperty=email")
+	} else if !yamlstrict.Given(rq.Get("path")) && v.Path == "" {
+		p.AddfAt(yamlstrict.Deref(n), key, "request.path is required (the route's preset ships none): the vendor's read API for one record, with the record key in it, e.g. /crm/v3/objects/contacts/{email}?idProperty=email")
 	}
 	ex, _ := p.Mapping(f.Get("expect"), key+".expect", "status", "body")
 	if s, ok := p.Int(ex.Get("status"), key+".expect.status"); ok {
@@ -94,7 +111,7 @@ func (p *configParser) verify(n *yaml.Node, key string, recordKeys []string) *Ve
 			v.Status = s
 		}
 	}
-	if bm, ok := p.AnyMapping(ex.Get("body"), key+".expect.body"); ok {
+	if bm, ok := p.AnyMapping(ex.Get("body"), key+".expect.body"); ok && yamlstrict.Given(ex.Get("body")) {
 		v.Body = map[string]string{}
 		for _, fl := range bm.Fields() {
 			bk := key + ".expect.body." + fl.Name

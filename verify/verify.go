@@ -179,7 +179,11 @@ func (v *Verifier) Observe(tx txn.Transaction) {
 			}
 			body = &b
 		}
-		values[name] = schemas.RecordKeys(paths, *body)
+		for _, val := range schemas.RecordKeys(paths, *body) {
+			if !strings.ContainsFunc(val, unsafeInQuery) {
+				values[name] = append(values[name], val)
+			}
+		}
 	}
 	var probes []*probe
 	if len(r.Keys) == 1 {
@@ -210,6 +214,12 @@ func (v *Verifier) Observe(tx txn.Transaction) {
 		}
 		v.insert(p)
 	}
+}
+
+// unsafeInQuery marks a character a record key must not hold to be read back: it would end up
+// inside the vendor's query language (a SOQL string, a Klaviyo filter).
+func unsafeInQuery(r rune) bool {
+	return r == '\'' || r == '"' || r == '\\' || r < 0x20 || r == 0x7f
 }
 
 // insert keeps pending sorted by due; mu is held.
