@@ -36,6 +36,7 @@ var packageRules = []packageRule{
 	// needs the store's alert history, so only what config imports itself is limited.
 	{pkg: "journeys", only: []string{"txn", "schemas", "store"}, why: "journeys are fed calls and keep their state in the store; they reach no HTTP"},
 	{pkg: "drift", only: []string{"txn", "schemas"}, why: "drift learning is fed calls and keeps its shapes through an interface the store satisfies"},
+	{pkg: "verify", only: []string{"txn", "schemas"}, why: "read-back is fed calls and sends probes through a Prober main wires to the proxy"},
 	{pkg: "config", direct: true, forbidden: []string{"store", "inspect", "cli"}, why: "config turns YAML into types and builds nothing"},
 }
 
