@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"slices"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/mtguard/mtguard/inspect"
 	"github.com/mtguard/mtguard/journeys"
 	"github.com/mtguard/mtguard/schemas"
+	"github.com/mtguard/mtguard/store"
 )
 
 // newJourneys builds the journeys engine of cfg, telling the alert engine of records lost in
@@ -72,4 +74,20 @@ func journeyView(jr *journeys.Engine) inspect.Journeys {
 		return nil
 	}
 	return jr
+}
+
+// eraser forgets a record from the journeys engine before the store forgets it (and compacts
+// the file, so the journeys' copy of the key is gone from disk too).
+type eraser struct {
+	st *store.Store
+	jr *journeys.Engine // nil without journeys
+}
+
+func (e eraser) Forget(ctx context.Context, key string) (store.ForgetReport, error) {
+	if e.jr != nil {
+		if err := e.jr.Forget(key); err != nil {
+			return store.ForgetReport{}, fmt.Errorf("forget: journeys: %w", err)
+		}
+	}
+	return e.st.Forget(ctx, key)
 }

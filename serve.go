@@ -112,7 +112,7 @@ func startServer(ctx context.Context, cfg *config.Config, getenv func(string) st
 	s.admin = newHTTPServer(inspect.NewServer(inspect.ServerConfig{
 		Transactions: st,
 		Replayer:     reverse,
-		Eraser:       st,
+		Eraser:       eraser{st: st, jr: jr},
 		Alerts:       alerts.engine,
 		Metrics:      alerts.metrics.Handler(),
 		Limits:       limits,

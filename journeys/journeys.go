@@ -661,3 +661,24 @@ func replayJourney(j *Journey, key string, calls []txn.Transaction, now time.Tim
 	}
 	return latest
 }
+
+// Forget drops key from every journey, in memory and in the store (the right to erasure):
+// the store's Forget then compacts the file, so its bytes are gone.
+func (e *Engine) Forget(key string) error {
+	key = schemas.NormaliseKey(key)
+	e.mu.Lock()
+	var del []string
+	for i := range e.cfg.Journeys {
+		id := store.JourneyKey(e.cfg.Journeys[i].Name, key)
+		if e.inflight[id] != nil {
+			delete(e.inflight, id)
+			delete(e.dirty, id)
+		}
+		del = append(del, id)
+	}
+	e.mu.Unlock()
+	if e.st == nil {
+		return nil
+	}
+	return e.st.SaveJourneys(nil, del)
+}

@@ -196,4 +196,15 @@ func TestJourneysSurviveRestartAndFlagLost(t *testing.T) {
 	if s := h.e.Stuck(""); len(s) != 1 || s[0].Key != "c@acme.com" {
 		t.Errorf("stuck after b arrived: %+v", s)
 	}
+
+	// Forget (the right to erasure) drops the record from memory and from the store.
+	if err := h.e.Forget("C@acme.com"); err != nil {
+		t.Fatal(err)
+	}
+	if s := h.e.Stuck(""); len(s) != 0 {
+		t.Errorf("stuck after forget: %+v", s)
+	}
+	if got := h.inStore(); len(got) != 0 {
+		t.Errorf("in the store after forget: %v", got)
+	}
 }
