@@ -167,6 +167,9 @@ func TestReadBackEndToEnd(t *testing.T) {
 	if !slices.Equal(flagged, wantFlagged) {
 		t.Errorf("delivery.unverified on %v, want exactly the dropped sampled calls %v", flagged, wantFlagged)
 	}
+	if out, _ := in.cli(t, admin, "show", probes[0].ID); !strings.Contains(out, "read-back of") || !strings.Contains(out, probes[0].Verifies) {
+		t.Errorf("show of a probe:\n%s", out)
+	}
 	out, _ := in.cli(t, admin, "show", wantFlagged[0])
 	if !strings.Contains(out, "answered 404, expected 200") {
 		t.Errorf("show of a flagged call:\n%s", out)
