@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -230,5 +231,60 @@ func TestJourneysEndToEnd(t *testing.T) {
 	}
 	if len(page.Transactions) != 10 || byRoute["marketo"] != 7 || byRoute["salesforce"] != 3 {
 		t.Errorf("calls with journey.lost_in_transit by route: %v", byRoute)
+	}
+}
+
+// TestJourneysSurviveRestart: records in transit when serve stops are followed by the next
+// serve on the same store: after a restart, the leads the middle hop dropped are listed stuck
+// once their time is up, and the one that arrives after the restart is not.
+func TestJourneysSurviveRestart(t *testing.T) {
+	vendor := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(`{"ok":true}`)) }))
+	defer vendor.Close()
+	storePath := filepath.Join(t.TempDir(), "mtguard.db")
+	cfg := fmt.Sprintf(`
+listen: 127.0.0.1:0
+admin: {listen: 127.0.0.1:0}
+store: {path: %s}
+journeys:
+  - {name: lead, key: email, steps: [form, crm], within: 1s, owner: ops@example.com}
+routes:
+  - {name: form, prefix: /form, upstream: %s, record_keys: [email]}
+  - {name: crm, prefix: /crm, upstream: %[2]s, record_keys: [Email]}
+`, storePath, vendor.URL)
+	post := func(in *instance, path, body string) {
+		resp, err := http.Post(in.proxy+path, "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	first := startMtguard(t, cfg, nil)
+	for _, k := range []string{"a", "b", "c"} {
+		post(first, "/form/submit", fmt.Sprintf(`{"email":"%s@acme.com"}`, k))
+	}
+	out, err := first.cli(t, nil, "journeys", "--json")
+	if err != nil || strings.Count(out, `"in_transit"`) != 3 {
+		t.Fatalf("in transit before the restart: %v\n%s", err, out)
+	}
+	first.stop()
+
+	second := startMtguard(t, cfg, nil)
+	post(second, "/crm/sobjects/Lead", `{"Email":"B@acme.com"}`)
+	var stuck []journeys.Record
+	deadline := time.Now().Add(10 * time.Second)
+	for len(stuck) < 2 && time.Now().Before(deadline) {
+		out, err := second.cli(t, nil, "journeys", "--stuck", "--json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		json.Unmarshal([]byte(out), &stuck)
+		time.Sleep(50 * time.Millisecond) // waiting for within on the real clock
+	}
+	if len(stuck) != 2 || stuck[0].Key != "a@acme.com" || stuck[1].Key != "c@acme.com" {
+		t.Errorf("stuck after the restart: %+v", stuck)
+	}
+	if out, err := second.cli(t, nil, "journey", "b@acme.com"); err != nil || !strings.Contains(out, "arrived") {
+		t.Errorf("journey b: %v\n%s", err, out)
 	}
 }

@@ -1,6 +1,7 @@
 package drift
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -81,6 +82,7 @@ func (s *Shape) Learning(now time.Time) bool { return s.Since.IsZero() || now.Be
 
 // Store is what the learner keeps its shapes and findings in. *store.Store satisfies it.
 type Store interface {
+	Applied(ctx context.Context) error
 	SaveShapes(put map[string][]byte) error
 	LoadShapes(fn func(route string, v []byte) error) error
 	AddFinding(id string, f txn.Finding) error
@@ -168,6 +170,22 @@ func (l *Learner) Observe(tx txn.Transaction) {
 
 // Dropped counts the calls the learner could not keep up with.
 func (l *Learner) Dropped() int64 { return l.dropped.Load() }
+
+// Settle brings the shapes up to date for a read: every call the store recorded before it is
+// learned or checked.
+func (l *Learner) Settle(ctx context.Context) error {
+	l.mu.Lock()
+	closed := l.closed
+	l.mu.Unlock()
+	if !l.started || closed {
+		return nil // nothing to wait for: Start never ran, or Close drained the queue
+	}
+	if err := l.st.Applied(ctx); err != nil {
+		return fmt.Errorf("drift: %w", err)
+	}
+	l.Flush()
+	return nil
+}
 
 // Flush waits until every call observed before it is handled and saved (after Start).
 func (l *Learner) Flush() {

@@ -16,6 +16,8 @@ type Shapes interface {
 	Shape(route string) (drift.Shape, bool)
 	// Routes lists the routes that learn a shape.
 	Routes() []string
+	// Settle brings the shapes up to date with every call recorded so far.
+	Settle(ctx context.Context) error
 }
 
 func (s *server) driftEndpoints(cfg ServerConfig) []endpoint {
@@ -34,6 +36,10 @@ func (s *server) getShape(w http.ResponseWriter, r *http.Request) {
 	route := r.PathValue("route")
 	if !slices.Contains(s.shapes.Routes(), route) {
 		s.fail(w, r, problemf(errNotConfigured, "route %q has no drift: block (routes that learn a shape: %s)", route, strings.Join(s.shapes.Routes(), ", ")))
+		return
+	}
+	if err := s.shapes.Settle(r.Context()); err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	sh, ok := s.shapes.Shape(route)

@@ -19,6 +19,8 @@ type Journeys interface {
 	InTransit(journey string) []journeys.Record
 	// Known fails for a journey name that is not configured.
 	Known(journey string) error
+	// Settle brings the journeys up to date with every call recorded so far.
+	Settle(ctx context.Context) error
 }
 
 // JourneyAnswer is the answer of GET /api/journeys/{key}.
@@ -48,6 +50,10 @@ func (s *server) journeyEndpoints(cfg ServerConfig) []endpoint {
 // getJourney answers GET /api/journeys/{key}: each journey the record entered, step by step.
 func (s *server) getJourney(w http.ResponseWriter, r *http.Request) {
 	key := r.PathValue("key")
+	if err := s.journeys.Settle(r.Context()); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	rs, err := s.journeys.Lookup(r.Context(), key)
 	if err != nil {
 		s.fail(w, r, err)
@@ -63,6 +69,10 @@ func (s *server) listJourneys(w http.ResponseWriter, r *http.Request) {
 	j := q.Get("journey")
 	if err := s.journeys.Known(j); err != nil {
 		s.fail(w, r, problemf(errBadRequest, "%v", err))
+		return
+	}
+	if err := s.journeys.Settle(r.Context()); err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	switch q.Get("state") {

@@ -56,6 +56,7 @@ type Store interface {
 	LoadJourneys(fn func(key string, v []byte) error) error
 	AddFinding(id string, f txn.Finding) error
 	Query(ctx context.Context, q store.Query) (store.Page, error)
+	Applied(ctx context.Context) error
 }
 
 var _ Store = (*store.Store)(nil)
@@ -321,7 +322,23 @@ func (e *Engine) drain() {
 	}
 }
 
-// Flush waits until every call observed before it is handled and saved (tests).
+// Settle brings the engine up to date for a read: every call the store recorded before it is
+// handled, as log shows every call already answered.
+func (e *Engine) Settle(ctx context.Context) error {
+	e.mu.Lock()
+	closed := e.closed
+	e.mu.Unlock()
+	if !e.started || closed {
+		return nil // nothing to wait for: Start never ran, or Close drained the queue
+	}
+	if err := e.st.Applied(ctx); err != nil {
+		return fmt.Errorf("journeys: %w", err)
+	}
+	e.Flush()
+	return nil
+}
+
+// Flush waits until every call observed before it is handled and saved (after Start).
 func (e *Engine) Flush() {
 	b := make(chan struct{})
 	e.in <- item{barrier: b}

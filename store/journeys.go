@@ -113,3 +113,7 @@ func (s *Store) AddFinding(id string, f txn.Finding) error {
 		return btx.Bucket(bucketIdxFinding).Put(indexKey(f.Code, id), nil)
 	})
 }
+
+// Applied waits until every call recorded before it is applied to the file and handed to
+// OnResult, so what is fed from OnResult (journeys, drift) can be brought up to date for a read.
+func (s *Store) Applied(ctx context.Context) error { return s.readBarrier(ctx) }
