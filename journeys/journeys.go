@@ -411,6 +411,14 @@ func delivered(tx *txn.Transaction, key string) bool {
 // tells OnLost, one report per journey; it also forgets lost records older than Retention.
 func (e *Engine) Tick() {
 	now := e.now()
+	// A call that delivered a record in time may still be on its way from the store: take
+	// every call recorded so far before judging any record late.
+	if e.st != nil {
+		if err := e.st.Applied(context.Background()); err != nil {
+			e.log.Error().Err(err).Msg("journeys: cannot bring the calls up to date; records are judged on what has arrived")
+		}
+	}
+	e.drain()
 	e.mu.Lock()
 	lost := map[string]*Lost{}
 	var marks []mark
@@ -509,6 +517,9 @@ func (e *Engine) save() {
 		if r == nil {
 			del = append(del, id)
 			continue
+		}
+		if r.State == StateWaiting {
+			continue // kept in memory only: it waits for a call already on its way
 		}
 		b, err := json.Marshal(r)
 		if err != nil {
