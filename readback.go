@@ -8,7 +8,10 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/mtguard/mtguard/alerts"
 	"github.com/mtguard/mtguard/config"
+	"github.com/mtguard/mtguard/drift"
+	"github.com/mtguard/mtguard/journeys"
 	"github.com/mtguard/mtguard/proxy"
 	"github.com/mtguard/mtguard/schemas"
 	"github.com/mtguard/mtguard/store"
@@ -74,3 +77,16 @@ func (rb *readBack) probe(ctx context.Context, route, method, path, verifies str
 
 // The store takes the verifier's findings.
 var _ verify.Store = (*store.Store)(nil)
+
+// watchDropped exports what each observer that exists could not keep up with.
+func watchDropped(m *alerts.Metrics, jr *journeys.Engine, dl *drift.Learner, rb *readBack) {
+	if jr != nil {
+		m.WatchDropped("journeys", jr.Dropped)
+	}
+	if dl != nil {
+		m.WatchDropped("drift", dl.Dropped)
+	}
+	if rb != nil {
+		m.WatchDropped("read_back", rb.v.Dropped)
+	}
+}

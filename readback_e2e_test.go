@@ -188,6 +188,9 @@ func TestReadBackEndToEnd(t *testing.T) {
 	}
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
+	if !strings.Contains(string(b), `mtguard_observer_dropped_total{observer="read_back"} 0`) {
+		t.Errorf("/metrics lacks the read-back's dropped count:\n%s", grepLines(string(b), "observer"))
+	}
 	if !strings.Contains(string(b), `mtguard_calls_total{outcome="delivered",route="hubspot"} 100`) {
 		t.Errorf("the probes count as traffic:\n%s", grepLines(string(b), "mtguard_calls_total"))
 	}

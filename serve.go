@@ -85,6 +85,7 @@ func startServer(ctx context.Context, cfg *config.Config, getenv func(string) st
 	if rb != nil {
 		alerts.also = append(alerts.also, rb.v.Observe)
 	}
+	watchDropped(alerts.metrics, jr, dl, rb)
 	var writeHook func(op string) error
 	for _, h := range hooks {
 		writeHook = h.storeWrite
