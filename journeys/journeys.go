@@ -26,6 +26,13 @@ const (
 	DefaultBuffer = 8192
 	// DefaultRetention is how long a lost record stays listed when Config.Retention is zero.
 	DefaultRetention = 30 * 24 * time.Hour
+	// DefaultCatchUp is Config.CatchUp's default.
+	DefaultCatchUp = 15 * time.Minute
+	// maxCatchUp bounds the calls Start reads back from the log.
+	maxCatchUp = 100000
+	// markKey is where the time of the latest call handled is saved; no journey key starts
+	// with NUL.
+	markKey = "\x00mark"
 	// maxTick and minTick bound how often the engine looks for records whose time is up.
 	maxTick = 10 * time.Second
 	minTick = 50 * time.Millisecond
@@ -86,6 +93,9 @@ type Config struct {
 	Buffer int
 	// Retention is how long a lost record stays listed (store.retention); DefaultRetention if zero.
 	Retention time.Duration
+	// CatchUp is how far before the last call handled Start looks in the log for calls the
+	// engine never handled (a crash); at least the longest a call can last. DefaultCatchUp if zero.
+	CatchUp time.Duration
 	Logger    zerolog.Logger
 }
 
@@ -174,6 +184,14 @@ type Engine struct {
 	mu       sync.Mutex
 	inflight map[string]*Record // store.JourneyKey(journey, key) -> record
 	dirty    map[string]bool    // keys to save (or delete, when no longer in flight)
+	// mark is the start time of the latest call handled, saved with the records; Start
+	// catches up from the log behind it.
+	mark      time.Time
+	markDirty bool
+	// caught holds the calls Start caught up with from the log, so that the same calls
+	// arriving through Observe are not counted twice; dropped after CatchUp.
+	caught      map[string]bool
+	caughtUntil time.Time
 
 	stop    chan struct{}
 	done    chan struct{}
@@ -194,6 +212,9 @@ func New(cfg Config) (*Engine, error) {
 	if e.cfg.Retention <= 0 {
 		e.cfg.Retention = DefaultRetention
 	}
+	if e.cfg.CatchUp <= 0 {
+		e.cfg.CatchUp = DefaultCatchUp
+	}
 	shortest := maxTick * 4
 	for i := range e.cfg.Journeys {
 		j := &e.cfg.Journeys[i]
@@ -212,10 +233,17 @@ func New(cfg Config) (*Engine, error) {
 	return e, nil
 }
 
-// Start loads the records in flight from st and starts following calls.
+// Start loads the records in flight from st, catches up from the log with the calls recorded
+// since the last one it handled (a crash leaves a few unhandled), and starts following calls.
 func (e *Engine) Start(st Store) error {
 	e.st = st
 	err := st.LoadJourneys(func(key string, v []byte) error {
+		if key == markKey {
+			if t, err := time.Parse(time.RFC3339Nano, string(v)); err == nil {
+				e.mark = t
+			}
+			return nil
+		}
 		var r Record
 		if err := json.Unmarshal(v, &r); err != nil {
 			e.log.Error().Err(err).Str("key", key).Msg("journeys: a stored record in flight cannot be read; it is dropped")
@@ -228,9 +256,94 @@ func (e *Engine) Start(st Store) error {
 	if err != nil {
 		return fmt.Errorf("journeys: load records in flight: %w", err)
 	}
+	if !e.mark.IsZero() {
+		if err := e.catchUp(context.Background(), e.mark.Add(-e.cfg.CatchUp)); err != nil {
+			e.log.Error().Err(err).Msg("journeys: could not catch up with the log; calls recorded while mtguard stopped may be missing from journeys")
+		}
+	}
+	e.save()
 	e.started = true
 	go e.run()
 	return nil
+}
+
+// catchUp rebuilds, from the log, the journey of every record a call on a step carried since
+// since: those calls may never have been handled (they were committed as the process died).
+// Rebuilding from the log is idempotent, so a call handled already counts once.
+func (e *Engine) catchUp(ctx context.Context, since time.Time) error {
+	type jk struct {
+		j   *Journey
+		key string
+	}
+	todo := map[jk]bool{}
+	seen := map[string]bool{}
+	n := 0
+	for route, sos := range e.byRoute {
+		q := store.Query{Route: route, Since: since, Ascending: true, Limit: 1000}
+		for n < maxCatchUp {
+			p, err := e.st.Query(ctx, q)
+			if err != nil {
+				return err
+			}
+			for i := range p.Transactions {
+				tx := &p.Transactions[i]
+				if tx.Kind == txn.KindProbe || tx.Outcome == txn.OutcomePending {
+					continue
+				}
+				n++
+				seen[tx.ID] = true
+				var body *schemas.Body
+				for _, so := range sos {
+					for _, k := range keysOf(so, tx, &body) {
+						todo[jk{so.j, k}] = true
+					}
+				}
+				if tx.Time.After(e.mark) {
+					e.mark, e.markDirty = tx.Time, true
+				}
+			}
+			if p.Next == "" {
+				break
+			}
+			q.Cursor = p.Next
+		}
+	}
+	for t := range todo {
+		calls, err := e.callsOf(ctx, t.key)
+		if err != nil {
+			return err
+		}
+		id := store.JourneyKey(t.j.Name, t.key)
+		old := e.inflight[id]
+		r := replayJourney(t.j, t.key, calls, time.Time{})
+		if r == nil || r.State == StateArrived || r.State == StateWaiting {
+			if old != nil {
+				delete(e.inflight, id)
+				e.dirty[id] = true
+			}
+			continue
+		}
+		if old != nil && old.State == StateLost && old.Entered.Equal(r.Entered) {
+			r.State, r.LostAt = StateLost, old.LostAt
+		}
+		e.inflight[id] = r
+		e.dirty[id] = true
+	}
+	e.caught, e.caughtUntil = seen, e.now().Add(e.cfg.CatchUp)
+	return nil
+}
+
+// keysOf returns the journey's key values tx carries on step so: the call's record keys when
+// the step's paths are all the route's, else read from the stored body (parsed once, in body).
+func keysOf(so stepOf, tx *txn.Transaction, body **schemas.Body) []string {
+	if so.j.AllPaths[so.step] {
+		return tx.RecordKeys
+	}
+	if *body == nil {
+		b := schemas.ParseBody(tx.Request.ContentType, []byte(tx.Request.Body))
+		*body = &b
+	}
+	return schemas.RecordKeys(so.j.Paths[so.step], **body)
 }
 
 // Observe takes one committed call; it is fed from the store's result callback. It never
@@ -347,18 +460,17 @@ func (e *Engine) Flush() {
 
 // handle moves the records tx carries along their journeys; mu is held.
 func (e *Engine) handle(tx *txn.Transaction) {
+	if e.caught[tx.ID] {
+		delete(e.caught, tx.ID) // Start caught up with it from the log already
+		return
+	}
+	if tx.Time.After(e.mark) {
+		e.mark, e.markDirty = tx.Time, true
+	}
 	end := tx.Time.Add(time.Duration(tx.DurationMS * float64(time.Millisecond)))
 	var body *schemas.Body
 	for _, so := range e.byRoute[tx.Route] {
-		keys := tx.RecordKeys
-		if !so.j.AllPaths[so.step] {
-			if body == nil {
-				b := schemas.ParseBody(tx.Request.ContentType, []byte(tx.Request.Body))
-				body = &b
-			}
-			keys = schemas.RecordKeys(so.j.Paths[so.step], *body)
-		}
-		for _, k := range keys {
+		for _, k := range keysOf(so, tx, &body) {
 			e.move(so, k, tx, end)
 		}
 	}
@@ -420,6 +532,9 @@ func (e *Engine) Tick() {
 	}
 	e.drain()
 	e.mu.Lock()
+	if e.caught != nil && now.After(e.caughtUntil) {
+		e.caught = nil
+	}
 	lost := map[string]*Lost{}
 	var marks []mark
 	for id, r := range e.inflight {
@@ -506,11 +621,15 @@ func lostFinding(r *Record, j *Journey) txn.Finding {
 // save writes the changed records: those in flight are put, the others deleted.
 func (e *Engine) save() {
 	e.mu.Lock()
-	if len(e.dirty) == 0 {
+	if len(e.dirty) == 0 && !e.markDirty {
 		e.mu.Unlock()
 		return
 	}
 	put := map[string][]byte{}
+	if e.markDirty {
+		put[markKey] = []byte(e.mark.UTC().Format(time.RFC3339Nano))
+		e.markDirty = false
+	}
 	var del []string
 	for id := range e.dirty {
 		r := e.inflight[id]
@@ -533,6 +652,10 @@ func (e *Engine) save() {
 		e.log.Error().Err(err).Int("records", len(put)+len(del)).Msg("journeys: could not save the records in flight; they are kept in memory and saved with the next change")
 		e.mu.Lock()
 		for id := range put {
+			if id == markKey {
+				e.markDirty = true
+				continue
+			}
 			e.dirty[id] = true
 		}
 		for _, id := range del {
