@@ -96,7 +96,7 @@ type Config struct {
 	// CatchUp is how far before the last call handled Start looks in the log for calls the
 	// engine never handled (a crash); at least the longest a call can last. DefaultCatchUp if zero.
 	CatchUp time.Duration
-	Logger    zerolog.Logger
+	Logger  zerolog.Logger
 }
 
 // The states of a record on a journey.
