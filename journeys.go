@@ -1,9 +1,11 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -11,6 +13,7 @@ import (
 	"github.com/mtguard/mtguard/config"
 	"github.com/mtguard/mtguard/inspect"
 	"github.com/mtguard/mtguard/journeys"
+	"github.com/mtguard/mtguard/proxy"
 	"github.com/mtguard/mtguard/schemas"
 	"github.com/mtguard/mtguard/store"
 )
@@ -28,6 +31,7 @@ func newJourneys(cfg *config.Config, al *alerting, log zerolog.Logger) (*journey
 	return journeys.New(journeys.Config{
 		Journeys:  js,
 		Retention: cfg.Store.Retention,
+		CatchUp:   catchUpWindow(cfg),
 		Logger:    log,
 		OnLost: func(l journeys.Lost) {
 			al.engine.Report(alerts.JourneyReport(l.Journey, l.Owner, l.Keys, l.Stops, l.Since))
@@ -90,4 +94,19 @@ func (e eraser) Forget(ctx context.Context, key string) (store.ForgetReport, err
 		}
 	}
 	return e.st.Forget(ctx, key)
+}
+
+// catchUpWindow is how far behind the last call it handled the journeys engine looks for calls
+// it missed: the longest a call can last (waiting for budget, then for the vendor), and a minute.
+func catchUpWindow(cfg *config.Config) time.Duration {
+	groups, _ := limitGroups(cfg.Routes)
+	maxWait := map[string]time.Duration{}
+	for _, g := range groups {
+		maxWait[g.Name] = cmp.Or(g.MaxWait, proxy.DefaultMaxWait)
+	}
+	longest := time.Duration(0)
+	for _, r := range cfg.Routes {
+		longest = max(longest, r.Timeout+maxWait[r.LimitGroup()])
+	}
+	return longest + time.Minute
 }
