@@ -61,7 +61,7 @@ type Journey struct {
 type Store interface {
 	SaveJourneys(put map[string][]byte, del []string) error
 	LoadJourneys(fn func(key string, v []byte) error) error
-	AddFinding(id string, f txn.Finding) error
+	AddFindings(adds ...store.FindingOn) error
 	Query(ctx context.Context, q store.Query) (store.Page, error)
 	Applied(ctx context.Context) error
 }
@@ -536,7 +536,7 @@ func (e *Engine) Tick() {
 		e.caught = nil
 	}
 	lost := map[string]*Lost{}
-	var marks []mark
+	var marks []store.FindingOn
 	for id, r := range e.inflight {
 		switch {
 		case r.State == StateLost && now.Sub(r.LostAt) > e.cfg.Retention,
@@ -558,16 +558,14 @@ func (e *Engine) Tick() {
 				l.Since = r.Entered
 			}
 			if i := r.last(); i >= 0 {
-				marks = append(marks, mark{call: r.Steps[i].Call, f: lostFinding(r, j)})
+				marks = append(marks, store.FindingOn{Call: r.Steps[i].Call, Finding: lostFinding(r, j)})
 			}
 		}
 	}
 	e.mu.Unlock()
 	e.save()
-	for _, m := range marks {
-		if err := e.st.AddFinding(m.call, m.f); err != nil {
-			e.log.Error().Err(err).Str("call", m.call).Msg("journeys: could not add journey.lost_in_transit to the call")
-		}
+	if err := e.st.AddFindings(marks...); err != nil {
+		e.log.Error().Err(err).Int("calls", len(marks)).Msg("journeys: could not add journey.lost_in_transit to the last calls of the lost records")
 	}
 	names := make([]string, 0, len(lost))
 	for n := range lost {
@@ -582,11 +580,6 @@ func (e *Engine) Tick() {
 			e.cfg.OnLost(*l)
 		}
 	}
-}
-
-type mark struct {
-	call string
-	f    txn.Finding
 }
 
 func sortLost(l *Lost) {

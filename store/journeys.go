@@ -85,33 +85,56 @@ func (s *Store) loadKept(bucket []byte, fn func(key string, v []byte) error) err
 // that disagreed). A call already carrying a finding with f's code and detail is left as is.
 // The call must have its result; one deleted meanwhile (retention, forget) is not an error.
 func (s *Store) AddFinding(id string, f txn.Finding) error {
-	// The call's result may still be waiting to be applied to the file.
+	return s.AddFindings(FindingOn{Call: id, Finding: f})
+}
+
+// FindingOn is a finding to add to a stored call.
+type FindingOn struct {
+	Call    string
+	Finding txn.Finding
+}
+
+// AddFindings is AddFinding for many calls, in one write transaction.
+func (s *Store) AddFindings(adds ...FindingOn) error {
+	if len(adds) == 0 {
+		return nil
+	}
+	// The calls' results may still be waiting to be applied to the file.
 	if err := s.readBarrier(context.Background()); err != nil {
 		return fmt.Errorf("add finding: %w", err)
 	}
 	return s.update(func(btx *bolt.Tx) error {
-		resB := btx.Bucket(bucketRes)
-		old := resB.Get([]byte(id))
-		if old == nil {
-			return nil
+		for _, a := range adds {
+			if err := addFinding(btx, a.Call, a.Finding); err != nil {
+				return err
+			}
 		}
-		var r txn.Result
-		if err := json.Unmarshal(old, &r); err != nil {
-			return fmt.Errorf("decode result %s: %w", id, err)
-		}
-		if slices.ContainsFunc(r.Findings, func(g txn.Finding) bool { return g.Code == f.Code && g.Detail == f.Detail }) {
-			return nil
-		}
-		r.Findings = append(r.Findings, f)
-		b, err := marshalResult(&r)
-		if err != nil {
-			return fmt.Errorf("encode result %s: %w", id, err)
-		}
-		if err := resB.Put([]byte(id), b); err != nil {
-			return fmt.Errorf("put result %s: %w", id, err)
-		}
-		return btx.Bucket(bucketIdxFinding).Put(indexKey(f.Code, id), nil)
+		return nil
 	})
+}
+
+func addFinding(btx *bolt.Tx, id string, f txn.Finding) error {
+	resB := btx.Bucket(bucketRes)
+	old := resB.Get([]byte(id))
+	if old == nil {
+		return nil
+	}
+	var r txn.Result
+	if err := json.Unmarshal(old, &r); err != nil {
+		return fmt.Errorf("decode result %s: %w", id, err)
+	}
+	if slices.ContainsFunc(r.Findings, func(g txn.Finding) bool { return g.Code == f.Code && g.Detail == f.Detail }) {
+		return nil
+	}
+	r.Findings = append(r.Findings, f)
+	b, err := marshalResult(&r)
+	if err != nil {
+		return fmt.Errorf("encode result %s: %w", id, err)
+	}
+	if err := resB.Put([]byte(id), b); err != nil {
+		return fmt.Errorf("put result %s: %w", id, err)
+	}
+	return btx.Bucket(bucketIdxFinding).Put(indexKey(f.Code, id), nil)
 }
 
 // Applied waits until every call recorded before it is applied to the file and handed to
