@@ -24,7 +24,7 @@ routes:
     prefix: /form
     upstream: %s
     record_keys: [email]
-    drift: {learn: 400ms}
+    drift: {learn: 2s}
 `
 
 // TestDriftEndToEnd: serve learns a route's payload shape, shows it (drift --route), writes it

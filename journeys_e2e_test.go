@@ -29,7 +29,7 @@ journeys:
   - name: webinar-lead
     key: email
     steps: [webinar-form, marketo, salesforce]
-    within: 1500ms
+    within: 3s
     owner: revops@example.com
 routes:
   - name: webinar-form
