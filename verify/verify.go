@@ -180,7 +180,7 @@ func (v *Verifier) Observe(tx txn.Transaction) {
 			body = &b
 		}
 		for _, val := range schemas.RecordKeys(paths, *body) {
-			if !strings.ContainsFunc(val, unsafeInQuery) {
+			if !strings.ContainsFunc(val, unsafeInQuery) && val != "." && val != ".." {
 				values[name] = append(values[name], val)
 			}
 		}
@@ -217,7 +217,8 @@ func (v *Verifier) Observe(tx txn.Transaction) {
 }
 
 // unsafeInQuery marks a character a record key must not hold to be read back: it would end up
-// inside the vendor's query language (a SOQL string, a Klaviyo filter).
+// inside the vendor's query language (a SOQL string, a Klaviyo filter). A key that is a dot
+// segment (. or ..) is not read back either: it would move the probe's path.
 func unsafeInQuery(r rune) bool {
 	return r == '\'' || r == '"' || r == '\\' || r < 0x20 || r == 0x7f
 }
