@@ -21,12 +21,15 @@ type Shapes interface {
 }
 
 func (s *server) driftEndpoints(cfg ServerConfig) []endpoint {
+	get := s.getShape
 	if cfg.Shapes == nil {
-		return nil
+		get = func(w http.ResponseWriter, r *http.Request) {
+			s.fail(w, r, problemf(errNotConfigured, "no route learns its payload shape: give the route a drift: {learn: 7d} block (see docs/journeys.md)"))
+		}
 	}
 	s.shapes = cfg.Shapes
 	return []endpoint{
-		{"GET /api/drift/{route}", RoleViewer, s.getShape},
+		{"GET /api/drift/{route}", RoleViewer, get},
 		{"/api/drift/{route}", RoleViewer, s.methodNotAllowed},
 	}
 }

@@ -35,16 +35,23 @@ type JourneyList struct {
 }
 
 func (s *server) journeyEndpoints(cfg ServerConfig) []endpoint {
+	list, one := s.listJourneys, s.getJourney
 	if cfg.Journeys == nil {
-		return nil
+		list = s.noJourneys
+		one = s.noJourneys
 	}
 	s.journeys = cfg.Journeys
 	return []endpoint{
-		{"GET /api/journeys", RoleViewer, s.listJourneys},
-		{"GET /api/journeys/{key}", RoleViewer, s.getJourney},
+		{"GET /api/journeys", RoleViewer, list},
+		{"GET /api/journeys/{key}", RoleViewer, one},
 		{"/api/journeys", RoleViewer, s.methodNotAllowed},
 		{"/api/journeys/{key}", RoleViewer, s.methodNotAllowed},
 	}
+}
+
+// noJourneys answers the journeys endpoints of a server whose config has no journeys.
+func (s *server) noJourneys(w http.ResponseWriter, r *http.Request) {
+	s.fail(w, r, problemf(errNotConfigured, "no journeys are configured: add a journeys: list to the config (see docs/journeys.md)"))
 }
 
 // getJourney answers GET /api/journeys/{key}: each journey the record entered, step by step.
