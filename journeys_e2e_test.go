@@ -246,7 +246,7 @@ listen: 127.0.0.1:0
 admin: {listen: 127.0.0.1:0}
 store: {path: %s}
 journeys:
-  - {name: lead, key: email, steps: [form, crm], within: 1s, owner: ops@example.com}
+  - {name: lead, key: email, steps: [form, crm], within: 4s, owner: ops@example.com}
 routes:
   - {name: form, prefix: /form, upstream: %s, record_keys: [email]}
   - {name: crm, prefix: /crm, upstream: %[2]s, record_keys: [Email]}
