@@ -10,6 +10,7 @@ import (
 	"github.com/mtguard/mtguard/alerts"
 	"github.com/mtguard/mtguard/config"
 	"github.com/mtguard/mtguard/proxy"
+	"github.com/mtguard/mtguard/txn"
 	"github.com/rs/zerolog"
 )
 
@@ -18,6 +19,16 @@ type alerting struct {
 	engine   *alerts.Engine
 	metrics  *alerts.Metrics
 	throttle alerts.ThrottleStats
+	// also are fed every committed call after the engine (journeys, drift); none blocks.
+	also []func(txn.Transaction)
+}
+
+// observe hands a committed call to the engine and to also; it is the store's OnResult.
+func (a *alerting) observe(tx txn.Transaction) {
+	a.engine.Observe(tx)
+	for _, f := range a.also {
+		f(tx)
+	}
 }
 
 // newAlerting builds the metrics and the alert engine, which notifies sinks (built by

@@ -67,6 +67,10 @@ Usage:
   mtguard audit [--since 24h]        every state-changing admin action: who, role, what, when, from where, outcome
   mtguard migrate [--config FILE]    bring the PostgreSQL log's schema to this version (store.backend: postgres)
   mtguard store copy --from bbolt:F  copy a bbolt log into the PostgreSQL one (--config FILE names store.dsn_env)
+  mtguard journey KEY [--json]       a record's journeys: each step reached or not, when, outcome, where it stopped
+  mtguard journeys [--stuck]         records in transit (--stuck: lost in transit; --journey J)
+  mtguard drift --route R [--json]   a route's learned payload shape and the changes flagged (schema.drift)
+  mtguard schemas learn --route R --out DIR   write a route's learned shape as a JSON Schema to pin
   mtguard version                    print the version
 
 The log and show commands talk to a running mtguard through its admin API: --admin URL, or
@@ -93,6 +97,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	case "show":
 		return cli.Show(ctx, rest, stdout, stderr, getenv)
 	case "schemas":
+		if len(rest) > 0 && rest[0] == "learn" {
+			return cli.SchemasLearn(ctx, rest[1:], stdout, stderr, getenv)
+		}
 		return cli.Schemas(rest, stdout, stderr)
 	case "presets":
 		return cli.Presets(rest, stdout, stderr)
@@ -120,6 +127,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return cmdMigrate(ctx, rest, stdout, stderr, getenv)
 	case "store":
 		return cmdStore(ctx, rest, stdout, stderr, getenv)
+	case "drift":
+		return cli.Drift(ctx, rest, stdout, stderr, getenv)
+	case "journey":
+		return cli.Journey(ctx, rest, stdout, stderr, getenv)
+	case "journeys":
+		return cli.Journeys(ctx, rest, stdout, stderr, getenv)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "mtguard", version)
 		return nil

@@ -21,7 +21,9 @@ import (
 	"github.com/mtguard/mtguard/alerts"
 	"github.com/mtguard/mtguard/config"
 	"github.com/mtguard/mtguard/console"
+	"github.com/mtguard/mtguard/drift"
 	"github.com/mtguard/mtguard/inspect"
+	"github.com/mtguard/mtguard/journeys"
 	"github.com/mtguard/mtguard/proxy"
 	"github.com/mtguard/mtguard/schemas"
 	"github.com/mtguard/mtguard/store"
@@ -43,6 +45,9 @@ type server struct {
 	alerts    *alerting
 	faults    *proxy.Drills         // the drills under way, as the pipeline sees them
 	drills    *inspect.DrillManager // mtguard drill (drills.go)
+	journeys  *journeys.Engine      // nil without journeys
+	drift     *drift.Learner        // nil without a route's drift: block
+	readBack  *readBack             // nil without a route's verify: block
 	log       zerolog.Logger
 	stopping  atomic.Bool
 	errs      chan error
@@ -67,6 +72,25 @@ func startServer(ctx context.Context, cfg *config.Config, getenv func(string) st
 	if err != nil {
 		return nil, err
 	}
+	jr, err := newJourneys(cfg, alerts, log)
+	if err != nil {
+		return nil, err
+	}
+	if jr != nil {
+		alerts.also = append(alerts.also, jr.Observe)
+	}
+	dl := newDrift(cfg, log)
+	if dl != nil {
+		alerts.also = append(alerts.also, dl.Observe)
+	}
+	rb, err := newReadBack(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	if rb != nil {
+		alerts.also = append(alerts.also, rb.v.Observe)
+	}
+	watchDropped(alerts.metrics, jr, dl, rb)
 	var writeHook func(op string) error
 	for _, h := range hooks {
 		writeHook = h.storeWrite
@@ -84,7 +108,7 @@ func startServer(ctx context.Context, cfg *config.Config, getenv func(string) st
 	if err != nil {
 		return nil, err
 	}
-	s := &server{cfg: cfg, store: st, alerts: alerts, log: log, errs: make(chan error, 3), faults: proxy.NewDrills(nil)}
+	s := &server{cfg: cfg, store: st, alerts: alerts, journeys: jr, drift: dl, readBack: rb, log: log, errs: make(chan error, 3), faults: proxy.NewDrills(nil)}
 	s.drills = inspect.NewDrillManager(inspect.DrillConfig{Store: st, Faults: &drillFaults{drills: s.faults, routes: cfg.Routes},
 		Alerts: alerts.engine, Transactions: st, Logger: log})
 	groups, err := s.buildPipeline(sec, limits)
@@ -93,12 +117,15 @@ func startServer(ctx context.Context, cfg *config.Config, getenv func(string) st
 		return nil, err
 	}
 	reverse := proxy.NewProxy(sec.routes, s.pipeline, log)
+	if rb != nil {
+		rb.proxy.Store(reverse)
+	}
 	writeTimeout := readTimeout + longestCall(sec.routes, groups)
 	s.data = newHTTPServer(reverse, writeTimeout)
 	adminAPI := inspect.NewServer(inspect.ServerConfig{
 		Transactions: st,
 		Replayer:     reverse,
-		Eraser:       st,
+		Eraser:       eraser{st: st, jr: jr},
 		Alerts:       alerts.engine,
 		Metrics:      alerts.metrics.Handler(),
 		Limits:       limits,
@@ -110,6 +137,8 @@ func startServer(ctx context.Context, cfg *config.Config, getenv func(string) st
 		Reservations: st,
 		ReplayHold:   replayHold(sec.routes, groups),
 		Drills:       s.drills,
+		Journeys:     journeyView(jr),
+		Shapes:       driftView(dl),
 	})
 	// The web console serves / on the admin listener and is a client of the API it wraps.
 	webConsole, err := console.New(console.Config{API: adminAPI})
@@ -349,6 +378,23 @@ func (s *server) launch(ctx context.Context) {
 	s.cancel = cancel
 	s.alerts.start(ctx, s.cfg.Store.Path, s.store, s.pipeline)
 	s.recoverDrills(ctx) // before serving: no drill of the last run outlives it
+	// Journeys, drift and read-back keep their state in the bbolt log; config refuses them
+	// with the PostgreSQL backend, so they are nil there.
+	if bolt, ok := s.store.(*store.Store); ok {
+		if s.journeys != nil {
+			if err := s.journeys.Start(bolt); err != nil {
+				s.log.Error().Err(err).Msg("journeys start empty")
+			}
+		}
+		if s.readBack != nil {
+			s.readBack.v.Start(bolt)
+		}
+		if s.drift != nil {
+			if err := s.drift.Start(bolt); err != nil {
+				s.log.Error().Err(err).Msg("drift learning starts over")
+			}
+		}
+	}
 	go s.serve(s.data, s.dataLn)
 	go s.serve(s.admin, s.adminLn)
 	for _, a := range s.acme {
@@ -411,6 +457,15 @@ func (s *server) shutdown() error {
 	s.cancel()
 	s.drills.Close()
 	s.alerts.close()
+	if s.journeys != nil {
+		s.journeys.Close()
+	}
+	if s.drift != nil {
+		s.drift.Close()
+	}
+	if s.readBack != nil {
+		s.readBack.v.Close()
+	}
 	if cerr := s.store.Close(); err == nil {
 		err = cerr
 	}

@@ -17,7 +17,7 @@ import (
 // opened is set once Open returns.
 func storeOptions(cfg *config.Config, alerts *alerting, log zerolog.Logger, writeHook func(op string) error, opened *atomic.Pointer[store.Store]) store.Options {
 	return store.Options{
-		OnResult:        alerts.engine.Observe,
+		OnResult:        alerts.observe,
 		JournalPrealloc: scaledPrealloc(cfg.Store.Path, log),
 		WriteHook:       writeHook,
 		OnWriteError: func(f store.WriteFailure) {

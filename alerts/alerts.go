@@ -363,6 +363,9 @@ func (r Rules) check() error {
 // blocks: when the engine is behind by Buffer calls, the call is dropped and counted
 // (Dropped, and mtguard_alert_observations_dropped_total).
 func (e *Engine) Observe(tx txn.Transaction) {
+	if tx.Kind == txn.KindProbe {
+		return // mtguard's own read-backs are not the route's traffic
+	}
 	select {
 	case e.in <- e.drillObservation(observationOf(&tx)):
 	default:

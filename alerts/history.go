@@ -117,7 +117,7 @@ func (e *Engine) recent(ctx context.Context, rs *routeState, now time.Time) ([]o
 			return nil, err
 		}
 		for i := range page.Transactions {
-			if tx := &page.Transactions[i]; tx.Outcome != txn.OutcomePending {
+			if tx := &page.Transactions[i]; tx.Outcome != txn.OutcomePending && tx.Kind != txn.KindProbe {
 				obs = append(obs, observationOf(tx))
 			}
 		}

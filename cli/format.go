@@ -108,6 +108,9 @@ func WriteTransaction(w io.Writer, tx txn.Transaction, loc *time.Location) error
 		field("attempt", strconv.Itoa(tx.Attempt))
 	}
 	field("replayed by", strings.Join(tx.ReplayedBy, ", "))
+	if tx.Kind == txn.KindProbe {
+		field("read-back of", tx.Verifies+" (a probe mtguard sent to check that call's records landed)")
+	}
 	field("error", tx.Error)
 	tw.Flush()
 

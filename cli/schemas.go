@@ -23,11 +23,13 @@ const schemasUsage = `Usage:
   mtguard schemas verify [--dir DIR]
   mtguard schemas pin --source URL [--note TEXT] FILE...
   mtguard schemas list
+  mtguard schemas learn --route R --out DIR
 
 import turns a vendor's OpenAPI 3.x or Swagger 2.0 file into pinned JSON Schemas (2020-12) and
 records them in DIR/schemas.lock; verify fails when a pinned file no longer matches its lock;
 pin records hand-written (or deliberately edited) contracts in their folder's lock; list shows
-the contracts shipped with mtguard (builtin:<vendor>/<file>).
+the contracts shipped with mtguard (builtin:<vendor>/<file>); learn writes the payload shape a
+route with a drift: block learned as a JSON Schema (ask a running mtguard, like log), to pin.
 
 With --all, an operation that cannot be imported (a $ref that resolves to nothing) is named
 and skipped, the others are imported and locked; --strict then exits 1.

@@ -65,6 +65,8 @@ type Config struct {
 	Forward Forward
 	// Alerts are the alert sinks and reminder interval (config_alerts.go).
 	Alerts Alerts
+	// Journeys are the record journeys across routes (journeys.go).
+	Journeys []Journey
 	// File is the path the config was loaded from, "" when parsed from bytes.
 	File string
 	// SharedLimits shares the limit groups' budgets between instances (shared_limits.go);
@@ -151,6 +153,10 @@ type Route struct {
 	Vendor *vendors.Preset
 	// NoDrills refuses drills on the route (drills: false): mtguard drill start is refused.
 	NoDrills bool
+	// Drift, if set, learns the route's payload shape and flags changes (journeys.go).
+	Drift *Drift
+	// Verify, if set, reads delivered records back from the vendor (verify.go).
+	Verify *Verify
 	// Line is the line of the route's item in the config file, for messages about the route.
 	Line int
 	// limitsLine and limitsKey say where the route's limits group is written, for messages
@@ -246,7 +252,7 @@ func (p *configParser) parse(data []byte) *Config {
 	if root == nil {
 		return nil
 	}
-	top, ok := p.Mapping(root, "", "listen", "admin", "store", "redact", "routes", "forward", "alerts", "tls", "limits")
+	top, ok := p.Mapping(root, "", "listen", "admin", "store", "redact", "routes", "forward", "alerts", "tls", "limits", "journeys")
 	if !ok {
 		return nil
 	}
@@ -260,11 +266,13 @@ func (p *configParser) parse(data []byte) *Config {
 	p.checkLimitGroups(cfg.Routes)
 	cfg.Forward = p.forward(top.Get("forward"))
 	cfg.Alerts = p.alerts(top.Get("alerts"), cfg.Routes)
+	cfg.Journeys = p.journeys(top.Get("journeys"), cfg.Routes)
 	p.checkForward(cfg, top)
 	p.checkHeldCredentials(cfg)
 	p.tlsBlocks(cfg, top)
 	p.checkCallersRequired(cfg)
 	cfg.SharedLimits = p.sharedLimits(top.Get("limits"))
+	p.checkBackendFeatures(cfg)
 	// Port 0 picks a free port per listener, so two ":0" addresses do not collide.
 	if cfg.Admin.Listen == cfg.Listen && !strings.HasSuffix(cfg.Listen, ":0") {
 		switch n := yamlstrict.Deref(yamlstrict.Lookup(top.Get("admin"), "listen")); {
@@ -431,7 +439,7 @@ func (p *configParser) route(rk string, item *yaml.Node, set *routeSet) (Route, 
 		p.Addf(item.Line, rk, "expected a route (a mapping with name, prefix, upstream, ...), found %s", yamlstrict.Describe(item))
 		return Route{}, false
 	}
-	f, _ := p.Mapping(item, rk, "name", "prefix", "upstream", "owner", "record_keys", "timeout", "auth", "contracts", "host", "alerts", "preset", "versions", "outcomes", "limits", "callers", "drills")
+	f, _ := p.Mapping(item, rk, "name", "prefix", "upstream", "owner", "record_keys", "timeout", "auth", "contracts", "host", "alerts", "preset", "versions", "outcomes", "limits", "callers", "drills", "drift", "verify")
 	r := Route{Line: item.Line}
 	preset := p.routePreset(f, rk)
 
@@ -502,6 +510,8 @@ func (p *configParser) route(rk string, item *yaml.Node, set *routeSet) (Route, 
 	r.Callers = p.callers(f.Get("callers"), rk+".callers")
 	r.Contracts = p.contracts(f.Get("contracts"), rk+".contracts")
 	r.Alerts = p.routeAlerts(f.Get("alerts"), rk+".alerts")
+	r.Drift = p.drift(f.Get("drift"), rk+".drift")
+	r.Verify = p.verify(f.Get("verify"), rk+".verify", r.RecordKeys, preset)
 	if preset != nil {
 		r.Preset = preset.Name
 	}

@@ -43,3 +43,30 @@ func TestParseStoreBackendErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestPostgresRefusesBboltOnlyFeatures(t *testing.T) {
+	src := `
+store: {backend: postgres, dsn_env: MTGUARD_PG_DSN}
+routes:
+  - name: form
+    prefix: /form
+    upstream: https://forms.example.com
+    record_keys: [email]
+    drift: {learn: 1h}
+  - name: crm
+    prefix: /crm
+    upstream: https://crm.example.com
+    record_keys: [email]
+journeys:
+  - {name: lead, key: email, steps: [form, crm], within: 30m}
+`
+	_, err := Parse("mtguard.yaml", []byte(src))
+	if err == nil {
+		t.Fatal("journeys and drift with the postgres backend were accepted")
+	}
+	for _, want := range []string{"mtguard.yaml:8:", "drift learning is not available with store.backend: postgres", "mtguard.yaml:14:", "a journey is not available"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not say %q:\n%v", want, err)
+		}
+	}
+}

@@ -72,6 +72,10 @@ type ServerConfig struct {
 	Limits Limits
 	// Drills serves /api/drills (mtguard drill). If nil, it is not served.
 	Drills *DrillManager
+	// Journeys serves GET /api/journeys and /api/journeys/{key}. If nil, they are not served.
+	Journeys Journeys
+	// Shapes serves GET /api/drift/{route}. If nil, it is not served.
+	Shapes Shapes
 	// Now is the clock that relative times such as since=24h count back from.
 	// If nil, time.Now is used.
 	Now func() time.Time
@@ -94,6 +98,8 @@ type server struct {
 	// auditLog is nil without one.
 	auditLog AuditLog
 	drills   *DrillManager // nil without drills
+	journeys Journeys      // nil without journeys
+	shapes   Shapes        // nil without drift learning
 }
 
 // NewServer returns the admin API handler: the transaction log under /api/ and the health
@@ -217,6 +223,8 @@ func (s *server) surface(cfg ServerConfig) []endpoint {
 			endpoint{"/api/audit", RoleAdmin, s.methodNotAllowed},
 		)
 	}
+	eps = append(eps, s.journeyEndpoints(cfg)...)
+	eps = append(eps, s.driftEndpoints(cfg)...)
 	return append(eps,
 		endpoint{"/api/", api, s.notFound},
 		endpoint{"/", open, s.notFound},

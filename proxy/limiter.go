@@ -656,3 +656,18 @@ func IsThrottled(err error) (*ThrottledError, bool) {
 	ok := errors.As(err, &te)
 	return te, ok
 }
+
+// PausedUntil is when the group's pause (a vendor limit signal) ends; zero when it is not
+// paused. Read-back probes are not sent while a group is paused.
+func (l *Limiter) PausedUntil(name string) time.Time {
+	g := l.groups[name]
+	if g == nil {
+		return time.Time{}
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.paused.After(g.clock.Now()) {
+		return g.paused
+	}
+	return time.Time{}
+}

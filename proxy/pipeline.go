@@ -146,6 +146,8 @@ type Call struct {
 	Attempt  int
 	// Actor is the admin token's name behind a replay (txn.WithActor); "" for live calls.
 	Actor string
+	// Kind and Verifies mark a read-back probe (txn.KindProbe) and the call it checks.
+	Kind, Verifies string
 
 	// answer streams the vendor's answer to the tool and says whether it got through whole;
 	// nil when no front end streams it (a replay).

@@ -72,6 +72,8 @@ func (p *Pipeline) newFlight(req *http.Request) (*flight, error) {
 		ReplayOf:   c.ReplayOf,
 		Attempt:    c.Attempt,
 		Actor:      c.Actor,
+		Kind:       c.Kind,
+		Verifies:   c.Verifies,
 		RecordKeys: []string{},
 	}}
 	if c.Route != nil {
@@ -293,7 +295,7 @@ func (f *flight) acquireBudget() *stop {
 		return nil
 	}
 	prio := PriorityLive
-	if f.call.ReplayOf != "" {
+	if f.call.ReplayOf != "" || f.call.Kind != "" {
 		prio = PriorityReplay
 	}
 	rel, waited, err := f.p.cfg.Limiter.Acquire(f.req.Context(), f.call.Route.LimitGroup, prio)

@@ -26,7 +26,7 @@ func marshalCall(c *txn.Call) ([]byte, error) {
 		return json.Marshal(c)
 	}
 	b := make([]byte, 0, 256+len(c.ID)+len(c.Route)+len(c.Front)+len(c.Method)+len(c.Path)+
-		len(c.UpstreamURL)+len(c.RemoteAddr)+len(c.Caller)+len(c.ReplayOf)+len(c.Actor)+len(c.Drill)+stringsLen(c.RecordKeys)+messageLen(&c.Request))
+		len(c.UpstreamURL)+len(c.RemoteAddr)+len(c.Caller)+len(c.ReplayOf)+len(c.Actor)+len(c.Drill)+len(c.Kind)+len(c.Verifies)+stringsLen(c.RecordKeys)+messageLen(&c.Request))
 	b = append(b, `{"id":`...)
 	b = appendJSONString(b, c.ID)
 	b = append(b, `,"time":"`...)
@@ -52,6 +52,8 @@ func marshalCall(c *txn.Call) ([]byte, error) {
 	}
 	b = appendOptString(b, `,"actor":`, c.Actor)
 	b = appendOptString(b, `,"drill":`, c.Drill)
+	b = appendOptString(b, `,"kind":`, c.Kind)
+	b = appendOptString(b, `,"verifies":`, c.Verifies)
 	return append(b, '}'), nil
 }
 

@@ -57,6 +57,7 @@ func TestEncodeMatchesJSON(t *testing.T) {
 		{"every optional field", func(tx *txn.Transaction) {
 			tx.Front, tx.ReplayOf, tx.Attempt, tx.Actor = "forward", "01JQ0000000000000000000001", 3, "ops-laptop"
 			tx.Drill = "drill-20261130T140000Z-marketo"
+			tx.Kind, tx.Verifies = txn.KindProbe, "01JQ0000000000000000000002"
 			tx.Caller = "typeform<&>"
 			tx.WaitMS, tx.Error, tx.ReplayedBy = 1500, "vendor unreachable", []string{"a", "b"}
 			tx.Request.BodyEncoding, tx.Request.Decoded, tx.Request.Truncated = "base64", "gzip", true

@@ -58,7 +58,7 @@ const (
 )
 
 // catalogue is every finding code; each concern keeps its entries beside its code.
-var catalogue = slices.Concat(coreFindings, contractFindings, detectFindings, throttleFindings, recordKeyFindings)
+var catalogue = slices.Concat(coreFindings, contractFindings, detectFindings, throttleFindings, recordKeyFindings, acrossFindings)
 
 // CodeRecordKeysGuessed marks record keys read from an unparsable body by their shape.
 const CodeRecordKeysGuessed = "record_keys.guessed"

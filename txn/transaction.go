@@ -104,6 +104,10 @@ type Call struct {
 	// Drill is the id of the drill that answered or altered this call (mtguard drill); ""
 	// for real traffic. Drill calls are left out of the Prometheus metrics.
 	Drill string `json:"drill,omitempty"`
+	// Kind is KindProbe for a read-back mtguard sent itself to check that the call Verifies
+	// delivered its records; "" for the calls of tools and replays.
+	Kind     string `json:"kind,omitempty"`
+	Verifies string `json:"verifies,omitempty"`
 
 	// IntentStored is set by the store once it has committed this call's intent, so that its
 	// result can be written without checking for an earlier one. It is never serialised.

@@ -54,6 +54,9 @@ type Preset struct {
 	Auth         []Rule
 	LimitSignals []Rule
 	Outcomes     []Rule
+	// Verify is the vendor's read API for one record, for a route's verify: block; nil when
+	// the preset ships none.
+	Verify *Verify
 	// RouteRules are the route's own outcome rules; they run before the preset's.
 	RouteRules []Rule
 	// Base is the generic preset whose rules run after this one's; nil for the generic preset

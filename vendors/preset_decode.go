@@ -16,7 +16,7 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-var presetKeys = []string{"name", "title", "docs", "upstream", "record_keys", "expiring_within", "limits", "limit_headers", "versions", "auth", "limit_signals", "outcomes", "drill_answers"}
+var presetKeys = []string{"name", "title", "docs", "upstream", "record_keys", "expiring_within", "limits", "limit_headers", "versions", "auth", "limit_signals", "outcomes", "drill_answers", "verify"}
 
 var limitsKeys = []string{"doc", "windows", "quota", "concurrency"}
 
@@ -85,6 +85,7 @@ func DecodePreset(src []byte) (*Preset, Problems) {
 	p.LimitSignals = r.rules(m.Get("limit_signals"), "limit_signals")
 	p.Outcomes = r.rules(m.Get("outcomes"), "outcomes")
 	p.DrillAnswers = r.drillAnswers(m.Get("drill_answers"), "drill_answers")
+	p.Verify = r.verifyPreset(m.Get("verify"), "verify")
 	// One name per rule across the three lists, so a route override is unambiguous.
 	seen := map[string]bool{}
 	for _, l := range [][]Rule{p.Auth, p.LimitSignals, p.Outcomes} {
