@@ -63,6 +63,9 @@ Usage:
   mtguard alerts [--all] [--json]    alerts firing (--all: history); mtguard alerts ack ID [--silence 2h]
   mtguard limits [--json]            each vendor budget: use per window, in flight, queue, pause, throttled
   mtguard audit [--since 24h]        every state-changing admin action: who, role, what, when, from where, outcome
+  mtguard reload [--drop-queued]     make a running serve reload its config file (or kill -HUP its pid)
+  mtguard backup --out FILE          copy the running store, consistently, while calls flow
+  mtguard restore --from FILE --store PATH   restore a backup (serve stopped); mtguard store verify PATH checks a file
   mtguard version                    print the version
 
 The log and show commands talk to a running mtguard through its admin API: --admin URL, or
@@ -108,6 +111,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return cli.Limits(ctx, rest, stdout, stderr, getenv)
 	case "audit":
 		return cli.Audit(ctx, rest, stdout, stderr, getenv)
+	case "reload":
+		return cli.Reload(ctx, rest, stdout, stderr, getenv)
+	case "backup":
+		return cli.Backup(ctx, rest, stdout, stderr, getenv)
+	case "restore":
+		return cli.Restore(rest, stdout, stderr)
+	case "store":
+		return cli.Store(rest, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "mtguard", version)
 		return nil

@@ -97,6 +97,7 @@ func startServer(ctx context.Context, cfg *config.Config, getenv func(string) st
 		Version:      version,
 		Reservations: st,
 		ReplayHold:   replayHold(sec.routes, groups),
+		Backup:       st,
 	}), adminWriteTimeout)
 	if err := s.listen(sec, writeTimeout); err != nil {
 		st.Close()
