@@ -158,7 +158,6 @@ func offline(args ...string) (string, error) {
 	return out.String(), err
 }
 
-
 // TestBackupBadInput: a target that cannot be written fails before the server is asked, an
 // existing one is not replaced without --force, and a restore never overwrites a store in use.
 func TestBackupBadInput(t *testing.T) {

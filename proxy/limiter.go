@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -82,8 +83,9 @@ func (RealClock) AfterFunc(d time.Duration, f func()) func() bool { return time.
 // Limiter shapes outbound traffic to each group's windows, quota and concurrency, queueing
 // calls rather than dropping them, and pauses a group when the vendor signals a limit.
 type Limiter struct {
-	clock  Clock
-	groups map[string]*group
+	clock Clock
+	// groups is swapped whole by Reconfigure (reload.go); a group keeps its state across.
+	groups atomic.Pointer[map[string]*group]
 }
 
 // onSendKey is unexported test plumbing: a hook that sees every grant with its exact time.
@@ -95,7 +97,8 @@ func NewLimiter(groups []LimitGroup, routesOf map[string][]string, history SendH
 	if clock == nil {
 		clock = RealClock{}
 	}
-	l := &Limiter{clock: clock, groups: map[string]*group{}}
+	l := &Limiter{clock: clock}
+	byName := map[string]*group{}
 	for _, gc := range groups {
 		g, err := newGroup(gc, clock)
 		if err != nil {
@@ -107,8 +110,9 @@ func NewLimiter(groups []LimitGroup, routesOf map[string][]string, history SendH
 				return nil, fmt.Errorf("limit group %s: restore counts from the log: %w", gc.Name, err)
 			}
 		}
-		l.groups[gc.Name] = g
+		byName[gc.Name] = g
 	}
+	l.groups.Store(&byName)
 	return l, nil
 }
 
@@ -248,7 +252,7 @@ func (g *group) seed(routes []string, history SendHistory) error {
 // Acquire waits for budget in group name. release must be called once the vendor's answer has
 // been read (it frees a concurrency slot). A name with no group is not limited.
 func (l *Limiter) Acquire(ctx context.Context, name string, prio Priority) (release func(), waited time.Duration, err error) {
-	g := l.groups[name]
+	g := (*l.groups.Load())[name]
 	if g == nil {
 		return func() {}, 0, nil
 	}
@@ -426,7 +430,7 @@ func (g *group) armTimer(d time.Duration) {
 // Observe applies what the vendor said about its limits: a limit or quota signal pauses the
 // group until the vendor's reset; a low remaining budget paces the group so it is not reached.
 func (l *Limiter) Observe(name string, signals []schemas.Signal) {
-	g := l.groups[name]
+	g := (*l.groups.Load())[name]
 	if g == nil || len(signals) == 0 {
 		return
 	}
@@ -537,7 +541,7 @@ type QueueStatus struct {
 // Status reports every group, sorted by name.
 func (l *Limiter) Status() []GroupStatus {
 	var out []GroupStatus
-	for _, g := range l.groups {
+	for _, g := range *l.groups.Load() {
 		out = append(out, g.status())
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Group < out[j].Group })
@@ -547,8 +551,9 @@ func (l *Limiter) Status() []GroupStatus {
 // Queues reports every group's queue, sorted by name. Unlike Status it does not count the
 // windows, so it costs little whatever their size.
 func (l *Limiter) Queues() []QueueStatus {
-	out := make([]QueueStatus, 0, len(l.groups))
-	for _, g := range l.groups {
+	groups := *l.groups.Load()
+	out := make([]QueueStatus, 0, len(groups))
+	for _, g := range groups {
 		g.mu.Lock()
 		now := g.clock.Now()
 		out = append(out, QueueStatus{
@@ -564,7 +569,7 @@ func (l *Limiter) Queues() []QueueStatus {
 // QueueDepth is the number of calls waiting in every group.
 func (l *Limiter) QueueDepth() int {
 	n := 0
-	for _, g := range l.groups {
+	for _, g := range *l.groups.Load() {
 		g.mu.Lock()
 		n += len(g.queues[0]) + len(g.queues[1])
 		g.mu.Unlock()
