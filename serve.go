@@ -40,6 +40,7 @@ type server struct {
 	forward   *forwardListener // nil when forward mode is off
 	acme      []*acmeCerts     // the listeners whose certificate comes from an ACME CA
 	alerts    *alerting
+	reloader  *reloader // reload.go
 	log       zerolog.Logger
 	stopping  atomic.Bool
 	errs      chan error
@@ -82,6 +83,7 @@ func startServer(ctx context.Context, cfg *config.Config, getenv func(string) st
 	}
 	reverse := proxy.NewProxy(sec.routes, s.pipeline, log)
 	writeTimeout := readTimeout + longestCall(sec.routes, groups)
+	s.reloader = newReloader(s, getenv, reverse, limits.l)
 	s.data = newHTTPServer(reverse, writeTimeout)
 	s.admin = newHTTPServer(inspect.NewServer(inspect.ServerConfig{
 		Transactions: st,
@@ -98,6 +100,7 @@ func startServer(ctx context.Context, cfg *config.Config, getenv func(string) st
 		Reservations: st,
 		ReplayHold:   replayHold(sec.routes, groups),
 		Backup:       st,
+		Reloader:     s.reloader,
 	}), adminWriteTimeout)
 	if err := s.listen(sec, writeTimeout); err != nil {
 		st.Close()

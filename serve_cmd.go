@@ -38,5 +38,6 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		}
 	}
 	s.forward.describe(stdout, cfg)
+	defer s.reloadOnHUP(ctx, stdout)()
 	return s.wait(ctx)
 }
