@@ -272,10 +272,11 @@ func (g *group) acquire(ctx context.Context, prio Priority) (func(), time.Durati
 	w := &waiter{ready: make(chan struct{}), prio: prio, since: start}
 	g.queues[prio] = append(g.queues[prio], w)
 	g.pumpLocked()
+	maxWait := g.cfg.MaxWait // a reload may change it (Reconfigure); this call keeps its own
 	g.mu.Unlock()
 
 	expired := make(chan struct{})
-	stop := g.clock.AfterFunc(g.cfg.MaxWait, func() { close(expired) })
+	stop := g.clock.AfterFunc(maxWait, func() { close(expired) })
 	defer stop()
 	var reason string
 	var gone bool
@@ -287,7 +288,7 @@ func (g *group) acquire(ctx context.Context, prio Priority) (func(), time.Durati
 		g.mu.Unlock()
 		return g.releaseFunc(), waited, nil
 	case <-expired:
-		reason = fmt.Sprintf("no budget within max_wait %s", g.cfg.MaxWait)
+		reason = fmt.Sprintf("no budget within max_wait %s", maxWait)
 	case <-ctx.Done():
 		reason, gone = "the caller left while queued", true
 	}
@@ -303,7 +304,7 @@ func (g *group) acquire(ctx context.Context, prio Priority) (func(), time.Durati
 	}
 	g.throttle++
 	now := g.clock.Now()
-	retry := g.cfg.MaxWait
+	retry := maxWait
 	if at, ok := g.readyAt(now); !ok && at.After(now) {
 		retry = at.Sub(now)
 	}
