@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"time"
 )
 
@@ -109,6 +110,13 @@ func (e *Engine) Reconfigure(routes []RouteAlerts, sinks []Sink) error {
 		}
 		if rs.watchFrom.IsZero() && e.started {
 			rs.watchFrom = e.now()
+		}
+		// What a firing alert says next (a reminder, its resolution) goes to the route's
+		// sinks and owner as they are now.
+		for _, a := range rs.active {
+			if a != nil {
+				a.Sinks, a.Owner = slices.Clone(rs.sinks), rs.owner
+			}
 		}
 		byName[ra.Route], order = rs, append(order, rs)
 	}
