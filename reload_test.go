@@ -1,0 +1,131 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/rs/zerolog"
+
+	"github.com/mtguard/mtguard/config"
+	"github.com/mtguard/mtguard/inspect"
+)
+
+// fakeQueue stands in for the store's delivery queue.
+type fakeQueue struct {
+	mu      sync.Mutex
+	queued  map[string]int
+	dropped []string // the reasons given
+}
+
+func (q *fakeQueue) QueuedDeliveries(route string) (int, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.queued[route], nil
+}
+
+func (q *fakeQueue) DropQueuedDeliveries(_ context.Context, route, reason string) (int, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	n := q.queued[route]
+	delete(q.queued, route)
+	q.dropped = append(q.dropped, reason)
+	return n, nil
+}
+
+const reloadTokens = `
+listen: 127.0.0.1:0
+admin:
+  listen: 127.0.0.1:0
+  tokens:
+    - {name: dash, role: viewer, token_env: VIEWER}
+    - {name: ops, role: operator, token_env: OPERATOR}
+store: {path: ./mtguard.db}
+routes:
+  - {name: crm, prefix: /crm, upstream: %VENDOR%, record_keys: [email]}
+`
+
+// startFromFile starts serve's parts on a config file, as cmdServe does.
+func startFromFile(t *testing.T, text string, env map[string]string) (*server, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "mtguard.yaml")
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := startServer(context.Background(), cfg, func(k string) string { return env[k] }, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.shutdown() })
+	return s, path
+}
+
+func TestReloadRefusals(t *testing.T) {
+	vendor := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(201) }))
+	defer vendor.Close()
+	env := map[string]string{"VIEWER": "v-token", "OPERATOR": "o-token", "SECRET": "s3cret"}
+	base := strings.ReplaceAll(reloadTokens, "%VENDOR%", vendor.URL)
+	s, path := startFromFile(t, base+"  - {name: legacy, prefix: /legacy, upstream: http://127.0.0.1:9}\n", env)
+	q := &fakeQueue{queued: map[string]int{"legacy": 3}}
+	s.reloader.queue = q
+	write := func(text string) {
+		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// A route removed with deliveries queued: refused, unless drop_queued.
+	write(base)
+	rep := s.reloader.Reload(context.Background(), inspect.ReloadRequest{Actor: "ops"})
+	if rep.Applied || !rep.Refused || !strings.Contains(strings.Join(rep.Problems, "\n"), "3 deliveries are queued") {
+		t.Fatalf("removing a route with queued deliveries: %+v", rep)
+	}
+	if len(s.reloader.cur.Routes) != 2 {
+		t.Fatal("a refused reload changed the running config")
+	}
+	rep = s.reloader.Reload(context.Background(), inspect.ReloadRequest{Actor: "ops", DropQueued: true})
+	if !rep.Applied || rep.DroppedQueued != 3 || len(q.dropped) != 1 || !strings.Contains(q.dropped[0], "by ops") {
+		t.Fatalf("with drop_queued: %+v, dropped %v", rep, q.dropped)
+	}
+
+	// A route holding a credential in a header the running mtguard does not redact.
+	write(base + "  - {name: hs, prefix: /hs, upstream: " + vendor.URL + ", auth: {header: X-Vendor-Pass, value_env: SECRET}}\n")
+	rep = s.reloader.Reload(context.Background(), inspect.ReloadRequest{})
+	if rep.Applied || !rep.Refused || !strings.Contains(strings.Join(rep.Problems, "\n"), "X-Vendor-Pass") {
+		t.Fatalf("a credential in an unredacted header: %+v", rep)
+	}
+
+	// Roles: reload and backup are an operator's.
+	for _, tc := range []struct {
+		path, token string
+		want        int
+	}{
+		{"/api/reload", "v-token", http.StatusForbidden},
+		{"/api/backup", "v-token", http.StatusForbidden},
+		{"/api/reload", "", http.StatusUnauthorized},
+		{"/api/reload", "o-token", http.StatusConflict}, // the file still has the refused route
+		{"/api/backup", "o-token", http.StatusOK},
+	} {
+		req, _ := http.NewRequest(http.MethodPost, "http://"+s.adminAddr+tc.path, nil)
+		if tc.token != "" {
+			req.Header.Set("Authorization", "Bearer "+tc.token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("POST %s with %q: %d, want %d", tc.path, tc.token, resp.StatusCode, tc.want)
+		}
+	}
+}
