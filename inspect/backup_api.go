@@ -39,7 +39,7 @@ const backupWriteIdle = time.Minute
 func (s *server) backup(w http.ResponseWriter, r *http.Request) {
 	rc := http.NewResponseController(w)
 	sent := false
-	_, err := s.backuper.Backup(r.Context(), &deadlineWriter{w: w, rc: rc}, func(sn store.Snapshot) error {
+	snap, err := s.backuper.Backup(r.Context(), &deadlineWriter{w: w, rc: rc}, func(sn store.Snapshot) error {
 		h := w.Header()
 		h.Set("Content-Type", "application/octet-stream")
 		h.Set("Content-Length", strconv.FormatInt(sn.Bytes, 10))
@@ -52,6 +52,7 @@ func (s *server) backup(w http.ResponseWriter, r *http.Request) {
 		return nil
 	})
 	if err == nil {
+		noteAudit(r).result = fmt.Sprintf("snapshot of %d calls at %s", snap.Calls, snap.At.UTC().Format(time.RFC3339))
 		return
 	}
 	if !sent {

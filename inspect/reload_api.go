@@ -76,6 +76,19 @@ func (s *server) reload(w http.ResponseWriter, r *http.Request) {
 	if rep.Changes == nil {
 		rep.Changes = []ReloadChange{}
 	}
+	note := noteAudit(r)
+	note.param("drop_queued", fmt.Sprint(req.DropQueued))
+	switch {
+	case rep.Applied:
+		note.result = fmt.Sprintf("applied %d changes", len(rep.Changes))
+		if rep.DroppedQueued > 0 {
+			note.result += fmt.Sprintf(", dropped %d queued deliveries", rep.DroppedQueued)
+		}
+	case rep.Refused:
+		note.result = "refused"
+	default:
+		note.result = fmt.Sprintf("%d mistakes, nothing changed", len(rep.Problems))
+	}
 	s.respond(w, status, rep)
 }
 
