@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -42,6 +41,7 @@ type reloader struct {
 	log     zerolog.Logger
 	boot    *config.Config // what serve started with: the settings only a restart changes
 	cur     *config.Config // what runs now
+	digests map[string]string // of cur's contract files (contractDigests)
 	s       *server
 	reverse *proxy.Proxy
 	limiter *proxy.Limiter
@@ -51,7 +51,7 @@ type reloader struct {
 var _ inspect.Reloader = (*reloader)(nil)
 
 func newReloader(s *server, getenv func(string) string, reverse *proxy.Proxy, limiter *proxy.Limiter) *reloader {
-	r := &reloader{file: s.cfg.File, getenv: getenv, log: s.log, boot: s.cfg, cur: s.cfg, s: s, reverse: reverse, limiter: limiter}
+	r := &reloader{file: s.cfg.File, getenv: getenv, log: s.log, boot: s.cfg, cur: s.cfg, digests: contractDigests(s.cfg), s: s, reverse: reverse, limiter: limiter}
 	if q, ok := any(s.store).(deliveryQueue); ok {
 		r.queue = q
 	}
@@ -72,7 +72,8 @@ func (r *reloader) Reload(ctx context.Context, req inspect.ReloadRequest) inspec
 		rep.Problems = problemLines(r.file, err)
 		return rep
 	}
-	rep.Changes = diffConfig(r.cur, next.cfg)
+	next.digests = contractDigests(next.cfg)
+	rep.Changes = diffConfig(r.cur, next.cfg, r.digests, next.digests)
 	rep.NeedsRestart = needsRestart(r.boot, next.cfg, next.routes, next.groups)
 	if refusal := r.refuse(ctx, next, req, &rep); refusal != nil {
 		rep.Refused, rep.Problems = true, problemLines(r.file, refusal)
@@ -89,7 +90,7 @@ func (r *reloader) Reload(ctx context.Context, req inspect.ReloadRequest) inspec
 		r.s.forward.fwd.SetRoutes(next.routes)
 	}
 	sinks := next.sinks
-	if reflect.DeepEqual(r.cur.Alerts.Sinks, next.cfg.Alerts.Sinks) {
+	if sameSetting(r.cur.Alerts.Sinks, next.cfg.Alerts.Sinks) {
 		sinks = nil // the same sinks: keep their workers and what they hold
 	}
 	if err := r.s.alerts.engine.Reconfigure(next.alertRoutes, sinks); err != nil {
@@ -105,7 +106,7 @@ func (r *reloader) Reload(ctx context.Context, req inspect.ReloadRequest) inspec
 			}
 		}
 	}
-	r.cur = next.cfg
+	r.cur, r.digests = next.cfg, next.digests
 	rep.Applied = true
 	ev := r.log.Info().Str("file", r.file).Str("by", actorName(req)).Int("changes", len(rep.Changes)).Strs("needs_restart", rep.NeedsRestart)
 	for _, c := range rep.Changes {
@@ -130,6 +131,7 @@ type nextConfig struct {
 	routesOf    map[string][]string
 	alertRoutes []alerts.RouteAlerts
 	sinks       []alerts.Sink
+	digests     map[string]string
 }
 
 // prepare loads the file and builds everything a reload swaps in, checking it exactly as
@@ -220,7 +222,7 @@ func removedRoutes(old, new *config.Config) []string {
 // diffConfig lists what a reload from old to new changes: routes added, removed and changed
 // (by name: a renamed route is a new route, and the old name's counts, pauses and alert
 // states do not follow it), limits tightened or loosened, alert settings.
-func diffConfig(old, new *config.Config) []inspect.ReloadChange {
+func diffConfig(old, new *config.Config, oldDigests, newDigests map[string]string) []inspect.ReloadChange {
 	var out []inspect.ReloadChange
 	byName := func(rs []config.Route) map[string]config.Route {
 		m := map[string]config.Route{}
@@ -248,7 +250,7 @@ func diffConfig(old, new *config.Config) []inspect.ReloadChange {
 			out = append(out, inspect.ReloadChange{Kind: "route.added", Name: n.Name, Detail: detail})
 			continue
 		}
-		if what := routeChanges(o, n); len(what) > 0 {
+		if what := routeChanges(o, n, oldDigests[n.Name], newDigests[n.Name]); len(what) > 0 {
 			out = append(out, inspect.ReloadChange{Kind: "route.changed", Name: n.Name, Detail: strings.Join(what, ", ")})
 		}
 	}
@@ -258,7 +260,7 @@ func diffConfig(old, new *config.Config) []inspect.ReloadChange {
 		}
 	}
 	out = append(out, diffLimits(old, new)...)
-	if !reflect.DeepEqual(old.Alerts.Sinks, new.Alerts.Sinks) {
+	if !sameSetting(old.Alerts.Sinks, new.Alerts.Sinks) {
 		out = append(out, inspect.ReloadChange{Kind: "sinks.changed", Name: "alerts.sinks", Detail: sinkNames(old.Alerts.Sinks) + " -> " + sinkNames(new.Alerts.Sinks)})
 	}
 	if old.Alerts.Renotify != new.Alerts.Renotify {
@@ -286,7 +288,7 @@ func sinkNames(ss []config.Sink) string {
 }
 
 // routeChanges names what differs between two versions of a route.
-func routeChanges(o, n config.Route) []string {
+func routeChanges(o, n config.Route, oDigest, nDigest string) []string {
 	var what []string
 	add := func(changed bool, format string, args ...any) {
 		if changed {
@@ -299,11 +301,13 @@ func routeChanges(o, n config.Route) []string {
 	add(o.Owner != n.Owner, "owner %s -> %s", o.Owner, n.Owner)
 	add(o.Timeout != n.Timeout, "timeout %s -> %s", o.Timeout, n.Timeout)
 	add(!slices.Equal(o.RecordKeys, n.RecordKeys), "record_keys")
-	add(!reflect.DeepEqual(o.Auth, n.Auth), "auth")
-	add(!reflect.DeepEqual(o.Callers, n.Callers), "callers")
-	add(!reflect.DeepEqual(o.Contracts, n.Contracts), "contracts")
+	add(!sameSetting(o.Auth, n.Auth), "auth")
+	add(!sameSetting(o.Callers, n.Callers), "callers")
+	add(!sameSetting(o.Contracts, n.Contracts), "contracts")
+	add(sameSetting(o.Contracts, n.Contracts) && oDigest != nDigest, "contract files edited")
 	add(o.Preset != n.Preset, "preset %q -> %q", o.Preset, n.Preset)
-	add(!reflect.DeepEqual(o.Alerts, n.Alerts), "alerts")
+	add(o.Preset == n.Preset && !sameSetting(o.Vendor, n.Vendor), "versions, outcomes or limits rules")
+	add(!sameSetting(o.Alerts, n.Alerts), "alerts")
 	add(o.LimitGroup() != n.LimitGroup(), "limits group %s -> %s", o.LimitGroup(), n.LimitGroup())
 	return what
 }
@@ -386,14 +390,14 @@ func needsRestart(boot, next *config.Config, routes []proxy.Route, groups []prox
 		}
 	}
 	add(boot.Listen != next.Listen, "listen")
-	add(!reflect.DeepEqual(boot.TLS, next.TLS), "tls")
+	add(!sameSetting(boot.TLS, next.TLS), "tls")
 	add(boot.Admin.Listen != next.Admin.Listen, "admin.listen")
-	add(!reflect.DeepEqual(boot.Admin.TLS, next.Admin.TLS), "admin.tls")
-	add(boot.Admin.TokenEnv != next.Admin.TokenEnv || !reflect.DeepEqual(boot.Admin.Tokens, next.Admin.Tokens), "admin tokens")
+	add(!sameSetting(boot.Admin.TLS, next.Admin.TLS), "admin.tls")
+	add(boot.Admin.TokenEnv != next.Admin.TokenEnv || !sameSetting(boot.Admin.Tokens, next.Admin.Tokens), "admin tokens")
 	add(boot.Store.Path != next.Store.Path, "store.path")
-	add(!reflect.DeepEqual(boot.Store, next.Store) && boot.Store.Path == next.Store.Path, "store (retention, max_body, capture_body, on_error, encrypt)")
-	add(!reflect.DeepEqual(boot.Redact, next.Redact), "redact")
-	add(!reflect.DeepEqual(boot.Forward, next.Forward), "forward")
+	add(!sameSetting(boot.Store, next.Store) && boot.Store.Path == next.Store.Path, "store (retention, max_body, capture_body, on_error, encrypt)")
+	add(!sameSetting(boot.Redact, next.Redact), "redact")
+	add(!sameSetting(boot.Forward, next.Forward), "forward")
 	add(boot.Alerts.Renotify != next.Alerts.Renotify, "alerts.renotify")
 	// The data listener bounds the wait for a vendor's answer by the longest a call could
 	// take at start (a route's timeout plus its max_wait).

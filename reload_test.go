@@ -149,3 +149,39 @@ func TestReloadRefusals(t *testing.T) {
 		}
 	}
 }
+
+// TestDiffConfig: what moved in the file is not a change; what a pinned schema file says is.
+func TestDiffConfig(t *testing.T) {
+	dir := t.TempDir()
+	schema := filepath.Join(dir, "lead.json")
+	os.WriteFile(schema, []byte(`{"type":"object"}`), 0o600)
+	crm := `  - name: crm
+    prefix: /crm
+    upstream: https://crm.example.com
+    auth: {header: Authorization, value_env: CRM}
+    callers: [{name: site, cidrs: [10.0.0.0/8]}]
+    contracts: {mode: warn, pins: [{match: POST /v1/leads, request: lead.json}]}
+`
+	load := func(text string) *config.Config {
+		t.Helper()
+		path := filepath.Join(dir, "mtguard.yaml")
+		os.WriteFile(path, []byte("admin: {token_env: ADMIN}\nstore: {path: ./m.db}\nroutes:\n"+text), 0o600)
+		cfg, err := config.Load(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}
+	old := load(crm)
+	oldDigests := contractDigests(old)
+	moved := load("  - {name: hs, prefix: /hs, upstream: https://api.hubapi.com}\n" + crm)
+	if got := diffConfig(old, moved, oldDigests, contractDigests(moved)); len(got) != 1 || got[0].Kind != "route.added" || got[0].Name != "hs" {
+		t.Fatalf("a route added above crm: %+v", got)
+	}
+	os.WriteFile(schema, []byte(`{"type":"object","required":["email"]}`), 0o600)
+	edited := load(strings.Replace(crm, "10.0.0.0/8", "10.1.0.0/16", 1))
+	got := diffConfig(old, edited, oldDigests, contractDigests(edited))
+	if len(got) != 1 || got[0].Detail != "callers, contract files edited" {
+		t.Fatalf("callers and a schema file edited: %+v", got)
+	}
+}
