@@ -39,8 +39,8 @@ type reloader struct {
 	file    string
 	getenv  func(string) string
 	log     zerolog.Logger
-	boot    *config.Config // what serve started with: the settings only a restart changes
-	cur     *config.Config // what runs now
+	boot    *config.Config    // what serve started with: the settings only a restart changes
+	cur     *config.Config    // what runs now
 	digests map[string]string // of cur's contract files (contractDigests)
 	s       *server
 	reverse *proxy.Proxy
