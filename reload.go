@@ -50,8 +50,8 @@ type reloader struct {
 
 var _ inspect.Reloader = (*reloader)(nil)
 
-func newReloader(s *server, getenv func(string) string, reverse *proxy.Proxy, limiter *proxy.Limiter) *reloader {
-	r := &reloader{file: s.cfg.File, getenv: getenv, log: s.log, boot: s.cfg, cur: s.cfg, digests: contractDigests(s.cfg), s: s, reverse: reverse, limiter: limiter}
+func newReloader(s *server, getenv func(string) string) *reloader {
+	r := &reloader{file: s.cfg.File, getenv: getenv, log: s.log, boot: s.cfg, cur: s.cfg, digests: contractDigests(s.cfg), s: s, reverse: s.reverse, limiter: s.limiter}
 	if q, ok := any(s.store).(deliveryQueue); ok {
 		r.queue = q
 	}
@@ -410,9 +410,9 @@ func needsRestart(boot, next *config.Config, routes []proxy.Route, groups []prox
 	return out
 }
 
-// reloadOnHUP reloads the config on every SIGHUP until ctx is done, and prints each report.
-// It returns a function that stops listening.
-func (s *server) reloadOnHUP(ctx context.Context, w io.Writer) func() {
+// onHUP reloads the config on every SIGHUP until ctx is done, and prints each report. It
+// returns a function that stops listening.
+func (r *reloader) onHUP(ctx context.Context, w io.Writer) func() {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	done := make(chan struct{})
@@ -420,10 +420,10 @@ func (s *server) reloadOnHUP(ctx context.Context, w io.Writer) func() {
 		for {
 			select {
 			case <-hup:
-				rep := s.reloader.Reload(ctx, inspect.ReloadRequest{})
+				rep := r.Reload(ctx, inspect.ReloadRequest{})
 				cli.WriteReload(w, rep)
 				if !rep.Applied {
-					s.log.Error().Strs("problems", rep.Problems).Msg("config reload refused; the running config is unchanged")
+					r.log.Error().Strs("problems", rep.Problems).Msg("config reload refused; the running config is unchanged")
 				}
 			case <-ctx.Done():
 				return

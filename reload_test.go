@@ -64,11 +64,13 @@ func startFromFile(t *testing.T, text string, env map[string]string) (*server, s
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := startServer(context.Background(), cfg, func(k string) string { return env[k] }, zerolog.Nop())
+	getenv := func(k string) string { return env[k] }
+	s, err := startServer(context.Background(), cfg, getenv, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.shutdown() })
+	s.reloads.set(newReloader(s, getenv)) // as cmdServe does
 	return s, path
 }
 
@@ -79,7 +81,8 @@ func TestReloadRefusals(t *testing.T) {
 	base := strings.ReplaceAll(reloadTokens, "%VENDOR%", vendor.URL)
 	s, path := startFromFile(t, base+"  - {name: legacy, prefix: /legacy, upstream: http://127.0.0.1:9}\n", env)
 	q := &fakeQueue{queued: map[string]int{"legacy": 3}}
-	s.reloader.queue = q
+	rl := s.reloads.r.Load().(*reloader)
+	rl.queue = q
 	write := func(text string) {
 		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
 			t.Fatal(err)
@@ -88,21 +91,21 @@ func TestReloadRefusals(t *testing.T) {
 
 	// A route removed with deliveries queued: refused, unless drop_queued.
 	write(base)
-	rep := s.reloader.Reload(context.Background(), inspect.ReloadRequest{Actor: "ops"})
+	rep := rl.Reload(context.Background(), inspect.ReloadRequest{Actor: "ops"})
 	if rep.Applied || !rep.Refused || !strings.Contains(strings.Join(rep.Problems, "\n"), "3 deliveries are queued") {
 		t.Fatalf("removing a route with queued deliveries: %+v", rep)
 	}
-	if len(s.reloader.cur.Routes) != 2 {
+	if len(rl.cur.Routes) != 2 {
 		t.Fatal("a refused reload changed the running config")
 	}
-	rep = s.reloader.Reload(context.Background(), inspect.ReloadRequest{Actor: "ops", DropQueued: true})
+	rep = rl.Reload(context.Background(), inspect.ReloadRequest{Actor: "ops", DropQueued: true})
 	if !rep.Applied || rep.DroppedQueued != 3 || len(q.dropped) != 1 || !strings.Contains(q.dropped[0], "by ops") {
 		t.Fatalf("with drop_queued: %+v, dropped %v", rep, q.dropped)
 	}
 
 	// A route holding a credential in a header the running mtguard does not redact.
 	write(base + "  - {name: hs, prefix: /hs, upstream: " + vendor.URL + ", auth: {header: X-Vendor-Pass, value_env: SECRET}}\n")
-	rep = s.reloader.Reload(context.Background(), inspect.ReloadRequest{})
+	rep = rl.Reload(context.Background(), inspect.ReloadRequest{})
 	if rep.Applied || !rep.Refused || !strings.Contains(strings.Join(rep.Problems, "\n"), "X-Vendor-Pass") {
 		t.Fatalf("a credential in an unredacted header: %+v", rep)
 	}

@@ -40,7 +40,9 @@ type server struct {
 	forward   *forwardListener // nil when forward mode is off
 	acme      []*acmeCerts     // the listeners whose certificate comes from an ACME CA
 	alerts    *alerting
-	reloader  *reloader // reload.go
+	reloads   reloadSlot     // the config reloader cmdServe attaches (reload.go)
+	reverse   *proxy.Proxy   // the reverse front, whose routes a reload swaps
+	limiter   *proxy.Limiter // whose groups a reload reconfigures
 	log       zerolog.Logger
 	stopping  atomic.Bool
 	errs      chan error
@@ -83,7 +85,7 @@ func startServer(ctx context.Context, cfg *config.Config, getenv func(string) st
 	}
 	reverse := proxy.NewProxy(sec.routes, s.pipeline, log)
 	writeTimeout := readTimeout + longestCall(sec.routes, groups)
-	s.reloader = newReloader(s, getenv, reverse, limits.l)
+	s.reverse, s.limiter = reverse, limits.l
 	s.data = newHTTPServer(reverse, writeTimeout)
 	s.admin = newHTTPServer(inspect.NewServer(inspect.ServerConfig{
 		Transactions: st,
@@ -100,7 +102,7 @@ func startServer(ctx context.Context, cfg *config.Config, getenv func(string) st
 		Reservations: st,
 		ReplayHold:   replayHold(sec.routes, groups),
 		Backup:       st,
-		Reloader:     s.reloader,
+		Reloader:     &s.reloads,
 	}), adminWriteTimeout)
 	if err := s.listen(sec, writeTimeout); err != nil {
 		st.Close()

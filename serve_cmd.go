@@ -31,8 +31,10 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	if err != nil {
 		return err
 	}
-	// Before the serving line: whoever reads it may send SIGHUP at once.
-	defer s.reloadOnHUP(ctx, stdout)()
+	// Before the serving line: whoever reads it may reload at once.
+	rl := newReloader(s, getenv)
+	s.reloads.set(rl)
+	defer rl.onHUP(ctx, stdout)()
 	fmt.Fprintf(stdout, "mtguard %s serving: proxy %s://%s  admin %s://%s  store %s\n", version, scheme(cfg.TLS), s.dataAddr, scheme(cfg.Admin.TLS), s.adminAddr, cfg.Store.Path)
 	for _, r := range cfg.Routes {
 		if r.Prefix != "" {
