@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"slices"
 	"time"
+
+	"github.com/mtguard/mtguard/store"
 )
 
 // configure gives rs the rules, owner and sinks of ra (nil sinks: every sink in sinks). Each
@@ -77,8 +79,8 @@ func CheckConfig(routes []RouteAlerts, sinks []Sink) error {
 // Reconfigure makes routes the engine's routes, and sinks (unless nil: keep them) its sinks,
 // while it runs. A route that stays keeps its state: firing alerts, silences, the calls its
 // unchanged rules counted and their timers; a rule that changed starts a fresh window. A new
-// route starts empty (a renamed route is a new route); a removed route's firing alerts stay
-// in the history as they are. New sinks take the notifications sent from now on; the old
+// route starts empty (a renamed route is a new route); a removed route's firing alerts are
+// resolved, saying why. New sinks take the notifications sent from now on; the old
 // ones finish what they hold.
 func (e *Engine) Reconfigure(routes []RouteAlerts, sinks []Sink) error {
 	e.mu.Lock()
@@ -119,6 +121,24 @@ func (e *Engine) Reconfigure(routes []RouteAlerts, sinks []Sink) error {
 			}
 		}
 		byName[ra.Route], order = rs, append(order, rs)
+	}
+	now := e.now()
+	for name, rs := range e.routes {
+		if byName[name] != nil {
+			continue
+		}
+		// A removed route's alerts would otherwise stay firing with nothing left to end them.
+		for k, a := range rs.active {
+			if a == nil {
+				continue
+			}
+			rs.active[k], rs.holds[k] = nil, false
+			delete(e.byID, a.ID)
+			a.State, a.ResolvedAt = store.AlertResolved, now
+			a.Resolution = "the route was removed from the config (reload)"
+			e.metrics.setFiring(name, kind(k).String(), 0)
+			e.notify(EventResolved, a, now)
+		}
 	}
 	e.routes, e.order = byName, order
 	if !sinksEqual(e.workers, sinks) {

@@ -1,6 +1,7 @@
 package alerts
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/mtguard/mtguard/txn"
@@ -44,5 +45,17 @@ func TestReconfigureKeepsStates(t *testing.T) {
 	}
 	if h := e.Health(); len(h.Routes) != 2 || h.Routes[1].Route != "crm" {
 		t.Fatalf("routes after the reload: %+v", h.Routes)
+	}
+	// A route removed while its alert fires: the alert is resolved, saying why.
+	observe(e, expired(), expired(), expired())
+	if err := e.Reconfigure(routes[1:], nil); err != nil {
+		t.Fatal(err)
+	}
+	e.Flush()
+	if got := next.events(); !equalEvents(got, "resolved hubspot auth", "firing hubspot auth", "resolved hubspot auth") {
+		t.Fatalf("after removing the route: %v", got)
+	}
+	if r := next.last().Alert.Resolution; !strings.Contains(r, "removed from the config") {
+		t.Errorf("resolution %q", r)
 	}
 }
