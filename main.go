@@ -71,6 +71,9 @@ Usage:
   mtguard journeys [--stuck]         records in transit (--stuck: lost in transit; --journey J)
   mtguard drift --route R [--json]   a route's learned payload shape and the changes flagged (schema.drift)
   mtguard schemas learn --route R --out DIR   write a route's learned shape as a JSON Schema to pin
+  mtguard reload [--drop-queued]     make a running serve reload its config file (or kill -HUP its pid)
+  mtguard backup --out FILE          copy the running store, consistently, while calls flow
+  mtguard restore --from FILE --store PATH   restore a backup (serve stopped); mtguard store verify PATH checks a file
   mtguard version                    print the version
 
 The log and show commands talk to a running mtguard through its admin API: --admin URL, or
@@ -133,6 +136,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return cli.Journey(ctx, rest, stdout, stderr, getenv)
 	case "journeys":
 		return cli.Journeys(ctx, rest, stdout, stderr, getenv)
+	case "reload":
+		return cli.Reload(ctx, rest, stdout, stderr, getenv)
+	case "backup":
+		return cli.Backup(ctx, rest, stdout, stderr, getenv)
+	case "restore":
+		return cli.Restore(rest, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "mtguard", version)
 		return nil

@@ -48,6 +48,9 @@ type server struct {
 	journeys  *journeys.Engine      // nil without journeys
 	drift     *drift.Learner        // nil without a route's drift: block
 	readBack  *readBack             // nil without a route's verify: block
+	reloads   reloadSlot            // the config reloader cmdServe attaches (reload.go)
+	reverse   *proxy.Proxy          // the reverse front, whose routes a reload swaps
+	limiter   *proxy.Limiter        // whose groups a reload reconfigures
 	log       zerolog.Logger
 	stopping  atomic.Bool
 	errs      chan error
@@ -121,6 +124,7 @@ func startServer(ctx context.Context, cfg *config.Config, getenv func(string) st
 		rb.proxy.Store(reverse)
 	}
 	writeTimeout := readTimeout + longestCall(sec.routes, groups)
+	s.reverse, s.limiter = reverse, limits.l
 	s.data = newHTTPServer(reverse, writeTimeout)
 	adminAPI := inspect.NewServer(inspect.ServerConfig{
 		Transactions: st,
@@ -139,6 +143,8 @@ func startServer(ctx context.Context, cfg *config.Config, getenv func(string) st
 		Drills:       s.drills,
 		Journeys:     journeyView(jr),
 		Shapes:       driftView(dl),
+		Backup:       backuper(st),
+		Reloader:     &s.reloads,
 	})
 	// The web console serves / on the admin listener and is a client of the API it wraps.
 	webConsole, err := console.New(console.Config{API: adminAPI})

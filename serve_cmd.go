@@ -31,6 +31,10 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	if err != nil {
 		return err
 	}
+	// Before the serving line: whoever reads it may reload at once.
+	rl := newReloader(s, getenv)
+	s.reloads.set(rl)
+	defer rl.onHUP(ctx, stdout)()
 	storeName := cfg.Store.Path
 	if cfg.Store.Backend == config.StorePostgres {
 		storeName = "postgres (store.dsn_env " + cfg.Store.DSNEnv + ")"

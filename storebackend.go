@@ -10,6 +10,7 @@ import (
 
 	"github.com/mtguard/mtguard/alerts"
 	"github.com/mtguard/mtguard/config"
+	"github.com/mtguard/mtguard/inspect"
 	"github.com/mtguard/mtguard/pgstore"
 	"github.com/mtguard/mtguard/store"
 )
@@ -79,4 +80,13 @@ func openPostgres(ctx context.Context, dsn string, engine *alerts.Engine, log ze
 	opened.Store(st)
 	log.Info().Str("instance", st.Instance()).Int("schema_version", pgstore.SchemaVersion()).Msg("transaction log: PostgreSQL")
 	return pgLog{st}, nil
+}
+
+// backuper is the log's online backup, which only the bbolt backend has (a PostgreSQL log is
+// backed up with the database's own tools); nil leaves POST /api/backup unserved.
+func backuper(st transactionLog) inspect.Backuper {
+	if b, ok := st.(inspect.Backuper); ok {
+		return b
+	}
+	return nil
 }

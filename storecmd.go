@@ -54,9 +54,12 @@ func configDSN(path string, getenv func(string) string) (string, error) {
 
 // cmdStore runs mtguard store SUBCOMMAND; only copy so far.
 func cmdStore(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	if len(args) > 0 && args[0] == "verify" {
+		return cli.Store(args, stdout, stderr)
+	}
 	if len(args) == 0 || args[0] != "copy" {
-		fmt.Fprintln(stderr, "usage: mtguard store copy --from bbolt:FILE --to postgres [--config FILE]")
-		return fmt.Errorf("store: name a subcommand (copy): %w", cli.ErrUsage)
+		fmt.Fprintln(stderr, "usage: mtguard store verify PATH | mtguard store copy --from bbolt:FILE --to postgres [--config FILE]")
+		return fmt.Errorf("store: name a subcommand (verify or copy): %w", cli.ErrUsage)
 	}
 	fs := cli.NewFlagSet("store copy", stderr)
 	from := fs.String("from", "", "the log to copy: bbolt:`FILE`")

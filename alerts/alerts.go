@@ -297,30 +297,9 @@ func New(cfg Config) (*Engine, error) {
 				return nil, fmt.Errorf("alerts: route %q names sink %q, which is not configured", ra.Route, n)
 			}
 		}
-		rs := &routeState{name: ra.Route, owner: ra.Owner, sinks: ra.Sinks, rules: ra.Rules, depSeen: map[string]bool{}}
-		if ra.Sinks == nil {
-			rs.sinks = []string{}
-			for _, s := range cfg.Sinks {
-				rs.sinks = append(rs.sinks, s.Name())
-			}
-		}
-		if err := rs.rules.check(); err != nil {
-			return nil, fmt.Errorf("alerts: route %q: %w", ra.Route, err)
-		}
-		if r := rs.rules.Silence; r != nil {
-			rs.deliveries.times = make([]time.Time, r.Min)
-		}
-		if r := rs.rules.ErrorRate; r != nil {
-			rs.errWin = newWindow(r.Per)
-		}
-		if r := rs.rules.Latency; r != nil {
-			rs.latWin = newWindow(r.Per)
-		}
-		if r := rs.rules.Contract; r != nil {
-			rs.conWin = newWindow(r.Per)
-		}
-		if r := rs.rules.Callers; r != nil {
-			rs.callWin = newWindow(r.Per)
+		rs := &routeState{name: ra.Route, depSeen: map[string]bool{}}
+		if err := rs.configure(ra, cfg.Sinks); err != nil {
+			return nil, err
 		}
 		rs.m = e.metrics.route(ra.Route)
 		e.routes[ra.Route] = rs
@@ -423,7 +402,10 @@ func (e *Engine) Close() {
 	select {
 	case <-finished:
 	case <-timer.C:
-		for _, w := range e.workers {
+		e.mu.Lock()
+		workers := e.workers
+		e.mu.Unlock()
+		for _, w := range workers {
 			w.abort()
 		}
 		<-finished
@@ -509,6 +491,7 @@ type outMsg struct {
 	n        Notification
 	external bool // also to the configured sinks, not only the log
 	barrier  *sync.WaitGroup
+	swap     []*sinkWorker // new sink workers to start, the old ones to close (reload.go)
 }
 
 // sendLoop writes every alert event to the history, logs it, and queues it for the sinks.
@@ -520,6 +503,19 @@ func (e *Engine) sendLoop() {
 		}
 	}()
 	for m := range e.outbox {
+		if m.swap != nil {
+			e.mu.Lock()
+			old := e.workers
+			e.workers = m.swap
+			e.mu.Unlock()
+			for _, w := range m.swap {
+				go w.run(&e.done)
+			}
+			for _, w := range old {
+				w.close() // it sends what it holds, then ends
+			}
+			continue
+		}
 		if m.barrier != nil {
 			for _, w := range e.workers {
 				w.barrier(m.barrier)

@@ -79,6 +79,10 @@ type ServerConfig struct {
 	// Now is the clock that relative times such as since=24h count back from.
 	// If nil, time.Now is used.
 	Now func() time.Time
+	// Backup streams a copy of the log for POST /api/backup. If nil, it is not served.
+	Backup Backuper
+	// Reloader reloads the config for POST /api/reload. If nil, it is not served.
+	Reloader Reloader
 }
 
 // server holds the handlers of the admin API.
@@ -100,6 +104,8 @@ type server struct {
 	drills   *DrillManager // nil without drills
 	journeys Journeys      // nil without journeys
 	shapes   Shapes        // nil without drift learning
+	backuper Backuper      // nil without one
+	reloader Reloader      // nil without one
 }
 
 // NewServer returns the admin API handler: the transaction log under /api/ and the health
@@ -225,6 +231,14 @@ func (s *server) surface(cfg ServerConfig) []endpoint {
 	}
 	eps = append(eps, s.journeyEndpoints(cfg)...)
 	eps = append(eps, s.driftEndpoints(cfg)...)
+	if cfg.Backup != nil {
+		s.backuper = cfg.Backup
+		eps = append(eps, endpoint{"POST /api/backup", RoleOperator, s.backup}, endpoint{"/api/backup", RoleOperator, s.onlyPost})
+	}
+	if cfg.Reloader != nil {
+		s.reloader = cfg.Reloader
+		eps = append(eps, endpoint{"POST /api/reload", RoleOperator, s.reload}, endpoint{"/api/reload", RoleOperator, s.onlyPost})
+	}
 	return append(eps,
 		endpoint{"/api/", api, s.notFound},
 		endpoint{"/", open, s.notFound},

@@ -71,7 +71,7 @@ type ForwardConfig struct {
 // front. goproxy never sends anything itself: its transport is replaced by the pipeline, and
 // its raw-error answers by the pipeline's problem responses.
 type Forward struct {
-	hosts    *hostTable
+	hosts    atomic.Pointer[hostTable] // swapped whole by SetRoutes (reload.go)
 	pipeline *Pipeline
 	cfg      ForwardConfig
 	gp       *goproxy.ProxyHttpServer
@@ -107,7 +107,6 @@ func NewForward(routes []Route, pipeline *Pipeline, cfg ForwardConfig, log zerol
 		cfg.TunnelDial = (&net.Dialer{Timeout: defaultTunnelDialTimeout, KeepAlive: 30 * time.Second}).DialContext
 	}
 	f := &Forward{
-		hosts:    newHostTable(newRouteTable(routes).routes),
 		pipeline: pipeline,
 		cfg:      cfg,
 		log:      log,
@@ -133,6 +132,7 @@ func NewForward(routes []Route, pipeline *Pipeline, cfg ForwardConfig, log zerol
 	gp.OnRequest().HandleConnectFunc(f.handleConnect)
 	gp.OnRequest().DoFunc(f.handleRequest)
 	f.gp = gp
+	f.hosts.Store(newHostTable(newRouteTable(routes).routes))
 	return f, nil
 }
 
@@ -163,7 +163,7 @@ func (f *Forward) handleConnect(host string, ctx *goproxy.ProxyCtx) (*goproxy.Co
 		ctx.Resp = f.authRequired(r)
 		return &goproxy.ConnectAction{Action: goproxy.ConnectReject}, host
 	}
-	if f.hosts.match(host, "443") != nil {
+	if f.hosts.Load().match(host, "443") != nil {
 		ctx.UserData = &connectInfo{target: host}
 		return &goproxy.ConnectAction{Action: goproxy.ConnectMitm, TLSConfig: f.tlsConfig}, host
 	}
@@ -218,7 +218,7 @@ func (f *Forward) handleRequest(req *http.Request, ctx *goproxy.ProxyCtx) (*http
 		c.Refusal = &Refusal{Status: http.StatusForbidden, Title: "Host differs from the tunnel", Code: txn.CodeRouteUnknown,
 			Detail: fmt.Sprintf("this tunnel was opened to %s; a call for %s inside it is refused. Open one tunnel per host.", info.target, req.URL.Host)}
 	default:
-		c.Route = f.hosts.match(req.URL.Host, defaultPort(req.URL.Scheme))
+		c.Route = f.hosts.Load().match(req.URL.Host, defaultPort(req.URL.Scheme))
 		if c.Route == nil {
 			if info == nil && f.cfg.UnknownHosts == UnknownHostsTunnel {
 				return req, f.release(req, f.passThrough(req, c))

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -82,8 +83,9 @@ func (RealClock) AfterFunc(d time.Duration, f func()) func() bool { return time.
 // Limiter shapes outbound traffic to each group's windows, quota and concurrency, queueing
 // calls rather than dropping them, and pauses a group when the vendor signals a limit.
 type Limiter struct {
-	clock  Clock
-	groups map[string]*group
+	clock Clock
+	// groups is swapped whole by Reconfigure (reload.go); a group keeps its state across.
+	groups atomic.Pointer[map[string]*group]
 	shared SharedBudget // nil: this instance's budget only (shared.go)
 }
 
@@ -96,7 +98,8 @@ func NewLimiter(groups []LimitGroup, routesOf map[string][]string, history SendH
 	if clock == nil {
 		clock = RealClock{}
 	}
-	l := &Limiter{clock: clock, groups: map[string]*group{}}
+	l := &Limiter{clock: clock}
+	byName := map[string]*group{}
 	for _, gc := range groups {
 		g, err := newGroup(gc, clock)
 		if err != nil {
@@ -108,8 +111,9 @@ func NewLimiter(groups []LimitGroup, routesOf map[string][]string, history SendH
 				return nil, fmt.Errorf("limit group %s: restore counts from the log: %w", gc.Name, err)
 			}
 		}
-		l.groups[gc.Name] = g
+		byName[gc.Name] = g
 	}
+	l.groups.Store(&byName)
 	return l, nil
 }
 
@@ -249,7 +253,7 @@ func (g *group) seed(routes []string, history SendHistory) error {
 // Acquire waits for budget in group name. release must be called once the vendor's answer has
 // been read (it frees a concurrency slot). A name with no group is not limited.
 func (l *Limiter) Acquire(ctx context.Context, name string, prio Priority) (release func(), waited time.Duration, err error) {
-	g := l.groups[name]
+	g := (*l.groups.Load())[name]
 	if g == nil {
 		return func() {}, 0, nil
 	}
@@ -273,10 +277,11 @@ func (g *group) acquire(ctx context.Context, prio Priority) (func(), time.Durati
 	w := &waiter{ready: make(chan struct{}), prio: prio, since: start}
 	g.queues[prio] = append(g.queues[prio], w)
 	g.pumpLocked()
+	maxWait := g.cfg.MaxWait // a reload may change it (Reconfigure); this call keeps its own
 	g.mu.Unlock()
 
 	expired := make(chan struct{})
-	stop := g.clock.AfterFunc(g.cfg.MaxWait, func() { close(expired) })
+	stop := g.clock.AfterFunc(maxWait, func() { close(expired) })
 	defer stop()
 	var reason string
 	var gone bool
@@ -288,7 +293,7 @@ func (g *group) acquire(ctx context.Context, prio Priority) (func(), time.Durati
 		g.mu.Unlock()
 		return g.releaseFunc(), waited, nil
 	case <-expired:
-		reason = fmt.Sprintf("no budget within max_wait %s", g.cfg.MaxWait)
+		reason = fmt.Sprintf("no budget within max_wait %s", maxWait)
 	case <-ctx.Done():
 		reason, gone = "the caller left while queued", true
 	}
@@ -304,7 +309,7 @@ func (g *group) acquire(ctx context.Context, prio Priority) (func(), time.Durati
 	}
 	g.throttle++
 	now := g.clock.Now()
-	retry := g.cfg.MaxWait
+	retry := maxWait
 	if at, ok := g.readyAt(now); !ok && at.After(now) {
 		retry = at.Sub(now)
 	}
@@ -431,7 +436,7 @@ func (g *group) armTimer(d time.Duration) {
 // Observe applies what the vendor said about its limits: a limit or quota signal pauses the
 // group until the vendor's reset; a low remaining budget paces the group so it is not reached.
 func (l *Limiter) Observe(name string, signals []schemas.Signal) {
-	g := l.groups[name]
+	g := (*l.groups.Load())[name]
 	if g == nil || len(signals) == 0 {
 		return
 	}
@@ -555,7 +560,7 @@ type QueueStatus struct {
 // Status reports every group, sorted by name.
 func (l *Limiter) Status() []GroupStatus {
 	var out []GroupStatus
-	for _, g := range l.groups {
+	for _, g := range *l.groups.Load() {
 		st := g.status()
 		if l.shared != nil {
 			st.Shared = l.shared.Mode(g.cfg.Name)
@@ -569,8 +574,9 @@ func (l *Limiter) Status() []GroupStatus {
 // Queues reports every group's queue, sorted by name. Unlike Status it does not count the
 // windows, so it costs little whatever their size.
 func (l *Limiter) Queues() []QueueStatus {
-	out := make([]QueueStatus, 0, len(l.groups))
-	for _, g := range l.groups {
+	groups := *l.groups.Load()
+	out := make([]QueueStatus, 0, len(groups))
+	for _, g := range groups {
 		g.mu.Lock()
 		now := g.clock.Now()
 		out = append(out, QueueStatus{
@@ -586,7 +592,7 @@ func (l *Limiter) Queues() []QueueStatus {
 // QueueDepth is the number of calls waiting in every group.
 func (l *Limiter) QueueDepth() int {
 	n := 0
-	for _, g := range l.groups {
+	for _, g := range *l.groups.Load() {
 		g.mu.Lock()
 		n += len(g.queues[0]) + len(g.queues[1])
 		g.mu.Unlock()
@@ -660,7 +666,7 @@ func IsThrottled(err error) (*ThrottledError, bool) {
 // PausedUntil is when the group's pause (a vendor limit signal) ends; zero when it is not
 // paused. Read-back probes are not sent while a group is paused.
 func (l *Limiter) PausedUntil(name string) time.Time {
-	g := l.groups[name]
+	g := (*l.groups.Load())[name]
 	if g == nil {
 		return time.Time{}
 	}

@@ -193,7 +193,7 @@ func runBurst(t *testing.T, g LimitGroup, every, span, latency time.Duration, si
 	answered := 0 // only changes in timer callbacks, which run in Advance, here
 	steps := int(span / every)
 	releases := make(chan func(), steps)
-	l.groups[g.Name].onSend = func(_ string, at time.Time) { // under the group's lock
+	(*l.groups.Load())[g.Name].onSend = func(_ string, at time.Time) { // under the group's lock
 		res.sends = append(res.sends, at)
 		res.maxInFlightSeen = max(res.maxInFlightSeen, inflight.Add(1))
 		clock.AfterFunc(latency, func() {
@@ -207,7 +207,7 @@ func runBurst(t *testing.T, g LimitGroup, every, span, latency time.Duration, si
 	// settle waits until no queued call is past its max_wait: a call whose timer fired leaves
 	// the queue in its own goroutine, then stops that timer. Moving on before would let the
 	// next grants go to calls that, in real time, have long given up.
-	gr := l.groups[g.Name]
+	gr := (*l.groups.Load())[g.Name]
 	settle := func() {
 		for {
 			clock.mu.Lock()
@@ -435,7 +435,7 @@ func TestWindowHoldsWhateverTheNetworkDelay(t *testing.T) {
 	var arrivals []time.Time
 	answered := 0 // these two only change in timer callbacks, which run in Advance, here
 	releases := make(chan func(), calls)
-	l.groups["v"].onSend = func(_ string, _ time.Time) {
+	(*l.groups.Load())["v"].onSend = func(_ string, _ time.Time) {
 		k := sent.Load()
 		clock.AfterFunc(there[k], func() {
 			arrivals = append(arrivals, clock.Now())

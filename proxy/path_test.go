@@ -145,7 +145,8 @@ func TestPathTricks(t *testing.T) {
 // TestNoRouteListsPrefixesOnlyLocally: the 404 for an unknown path names the configured
 // prefixes to someone on this machine only; to anyone else they would map the vendors.
 func TestNoRouteListsPrefixesOnlyLocally(t *testing.T) {
-	p := &Proxy{routes: newRouteTable([]Route{{Name: "crm", Prefix: "/crm"}, {Name: "hs", Prefix: "/hubspot"}})}
+	p := &Proxy{}
+	p.routes.Store(newRouteTable([]Route{{Name: "crm", Prefix: "/crm"}, {Name: "hs", Prefix: "/hubspot"}}))
 	for _, tt := range []struct {
 		remote string
 		listed bool

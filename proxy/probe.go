@@ -32,7 +32,7 @@ type ProbeAnswer struct {
 // with the route's credential, behind live calls in the route's limits group. It is not sent
 // while the group is paused (ErrPaused, until then).
 func (p *Proxy) Probe(ctx context.Context, routeName, method, pathAndQuery, verifies string) (ProbeAnswer, error) {
-	route := p.routes.byName(routeName)
+	route := p.routes.Load().byName(routeName)
 	if route == nil {
 		return ProbeAnswer{}, fmt.Errorf("probe: route %q is not configured", routeName)
 	}

@@ -46,7 +46,7 @@ func (p *Proxy) Replay(ctx context.Context, tx txn.Transaction, onlyFailedRecord
 
 // replayRequest rebuilds the request of tx for its route's current upstream.
 func (p *Proxy) replayRequest(ctx context.Context, tx txn.Transaction, onlyFailed bool) (*http.Request, error) {
-	route := p.routes.byName(tx.Route)
+	route := p.routes.Load().byName(tx.Route)
 	if route == nil {
 		return nil, fmt.Errorf("%w %s: route %q is not configured any more", ErrNotReplayable, tx.ID, tx.Route)
 	}

@@ -8,6 +8,7 @@ import (
 	"net/http/httputil"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mtguard/mtguard/txn"
@@ -37,7 +38,7 @@ func NewTransport() *http.Transport {
 // Proxy is the reverse front end: a tool calls http://mtguard/<prefix>/<vendor path> and the
 // call goes to <route upstream>/<vendor path> through the Pipeline.
 type Proxy struct {
-	routes   *routeTable
+	routes   atomic.Pointer[routeTable] // swapped whole by SetRoutes (reload.go)
 	pipeline *Pipeline
 	rp       *httputil.ReverseProxy
 	log      zerolog.Logger
@@ -46,7 +47,8 @@ type Proxy struct {
 
 // NewProxy returns a reverse front end for routes that sends every call through pipeline.
 func NewProxy(routes []Route, pipeline *Pipeline, log zerolog.Logger) *Proxy {
-	p := &Proxy{routes: newRouteTable(routes), pipeline: pipeline, log: log, now: pipeline.cfg.Now}
+	p := &Proxy{pipeline: pipeline, log: log, now: pipeline.cfg.Now}
+	p.routes.Store(newRouteTable(routes))
 	p.rp = &httputil.ReverseProxy{
 		Rewrite:    p.rewrite,
 		Transport:  pipeline,
@@ -81,11 +83,12 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // the checks see and the vendor receives the path the route was chosen by. A path that climbs
 // above the root, or out of the route it names ("/crm/../hubspot/..."), is refused.
 func (p *Proxy) route(r *http.Request) (*Route, *Refusal) {
-	named := p.routes.match(r.URL.Path)
+	table := p.routes.Load() // one table for the whole match, whatever a reload does meanwhile
+	named := table.match(r.URL.Path)
 	if !normalizeURL(r.URL) {
 		return nil, pathRefusal("the path climbs above the root with \"..\" segments; send the path the vendor expects, without dot segments")
 	}
-	rt := p.routes.match(r.URL.Path)
+	rt := table.match(r.URL.Path)
 	if named != nil && rt != named {
 		return nil, pathRefusal(fmt.Sprintf("the path names route %s but its dot segments lead out of it; send the path the vendor expects, without dot segments", named.Name))
 	}
@@ -102,7 +105,7 @@ func (p *Proxy) noRoute(r *http.Request) *Refusal {
 	ref := &Refusal{Status: http.StatusNotFound, Title: "No route for this path", Code: txn.CodeRouteUnknown,
 		Detail: fmt.Sprintf("no route matches %s; check the tool's base URL against the prefixes in mtguard's config", r.URL.Path)}
 	if loopbackCaller(r.RemoteAddr) {
-		ref.Routes = p.routes.prefixes()
+		ref.Routes = p.routes.Load().prefixes()
 		ref.Detail = fmt.Sprintf("no route matches %s; configured prefixes: %s", r.URL.Path, strings.Join(ref.Routes, ", "))
 	}
 	return ref
