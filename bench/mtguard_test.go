@@ -140,7 +140,11 @@ func init() {
 	if dir == "" {
 		return
 	}
-	f, err := os.Create(filepath.Join(dir, "mtguard.cpu.pprof"))
+	name := os.Getenv("` + envBenchProfileName + `")
+	if name == "" {
+		name = "mtguard"
+	}
+	f, err := os.Create(filepath.Join(dir, name+".cpu.pprof"))
 	if err == nil {
 		err = pprof.StartCPUProfile(f)
 	}
@@ -156,7 +160,7 @@ func init() {
 		err := f.Close()
 		if err == nil {
 			var af *os.File
-			if af, err = os.Create(filepath.Join(dir, "mtguard.allocs.pprof")); err == nil {
+			if af, err = os.Create(filepath.Join(dir, name+".allocs.pprof")); err == nil {
 				err = pprof.Lookup("allocs").WriteTo(af, 0)
 				af.Close()
 			}
