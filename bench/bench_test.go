@@ -629,18 +629,18 @@ const sampleEvery = 499
 
 // phaseResult is one target's measured window.
 type phaseResult struct {
-	window   time.Duration   // between the two CPU readings
-	lat      []time.Duration // calls completed in the window, sorted
-	proxy    time.Duration   // the proxy child's CPU time in the window; 0 for direct
+	window time.Duration   // between the two CPU readings
+	lat    []time.Duration // calls completed in the window, sorted
+	proxy  time.Duration   // the proxy child's CPU time in the window; 0 for direct
 	// whole is the proxy's CPU time from before the warm-up until it was quiet again after
 	// the load stopped (background commits, GC and all), and answered the calls of the whole
 	// phase, warm-up included: whole/answered is the CPU per call of the whole process.
 	whole    time.Duration
 	answered int
-	loadCPU  time.Duration   // this process's CPU time (clients and fake vendor) in the window
-	hostCPU  time.Duration   // the whole machine's busy time in the window, steal included
-	errs     int             // failed calls, warm-up included
-	firstErr string          // the first failure, for messages
+	loadCPU  time.Duration // this process's CPU time (clients and fake vendor) in the window
+	hostCPU  time.Duration // the whole machine's busy time in the window, steal included
+	errs     int           // failed calls, warm-up included
+	firstErr string        // the first failure, for messages
 }
 
 func (r phaseResult) rps() float64 { return float64(len(r.lat)) / r.window.Seconds() }
