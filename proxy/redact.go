@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"bytes"
-	"encoding/json"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -209,6 +208,12 @@ func (r *Redactor) body(raw []byte, parsed schemas.Body, contentType string, fou
 	if !r.mayHoldSecret(raw) {
 		return raw
 	}
+	return r.redactBody(raw, parsed, contentType, found)
+}
+
+// redactBody is body for a body already known to hold a secret field (a scan found one), or
+// one mayHoldSecret let through.
+func (r *Redactor) redactBody(raw []byte, parsed schemas.Body, contentType string, found *secretSet) []byte {
 	if parsed.Kind == "" {
 		parsed = schemas.ParseBody(contentType, raw)
 	}
@@ -227,7 +232,7 @@ func (r *Redactor) body(raw []byte, parsed schemas.Body, contentType string, fou
 		if !changed {
 			return raw
 		}
-		b, err := json.Marshal(red)
+		b, err := marshalTree(red)
 		if err != nil {
 			return []byte(`"[body redacted: could not re-encode]"`)
 		}
