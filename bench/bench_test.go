@@ -50,7 +50,8 @@ const (
 	envBenchRoute    = "MTGUARD_BENCH_ROUTE"        // extra YAML for the route, e.g. "preset: hubspot"
 	envBenchBaseline = "MTGUARD_BENCH_BASELINE"     // another build's mtguard binary: it replaces the bare proxy
 	envBenchTargets  = "MTGUARD_BENCH_TARGETS"      // comma-separated targets to run; default all
-	envBenchIdle     = "MTGUARD_BENCH_IDLE"         // how long the proxies idle after the load before idle RSS is read; default 5s
+	envBenchIdle     = "MTGUARD_BENCH_IDLE"         // how long the proxies idle after the load before idle RSS is read; default 12s
+	envBenchBin      = "MTGUARD_BENCH_BIN"          // a built mtguard binary to measure instead of building this module
 
 	envBenchChild    = "MTGUARD_BENCH_CHILD"    // set in a test-binary child: "bare" or "durable"
 	envBenchUpstream = "MTGUARD_BENCH_UPSTREAM" // children "bare" and "durable": the fake vendor's base URL
@@ -400,7 +401,7 @@ func benchOptionsFromEnv(b *testing.B) benchOptions {
 		dir:         os.Getenv(envBenchDir),
 		cpus:        os.Getenv(envBenchCPUs),
 		baseline:    os.Getenv(envBenchBaseline),
-		idle:        dur(envBenchIdle, 5*time.Second),
+		idle:        dur(envBenchIdle, 12*time.Second),
 		targets:     targetList(os.Getenv(envBenchTargets)),
 		logLevel:    cmp.Or(os.Getenv(envBenchLogLevel), "warn"),
 		profile:     os.Getenv(envBenchProfile),
