@@ -52,6 +52,7 @@ const (
 	envBenchTargets  = "MTGUARD_BENCH_TARGETS"      // comma-separated targets to run; default all
 	envBenchIdle     = "MTGUARD_BENCH_IDLE"         // how long the proxies idle after the load before idle RSS is read; default 12s
 	envBenchBin      = "MTGUARD_BENCH_BIN"          // a built mtguard binary to measure instead of building this module
+	envBenchBefore   = "MTGUARD_BENCH_BEFORE"       // another build's mtguard binary, measured beside this one's three configurations
 
 	envBenchChild    = "MTGUARD_BENCH_CHILD"    // set in a test-binary child: "bare" or "durable"
 	envBenchUpstream = "MTGUARD_BENCH_UPSTREAM" // children "bare" and "durable": the fake vendor's base URL
@@ -68,11 +69,11 @@ const (
 // benchTargets are the ways a call reaches the vendor, in the order of the tables. The durable
 // reference (see durable_test.go) runs only with the slow vendor, where the latency
 // budget is judged, and not when another build takes the bare proxy's place.
-var benchTargets = []string{"direct", "bare", "nginx", "durable", "mtguard", "full", "findings"}
+var benchTargets = []string{"direct", "bare", "nginx", "durable", "mtguard", "full", "findings", "mtguard-before", "full-before", "findings-before"}
 
 // mtguardTargets are the targets served by a build of mtguard (see pipeline_test.go): recording
 // only, and the full pipeline with valid traffic and with a finding on every call.
-var mtguardTargets = []string{"mtguard", "full", "findings"}
+var mtguardTargets = []string{"mtguard", "full", "findings", "mtguard-before", "full-before", "findings-before"}
 
 func isMtguard(target string) bool { return slices.Contains(mtguardTargets, target) }
 
@@ -128,7 +129,12 @@ routes:
 %s`, dbPath, benchPrefix, vendor.URL, routeExtra())
 	// The full pipeline's two children are started first, so that the reading of their
 	// resident memory at rest is not taken while the others start.
-	pipes := startPipelineChildren(b, bin, dir, name, vendor, opts)
+	pipes := startPipelineChildren(b, bin, "", dir, name, vendor, opts)
+	if opts.before != "" {
+		for t, c := range startPipelineChildren(b, mtguardBinary{path: opts.before}, "-before", dir, name, vendor, opts) {
+			pipes[t] = c
+		}
+	}
 	if _, err := config.Parse(cfgPath, []byte(cfgYAML)); err != nil {
 		b.Fatalf("benchmark config: %v", err)
 	}
@@ -157,6 +163,15 @@ routes:
 	}
 	pids := map[string][]int{"bare": {bare.cmd.Process.Pid}, "mtguard": {mtg.cmd.Process.Pid}}
 	mem := map[string]*benchChildProc{"mtguard": mtg}
+	if opts.before != "" {
+		// The other build, recording only, with a store of its own.
+		p, c := filepath.Join(dir, name+"-before.db"), filepath.Join(dir, name+"-before.yaml")
+		b.Cleanup(func() { os.Remove(p); os.Remove(c) })
+		if err := os.WriteFile(c, []byte(strings.Replace(cfgYAML, dbPath, p, 1)), 0o600); err != nil {
+			b.Fatal(err)
+		}
+		pipes["mtguard-before"] = startBenchChild(b, "mtguard-before", opts.before, serveArgs(c, opts), opts)
+	}
 	for t, c := range pipes {
 		urls[t] = "http://" + c.addr + benchPrefix + benchPath
 		pids[t] = []int{c.cmd.Process.Pid}
@@ -365,6 +380,7 @@ type benchOptions struct {
 	dir, cpus, baseline        string
 	logLevel, profile          string
 	idle                       time.Duration
+	before                     string   // MTGUARD_BENCH_BEFORE
 	targets                    []string // nil: all
 }
 
@@ -402,6 +418,7 @@ func benchOptionsFromEnv(b *testing.B) benchOptions {
 		cpus:        os.Getenv(envBenchCPUs),
 		baseline:    os.Getenv(envBenchBaseline),
 		idle:        dur(envBenchIdle, 12*time.Second),
+		before:      os.Getenv(envBenchBefore),
 		targets:     targetList(os.Getenv(envBenchTargets)),
 		logLevel:    cmp.Or(os.Getenv(envBenchLogLevel), "warn"),
 		profile:     os.Getenv(envBenchProfile),

@@ -42,17 +42,23 @@ const pipelineRedact = "redact: {fields: [mobilephone]}\n"
 // answers as the contract says) and "findings" (the vendor's answer breaks the response
 // schema, so every call carries a finding), each with its own store and config. The findings
 // child's vendor is a twin of vendor, answering invalidAnswer at the same delay.
-func startPipelineChildren(b *testing.B, bin mtguardBinary, dir, name string, vendor *fakeVendor, opts benchOptions) map[string]*benchChildProc {
+//
+// suffix is added to the targets' names: "-before" for another build's binary
+// (MTGUARD_BENCH_BEFORE).
+func startPipelineChildren(b *testing.B, bin mtguardBinary, suffix, dir, name string, vendor *fakeVendor, opts benchOptions) map[string]*benchChildProc {
 	b.Helper()
-	if opts.baseline != "" {
-		return nil // the comparison of two builds is on recording only
-	}
-	bad := newFakeVendorAnswering(invalidAnswer)
-	b.Cleanup(bad.Close)
-	vendor.twin = bad
 	out := map[string]*benchChildProc{}
-	for _, t := range []struct{ mode, upstream string }{{"full", vendor.URL}, {"findings", bad.URL}} {
-		if opts.targets != nil && !containsString(opts.targets, t.mode) {
+	if opts.baseline != "" {
+		return out // the comparison of two builds is on recording only
+	}
+	bad := vendor.twin
+	if bad == nil {
+		bad = newFakeVendorAnswering(invalidAnswer)
+		b.Cleanup(bad.Close)
+		vendor.twin = bad
+	}
+	for _, t := range []struct{ mode, upstream string }{{"full" + suffix, vendor.URL}, {"findings" + suffix, bad.URL}} {
+		if opts.targets != nil && !containsString(opts.targets, strings.TrimSuffix(t.mode, suffix)) {
 			continue
 		}
 		db, cfg := filepath.Join(dir, name+"-"+t.mode+".db"), filepath.Join(dir, name+"-"+t.mode+".yaml")
@@ -279,9 +285,16 @@ func roundLine(round int, results []map[string][]phaseResult) string {
 	if !ok {
 		return b.String()
 	}
-	for _, t := range []string{"nginx", "mtguard", "full", "findings"} {
+	for _, t := range []string{"nginx", "mtguard", "full", "findings", "mtguard-before", "full-before", "findings-before"} {
 		if r, ok := at(results[0], t); ok {
 			fmt.Fprintf(&b, " %s ×%.2f tput ×%.2f CPU;", t, r.rps()/bareFast.rps(), r.cpuPerCall()/bareFast.cpuPerCall())
+		}
+	}
+	for _, t := range []string{"mtguard", "full", "findings"} {
+		r, ok1 := at(results[0], t)
+		o, ok2 := at(results[0], t+"-before")
+		if ok1 && ok2 {
+			fmt.Fprintf(&b, " %s÷before ×%.2f CPU;", t, r.cpuPerCall()/o.cpuPerCall())
 		}
 	}
 	direct, ok := at(results[1], "direct")
@@ -289,7 +302,7 @@ func roundLine(round int, results []map[string][]phaseResult) string {
 		return b.String()
 	}
 	b.WriteString(" slow vendor, added p50/p99 over direct:")
-	for _, t := range []string{"bare", "nginx", "durable", "mtguard", "full", "findings"} {
+	for _, t := range []string{"bare", "nginx", "durable", "mtguard", "full", "findings", "mtguard-before", "full-before", "findings-before"} {
 		if r, ok := at(results[1], t); ok {
 			fmt.Fprintf(&b, " %s %+.1f/%+.1f ms", t, r.pct(50)-direct.pct(50), r.pct(99)-direct.pct(99))
 		}
@@ -303,7 +316,7 @@ func (s benchSummary) pipelineTable(opts benchOptions, mem map[string]*benchChil
 	fast, slow := s.results[0], s.results[1]
 	var b strings.Builder
 	fmt.Fprintf(&b, "\nCPU per call counts the whole proxy process (from before the warm-up until it is quiet after the load) over every call it answered; ratios are medians of per-round ratios.\n")
-	fmt.Fprintf(&b, "%-9s %12s %12s %14s %14s %16s %16s %8s %8s %8s\n", "target", "tput÷bare", "CPU÷bare", "CPU÷bare 20ms", "p50+ 20ms", "p99+ 20ms", "p99−durable", "RSS rest", "RSS peak", "RSS idle")
+	fmt.Fprintf(&b, "%-15s %12s %12s %14s %14s %16s %16s %8s %8s %8s\n", "target", "tput÷bare", "CPU÷bare", "CPU÷bare 20ms", "p50+ 20ms", "p99+ 20ms", "p99−durable", "RSS rest", "RSS peak", "RSS idle")
 	tput := func(a, b phaseResult) float64 { return a.rps() / b.rps() }
 	cpu := func(a, b phaseResult) float64 { return a.cpuPerCall() / b.cpuPerCall() }
 	p50 := func(a, b phaseResult) float64 { return a.pct(50) - b.pct(50) }
@@ -314,7 +327,7 @@ func (s benchSummary) pipelineTable(opts benchOptions, mem map[string]*benchChil
 		}
 		return fmt.Sprintf("%.0f MB", float64(n)/(1<<20))
 	}
-	for _, t := range []string{"bare", "nginx", "durable", "mtguard", "full", "findings"} {
+	for _, t := range []string{"bare", "nginx", "durable", "mtguard", "full", "findings", "mtguard-before", "full-before", "findings-before"} {
 		if len(fast[t]) == 0 && len(slow[t]) == 0 {
 			continue
 		}
@@ -332,9 +345,15 @@ func (s benchSummary) pipelineTable(opts benchOptions, mem map[string]*benchChil
 		if t != "durable" {
 			over = cell(slow, p99, "durable", "%+.2f ms")
 		}
-		fmt.Fprintf(&b, "%-9s %12s %12s %14s %14s %16s %16s %8s %8s %8s\n", t,
+		fmt.Fprintf(&b, "%-15s %12s %12s %14s %14s %16s %16s %8s %8s %8s\n", t,
 			cell(fast, tput, "bare", "%.2f×"), cell(fast, cpu, "bare", "%.2f×"), cell(slow, cpu, "bare", "%.2f×"),
 			cell(slow, p50, "direct", "%+.2f ms"), cell(slow, p99, "direct", "%+.2f ms"), over, rest, peak, idle)
+	}
+	for _, t := range []string{"mtguard", "full", "findings"} {
+		if len(fast[t]) > 0 && len(fast[t+"-before"]) > 0 {
+			fmt.Fprintf(&b, "%s against the build before (MTGUARD_BENCH_BEFORE), paired by round: CPU per call ×%.2f at the instant vendor, ×%.2f at 20 ms; p99 at 20 ms %+.2f ms\n", t,
+				paired(fast, t, t+"-before", cpu), paired(slow, t, t+"-before", cpu), paired(slow, t, t+"-before", p99))
+		}
 	}
 	fmt.Fprintf(&b, "goals: mtguard tput ≥ 0.90×, CPU ≤ 1.30×; full and findings CPU ≤ 1.60×; p99 at 20 ms ≤ durable + 1 ms, p50 ≤ +3 ms; RSS peak ≤ 128 MB, idle ≤ 40 MB (idle read after %v without calls)", opts.idle)
 	return b.String()
