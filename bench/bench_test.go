@@ -196,7 +196,7 @@ routes:
 	}
 	if opts.targets != nil {
 		for t := range urls {
-			if t != "direct" && !slices.Contains(opts.targets, t) {
+			if t != "direct" && !slices.Contains(opts.targets, strings.TrimSuffix(t, "-before")) {
 				delete(urls, t)
 			}
 		}
