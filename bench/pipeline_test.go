@@ -355,6 +355,19 @@ func (s benchSummary) pipelineTable(opts benchOptions, mem map[string]*benchChil
 				paired(fast, t, t+"-before", cpu), paired(slow, t, t+"-before", cpu), paired(slow, t, t+"-before", p99))
 		}
 	}
+	b.WriteString("calls answered over the run, warm-up included (to turn a profile's seconds into µs per call):")
+	for _, t := range benchTargets {
+		n := 0
+		for d := range s.results {
+			for _, r := range s.results[d][t] {
+				n += r.answered
+			}
+		}
+		if n > 0 {
+			fmt.Fprintf(&b, " %s %d", t, n)
+		}
+	}
+	b.WriteString("\n")
 	fmt.Fprintf(&b, "goals: mtguard tput ≥ 0.90×, CPU ≤ 1.30×; full and findings CPU ≤ 1.60×; p99 at 20 ms ≤ durable + 1 ms, p50 ≤ +3 ms; RSS peak ≤ 128 MB, idle ≤ 40 MB (idle read after %v without calls)", opts.idle)
 	return b.String()
 }
