@@ -33,8 +33,8 @@ var adminLineRE = regexp.MustCompile(`admin (https?://\S+)`)
 
 // BenchmarkRecordStore measures what a person waits for on a large log: a store of
 // MTGUARD_BENCH_STORE_TXS calls (default 200000) is written through the store's own API (an
-// intent, then a result, from 64 writers: the contact JSON of the proxy benchmark, one lead in
-// about four calls), then the real mtguard binary is started on it, and it reports:
+// intent, then a result, from 64 writers: the contact JSON of the proxy benchmark, each lead
+// in four calls spread over the whole log), then the real mtguard binary is started on it, and it reports:
 //
 //   - open_clean_ms: from starting `mtguard serve` on the cleanly closed store until it
 //     serves (the store's Open is most of it);
@@ -200,7 +200,8 @@ func fillStore(path string, n, leads int) error {
 	ctx := context.Background()
 	var next atomic.Int64
 	var firstErr atomic.Pointer[error]
-	base := time.Now().Add(-30 * 24 * time.Hour)
+	// The calls end now, half a second apart (a million span six days): inside any retention.
+	base := time.Now().Add(-time.Duration(n) * 500 * time.Millisecond)
 	hdr := http.Header{"Content-Type": {"application/json"}, "Authorization": {txn.Redacted}, "User-Agent": {"webinar-sync/2.3 (+https://example.com)"}}
 	rhdr := http.Header{"Content-Type": {"application/json;charset=utf-8"}}
 	var wg sync.WaitGroup
@@ -211,8 +212,8 @@ func fillStore(path string, n, leads int) error {
 				if i >= n || firstErr.Load() != nil {
 					return
 				}
-				email := leadEmail(rand.IntN(leads))
-				at := base.Add(time.Duration(i) * 2 * time.Second)
+				email := leadEmail(i % leads) // every lead has calls, spread over the whole log
+				at := base.Add(time.Duration(i) * 500 * time.Millisecond)
 				body := contactBody(email)
 				tx := &txn.Transaction{Call: txn.Call{
 					Time: at, Front: "reverse", Route: "hubspot", Method: "POST", Path: benchPrefix + benchPath,
