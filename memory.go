@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// defaultMemoryLimit is the soft limit on the Go runtime's memory that mtguard sets unless
+// defaultMemoryLimit is the soft limit on the Go runtime's memory that mtguard serve sets unless
 // GOMEMLIMIT is set. With the GC target at 800 the heap may grow to nine times the live data
 // before a cycle (200-240 MB at full load in the proxy benchmark); the limit makes the
 // collector run earlier instead, once the runtime's memory nears it. The live heap is small

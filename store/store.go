@@ -525,8 +525,11 @@ func (s *Store) Close() error {
 		// Open): the next Open reads it instead of walking every page of the file, which
 		// takes seconds on a log of a million calls. After a crash there is no list, and Open
 		// walks the file.
-		s.db.NoFreelistSync = false
-		_ = s.db.Update(func(*bolt.Tx) error { return nil })
+		_ = s.db.Update(func(*bolt.Tx) error {
+			// Set inside the write transaction, whose lock orders it before any other commit.
+			s.db.NoFreelistSync = false
+			return nil
+		})
 	}
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("close store: %w", err)
