@@ -28,7 +28,8 @@ type Query struct {
 	StatusClass int
 	// Summary leaves out the request and the response (headers, bodies, trailers) of each
 	// transaction: a reader of outcomes, timings, record keys and findings (the alert engine
-	// at start) does not pay for decoding every body.
+	// at start) does not pay for decoding every body. Sealed messages are not opened either,
+	// so a call whose messages cannot be opened carries no store.undecryptable finding here.
 	Summary bool
 }
 
