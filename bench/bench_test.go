@@ -1115,9 +1115,9 @@ func (s benchSummary) table(opts benchOptions, fs string, rec recording) string 
 		against = "baseline"
 		ratioVerdict = func(bool) string { return "not judged against a baseline" }
 	}
-	fmt.Fprintf(&b, "mtguard/"+against+", vendor 0s: throughput %.2f× (budget ≥ 0.75×: %s), CPU/call %.2f× (≤ 1.40×: %s); vendor %v: %.2f×, %.2f×. "+
+	fmt.Fprintf(&b, "mtguard/"+against+", vendor 0s: throughput %.2f× (budget ≥ 0.90×: %s), CPU/call %.2f× (≤ 1.30×: %s); vendor %v: %.2f×, %.2f×. "+
 		"mtguard-direct, vendor %v: p50 %+.2f ms, p99 %+.2f ms (≤ 5 ms: %s); p99 mtguard-"+against+" %+.2f ms",
-		s.tput, ratioVerdict(s.tput >= 0.75), s.cpu, ratioVerdict(s.cpu <= 1.40), opts.vendorDelay, s.tputSlow, s.cpuSlow,
+		s.tput, ratioVerdict(s.tput >= 0.90), s.cpu, ratioVerdict(s.cpu <= 1.30), opts.vendorDelay, s.tputSlow, s.cpuSlow,
 		opts.vendorDelay, s.p50Added, s.p99Added, verdict(s.p99Added <= 5), s.p99OverBare)
 	fmt.Fprintf(&b, "\np99 over direct calls, vendor %v: %s %+.2f ms", opts.vendorDelay, against, s.bareAdded)
 	if s.hasDurable() {
