@@ -20,6 +20,11 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	tuneGC(os.Getenv)
+	if len(os.Args) > 1 && os.Args[1] == "serve" {
+		// The proxy's memory, not a command's: an export of a large log may need more.
+		tuneMemory(os.Getenv)
+		go releaseWhenIdle(ctx)
+	}
 	if err := run(ctx, os.Args, os.Stdout, os.Stderr, os.Getenv); err != nil {
 		if !errors.Is(err, flag.ErrHelp) && !errors.Is(err, cli.ErrFailures) {
 			fmt.Fprintln(os.Stderr, "mtguard:", err)

@@ -109,7 +109,7 @@ func (r Rules) lookback() time.Duration {
 // recent returns the route's calls of the lookback, oldest first: at most RebuildLimit of the
 // newest.
 func (e *Engine) recent(ctx context.Context, rs *routeState, now time.Time) ([]observation, error) {
-	q := store.Query{Route: rs.name, Since: now.Add(-rs.rules.lookback()), Limit: 1000}
+	q := store.Query{Route: rs.name, Since: now.Add(-rs.rules.lookback()), Limit: 1000, Summary: true}
 	var obs []observation
 	for len(obs) < e.cfg.RebuildLimit {
 		page, err := e.store.Query(ctx, q)
@@ -142,7 +142,7 @@ func (e *Engine) deprecationsSeen(ctx context.Context, rs *routeState) ([]txn.Fi
 	}
 	var out []txn.Finding
 	for _, code := range []string{txn.CodeEndpointDeprecated, txn.CodeDeprecationAnnounced} {
-		page, err := e.store.Query(ctx, store.Query{Route: rs.name, Finding: code, Limit: 1000})
+		page, err := e.store.Query(ctx, store.Query{Route: rs.name, Finding: code, Limit: 1000, Summary: true})
 		if err != nil {
 			return nil, err
 		}

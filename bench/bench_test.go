@@ -49,6 +49,10 @@ const (
 	envBenchProfile  = "MTGUARD_BENCH_PROFILE"      // directory for the children's CPU and alloc profiles
 	envBenchRoute    = "MTGUARD_BENCH_ROUTE"        // extra YAML for the route, e.g. "preset: hubspot"
 	envBenchBaseline = "MTGUARD_BENCH_BASELINE"     // another build's mtguard binary: it replaces the bare proxy
+	envBenchTargets  = "MTGUARD_BENCH_TARGETS"      // comma-separated targets to run; default all
+	envBenchIdle     = "MTGUARD_BENCH_IDLE"         // how long the proxies idle after the load before idle RSS is read; default 12s
+	envBenchBin      = "MTGUARD_BENCH_BIN"          // a built mtguard binary to measure instead of building this module
+	envBenchBefore   = "MTGUARD_BENCH_BEFORE"       // another build's mtguard binary, measured beside this one's three configurations
 
 	envBenchChild    = "MTGUARD_BENCH_CHILD"    // set in a test-binary child: "bare" or "durable"
 	envBenchUpstream = "MTGUARD_BENCH_UPSTREAM" // children "bare" and "durable": the fake vendor's base URL
@@ -65,14 +69,19 @@ const (
 // benchTargets are the ways a call reaches the vendor, in the order of the tables. The durable
 // reference (see durable_test.go) runs only with the slow vendor, where the latency
 // budget is judged, and not when another build takes the bare proxy's place.
-var benchTargets = []string{"direct", "bare", "durable", "mtguard"}
+var benchTargets = []string{"direct", "bare", "nginx", "durable", "mtguard", "full", "findings", "mtguard-before", "full-before", "findings-before"}
 
-// targetsFor lists the targets measured with the vendor delay at index d.
-func targetsFor(d int, opts benchOptions) []string {
-	if d == 0 || opts.baseline != "" {
-		return slices.DeleteFunc(slices.Clone(benchTargets), func(t string) bool { return t == "durable" })
-	}
-	return benchTargets
+// mtguardTargets are the targets served by a build of mtguard (see pipeline_test.go): recording
+// only, and the full pipeline with valid traffic and with a finding on every call.
+var mtguardTargets = []string{"mtguard", "full", "findings", "mtguard-before", "full-before", "findings-before"}
+
+func isMtguard(target string) bool { return slices.Contains(mtguardTargets, target) }
+
+// targetsFor lists the targets measured with the vendor delay at index d, of those running.
+func targetsFor(d int, opts benchOptions, running map[string]string) []string {
+	return slices.DeleteFunc(slices.Clone(benchTargets), func(t string) bool {
+		return running[t] == "" || t == "durable" && (d == 0 || opts.baseline != "")
+	})
 }
 
 // BenchmarkProxyOverhead measures, in one run and side by side, calls sent straight to a fake
@@ -118,6 +127,14 @@ routes:
     upstream: %s
     record_keys: [properties.email, "inputs[].properties.email"]
 %s`, dbPath, benchPrefix, vendor.URL, routeExtra())
+	// The full pipeline's two children are started first, so that the reading of their
+	// resident memory at rest is not taken while the others start.
+	pipes := startPipelineChildren(b, bin, "", dir, name, vendor, opts)
+	if opts.before != "" {
+		for t, c := range startPipelineChildren(b, mtguardBinary{path: opts.before}, "-before", dir, name, vendor, opts) {
+			pipes[t] = c
+		}
+	}
 	if _, err := config.Parse(cfgPath, []byte(cfgYAML)); err != nil {
 		b.Fatalf("benchmark config: %v", err)
 	}
@@ -144,7 +161,30 @@ routes:
 		"bare":    "http://" + bare.addr + benchPrefix + benchPath,
 		"mtguard": "http://" + mtg.addr + benchPrefix + benchPath,
 	}
-	pids := map[string]int{"bare": bare.cmd.Process.Pid, "mtguard": mtg.cmd.Process.Pid}
+	pids := map[string][]int{"bare": {bare.cmd.Process.Pid}, "mtguard": {mtg.cmd.Process.Pid}}
+	mem := map[string]*benchChildProc{"mtguard": mtg}
+	if opts.before != "" {
+		// The other build, recording only, with a store of its own.
+		p, c := filepath.Join(dir, name+"-before.db"), filepath.Join(dir, name+"-before.yaml")
+		b.Cleanup(func() { os.Remove(p); os.Remove(c) })
+		if err := os.WriteFile(c, []byte(strings.Replace(cfgYAML, dbPath, p, 1)), 0o600); err != nil {
+			b.Fatal(err)
+		}
+		pipes["mtguard-before"] = startBenchChild(b, "mtguard-before", opts.before, serveArgs(c, opts), opts)
+	}
+	for t, c := range pipes {
+		urls[t] = "http://" + c.addr + benchPrefix + benchPath
+		pids[t] = []int{c.cmd.Process.Pid}
+		mem[t] = c
+	}
+	if ng := startNginx(b, dir, name, vendor.URL, opts); ng != nil {
+		urls["nginx"] = "http://" + ng.addr + benchPrefix + benchPath
+		pids["nginx"] = ng.pids()
+	}
+	// Resident memory at rest, before any load.
+	for _, c := range mem {
+		c.rssStart = procRSS(c.cmd.Process.Pid)
+	}
 	var durable *benchChildProc
 	if opts.baseline == "" {
 		logPath := filepath.Join(dir, name+".synclog")
@@ -152,7 +192,14 @@ routes:
 		durable = startBenchChild(b, "durable", os.Args[0], testChildArgs, opts,
 			envBenchChild+"=durable", envBenchUpstream+"="+vendor.URL, envBenchSyncLog+"="+logPath)
 		urls["durable"] = "http://" + durable.addr + benchPrefix + benchPath
-		pids["durable"] = durable.cmd.Process.Pid
+		pids["durable"] = []int{durable.cmd.Process.Pid}
+	}
+	if opts.targets != nil {
+		for t := range urls {
+			if t != "direct" && !slices.Contains(opts.targets, strings.TrimSuffix(t, "-before")) {
+				delete(urls, t)
+			}
+		}
 	}
 
 	client := newLoadClient(opts.clients)
@@ -166,8 +213,8 @@ routes:
 	}
 	for round := range opts.rounds {
 		for d, delay := range delays {
-			vendor.delay.Store(int64(delay))
-			targets := targetsFor(d, opts)
+			vendor.setDelay(delay)
+			targets := targetsFor(d, opts, urls)
 			for i := range targets {
 				target := targets[(i+round)%len(targets)]
 				r := load.phase(target, urls[target], pids[target], opts.warmup, opts.phase)
@@ -177,12 +224,23 @@ routes:
 				results[d][target] = append(results[d][target], r)
 			}
 		}
+		// Ratios within the round, as they come: the medians below are taken over these.
+		fmt.Println(roundLine(round, results))
 	}
 	client.CloseIdleConnections()
+	// Resident memory: the peak under load, and what is left once the proxies have been
+	// idle for a while.
+	time.Sleep(opts.idle)
+	for _, c := range mem {
+		c.rssPeak, c.rssIdle = procHWM(c.cmd.Process.Pid), procRSS(c.cmd.Process.Pid)
+	}
 
 	// Stop mtguard cleanly (the store is closed, every queued outcome committed), then check
 	// that what it answered was recorded.
 	mtg.stop(b)
+	for _, c := range pipes {
+		c.stop(b)
+	}
 	bare.stop(b)
 	if durable != nil {
 		durable.stop(b)
@@ -203,6 +261,7 @@ routes:
 	// On standard output, not through b.Log: testing keeps only the first ten lines a
 	// benchmark logs.
 	fmt.Println(s.table(opts, fsType(dir), rec))
+	fmt.Println(s.pipelineTable(opts, mem))
 }
 
 // TestBenchChild is not a test: it is the bare proxy or the durable reference, the processes
@@ -320,6 +379,9 @@ type benchOptions struct {
 	rounds, clients            int
 	dir, cpus, baseline        string
 	logLevel, profile          string
+	idle                       time.Duration
+	before                     string   // MTGUARD_BENCH_BEFORE
+	targets                    []string // nil: all
 }
 
 func benchOptionsFromEnv(b *testing.B) benchOptions {
@@ -355,6 +417,9 @@ func benchOptionsFromEnv(b *testing.B) benchOptions {
 		dir:         os.Getenv(envBenchDir),
 		cpus:        os.Getenv(envBenchCPUs),
 		baseline:    os.Getenv(envBenchBaseline),
+		idle:        dur(envBenchIdle, 12*time.Second),
+		before:      os.Getenv(envBenchBefore),
+		targets:     targetList(os.Getenv(envBenchTargets)),
 		logLevel:    cmp.Or(os.Getenv(envBenchLogLevel), "warn"),
 		profile:     os.Getenv(envBenchProfile),
 	}
@@ -372,6 +437,8 @@ type benchChildProc struct {
 	// profiled is set for an mtguard built with the profiling file (see profileOverlay): it
 	// writes its profiles on SIGUSR1, before it is stopped.
 	profiled bool
+	// Resident memory in bytes: at rest after start, peak (VmHWM), at rest after the load.
+	rssStart, rssPeak, rssIdle int64
 }
 
 // testChildArgs re-execute this test binary as a child: TestBenchChild alone, no time limit.
@@ -489,14 +556,27 @@ func (c *cappedBuffer) String() string {
 // machine with the proxies under test.
 type fakeVendor struct {
 	*httptest.Server
-	delay atomic.Int64 // nanoseconds to wait before answering
+	delay  atomic.Int64 // nanoseconds to wait before answering
+	answer []byte
+	// twin is another fake vendor (one with another answer) whose delay follows this one's.
+	twin *fakeVendor
+}
+
+// setDelay sets the think time of v and of its twin.
+func (v *fakeVendor) setDelay(d time.Duration) {
+	for ; v != nil; v = v.twin {
+		v.delay.Store(int64(d))
+	}
 }
 
 // vendorAnswer is the shape of HubSpot's answer to POST /crm/v3/objects/contacts.
 var vendorAnswer = []byte(`{"id":"51","properties":{"createdate":"2025-06-02T09:14:07.052Z","hs_object_id":"51","lastmodifieddate":"2025-06-02T09:14:07.052Z"},"createdAt":"2025-06-02T09:14:07.052Z","updatedAt":"2025-06-02T09:14:07.052Z","archived":false}`)
 
-func newFakeVendor() *fakeVendor {
-	v := &fakeVendor{}
+func newFakeVendor() *fakeVendor { return newFakeVendorAnswering(vendorAnswer) }
+
+// newFakeVendorAnswering returns a fake vendor that answers every call with answer.
+func newFakeVendorAnswering(answer []byte) *fakeVendor {
+	v := &fakeVendor{answer: answer}
 	v.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
 		if d := time.Duration(v.delay.Load()); d > 0 {
@@ -504,7 +584,7 @@ func newFakeVendor() *fakeVendor {
 		}
 		w.Header().Set("Content-Type", "application/json;charset=utf-8")
 		w.WriteHeader(http.StatusCreated)
-		w.Write(vendorAnswer)
+		w.Write(v.answer)
 	}))
 	return v
 }
@@ -567,19 +647,32 @@ const sampleEvery = 499
 
 // phaseResult is one target's measured window.
 type phaseResult struct {
-	window   time.Duration   // between the two CPU readings
-	lat      []time.Duration // calls completed in the window, sorted
-	proxy    time.Duration   // the proxy child's CPU time in the window; 0 for direct
-	loadCPU  time.Duration   // this process's CPU time (clients and fake vendor) in the window
-	hostCPU  time.Duration   // the whole machine's busy time in the window, steal included
-	errs     int             // failed calls, warm-up included
-	firstErr string          // the first failure, for messages
+	window time.Duration   // between the two CPU readings
+	lat    []time.Duration // calls completed in the window, sorted
+	proxy  time.Duration   // the proxy child's CPU time in the window; 0 for direct
+	// whole is the proxy's CPU time from before the warm-up until it was quiet again after
+	// the load stopped (background commits, GC and all), and answered the calls of the whole
+	// phase, warm-up included: whole/answered is the CPU per call of the whole process.
+	whole    time.Duration
+	answered int
+	loadCPU  time.Duration // this process's CPU time (clients and fake vendor) in the window
+	hostCPU  time.Duration // the whole machine's busy time in the window, steal included
+	errs     int           // failed calls, warm-up included
+	firstErr string        // the first failure, for messages
 }
 
 func (r phaseResult) rps() float64 { return float64(len(r.lat)) / r.window.Seconds() }
 
-// cpuPerCall is the proxy's CPU time per completed call, in µs.
+// cpuPerCall is the proxy process's whole CPU time per answered call, in µs: everything it
+// did from the start of the warm-up until it was quiet after the load (see phaseResult.whole).
 func (r phaseResult) cpuPerCall() float64 {
+	return float64(r.whole.Microseconds()) / float64(max(r.answered, 1))
+}
+
+// windowCPUPerCall is the proxy's CPU time inside the measured window per call completed in
+// it: what the benchmark reported before it counted the whole process. Work a call leaves
+// for later (a bbolt commit, a GC cycle) after the window is not in it.
+func (r phaseResult) windowCPUPerCall() float64 {
 	return float64(r.proxy.Microseconds()) / float64(len(r.lat))
 }
 
@@ -615,7 +708,9 @@ type completion struct {
 
 // phase runs the clients against url for warmup+dur and measures the last dur: calls that
 // completed between the two CPU readings, and the CPU time of pid (0: none) over it.
-func (g *loadGen) phase(target, url string, pid int, warmup, dur time.Duration) phaseResult {
+func (g *loadGen) phase(target, url string, pids []int, warmup, dur time.Duration) phaseResult {
+	quiet(pids) // what the proxy still did for the last phase is not this one's
+	w0 := procCPU(pids...)
 	start := time.Now()
 	stopAt := start.Add(warmup + dur)
 	done := make([][]completion, g.clients)
@@ -638,11 +733,14 @@ func (g *loadGen) phase(target, url string, pid int, warmup, dur time.Duration) 
 					continue
 				}
 				done[c] = append(done[c], completion{end: end, lat: end.Sub(begin)})
-				if target == "mtguard" {
+				if isMtguard(target) {
 					if id == "" {
 						errs.Add(1)
 						msg := "answer without " + proxy.HeaderID
 						firstErr.CompareAndSwap(nil, &msg)
+						continue
+					}
+					if target != "mtguard" {
 						continue
 					}
 					g.mtguardOK.Add(1)
@@ -656,12 +754,17 @@ func (g *loadGen) phase(target, url string, pid int, warmup, dur time.Duration) 
 		})
 	}
 	time.Sleep(time.Until(start.Add(warmup)))
-	t0, p0, l0, h0 := time.Now(), procCPU(pid), selfCPU(), hostCPU()
+	t0, p0, l0, h0 := time.Now(), procCPU(pids...), selfCPU(), hostCPU()
 	time.Sleep(time.Until(stopAt))
-	t1, p1, l1, h1 := time.Now(), procCPU(pid), selfCPU(), hostCPU()
+	t1, p1, l1, h1 := time.Now(), procCPU(pids...), selfCPU(), hostCPU()
 	wg.Wait()
+	quiet(pids)
+	w1 := procCPU(pids...)
 
-	r := phaseResult{window: t1.Sub(t0), proxy: p1 - p0, loadCPU: l1 - l0, hostCPU: h1 - h0, errs: int(errs.Load())}
+	r := phaseResult{window: t1.Sub(t0), proxy: p1 - p0, loadCPU: l1 - l0, hostCPU: h1 - h0, errs: int(errs.Load()), whole: w1 - w0}
+	for _, cs := range done {
+		r.answered += len(cs)
+	}
 	if p := firstErr.Load(); p != nil {
 		r.firstErr = *p
 	}
@@ -712,9 +815,17 @@ func (g *loadGen) sampled() []sampledCall {
 // architecture Go supports (sysconf(_SC_CLK_TCK)).
 const userHZ = 100
 
-// procCPU returns the user+system CPU time pid has used (all its threads), 0 for pid 0.
-// Its resolution is 10 ms, small beside the seconds of CPU a phase uses.
-func procCPU(pid int) time.Duration {
+// procCPU returns the user+system CPU time the pids have used (all their threads), 0 for
+// none. Its resolution is 10 ms, small beside the seconds of CPU a phase uses.
+func procCPU(pids ...int) time.Duration {
+	var sum time.Duration
+	for _, pid := range pids {
+		sum += procCPU1(pid)
+	}
+	return sum
+}
+
+func procCPU1(pid int) time.Duration {
 	if pid == 0 {
 		return 0
 	}
@@ -901,6 +1012,14 @@ func summarize(results []map[string][]phaseResult) benchSummary {
 	if s.hasDurable() {
 		s.metrics = append(s.metrics, metric{"durable_p99_added_ms", s.durableAdded}, metric{"p99_over_durable_ms", s.overDurable})
 	}
+	for _, t := range []string{"nginx", "full", "findings"} {
+		if len(fast[t]) > 0 {
+			s.metrics = append(s.metrics, metric{"tput_ratio_" + t, paired(fast, t, "bare", tput)}, metric{"cpu_ratio_" + t, paired(fast, t, "bare", cpu)})
+		}
+		if len(slow[t]) > 0 {
+			s.metrics = append(s.metrics, metric{"p99_added_ms_" + t, paired(slow, t, "direct", p99)})
+		}
+	}
 	for _, t := range benchTargets {
 		if len(fast[t]) == 0 {
 			continue
@@ -966,7 +1085,9 @@ func (s benchSummary) table(opts benchOptions, fs string, rec recording) string 
 			}
 			cpu := "-"
 			if t != "direct" {
-				cpu = fmt.Sprintf("%.0f", med(rs, phaseResult.cpuPerCall))
+				// The whole process's, and in brackets the measured window's alone (what this
+				// benchmark reported before 2026-12: see phaseResult.windowCPUPerCall).
+				cpu = fmt.Sprintf("%.0f (%.0f)", med(rs, phaseResult.cpuPerCall), med(rs, phaseResult.windowCPUPerCall))
 			}
 			label := t
 			if t == "bare" && opts.baseline != "" {
@@ -994,9 +1115,9 @@ func (s benchSummary) table(opts benchOptions, fs string, rec recording) string 
 		against = "baseline"
 		ratioVerdict = func(bool) string { return "not judged against a baseline" }
 	}
-	fmt.Fprintf(&b, "mtguard/"+against+", vendor 0s: throughput %.2f× (budget ≥ 0.75×: %s), CPU/call %.2f× (≤ 1.40×: %s); vendor %v: %.2f×, %.2f×. "+
+	fmt.Fprintf(&b, "mtguard/"+against+", vendor 0s: throughput %.2f× (budget ≥ 0.90×: %s), CPU/call %.2f× (≤ 1.30×: %s); vendor %v: %.2f×, %.2f×. "+
 		"mtguard-direct, vendor %v: p50 %+.2f ms, p99 %+.2f ms (≤ 5 ms: %s); p99 mtguard-"+against+" %+.2f ms",
-		s.tput, ratioVerdict(s.tput >= 0.75), s.cpu, ratioVerdict(s.cpu <= 1.40), opts.vendorDelay, s.tputSlow, s.cpuSlow,
+		s.tput, ratioVerdict(s.tput >= 0.90), s.cpu, ratioVerdict(s.cpu <= 1.30), opts.vendorDelay, s.tputSlow, s.cpuSlow,
 		opts.vendorDelay, s.p50Added, s.p99Added, verdict(s.p99Added <= 5), s.p99OverBare)
 	fmt.Fprintf(&b, "\np99 over direct calls, vendor %v: %s %+.2f ms", opts.vendorDelay, against, s.bareAdded)
 	if s.hasDurable() {

@@ -57,6 +57,12 @@ var built struct {
 func buildMtguard(tb testing.TB, profileDir string) mtguardBinary {
 	tb.Helper()
 	built.once.Do(func() {
+		if prebuilt := os.Getenv(envBenchBin); prebuilt != "" {
+			// Another build measured with this harness (its figures beside this build's in a
+			// separate run): it is not profiled.
+			built.bin = mtguardBinary{path: prebuilt}
+			return
+		}
 		goTool, err := exec.LookPath("go")
 		if err != nil {
 			built.skip = "the go tool is not on PATH: the benchmark builds the mtguard binary with go build"
@@ -140,7 +146,11 @@ func init() {
 	if dir == "" {
 		return
 	}
-	f, err := os.Create(filepath.Join(dir, "mtguard.cpu.pprof"))
+	name := os.Getenv("` + envBenchProfileName + `")
+	if name == "" {
+		name = "mtguard"
+	}
+	f, err := os.Create(filepath.Join(dir, name+".cpu.pprof"))
 	if err == nil {
 		err = pprof.StartCPUProfile(f)
 	}
@@ -156,7 +166,7 @@ func init() {
 		err := f.Close()
 		if err == nil {
 			var af *os.File
-			if af, err = os.Create(filepath.Join(dir, "mtguard.allocs.pprof")); err == nil {
+			if af, err = os.Create(filepath.Join(dir, name+".allocs.pprof")); err == nil {
 				err = pprof.Lookup("allocs").WriteTo(af, 0)
 				af.Close()
 			}

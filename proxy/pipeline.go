@@ -373,6 +373,14 @@ func (p *Pipeline) capture(h http.Header, body []byte, parsed schemas.Body, size
 // captureWith is capture that adds the secret values it found to found; each is scrubbed from
 // the whole message (a header's token echoed in the body).
 func (p *Pipeline) captureWith(h http.Header, body []byte, parsed schemas.Body, size int64, secret *bool, found *secretSet) txn.Message {
+	m := p.captureUnscrubbed(h, body, parsed, size, secret, found)
+	scrubMessage(&m, found.forms())
+	return m
+}
+
+// captureUnscrubbed is captureWith without the last step, the scrub of found's values from
+// the message, for a caller that scrubs it itself with more values (sealRequest).
+func (p *Pipeline) captureUnscrubbed(h http.Header, body []byte, parsed schemas.Body, size int64, secret *bool, found *secretSet) txn.Message {
 	red := p.cfg.Redactor
 	m := txn.Message{Headers: red.header(h, found), ContentType: h.Get("Content-Type"), Size: size}
 	if int64(len(body)) > p.cfg.CaptureBody {
@@ -393,8 +401,11 @@ func (p *Pipeline) captureWith(h http.Header, body []byte, parsed schemas.Body, 
 			return m
 		}
 		body = red.redactText(body, found)
-	case secret == nil || *secret:
+	case secret == nil:
 		body = red.body(body, parsed, m.ContentType, found)
+	case *secret:
+		// The scan saw a secret field: the byte search for one would only say so again.
+		body = red.redactBody(body, parsed, m.ContentType, found)
 	}
 	if utf8.Valid(body) {
 		m.Body = string(body)
@@ -402,7 +413,6 @@ func (p *Pipeline) captureWith(h http.Header, body []byte, parsed schemas.Body, 
 		m.Body = base64.StdEncoding.EncodeToString(body)
 		m.BodyEncoding = "base64"
 	}
-	scrubMessage(&m, found.forms())
 	return m
 }
 

@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"bytes"
-	"encoding/json"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -209,7 +208,14 @@ func (r *Redactor) body(raw []byte, parsed schemas.Body, contentType string, fou
 	if !r.mayHoldSecret(raw) {
 		return raw
 	}
-	if parsed.Kind == "" {
+	return r.redactBody(raw, parsed, contentType, found)
+}
+
+// redactBody is body for a body already known to hold a secret field (a scan found one), or
+// one mayHoldSecret let through.
+func (r *Redactor) redactBody(raw []byte, parsed schemas.Body, contentType string, found *secretSet) []byte {
+	owned := parsed.Kind == "" // a tree parsed here, which nothing else reads: redact it in place
+	if owned {
 		parsed = schemas.ParseBody(contentType, raw)
 	}
 	switch {
@@ -223,11 +229,16 @@ func (r *Redactor) body(raw []byte, parsed schemas.Body, contentType string, fou
 		}
 		return []byte(f.Encode())
 	case parsed.JSON != nil:
-		red, changed := r.redactJSON(parsed.JSON, found)
+		red, changed := parsed.JSON, false
+		if owned {
+			changed = r.redactJSONInPlace(parsed.JSON, found)
+		} else {
+			red, changed = r.redactJSON(parsed.JSON, found)
+		}
 		if !changed {
 			return raw
 		}
-		b, err := json.Marshal(red)
+		b, err := marshalTree(red)
 		if err != nil {
 			return []byte(`"[body redacted: could not re-encode]"`)
 		}
@@ -287,6 +298,29 @@ func (r *Redactor) jsonHasSecret(v any, depth int) bool {
 		}
 	}
 	return false
+}
+
+// redactJSONInPlace is redactJSON for a tree nobody else reads: it replaces the secret fields'
+// values in v itself, without copying it, and reports whether it replaced any.
+func (r *Redactor) redactJSONInPlace(v any, found *secretSet) bool {
+	changed := false
+	switch t := v.(type) {
+	case map[string]any:
+		for k, el := range t {
+			if r.secretName(kindField, k) {
+				found.addJSON(el)
+				t[k] = Redacted
+				changed = true
+				continue
+			}
+			changed = r.redactJSONInPlace(el, found) || changed
+		}
+	case []any:
+		for _, el := range t {
+			changed = r.redactJSONInPlace(el, found) || changed
+		}
+	}
+	return changed
 }
 
 // redactJSON returns a copy of v with secret fields replaced, adding their values to found;

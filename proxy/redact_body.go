@@ -27,6 +27,10 @@ const minScrubLen = 8
 // its body, in a header) does not put it in the log. A nil *secretSet collects nothing.
 type secretSet struct {
 	vals []string
+	// cached is forms() of vals, valid while fresh: a call's secrets are scrubbed from its
+	// request, its provisional result and its final result, and each needs every form.
+	cached []string
+	fresh  bool
 }
 
 // add records v, if it is long enough to be hunted down safely.
@@ -39,6 +43,7 @@ func (s *secretSet) add(v string) {
 		return
 	}
 	s.vals = append(s.vals, v)
+	s.fresh = false
 }
 
 // addCredential records a header value and the parts a vendor may echo on their own: the
@@ -101,6 +106,12 @@ func (s *secretSet) empty() bool { return s == nil || len(s.vals) == 0 }
 // "Bearer <token>" is replaced before the token inside it: as they are, percent-encoded (in
 // a URL), and JSON-escaped (in a body, "/" also as "\/").
 func (s *secretSet) forms() []string {
+	if s == nil {
+		return nil
+	}
+	if s.fresh {
+		return s.cached
+	}
 	var out []string
 	for _, v := range s.vals {
 		b, _ := json.Marshal(v)
@@ -112,6 +123,7 @@ func (s *secretSet) forms() []string {
 		}
 	}
 	slices.SortStableFunc(out, func(a, b string) int { return len(b) - len(a) })
+	s.cached, s.fresh = out, true
 	return out
 }
 

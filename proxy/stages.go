@@ -174,7 +174,9 @@ func (f *flight) scanRequest() {
 		stored = int64(len(body)) // whole once decoded: only capture_body cuts it
 	}
 	found := &secretSet{}
-	tx.Request = f.p.captureWith(req.Header, body, parsed, stored, secret, found)
+	// sealRequest scrubs the request of found's values, with those of the query and the
+	// route's credential added.
+	tx.Request = f.p.captureUnscrubbed(req.Header, body, parsed, stored, secret, found)
 	// A body of unknown length over max_body was read only to max_body + 1 bytes.
 	tx.Request.SizeAtLeast = f.tooLarge && req.ContentLength < 0
 	tx.Request.Trailers = f.p.trailers(req.Trailer)

@@ -7,7 +7,7 @@ import (
 )
 
 // Query selects transactions. Zero fields do not filter. At most one index is used (record key,
-// then route, then finding, then outcome); the remaining filters are applied to the
+// then finding, then route, then outcome); the remaining filters are applied to the
 // transactions it yields.
 type Query struct {
 	RecordKey string      // normalised record key, e.g. a lower-cased email
@@ -26,6 +26,11 @@ type Query struct {
 	Ascending bool
 	// StatusClass, from 1 to 5, selects every status of that hundred (4 is 400 to 499).
 	StatusClass int
+	// Summary leaves out the request and the response (headers, bodies, trailers) of each
+	// transaction: a reader of outcomes, timings, record keys and findings (the alert engine
+	// at start) does not pay for decoding every body. Sealed messages are not opened either,
+	// so a call whose messages cannot be opened carries no store.undecryptable finding here.
+	Summary bool
 }
 
 // Page is one page of a Query's results.

@@ -106,10 +106,13 @@ func (s *Store) Query(ctx context.Context, q Query) (Page, error) {
 	switch {
 	case q.RecordKey != "":
 		bucket, prefix = bucketIdxRecord, indexKey(q.RecordKey, "")
+	case q.Finding != "":
+		// Before the route's: a finding marks few of a route's calls, and the route is
+		// checked on each (matches). A route's index would decode every call of the route
+		// to find them: seconds at the alert engine's start on a large log.
+		bucket, prefix = bucketIdxFinding, indexKey(q.Finding, "")
 	case q.Route != "":
 		bucket, prefix = bucketIdxRoute, indexKey(q.Route, "")
-	case q.Finding != "":
-		bucket, prefix = bucketIdxFinding, indexKey(q.Finding, "")
 	case q.Outcome == txn.OutcomePending:
 		bucket = bucketPending
 	case q.Outcome != "":
@@ -163,7 +166,14 @@ func (s *Store) Query(ctx context.Context, q Query) (Page, error) {
 				page.Next = string(last)
 				return nil
 			}
-			tx, ok, err := loadOpen(btx, id, s.keys)
+			var tx txn.Transaction
+			var ok bool
+			var err error
+			if q.Summary {
+				tx, ok, err = loadSummary(btx, id)
+			} else {
+				tx, ok, err = loadOpen(btx, id, s.keys)
+			}
 			if err != nil {
 				return err
 			}
