@@ -215,7 +215,7 @@ func BenchmarkProxyBackends(b *testing.B) {
 		for round := range opts.rounds {
 			for i := range targets {
 				t := targets[(i+round)%len(targets)]
-				r := load.phase(t, urls[t], pids[t], opts.warmup, opts.phase)
+				r := load.phase(t, urls[t], []int{pids[t]}, opts.warmup, opts.phase)
 				if r.errs > 0 {
 					b.Errorf("%s, vendor %v: %d calls failed; first: %s", t, delay, r.errs, r.firstErr)
 				}
