@@ -59,6 +59,8 @@ type Preset struct {
 	// Base is the generic preset whose rules run after this one's; nil for the generic preset
 	// itself and for routes without a preset.
 	Base *Preset
+	// Delivery is what the vendor documents about resending each operation (delivery.go).
+	Delivery []DeliveryOp
 }
 
 // Limits are a vendor's documented rate limits, kept as data for the throttler.

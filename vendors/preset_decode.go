@@ -16,7 +16,7 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-var presetKeys = []string{"name", "title", "docs", "upstream", "record_keys", "expiring_within", "limits", "limit_headers", "versions", "auth", "limit_signals", "outcomes"}
+var presetKeys = []string{"name", "title", "docs", "upstream", "record_keys", "expiring_within", "limits", "limit_headers", "versions", "auth", "limit_signals", "outcomes", "delivery"}
 
 var limitsKeys = []string{"doc", "windows", "quota", "concurrency"}
 
@@ -84,6 +84,7 @@ func DecodePreset(src []byte) (*Preset, Problems) {
 	p.Auth = r.rules(m.Get("auth"), "auth")
 	p.LimitSignals = r.rules(m.Get("limit_signals"), "limit_signals")
 	p.Outcomes = r.rules(m.Get("outcomes"), "outcomes")
+	p.Delivery = r.deliveryOps(m.Get("delivery"), "delivery")
 	// One name per rule across the three lists, so a route override is unambiguous.
 	seen := map[string]bool{}
 	for _, l := range [][]Rule{p.Auth, p.LimitSignals, p.Outcomes} {
