@@ -40,6 +40,7 @@ type server struct {
 	forward   *forwardListener // nil when forward mode is off
 	acme      []*acmeCerts     // the listeners whose certificate comes from an ACME CA
 	alerts    *alerting
+	queue     *deliveries // the delivery queue (deliveries.go); nil without a route that has one
 	log       zerolog.Logger
 	stopping  atomic.Bool
 	errs      chan error
@@ -75,12 +76,14 @@ func startServer(ctx context.Context, cfg *config.Config, getenv func(string) st
 		return nil, err
 	}
 	s := &server{cfg: cfg, store: st, alerts: alerts, log: log, errs: make(chan error, 3)}
+	s.queue = newDeliveries(cfg, st, alerts, log)
 	groups, err := s.buildPipeline(sec, limits)
 	if err != nil {
 		st.Close()
 		return nil, err
 	}
 	reverse := proxy.NewProxy(sec.routes, s.pipeline, log)
+	s.queue.use(reverse)
 	writeTimeout := readTimeout + longestCall(sec.routes, groups)
 	s.data = newHTTPServer(reverse, writeTimeout)
 	s.admin = newHTTPServer(inspect.NewServer(inspect.ServerConfig{
@@ -97,6 +100,7 @@ func startServer(ctx context.Context, cfg *config.Config, getenv func(string) st
 		Version:      version,
 		Reservations: st,
 		ReplayHold:   replayHold(sec.routes, groups),
+		Deliveries:   s.queue.api(),
 	}), adminWriteTimeout)
 	if err := s.listen(sec, writeTimeout); err != nil {
 		st.Close()
@@ -229,7 +233,7 @@ func (s *server) buildPipeline(sec secrets, limits *limiterView) ([]proxy.LimitG
 		return nil, fmt.Errorf("limits: %w", err)
 	}
 	s.pipeline, err = proxy.NewPipeline(proxy.PipelineConfig{
-		Recorder:           s.store,
+		Recorder:           s.queue.recorder(s.store),
 		Transport:          sec.transport,
 		MaxBody:            s.cfg.Store.MaxBody,
 		CaptureBody:        s.cfg.Store.CaptureBody,
@@ -239,6 +243,7 @@ func (s *server) buildPipeline(sec secrets, limits *limiterView) ([]proxy.LimitG
 		Logger:             s.log,
 		Limiter:            limits.l,
 		WriteIdleTimeout:   writeIdleTimeout,
+		Queue:              s.queue.enqueuer(),
 	})
 	return groups, err
 }
@@ -316,6 +321,7 @@ func (s *server) launch(ctx context.Context) {
 		go a.warm()
 	}
 	s.forward.start(s.errs)
+	s.queue.run(bg)
 	retention := s.cfg.Store.Retention
 	go s.store.RunRetention(bg, retention, retentionEvery, func(n int, err error) {
 		if err != nil {
@@ -370,6 +376,7 @@ func (s *server) shutdown() error {
 		err = ferr
 	}
 	s.cancel()
+	s.queue.wait() // its attempts are recorded before the store closes
 	s.alerts.close()
 	if cerr := s.store.Close(); err == nil {
 		err = cerr
@@ -434,7 +441,7 @@ func proxyRoutes(rcs []config.Route, getenv func(string) string) ([]proxy.Route,
 			}
 		}
 		out = append(out, proxy.Route{Name: rc.Name, Prefix: rc.Prefix, Host: rc.Host, Upstream: u, Owner: rc.Owner, RecordKeys: keys, Timeout: rc.Timeout, Checks: checks, Auth: auth, LimitGroup: rc.LimitGroup(),
-			Callers: proxyCallers(rc.Callers, getenv)})
+			Callers: proxyCallers(rc.Callers, getenv), Queue: queueAnswer(rc.Delivery)})
 	}
 	return out, nil
 }

@@ -70,6 +70,8 @@ type ServerConfig struct {
 	Metrics http.Handler
 	// Limits serves GET /api/limits. If nil, it is not served.
 	Limits Limits
+	// Deliveries serves the delivery queue (deliveries.go). If nil, it is not served.
+	Deliveries Deliveries
 	// Now is the clock that relative times such as since=24h count back from.
 	// If nil, time.Now is used.
 	Now func() time.Time
@@ -91,6 +93,8 @@ type server struct {
 	limitsSrc Limits
 	// auditLog is nil without one.
 	auditLog AuditLog
+	// deliveries is nil without a delivery queue.
+	deliveries Deliveries
 }
 
 // NewServer returns the admin API handler: the transaction log under /api/ and the health
@@ -187,6 +191,10 @@ func (s *server) surface(cfg ServerConfig) []endpoint {
 			endpoint{"GET /api/limits", api, s.limits},
 			endpoint{"/api/limits", api, s.methodNotAllowed},
 		)
+	}
+	if cfg.Deliveries != nil {
+		s.deliveries = cfg.Deliveries
+		eps = append(eps, s.deliveryEndpoints()...)
 	}
 	if cfg.AuditLog != nil {
 		// The audit log is the check on what operators and admins did, and tells where each

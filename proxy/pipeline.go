@@ -81,6 +81,9 @@ type PipelineConfig struct {
 	// vendor sends it, and a tool that stops reading is cut off (client.stalled). If zero,
 	// DefaultWriteIdleTimeout.
 	WriteIdleTimeout time.Duration
+	// Queue takes the calls of routes in store-and-forward mode (Route.Queue); nil sends
+	// every call inline.
+	Queue Enqueuer
 }
 
 // Pipeline is the per-call logic shared by every front end: bound and parse the body, extract
@@ -192,6 +195,9 @@ func (p *Pipeline) RoundTrip(req *http.Request) (*http.Response, error) {
 		return s.resp, s.err
 	}
 	if s := f.recordIntent(); s != nil {
+		return s.resp, s.err
+	}
+	if s := f.queue(); s != nil {
 		return s.resp, s.err
 	}
 	if s := f.acquireBudget(); s != nil {

@@ -47,6 +47,10 @@ type Delivery struct {
 	// Source is how it entered the queue: "queue" (accepted in queue mode) or "redeliver"
 	// (an inline call that failed, picked up by redeliver: auto).
 	Source string `json:"source,omitempty"`
+	// RetriedAt and RetriedBy say when and by whom a person last asked for it to be sent again
+	// (mtguard deliveries retry): attempts and give_up_after count afresh from then.
+	RetriedAt time.Time `json:"retried_at,omitzero"`
+	RetriedBy string    `json:"retried_by,omitempty"`
 }
 
 // DeliveryAttempt is one try. It is recorded (At set, TxID empty) before the call leaves, and
@@ -57,8 +61,6 @@ type DeliveryAttempt struct {
 	Outcome string    `json:"outcome,omitempty"`
 	Status  int       `json:"status,omitempty"`
 	Error   string    `json:"error,omitempty"`
-	// Actor is who asked for it, for a retry a person asked for.
-	Actor string `json:"actor,omitempty"`
 }
 
 // ErrDeliveryExists is returned by Enqueue for a call already in the queue.
