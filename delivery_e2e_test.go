@@ -1,0 +1,278 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mtguard/mtguard/inspect"
+	"github.com/mtguard/mtguard/store"
+)
+
+// orderVendor is a fake vendor that takes leads ({"email", "seq"}) and remembers, per email,
+// the sequence numbers in the order they arrived and when each call arrived.
+type orderVendor struct {
+	mu       sync.Mutex
+	got      map[string][]int // email -> seqs in arrival order
+	arrivals []time.Time
+	status   int // answered; 0 means 200
+	// idempotency dedups on the Idempotency-Key header, as vendors that honour it do.
+	keys map[string]bool
+}
+
+func newOrderVendor() *orderVendor {
+	return &orderVendor{got: map[string][]int{}, keys: map[string]bool{}}
+}
+
+func (v *orderVendor) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var lead struct {
+		Email string `json:"email"`
+		Seq   int    `json:"seq"`
+	}
+	b, _ := io.ReadAll(r.Body)
+	if err := json.Unmarshal(b, &lead); err != nil {
+		http.Error(w, "bad json", http.StatusBadRequest)
+		return
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.arrivals = append(v.arrivals, time.Now())
+	if v.status != 0 {
+		w.WriteHeader(v.status)
+		return
+	}
+	v.got[lead.Email] = append(v.got[lead.Email], lead.Seq)
+	w.Header().Set("Content-Type", "application/json")
+	fmt.Fprintf(w, `{"ok": true}`)
+}
+
+func (v *orderVendor) total() int {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	n := 0
+	for _, s := range v.got {
+		n += len(s)
+	}
+	return n
+}
+
+// switchableVendor serves h on a fixed loopback address that can be taken down (connections
+// refused, as from a vendor that is down) and brought back.
+type switchableVendor struct {
+	addr string
+	h    http.Handler
+	srv  *httptest.Server
+}
+
+func newSwitchableVendor(t *testing.T, h http.Handler) *switchableVendor {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	v := &switchableVendor{addr: addr, h: h}
+	t.Cleanup(v.down)
+	return v
+}
+
+func (v *switchableVendor) up(t *testing.T) {
+	t.Helper()
+	var ln net.Listener
+	var err error
+	for range 50 { // the port was ours a moment ago; the kernel may need a moment to free it
+		if ln, err = net.Listen("tcp", v.addr); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("vendor up: %v", err)
+	}
+	v.srv = httptest.NewUnstartedServer(v.h)
+	v.srv.Listener = ln
+	v.srv.Start()
+}
+
+func (v *switchableVendor) down() {
+	if v.srv != nil {
+		v.srv.Close()
+		v.srv = nil
+	}
+}
+
+func (v *switchableVendor) url() string { return "http://" + v.addr }
+
+// postLead sends one lead through mtguard and returns the status and X-Mtguard-Id.
+func postLead(t *testing.T, base, email string, seq int) (int, string) {
+	t.Helper()
+	resp, err := http.Post(base, "application/json", strings.NewReader(fmt.Sprintf(`{"email": %q, "seq": %d}`, email, seq)))
+	if err != nil {
+		t.Fatalf("post: %v", err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, resp.Header.Get("X-Mtguard-Id")
+}
+
+// listDeliveries reads GET /api/deliveries.
+func listDeliveries(t *testing.T, in *instance, query string) []store.Delivery {
+	t.Helper()
+	resp, err := http.Get(in.admin + "/api/deliveries" + query)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("GET /api/deliveries: %d %s", resp.StatusCode, b)
+	}
+	var rep inspect.DeliveriesReport
+	if err := json.NewDecoder(resp.Body).Decode(&rep); err != nil {
+		t.Fatal(err)
+	}
+	return rep.Deliveries
+}
+
+// deliveryWait polls cond until it holds or the deadline passes.
+func deliveryWait(t *testing.T, what string, within time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", within, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+const queueRouteConfig = `
+listen: 127.0.0.1:0
+admin:
+  listen: 127.0.0.1:0
+store:
+  path: ./mtguard.db
+routes:
+  - name: leads
+    prefix: /leads
+    upstream: %s
+    owner: ops@example.com
+    record_keys: [email]
+    timeout: 2s
+%s
+    delivery:
+      mode: queue
+      accept: {status: 202, body: '{"queued": true, "id": "{id}"}'}
+      retry: {on: [unreachable, timeout, 429, 5xx], attempts: 1000, backoff: 20ms..200ms, jitter: false}
+      give_up_after: 1h
+`
+
+// TestDeliveryQueueVendorDown: with the vendor down (connections refused) under steady load,
+// every call is accepted at once; once the vendor is back, each is delivered exactly once, and
+// the calls of one record key arrive in the order the tool made them. The vendor's outage is
+// compressed from the issue's 60 s to the time the load takes, with backoffs in milliseconds.
+func TestDeliveryQueueVendorDown(t *testing.T) {
+	vendor := newOrderVendor()
+	sv := newSwitchableVendor(t, vendor)
+	in := startMtguard(t, fmt.Sprintf(queueRouteConfig, sv.url(), ""), nil)
+
+	const keys, perKey = 8, 12
+	ids := map[string]bool{}
+	for seq := range perKey {
+		for k := range keys {
+			status, id := postLead(t, in.proxy+"/leads/v1/leads", fmt.Sprintf("lead%d@example.com", k), seq)
+			if status != http.StatusAccepted || id == "" {
+				t.Fatalf("call %d/%d answered %d (id %q), want 202 with an id", k, seq, status, id)
+			}
+			ids[id] = true
+		}
+	}
+	// While the vendor is down, every call waits in the queue with its last error.
+	deliveryWait(t, "attempts to fail while the vendor is down", 10*time.Second, func() bool {
+		ds := listDeliveries(t, in, "?route=leads&state=retrying")
+		return len(ds) > 0 && strings.Contains(ds[0].LastError, "unreachable")
+	})
+	if n := vendor.total(); n != 0 {
+		t.Fatalf("the vendor is down but received %d calls", n)
+	}
+
+	sv.up(t)
+	deliveryWait(t, "every accepted call to be delivered", 30*time.Second, func() bool { return vendor.total() >= keys*perKey })
+	deliveryWait(t, "the queue to empty", 10*time.Second, func() bool { return len(listDeliveries(t, in, "")) == 0 })
+
+	vendor.mu.Lock()
+	defer vendor.mu.Unlock()
+	for k := range keys {
+		email := fmt.Sprintf("lead%d@example.com", k)
+		got := vendor.got[email]
+		want := make([]int, perKey)
+		for i := range want {
+			want[i] = i
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: the vendor got seqs %v, want each of 0..%d exactly once, in order", email, got, perKey-1)
+		}
+	}
+	if len(ids) != keys*perKey {
+		t.Errorf("%d distinct ids for %d calls", len(ids), keys*perKey)
+	}
+	// The accepted call is recorded queued, its attempts as replays of it.
+	out, err := in.cli(t, nil, "log", "--route", "leads", "--outcome", "queued", "--limit", "1000", "--json")
+	if err != nil {
+		t.Fatalf("log: %v\n%s", err, out)
+	}
+	if n := strings.Count(out, `"outcome": "queued"`) + strings.Count(out, `"outcome":"queued"`); n != keys*perKey {
+		t.Errorf("log --outcome queued lists %d calls, want %d", n, keys*perKey)
+	}
+}
+
+// TestDeliveryQueueBurst: a burst of ten times a vendor's limit, in queue mode, is accepted at
+// once and delivered whole without the vendor ever seeing more than its limit in any window.
+func TestDeliveryQueueBurst(t *testing.T) {
+	vendor := newOrderVendor()
+	sv := newSwitchableVendor(t, vendor)
+	sv.up(t)
+	const limit, per = 5, 300 * time.Millisecond
+	limits := fmt.Sprintf("    limits: {windows: [{requests: %d, per: %s}]}", limit, per)
+	in := startMtguard(t, fmt.Sprintf(queueRouteConfig, sv.url(), limits), nil)
+
+	const calls = 10 * limit
+	var wg sync.WaitGroup
+	for i := range calls {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if status, _ := postLead(t, in.proxy+"/leads/v1/leads", fmt.Sprintf("burst%d@example.com", i), 0); status != http.StatusAccepted {
+				t.Errorf("call %d answered %d, want 202", i, status)
+			}
+		}()
+	}
+	wg.Wait()
+	deliveryWait(t, "the burst to be delivered", 30*time.Second, func() bool { return vendor.total() >= calls })
+	deliveryWait(t, "the queue to empty", 10*time.Second, func() bool { return len(listDeliveries(t, in, "")) == 0 })
+
+	if n := vendor.total(); n != calls {
+		t.Errorf("the vendor got %d calls, want %d", n, calls)
+	}
+	vendor.mu.Lock()
+	defer vendor.mu.Unlock()
+	for i, a := range vendor.arrivals {
+		n := 0
+		for _, b := range vendor.arrivals[i:] {
+			if b.Sub(a) < per {
+				n++
+			}
+		}
+		if n > limit {
+			t.Fatalf("%d calls arrived within %s of the call at %s; the limit is %d", n, per, a.Format("15:04:05.000"), limit)
+		}
+	}
+}
