@@ -276,3 +276,83 @@ func TestDeliveryQueueBurst(t *testing.T) {
 		}
 	}
 }
+
+// TestDeliveriesCLI: a call the vendor may have acted on (a timeout, the route not idempotent)
+// is held for a person, listed by mtguard deliveries, and dropped with a reason that the audit
+// log keeps; a call the vendor refuses is a dead letter, noticed in the alert history, and sent
+// again by deliveries retry once the vendor takes it; /metrics counts the queue.
+func TestDeliveriesCLI(t *testing.T) {
+	var mu sync.Mutex
+	mode := "hang"
+	release := make(chan struct{})
+	vendor := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		m := mode
+		mu.Unlock()
+		switch m {
+		case "hang":
+			<-release
+		case "refuse":
+			http.Error(w, `{"error": "invalid email"}`, http.StatusBadRequest)
+		default:
+			io.WriteString(w, `{"ok": true}`)
+		}
+	})
+	srv := httptest.NewServer(vendor)
+	defer srv.Close()
+	defer close(release)
+	cfg := strings.Replace(fmt.Sprintf(queueRouteConfig, srv.URL, ""), "timeout: 2s", "timeout: 200ms", 1)
+	in := startMtguard(t, cfg, nil)
+
+	_, held := postLead(t, in.proxy+"/leads/v1/leads", "held@example.com", 1)
+	deliveryWait(t, "the timed-out call to be held", 10*time.Second, func() bool { return len(listDeliveries(t, in, "?state=held")) == 1 })
+	out, err := in.cli(t, nil, "deliveries", "--state", "held")
+	if err != nil || !strings.Contains(out, held) || !strings.Contains(out, "the vendor may have acted on it") {
+		t.Fatalf("deliveries --state held: %v\n%s", err, out)
+	}
+	if out, err := in.cli(t, nil, "deliveries", "drop", held); err == nil {
+		t.Fatalf("drop without --reason succeeded: %s", out)
+	}
+	if out, err := in.cli(t, nil, "deliveries", "drop", held, "--reason", "entered by hand in the CRM"); err != nil {
+		t.Fatalf("drop: %v\n%s", err, out)
+	}
+	if ds := listDeliveries(t, in, ""); len(ds) != 0 {
+		t.Fatalf("after the drop the queue holds %+v", ds)
+	}
+	if out, err := in.cli(t, nil, "audit", "--json"); err != nil || !strings.Contains(out, "entered by hand in the CRM") {
+		t.Errorf("the audit log does not keep the drop's reason: %v\n%s", err, out)
+	}
+
+	mu.Lock()
+	mode = "refuse"
+	mu.Unlock()
+	_, dead := postLead(t, in.proxy+"/leads/v1/leads", "dead@example.com", 2)
+	deliveryWait(t, "the refused call to be a dead letter", 10*time.Second, func() bool { return len(listDeliveries(t, in, "?state=dead")) == 1 })
+	deliveryWait(t, "the dead letter's notice", 10*time.Second, func() bool {
+		out, _ := in.cli(t, nil, "alerts", "--all", "--json")
+		return strings.Contains(out, "dead_letter") && strings.Contains(out, "dead@example.com")
+	})
+	resp, err := http.Get(in.admin + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`mtguard_delivery_dead_letters{route="leads"} 1`, `mtguard_delivery_dead_letters_total{route="leads"} 1`, `mtguard_delivery_queue_depth{route="leads"} 0`} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+
+	mu.Lock()
+	mode = "ok"
+	mu.Unlock()
+	if out, err := in.cli(t, nil, "deliveries", "retry", dead); err != nil {
+		t.Fatalf("retry: %v\n%s", err, out)
+	}
+	deliveryWait(t, "the retried call to be delivered", 10*time.Second, func() bool { return len(listDeliveries(t, in, "")) == 0 })
+	out, err = in.cli(t, nil, "show", dead, "--json")
+	if err != nil || !strings.Contains(out, "replayed_by") {
+		t.Errorf("show %s does not list its attempts: %v\n%s", dead, err, out)
+	}
+}

@@ -62,6 +62,7 @@ Usage:
   mtguard health [--check] [--json]  one line per route: state, last hour, last delivery, alerts, owner
   mtguard alerts [--all] [--json]    alerts firing (--all: history); mtguard alerts ack ID [--silence 2h]
   mtguard limits [--json]            each vendor budget: use per window, in flight, queue, pause, throttled
+  mtguard deliveries [--route R] [--state S] [--json]   the delivery queue; deliveries retry ID|--route R, deliveries drop ID --reason T
   mtguard audit [--since 24h]        every state-changing admin action: who, role, what, when, from where, outcome
   mtguard version                    print the version
 
@@ -108,6 +109,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return cli.Limits(ctx, rest, stdout, stderr, getenv)
 	case "audit":
 		return cli.Audit(ctx, rest, stdout, stderr, getenv)
+	case "deliveries":
+		return cli.Deliveries(ctx, rest, stdout, stderr, getenv)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "mtguard", version)
 		return nil

@@ -371,7 +371,7 @@ func (r *Redeliverer) judge(d *store.Delivery, re txn.Transaction, pol Policy, n
 		}
 		if !ok {
 			d.State = store.DeliveryHeld
-			d.Reason = fmt.Sprintf("held: %s, so the vendor may have acted on it, and %s; look the record up at the vendor, then run mtguard deliveries retry %s (send again) or mtguard deliveries drop %s --reason ... (it arrived)",
+			d.Reason = fmt.Sprintf("held: the vendor may have acted on it (%s), and %s; look the record up at the vendor, then run mtguard deliveries retry %s (send again) or mtguard deliveries drop %s --reason ... (it arrived)",
 				describe(re), why, d.ID, d.ID)
 			return verdict{}
 		}
