@@ -181,7 +181,10 @@ func TestRedeliverOutcomes(t *testing.T) {
 				if tt.state == "" {
 					return err != nil && sender.count() == tt.sends
 				}
-				return err == nil && d.State == tt.state
+				mu.Lock()
+				told := len(deadKeys) > 0
+				mu.Unlock()
+				return err == nil && d.State == tt.state && told == tt.dead // the owner is told once the state is written
 			})
 			if got := sender.count(); got != tt.sends {
 				t.Errorf("sent %d times, want %d", got, tt.sends)
