@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
@@ -71,6 +72,11 @@ func deliveryPolicy(rc config.Route) redeliver.Policy {
 		On: dc.Retry.On, Attempts: dc.Retry.Attempts, BackoffMin: dc.Retry.BackoffMin, BackoffMax: dc.Retry.BackoffMax,
 		Jitter: dc.Retry.Jitter, GiveUpAfter: dc.GiveUpAfter, IdempotencyHeader: dc.IdempotencyHeader, Owner: rc.Owner,
 	}
+	if !dc.Queued() {
+		// A failed inline call is picked up from its first attempt: the background resends
+		// wait until the tool's own retries (within, each up to the route's timeout) are over.
+		p.Hold = dc.Retry.Within + rc.Timeout + time.Second
+	}
 	var ops []vendors.DeliveryOp
 	preset := "the route's preset"
 	if rc.Vendor != nil {
@@ -109,6 +115,14 @@ func queueAnswer(dc *config.Delivery) *proxy.QueueAnswer {
 		return nil
 	}
 	return &proxy.QueueAnswer{Status: dc.Accept.Status, Body: dc.Accept.Body, ContentType: dc.Accept.ContentType}
+}
+
+// inlineRetry is the proxy's form of an inline route's retry block; nil for other routes.
+func inlineRetry(dc *config.Delivery) *proxy.InlineRetry {
+	if dc == nil || dc.Queued() || dc.Retry.Within <= 0 || dc.Retry.Attempts < 2 {
+		return nil
+	}
+	return &proxy.InlineRetry{On: dc.Retry.On, Attempts: dc.Retry.Attempts, BackoffMin: dc.Retry.BackoffMin, BackoffMax: dc.Retry.BackoffMax, Within: dc.Retry.Within}
 }
 
 // recorder is what the pipeline records through: the store, and for routes with redeliver:

@@ -356,3 +356,65 @@ func TestDeliveriesCLI(t *testing.T) {
 		t.Errorf("show %s does not list its attempts: %v\n%s", dead, err, out)
 	}
 }
+
+// TestDeliveryInline: an inline route retries a 503 with Retry-After while the tool waits and
+// hands it the vendor's success; a vendor down for longer than within gets the tool its 502,
+// and redeliver: auto delivers the call in the background once the vendor is back.
+func TestDeliveryInline(t *testing.T) {
+	var mu sync.Mutex
+	calls := 0
+	got := map[string]int{}
+	vendor := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		defer mu.Unlock()
+		calls++
+		if calls == 1 {
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, "busy", http.StatusServiceUnavailable)
+			return
+		}
+		got[string(b)]++
+		io.WriteString(w, `{"ok": true}`)
+	})
+	sv := newSwitchableVendor(t, vendor)
+	sv.up(t)
+	in := startMtguard(t, fmt.Sprintf(`
+listen: 127.0.0.1:0
+admin: {listen: 127.0.0.1:0}
+store: {path: ./mtguard.db}
+routes:
+  - name: crm
+    prefix: /crm
+    upstream: %s
+    record_keys: [email]
+    timeout: 300ms
+    delivery:
+      mode: inline
+      retry: {on: [unreachable, 429, 503], attempts: 3, within: 3s, backoff: 10ms..50ms}
+      redeliver: auto
+`, sv.url()), nil)
+
+	status, id := postLead(t, in.proxy+"/crm/v1/leads", "inline@example.com", 1)
+	if status != http.StatusOK {
+		t.Fatalf("the tool got %d, want the vendor's 200 after one retry", status)
+	}
+	out, err := in.cli(t, nil, "log", "--record", "inline@example.com", "--json")
+	if err != nil || strings.Count(out, `"replay_of"`) != 1 || !strings.Contains(out, `"status": 503`) && !strings.Contains(out, `"status":503`) {
+		t.Errorf("the log should hold the 503 and its retry (%s): %v\n%s", id, err, out)
+	}
+
+	sv.down()
+	status, _ = postLead(t, in.proxy+"/crm/v1/leads", "later@example.com", 2)
+	if status != http.StatusBadGateway {
+		t.Fatalf("with the vendor down the tool got %d, want 502", status)
+	}
+	deliveryWait(t, "the failed call to be picked up", 5*time.Second, func() bool { return len(listDeliveries(t, in, "?route=crm")) == 1 })
+	sv.up(t)
+	deliveryWait(t, "the background redelivery", 20*time.Second, func() bool { return len(listDeliveries(t, in, "")) == 0 })
+	mu.Lock()
+	defer mu.Unlock()
+	if n := got[`{"email": "later@example.com", "seq": 2}`]; n != 1 {
+		t.Errorf("the vendor got the picked-up call %d times, want once (got %v)", n, got)
+	}
+}

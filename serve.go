@@ -441,7 +441,7 @@ func proxyRoutes(rcs []config.Route, getenv func(string) string) ([]proxy.Route,
 			}
 		}
 		out = append(out, proxy.Route{Name: rc.Name, Prefix: rc.Prefix, Host: rc.Host, Upstream: u, Owner: rc.Owner, RecordKeys: keys, Timeout: rc.Timeout, Checks: checks, Auth: auth, LimitGroup: rc.LimitGroup(),
-			Callers: proxyCallers(rc.Callers, getenv), Queue: queueAnswer(rc.Delivery)})
+			Callers: proxyCallers(rc.Callers, getenv), Queue: queueAnswer(rc.Delivery), Retry: inlineRetry(rc.Delivery)})
 	}
 	return out, nil
 }

@@ -148,6 +148,10 @@ type Call struct {
 	// answer streams the vendor's answer to the tool and says whether it got through whole;
 	// nil when no front end streams it (a replay).
 	answer *answerWriter
+	// tx is the call's transaction once the pipeline opened it; retried marks an attempt of
+	// an inline retry (retry.go), which is not retried again.
+	tx      *txn.Transaction
+	retried bool
 }
 
 // Refusal is a front end's reason not to forward a call.
@@ -184,6 +188,9 @@ var ErrClientGone = errors.New("client went away")
 // Apart from ErrClientGone and unreadable request bodies, failures are answered with a problem
 // response rather than an error, so every front end answers them the same way.
 func (p *Pipeline) RoundTrip(req *http.Request) (*http.Response, error) {
+	if c := callFrom(req.Context()); c != nil && c.Route != nil && c.Route.Retry != nil && !c.retried && c.ReplayOf == "" && c.Refusal == nil {
+		return p.retrying(req, c)
+	}
 	f, err := p.newFlight(req)
 	if err != nil {
 		return nil, err

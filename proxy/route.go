@@ -39,6 +39,8 @@ type Route struct {
 	// Queue, when set, answers the route's calls itself once they are durable and leaves their
 	// delivery to the redeliverer (queue.go).
 	Queue *QueueAnswer
+	// Retry, when set, sends a call again while the tool waits (retry.go).
+	Retry *InlineRetry
 }
 
 // vendorPath is path relative to the route's upstream base path: /crm/v3/objects/contacts for

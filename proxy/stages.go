@@ -78,6 +78,7 @@ func (p *Pipeline) newFlight(req *http.Request) (*flight, error) {
 		tx.Route = c.Route.Name
 		tx.UpstreamURL = p.cfg.Redactor.URL(req.URL)
 	}
+	c.tx = tx
 	return &flight{p: p, req: req, call: c, tx: tx, release: func() {}}, nil
 }
 

@@ -63,6 +63,9 @@ type Policy struct {
 	SafeToResend func(tx txn.Transaction) (bool, string)
 	// Owner is who is told of a dead letter.
 	Owner string
+	// Hold delays the first background attempt at a call picked up from the inline path
+	// (Pickup), until the tool's own retries are over.
+	Hold time.Duration
 }
 
 func (p Policy) retries(cond string) bool {
@@ -148,6 +151,9 @@ func (r *Redeliverer) Pickup(tx txn.Transaction) {
 	d := store.Delivery{ID: tx.ID, Route: tx.Route, RecordKeys: tx.RecordKeys, Created: tx.Time, Source: "redeliver",
 		Attempts: []store.DeliveryAttempt{{At: tx.Time}}}
 	r.judge(&d, tx, pol, now)
+	if d.State == store.DeliveryRetrying {
+		d.NextAt = maxTime(d.NextAt, now.Add(pol.Hold))
+	}
 	if err := r.cfg.Queue.Enqueue(d); err != nil {
 		if !errors.Is(err, store.ErrDeliveryExists) {
 			r.cfg.Logger.Error().Err(err).Str("id", tx.ID).Str("route", tx.Route).Msg("could not queue a failed call for redelivery")
@@ -256,6 +262,11 @@ func (r *Redeliverer) attempt(ctx context.Context, d store.Delivery) {
 	case err != nil:
 		log.Error().Err(err).Msg("redeliver: could not read the call")
 		r.later(d.ID, time.Second)
+		return
+	}
+	if r.deliveredBefore(ctx, tx) {
+		// Another attempt got it there (the tool's own retry, a person's replay): done.
+		_, _ = r.cfg.Queue.UpdateDelivery(d.ID, func(*store.Delivery) error { return store.ErrDeliveryDone })
 		return
 	}
 	if strings.Contains(tx.Request.Body, store.Erased) || strings.Contains(tx.Path, store.Erased) {
@@ -519,4 +530,23 @@ func (r *Redeliverer) count(m map[string]int64, route string) {
 	r.mu.Lock()
 	m[route]++
 	r.mu.Unlock()
+}
+
+// deliveredBefore reports whether an attempt of tx's chain that the queue did not make (an
+// inline retry, a replay a person ran) delivered it.
+func (r *Redeliverer) deliveredBefore(ctx context.Context, tx txn.Transaction) bool {
+	for _, id := range tx.ReplayedBy {
+		re, err := r.cfg.Queue.Get(ctx, id)
+		if err == nil && (re.Outcome == txn.OutcomeDelivered || re.Outcome == txn.OutcomePartial) {
+			return true
+		}
+	}
+	return false
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
