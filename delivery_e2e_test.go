@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -332,6 +333,9 @@ func TestDeliveriesCLI(t *testing.T) {
 		out, _ := in.cli(t, nil, "alerts", "--all", "--json")
 		return strings.Contains(out, "dead_letter") && strings.Contains(out, "dead@example.com")
 	})
+	if out, err := in.cli(t, nil, "health"); err != nil || !strings.Contains(out, "DELIVERY QUEUE") || !regexp.MustCompile(`(?m)^leads\s+0\s+0\s+0\s+1\s+-`).MatchString(out) {
+		t.Errorf("health does not show the dead letter in the delivery queue: %v\n%s", err, out)
+	}
 	resp, err := http.Get(in.admin + "/metrics")
 	if err != nil {
 		t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/mtguard/mtguard/alerts"
 	"github.com/mtguard/mtguard/inspect"
 	"github.com/mtguard/mtguard/store"
 )
@@ -139,5 +140,27 @@ func deliveriesDrop(ctx context.Context, args []string, stdout, stderr io.Writer
 		return err
 	}
 	_, err = fmt.Fprintf(stdout, "call %s (route %s, %d attempt(s)) is out of the delivery queue and will not be sent; its calls stay in the log\n", d.ID, d.Route, len(d.Attempts))
+	return err
+}
+
+// writeDeliveryHealth adds the delivery queue to mtguard health: one line per route with calls
+// waiting, held or dead.
+func writeDeliveryHealth(w io.Writer, h alerts.Health) error {
+	if len(h.Deliveries) == 0 {
+		return nil
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "\nDELIVERY QUEUE\tWAITING\tRETRYING\tHELD\tDEAD\tOLDEST")
+	for _, d := range h.Deliveries {
+		oldest := "-"
+		if d.Depth > 0 {
+			oldest = shortDur(time.Duration(d.OldestAge * float64(time.Second)))
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%s\n", d.Route, d.Depth, d.Retrying, d.Held, d.Dead, oldest)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintln(w, "(mtguard deliveries lists each call; held and dead ones need a person)")
 	return err
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mtguard/mtguard/alerts"
 	"github.com/mtguard/mtguard/store"
 )
 
@@ -142,4 +143,36 @@ func deliveryError(err error, id string) error {
 		return problemf(errReplayBusy, "an attempt at call %s is on its way; wait for it (mtguard deliveries shows its result)", id)
 	}
 	return err
+}
+
+// deliveryHealth sums the delivery queue per route, for GET /api/health.
+func (s *server) deliveryHealth(ctx context.Context, now time.Time) ([]alerts.DeliveryHealth, error) {
+	list, err := s.deliveries.List(ctx, store.DeliveryFilter{})
+	if err != nil {
+		return nil, err
+	}
+	var out []alerts.DeliveryHealth
+	idx := map[string]int{}
+	for _, d := range list {
+		i, ok := idx[d.Route]
+		if !ok {
+			i = len(out)
+			idx[d.Route] = i
+			out = append(out, alerts.DeliveryHealth{Route: d.Route})
+		}
+		h := &out[i]
+		switch d.State {
+		case store.DeliveryDead:
+			h.Dead++
+			continue
+		case store.DeliveryHeld:
+			h.Held++
+		case store.DeliveryRetrying:
+			h.Retrying++
+		}
+		h.Depth++
+		h.OldestAge = max(h.OldestAge, now.Sub(d.Created).Seconds())
+	}
+	slices.SortFunc(out, func(a, b alerts.DeliveryHealth) int { return strings.Compare(a.Route, b.Route) })
+	return out, nil
 }
