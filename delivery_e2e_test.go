@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -421,4 +422,103 @@ routes:
 	if n := got[`{"email": "later@example.com", "seq": 2}`]; n != 1 {
 		t.Errorf("the vendor got the picked-up call %d times, want once (got %v)", n, got)
 	}
+}
+
+// TestQuotaPauseProbe: a Salesforce REQUEST_LIMIT_EXCEEDED (a rolling 24-hour quota) pauses
+// the route; the pause survives a restart; once the fake vendor's budget returns, one probe
+// call finds it within one probe interval and the queued calls are delivered.
+func TestQuotaPauseProbe(t *testing.T) {
+	var mu sync.Mutex
+	budget := false
+	got := map[string]int{}
+	tried := 0
+	vendor := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var lead struct{ Email string }
+		json.NewDecoder(r.Body).Decode(&lead)
+		mu.Lock()
+		defer mu.Unlock()
+		tried++
+		w.Header().Set("Content-Type", "application/json")
+		if !budget {
+			w.WriteHeader(http.StatusForbidden)
+			io.WriteString(w, `[{"message": "TotalRequests Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}]`)
+			return
+		}
+		got[lead.Email]++
+		w.WriteHeader(http.StatusCreated)
+		io.WriteString(w, `{"id": "00Q000000000001", "success": true, "errors": []}`)
+	})
+	srv := httptest.NewServer(vendor)
+	defer srv.Close()
+	dir := t.TempDir()
+	const probe = time.Second
+	cfg := fmt.Sprintf(`
+listen: 127.0.0.1:0
+admin: {listen: 127.0.0.1:0}
+store: {path: %s}
+routes:
+  - name: sf
+    prefix: /sf
+    preset: salesforce
+    upstream: %s
+    limits: {probe_every: %s}
+    delivery:
+      mode: queue
+      accept: {status: 202}
+      retry: {backoff: 20ms..100ms, attempts: 1000, jitter: false}
+`, filepath.Join(dir, "mtguard.db"), srv.URL, probe)
+	in := startMtguard(t, cfg, nil)
+	post := func(in *instance, email string) {
+		resp, err := http.Post(in.proxy+"/sf/services/data/v62.0/sobjects/Lead", "application/json", strings.NewReader(fmt.Sprintf(`{"Email": %q}`, email)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusAccepted {
+			t.Fatalf("post: %d", resp.StatusCode)
+		}
+	}
+	for i := range 3 {
+		post(in, fmt.Sprintf("quota%d@example.com", i))
+	}
+	paused := func(in *instance) bool {
+		out, err := in.cli(t, nil, "limits", "--json")
+		return err == nil && strings.Contains(out, "rolling quota is spent")
+	}
+	deliveryWait(t, "the quota error to pause the route", 10*time.Second, func() bool { return paused(in) })
+	in.stop()
+
+	in = startMtguard(t, cfg, nil)
+	if !paused(in) {
+		out, _ := in.cli(t, nil, "limits")
+		t.Fatalf("the pause was lost on restart:\n%s", out)
+	}
+	mu.Lock()
+	budget = true
+	back := time.Now()
+	mu.Unlock()
+	t.Cleanup(func() {
+		if t.Failed() {
+			out, _ := in.cli(t, nil, "deliveries")
+			lim, _ := in.cli(t, nil, "limits")
+			t.Logf("deliveries:\n%s\nlimits:\n%s", out, lim)
+		}
+	})
+	deliveryWait(t, "the probe to find the budget and the queue to be delivered", 20*time.Second, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(got) == 3
+	})
+	// One probe interval, plus what the probe and the three calls take on a busy test machine.
+	if took := time.Since(back); took > probe+2*time.Second {
+		t.Errorf("delivery resumed %s after the budget returned; the probe interval is %s", took.Round(time.Millisecond), probe)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for email, n := range got {
+		if n != 1 {
+			t.Errorf("%s delivered %d times", email, n)
+		}
+	}
+	t.Logf("the vendor was tried %d times while the quota was spent and after", tried)
 }

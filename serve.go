@@ -232,6 +232,7 @@ func (s *server) buildPipeline(sec secrets, limits *limiterView) ([]proxy.LimitG
 	if limits.l, err = proxy.NewLimiter(groups, routesOf, s.store.SendTimes, nil); err != nil {
 		return nil, fmt.Errorf("limits: %w", err)
 	}
+	keepPauses(limits.l, s.store, s.log)
 	s.pipeline, err = proxy.NewPipeline(proxy.PipelineConfig{
 		Recorder:           s.queue.recorder(s.store),
 		Transport:          sec.transport,

@@ -88,7 +88,13 @@ type Config struct {
 	Workers int
 	// Now is the clock. If nil, time.Now.
 	Now func() time.Time
+	// Grace is how long an attempt on its way may go on once Run's context ends. If zero,
+	// DefaultGrace.
+	Grace time.Duration
 }
+
+// DefaultGrace is how long attempts on their way may finish when mtguard shuts down.
+const DefaultGrace = 5 * time.Second
 
 // DefaultWorkers bounds the attempts in flight: each waits in its route's limiter queue
 // behind live calls, so a few are enough to keep a vendor's budget spent.
@@ -112,6 +118,9 @@ func New(cfg Config) *Redeliverer {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Grace <= 0 {
+		cfg.Grace = DefaultGrace
 	}
 	return &Redeliverer{cfg: cfg, wake: make(chan struct{}, 1), inflight: map[string]bool{}, retries: map[string]int64{}, dead: map[string]int64{}}
 }
@@ -295,16 +304,22 @@ func (r *Redeliverer) attempt(ctx context.Context, d store.Delivery) {
 		}
 		send.Request.Headers.Set(pol.IdempotencyHeader, d.ID)
 	}
-	newID, err := r.cfg.Sender.Replay(txn.WithActor(ctx, "redeliver"), send, false)
+	// On shutdown an attempt on its way gets a grace to finish: one cut off mid-send is one the
+	// vendor may have acted on, which only an idempotent call resends.
+	sendCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() { time.AfterFunc(r.cfg.Grace, cancel) })
+	defer stop()
+	newID, err := r.cfg.Sender.Replay(txn.WithActor(sendCtx, "redeliver"), send, false)
 	if newID == "" {
-		if ctx.Err() != nil {
+		if sendCtx.Err() != nil {
 			return // shutting down: the attempt stays in doubt and recover settles it
 		}
 		// Refused before anything was sent (the route is gone, a secret was never stored).
 		r.settleAttempt(d.ID, pol, nil, fmt.Sprintf("not sent: %v", err))
 		return
 	}
-	re, err := r.cfg.Queue.Get(ctx, newID)
+	re, err := r.cfg.Queue.Get(sendCtx, newID)
 	if err != nil {
 		if ctx.Err() == nil {
 			log.Error().Err(err).Str("attempt", newID).Msg("redeliver: could not read the attempt back")
@@ -423,7 +438,12 @@ func classify(re txn.Transaction) (cond string, safe bool, retryAfter time.Durat
 		return CondThrottled, true, retryAfter
 	case txn.OutcomeUnreachable:
 		return CondUnreachable, true, 0
-	case txn.OutcomeTimeout, txn.OutcomeInterrupted, txn.OutcomePending:
+	case txn.OutcomeInterrupted:
+		if has(txn.CodeClientGone) && re.UpstreamMS == 0 && re.Status == 0 {
+			return CondThrottled, true, 0 // stopped before it was sent (a shutdown while it waited)
+		}
+		return CondTimeout, false, 0
+	case txn.OutcomeTimeout, txn.OutcomePending:
 		return CondTimeout, false, 0
 	case txn.OutcomeRejected:
 		if has(txn.CodeStoreWriteFailed) {

@@ -104,6 +104,7 @@ func TestClassify(t *testing.T) {
 		{"own throttle", txn.Result{Outcome: txn.OutcomeThrottled, Status: 429, Response: txn.Message{Headers: ra}}, CondThrottled, true, 7 * time.Second},
 		{"timeout", txn.Result{Outcome: txn.OutcomeTimeout, Status: 504}, CondTimeout, false, 0},
 		{"interrupted by a crash", txn.Result{Outcome: txn.OutcomeInterrupted}, CondTimeout, false, 0},
+		{"stopped before it was sent", txn.Result{Outcome: txn.OutcomeInterrupted, Findings: []txn.Finding{{Code: txn.CodeClientGone}}}, CondThrottled, true, 0},
 		{"429", txn.Result{Outcome: txn.OutcomeFailed, Status: 429, Response: txn.Message{Headers: ra}}, Cond429, true, 7 * time.Second},
 		{"503 with Retry-After", txn.Result{Outcome: txn.OutcomeFailed, Status: 503, Response: txn.Message{Headers: ra}}, Cond503, true, 7 * time.Second},
 		{"503 without", txn.Result{Outcome: txn.OutcomeFailed, Status: 503}, Cond503, false, 0},

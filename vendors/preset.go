@@ -78,6 +78,8 @@ type Limits struct {
 	// longest a call may wait for budget (0 means the throttler's default).
 	Group   string
 	MaxWait time.Duration
+	// ProbeEvery (a route's probe_every) is how often a spent rolling quota is probed.
+	ProbeEvery time.Duration
 
 	// lines are where a route wrote its limits keys (concurrency, group, ...), and key the
 	// limits' key path, for messages about them.
@@ -329,6 +331,9 @@ func (p *Preset) overrideLimits(o Overrides) Problems {
 	}
 	if set("max_wait") {
 		lim.MaxWait = ol.MaxWait
+	}
+	if set("probe_every") {
+		lim.ProbeEvery = ol.ProbeEvery
 	}
 	if set("concurrency") {
 		if c := documented.Concurrency; c > 0 && (ol.Concurrency == 0 || ol.Concurrency > c) {

@@ -22,7 +22,7 @@ var limitsKeys = []string{"doc", "windows", "quota", "concurrency"}
 
 // routeLimitsKeys are the limits keys a route may write: a preset's, and the route's group and
 // max_wait.
-var routeLimitsKeys = append(slices.Clone(limitsKeys), "group", "max_wait")
+var routeLimitsKeys = append(slices.Clone(limitsKeys), "group", "max_wait", "probe_every")
 
 var windowKeys = []string{"name", "requests", "per", "scope", "paths", "resets"}
 
@@ -150,6 +150,7 @@ func (r *yreader) limits(n *yaml.Node, key string, route bool) (Limits, []string
 		}
 	}
 	lim.MaxWait, _ = r.Duration(m.Get("max_wait"), key+".max_wait")
+	lim.ProbeEvery, _ = r.Duration(m.Get("probe_every"), key+".probe_every")
 	return lim, set
 }
 
