@@ -84,7 +84,7 @@ func (s *Store) Enqueue(d Delivery) error {
 	if err != nil {
 		return fmt.Errorf("enqueue delivery %s: %w", d.ID, err)
 	}
-	err = s.update(func(btx *bolt.Tx) error {
+	err = s.batch(func(btx *bolt.Tx) error {
 		b, err := btx.CreateBucketIfNotExists(bucketDeliveries)
 		if err != nil {
 			return err
@@ -163,7 +163,8 @@ var ErrDeliveryDone = errors.New("delivery done")
 // error leaves it as it was and is returned. It returns the delivery as written.
 func (s *Store) UpdateDelivery(id string, fn func(*Delivery) error) (Delivery, error) {
 	var d Delivery
-	err := s.update(func(btx *bolt.Tx) error {
+	err := s.batch(func(btx *bolt.Tx) error {
+		d = Delivery{}
 		b := btx.Bucket(bucketDeliveries)
 		if b == nil {
 			return ErrNotFound
@@ -192,4 +193,12 @@ func (s *Store) UpdateDelivery(id string, fn func(*Delivery) error) (Delivery, e
 		return d, fmt.Errorf("delivery %s: %w", id, err)
 	}
 	return d, nil
+}
+
+// batch is update for writes many callers make at once (a queued call each): bbolt commits
+// them together, one fsync for all, instead of one each. fn may run more than once.
+func (s *Store) batch(fn func(*bolt.Tx) error) error {
+	s.dbMu.RLock()
+	defer s.dbMu.RUnlock()
+	return s.db.Batch(fn)
 }
