@@ -114,3 +114,48 @@ func TestParseDelivery(t *testing.T) {
 		t.Errorf("the segment preset declares no delivery operations")
 	}
 }
+
+// TestParseTiers: a route picks a tier its preset documents (HubSpot Professional: 190 per
+// 10 s) and may then only tighten it; an unknown tier is refused with the known ones; a limit
+// above the preset's is refused unless the route states it was granted.
+func TestParseTiers(t *testing.T) {
+	route := func(limits string) []byte {
+		return yamlLines("routes:", "  - name: hs", "    prefix: /hs", "    preset: hubspot", "    limits: "+limits)
+	}
+	burst := func(cfg *Config) int {
+		for _, w := range cfg.Routes[0].Vendor.Limits.Windows {
+			if w.Per == 10*time.Second && len(w.Paths) == 0 {
+				return w.Requests
+			}
+		}
+		return 0
+	}
+	for _, tt := range []struct {
+		limits string
+		want   int
+		err    string
+	}{
+		{"{tier: professional}", 190, ""},
+		{"{tier: professional, windows: [{requests: 150, per: 10s}]}", 150, ""},
+		{"{windows: [{requests: 300, per: 10s}], granted: true}", 300, ""},
+		{"{tier: professional, windows: [{requests: 250, per: 10s}]}", 0, "250 per 10s is more than preset hubspot allows (190 per 10s"},
+		{"{windows: [{requests: 190, per: 10s}]}", 0, "190 per 10s is more than preset hubspot allows (100 per 10s"},
+		{"{tier: platinum}", 0, `mtguard.yaml:5: routes[0].limits.tier: preset hubspot has no tier "platinum" (known: api-limit-increase, enterprise, free, professional, starter)`},
+	} {
+		t.Run(tt.limits, func(t *testing.T) {
+			cfg, err := Parse("mtguard.yaml", route(tt.limits))
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("error %v, want one containing %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := burst(cfg); got != tt.want {
+				t.Errorf("burst window %d per 10s, want %d", got, tt.want)
+			}
+		})
+	}
+}

@@ -22,7 +22,7 @@ var limitsKeys = []string{"doc", "windows", "quota", "concurrency"}
 
 // routeLimitsKeys are the limits keys a route may write: a preset's, and the route's group and
 // max_wait.
-var routeLimitsKeys = append(slices.Clone(limitsKeys), "group", "max_wait", "probe_every")
+var routeLimitsKeys = append(slices.Clone(limitsKeys), "group", "max_wait", "probe_every", "tier", "granted")
 
 var windowKeys = []string{"name", "requests", "per", "scope", "paths", "resets"}
 
@@ -115,7 +115,7 @@ func DecodeLimits(n *yaml.Node, key string) (lim Limits, set []string, problems 
 // max_wait.
 func (r *yreader) limits(n *yaml.Node, key string, route bool) (Limits, []string) {
 	lim := Limits{key: key}
-	known := limitsKeys
+	known := append(slices.Clone(limitsKeys), "tiers") // a preset's documented editions (tiers.go)
 	if route {
 		known = routeLimitsKeys
 	}
@@ -151,6 +151,7 @@ func (r *yreader) limits(n *yaml.Node, key string, route bool) (Limits, []string
 	}
 	lim.MaxWait, _ = r.Duration(m.Get("max_wait"), key+".max_wait")
 	lim.ProbeEvery, _ = r.Duration(m.Get("probe_every"), key+".probe_every")
+	r.limitsTiers(m, key, &lim, route)
 	return lim, set
 }
 
