@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -521,4 +522,88 @@ routes:
 		}
 	}
 	t.Logf("the vendor was tried %d times while the quota was spent and after", tried)
+}
+
+// TestEditThenReplay: a call the vendor refused for a typo is resent with the typo corrected
+// (replay --set); the corrected call is delivered; show displays the original, the change and
+// who made it; --edit FILE sends a whole corrected body.
+func TestEditThenReplay(t *testing.T) {
+	var mu sync.Mutex
+	var got []string
+	vendor := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		if strings.Contains(string(b), "exmaple") {
+			http.Error(w, `{"error": "invalid email domain"}`, http.StatusBadRequest)
+			return
+		}
+		mu.Lock()
+		got = append(got, string(b))
+		mu.Unlock()
+		io.WriteString(w, `{"ok": true}`)
+	})
+	srv := httptest.NewServer(vendor)
+	defer srv.Close()
+	in := startMtguard(t, fmt.Sprintf(`
+listen: 127.0.0.1:0
+admin: {listen: 127.0.0.1:0}
+store: {path: ./mtguard.db}
+redact: {fields: [password]}
+routes:
+  - name: crm
+    prefix: /crm
+    upstream: %s
+    record_keys: [email]
+`, srv.URL), nil)
+	resp, err := http.Post(in.proxy+"/crm/v1/leads", "application/json", strings.NewReader(`{"email": "jane@exmaple.com", "name": "Jane"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	id := resp.Header.Get("X-Mtguard-Id")
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("status %d, want the vendor's 400", resp.StatusCode)
+	}
+	out, err := in.cli(t, nil, "replay", id, "--set", "email=jane@example.com", "--json")
+	if err != nil {
+		t.Fatalf("replay --set: %v\n%s", err, out)
+	}
+	var res inspect.ReplayOneResult
+	if err := json.Unmarshal([]byte(out), &res); err != nil || res.Item.Outcome != "delivered" {
+		t.Fatalf("replay --set: %v %+v\n%s", err, res.Item, out)
+	}
+	show, err := in.cli(t, nil, "show", res.Item.Replay)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"replay.edited", `email: "jane@exmaple.com" -> "jane@example.com"`, id} {
+		if !strings.Contains(show, want) {
+			t.Errorf("show %s lacks %q:\n%s", res.Item.Replay, want, show)
+		}
+	}
+	orig, _ := in.cli(t, nil, "show", id, "--json")
+	if !strings.Contains(orig, "jane@exmaple.com") || !strings.Contains(orig, res.Item.Replay) {
+		t.Errorf("the original no longer shows its body or its corrected replay:\n%s", orig)
+	}
+
+	// --edit FILE; a secret field's value is withheld from the change list.
+	resp, err = http.Post(in.proxy+"/crm/v1/leads", "application/json", strings.NewReader(`{"email": "bob@exmaple.com"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	id2 := resp.Header.Get("X-Mtguard-Id")
+	file := filepath.Join(t.TempDir(), "fixed.json")
+	os.WriteFile(file, []byte(`{"email": "bob@example.com", "password": "hunter2"}`), 0o600)
+	if out, err := in.cli(t, nil, "replay", id2, "--edit", file); err != nil {
+		t.Fatalf("replay --edit: %v\n%s", err, out)
+	}
+	all, _ := in.cli(t, nil, "log", "--record", "bob@example.com", "--json")
+	if strings.Contains(all, "hunter2") {
+		t.Errorf("a secret of the edited body reached the log:\n%s", all)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 2 || !strings.Contains(got[1], "hunter2") {
+		t.Errorf("the vendor got %v, want both corrected bodies (the second with its password)", got)
+	}
 }

@@ -144,6 +144,8 @@ type Call struct {
 	Attempt  int
 	// Actor is the admin token's name behind a replay (txn.WithActor); "" for live calls.
 	Actor string
+	// Edit says what a person changed in the body of an edit-then-replay (replay_edit.go).
+	Edit string
 
 	// answer streams the vendor's answer to the tool and says whether it got through whole;
 	// nil when no front end streams it (a replay).

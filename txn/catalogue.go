@@ -57,6 +57,9 @@ const (
 	CodeStoreUndecryptable = "store.undecryptable"
 	// CodeDeliveryQueued marks a call accepted into the delivery queue (delivery.mode: queue).
 	CodeDeliveryQueued = "delivery.queued"
+	// CodeReplayEdited marks a replay whose body a person corrected before resending it; the
+	// detail is what changed.
+	CodeReplayEdited = "replay.edited"
 )
 
 // catalogue is every finding code; each concern keeps its entries beside its code.
@@ -101,6 +104,8 @@ var coreFindings = []FindingSpec{
 		"The tool got the vendor's status (the outcome recorded is what that status means) and perhaps the whole answer, but no rule read its body and only its headers are stored. Where the vendor hides failures in a 2xx body, look the records up there before resending."},
 	{CodeDeliveryQueued, "info", "mtguard accepted the call into its delivery queue and answered the tool itself; it is sent in the background",
 		"Nothing to do: mtguard deliveries lists what is waiting, its attempts and last error; the attempts are replays of this call (mtguard show ID lists them)."},
+	{CodeReplayEdited, "info", "A person corrected the call's body before resending it (edit-then-replay)",
+		"Nothing to do: the original stays in the chain (replay_of), the detail lists what changed, and the actor says who changed it."},
 }
 
 // Lookup returns the catalogue entry of code.
