@@ -35,7 +35,7 @@ type deliveries struct {
 }
 
 // newDeliveries builds the redeliverer for the routes with a delivery block; nil when none has.
-func newDeliveries(cfg *config.Config, st *store.Store, al *alerting, log zerolog.Logger) *deliveries {
+func newDeliveries(cfg *config.Config, st *store.Store, al *alerting, limits *limiterView, log zerolog.Logger) *deliveries {
 	policies := map[string]redeliver.Policy{}
 	d := &deliveries{sender: &replaySender{}, pickup: map[string]bool{}, done: make(chan struct{})}
 	for _, rc := range cfg.Routes {
@@ -52,8 +52,18 @@ func newDeliveries(cfg *config.Config, st *store.Store, al *alerting, log zerolo
 	if len(policies) == 0 {
 		return nil
 	}
+	groupOf := map[string]string{}
+	for _, rc := range cfg.Routes {
+		groupOf[rc.Name] = rc.LimitGroup()
+	}
 	d.rd = redeliver.New(redeliver.Config{
 		Queue: st, Sender: d.sender, Policies: policies, Logger: log,
+		PausedUntil: func(route string) time.Time {
+			if limits.l == nil {
+				return time.Time{}
+			}
+			return limits.l.PausedUntil(groupOf[route])
+		},
 		OnDead: func(dl store.Delivery, _ string) {
 			al.engine.DeadLetter(dl.Route, dl.ID, dl.RecordKeys, len(dl.Attempts), dl.Reason)
 		},

@@ -76,7 +76,7 @@ func startServer(ctx context.Context, cfg *config.Config, getenv func(string) st
 		return nil, err
 	}
 	s := &server{cfg: cfg, store: st, alerts: alerts, log: log, errs: make(chan error, 3)}
-	s.queue = newDeliveries(cfg, st, alerts, log)
+	s.queue = newDeliveries(cfg, st, alerts, limits, log)
 	groups, err := s.buildPipeline(sec, limits)
 	if err != nil {
 		st.Close()

@@ -91,6 +91,9 @@ type Config struct {
 	// Grace is how long an attempt on its way may go on once Run's context ends. If zero,
 	// DefaultGrace.
 	Grace time.Duration
+	// PausedUntil, if set, says until when the vendor's signal pauses a route's limits group:
+	// an attempt due before then waits for the pause's end rather than being throttled.
+	PausedUntil func(route string) time.Time
 }
 
 // DefaultGrace is how long attempts on their way may finish when mtguard shuts down.
@@ -262,6 +265,12 @@ func (r *Redeliverer) attempt(ctx context.Context, d store.Delivery) {
 	if !ok {
 		r.hold(d.ID, fmt.Sprintf("route %q has no delivery block any more (or is gone); put it back, or drop the delivery", d.Route))
 		return
+	}
+	if r.cfg.PausedUntil != nil {
+		if until := r.cfg.PausedUntil(d.Route); until.After(r.cfg.Now()) {
+			r.later(d.ID, until.Sub(r.cfg.Now())) // no attempt: it could only be throttled
+			return
+		}
 	}
 	tx, err := r.cfg.Queue.Get(ctx, d.ID)
 	switch {
