@@ -31,7 +31,7 @@ func (r *Redeliverer) Retry(id, actor string) (store.Delivery, error) {
 	if busy {
 		return store.Delivery{}, fmt.Errorf("delivery %s: %w", id, ErrBusy)
 	}
-	d, err := r.cfg.Queue.UpdateDelivery(id, func(d *store.Delivery) error {
+	d, err := r.update(id, func(d *store.Delivery) error {
 		if d.State == store.DeliverySending {
 			return ErrBusy
 		}
@@ -79,7 +79,7 @@ func (r *Redeliverer) Drop(id string) (store.Delivery, error) {
 		return store.Delivery{}, fmt.Errorf("delivery %s: %w", id, ErrBusy)
 	}
 	var dropped store.Delivery
-	_, err := r.cfg.Queue.UpdateDelivery(id, func(d *store.Delivery) error {
+	_, err := r.update(id, func(d *store.Delivery) error {
 		if d.State == store.DeliverySending {
 			return ErrBusy
 		}

@@ -34,7 +34,7 @@ func (r *Redeliverer) settleInDoubt(ctx context.Context) {
 			r.settleAttempt(d.ID, pol, &re, "")
 			continue
 		}
-		_, _ = r.cfg.Queue.UpdateDelivery(d.ID, func(d *store.Delivery) error {
+		_, _ = r.update(d.ID, func(d *store.Delivery) error {
 			if n := len(d.Attempts); n > 0 {
 				d.Attempts[n-1].Error = "not sent: mtguard stopped after recording the attempt and before sending it"
 			}

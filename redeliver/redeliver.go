@@ -109,6 +109,7 @@ type Redeliverer struct {
 	wake chan struct{}
 
 	mu       sync.Mutex
+	mem      mirror // the queue as last written (mirror.go)
 	inflight map[string]bool
 	retries  map[string]int64 // by route: attempts after the first, since start
 	dead     map[string]int64 // by route: dead letters since start
@@ -125,7 +126,7 @@ func New(cfg Config) *Redeliverer {
 	if cfg.Grace <= 0 {
 		cfg.Grace = DefaultGrace
 	}
-	return &Redeliverer{cfg: cfg, wake: make(chan struct{}, 1), inflight: map[string]bool{}, retries: map[string]int64{}, dead: map[string]int64{}}
+	return &Redeliverer{cfg: cfg, wake: make(chan struct{}, 1), mem: newMirror(), inflight: map[string]bool{}, retries: map[string]int64{}, dead: map[string]int64{}}
 }
 
 // Wake makes the scheduler look at the queue now.
@@ -139,7 +140,7 @@ func (r *Redeliverer) Wake() {
 // Enqueue durably queues an accepted call (store-and-forward mode) and wakes the scheduler.
 func (r *Redeliverer) Enqueue(_ context.Context, tx *txn.Transaction) error {
 	now := r.cfg.Now()
-	err := r.cfg.Queue.Enqueue(store.Delivery{
+	err := r.enqueue(store.Delivery{
 		ID: tx.ID, Route: tx.Route, RecordKeys: tx.RecordKeys, State: store.DeliveryPending,
 		Created: tx.Time, NextAt: now, Source: "queue",
 	})
@@ -166,7 +167,7 @@ func (r *Redeliverer) Pickup(tx txn.Transaction) {
 	if d.State == store.DeliveryRetrying {
 		d.NextAt = maxTime(d.NextAt, now.Add(pol.Hold))
 	}
-	if err := r.cfg.Queue.Enqueue(d); err != nil {
+	if err := r.enqueue(d); err != nil {
 		if !errors.Is(err, store.ErrDeliveryExists) {
 			r.cfg.Logger.Error().Err(err).Str("id", tx.ID).Str("route", tx.Route).Msg("could not queue a failed call for redelivery")
 		}
@@ -181,6 +182,9 @@ func (r *Redeliverer) Pickup(tx txn.Transaction) {
 // Run works through the queue until ctx ends. It first settles the attempts a crash left in
 // doubt, from the log.
 func (r *Redeliverer) Run(ctx context.Context) {
+	if err := r.load(ctx); err != nil {
+		r.cfg.Logger.Error().Err(err).Msg("redeliver: could not read the delivery queue; only calls queued from now on are delivered until a restart")
+	}
 	r.settleInDoubt(ctx)
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -214,6 +218,12 @@ func (r *Redeliverer) Run(ctx context.Context) {
 		case <-r.wake:
 		case <-timer.C:
 		}
+		// Wakes come with every queued call: look at the queue at most every scanEvery.
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(scanEvery):
+		}
 	}
 }
 
@@ -221,42 +231,42 @@ func (r *Redeliverer) Run(ctx context.Context) {
 // falls due. Per record key, calls go in the order they were accepted: a delivery waits while
 // an earlier one of any of its record keys is still on its way (held and dead ones do not hold
 // the later ones back).
-func (r *Redeliverer) due(ctx context.Context) (due []store.Delivery, next time.Time, err error) {
-	all, err := r.cfg.Queue.Deliveries(ctx, store.DeliveryFilter{})
-	if err != nil {
-		return nil, time.Time{}, err
-	}
+func (r *Redeliverer) due(_ context.Context) (due []store.Delivery, next time.Time, err error) {
 	now := r.cfg.Now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	busy := map[string]bool{}
 	free := r.cfg.Workers - len(r.inflight)
-	for _, d := range all {
+	if free <= 0 {
+		return nil, time.Time{}, nil // a worker finishing wakes the scheduler
+	}
+	busy := map[string]bool{}
+	r.mem.each(func(d store.Delivery) bool {
 		if d.State == store.DeliveryHeld || d.State == store.DeliveryDead {
-			continue
+			return true
 		}
 		blocked := slices.ContainsFunc(d.RecordKeys, func(k string) bool { return busy[k] })
 		for _, k := range d.RecordKeys {
 			busy[k] = true
 		}
 		if blocked || r.inflight[d.ID] || d.State == store.DeliverySending {
-			continue
+			return true
 		}
 		if d.NextAt.After(now) {
 			if next.IsZero() || d.NextAt.Before(next) {
 				next = d.NextAt
 			}
-			continue
-		}
-		if free <= 0 {
-			continue // a worker finishing wakes the scheduler
+			return true
 		}
 		free--
 		r.inflight[d.ID] = true
 		due = append(due, d)
-	}
+		return free > 0
+	})
 	return due, next, nil
 }
+
+// scanEvery is the shortest time between two looks at the queue.
+const scanEvery = 5 * time.Millisecond
 
 // attempt makes one attempt at d: recorded first, then sent, then judged.
 func (r *Redeliverer) attempt(ctx context.Context, d store.Delivery) {
@@ -284,7 +294,7 @@ func (r *Redeliverer) attempt(ctx context.Context, d store.Delivery) {
 	}
 	if r.deliveredBefore(ctx, tx) {
 		// Another attempt got it there (the tool's own retry, a person's replay): done.
-		_, _ = r.cfg.Queue.UpdateDelivery(d.ID, func(*store.Delivery) error { return store.ErrDeliveryDone })
+		_, _ = r.update(d.ID, func(*store.Delivery) error { return store.ErrDeliveryDone })
 		return
 	}
 	if strings.Contains(tx.Request.Body, store.Erased) || strings.Contains(tx.Path, store.Erased) {
@@ -293,7 +303,7 @@ func (r *Redeliverer) attempt(ctx context.Context, d store.Delivery) {
 	}
 	// The attempt is on disk before anything leaves: after a crash, recover finds it.
 	started := r.cfg.Now()
-	if _, err := r.cfg.Queue.UpdateDelivery(d.ID, func(d *store.Delivery) error {
+	if _, err := r.update(d.ID, func(d *store.Delivery) error {
 		d.State = store.DeliverySending
 		d.Attempts = append(d.Attempts, store.DeliveryAttempt{At: started})
 		return nil
@@ -343,7 +353,7 @@ func (r *Redeliverer) attempt(ctx context.Context, d store.Delivery) {
 func (r *Redeliverer) settleAttempt(id string, pol Policy, re *txn.Transaction, notSent string) {
 	now := r.cfg.Now()
 	var dead bool
-	d, err := r.cfg.Queue.UpdateDelivery(id, func(d *store.Delivery) error {
+	d, err := r.update(id, func(d *store.Delivery) error {
 		if re == nil {
 			if n := len(d.Attempts); n > 0 {
 				d.Attempts[n-1].Error = notSent
@@ -524,21 +534,21 @@ func (p Policy) backoff(n int) time.Duration {
 // later puts d back to try again after wait, without counting an attempt (the queue or the log
 // could not be read).
 func (r *Redeliverer) later(id string, wait time.Duration) {
-	_, _ = r.cfg.Queue.UpdateDelivery(id, func(d *store.Delivery) error {
+	_, _ = r.update(id, func(d *store.Delivery) error {
 		d.NextAt = r.cfg.Now().Add(wait)
 		return nil
 	})
 }
 
 func (r *Redeliverer) hold(id, reason string) {
-	_, _ = r.cfg.Queue.UpdateDelivery(id, func(d *store.Delivery) error {
+	_, _ = r.update(id, func(d *store.Delivery) error {
 		d.State, d.Reason = store.DeliveryHeld, reason
 		return nil
 	})
 }
 
 func (r *Redeliverer) kill(id string, pol Policy, reason string) {
-	d, err := r.cfg.Queue.UpdateDelivery(id, func(d *store.Delivery) error {
+	d, err := r.update(id, func(d *store.Delivery) error {
 		d.State, d.Reason = store.DeliveryDead, reason
 		return nil
 	})
