@@ -1,9 +1,12 @@
 package bench
 
 import (
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"testing"
@@ -11,6 +14,9 @@ import (
 
 	"github.com/mtguard/mtguard/config"
 )
+
+// benchAdminToken is the admin token of the benchmark's mtguard (a route holds a credential).
+const benchAdminToken = "bench-admin-token-0123456789abcdef"
 
 // BenchmarkDeliveryQueue measures, in one run against one mtguard, what store-and-forward
 // delivery (delivery.mode: queue) costs and saves the calling tool beside the inline path: the
@@ -61,7 +67,7 @@ routes:
 		b.Fatal(err)
 	}
 	mtg := startBenchChild(b, "mtguard", bin.path, serveArgs(cfgPath, opts), opts,
-		"BENCH_VENDOR_TOKEN=Bearer pat-na1-11111111-2222-3333-4444-555555555555", "BENCH_ADMIN_TOKEN=bench-admin-token-0123456789abcdef")
+		"BENCH_VENDOR_TOKEN=Bearer pat-na1-11111111-2222-3333-4444-555555555555", "BENCH_ADMIN_TOKEN="+benchAdminToken)
 	pid := mtg.cmd.Process.Pid
 	client := newLoadClient(opts.clients)
 	defer client.CloseIdleConnections()
@@ -84,6 +90,7 @@ routes:
 		}
 	}
 	client.CloseIdleConnections()
+	backlog, drain := drainQueue(b, mtg)
 	mtg.stop(b)
 
 	var out strings.Builder
@@ -101,6 +108,52 @@ routes:
 		}
 	}
 	fmt.Fprintln(&out, "(queue: the tool's answer is mtguard's accept; delivery to the vendor continues in the background and is not in these figures)")
+	if backlog > 0 {
+		fmt.Fprintf(&out, "backlog when the load stopped: %d queued calls, delivered in %s (%.0f calls/s, vendor delay %s)\n",
+			backlog, drain.Round(time.Millisecond), float64(backlog)/drain.Seconds(), opts.vendorDelay)
+		b.ReportMetric(float64(backlog)/drain.Seconds(), "drain_rps")
+	}
 	b.ReportMetric(0, "ns/op")
 	fmt.Println(out.String())
+}
+
+var adminLineRE = regexp.MustCompile(`admin (https?://\S+)`)
+
+// drainQueue waits until mtguard's delivery queue is empty and returns how many calls it held
+// when the load stopped and how long they took to deliver.
+func drainQueue(b *testing.B, mtg *benchChildProc) (int, time.Duration) {
+	m := adminLineRE.FindStringSubmatch(mtg.stdout.String())
+	if m == nil {
+		b.Errorf("no admin address in mtguard's output")
+		return 0, 0
+	}
+	depth := func() int {
+		req, _ := http.NewRequest(http.MethodGet, m[1]+"/api/health", nil)
+		req.Header.Set("Authorization", "Bearer "+benchAdminToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return -1
+		}
+		defer resp.Body.Close()
+		var h struct {
+			Deliveries []struct{ Depth int }
+		}
+		if json.NewDecoder(resp.Body).Decode(&h) != nil {
+			return -1
+		}
+		n := 0
+		for _, d := range h.Deliveries {
+			n += d.Depth
+		}
+		return n
+	}
+	start, first := time.Now(), depth()
+	for n := first; n != 0; n = depth() {
+		if time.Since(start) > 5*time.Minute {
+			b.Errorf("the delivery queue still holds %d calls after 5 minutes", n)
+			return first, time.Since(start)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return first, time.Since(start)
 }
