@@ -34,6 +34,7 @@ var packageRules = []packageRule{
 	{pkg: "vendors", only: []string{"txn", "schemas", "yamlstrict"}, why: "vendor knowledge is data and pure rules"},
 	{pkg: "proxy", forbidden: []string{"inspect", "alerts", "cli", "config", "store"}, why: "the data plane records through its Recorder interface and never reaches the control plane"},
 	{pkg: "inspect", forbidden: []string{"proxy", "cli", "config"}, why: "the control plane resends through its Replayer interface, which main satisfies"},
+	{pkg: "redeliver", only: []string{"txn", "store"}, why: "the redeliverer works the store's queue and resends through a Sender that main gives it"},
 	{pkg: "alerts", forbidden: []string{"proxy", "inspect", "cli", "config"}, why: "the alert engine is fed calls; it serves nothing but its metrics"},
 	// console uses inspect's words for a call's handling (who answered, was it forwarded), so
 	// only what it imports itself is limited: never the store, the data plane or the config.

@@ -23,6 +23,7 @@ func routeLimits(rc config.Route) proxy.LimitGroup {
 	if lim.MaxWait > 0 {
 		g.MaxWait = lim.MaxWait
 	}
+	g.ProbeEvery = lim.ProbeEvery
 	for _, w := range lim.Windows {
 		if len(w.Paths) > 0 {
 			continue

@@ -69,6 +69,7 @@ Usage:
   mtguard postmortem ALERT_ID        the incident's account from the record (--route R --since T; --format md|html|json)
   mtguard drill start --route R --fault F  rehearse a vendor failure (--for 10m, --expect "alert within 5m"); drill status|stop ID
   mtguard limits [--json]            each vendor budget: use per window, in flight, queue, pause, throttled
+  mtguard deliveries [--route R] [--state S] [--json]   the delivery queue; deliveries retry ID|--route R, deliveries drop ID --reason T
   mtguard audit [--since 24h]        every state-changing admin action: who, role, what, when, from where, outcome
   mtguard migrate [--config FILE]    bring the PostgreSQL log's schema to this version (store.backend: postgres)
   mtguard store copy --from bbolt:F  copy a bbolt log into the PostgreSQL one (--config FILE names store.dsn_env)
@@ -147,6 +148,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return cli.Backup(ctx, rest, stdout, stderr, getenv)
 	case "restore":
 		return cli.Restore(rest, stdout, stderr)
+	case "deliveries":
+		return cli.Deliveries(ctx, rest, stdout, stderr, getenv)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "mtguard", version)
 		return nil

@@ -82,7 +82,7 @@ func TestUndeliveredNotificationsEndToEnd(t *testing.T) {
 		t.Fatalf("alerts: %+v, want one alert with one of two notifications undelivered", list)
 	}
 	for _, d := range list[0].Deliveries {
-		want := store.Delivery{Event: "firing", Sink: d.Sink, Result: store.NotifyDelivered, Attempts: 1, Status: 200}
+		want := store.NotificationDelivery{Event: "firing", Sink: d.Sink, Result: store.NotifyDelivered, Attempts: 1, Status: 200}
 		if d.Sink == "revoked" {
 			want.Result, want.Status, want.Error = store.NotifyFailed, 410, "endpoint answered 410 Gone: this webhook was deleted"
 		}

@@ -52,8 +52,8 @@ var _ inspect.Reloader = (*reloader)(nil)
 
 func newReloader(s *server, getenv func(string) string) *reloader {
 	r := &reloader{file: s.cfg.File, getenv: getenv, log: s.log, boot: s.cfg, cur: s.cfg, digests: contractDigests(s.cfg), s: s, reverse: s.reverse, limiter: s.limiter}
-	if q, ok := any(s.store).(deliveryQueue); ok {
-		r.queue = q
+	if s.queue != nil {
+		r.queue = s.queue
 	}
 	return r
 }
@@ -405,6 +405,7 @@ func needsRestart(boot, next *config.Config, routes []proxy.Route, groups []prox
 	add(routesDiffer(boot, next, func(r config.Route) any { return r.Drift }), "a route's drift")
 	add(routesDiffer(boot, next, func(r config.Route) any { return r.Verify }), "a route's verify")
 	add(routesDiffer(boot, next, func(r config.Route) any { return r.NoDrills }), "a route's drills")
+	add(routesDiffer(boot, next, func(r config.Route) any { return r.Delivery }), "a route's delivery")
 	// The data listener bounds the wait for a vendor's answer by the longest a call could
 	// take at start (a route's timeout plus its max_wait).
 	bootGroups, _ := limitGroups(boot.Routes)

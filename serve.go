@@ -51,6 +51,7 @@ type server struct {
 	reloads   reloadSlot            // the config reloader cmdServe attaches (reload.go)
 	reverse   *proxy.Proxy          // the reverse front, whose routes a reload swaps
 	limiter   *proxy.Limiter        // whose groups a reload reconfigures
+	queue     *deliveries           // the delivery queue (deliveries.go); nil without a route that has one
 	log       zerolog.Logger
 	stopping  atomic.Bool
 	errs      chan error
@@ -114,6 +115,11 @@ func startServer(ctx context.Context, cfg *config.Config, getenv func(string) st
 	s := &server{cfg: cfg, store: st, alerts: alerts, journeys: jr, drift: dl, readBack: rb, log: log, errs: make(chan error, 3), faults: proxy.NewDrills(nil)}
 	s.drills = inspect.NewDrillManager(inspect.DrillConfig{Store: st, Faults: &drillFaults{drills: s.faults, routes: cfg.Routes},
 		Alerts: alerts.engine, Transactions: st, Logger: log})
+	// The delivery queue and kept pauses live in the bbolt log; config refuses a delivery
+	// queue with the PostgreSQL backend, so there s.queue is nil and pauses are not kept.
+	if bolt, ok := st.(*store.Store); ok {
+		s.queue = newDeliveries(cfg, bolt, alerts, limits, log)
+	}
 	groups, err := s.buildPipeline(sec, limits)
 	if err != nil {
 		st.Close()
@@ -123,6 +129,7 @@ func startServer(ctx context.Context, cfg *config.Config, getenv func(string) st
 	if rb != nil {
 		rb.proxy.Store(reverse)
 	}
+	s.queue.use(reverse)
 	writeTimeout := readTimeout + longestCall(sec.routes, groups)
 	s.reverse, s.limiter = reverse, limits.l
 	s.data = newHTTPServer(reverse, writeTimeout)
@@ -145,6 +152,7 @@ func startServer(ctx context.Context, cfg *config.Config, getenv func(string) st
 		Shapes:       driftView(dl),
 		Backup:       backuper(st),
 		Reloader:     &s.reloads,
+		Deliveries:   s.queue.api(),
 	})
 	// The web console serves / on the admin listener and is a client of the API it wraps.
 	webConsole, err := console.New(console.Config{API: adminAPI})
@@ -300,8 +308,13 @@ func (s *server) buildPipeline(sec secrets, limits *limiterView) ([]proxy.LimitG
 			return nil, err
 		}
 	}
+	var recorder proxy.Recorder = s.store
+	if bolt, ok := s.store.(*store.Store); ok {
+		keepPauses(limits.l, bolt, s.log)
+		recorder = s.queue.recorder(bolt)
+	}
 	s.pipeline, err = proxy.NewPipeline(proxy.PipelineConfig{
-		Recorder:           s.store,
+		Recorder:           recorder,
 		Transport:          sec.transport,
 		MaxBody:            s.cfg.Store.MaxBody,
 		CaptureBody:        s.cfg.Store.CaptureBody,
@@ -312,6 +325,7 @@ func (s *server) buildPipeline(sec secrets, limits *limiterView) ([]proxy.LimitG
 		Limiter:            limits.l,
 		WriteIdleTimeout:   writeIdleTimeout,
 		Drills:             s.faults,
+		Queue:              s.queue.enqueuer(),
 	})
 	return groups, err
 }
@@ -407,6 +421,7 @@ func (s *server) launch(ctx context.Context) {
 		go a.warm()
 	}
 	s.forward.start(s.errs)
+	s.queue.run(bg)
 	retention := s.cfg.Store.Retention
 	go s.store.RunRetention(bg, retention, retentionEvery, func(n int, err error) {
 		if err != nil {
@@ -462,6 +477,7 @@ func (s *server) shutdown() error {
 	}
 	s.cancel()
 	s.drills.Close()
+	s.queue.wait() // its attempts are recorded before the store closes
 	s.alerts.close()
 	if s.journeys != nil {
 		s.journeys.Close()
@@ -538,7 +554,7 @@ func proxyRoutes(rcs []config.Route, getenv func(string) string) ([]proxy.Route,
 			}
 		}
 		out = append(out, proxy.Route{Name: rc.Name, Prefix: rc.Prefix, Host: rc.Host, Upstream: u, Owner: rc.Owner, RecordKeys: keys, Timeout: rc.Timeout, Checks: checks, Auth: auth, LimitGroup: rc.LimitGroup(),
-			Callers: proxyCallers(rc.Callers, getenv)})
+			Callers: proxyCallers(rc.Callers, getenv), Queue: queueAnswer(rc.Delivery), Retry: inlineRetry(rc.Delivery)})
 	}
 	return out, nil
 }

@@ -91,7 +91,7 @@ routes:
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			statuses[i] = postLead(t, ins[i%3].proxy+"/crm/v1/leads", "burst@acme.com", i)
+			statuses[i] = postSharedLead(t, ins[i%3].proxy+"/crm/v1/leads", "burst@acme.com", i)
 		}()
 	}
 	wg.Wait()
@@ -169,7 +169,7 @@ func newVendorServer(t *testing.T, v *limitVendor) string {
 }
 
 // postLead posts one lead through a proxy and returns the status of the answer.
-func postLead(t *testing.T, url, email string, n int) int {
+func postSharedLead(t *testing.T, url, email string, n int) int {
 	resp, err := http.Post(url, "application/json", strings.NewReader(fmt.Sprintf(`{"email":%q,"n":%d}`, email, n)))
 	if err != nil {
 		t.Errorf("call %d: %v", n, err)

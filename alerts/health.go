@@ -30,6 +30,21 @@ type Health struct {
 	// since start.
 	Sinks       []SinkHealth `json:"sinks"`
 	Undelivered int          `json:"undelivered_notifications"`
+	// Deliveries is the delivery queue of each route that has one (the admin API adds it).
+	Deliveries []DeliveryHealth `json:"deliveries,omitempty"`
+}
+
+// DeliveryHealth is one route's delivery queue in mtguard health.
+type DeliveryHealth struct {
+	Route string `json:"route"`
+	// Depth counts the calls not yet delivered nor dead; Retrying those whose attempt failed
+	// and will be retried, Held those waiting for a person, Dead the dead letters.
+	Depth    int `json:"depth"`
+	Retrying int `json:"retrying"`
+	Held     int `json:"held"`
+	Dead     int `json:"dead"`
+	// OldestAge is the age in seconds of the oldest call counted in Depth.
+	OldestAge float64 `json:"oldest_age_s"`
 }
 
 // RouteHealth is one route's line in mtguard health.

@@ -243,18 +243,18 @@ func (e *Engine) withDeliveries(list []store.Alert) []store.Alert {
 
 // Deliveries folds attempts (in any order) into one Delivery per notification and sink,
 // oldest first: a notification's attempts count from 1, so an attempt 1 starts a new one.
-func Deliveries(atts []store.NotificationAttempt) []store.Delivery {
+func Deliveries(atts []store.NotificationAttempt) []store.NotificationDelivery {
 	atts = slices.Clone(atts)
 	slices.SortStableFunc(atts, func(a, b store.NotificationAttempt) int {
 		return cmp.Or(a.Time.Compare(b.Time), strings.Compare(a.ID, b.ID))
 	})
-	out := []store.Delivery{}
+	out := []store.NotificationDelivery{}
 	open := map[string]int{} // event/sink -> index in out
 	for _, a := range atts {
 		key := a.Event + "/" + a.Sink
 		i, ok := open[key]
 		if !ok || a.Attempt <= 1 || a.Result == store.NotifyDropped {
-			out = append(out, store.Delivery{Event: a.Event, Sink: a.Sink})
+			out = append(out, store.NotificationDelivery{Event: a.Event, Sink: a.Sink})
 			i = len(out) - 1
 			open[key] = i
 		}

@@ -62,7 +62,7 @@ func (c *callFacts) classify(o *observation, rules *Rules, now time.Time) {
 	}
 	c.records, c.latencyMS = o.records, o.latencyMS
 	c.delivered = o.outcome == txn.OutcomeDelivered || o.outcome == txn.OutcomePartial
-	c.failed = o.outcome != txn.OutcomeDelivered
+	c.failed = o.outcome != txn.OutcomeDelivered && o.outcome != txn.OutcomeQueued // a queued call's attempts count for themselves
 	c.queued = o.waitMS > 0
 	c.slow = false
 	if r := rules.Latency; r != nil && o.latencyMS >= 0 {

@@ -52,6 +52,9 @@ func WriteHealth(w io.Writer, h alerts.Health, loc *time.Location) error {
 	if err := writeSinks(w, h, loc); err != nil {
 		return err
 	}
+	if err := writeDeliveryHealth(w, h); err != nil {
+		return err
+	}
 	if h.Dropped > 0 {
 		_, err := fmt.Fprintf(w, "(the alert engine fell behind and skipped %d recorded calls since start)\n", h.Dropped)
 		return err

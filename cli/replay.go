@@ -26,6 +26,9 @@ func Replay(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 	force := fs.Bool("force", false, "resend calls that were already delivered")
 	includeInterrupted := fs.Bool("include-interrupted", false, "resend interrupted calls too (the vendor may have acted on them: a resend may duplicate)")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
+	editFile := fs.String("edit", "", "resend one call with the body in this `file` instead of the stored one (edit-then-replay)")
+	var sets setFlags
+	fs.Var(&sets, "set", "resend one call with this `path=value` changed in its JSON body (repeatable), e.g. properties.email=jane@example.com")
 	pos, err := ParseFlags(fs, args)
 	if err != nil {
 		return err
@@ -35,7 +38,11 @@ func Replay(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 		if *record != "" || *route != "" || *outcome != "" || *finding != "" || since.String() != "" || *dryRun || *includeInterrupted {
 			return fmt.Errorf("replay takes either one transaction id or filters, not both: %w", ErrUsage)
 		}
-		res, err := client.ReplayOne(ctx, pos[0], *force)
+		body, err := editedBody(ctx, client, pos[0], *editFile, sets)
+		if err != nil {
+			return err
+		}
+		res, err := client.ReplayEdited(ctx, pos[0], *force, body)
 		if err != nil {
 			return err
 		}
@@ -55,6 +62,9 @@ func Replay(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 	}
 	if len(pos) > 1 {
 		return fmt.Errorf("replay takes one transaction id or filters: %w", ErrUsage)
+	}
+	if *editFile != "" || len(sets) > 0 {
+		return fmt.Errorf("--edit and --set correct one call: give its id (mtguard replay ID --set path=value): %w", ErrUsage)
 	}
 	if err := checkOutcome(*outcome); err != nil {
 		return err

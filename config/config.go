@@ -157,6 +157,8 @@ type Route struct {
 	Drift *Drift
 	// Verify, if set, reads delivered records back from the vendor (verify.go).
 	Verify *Verify
+	// Delivery is the route's delivery block (delivery.go); nil sends inline without retries.
+	Delivery *Delivery
 	// Line is the line of the route's item in the config file, for messages about the route.
 	Line int
 	// limitsLine and limitsKey say where the route's limits group is written, for messages
@@ -439,7 +441,7 @@ func (p *configParser) route(rk string, item *yaml.Node, set *routeSet) (Route, 
 		p.Addf(item.Line, rk, "expected a route (a mapping with name, prefix, upstream, ...), found %s", yamlstrict.Describe(item))
 		return Route{}, false
 	}
-	f, _ := p.Mapping(item, rk, "name", "prefix", "upstream", "owner", "record_keys", "timeout", "auth", "contracts", "host", "alerts", "preset", "versions", "outcomes", "limits", "callers", "drills", "drift", "verify")
+	f, _ := p.Mapping(item, rk, "name", "prefix", "upstream", "owner", "record_keys", "timeout", "auth", "contracts", "host", "alerts", "preset", "versions", "outcomes", "limits", "callers", "drills", "drift", "verify", "delivery")
 	r := Route{Line: item.Line}
 	preset := p.routePreset(f, rk)
 
@@ -517,6 +519,7 @@ func (p *configParser) route(rk string, item *yaml.Node, set *routeSet) (Route, 
 	}
 	r.Vendor = p.routeVendor(f, rk, preset, r)
 	r.limitsLine, r.limitsKey = limitsPos(f.Get("limits"), rk)
+	r.Delivery = p.delivery(f.Get("delivery"), rk+".delivery", r.Vendor)
 	return r, true
 }
 

@@ -47,7 +47,7 @@ func TestParseConfigLimitsErrors(t *testing.T) {
 		{"a bad max_wait", route("      max_wait: 0s"),
 			7, "routes[0].limits.max_wait", `"0s" is not a duration greater than zero`},
 		{"an unknown key", route("      max_wiat: 5s"),
-			7, "routes[0].limits.max_wiat", "unknown key (known keys: doc, windows, quota, concurrency, group, max_wait)"},
+			7, "routes[0].limits.max_wiat", "unknown key (known keys: doc, windows, quota, concurrency, group, max_wait, probe_every, tier, granted)"},
 		{"routes of one group that disagree", yamlLines(
 			"routes:",
 			"  - {name: a, prefix: /a, upstream: https://1.mktorest.com, preset: marketo, limits: {group: mkto}}",

@@ -43,7 +43,7 @@ func TestParseConfigPresetErrors(t *testing.T) {
 		{"bad limits", route("    upstream: https://1.mktorest.com", "    preset: marketo", "    limits:", "      quota: {requests: 10, resets: \"25:00\", zone: America/Chicago}"),
 			7, "routes[0].limits.quota.resets", `"25:00" is not a time of day`},
 		{"unknown limits key", route("    upstream: https://1.mktorest.com", "    preset: marketo", "    limits:", "      concurency: 3"),
-			7, "routes[0].limits.concurency", "unknown key (known keys: doc, windows, quota, concurrency, group, max_wait)"},
+			7, "routes[0].limits.concurency", "unknown key (known keys: doc, windows, quota, concurrency, group, max_wait, probe_every, tier, granted)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -57,6 +57,7 @@ routes:
     prefix: /crm
     upstream: https://crm.example.com
     record_keys: [email]
+    delivery: {mode: queue, accept: {status: 202}}
 journeys:
   - {name: lead, key: email, steps: [form, crm], within: 30m}
 `
@@ -64,7 +65,7 @@ journeys:
 	if err == nil {
 		t.Fatal("journeys and drift with the postgres backend were accepted")
 	}
-	for _, want := range []string{"mtguard.yaml:8:", "drift learning is not available with store.backend: postgres", "mtguard.yaml:14:", "a journey is not available"} {
+	for _, want := range []string{"mtguard.yaml:8:", "drift learning is not available with store.backend: postgres", "mtguard.yaml:13:", "a delivery queue (mode: queue or redeliver: auto) is not available", "mtguard.yaml:15:", "a journey is not available"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not say %q:\n%v", want, err)
 		}

@@ -32,7 +32,16 @@ type alertList struct {
 
 // health answers GET /api/health: one line per route.
 func (s *server) health(w http.ResponseWriter, r *http.Request) {
-	s.respond(w, http.StatusOK, s.alerts.Health())
+	h := s.alerts.Health()
+	if s.deliveries != nil {
+		dh, err := s.deliveryHealth(r.Context(), h.Time)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		h.Deliveries = dh
+	}
+	s.respond(w, http.StatusOK, h)
 }
 
 // listAlerts answers GET /api/alerts?state=firing|resolved&route=&limit=, newest first.

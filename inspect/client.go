@@ -82,8 +82,13 @@ func (c *Client) Get(ctx context.Context, id string) (txn.Transaction, error) {
 
 // ReplayOne resends one stored call (the latest attempt of its chain).
 func (c *Client) ReplayOne(ctx context.Context, id string, force bool) (ReplayOneResult, error) {
+	return c.ReplayEdited(ctx, id, force, nil)
+}
+
+// ReplayEdited resends one stored call with body in place of its own (nil: as stored).
+func (c *Client) ReplayEdited(ctx context.Context, id string, force bool, body *string) (ReplayOneResult, error) {
 	var res ReplayOneResult
-	err := c.do(ctx, http.MethodPost, "/api/transactions/"+url.PathEscape(id)+"/replay", nil, ReplayOneRequest{Force: force}, &res)
+	err := c.do(ctx, http.MethodPost, "/api/transactions/"+url.PathEscape(id)+"/replay", nil, ReplayOneRequest{Force: force, Body: body}, &res)
 	return res, err
 }
 

@@ -279,7 +279,7 @@ func (rp *replays) plan(ctx context.Context, tx txn.Transaction, force bool) (it
 
 // one replays a single call now. When another replay holds its chain, it sends nothing and
 // returns an error that answers 409.
-func (rp *replays) one(ctx context.Context, id string, force bool) (ReplayItem, error) {
+func (rp *replays) one(ctx context.Context, id string, force bool, body *string) (ReplayItem, error) {
 	tx, err := rp.txs.Get(ctx, id)
 	if err != nil {
 		return ReplayItem{}, err
@@ -300,7 +300,27 @@ func (rp *replays) one(ctx context.Context, id string, force bool) (ReplayItem, 
 	}
 	// Released even when the caller went away: the attempt is recorded by then, or never made.
 	defer rp.holds.Release(mine...)
+	if body != nil {
+		return rp.resendEdited(ctx, item.Original, force, *body)
+	}
 	return rp.resend(ctx, item.Original, force)
+}
+
+// resendEdited is resend with a corrected body: the latest attempt of the chain is resent with
+// body in place of its own, all of it (a batch's failed records are the person's to pick).
+func (rp *replays) resendEdited(ctx context.Context, root string, force bool, body string) (ReplayItem, error) {
+	tx, err := rp.txs.Get(ctx, root)
+	if err != nil {
+		return ReplayItem{Original: root}, err
+	}
+	item, target, _, err := rp.plan(ctx, tx, force)
+	if err != nil || item.Skipped != "" {
+		return item, err
+	}
+	orig := target.Request.Body
+	target.Request.Body, target.Request.BodyEncoding, target.Request.Truncated = body, "", false
+	target.Request.Size = int64(len(body))
+	return rp.send(txn.WithEdit(ctx, orig), item, target, false)
 }
 
 // resend sends the chain whose original is root, which the caller holds: it plans the chain

@@ -40,6 +40,10 @@ func decodeJSON(r *http.Request, v any) error {
 // ReplayOneRequest is the body of POST /api/transactions/{id}/replay.
 type ReplayOneRequest struct {
 	Force bool `json:"force,omitempty"`
+	// Body, when set, is the corrected body to send instead of the stored one
+	// (edit-then-replay): the new call records what changed (finding replay.edited) and who
+	// changed it; the original stays in the chain.
+	Body *string `json:"body,omitempty"`
 }
 
 // ReplayOneResult answers POST /api/transactions/{id}/replay.
@@ -62,7 +66,10 @@ func (s *server) replayOne(w http.ResponseWriter, r *http.Request) {
 	actor := actorOf(r)
 	note := noteAudit(r)
 	note.param("force", strconv.FormatBool(req.Force))
-	item, err := s.replays.one(txn.WithActor(r.Context(), actor.Name), id, req.Force)
+	if req.Body != nil {
+		note.param("edited", "true")
+	}
+	item, err := s.replays.one(txn.WithActor(r.Context(), actor.Name), id, req.Force, req.Body)
 	note.result = item.Replay
 	if errors.Is(err, store.ErrNotFound) {
 		err = problemf(err, "no transaction with id %s", id)

@@ -76,6 +76,8 @@ type ServerConfig struct {
 	Journeys Journeys
 	// Shapes serves GET /api/drift/{route}. If nil, it is not served.
 	Shapes Shapes
+	// Deliveries serves the delivery queue (deliveries.go). If nil, it is not served.
+	Deliveries Deliveries
 	// Now is the clock that relative times such as since=24h count back from.
 	// If nil, time.Now is used.
 	Now func() time.Time
@@ -106,6 +108,8 @@ type server struct {
 	shapes   Shapes        // nil without drift learning
 	backuper Backuper      // nil without one
 	reloader Reloader      // nil without one
+	// deliveries is nil without a delivery queue.
+	deliveries Deliveries
 }
 
 // NewServer returns the admin API handler: the transaction log under /api/ and the health
@@ -220,6 +224,10 @@ func (s *server) surface(cfg ServerConfig) []endpoint {
 			endpoint{"/api/drills/{id}", api, s.methodNotAllowed},
 			endpoint{"/api/drills/{id}/stop", api, s.onlyPost},
 		)
+	}
+	if cfg.Deliveries != nil {
+		s.deliveries = cfg.Deliveries
+		eps = append(eps, s.deliveryEndpoints()...)
 	}
 	if cfg.AuditLog != nil {
 		// The audit log is the check on what operators and admins did, and tells where each

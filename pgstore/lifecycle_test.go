@@ -283,6 +283,11 @@ func TestResultsKeptWhileDown(t *testing.T) {
 	if err := s.Sync(ctx); err == nil {
 		t.Fatal("Sync succeeded while a result could not be committed")
 	}
+	// The writer retries in the background: while a retry is under way the result is out of
+	// the held count, so wait for it to be back rather than read the count once.
+	for deadline := time.Now().Add(5 * time.Second); s.HeldWrites() != 1 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
 	if s.Healthy() == nil || s.HeldWrites() != 1 {
 		t.Fatalf("healthy %v, held %d: want failing with 1 held", s.Healthy(), s.HeldWrites())
 	}

@@ -32,6 +32,9 @@ type LimitGroup struct {
 	Windows     []Window
 	Concurrency int           // in-flight calls at most; 0 = no cap
 	MaxWait     time.Duration // longest a call waits in the queue; 0 = DefaultMaxWait
+	// ProbeEvery is how long a rolling quota's exhaustion pauses the group before one call
+	// probes whether budget came back (limiter_pause.go); 0 = DefaultProbeEvery.
+	ProbeEvery time.Duration
 }
 
 // DefaultMaxWait is how long a call may wait for budget when its group sets no max_wait.
@@ -87,6 +90,9 @@ type Limiter struct {
 	// groups is swapped whole by Reconfigure (reload.go); a group keeps its state across.
 	groups atomic.Pointer[map[string]*group]
 	shared SharedBudget // nil: this instance's budget only (shared.go)
+	// onPause is OnPause's hook, which Reconfigure gives the groups a reload adds; set once
+	// at start, before any call.
+	onPause func(group string, until time.Time, why string, probing bool)
 }
 
 // onSendKey is unexported test plumbing: a hook that sees every grant with its exact time.
@@ -141,6 +147,11 @@ type group struct {
 	sent      int64
 	waitedNS  int64
 	throttle  int64
+
+	// probing is half-open: one call at a time tests a spent rolling quota; onPause keeps
+	// long pauses across a restart, and may be nil (limiter_pause.go).
+	probing bool
+	onPause func(group string, until time.Time, why string, probing bool)
 }
 
 // windowState is one window's count. The vendor counts a call when it arrives, which is at
@@ -267,6 +278,10 @@ func (l *Limiter) Acquire(ctx context.Context, name string, prio Priority) (rele
 func (g *group) acquire(ctx context.Context, prio Priority) (func(), time.Duration, error) {
 	start := g.clock.Now()
 	g.mu.Lock()
+	if te := g.pausedPastMaxWait(start); te != nil {
+		g.mu.Unlock()
+		return nil, 0, te
+	}
 	if len(g.queues[PriorityLive]) == 0 && (prio == PriorityLive || len(g.queues[PriorityReplay]) == 0) {
 		if _, ok := g.readyAt(start); ok {
 			g.take(start)
@@ -330,6 +345,7 @@ func (g *group) releaseFunc() func() {
 				}
 			}
 			g.inflight--
+			g.probeAnswered(now)
 			g.pumpLocked()
 			g.mu.Unlock()
 		})
@@ -343,8 +359,8 @@ func (g *group) readyAt(now time.Time) (at time.Time, ok bool) {
 	if now.Before(g.paused) {
 		at = g.paused
 	}
-	if g.cfg.Concurrency > 0 && g.inflight >= g.cfg.Concurrency {
-		return time.Time{}, false
+	if g.cfg.Concurrency > 0 && g.inflight >= g.cfg.Concurrency || g.probing && g.inflight > 0 {
+		return time.Time{}, false // a probe of a rolling quota goes alone
 	}
 	for _, ws := range g.windows {
 		if ws.w.Reset != nil {
@@ -457,12 +473,18 @@ func (l *Limiter) Observe(name string, signals []schemas.Signal) {
 		switch s.Kind {
 		case vendors.SignalRateLimit, vendors.SignalQuota:
 			d := s.RetryAfter
+			probe := false
 			if d <= 0 {
-				d = g.documentedReset(now, s.Kind == vendors.SignalQuota)
+				d, probe = g.quotaPause(now, s.Kind == vendors.SignalQuota)
 			}
-			if until := now.Add(d); until.After(g.paused) {
+			if until := now.Add(d); until.After(g.paused) || probe {
 				g.paused = until
 				g.pauseWhy = fmt.Sprintf("the vendor signalled %s for %s", s.Kind, d.Round(time.Millisecond))
+				if probe {
+					g.pauseWhy = fmt.Sprintf("the vendor's rolling quota is spent; one call probes for budget every %s", d.Round(time.Second))
+				}
+				g.probing = probe
+				g.notePause()
 			}
 		case vendors.SignalRemaining:
 			if s.Limit <= 0 || s.Remaining < 0 {
@@ -661,19 +683,4 @@ func IsThrottled(err error) (*ThrottledError, bool) {
 	var te *ThrottledError
 	ok := errors.As(err, &te)
 	return te, ok
-}
-
-// PausedUntil is when the group's pause (a vendor limit signal) ends; zero when it is not
-// paused. Read-back probes are not sent while a group is paused.
-func (l *Limiter) PausedUntil(name string) time.Time {
-	g := (*l.groups.Load())[name]
-	if g == nil {
-		return time.Time{}
-	}
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.paused.After(g.clock.Now()) {
-		return g.paused
-	}
-	return time.Time{}
 }

@@ -83,6 +83,9 @@ type PipelineConfig struct {
 	WriteIdleTimeout time.Duration
 	// Drills, if set, are the drills under way (drill.go): their calls are answered or altered.
 	Drills *Drills
+	// Queue takes the calls of routes in store-and-forward mode (Route.Queue); nil sends
+	// every call inline.
+	Queue Enqueuer
 }
 
 // Pipeline is the per-call logic shared by every front end: bound and parse the body, extract
@@ -148,10 +151,16 @@ type Call struct {
 	Actor string
 	// Kind and Verifies mark a read-back probe (txn.KindProbe) and the call it checks.
 	Kind, Verifies string
+	// Edit says what a person changed in the body of an edit-then-replay (replay_edit.go).
+	Edit string
 
 	// answer streams the vendor's answer to the tool and says whether it got through whole;
 	// nil when no front end streams it (a replay).
 	answer *answerWriter
+	// tx is the call's transaction once the pipeline opened it; retried marks an attempt of
+	// an inline retry (retry.go), which is not retried again.
+	tx      *txn.Transaction
+	retried bool
 }
 
 // Refusal is a front end's reason not to forward a call.
@@ -188,6 +197,9 @@ var ErrClientGone = errors.New("client went away")
 // Apart from ErrClientGone and unreadable request bodies, failures are answered with a problem
 // response rather than an error, so every front end answers them the same way.
 func (p *Pipeline) RoundTrip(req *http.Request) (*http.Response, error) {
+	if c := callFrom(req.Context()); c != nil && c.Route != nil && c.Route.Retry != nil && !c.retried && c.ReplayOf == "" && c.Refusal == nil {
+		return p.retrying(req, c)
+	}
 	f, err := p.newFlight(req)
 	if err != nil {
 		return nil, err
@@ -200,6 +212,9 @@ func (p *Pipeline) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	f.drill()
 	if s := f.recordIntent(); s != nil {
+		return s.resp, s.err
+	}
+	if s := f.queue(); s != nil {
 		return s.resp, s.err
 	}
 	if s := f.acquireBudget(); s != nil {

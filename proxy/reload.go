@@ -43,6 +43,7 @@ func (l *Limiter) Reconfigure(groups []LimitGroup, routesOf map[string][]string,
 			return err
 		}
 		fresh.routes = slices.Clone(routesOf[gc.Name])
+		fresh.onPause = l.onPause // a group a reload adds keeps its long pauses too
 		pl := plan{g: old[gc.Name], fresh: fresh}
 		if pl.g == nil || pl.g.needsHistory(fresh) {
 			if history != nil && len(fresh.routes) > 0 {

@@ -108,6 +108,9 @@ func (p *Proxy) replayRequest(ctx context.Context, tx txn.Transaction, onlyFaile
 		h.Set(route.Auth.Header, route.Auth.Value)
 	}
 	c := &Call{Route: route, Front: "replay", OriginalURL: tx.Path, ReplayOf: tx.ID, Attempt: tx.Attempt + 1, Actor: txn.ActorFrom(ctx)}
+	if orig, ok := txn.EditFrom(ctx); ok {
+		c.Edit = p.pipeline.editDiff(orig, string(body))
+	}
 	req, err := http.NewRequestWithContext(WithCall(ctx, c), tx.Method, target.String(), strings.NewReader(string(body)))
 	if err != nil {
 		return nil, fmt.Errorf("%w %s: %v", ErrNotReplayable, tx.ID, err)

@@ -36,6 +36,11 @@ type Route struct {
 	// Timeout bounds the wait from sending a call to the vendor's response headers
 	// (dial, TLS and the vendor's think time). If zero, DefaultTimeout.
 	Timeout time.Duration
+	// Queue, when set, answers the route's calls itself once they are durable and leaves their
+	// delivery to the redeliverer (queue.go).
+	Queue *QueueAnswer
+	// Retry, when set, sends a call again while the tool waits (retry.go).
+	Retry *InlineRetry
 }
 
 // vendorPath is path relative to the route's upstream base path: /crm/v3/objects/contacts for

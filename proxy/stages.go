@@ -80,6 +80,10 @@ func (p *Pipeline) newFlight(req *http.Request) (*flight, error) {
 		tx.Route = c.Route.Name
 		tx.UpstreamURL = p.cfg.Redactor.URL(req.URL)
 	}
+	c.tx = tx
+	if c.Edit != "" {
+		tx.Findings = append(tx.Findings, finding(txn.CodeReplayEdited, c.Edit))
+	}
 	return &flight{p: p, req: req, call: c, tx: tx, release: func() {}}, nil
 }
 

@@ -63,12 +63,12 @@ type Alert struct {
 	// Deliveries says, per notification and sink, whether the sink accepted it, and
 	// Undelivered counts those it did not. Both are filled in from the notification
 	// attempts when an alert is read, never stored with it.
-	Deliveries  []Delivery `json:"deliveries,omitempty"`
-	Undelivered int        `json:"undelivered,omitempty"`
+	Deliveries  []NotificationDelivery `json:"deliveries,omitempty"`
+	Undelivered int                    `json:"undelivered,omitempty"`
 }
 
-// Delivery is the fate of one notification of an alert at one sink: its last attempt.
-type Delivery struct {
+// NotificationDelivery is the fate of one notification of an alert at one sink: its last attempt.
+type NotificationDelivery struct {
 	Event string    `json:"event"`
 	Sink  string    `json:"sink"`
 	Time  time.Time `json:"time"` // of the last attempt

@@ -55,6 +55,11 @@ const (
 	// CodeStoreUndecryptable marks, when read, a call whose stored headers and body are
 	// encrypted (store.encrypt) with a key mtguard does not hold, or do not decrypt.
 	CodeStoreUndecryptable = "store.undecryptable"
+	// CodeDeliveryQueued marks a call accepted into the delivery queue (delivery.mode: queue).
+	CodeDeliveryQueued = "delivery.queued"
+	// CodeReplayEdited marks a replay whose body a person corrected before resending it; the
+	// detail is what changed.
+	CodeReplayEdited = "replay.edited"
 )
 
 // catalogue is every finding code; each concern keeps its entries beside its code.
@@ -97,6 +102,10 @@ var coreFindings = []FindingSpec{
 		"Put the key they were written with (its id is in the finding's detail) back into store.encrypt's key variable, after the current key: id:base64,oldid:base64. Keep old keys until store.retention has deleted the calls they encrypted. Added when the call is read, so log --finding does not find it."},
 	{CodeOutcomeUnchecked, "warn", "mtguard stopped before it finished reading and checking the vendor's answer; the outcome is the status's alone",
 		"The tool got the vendor's status (the outcome recorded is what that status means) and perhaps the whole answer, but no rule read its body and only its headers are stored. Where the vendor hides failures in a 2xx body, look the records up there before resending."},
+	{CodeDeliveryQueued, "info", "mtguard accepted the call into its delivery queue and answered the tool itself; it is sent in the background",
+		"Nothing to do: mtguard deliveries lists what is waiting, its attempts and last error; the attempts are replays of this call (mtguard show ID lists them)."},
+	{CodeReplayEdited, "info", "A person corrected the call's body before resending it (edit-then-replay)",
+		"Nothing to do: the original stays in the chain (replay_of), the detail lists what changed, and the actor says who changed it."},
 }
 
 // Lookup returns the catalogue entry of code.

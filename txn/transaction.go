@@ -21,12 +21,16 @@ const (
 	OutcomeFailed      Outcome = "failed"
 	OutcomePartial     Outcome = "partial"
 	OutcomeDelivered   Outcome = "delivered"
+	// OutcomeQueued is a call mtguard accepted for store-and-forward delivery (a route's
+	// delivery.mode: queue): the tool got the route's accept answer, and the redeliverer's
+	// attempts are replays of it, each a transaction of its own.
+	OutcomeQueued Outcome = "queued"
 )
 
 // Outcomes lists every outcome a stored transaction may carry.
 var Outcomes = []Outcome{
 	OutcomePending, OutcomeRejected, OutcomeThrottled, OutcomeUnreachable, OutcomeTimeout,
-	OutcomeInterrupted, OutcomeFailed, OutcomePartial, OutcomeDelivered,
+	OutcomeInterrupted, OutcomeFailed, OutcomePartial, OutcomeDelivered, OutcomeQueued,
 }
 
 // Valid reports whether o is one of Outcomes.

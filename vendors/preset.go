@@ -65,6 +65,8 @@ type Preset struct {
 	// DrillAnswers are the vendor's failure answers a drill plays back, by fault
 	// (DrillExpireAuth, DrillDiscard); nil when the preset gives none.
 	DrillAnswers map[string]DrillAnswer
+	// Delivery is what the vendor documents about resending each operation (delivery.go).
+	Delivery []DeliveryOp
 }
 
 // Limits are a vendor's documented rate limits, kept as data for the throttler.
@@ -82,6 +84,14 @@ type Limits struct {
 	// longest a call may wait for budget (0 means the throttler's default).
 	Group   string
 	MaxWait time.Duration
+	// ProbeEvery (a route's probe_every) is how often a spent rolling quota is probed.
+	ProbeEvery time.Duration
+	// Tiers are a preset's documented editions by name; Tier is the one a route picks, and
+	// Granted says the route's own figures are what the vendor granted the account, which may
+	// be above the preset's (tiers.go).
+	Tiers   map[string]Tier
+	Tier    string
+	Granted bool
 
 	// lines are where a route wrote its limits keys (concurrency, group, ...), and key the
 	// limits' key path, for messages about them.
@@ -320,7 +330,10 @@ func (p *Preset) overrideLimits(o Overrides) Problems {
 	lim, ol := &p.Limits, o.Limits
 	line := func(k string) int { return ol.lines[k] }
 	set := func(k string) bool { return slices.Contains(o.LimitsSet, k) }
-	documented := *lim // the preset's figures, before the route's
+	if ps := p.applyTier(o); len(ps) > 0 {
+		return ps
+	}
+	documented := *lim // the preset's figures (or its tier's), before the route's
 	documented.Windows = slices.Clone(lim.Windows)
 	if set("doc") {
 		lim.Doc = ol.Doc
@@ -334,8 +347,11 @@ func (p *Preset) overrideLimits(o Overrides) Problems {
 	if set("max_wait") {
 		lim.MaxWait = ol.MaxWait
 	}
+	if set("probe_every") {
+		lim.ProbeEvery = ol.ProbeEvery
+	}
 	if set("concurrency") {
-		if c := documented.Concurrency; c > 0 && (ol.Concurrency == 0 || ol.Concurrency > c) {
+		if c := documented.Concurrency; !ol.Granted && c > 0 && (ol.Concurrency == 0 || ol.Concurrency > c) {
 			have := fmt.Sprint(ol.Concurrency)
 			if ol.Concurrency == 0 {
 				have = "0 (no cap)"
@@ -357,7 +373,7 @@ func (p *Preset) overrideLimits(o Overrides) Problems {
 		}
 		if j := slices.IndexFunc(documented.Windows, func(x LimitWindow) bool { return sameWindow(x, w) }); j >= 0 {
 			pw := documented.Windows[j]
-			if w.Requests > pw.Requests {
+			if w.Requests > pw.Requests && !ol.Granted {
 				problems = append(problems, Problem{Line: w.Line, Key: w.key + ".requests",
 					Msg: fmt.Sprintf("%d per %s is more than preset %s allows (%d per %s, window %q); a route may tighten a vendor's limit, never loosen it", w.Requests, shortDuration(w.Per), p.Name, pw.Requests, shortDuration(pw.Per), pw.Name)})
 				continue
@@ -368,7 +384,7 @@ func (p *Preset) overrideLimits(o Overrides) Problems {
 		}
 		if q := lim.Quota; q != nil && len(w.Paths) == 0 && w.Per == q.Per {
 			// A window as long as the quota period is the route's way of writing the quota.
-			if w.Requests > q.Requests {
+			if w.Requests > q.Requests && !ol.Granted {
 				source := "preset " + p.Name
 				if set("quota") {
 					source = fmt.Sprintf("the route's quota (line %d)", line("quota"))

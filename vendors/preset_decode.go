@@ -16,13 +16,13 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-var presetKeys = []string{"name", "title", "docs", "upstream", "record_keys", "expiring_within", "limits", "limit_headers", "versions", "auth", "limit_signals", "outcomes", "drill_answers", "verify"}
+var presetKeys = []string{"name", "title", "docs", "upstream", "record_keys", "expiring_within", "limits", "limit_headers", "versions", "auth", "limit_signals", "outcomes", "drill_answers", "verify", "delivery"}
 
 var limitsKeys = []string{"doc", "windows", "quota", "concurrency"}
 
 // routeLimitsKeys are the limits keys a route may write: a preset's, and the route's group and
 // max_wait.
-var routeLimitsKeys = append(slices.Clone(limitsKeys), "group", "max_wait")
+var routeLimitsKeys = append(slices.Clone(limitsKeys), "group", "max_wait", "probe_every", "tier", "granted")
 
 var windowKeys = []string{"name", "requests", "per", "scope", "paths", "resets"}
 
@@ -86,6 +86,7 @@ func DecodePreset(src []byte) (*Preset, Problems) {
 	p.Outcomes = r.rules(m.Get("outcomes"), "outcomes")
 	p.DrillAnswers = r.drillAnswers(m.Get("drill_answers"), "drill_answers")
 	p.Verify = r.verifyPreset(m.Get("verify"), "verify")
+	p.Delivery = r.deliveryOps(m.Get("delivery"), "delivery")
 	// One name per rule across the three lists, so a route override is unambiguous.
 	seen := map[string]bool{}
 	for _, l := range [][]Rule{p.Auth, p.LimitSignals, p.Outcomes} {
@@ -116,7 +117,7 @@ func DecodeLimits(n *yaml.Node, key string) (lim Limits, set []string, problems 
 // max_wait.
 func (r *yreader) limits(n *yaml.Node, key string, route bool) (Limits, []string) {
 	lim := Limits{key: key}
-	known := limitsKeys
+	known := append(slices.Clone(limitsKeys), "tiers") // a preset's documented editions (tiers.go)
 	if route {
 		known = routeLimitsKeys
 	}
@@ -151,6 +152,8 @@ func (r *yreader) limits(n *yaml.Node, key string, route bool) (Limits, []string
 		}
 	}
 	lim.MaxWait, _ = r.Duration(m.Get("max_wait"), key+".max_wait")
+	lim.ProbeEvery, _ = r.Duration(m.Get("probe_every"), key+".probe_every")
+	r.limitsTiers(m, key, &lim, route)
 	return lim, set
 }
 
