@@ -62,14 +62,19 @@ func (s *server) replayOne(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	id := r.PathValue("id")
+	s.resend(w, r, r.PathValue("id"), req.Force, req.Body)
+}
+
+// resend replays one call's chain, with body in place of the stored one when set (an edit),
+// and answers with the new call: POST /api/transactions/{id}/replay and its replay-edit form.
+func (s *server) resend(w http.ResponseWriter, r *http.Request, id string, force bool, body *string) {
 	actor := actorOf(r)
 	note := noteAudit(r)
-	note.param("force", strconv.FormatBool(req.Force))
-	if req.Body != nil {
+	note.param("force", strconv.FormatBool(force))
+	if body != nil {
 		note.param("edited", "true")
 	}
-	item, err := s.replays.one(txn.WithActor(r.Context(), actor.Name), id, req.Force, req.Body)
+	item, err := s.replays.one(txn.WithActor(r.Context(), actor.Name), id, force, body)
 	note.result = item.Replay
 	if errors.Is(err, store.ErrNotFound) {
 		err = problemf(err, "no transaction with id %s", id)

@@ -5,10 +5,8 @@ import (
 	"errors"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/mtguard/mtguard/store"
-	"github.com/mtguard/mtguard/txn"
 )
 
 // WhoAmI answers GET /api/whoami: the name and role of the token the request carried
@@ -34,9 +32,9 @@ type ReplayEditRequest struct {
 	Force bool   `json:"force,omitempty"`
 }
 
-// replayEdit resends a call's chain with an edited body: the same route, method, path and
-// headers as its latest attempt, through the same pipeline (contracts are checked again), and
-// recorded as a replay of that attempt. It holds the chain like a replay does.
+// replayEdit is the console's form of edit-then-replay: the same resend as POST
+// /api/transactions/{id}/replay with a body (finding replay.edited, the actor, the original
+// kept in the chain), after checking that a body meant to be JSON still is.
 func (s *server) replayEdit(w http.ResponseWriter, r *http.Request) {
 	if s.replays == nil {
 		s.fail(w, r, problemf(errNotConfigured, "replay is not available on this server"))
@@ -48,11 +46,7 @@ func (s *server) replayEdit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := r.PathValue("id")
-	note := noteAudit(r)
-	note.param("edited", "true")
-	rp := s.replays
-	ctx := txn.WithActor(r.Context(), actorOf(r).Name)
-	tx, err := rp.txs.Get(ctx, id)
+	tx, err := s.txs.Get(r.Context(), id)
 	if errors.Is(err, store.ErrNotFound) {
 		err = problemf(err, "no transaction with id %s", id)
 	}
@@ -64,47 +58,5 @@ func (s *server) replayEdit(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, problemf(errBadRequest, "the edited body is not valid JSON, and call %s sent %s; fix the body and send it again", id, tx.Request.ContentType))
 		return
 	}
-	item, _, _, err := rp.plan(ctx, tx, true)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if item.Skipped == skipInFlight {
-		s.fail(w, r, problemf(errReplayBusy, "call %s: its latest attempt is still in flight; wait for it to end", id))
-		return
-	}
-	mine, others, err := rp.holds.Reserve([]string{item.Original}, "an edited replay of "+id, rp.hold)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if len(mine) == 0 {
-		held := others[item.Original]
-		s.fail(w, r, problemf(errReplayBusy, "call %s is being resent already: its chain (original %s) is held by %s since %s", id, item.Original, held.Owner, held.Since.UTC().Format(time.RFC3339)))
-		return
-	}
-	defer rp.holds.Release(mine...)
-	item, target, _, err := rp.plan(ctx, tx, true)
-	if err == nil && item.Skipped == skipInFlight {
-		err = problemf(errReplayBusy, "call %s: its latest attempt is still in flight; wait for it to end", id)
-	}
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	target.Request.Body, target.Request.BodyEncoding = req.Body, ""
-	target.Request.Size, target.Request.Truncated, target.Request.SizeAtLeast = int64(len(req.Body)), false, false
-	item, err = rp.send(ctx, item, target, false)
-	note.result = item.Replay
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	res := ReplayOneResult{Item: item}
-	if item.Replay != "" {
-		if re, err := s.txs.Get(r.Context(), item.Replay); err == nil {
-			res.Transaction = &re
-		}
-	}
-	s.respond(w, http.StatusOK, res)
+	s.resend(w, r, id, req.Force, &req.Body)
 }
