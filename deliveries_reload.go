@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/mtguard/mtguard/store"
 )
@@ -17,24 +18,40 @@ func (d *deliveries) QueuedDeliveries(route string) (int, error) {
 
 // DropQueuedDeliveries drops every call of route still waiting in the queue, for a reload
 // that removes the route with --drop-queued; reason goes to the log beside each id. A call
-// whose attempt is on the wire cannot be dropped: it is reported, and the rest still go.
+// whose attempt is on the wire cannot be dropped until the attempt ends: those are tried again
+// until dropQueuedWait has passed, then reported.
 func (d *deliveries) DropQueuedDeliveries(ctx context.Context, route, reason string) (int, error) {
-	ds, err := d.waiting(ctx, route)
-	if err != nil {
-		return 0, err
-	}
-	var errs []error
+	ctx, cancel := context.WithTimeout(ctx, dropQueuedWait)
+	defer cancel()
 	n := 0
-	for _, x := range ds {
-		if _, err := d.rd.Drop(x.ID); err != nil {
-			errs = append(errs, fmt.Errorf("drop delivery %s: %w", x.ID, err))
-			continue
+	for {
+		ds, err := d.waiting(ctx, route)
+		if err != nil {
+			return n, err
 		}
-		n++
-		d.log.Warn().Str("route", route).Str("call", x.ID).Str("reason", reason).Msg("queued delivery dropped")
+		var errs []error
+		for _, x := range ds {
+			if _, err := d.rd.Drop(x.ID); err != nil {
+				errs = append(errs, fmt.Errorf("drop delivery %s: %w", x.ID, err))
+				continue
+			}
+			n++
+			d.log.Warn().Str("route", route).Str("call", x.ID).Str("reason", reason).Msg("queued delivery dropped")
+		}
+		if len(errs) == 0 {
+			return n, nil
+		}
+		select {
+		case <-ctx.Done():
+			return n, errors.Join(errs...)
+		case <-time.After(50 * time.Millisecond): // an attempt on the wire ends, then it can go
+		}
 	}
-	return n, errors.Join(errs...)
 }
+
+// dropQueuedWait bounds how long a reload waits for attempts on the wire before it reports
+// the calls it could not drop.
+const dropQueuedWait = 10 * time.Second
 
 // waiting lists route's deliveries that are neither delivered nor dead.
 func (d *deliveries) waiting(ctx context.Context, route string) ([]store.Delivery, error) {

@@ -85,6 +85,17 @@ func (r *reloader) Reload(ctx context.Context, req inspect.ReloadRequest) inspec
 		rep.Problems = []string{fmt.Sprintf("limits: %v; nothing changed", err)}
 		return rep
 	}
+	// Dropped before the routes go, so that the redeliverer does not meet a route that is no
+	// longer there and make dead letters of calls the operator chose to drop.
+	if r.queue != nil && req.DropQueued {
+		for _, name := range removedRoutes(r.cur, next.cfg) {
+			n, err := r.queue.DropQueuedDeliveries(ctx, name, fmt.Sprintf("route %s removed by a config reload (drop_queued, by %s)", name, actorName(req)))
+			rep.DroppedQueued += n
+			if err != nil {
+				r.log.Error().Err(err).Str("route", name).Msg("reload: could not drop every queued delivery of a removed route")
+			}
+		}
+	}
 	r.reverse.SetRoutes(next.routes)
 	if r.s.forward != nil {
 		r.s.forward.fwd.SetRoutes(next.routes)
@@ -96,15 +107,6 @@ func (r *reloader) Reload(ctx context.Context, req inspect.ReloadRequest) inspec
 	if err := r.s.alerts.engine.Reconfigure(next.alertRoutes, sinks); err != nil {
 		// Checked in prepare; only a sink list that changed between then and now could fail.
 		r.log.Error().Err(err).Msg("reload: alerts keep their previous rules")
-	}
-	if r.queue != nil && req.DropQueued {
-		for _, name := range removedRoutes(r.cur, next.cfg) {
-			n, err := r.queue.DropQueuedDeliveries(ctx, name, fmt.Sprintf("route %s removed by a config reload (drop_queued, by %s)", name, actorName(req)))
-			rep.DroppedQueued += n
-			if err != nil {
-				r.log.Error().Err(err).Str("route", name).Msg("reload: could not drop every queued delivery of a removed route")
-			}
-		}
 	}
 	r.cur, r.digests = next.cfg, next.digests
 	rep.Applied = true
