@@ -53,6 +53,12 @@ var servingLine = regexp.MustCompile(`serving: proxy (https?://\S+)  admin (http
 // test ends.
 func startMtguard(t *testing.T, cfg string, env map[string]string) *instance {
 	t.Helper()
+	return startMtguardArgs(t, cfg, env)
+}
+
+// startMtguardArgs is startMtguard with more serve flags (extra).
+func startMtguardArgs(t *testing.T, cfg string, env map[string]string, extra ...string) *instance {
+	t.Helper()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "mtguard.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
@@ -63,7 +69,7 @@ func startMtguard(t *testing.T, cfg string, env map[string]string) *instance {
 	done := make(chan error, 1)
 	getenv := func(k string) string { return env[k] }
 	go func() {
-		done <- run(ctx, []string{"mtguard", "serve", "--config", path}, in.stdout, in.stderr, getenv)
+		done <- run(ctx, append([]string{"mtguard", "serve", "--config", path}, extra...), in.stdout, in.stderr, getenv)
 	}()
 	var stopOnce sync.Once
 	in.stop = func() {

@@ -46,6 +46,10 @@ type reloader struct {
 	reverse *proxy.Proxy
 	limiter *proxy.Limiter
 	queue   deliveryQueue // nil without a delivery queue
+	env     *envFile      // serve --env-file, read again at each reload; nil without one
+	// rotated are the env file's names whose values changed since the last applied reload
+	// (a refused reload keeps them for the next).
+	rotated []string
 }
 
 var _ inspect.Reloader = (*reloader)(nil)
@@ -67,6 +71,15 @@ func (r *reloader) Reload(ctx context.Context, req inspect.ReloadRequest) inspec
 		rep.Problems = []string{"this mtguard was not started from a config file; nothing to reload"}
 		return rep
 	}
+	if r.env != nil {
+		changed, err := r.env.reread()
+		if err != nil {
+			rep.Problems = []string{err.Error() + "; nothing changed"}
+			return rep
+		}
+		r.rotated = slices.Compact(slices.Sorted(slices.Values(append(r.rotated, changed...))))
+	}
+	rotated := r.rotated
 	next, err := r.prepare()
 	if err != nil {
 		rep.Problems = problemLines(r.file, err)
@@ -74,6 +87,9 @@ func (r *reloader) Reload(ctx context.Context, req inspect.ReloadRequest) inspec
 	}
 	next.digests = contractDigests(next.cfg)
 	rep.Changes = diffConfig(r.cur, next.cfg, r.digests, next.digests)
+	if len(rotated) > 0 {
+		rep.Changes = append(rep.Changes, inspect.ReloadChange{Kind: "secrets.changed", Name: r.env.path, Detail: strings.Join(rotated, ", ") + " (values not shown; route credentials and sinks use them from now on)"})
+	}
 	rep.NeedsRestart = needsRestart(r.boot, next.cfg, next.routes, next.groups)
 	if refusal := r.refuse(ctx, next, req, &rep); refusal != nil {
 		rep.Refused, rep.Problems = true, problemLines(r.file, refusal)
@@ -101,7 +117,7 @@ func (r *reloader) Reload(ctx context.Context, req inspect.ReloadRequest) inspec
 		r.s.forward.fwd.SetRoutes(next.routes)
 	}
 	sinks := next.sinks
-	if sameSetting(r.cur.Alerts.Sinks, next.cfg.Alerts.Sinks) {
+	if sameSetting(r.cur.Alerts.Sinks, next.cfg.Alerts.Sinks) && len(rotated) == 0 {
 		sinks = nil // the same sinks: keep their workers and what they hold
 	}
 	if err := r.s.alerts.engine.Reconfigure(next.alertRoutes, sinks); err != nil {
@@ -109,6 +125,7 @@ func (r *reloader) Reload(ctx context.Context, req inspect.ReloadRequest) inspec
 		r.log.Error().Err(err).Msg("reload: alerts keep their previous rules")
 	}
 	r.cur, r.digests = next.cfg, next.digests
+	r.rotated = nil
 	rep.Applied = true
 	ev := r.log.Info().Str("file", r.file).Str("by", actorName(req)).Int("changes", len(rep.Changes)).Strs("needs_restart", rep.NeedsRestart)
 	for _, c := range rep.Changes {

@@ -15,12 +15,20 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	configPath := fs.String("config", "mtguard.yaml", "config `file`")
 	logFormat := fs.String("log-format", "json", "log format: json or console")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	envPath := fs.String("env-file", "", "read secrets from this `file` of NAME=value lines before the environment; a reload reads it again")
 	if _, err := cli.ParseFlags(fs, args); err != nil {
 		return err
 	}
 	level, err := zerolog.ParseLevel(*logLevel)
 	if err != nil {
 		return fmt.Errorf("--log-level %q: %v: %w", *logLevel, err, cli.ErrUsage)
+	}
+	var env *envFile
+	if *envPath != "" {
+		if env, err = loadEnvFile(*envPath, getenv); err != nil {
+			return err
+		}
+		getenv = env.getenv
 	}
 	cfg, err := config.Load(*configPath)
 	if err != nil {
@@ -33,6 +41,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	}
 	// Before the serving line: whoever reads it may reload at once.
 	rl := newReloader(s, getenv)
+	rl.env = env
 	s.reloads.set(rl)
 	defer rl.onHUP(ctx, stdout)()
 	storeName := cfg.Store.Path
