@@ -17,6 +17,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/mtguard/mtguard/inspect"
 )
 
 //go:embed assets templates
@@ -278,22 +280,6 @@ func (c *Console) dropSession(w http.ResponseWriter, r *http.Request, s *session
 	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil, MaxAge: -1})
 }
 
-// crossSite reports whether a browser marks r as sent by a page of another origin.
-func crossSite(r *http.Request) bool {
-	switch r.Header.Get("Sec-Fetch-Site") {
-	case "cross-site", "same-site":
-		return true
-	case "same-origin", "none":
-		return false
-	}
-	origin := r.Header.Get("Origin")
-	if origin == "" {
-		return false
-	}
-	u, err := url.Parse(origin)
-	return err != nil || u.Host == "" || !strings.EqualFold(u.Host, r.Host)
-}
-
 type handler func(w http.ResponseWriter, r *http.Request, s *session) error
 
 // page wraps a console handler: it finds the session (or, on an API without tokens, makes
@@ -335,7 +321,7 @@ func (c *Console) page(h handler) http.HandlerFunc {
 			return
 		}
 		if r.Method == http.MethodPost {
-			if crossSite(r) {
+			if inspect.CrossSite(r) {
 				c.render(w, r, http.StatusForbidden, "error", s, view{Title: "Refused", Error: "A page of another site may not act here."})
 				return
 			}
@@ -444,7 +430,7 @@ func safeNext(next string) string {
 
 func (c *Console) signin(w http.ResponseWriter, r *http.Request) {
 	next := safeNext(r.PostFormValue("next"))
-	if crossSite(r) {
+	if inspect.CrossSite(r) {
 		c.render(w, r, http.StatusForbidden, "error", nil, view{Title: "Refused", Error: "A page of another site may not sign in here."})
 		return
 	}

@@ -265,7 +265,7 @@ func (s *server) sameOrigin(next http.Handler) http.Handler {
 			s.fail(w, r, problemf(errForeignHost, "this admin API has no token (admin.tokens), so it answers only requests addressed to localhost or a loopback address, not %q; set a token to serve it under another name", txn.Truncate(txn.Clean(r.Host, false), 100)))
 			return
 		}
-		if r.Method != http.MethodGet && r.Method != http.MethodHead && r.Method != http.MethodOptions && crossSite(r) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead && r.Method != http.MethodOptions && CrossSite(r) {
 			s.fail(w, r, problemf(errCrossSite, "a page of another site (Origin %q) may not %s here; use the mtguard CLI or the API without a browser", txn.Truncate(txn.Clean(r.Header.Get("Origin"), false), 100), r.Method))
 			return
 		}
@@ -287,9 +287,10 @@ func loopbackHost(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// crossSite reports whether a browser says a page of another origin sent r: Sec-Fetch-Site
-// when the browser sends it, else an Origin whose host differs from the request's.
-func crossSite(r *http.Request) bool {
+// CrossSite reports whether a browser says a page of another origin sent r: Sec-Fetch-Site
+// when the browser sends it, else an Origin whose host differs from the request's. The web
+// console asks it too, for its own forms.
+func CrossSite(r *http.Request) bool {
 	switch r.Header.Get("Sec-Fetch-Site") {
 	case "cross-site", "same-site":
 		return true
