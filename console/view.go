@@ -71,6 +71,7 @@ var funcs = template.FuncMap{
 	// show and the HAR export use, so no page presents mtguard's answer as the vendor's.
 	"handling": inspect.HandlingOf,
 	"join":     strings.Join,
+	"age":      age,
 	"q":        url.QueryEscape,
 	"path":     url.PathEscape,
 	"failed": func(tx txn.Transaction) bool {
