@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/mtguard/mtguard/inspect"
 )
 
 // The delivery queue, drills, postmortems and journeys (issues 19, 22, 23), as the console
@@ -38,11 +40,13 @@ type drillView struct {
 
 // runningDrills lists the drills under way; a server without drills shows none.
 func (c *Console) runningDrills(r *http.Request, s *session) []drillView {
-	var list []drillView
+	var list struct {
+		Drills []drillView `json:"drills"`
+	}
 	if err := c.call(r, s, http.MethodGet, "/api/drills", nil, &list); err != nil {
 		return nil
 	}
-	return slices.DeleteFunc(list, func(d drillView) bool { return d.State != "running" })
+	return slices.DeleteFunc(list.Drills, func(d drillView) bool { return d.State != "running" })
 }
 
 // deliveryStates are the states GET /api/deliveries takes, in the queue's order.
@@ -154,22 +158,25 @@ func (c *Console) dropDelivery(w http.ResponseWriter, r *http.Request, s *sessio
 	return nil
 }
 
-type postmortemData struct {
-	Alert    string
-	Markdown string
-}
-
-// postmortem shows an alert's postmortem: the API's Markdown, as text in the console's page
-// (so under the console's CSP, with nothing of the stored data interpreted), with the
-// Markdown and HTML files to download.
+// postmortem shows an alert's postmortem: the API's JSON, rendered by the console's own
+// template (the same sections as the API's HTML file), so under the console's CSP and with
+// every stored text escaped; the Markdown and HTML files are there to download.
 func (c *Console) postmortem(w http.ResponseWriter, r *http.Request, s *session) error {
 	id := r.PathValue("id")
-	var md []byte
-	if err := c.call(r, s, http.MethodGet, "/api/postmortems?"+url.Values{"alert": {id}, "format": {"md"}}.Encode(), nil, &md); err != nil {
+	var pm inspect.Postmortem
+	if err := c.call(r, s, http.MethodGet, "/api/postmortems?"+url.Values{"alert": {id}}.Encode(), nil, &pm); err != nil {
 		return err
 	}
-	c.render(w, r, http.StatusOK, "postmortem", s, view{Title: "Postmortem of " + id, Nav: "alerts", Data: postmortemData{Alert: id, Markdown: string(md)}})
+	c.render(w, r, http.StatusOK, "postmortem", s, view{Title: "Postmortem of " + id, Nav: "alerts", Data: pm})
 	return nil
+}
+
+// secs says a duration the postmortem measured, or that the record cannot tell it.
+func secs(p *float64) string {
+	if p == nil {
+		return "unknown"
+	}
+	return time.Duration(*p * float64(time.Second)).Round(time.Second).String()
 }
 
 // postmortemFile sends the API's Markdown or HTML postmortem as a download. The HTML file is

@@ -72,6 +72,8 @@ var funcs = template.FuncMap{
 	"handling": inspect.HandlingOf,
 	"join":     strings.Join,
 	"age":      age,
+	"secs":     secs,
+	"event":    func(s string) string { return strings.ReplaceAll(s, "_", " ") },
 	"q":        url.QueryEscape,
 	"path":     url.PathEscape,
 	"failed": func(tx txn.Transaction) bool {
