@@ -432,7 +432,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	b.shot("routes")
 
-	// The queued call in Deliveries: held after the hub's 503; the vendor is back, Retry now.
+	// The queued call in Deliveries: held after the hub's 503; the vendor is back: Retry.
 	row := `#deliveries tr[data-id="` + queuedID + `"]`
 	b.do("routes", "#route-hub deliveries link", chromedp.Click(css(`#route-hub .queue a`)), chromedp.WaitVisible(css(row)))
 	if r := b.text("deliveries", row); !strings.Contains(r, "held") || !strings.Contains(r, "dana@acme.com") || !strings.Contains(r, "503") {
