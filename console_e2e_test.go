@@ -472,12 +472,16 @@ func TestConsoleInBrowser(t *testing.T) {
 // TestConsoleViewerAndHostileBody: a stored body holding <script>alert(1)</script> renders as
 // text (no dialog, no script element, the text shown as is); a viewer sees no Replay button,
 // and a replay posted anyway from its page, or sent to the API with its token, answers 403
-// and reaches no vendor; a POST without the CSRF token is refused.
+// and reaches no vendor; a POST without the CSRF token is refused. The Deliveries page shows
+// a viewer a held call (its hostile record key as text) without Retry or Drop, and a retry or
+// drop by a viewer, from the page or the API, answers 403.
 func TestConsoleViewerAndHostileBody(t *testing.T) {
 	chromium(t) // skip before starting anything
 	s := startConsoleStack(t)
 	id := s.send(t, "/crm/v1/leads", `{"email":"eve@acme.com","note":"<script>alert(1)</script><img src=x onerror=alert(2)>"}`)
+	queuedID := s.send(t, "/hub/v1/leads", `{"email":"<script>alert(3)</script>@acme.com"}`)
 	s.crm.healed.Store(true)
+	s.waitHeld(t, queuedID)
 	b := newBrowser(t)
 	byID := func(s string) chromedp.ID { return chromedp.ID(s) }
 	b.do("sign-in", "#token and #signin", chromedp.Navigate(s.in.admin+"/signin"), chromedp.SendKeys(byID("token"), "view-1"), chromedp.Click(byID("signin")), chromedp.WaitVisible(byID("calls")))
@@ -516,6 +520,28 @@ func TestConsoleViewerAndHostileBody(t *testing.T) {
 	}
 	if s.crm.count("eve@acme.com") != 0 {
 		t.Fatal("a viewer's replay reached the vendor")
+	}
+
+	// The delivery queue: a viewer sees the held call (its hostile record key as text) and
+	// no Retry or Drop; a retry posted anyway, from the page or to the API, answers 403.
+	row := `#deliveries tr[data-id="` + queuedID + `"]`
+	b.do("deliveries", row, chromedp.Navigate(s.in.admin+"/deliveries"), chromedp.WaitVisible(chromedp.CSS(row)))
+	if r := b.text("deliveries", row); !strings.Contains(r, "<script>alert(3)</script>") || !strings.Contains(r, "held") {
+		t.Fatalf("deliveries page: %s does not show the held call with its record as text:\n%s", row, r)
+	}
+	if n := browse(b, "deliveries", ".retry, .drop, main script", chromedp.Evaluate[int](`document.querySelectorAll(".retry, .drop, main script").length`)); n != 0 {
+		t.Fatalf("deliveries page: a viewer is offered Retry or Drop, or the record became a script (%d elements)", n)
+	}
+	b.shot("viewer-deliveries")
+	status = browse(b, "deliveries", "retry form post", chromedp.Evaluate[int](`fetch("/deliveries/`+queuedID+`/retry", {method: "POST", body: new URLSearchParams({csrf: document.querySelector("input[name=csrf]").value})}).then(r => r.status)`, chromedp.EvalAwaitPromise))
+	if status != http.StatusForbidden {
+		t.Fatalf("deliveries page: a viewer's retry POST answered %d, want 403", status)
+	}
+	if st := s.api(t, "view-1", "POST", "/api/deliveries/"+queuedID+"/retry", "{}", nil); st != http.StatusForbidden {
+		t.Fatalf("API: a viewer's delivery retry answered %d, want 403", st)
+	}
+	if st := s.api(t, "view-1", "POST", "/api/deliveries/"+queuedID+"/drop", `{"reason": "x"}`, nil); st != http.StatusForbidden {
+		t.Fatalf("API: a viewer's delivery drop answered %d, want 403", st)
 	}
 
 	// An operator's session, without the CSRF token: refused, nothing sent.
