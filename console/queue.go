@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mtguard/mtguard/inspect"
+	"github.com/mtguard/mtguard/txn"
 )
 
 // The delivery queue, drills, postmortems and journeys (issues 19, 22, 23), as the console
@@ -211,13 +212,13 @@ func safeFileName(s string) string {
 
 // journeyStep and journeyView are GET /api/journeys/{key}'s answer.
 type journeyStep struct {
-	Route     string    `json:"route"`
-	Reached   bool      `json:"reached"`
-	Time      time.Time `json:"time"`
-	Outcome   string    `json:"outcome"`
-	Delivered bool      `json:"delivered"`
-	Call      string    `json:"call"`
-	Calls     int       `json:"calls"`
+	Route     string      `json:"route"`
+	Reached   bool        `json:"reached"`
+	Time      time.Time   `json:"time"`
+	Outcome   txn.Outcome `json:"outcome"`
+	Delivered bool        `json:"delivered"`
+	Call      string      `json:"call"`
+	Calls     int         `json:"calls"`
 }
 
 type journeyView struct {
