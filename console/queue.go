@@ -81,6 +81,8 @@ type deliveriesData struct {
 	States       []string
 	Deliveries   []deliveryView
 	Limited      bool
+	// NoQueue says no route has a delivery queue (the API does not serve one).
+	NoQueue bool
 }
 
 // deliveriesShown bounds the Deliveries page; the API lists the whole bucket (it is the
@@ -101,11 +103,14 @@ func (c *Console) deliveries(w http.ResponseWriter, r *http.Request, s *session)
 	var rep struct {
 		Deliveries []deliveryView `json:"deliveries"`
 	}
-	if err := c.call(r, s, http.MethodGet, "/api/deliveries?"+api.Encode(), nil, &rep); err != nil {
-		if !isStatus(err, http.StatusBadRequest) {
-			return err
-		}
+	switch err := c.call(r, s, http.MethodGet, "/api/deliveries?"+api.Encode(), nil, &rep); {
+	case err == nil:
+	case isStatus(err, http.StatusBadRequest):
 		v.Error = err.Error()
+	case isStatus(err, http.StatusNotFound), isStatus(err, http.StatusNotImplemented):
+		d.NoQueue = true // this mtguard runs no delivery queue
+	default:
+		return err
 	}
 	d.Deliveries = rep.Deliveries
 	if len(d.Deliveries) > deliveriesShown {
