@@ -525,11 +525,11 @@ func TestConsoleViewerAndHostileBody(t *testing.T) {
 	// The delivery queue: a viewer sees the held call (its hostile record key as text) and
 	// no Retry or Drop; a retry posted anyway, from the page or to the API, answers 403.
 	row := `#deliveries tr[data-id="` + queuedID + `"]`
-	b.do("deliveries", row, chromedp.Navigate(s.in.admin+"/deliveries"), chromedp.WaitVisible(chromedp.CSS(row)))
+	b.do("deliveries", row, chromedp.Navigate(s.in.admin+"/deliveries?route=hub"), chromedp.WaitVisible(chromedp.CSS(row)))
 	if r := b.text("deliveries", row); !strings.Contains(r, "<script>alert(3)</script>") || !strings.Contains(r, "held") {
 		t.Fatalf("deliveries page: %s does not show the held call with its record as text:\n%s", row, r)
 	}
-	if n := browse(b, "deliveries", ".retry, .drop, main script", chromedp.Evaluate[int](`document.querySelectorAll(".retry, .drop, main script").length`)); n != 0 {
+	if n := browse(b, "deliveries", ".retry, .drop, main script", chromedp.Evaluate[int](`document.querySelectorAll(".retry, .drop, #retryall, main script").length`)); n != 0 {
 		t.Fatalf("deliveries page: a viewer is offered Retry or Drop, or the record became a script (%d elements)", n)
 	}
 	b.shot("viewer-deliveries")
@@ -567,5 +567,27 @@ func TestConsoleViewerAndHostileBody(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusForbidden || s.crm.count("eve@acme.com") != 0 {
 		t.Fatalf("a replay POST without the CSRF token answered %d (vendor got %d), want 403 and nothing sent", resp.StatusCode, s.crm.count("eve@acme.com"))
+	}
+
+	// The operator retries the route's whole queue from the Deliveries page.
+	resp, err = c.Get(s.in.admin + "/deliveries?route=hub")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	_, csrf, _ := strings.Cut(string(page), `name="csrf" value="`)
+	csrf, _, _ = strings.Cut(csrf, `"`)
+	if !strings.Contains(string(page), `id="retryall"`) {
+		t.Fatalf("deliveries page: an operator is not offered #retryall:\n%s", page)
+	}
+	resp, err = c.PostForm(s.in.admin+"/deliveries/retry", url.Values{"csrf": {csrf}, "route": {"hub"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(page), "Retry asked for 1 held, dead or retrying deliveries of hub") {
+		t.Fatalf("deliveries page: #retryall answered %d:\n%s", resp.StatusCode, page)
 	}
 }

@@ -113,6 +113,7 @@ func (c *Console) routes() {
 	m.HandleFunc("GET /alerts/{id}/postmortem", c.page(c.postmortem))
 	m.HandleFunc("GET /alerts/{id}/postmortem/{format}", c.page(c.postmortemFile))
 	m.HandleFunc("GET /deliveries", c.page(c.deliveries))
+	m.HandleFunc("POST /deliveries/retry", c.page(c.retryRoute))
 	m.HandleFunc("POST /deliveries/{id}/retry", c.page(c.retryDelivery))
 	m.HandleFunc("POST /deliveries/{id}/drop", c.page(c.dropDelivery))
 	m.HandleFunc("GET /sunsets", c.page(c.sunsets))

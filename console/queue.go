@@ -119,6 +119,8 @@ func (c *Console) deliveries(w http.ResponseWriter, r *http.Request, s *session)
 	switch {
 	case q.Get("retried") != "":
 		v.Notice = "Retry asked for " + q.Get("retried") + ": it is due now."
+	case q.Get("retriedall") != "":
+		v.Notice = "Retry asked for " + q.Get("retriedall") + " held, dead or retrying deliveries of " + d.Route + ": they are due now."
 	case q.Get("dropped") != "":
 		v.Notice = "Dropped " + q.Get("dropped") + " from the queue; it will not be sent again (the call stays in the log)."
 	}
@@ -145,6 +147,20 @@ func (c *Console) retryDelivery(w http.ResponseWriter, r *http.Request, s *sessi
 		return err
 	}
 	http.Redirect(w, r, deliveriesBack(r, "retried", id), http.StatusSeeOther)
+	return nil
+}
+
+// retryRoute makes every held, dead or retrying delivery of a route due now, through
+// POST /api/deliveries/retry.
+func (c *Console) retryRoute(w http.ResponseWriter, r *http.Request, s *session) error {
+	route := strings.TrimSpace(r.PostFormValue("route"))
+	var res struct {
+		Count int `json:"count"`
+	}
+	if err := c.call(r, s, http.MethodPost, "/api/deliveries/retry", map[string]string{"route": route}, &res); err != nil {
+		return err
+	}
+	http.Redirect(w, r, "/deliveries?"+url.Values{"route": {route}, "retriedall": {strconv.Itoa(res.Count)}}.Encode(), http.StatusSeeOther)
 	return nil
 }
 
