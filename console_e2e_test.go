@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -172,6 +173,14 @@ routes:
     upstream: %[4]s
     record_keys: [email]
     limits: {windows: [{requests: 1000, per: 1m}]}
+  - name: hub
+    prefix: /hub
+    upstream: %[5]s
+    record_keys: [email]
+    delivery:
+      mode: queue
+      accept: {status: 202}
+      retry: {on: [5xx], attempts: 100, backoff: 1h..2h, jitter: false}
 `
 
 const consoleLeadSchema = `{
@@ -187,6 +196,8 @@ const consoleLeadSchema = `{
 type consoleStack struct {
 	in  *instance
 	crm *countingVendor
+	// hub is behind a delivery queue: down (503) until healed.
+	hub *countingVendor
 	env map[string]string
 }
 
@@ -210,13 +221,16 @@ func startConsoleStack(t *testing.T) *consoleStack {
 		io.WriteString(w, `{"error":"rate limit exceeded"}`)
 	}))
 	t.Cleanup(ads.Close)
+	hub := &countingVendor{got: map[string]int{}}
+	hubSrv := httptest.NewServer(hub)
+	t.Cleanup(hubSrv.Close)
 	schema := filepath.Join(t.TempDir(), "lead.json")
 	if err := os.WriteFile(schema, []byte(consoleLeadSchema), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	env := map[string]string{"VIEWER_TOKEN": "view-1", "OPERATOR_TOKEN": "op-1"}
-	in := startMtguard(t, fmt.Sprintf(consoleConfig, crmSrv.URL, forms.URL, schema, ads.URL), env)
-	return &consoleStack{in: in, crm: crm, env: env}
+	in := startMtguard(t, fmt.Sprintf(consoleConfig, crmSrv.URL, forms.URL, schema, ads.URL, hubSrv.URL), env)
+	return &consoleStack{in: in, crm: crm, hub: hub, env: env}
 }
 
 // send posts a JSON body through mtguard and returns the call's id.
@@ -235,6 +249,48 @@ func (s *consoleStack) send(t *testing.T, path, body string) string {
 	return id
 }
 
+// api sends one admin API request with a token and decodes the JSON answer into out.
+func (s *consoleStack) api(t *testing.T, token, method, path, body string, out any) int {
+	t.Helper()
+	req, _ := http.NewRequest(method, s.in.admin+path, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+token)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if out != nil && resp.StatusCode < 300 {
+		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+			t.Fatalf("%s %s: %v", method, path, err)
+		}
+	}
+	return resp.StatusCode
+}
+
+// waitHeld waits until the queued call id is held in the delivery queue (its one attempt met
+// the hub's 503, which a call that is not idempotent is not retried on by itself).
+func (s *consoleStack) waitHeld(t *testing.T, id string) {
+	t.Helper()
+	var state string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		var rep struct {
+			Deliveries []struct{ ID, State string }
+		}
+		s.api(t, "op-1", "GET", "/api/deliveries?route=hub", "", &rep)
+		for _, d := range rep.Deliveries {
+			if d.ID == id {
+				if state = d.State; state == "held" {
+					return
+				}
+			}
+		}
+	}
+	t.Fatalf("the queued call %s is %q in the delivery queue, want held", id, state)
+}
+
 // TestConsoleInBrowser drives the console in headless chromium against a real mtguard: sign
 // in, see a new call appear without reload, filter calls by email, open the lead timeline,
 // open a failed call and replay it (delivered), edit and replay a rejected call, acknowledge
@@ -246,7 +302,10 @@ func TestConsoleInBrowser(t *testing.T) {
 	s.send(t, "/crm/v1/leads", `{"email":"bob@acme.com","first_name":"Bob"}`)
 	rejectedID := s.send(t, "/forms/v1/leads", `{"email":"jane@acme.com","date_of_birth":"28/11/1990"}`)
 	s.send(t, "/ads/v1/leads", `{"email":"bob@acme.com"}`)
+	queuedID := s.send(t, "/hub/v1/leads", `{"email":"dana@acme.com"}`)
 	s.crm.healed.Store(true)
+	s.waitHeld(t, queuedID)
+	s.hub.healed.Store(true)
 
 	b := newBrowser(t)
 	admin := s.in.admin
@@ -335,6 +394,24 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	b.shot("alerts")
 
+	// Its postmortem, from the alert: the API's Markdown shown as text in a console page, and
+	// the files to download.
+	b.do("alerts", crmAlert+" a.pm", chromedp.Click(css(crmAlert+" a.pm")), chromedp.WaitVisible(id("postmortem")))
+	if pm := b.text("postmortem", "#postmortem"); !strings.Contains(pm, "Route crm, alert") || !strings.Contains(pm, "acknowledged by jane-ops: ticket 42 with the CRM") {
+		t.Fatalf("postmortem page: #postmortem is not the crm alert's postmortem with its acknowledgement:\n%s", pm)
+	}
+	dl := `fetch(document.querySelector("#pm-html").href).then(r => r.status + " " + r.headers.get("Content-Disposition"))`
+	if got := browse(b, "postmortem", "#pm-html", chromedp.Evaluate[string](dl, chromedp.EvalAwaitPromise)); !strings.HasPrefix(got, "200 attachment;") {
+		t.Fatalf("postmortem page: #pm-html answered %q, want 200 as an attachment", got)
+	}
+	b.shot("postmortem")
+
+	// A drill under way is marked on its route's card.
+	var drill struct{ ID string }
+	if st := s.api(t, "op-1", "POST", "/api/drills", `{"route": "ads", "fault": "status:503", "for": "10m"}`, &drill); st != http.StatusCreated {
+		t.Fatalf("POST /api/drills: %d", st)
+	}
+
 	// The ads vendor's 429 with Retry-After paused its route.
 	b.do("routes", "#route-ads", chromedp.Navigate(admin+"/routes"), chromedp.WaitVisible(id("route-ads")))
 	if r := b.text("routes", "#route-ads"); !strings.Contains(r, "paused") || !strings.Contains(r, "Paused until") {
@@ -343,14 +420,42 @@ func TestConsoleInBrowser(t *testing.T) {
 	if r := b.text("routes", "#route-crm"); !strings.Contains(r, "owner: revops@acme.com") {
 		t.Fatalf("routes page: #route-crm:\n%s", r)
 	}
+	if r := b.text("routes", "#drill-"+drill.ID); !strings.Contains(r, "DRILL") || !strings.Contains(r, "status:503") {
+		t.Fatalf("routes page: #route-ads does not mark the drill:\n%s", r)
+	}
+	if r := b.text("routes", "#route-hub .queue"); !strings.Contains(r, "Delivery queue: 1 waiting") || !strings.Contains(r, "1 held") {
+		t.Fatalf("routes page: #route-hub does not show the held delivery:\n%s", r)
+	}
 	loaded := `new Promise(ok => { const i = document.querySelector("#route-crm img"); i.complete ? ok(i.naturalWidth) : (i.onload = () => ok(i.naturalWidth), i.onerror = () => ok(0)); })`
 	if w := browse(b, "routes", "#route-crm img", chromedp.Evaluate[int](loaded, chromedp.EvalAwaitPromise)); w != 240 {
 		t.Fatalf("routes page: the crm chart (#route-crm img) did not load (width %d)", w)
 	}
 	b.shot("routes")
 
+	// The queued call in Deliveries: held after the hub's 503; the vendor is back: Retry.
+	row := `#deliveries tr[data-id="` + queuedID + `"]`
+	b.do("routes", "#route-hub deliveries link", chromedp.Click(css(`#route-hub .queue a`)), chromedp.WaitVisible(css(row)))
+	if r := b.text("deliveries", row); !strings.Contains(r, "held") || !strings.Contains(r, "dana@acme.com") || !strings.Contains(r, "503") {
+		t.Fatalf("deliveries page: %s does not show the held call, its record and the 503:\n%s", row, r)
+	}
+	b.shot("deliveries")
+	b.do("deliveries", row+" .retry", chromedp.Click(css(row+" .retry")), chromedp.WaitVisible(id("notice")))
+	for deadline := time.Now().Add(10 * time.Second); s.hub.count("dana@acme.com") == 0 && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := s.hub.count("dana@acme.com"); n != 1 {
+		t.Fatalf("after Retry now on the deliveries page the hub got dana %d times, want 1", n)
+	}
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		var rep struct{ Deliveries []struct{ ID string } }
+		if s.api(t, "op-1", "GET", "/api/deliveries?route=hub", "", &rep); len(rep.Deliveries) == 0 {
+			break
+		}
+	}
+	b.do("deliveries", "#nodeliveries after the retry", chromedp.Navigate(admin+"/deliveries?route=hub"), chromedp.WaitVisible(id("nodeliveries")))
+
 	// At a phone's width the pages fit: nothing but the calls table scrolls sideways.
-	for _, path := range []string{"/calls", "/lead?record=jane@acme.com", "/routes", "/alerts"} {
+	for _, path := range []string{"/calls", "/lead?record=jane@acme.com", "/routes", "/alerts", "/deliveries"} {
 		b.do("phone "+path, "viewport 390×844", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile), chromedp.Navigate(admin+path), chromedp.WaitVisible(css("main h1")))
 		if over := browse(b, "phone "+path, "document width", chromedp.Evaluate[int](`document.documentElement.scrollWidth - window.innerWidth`)); over > 0 {
 			t.Errorf("%s page at 390 px: the page is %d px wider than the screen", path, over)
@@ -367,12 +472,16 @@ func TestConsoleInBrowser(t *testing.T) {
 // TestConsoleViewerAndHostileBody: a stored body holding <script>alert(1)</script> renders as
 // text (no dialog, no script element, the text shown as is); a viewer sees no Replay button,
 // and a replay posted anyway from its page, or sent to the API with its token, answers 403
-// and reaches no vendor; a POST without the CSRF token is refused.
+// and reaches no vendor; a POST without the CSRF token is refused. The Deliveries page shows
+// a viewer a held call (its hostile record key as text) without Retry or Drop, and a retry or
+// drop by a viewer, from the page or the API, answers 403.
 func TestConsoleViewerAndHostileBody(t *testing.T) {
 	chromium(t) // skip before starting anything
 	s := startConsoleStack(t)
 	id := s.send(t, "/crm/v1/leads", `{"email":"eve@acme.com","note":"<script>alert(1)</script><img src=x onerror=alert(2)>"}`)
+	queuedID := s.send(t, "/hub/v1/leads", `{"email":"<script>alert(3)</script>@acme.com"}`)
 	s.crm.healed.Store(true)
+	s.waitHeld(t, queuedID)
 	b := newBrowser(t)
 	byID := func(s string) chromedp.ID { return chromedp.ID(s) }
 	b.do("sign-in", "#token and #signin", chromedp.Navigate(s.in.admin+"/signin"), chromedp.SendKeys(byID("token"), "view-1"), chromedp.Click(byID("signin")), chromedp.WaitVisible(byID("calls")))
@@ -413,6 +522,28 @@ func TestConsoleViewerAndHostileBody(t *testing.T) {
 		t.Fatal("a viewer's replay reached the vendor")
 	}
 
+	// The delivery queue: a viewer sees the held call (its hostile record key as text) and
+	// no Retry or Drop; a retry posted anyway, from the page or to the API, answers 403.
+	row := `#deliveries tr[data-id="` + queuedID + `"]`
+	b.do("deliveries", row, chromedp.Navigate(s.in.admin+"/deliveries?route=hub"), chromedp.WaitVisible(chromedp.CSS(row)))
+	if r := b.text("deliveries", row); !strings.Contains(r, "<script>alert(3)</script>") || !strings.Contains(r, "held") {
+		t.Fatalf("deliveries page: %s does not show the held call with its record as text:\n%s", row, r)
+	}
+	if n := browse(b, "deliveries", ".retry, .drop, main script", chromedp.Evaluate[int](`document.querySelectorAll(".retry, .drop, #retryall, main script").length`)); n != 0 {
+		t.Fatalf("deliveries page: a viewer is offered Retry or Drop, or the record became a script (%d elements)", n)
+	}
+	b.shot("viewer-deliveries")
+	status = browse(b, "deliveries", "retry form post", chromedp.Evaluate[int](`fetch("/deliveries/`+queuedID+`/retry", {method: "POST", body: new URLSearchParams({csrf: document.querySelector("input[name=csrf]").value})}).then(r => r.status)`, chromedp.EvalAwaitPromise))
+	if status != http.StatusForbidden {
+		t.Fatalf("deliveries page: a viewer's retry POST answered %d, want 403", status)
+	}
+	if st := s.api(t, "view-1", "POST", "/api/deliveries/"+queuedID+"/retry", "{}", nil); st != http.StatusForbidden {
+		t.Fatalf("API: a viewer's delivery retry answered %d, want 403", st)
+	}
+	if st := s.api(t, "view-1", "POST", "/api/deliveries/"+queuedID+"/drop", `{"reason": "x"}`, nil); st != http.StatusForbidden {
+		t.Fatalf("API: a viewer's delivery drop answered %d, want 403", st)
+	}
+
 	// An operator's session, without the CSRF token: refused, nothing sent.
 	jar, _ := cookiejar.New(nil)
 	c := &http.Client{Jar: jar}
@@ -436,5 +567,27 @@ func TestConsoleViewerAndHostileBody(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusForbidden || s.crm.count("eve@acme.com") != 0 {
 		t.Fatalf("a replay POST without the CSRF token answered %d (vendor got %d), want 403 and nothing sent", resp.StatusCode, s.crm.count("eve@acme.com"))
+	}
+
+	// The operator retries the route's whole queue from the Deliveries page.
+	resp, err = c.Get(s.in.admin + "/deliveries?route=hub")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	_, csrf, _ := strings.Cut(string(page), `name="csrf" value="`)
+	csrf, _, _ = strings.Cut(csrf, `"`)
+	if !strings.Contains(string(page), `id="retryall"`) {
+		t.Fatalf("deliveries page: an operator is not offered #retryall:\n%s", page)
+	}
+	resp, err = c.PostForm(s.in.admin+"/deliveries/retry", url.Values{"csrf": {csrf}, "route": {"hub"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(page), "Retry asked for 1 held, dead or retrying deliveries of hub") {
+		t.Fatalf("deliveries page: #retryall answered %d:\n%s", resp.StatusCode, page)
 	}
 }

@@ -76,7 +76,7 @@ func New(cfg Config) (*Console, error) {
 	if c.ttl == 0 {
 		c.ttl = 12 * time.Hour
 	}
-	for _, p := range []string{"signin", "calls", "call", "edit", "lead", "routes", "alerts", "sunsets", "contracts", "error"} {
+	for _, p := range []string{"signin", "calls", "call", "edit", "lead", "routes", "alerts", "sunsets", "contracts", "error", "deliveries", "postmortem"} {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(files, "templates/layout.html", "templates/rows.html", "templates/"+p+".html")
 		if err != nil {
 			return nil, fmt.Errorf("console: template %s: %w", p, err)
@@ -112,6 +112,12 @@ func (c *Console) routes() {
 	m.HandleFunc("GET /routes/{route}/chart.svg", c.page(c.chart))
 	m.HandleFunc("GET /alerts", c.page(c.alerts))
 	m.HandleFunc("POST /alerts/{id}/ack", c.page(c.ack))
+	m.HandleFunc("GET /alerts/{id}/postmortem", c.page(c.postmortem))
+	m.HandleFunc("GET /alerts/{id}/postmortem/{format}", c.page(c.postmortemFile))
+	m.HandleFunc("GET /deliveries", c.page(c.deliveries))
+	m.HandleFunc("POST /deliveries/retry", c.page(c.retryRoute))
+	m.HandleFunc("POST /deliveries/{id}/retry", c.page(c.retryDelivery))
+	m.HandleFunc("POST /deliveries/{id}/drop", c.page(c.dropDelivery))
 	m.HandleFunc("GET /sunsets", c.page(c.sunsets))
 	m.HandleFunc("GET /contracts", c.page(c.contracts))
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

@@ -330,6 +330,8 @@ type leadData struct {
 	Calls  []txn.Transaction
 	Routes []leadRoute
 	More   bool
+	// Journeys are the record's configured journeys (GET /api/journeys/{key}), step by step.
+	Journeys []journeyView
 }
 
 // leadRoute is where a record got on one route: its last call there.
@@ -354,6 +356,7 @@ func (c *Console) lead(w http.ResponseWriter, r *http.Request, s *session) error
 		return err
 	}
 	d.Calls, d.More = p.Transactions, p.Next != ""
+	d.Journeys = c.journeysOf(r, s, d.Record)
 	by := map[string]*leadRoute{}
 	for _, tx := range d.Calls {
 		lr := by[tx.Route]
@@ -385,6 +388,7 @@ type health struct {
 		LastCall     time.Time `json:"last_call"`
 		Firing       []string  `json:"alerts_firing"`
 	} `json:"routes"`
+	Deliveries []queueHealth `json:"deliveries"`
 }
 
 type limitsReport struct {
@@ -415,6 +419,8 @@ type routeCard struct {
 	Queued                 int
 	PausedUntil            time.Time
 	PauseReason            string
+	Queue                  *queueHealth
+	Drills                 []drillView
 }
 
 // chart draws a route's two charts as one SVG image: the Routes page shows it with an img
@@ -443,6 +449,7 @@ func (c *Console) routesPage(w http.ResponseWriter, r *http.Request, s *session)
 	}
 	var lim limitsReport
 	c.call(r, s, http.MethodGet, "/api/limits", nil, &lim) // no limits configured: no limits shown
+	drills := c.runningDrills(r, s)
 	now := c.now()
 	var cards []routeCard
 	for _, rh := range h.Routes {
@@ -457,6 +464,16 @@ func (c *Console) routesPage(w http.ResponseWriter, r *http.Request, s *session)
 			card.Queued += g.Queued
 			if g.PausedUntil.After(now) {
 				card.State, card.PausedUntil, card.PauseReason = "paused", g.PausedUntil, g.PauseReason
+			}
+		}
+		for i := range h.Deliveries {
+			if h.Deliveries[i].Route == rh.Route {
+				card.Queue = &h.Deliveries[i]
+			}
+		}
+		for _, d := range drills {
+			if d.Route == rh.Route {
+				card.Drills = append(card.Drills, d)
 			}
 		}
 		cards = append(cards, card)

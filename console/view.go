@@ -71,6 +71,9 @@ var funcs = template.FuncMap{
 	// show and the HAR export use, so no page presents mtguard's answer as the vendor's.
 	"handling": inspect.HandlingOf,
 	"join":     strings.Join,
+	"age":      age,
+	"secs":     secs,
+	"event":    func(s string) string { return strings.ReplaceAll(s, "_", " ") },
 	"q":        url.QueryEscape,
 	"path":     url.PathEscape,
 	"failed": func(tx txn.Transaction) bool {
