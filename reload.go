@@ -125,6 +125,7 @@ func (r *reloader) Reload(ctx context.Context, req inspect.ReloadRequest) inspec
 		r.log.Error().Err(err).Msg("reload: alerts keep their previous rules")
 	}
 	r.cur, r.digests = next.cfg, next.digests
+	r.s.routeConfigs.Store(&next.cfg.Routes)
 	r.rotated = nil
 	rep.Applied = true
 	ev := r.log.Info().Str("file", r.file).Str("by", actorName(req)).Int("changes", len(rep.Changes)).Strs("needs_restart", rep.NeedsRestart)

@@ -52,10 +52,13 @@ type server struct {
 	reverse   *proxy.Proxy          // the reverse front, whose routes a reload swaps
 	limiter   *proxy.Limiter        // whose groups a reload reconfigures
 	queue     *deliveries           // the delivery queue (deliveries.go); nil without a route that has one
-	log       zerolog.Logger
-	stopping  atomic.Bool
-	errs      chan error
-	cancel    context.CancelFunc
+	// routeConfigs are the routes as configured now (a reload swaps them), for what the
+	// admin API lists of them.
+	routeConfigs atomic.Pointer[[]config.Route]
+	log          zerolog.Logger
+	stopping     atomic.Bool
+	errs         chan error
+	cancel       context.CancelFunc
 	// closeShared closes the Redis client of limits.shared; nil without it.
 	closeShared func() error
 }
@@ -113,6 +116,7 @@ func startServer(ctx context.Context, cfg *config.Config, getenv func(string) st
 		return nil, err
 	}
 	s := &server{cfg: cfg, store: st, alerts: alerts, journeys: jr, drift: dl, readBack: rb, log: log, errs: make(chan error, 3), faults: proxy.NewDrills(nil)}
+	s.routeConfigs.Store(&cfg.Routes)
 	s.drills = inspect.NewDrillManager(inspect.DrillConfig{Store: st, Faults: &drillFaults{drills: s.faults, routes: cfg.Routes},
 		Alerts: alerts.engine, Transactions: st, Logger: log})
 	// The delivery queue and kept pauses live in the bbolt log; config refuses a delivery
@@ -153,6 +157,7 @@ func startServer(ctx context.Context, cfg *config.Config, getenv func(string) st
 		Backup:       backuper(st),
 		Reloader:     &s.reloads,
 		Deliveries:   s.queue.api(),
+		Sunsets:      func() []inspect.DeclaredSunset { return declaredSunsets(*s.routeConfigs.Load()) },
 	})
 	// The web console serves / on the admin listener and is a client of the API it wraps.
 	webConsole, err := console.New(console.Config{API: adminAPI})

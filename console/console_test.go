@@ -32,7 +32,7 @@ type stack struct {
 	st  *store.Store
 }
 
-func newStack(t testing.TB, tokens []inspect.Token) *stack {
+func newStack(t testing.TB, tokens []inspect.Token, opts ...func(*inspect.ServerConfig)) *stack {
 	t.Helper()
 	st, err := store.Open(filepath.Join(t.TempDir(), "mtguard.db"), store.Options{})
 	if err != nil {
@@ -49,7 +49,11 @@ func newStack(t testing.TB, tokens []inspect.Token) *stack {
 	}
 	eng.Start(context.Background(), st)
 	t.Cleanup(eng.Close)
-	api := inspect.NewServer(inspect.ServerConfig{Transactions: st, Tokens: tokens, Eraser: st, Alerts: eng})
+	cfg := inspect.ServerConfig{Transactions: st, Tokens: tokens, Eraser: st, Alerts: eng}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	api := inspect.NewServer(cfg)
 	c, err := console.New(console.Config{API: api})
 	if err != nil {
 		t.Fatal(err)
@@ -369,9 +373,17 @@ func TestOneSessionManyPages(t *testing.T) {
 // sunset first, with days left; Contracts groups violations by route, operation and pointer,
 // most frequent first, each with its latest call.
 func TestReports(t *testing.T) {
-	s := newStack(t, nil)
 	now := time.Now()
 	soon, later := now.Add(30*24*time.Hour+time.Hour), now.Add(400*24*time.Hour+time.Hour)
+	passed := now.Add(-10*24*time.Hour - time.Hour)
+	s := newStack(t, nil, func(c *inspect.ServerConfig) {
+		c.Sunsets = func() []inspect.DeclaredSunset {
+			return []inspect.DeclaredSunset{
+				{Route: "sf", Rule: "rest-api", Where: "/services/data/v{version}/", Versions: []string{"31.0..40.0"}, Sunset: &later, Replacement: "v68.0", Doc: "https://example.com/eol"},
+				{Route: "hs", Rule: "lists", Where: "/contacts/v{version}/", Versions: []string{"1"}, Sunset: &passed, Replacement: "<b>v3</b>"},
+			}
+		}
+	})
 	dep := func(code string, sunset time.Time, repl string) txn.Finding {
 		f := txn.NewFinding(code, "deprecated", "")
 		f.Sunset, f.Replacement = &sunset, repl
@@ -413,6 +425,14 @@ func TestReports(t *testing.T) {
 		if !strings.HasPrefix(got[i], want[i]) {
 			t.Errorf("sunsets row %d:\n%s\nwant it to start with\n%s", i, got[i], want[i])
 		}
+	}
+	got = rows("/sunsets", "declared")
+	wantDeclared := []string{
+		passed.UTC().Format("2006-01-02") + ` | <strong class="s5xx">passed 10 days ago</strong> |  | hs | 1 | /contacts/v{version}/ | &lt;b&gt;v3&lt;/b&gt; | lists`,
+		later.UTC().Format("2006-01-02") + ` | 400 |  | sf | 31.0..40.0 | /services/data/v{version}/ | v68.0 | <a href="https://example.com/eol" rel="noreferrer">rest-api</a>`,
+	}
+	if strings.Join(got, "\n") != strings.Join(wantDeclared, "\n") {
+		t.Fatalf("declared sunsets rows:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(wantDeclared, "\n"))
 	}
 	got = rows("/contracts", "contracts")
 	if len(got) != 2 || !strings.Contains(got[0], "<code>/dob</code>") || !strings.Contains(got[0], "| 2 |") || !strings.Contains(got[0], last) ||

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/mtguard/mtguard/inspect"
 	"github.com/mtguard/mtguard/txn"
 )
 
@@ -47,6 +48,15 @@ type reportData struct {
 	Since   string
 	Partial bool
 	Rows    any
+	// Declared are the sunsets the routes' version rules date, seen in traffic or not
+	// (Sunsets page only).
+	Declared []declaredSunset
+}
+
+// declaredSunset is a dated version entry of a route, with its days left.
+type declaredSunset struct {
+	inspect.DeclaredSunset
+	DaysLeft int
 }
 
 func (c *Console) sunsets(w http.ResponseWriter, r *http.Request, s *session) error {
@@ -95,6 +105,27 @@ func (c *Console) sunsets(w http.ResponseWriter, r *http.Request, s *session) er
 		return a.Route+a.Operation < b.Route+b.Operation
 	})
 	d.Rows = rows
+	var declared inspect.SunsetsAnswer
+	switch err := c.call(r, s, http.MethodGet, "/api/sunsets", nil, &declared); {
+	case isStatus(err, http.StatusNotFound): // an API without the list: only what traffic showed
+	case err != nil:
+		return err
+	}
+	for _, ds := range declared.Declared {
+		row := declaredSunset{DeclaredSunset: ds}
+		if ds.Sunset != nil {
+			row.DaysLeft = int(ds.Sunset.Sub(now).Hours() / 24)
+		}
+		d.Declared = append(d.Declared, row)
+	}
+	// Soonest sunset first; entries with only a deprecation date after.
+	sort.SliceStable(d.Declared, func(i, j int) bool {
+		a, b := d.Declared[i].Sunset, d.Declared[j].Sunset
+		if (a == nil) != (b == nil) {
+			return a != nil
+		}
+		return a != nil && a.Before(*b)
+	})
 	c.render(w, r, http.StatusOK, "sunsets", s, view{Title: "Sunsets", Nav: "sunsets", Data: d})
 	return nil
 }

@@ -78,6 +78,9 @@ type ServerConfig struct {
 	Shapes Shapes
 	// Deliveries serves the delivery queue (deliveries.go). If nil, it is not served.
 	Deliveries Deliveries
+	// Sunsets lists the version sunsets the routes declare, for GET /api/sunsets. If nil,
+	// it is not served.
+	Sunsets func() []DeclaredSunset
 	// Now is the clock that relative times such as since=24h count back from.
 	// If nil, time.Now is used.
 	Now func() time.Time
@@ -110,6 +113,7 @@ type server struct {
 	reloader Reloader      // nil without one
 	// deliveries is nil without a delivery queue.
 	deliveries Deliveries
+	sunsets    func() []DeclaredSunset // nil without one
 }
 
 // NewServer returns the admin API handler: the transaction log under /api/ and the health
@@ -224,6 +228,10 @@ func (s *server) surface(cfg ServerConfig) []endpoint {
 			endpoint{"/api/drills/{id}", api, s.methodNotAllowed},
 			endpoint{"/api/drills/{id}/stop", api, s.onlyPost},
 		)
+	}
+	if cfg.Sunsets != nil {
+		s.sunsets = cfg.Sunsets
+		eps = append(eps, endpoint{"GET /api/sunsets", api, s.listSunsets}, endpoint{"/api/sunsets", api, s.methodNotAllowed})
 	}
 	if cfg.Deliveries != nil {
 		s.deliveries = cfg.Deliveries
