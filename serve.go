@@ -422,6 +422,7 @@ func (s *server) launch(ctx context.Context) {
 	}
 	s.forward.start(s.errs)
 	s.queue.run(bg)
+	go leadAlerts(bg, s.store, s.alerts.engine, s.log)
 	retention := s.cfg.Store.Retention
 	go s.store.RunRetention(bg, retention, retentionEvery, func(n int, err error) {
 		if err != nil {

@@ -116,6 +116,8 @@ type Engine struct {
 	startedAt     time.Time
 	closed        bool
 	store         Store
+	// follower: another instance leads (leader.go); this one opens no incidents
+	follower bool
 	outbox        chan outMsg
 
 	workers []*sinkWorker

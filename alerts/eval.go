@@ -165,7 +165,7 @@ func (e *Engine) evalConsecutiveFailures(rs *routeState, now time.Time) {
 		}
 		return
 	}
-	if rs.active[k] != nil {
+	if rs.active[k] != nil || e.follower {
 		rs.holds[k] = true
 		return
 	}
@@ -231,6 +231,9 @@ func (e *Engine) evalRetired(rs *routeState, now time.Time) {
 // migration long before the deprecation alert's horizon. It goes to the history with state
 // "notice" and to the sinks, which PagerDuty ignores.
 func (e *Engine) notice(rs *routeState, f *txn.Finding, now time.Time) {
+	if e.follower {
+		return // the leader sends the notice (leader.go)
+	}
 	id := now.UTC().Format("20060102T150405Z") + "-" + rs.name + "-" + KindDeprecation + "-notice"
 	if id == rs.lastNotice {
 		id += "-" + fmt.Sprint(now.UnixNano()%1000003)
@@ -379,8 +382,8 @@ func (e *Engine) remind(rs *routeState, now time.Time) {
 // fire opens an incident unless one is open for this route and rule: one notification per
 // incident, however many calls keep proving it.
 func (e *Engine) fire(rs *routeState, k kind, now, since time.Time, calls, records int) {
-	if rs.active[k] != nil {
-		return
+	if rs.active[k] != nil || e.follower {
+		return // a follower leaves incidents to the leader (leader.go)
 	}
 	if since.IsZero() || since.After(now) {
 		since = now
