@@ -116,9 +116,9 @@ type Engine struct {
 	startedAt     time.Time
 	closed        bool
 	store         Store
+	outbox        chan outMsg
 	// follower: another instance leads (leader.go); this one opens no incidents
 	follower bool
-	outbox        chan outMsg
 
 	workers []*sinkWorker
 	logSink *logSink

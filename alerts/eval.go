@@ -165,7 +165,7 @@ func (e *Engine) evalConsecutiveFailures(rs *routeState, now time.Time) {
 		}
 		return
 	}
-	if rs.active[k] != nil || e.follower {
+	if rs.active[k] != nil {
 		rs.holds[k] = true
 		return
 	}
