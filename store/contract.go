@@ -52,6 +52,10 @@ type Log interface {
 	PutDrill(d Drill) error
 	GetDrill(id string) (Drill, bool, error)
 	Drills(state string, limit int) ([]Drill, error)
+	// AppendNotification and Notifications keep the attempts to send alert notifications to
+	// sinks, newest first.
+	AppendNotification(a NotificationAttempt) (NotificationAttempt, error)
+	Notifications(q NotificationQuery) ([]NotificationAttempt, error)
 
 	// Healthy is nil while writes succeed, and the last failure's error while they fail.
 	Healthy() error

@@ -42,6 +42,7 @@ func Run(t *testing.T, open Open) {
 		{"Reservations", testReservations},
 		{"ConcurrentCalls", testConcurrentCalls},
 		{"Drills", testDrills},
+		{"Notifications", testNotifications},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, open(t)) })
@@ -562,5 +563,63 @@ func testDrills(t *testing.T, s store.Log) {
 	}
 	if err := s.PutDrill(store.Drill{}); err == nil {
 		t.Fatal("a drill without id was stored")
+	}
+}
+
+func testNotifications(t *testing.T, s store.Log) {
+	t0 := base()
+	attempts := []store.NotificationAttempt{
+		{Time: t0, Alert: "A1", Route: "crm", Kind: "error_rate", Event: "firing", Sink: "hook", Attempt: 1, Result: store.NotifyRetrying, Status: 503, Error: "endpoint answered 503"},
+		{Time: t0.Add(time.Second), Alert: "A1", Route: "crm", Kind: "error_rate", Event: "firing", Sink: "hook", Attempt: 2, Result: store.NotifyDelivered, Status: 200, LatencyMS: 12.5},
+		{Time: t0.Add(2 * time.Second), Alert: "A1", Route: "crm", Kind: "error_rate", Event: "firing", Sink: "slack", Attempt: 1, Result: store.NotifyFailed, Status: 410, Error: "gone"},
+		{Time: t0.Add(3 * time.Second), Alert: "A2", Route: "forms", Kind: "silence", Event: "firing", Sink: "hook", Attempt: 1, Result: store.NotifyDropped},
+	}
+	var stored []store.NotificationAttempt
+	for _, a := range attempts {
+		got, err := s.AppendNotification(a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.ID == "" || !store.ValidID(got.ID) {
+			t.Fatalf("attempt stored with id %q", got.ID)
+		}
+		stored = append(stored, got)
+	}
+	ids := func(q store.NotificationQuery) []string {
+		t.Helper()
+		as, err := s.Notifications(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := []string{}
+		for _, a := range as {
+			out = append(out, fmt.Sprintf("%s/%s/%d", a.Alert, a.Sink, a.Attempt))
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name string
+		q    store.NotificationQuery
+		want []string
+	}{
+		{"all, newest first", store.NotificationQuery{}, []string{"A2/hook/1", "A1/slack/1", "A1/hook/2", "A1/hook/1"}},
+		{"one alert", store.NotificationQuery{Alerts: []string{"A1"}}, []string{"A1/slack/1", "A1/hook/2", "A1/hook/1"}},
+		{"two alerts, one sink", store.NotificationQuery{Alerts: []string{"A1", "A2"}, Sink: "hook"}, []string{"A2/hook/1", "A1/hook/2", "A1/hook/1"}},
+		{"since", store.NotificationQuery{Since: t0.Add(2 * time.Second)}, []string{"A2/hook/1", "A1/slack/1"}},
+		{"limit", store.NotificationQuery{Limit: 1}, []string{"A2/hook/1"}},
+		{"unknown alert", store.NotificationQuery{Alerts: []string{"nope"}}, []string{}},
+	} {
+		if got := ids(tc.q); !slices.Equal(got, tc.want) {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	got, err := s.Notifications(store.NotificationQuery{Alerts: []string{"A1"}, Sink: "slack"})
+	if err != nil || len(got) != 1 {
+		t.Fatalf("%v %v", got, err)
+	}
+	want := stored[2]
+	if g := got[0]; g.ID != want.ID || !g.Time.Equal(want.Time) || g.Route != "crm" || g.Kind != "error_rate" || g.Event != "firing" ||
+		g.Result != store.NotifyFailed || g.Status != 410 || g.Error != "gone" {
+		t.Errorf("read back %+v, want %+v", g, want)
 	}
 }
