@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mtguard/mtguard/alerts"
+	"github.com/mtguard/mtguard/store"
 )
 
 const pgAlertsConfig = `
@@ -188,5 +189,55 @@ func TestPostgresOneAlertPerIncident(t *testing.T) {
 	}
 	if f := firings(); strings.Join(f, ",") != "crm firing,forms firing" {
 		t.Fatalf("webhook got %v, want one firing per incident", f)
+	}
+}
+
+// TestPostgresUndeliveredNotifications: with the PostgreSQL log, the leader's notification
+// attempts are shared: alerts --json on the other instance shows the alert with the
+// notification the revoked webhook refused.
+func TestPostgresUndeliveredNotifications(t *testing.T) {
+	dsn := pgSchemaDSN(t)
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.Copy(io.Discard, r.Body) }))
+	defer hook.Close()
+	revoked := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusGone)
+		io.WriteString(w, "this webhook was deleted")
+	}))
+	defer revoked.Close()
+	env := map[string]string{"MTGUARD_PG_DSN": dsn}
+	cfg := fmt.Sprintf(notifyE2EConfig, hook.URL, revoked.URL) + "store:\n  backend: postgres\n  dsn_env: MTGUARD_PG_DSN\n"
+	a, b := startMtguard(t, cfg, env), startMtguard(t, cfg, env)
+	for _, in := range []*instance{a, b} {
+		resp, err := http.Post(in.proxy+"/legacy/v1/leads", "application/json", strings.NewReader(`{"email":"jane@acme.com"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	for _, in := range []*instance{a, b} {
+		var list []store.Alert
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			out, err := in.cli(t, env, "alerts", "--json")
+			if err != nil {
+				t.Fatalf("alerts --json: %v\n%s", err, out)
+			}
+			list = nil
+			if err := json.Unmarshal([]byte(out), &list); err != nil {
+				t.Fatalf("alerts --json: %v\n%s", err, out)
+			}
+			if len(list) == 1 && len(list[0].Deliveries) == 2 || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if len(list) != 1 || list[0].Undelivered != 1 || len(list[0].Deliveries) != 2 {
+			t.Fatalf("alerts: %+v, want one alert with one of two notifications undelivered", list)
+		}
+		for _, d := range list[0].Deliveries {
+			if d.Sink == "revoked" && (d.Result != store.NotifyFailed || d.Status != 410) {
+				t.Errorf("revoked sink's notification %+v, want failed with 410", d)
+			}
+		}
 	}
 }
