@@ -304,7 +304,7 @@ func (s *server) buildPipeline(sec secrets, limits *limiterView) ([]proxy.LimitG
 		return nil, fmt.Errorf("limits: %w", err)
 	}
 	if sec.limitsURL != "" {
-		if s.closeShared, err = shareLimits(context.Background(), limits.l, s.cfg.SharedLimits, sec.limitsURL, groups, replayHold(sec.routes, groups), s.log); err != nil {
+		if s.closeShared, err = shareLimits(context.Background(), limits.l, s.cfg.SharedLimits, sec.limitsURL, groups, replayHold(sec.routes, groups), s.alerts.engine.SharedLimitsChanged, s.log); err != nil {
 			return nil, err
 		}
 	}

@@ -66,6 +66,9 @@ func (e *Engine) evaluateAll(now time.Time, queues []QueueStat) {
 		e.remind(rs, now)
 	}
 	e.remind(e.storeRS, now)
+	if e.limitsRS != nil {
+		e.remind(e.limitsRS, now)
+	}
 	e.evalSinks(now)
 }
 
@@ -454,6 +457,9 @@ func (e *Engine) notify(event string, a *store.Alert, now time.Time) {
 
 // lookCommand is the command that lists what an alert is about.
 func lookCommand(route string, k kind, since time.Time) string {
+	if k == kindSharedLimits {
+		return "mtguard limits" // its shared line says since when and in which mode
+	}
 	if k == kindStoreWrite || k == kindNotifyFailing {
 		return "mtguard health" // its store or sink line says what fails; the log has every failure
 	}
@@ -553,6 +559,8 @@ func (e *Engine) describe(rs *routeState, k kind, now time.Time) string {
 			q.Group, FormatPercent(q.Saturation), FormatPercent(r.QueueAbove), q.Depth)
 	case kindStoreWrite:
 		return e.storeSummary()
+	case kindSharedLimits:
+		return e.limitsSummary()
 	case kindNotifyFailing:
 		if ss := e.sinkFor(rs.name); ss != nil && !ss.failingSince.IsZero() {
 			return e.sinkSummary(ss, now)
@@ -594,6 +602,8 @@ func (e *Engine) resolution(rs *routeState, k kind, now time.Time) string {
 		return "the transaction log writes again; the writes it held are applied"
 	case kindNotifyFailing:
 		return "the sink accepted a notification again"
+	case kindSharedLimits:
+		return "Redis answers again: every instance shares the vendors' budgets again"
 	}
 	return "recovered"
 }

@@ -50,6 +50,8 @@ func (e *Engine) loadFiring(_ context.Context, lead bool) error {
 		k, ok := kindByName(a.Kind)
 		if a.Route == StoreRoute && k == kindStoreWrite {
 			rs = e.storeRS // resolved once the store says it writes (StoreWriteRecovered)
+		} else if a.Route == LimitsRoute && k == kindSharedLimits {
+			rs = e.limitsState() // resolved once Redis answers (SharedLimitsChanged)
 		} else if ss := e.sinkFor(a.Route); ss != nil && k == kindNotifyFailing {
 			rs = ss.rs // resolved by the sink's next delivery
 			if ss.failingSince.IsZero() {

@@ -66,6 +66,9 @@ func (e *Engine) dropFiring() {
 	if e.storeRS != nil {
 		states = append(states, e.storeRS)
 	}
+	if e.limitsRS != nil {
+		states = append(states, e.limitsRS)
+	}
 	for _, ss := range e.sinkStates {
 		states = append(states, ss.rs)
 	}
