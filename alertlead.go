@@ -42,6 +42,10 @@ func leadAlerts(ctx context.Context, st transactionLog, engine *alerts.Engine, l
 			lead = !held.IsZero() && time.Since(held) < alertLease
 		case lead:
 			held = time.Now()
+			// Acknowledgements and silences given on the other instances.
+			if err := engine.SyncShared(); err != nil {
+				log.Warn().Err(err).Msg("alerts: could not read the shared alert history")
+			}
 		}
 		if engine.SetLeading(ctx, lead) {
 			if lead {

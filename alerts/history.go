@@ -323,6 +323,10 @@ func (e *Engine) Acknowledge(id string, ack Ack) (store.Alert, error) {
 		return store.Alert{}, fmt.Errorf("alert %s: %w", id, ErrAlertNotFound)
 	}
 	acknowledge(&a, ack, now)
+	if ack.Silence > 0 && a.State == store.AlertFiring {
+		// On a follower (leader.go) the leader takes the silence in with SyncShared.
+		a.SilencedUntil = now.Add(ack.Silence)
+	}
 	if err := st.PutAlert(a); err != nil {
 		return store.Alert{}, err
 	}

@@ -3,6 +3,8 @@ package alerts
 import (
 	"context"
 	"slices"
+
+	"github.com/mtguard/mtguard/store"
 )
 
 // Several instances on one shared log (store.backend: postgres) each run an engine, but only
@@ -81,4 +83,39 @@ func (e *Engine) dropFiring() {
 		}
 	}
 	clear(e.byID)
+}
+
+// SyncShared makes the leader take in what other instances wrote to the shared history of the
+// alerts it has firing: an acknowledgement (it stops reminding, and tells the sinks the alert
+// was acknowledged, as an acknowledgement on the leader does) and a silence. A follower does
+// nothing. The composition root calls it at every lease renewal.
+func (e *Engine) SyncShared() error {
+	e.mu.Lock()
+	st, follower := e.store, e.follower
+	e.mu.Unlock()
+	if follower || st == nil {
+		return nil
+	}
+	firing, err := st.Alerts(store.AlertQuery{State: store.AlertFiring, Limit: 1000})
+	if err != nil {
+		return err
+	}
+	now := e.now()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, s := range firing {
+		a := e.byID[s.ID]
+		if a == nil {
+			continue
+		}
+		if s.SilencedUntil.After(a.SilencedUntil) {
+			a.SilencedUntil = s.SilencedUntil
+			e.silenced[a.Route+"/"+a.Kind] = a.SilencedUntil
+		}
+		if !s.AckedAt.IsZero() && a.AckedAt.IsZero() {
+			a.AckedAt, a.AckedBy, a.AckComment = s.AckedAt, s.AckedBy, s.AckComment
+			e.notify(EventAcknowledged, a, now)
+		}
+	}
+	return nil
 }
