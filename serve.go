@@ -115,11 +115,9 @@ func startServer(ctx context.Context, cfg *config.Config, getenv func(string) st
 	s := &server{cfg: cfg, store: st, alerts: alerts, journeys: jr, drift: dl, readBack: rb, log: log, errs: make(chan error, 3), faults: proxy.NewDrills(nil)}
 	s.drills = inspect.NewDrillManager(inspect.DrillConfig{Store: st, Faults: &drillFaults{drills: s.faults, routes: cfg.Routes},
 		Alerts: alerts.engine, Transactions: st, Logger: log})
-	// The delivery queue and kept pauses live in the bbolt log; config refuses a delivery
-	// queue with the PostgreSQL backend, so there s.queue is nil and pauses are not kept.
-	if bolt, ok := st.(*store.Store); ok {
-		s.queue = newDeliveries(cfg, bolt, alerts, limits, log)
-	}
+	// The delivery queue lives in either log; with PostgreSQL each instance works the
+	// deliveries it queued (pgstore, redeliver.SharedQueue). Kept pauses are bbolt's only.
+	s.queue = newDeliveries(cfg, st, alerts, limits, log)
 	groups, err := s.buildPipeline(sec, limits)
 	if err != nil {
 		st.Close()
@@ -312,6 +310,8 @@ func (s *server) buildPipeline(sec secrets, limits *limiterView) ([]proxy.LimitG
 	if bolt, ok := s.store.(*store.Store); ok {
 		keepPauses(limits.l, bolt, s.log)
 		recorder = s.queue.recorder(bolt)
+	} else {
+		recorder = s.queue.logRecorder(s.store)
 	}
 	s.pipeline, err = proxy.NewPipeline(proxy.PipelineConfig{
 		Recorder:           recorder,

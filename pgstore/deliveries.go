@@ -123,19 +123,32 @@ func (s *Store) GetDelivery(id string) (store.Delivery, error) {
 	return d, nil
 }
 
+// ErrOwnedElsewhere refuses a change to a delivery another running instance works: only its
+// owner attempts it, retries or drops it, so it is never sent twice at once.
+var ErrOwnedElsewhere = errors.New("another instance works this delivery")
+
 // UpdateDelivery reads, changes and writes back the delivery of call id in one transaction
 // holding its row, committed when it returns. fn returning store.ErrDeliveryDone removes it;
 // any other error leaves it as it was and is returned. It returns the delivery as written.
+// A delivery another live instance owns is refused (ErrOwnedElsewhere); one whose owner is
+// gone becomes this instance's.
 func (s *Store) UpdateDelivery(id string, fn func(*store.Delivery) error) (store.Delivery, error) {
 	var d store.Delivery
 	err := pgx.BeginFunc(context.Background(), s.pool, func(tx pgx.Tx) error {
 		var b []byte
-		err := tx.QueryRow(context.Background(), `SELECT body FROM deliveries WHERE id = $1 FOR UPDATE`, id).Scan(&b)
+		var owner string
+		var mine bool
+		err := tx.QueryRow(context.Background(), `SELECT body, owner,
+				owner = $2 OR NOT EXISTS (SELECT 1 FROM instances i WHERE i.id = owner AND i.expires > now())
+			FROM deliveries WHERE id = $1 FOR UPDATE`, id, s.instance).Scan(&b, &owner, &mine)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return store.ErrNotFound
 		}
 		if err != nil {
 			return err
+		}
+		if !mine {
+			return fmt.Errorf("%w (instance %s); run the command against that instance's admin API", ErrOwnedElsewhere, owner)
 		}
 		if err := json.Unmarshal(b, &d); err != nil {
 			return fmt.Errorf("decode: %w", err)
@@ -152,7 +165,7 @@ func (s *Store) UpdateDelivery(id string, fn func(*store.Delivery) error) (store
 		if err != nil {
 			return err
 		}
-		_, err = tx.Exec(context.Background(), `UPDATE deliveries SET route = $2, state = $3, body = $4 WHERE id = $1`, id, d.Route, d.State, nb)
+		_, err = tx.Exec(context.Background(), `UPDATE deliveries SET route = $2, state = $3, body = $4, owner = $5 WHERE id = $1`, id, d.Route, d.State, nb, s.instance)
 		return err
 	})
 	if err != nil {

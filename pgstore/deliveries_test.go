@@ -2,6 +2,7 @@ package pgstore_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -71,6 +72,21 @@ func TestDeliveriesClaimedOnce(t *testing.T) {
 	}
 	if mine := idsOf(b.OwnDeliveries(ctx)); !slices.Equal(mine, got[0]) {
 		t.Fatalf("b owns %d deliveries, claimed %d", len(mine), len(got[0]))
+	}
+	// Only the owner changes a delivery.
+	other := got[1]
+	if len(other) == 0 {
+		other = got[0]
+	}
+	owner, notOwner := c, b
+	if len(got[1]) == 0 {
+		owner, notOwner = b, c
+	}
+	if _, err := notOwner.UpdateDelivery(other[0], func(d *store.Delivery) error { d.State = store.DeliveryRetrying; return nil }); !errors.Is(err, pgstore.ErrOwnedElsewhere) {
+		t.Fatalf("a change by an instance that does not own the delivery: %v", err)
+	}
+	if _, err := owner.UpdateDelivery(other[0], func(d *store.Delivery) error { d.State = store.DeliveryRetrying; return nil }); err != nil {
+		t.Fatalf("a change by its owner: %v", err)
 	}
 	if again := idsOf(c.ClaimDeliveries(ctx)); len(again) != 0 {
 		t.Fatalf("claimed %d deliveries twice", len(again))
