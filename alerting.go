@@ -115,6 +115,9 @@ func (a *alerting) start(ctx context.Context, storePath string, st transactionLo
 		StoreHealthy:        st.Healthy,
 		Throttle:            a.throttle,
 	})
+	if followsForAlerts(st) {
+		a.engine.Follow() // until leadAlerts elects it
+	}
 	a.engine.Start(ctx, st)
 	if st.Healthy() == nil {
 		a.engine.StoreWriteRecovered() // a store_write alert the last run left firing is over

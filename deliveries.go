@@ -36,7 +36,7 @@ type deliveries struct {
 }
 
 // newDeliveries builds the redeliverer for the routes with a delivery block; nil when none has.
-func newDeliveries(cfg *config.Config, st *store.Store, al *alerting, limits *limiterView, log zerolog.Logger) *deliveries {
+func newDeliveries(cfg *config.Config, st redeliver.Queue, al *alerting, limits *limiterView, log zerolog.Logger) *deliveries {
 	policies := map[string]redeliver.Policy{}
 	d := &deliveries{sender: &replaySender{}, pickup: map[string]bool{}, done: make(chan struct{}), log: log}
 	for _, rc := range cfg.Routes {
@@ -187,6 +187,14 @@ func (d *deliveries) wait() {
 	if d.started.Load() {
 		<-d.done
 	}
+}
+
+// logRecorder is recorder for the PostgreSQL log (deliveries_shared.go has its pickup).
+func (d *deliveries) logRecorder(st transactionLog) proxy.Recorder {
+	if d == nil || len(d.pickup) == 0 {
+		return st
+	}
+	return logPickupRecorder{transactionLog: st, d: d}
 }
 
 // pickupRecorder records through the store and hands failed inline calls of redeliver: auto

@@ -119,11 +119,9 @@ func startServer(ctx context.Context, cfg *config.Config, getenv func(string) st
 	s.routeConfigs.Store(&cfg.Routes)
 	s.drills = inspect.NewDrillManager(inspect.DrillConfig{Store: st, Faults: &drillFaults{drills: s.faults, routes: cfg.Routes},
 		Alerts: alerts.engine, Transactions: st, Logger: log})
-	// The delivery queue and kept pauses live in the bbolt log; config refuses a delivery
-	// queue with the PostgreSQL backend, so there s.queue is nil and pauses are not kept.
-	if bolt, ok := st.(*store.Store); ok {
-		s.queue = newDeliveries(cfg, bolt, alerts, limits, log)
-	}
+	// The delivery queue lives in either log; with PostgreSQL each instance works the
+	// deliveries it queued (pgstore, redeliver.SharedQueue). Kept pauses are bbolt's only.
+	s.queue = newDeliveries(cfg, st, alerts, limits, log)
 	groups, err := s.buildPipeline(sec, limits)
 	if err != nil {
 		st.Close()
@@ -309,7 +307,7 @@ func (s *server) buildPipeline(sec secrets, limits *limiterView) ([]proxy.LimitG
 		return nil, fmt.Errorf("limits: %w", err)
 	}
 	if sec.limitsURL != "" {
-		if s.closeShared, err = shareLimits(context.Background(), limits.l, s.cfg.SharedLimits, sec.limitsURL, groups, replayHold(sec.routes, groups), s.log); err != nil {
+		if s.closeShared, err = shareLimits(context.Background(), limits.l, s.cfg.SharedLimits, sec.limitsURL, groups, replayHold(sec.routes, groups), s.alerts.engine.SharedLimitsChanged, s.log); err != nil {
 			return nil, err
 		}
 	}
@@ -317,6 +315,8 @@ func (s *server) buildPipeline(sec secrets, limits *limiterView) ([]proxy.LimitG
 	if bolt, ok := s.store.(*store.Store); ok {
 		keepPauses(limits.l, bolt, s.log)
 		recorder = s.queue.recorder(bolt)
+	} else {
+		recorder = s.queue.logRecorder(s.store)
 	}
 	s.pipeline, err = proxy.NewPipeline(proxy.PipelineConfig{
 		Recorder:           recorder,
@@ -427,6 +427,7 @@ func (s *server) launch(ctx context.Context) {
 	}
 	s.forward.start(s.errs)
 	s.queue.run(bg)
+	go leadAlerts(bg, s.store, s.alerts.engine, s.log)
 	retention := s.cfg.Store.Retention
 	go s.store.RunRetention(bg, retention, retentionEvery, func(n int, err error) {
 		if err != nil {

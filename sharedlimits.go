@@ -41,8 +41,9 @@ var _ proxy.SharedBudget = sharedBudget{}
 // shareLimits plugs the Redis budget into the limiter: every group's windows, quotas,
 // concurrency and pauses are then shared by every instance with the same limits.shared.
 // hold is how long a call may hold a concurrency lease (the longest call, and a minute).
-// It returns the Redis client's Close.
-func shareLimits(ctx context.Context, l *proxy.Limiter, cfg *config.SharedLimits, url string, groups []proxy.LimitGroup, hold time.Duration, log zerolog.Logger) (func() error, error) {
+// alert hears when Redis stops and starts answering (the shared_limits alert). It returns the
+// Redis client's Close.
+func shareLimits(ctx context.Context, l *proxy.Limiter, cfg *config.SharedLimits, url string, groups []proxy.LimitGroup, hold time.Duration, alert func(mode string, err error), log zerolog.Logger) (func() error, error) {
 	opts, err := redis.ParseURL(url)
 	if err != nil {
 		return nil, fmt.Errorf("limits.shared.url_env: not a Redis URL")
@@ -63,6 +64,7 @@ func shareLimits(ctx context.Context, l *proxy.Limiter, cfg *config.SharedLimits
 		OnUnavailable: mode,
 		Instances:     cfg.Instances,
 		OnChange: func(err error) {
+			alert(string(mode), err)
 			if err != nil {
 				log.Error().Err(err).Str("on_unavailable", string(mode)).Int("instances", cfg.Instances).
 					Msg("limits.shared: Redis is unavailable; each instance now keeps 1/instances of every budget (local-share) or holds calls (hold) until it answers")

@@ -117,6 +117,11 @@ type Engine struct {
 	closed        bool
 	store         Store
 	outbox        chan outMsg
+	// follower: another instance leads (leader.go); this one opens no incidents
+	follower bool
+	// limitsRS and limitsFail are the shared_limits alert's (limits_alert.go); nil until used
+	limitsRS   *routeState
+	limitsFail limitsFailure
 
 	workers []*sinkWorker
 	logSink *logSink

@@ -66,6 +66,9 @@ func (e *Engine) evaluateAll(now time.Time, queues []QueueStat) {
 		e.remind(rs, now)
 	}
 	e.remind(e.storeRS, now)
+	if e.limitsRS != nil {
+		e.remind(e.limitsRS, now)
+	}
 	e.evalSinks(now)
 }
 
@@ -231,6 +234,9 @@ func (e *Engine) evalRetired(rs *routeState, now time.Time) {
 // migration long before the deprecation alert's horizon. It goes to the history with state
 // "notice" and to the sinks, which PagerDuty ignores.
 func (e *Engine) notice(rs *routeState, f *txn.Finding, now time.Time) {
+	if e.follower {
+		return // the leader sends the notice (leader.go)
+	}
 	id := now.UTC().Format("20060102T150405Z") + "-" + rs.name + "-" + KindDeprecation + "-notice"
 	if id == rs.lastNotice {
 		id += "-" + fmt.Sprint(now.UnixNano()%1000003)
@@ -379,8 +385,8 @@ func (e *Engine) remind(rs *routeState, now time.Time) {
 // fire opens an incident unless one is open for this route and rule: one notification per
 // incident, however many calls keep proving it.
 func (e *Engine) fire(rs *routeState, k kind, now, since time.Time, calls, records int) {
-	if rs.active[k] != nil {
-		return
+	if rs.active[k] != nil || e.follower {
+		return // a follower leaves incidents to the leader (leader.go)
 	}
 	if since.IsZero() || since.After(now) {
 		since = now
@@ -451,6 +457,9 @@ func (e *Engine) notify(event string, a *store.Alert, now time.Time) {
 
 // lookCommand is the command that lists what an alert is about.
 func lookCommand(route string, k kind, since time.Time) string {
+	if k == kindSharedLimits {
+		return "mtguard limits" // its shared line says since when and in which mode
+	}
 	if k == kindStoreWrite || k == kindNotifyFailing {
 		return "mtguard health" // its store or sink line says what fails; the log has every failure
 	}
@@ -550,6 +559,8 @@ func (e *Engine) describe(rs *routeState, k kind, now time.Time) string {
 			q.Group, FormatPercent(q.Saturation), FormatPercent(r.QueueAbove), q.Depth)
 	case kindStoreWrite:
 		return e.storeSummary()
+	case kindSharedLimits:
+		return e.limitsSummary()
 	case kindNotifyFailing:
 		if ss := e.sinkFor(rs.name); ss != nil && !ss.failingSince.IsZero() {
 			return e.sinkSummary(ss, now)
@@ -591,6 +602,8 @@ func (e *Engine) resolution(rs *routeState, k kind, now time.Time) string {
 		return "the transaction log writes again; the writes it held are applied"
 	case kindNotifyFailing:
 		return "the sink accepted a notification again"
+	case kindSharedLimits:
+		return "Redis answers again: every instance shares the vendors' budgets again"
 	}
 	return "recovered"
 }

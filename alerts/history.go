@@ -14,12 +14,34 @@ import (
 // not notify the same incident twice) and each route's counters from its recent calls (so a
 // window that was half full is still half full). Then it evaluates every rule once.
 func (e *Engine) rebuild(ctx context.Context) error {
+	e.mu.Lock()
+	follower := e.follower
+	e.mu.Unlock()
+	if !follower {
+		if err := e.loadFiring(ctx, false); err != nil {
+			return err
+		}
+	}
+	now := e.now()
+	e.mu.Lock()
+	routes := slices.Clone(e.order)
+	e.mu.Unlock()
+	return e.rebuildRoutes(ctx, routes, now)
+}
+
+// loadFiring takes over the alerts the history says are firing; lead also ends following
+// (leader.go) in the same step, so no call in between opens one of them again.
+func (e *Engine) loadFiring(_ context.Context, lead bool) error {
 	firing, err := e.store.Alerts(store.AlertQuery{State: store.AlertFiring, Limit: 1000})
 	if err != nil {
 		return err
 	}
 	now := e.now()
 	e.mu.Lock()
+	defer e.mu.Unlock()
+	if lead {
+		e.follower = false
+	}
 	// Oldest first, so that of two firing alerts of one rule the newer one wins.
 	slices.Reverse(firing)
 	for i := range firing {
@@ -28,6 +50,8 @@ func (e *Engine) rebuild(ctx context.Context) error {
 		k, ok := kindByName(a.Kind)
 		if a.Route == StoreRoute && k == kindStoreWrite {
 			rs = e.storeRS // resolved once the store says it writes (StoreWriteRecovered)
+		} else if a.Route == LimitsRoute && k == kindSharedLimits {
+			rs = e.limitsState() // resolved once Redis answers (SharedLimitsChanged)
 		} else if ss := e.sinkFor(a.Route); ss != nil && k == kindNotifyFailing {
 			rs = ss.rs // resolved by the sink's next delivery
 			if ss.failingSince.IsZero() {
@@ -50,9 +74,11 @@ func (e *Engine) rebuild(ctx context.Context) error {
 		}
 		e.metrics.setFiring(a.Route, a.Kind, 1)
 	}
-	routes := slices.Clone(e.order)
-	e.mu.Unlock()
+	return nil
+}
 
+// rebuildRoutes replays the recent calls of each route into its windows.
+func (e *Engine) rebuildRoutes(ctx context.Context, routes []*routeState, now time.Time) error {
 	for _, rs := range routes {
 		obs, err := e.recent(ctx, rs, now)
 		if err != nil {
@@ -209,13 +235,14 @@ func (e *Engine) List(q store.AlertQuery) ([]store.Alert, error) {
 		}
 	}
 	st := e.store
+	follower := e.follower // the leader's firing alerts are in the shared history
 	e.mu.Unlock()
 
 	out := []store.Alert{}
 	if q.State != store.AlertResolved {
 		out = append(out, live...)
 	}
-	if q.State != store.AlertFiring && st != nil {
+	if (q.State != store.AlertFiring || follower) && st != nil {
 		hist, err := st.Alerts(store.AlertQuery{Route: q.Route, State: q.State, Limit: limit})
 		if err != nil {
 			return nil, err
@@ -296,6 +323,10 @@ func (e *Engine) Acknowledge(id string, ack Ack) (store.Alert, error) {
 		return store.Alert{}, fmt.Errorf("alert %s: %w", id, ErrAlertNotFound)
 	}
 	acknowledge(&a, ack, now)
+	if ack.Silence > 0 && a.State == store.AlertFiring {
+		// On a follower (leader.go) the leader takes the silence in with SyncShared.
+		a.SilencedUntil = now.Add(ack.Silence)
+	}
 	if err := st.PutAlert(a); err != nil {
 		return store.Alert{}, err
 	}

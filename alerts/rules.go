@@ -29,6 +29,9 @@ const (
 	// KindNotificationsFailing fires when a sink has failed every notification for
 	// SinkFailingFor; it goes to the other sinks (notifications.go).
 	KindNotificationsFailing = "notifications_failing"
+	// KindSharedLimits fires while the Redis of limits.shared does not answer
+	// (limits_alert.go); its alerts name the route LimitsRoute.
+	KindSharedLimits = "shared_limits"
 )
 
 // kind indexes a route's per-rule state.
@@ -47,6 +50,7 @@ const (
 	kindStoreWrite
 	kindCallers
 	kindNotifyFailing
+	kindSharedLimits
 	numKinds
 )
 
@@ -76,6 +80,8 @@ func (k kind) String() string {
 		return KindCallers
 	case kindNotifyFailing:
 		return KindNotificationsFailing
+	case kindSharedLimits:
+		return KindSharedLimits
 	}
 	return "unknown"
 }
@@ -86,7 +92,7 @@ func (k kind) severity() string {
 	switch k {
 	case kindSilence, kindAuth, kindStoreWrite, kindNotifyFailing:
 		return "critical"
-	case kindErrorRate, kindContract, kindConsecutiveFailures, kindRetired, kindCallers:
+	case kindErrorRate, kindContract, kindConsecutiveFailures, kindRetired, kindCallers, kindSharedLimits:
 		return "error"
 	}
 	return "warning"

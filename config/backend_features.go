@@ -3,7 +3,7 @@ package config
 import "fmt"
 
 // checkBackendFeatures refuses the features whose state only the bbolt log keeps yet (journeys
-// in flight, learned payload shapes, read-back findings, the delivery queue) when the log is PostgreSQL, rather
+// in flight, learned payload shapes, read-back findings) when the log is PostgreSQL, rather
 // than running them on one instance's memory and losing what they know.
 func (p *configParser) checkBackendFeatures(cfg *Config) {
 	if cfg.Store.Backend != StorePostgres {
@@ -16,9 +16,6 @@ func (p *configParser) checkBackendFeatures(cfg *Config) {
 	for i, r := range cfg.Routes {
 		if r.Drift != nil {
 			p.Addf(r.Drift.Line, fmt.Sprintf("routes[%d].drift", i), "drift learning %s", why)
-		}
-		if r.Delivery.Background() {
-			p.Addf(r.Delivery.Line, fmt.Sprintf("routes[%d].delivery", i), "a delivery queue (mode: queue or redeliver: auto) %s; inline retries (retry: without redeliver) work with either backend", why)
 		}
 		if r.Verify != nil {
 			p.Addf(r.Verify.Line, fmt.Sprintf("routes[%d].verify", i), "read-back verification %s", why)

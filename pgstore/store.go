@@ -629,6 +629,11 @@ func (s *Store) Close() error {
 		if _, derr := s.pool.Exec(ctx, `DELETE FROM instances WHERE id = $1`, s.instance); derr != nil && err == nil {
 			err = fmt.Errorf("close: %w", derr)
 		}
+		// The jobs it led (alerts, retention) pass to another instance at its next try
+		// rather than when the lease runs out.
+		if _, derr := s.pool.Exec(ctx, `DELETE FROM leases WHERE holder = $1`, s.instance); derr != nil && err == nil {
+			err = fmt.Errorf("close: %w", derr)
+		}
 		cancel()
 	}
 	s.pool.Close()

@@ -61,6 +61,9 @@ func (m *mirror) each(f func(store.Delivery) bool) {
 
 // load replaces the mirror with the store's queue.
 func (r *Redeliverer) load(ctx context.Context) error {
+	if sq, ok := r.cfg.Queue.(SharedQueue); ok {
+		return r.loadShared(ctx, sq)
+	}
 	all, err := r.cfg.Queue.Deliveries(ctx, store.DeliveryFilter{})
 	if err != nil {
 		return err

@@ -19,6 +19,11 @@ func (r *Redeliverer) settleInDoubt(ctx context.Context) {
 		r.cfg.Logger.Error().Err(err).Msg("redeliver: could not read the delivery queue to settle attempts in doubt")
 		return
 	}
+	r.settle(ctx, r.mine(list)) // another live instance settles its own
+}
+
+// settle settles the attempts in doubt of list, as settleInDoubt does.
+func (r *Redeliverer) settle(ctx context.Context, list []store.Delivery) {
 	for _, d := range list {
 		pol, ok := r.cfg.Policies[d.Route]
 		if !ok {

@@ -191,7 +191,13 @@ func (r *Redeliverer) Run(ctx context.Context) {
 	defer wg.Wait()
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
+	sq, shared := r.cfg.Queue.(SharedQueue)
+	nextClaim := r.cfg.Now().Add(claimEvery)
 	for {
+		if shared && !r.cfg.Now().Before(nextClaim) {
+			r.adopt(ctx, sq)
+			nextClaim = r.cfg.Now().Add(claimEvery)
+		}
 		due, next, err := r.due(ctx)
 		if err != nil && ctx.Err() == nil {
 			r.cfg.Logger.Error().Err(err).Msg("redeliver: could not read the delivery queue")
@@ -211,6 +217,9 @@ func (r *Redeliverer) Run(ctx context.Context) {
 		wait := time.Hour
 		if !next.IsZero() {
 			wait = max(next.Sub(r.cfg.Now()), time.Millisecond)
+		}
+		if shared {
+			wait = min(wait, max(nextClaim.Sub(r.cfg.Now()), time.Millisecond))
 		}
 		timer.Reset(wait)
 		select {

@@ -52,6 +52,15 @@ type Log interface {
 	PutDrill(d Drill) error
 	GetDrill(id string) (Drill, bool, error)
 	Drills(state string, limit int) ([]Drill, error)
+	// AppendNotification and Notifications keep the attempts to send alert notifications to
+	// sinks, newest first.
+	AppendNotification(a NotificationAttempt) (NotificationAttempt, error)
+	Notifications(q NotificationQuery) ([]NotificationAttempt, error)
+	// Enqueue, Deliveries, GetDelivery and UpdateDelivery keep the delivery queue.
+	Enqueue(d Delivery) error
+	Deliveries(ctx context.Context, f DeliveryFilter) ([]Delivery, error)
+	GetDelivery(id string) (Delivery, error)
+	UpdateDelivery(id string, fn func(*Delivery) error) (Delivery, error)
 
 	// Healthy is nil while writes succeed, and the last failure's error while they fail.
 	Healthy() error

@@ -42,6 +42,8 @@ func Run(t *testing.T, open Open) {
 		{"Reservations", testReservations},
 		{"ConcurrentCalls", testConcurrentCalls},
 		{"Drills", testDrills},
+		{"Notifications", testNotifications},
+		{"Deliveries", testDeliveries},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, open(t)) })
@@ -562,5 +564,157 @@ func testDrills(t *testing.T, s store.Log) {
 	}
 	if err := s.PutDrill(store.Drill{}); err == nil {
 		t.Fatal("a drill without id was stored")
+	}
+}
+
+func testNotifications(t *testing.T, s store.Log) {
+	t0 := base()
+	attempts := []store.NotificationAttempt{
+		{Time: t0, Alert: "A1", Route: "crm", Kind: "error_rate", Event: "firing", Sink: "hook", Attempt: 1, Result: store.NotifyRetrying, Status: 503, Error: "endpoint answered 503"},
+		{Time: t0.Add(time.Second), Alert: "A1", Route: "crm", Kind: "error_rate", Event: "firing", Sink: "hook", Attempt: 2, Result: store.NotifyDelivered, Status: 200, LatencyMS: 12.5},
+		{Time: t0.Add(2 * time.Second), Alert: "A1", Route: "crm", Kind: "error_rate", Event: "firing", Sink: "slack", Attempt: 1, Result: store.NotifyFailed, Status: 410, Error: "gone"},
+		{Time: t0.Add(3 * time.Second), Alert: "A2", Route: "forms", Kind: "silence", Event: "firing", Sink: "hook", Attempt: 1, Result: store.NotifyDropped},
+	}
+	var stored []store.NotificationAttempt
+	for _, a := range attempts {
+		got, err := s.AppendNotification(a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.ID == "" || !store.ValidID(got.ID) {
+			t.Fatalf("attempt stored with id %q", got.ID)
+		}
+		stored = append(stored, got)
+	}
+	ids := func(q store.NotificationQuery) []string {
+		t.Helper()
+		as, err := s.Notifications(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := []string{}
+		for _, a := range as {
+			out = append(out, fmt.Sprintf("%s/%s/%d", a.Alert, a.Sink, a.Attempt))
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name string
+		q    store.NotificationQuery
+		want []string
+	}{
+		{"all, newest first", store.NotificationQuery{}, []string{"A2/hook/1", "A1/slack/1", "A1/hook/2", "A1/hook/1"}},
+		{"one alert", store.NotificationQuery{Alerts: []string{"A1"}}, []string{"A1/slack/1", "A1/hook/2", "A1/hook/1"}},
+		{"two alerts, one sink", store.NotificationQuery{Alerts: []string{"A1", "A2"}, Sink: "hook"}, []string{"A2/hook/1", "A1/hook/2", "A1/hook/1"}},
+		{"since", store.NotificationQuery{Since: t0.Add(2 * time.Second)}, []string{"A2/hook/1", "A1/slack/1"}},
+		{"limit", store.NotificationQuery{Limit: 1}, []string{"A2/hook/1"}},
+		{"unknown alert", store.NotificationQuery{Alerts: []string{"nope"}}, []string{}},
+	} {
+		if got := ids(tc.q); !slices.Equal(got, tc.want) {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	got, err := s.Notifications(store.NotificationQuery{Alerts: []string{"A1"}, Sink: "slack"})
+	if err != nil || len(got) != 1 {
+		t.Fatalf("%v %v", got, err)
+	}
+	want := stored[2]
+	if g := got[0]; g.ID != want.ID || !g.Time.Equal(want.Time) || g.Route != "crm" || g.Kind != "error_rate" || g.Event != "firing" ||
+		g.Result != store.NotifyFailed || g.Status != 410 || g.Error != "gone" {
+		t.Errorf("read back %+v, want %+v", g, want)
+	}
+}
+
+func testDeliveries(t *testing.T, s store.Log) {
+	t0 := base()
+	for _, d := range []store.Delivery{
+		{ID: "D2", Route: "crm", RecordKeys: []string{"jane@acme.com"}, Created: t0.Add(time.Second), NextAt: t0, Source: "queue"},
+		{ID: "D1", Route: "crm", Created: t0, NextAt: t0, Source: "queue"},
+		{ID: "D3", Route: "forms", State: store.DeliveryRetrying, Created: t0.Add(2 * time.Second), NextAt: t0.Add(time.Minute)},
+	} {
+		if err := s.Enqueue(d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Enqueue(store.Delivery{ID: "D1", Route: "crm"}); !errors.Is(err, store.ErrDeliveryExists) {
+		t.Fatalf("enqueue twice: %v, want ErrDeliveryExists", err)
+	}
+	if err := s.Enqueue(store.Delivery{ID: "D9"}); err == nil {
+		t.Fatal("a delivery without a route was queued")
+	}
+	ids := func(f store.DeliveryFilter) []string {
+		t.Helper()
+		ds, err := s.Deliveries(context.Background(), f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := []string{}
+		for _, d := range ds {
+			out = append(out, d.ID+"/"+d.State)
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name string
+		f    store.DeliveryFilter
+		want []string
+	}{
+		{"all, by id", store.DeliveryFilter{}, []string{"D1/pending", "D2/pending", "D3/retrying"}},
+		{"route", store.DeliveryFilter{Route: "crm"}, []string{"D1/pending", "D2/pending"}},
+		{"state", store.DeliveryFilter{State: store.DeliveryRetrying}, []string{"D3/retrying"}},
+		{"none", store.DeliveryFilter{Route: "forms", State: store.DeliveryPending}, []string{}},
+	} {
+		if got := ids(tc.f); !slices.Equal(got, tc.want) {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	d, err := s.GetDelivery("D2")
+	if err != nil || d.Route != "crm" || !slices.Equal(d.RecordKeys, []string{"jane@acme.com"}) || !d.Created.Equal(t0.Add(time.Second)) || d.Source != "queue" || d.Attempts == nil {
+		t.Fatalf("get: %+v %v", d, err)
+	}
+	if _, err := s.GetDelivery("nope"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("get a missing delivery: %v", err)
+	}
+	d, err = s.UpdateDelivery("D2", func(d *store.Delivery) error {
+		d.State = store.DeliverySending
+		d.Attempts = append(d.Attempts, store.DeliveryAttempt{At: t0.Add(time.Minute)})
+		return nil
+	})
+	if err != nil || d.State != store.DeliverySending || len(d.Attempts) != 1 {
+		t.Fatalf("update: %+v %v", d, err)
+	}
+	refuse := errors.New("not now")
+	if _, err := s.UpdateDelivery("D2", func(d *store.Delivery) error { d.State = store.DeliveryDead; return refuse }); !errors.Is(err, refuse) {
+		t.Fatalf("update whose function fails: %v", err)
+	}
+	if d, _ := s.GetDelivery("D2"); d.State != store.DeliverySending || len(d.Attempts) != 1 || !d.Attempts[0].At.Equal(t0.Add(time.Minute)) {
+		t.Fatalf("a failed update changed the delivery: %+v", d)
+	}
+	if _, err := s.UpdateDelivery("nope", func(*store.Delivery) error { return nil }); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("update a missing delivery: %v", err)
+	}
+	if _, err := s.UpdateDelivery("D1", func(*store.Delivery) error { return store.ErrDeliveryDone }); err != nil {
+		t.Fatal(err)
+	}
+	if got := ids(store.DeliveryFilter{}); !slices.Equal(got, []string{"D2/sending", "D3/retrying"}) {
+		t.Fatalf("after D1 was done: %v", got)
+	}
+	// Updates of one delivery are serialized: none is lost.
+	var wg sync.WaitGroup
+	for i := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := s.UpdateDelivery("D3", func(d *store.Delivery) error {
+				d.Attempts = append(d.Attempts, store.DeliveryAttempt{Status: 500 + i})
+				return nil
+			}); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if d, _ := s.GetDelivery("D3"); len(d.Attempts) != 16 {
+		t.Fatalf("16 concurrent updates left %d attempts", len(d.Attempts))
 	}
 }

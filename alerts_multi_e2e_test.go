@@ -1,0 +1,251 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mtguard/mtguard/alerts"
+	"github.com/mtguard/mtguard/store"
+)
+
+const pgAlertsConfig = `
+listen: 127.0.0.1:0
+admin:
+  listen: 127.0.0.1:0
+store:
+  backend: postgres
+  dsn_env: MTGUARD_PG_DSN
+alerts:
+  sinks:
+    - {name: hook, type: webhook, url: %s, secret_env: HOOK_SECRET}
+routes:
+  - name: crm
+    prefix: /crm
+    upstream: %s
+    owner: ops@example.com
+    alerts:
+      error_rate: {above: 0%%, per: 10m, min_calls: 1}
+  - name: forms
+    prefix: /forms
+    upstream: %s
+    owner: ops@example.com
+    alerts:
+      error_rate: {above: 0%%, per: 10m, min_calls: 1}
+`
+
+const leadsLine = "this instance leads alert evaluation"
+
+// TestPostgresOneAlertPerIncident: three instances on one PostgreSQL log, calls to a failing
+// vendor spread over all three: one alert and one webhook notification for the incident, and
+// every instance lists that one alert. The leader stops; another instance takes over within a
+// lease period, does not notify the open incident again, and alone notifies the next one.
+func TestPostgresOneAlertPerIncident(t *testing.T) {
+	dsn := pgSchemaDSN(t)
+	var mu sync.Mutex
+	var got []alerts.WebhookPayload
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		var p alerts.WebhookPayload
+		json.Unmarshal(b, &p)
+		mu.Lock()
+		got = append(got, p)
+		mu.Unlock()
+	}))
+	defer hook.Close()
+	vendor := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusInternalServerError)
+		io.WriteString(w, `{"error":"database unavailable"}`)
+	}))
+	defer vendor.Close()
+	// firings lists "route event" of every notification the webhook received.
+	firings := func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		var out []string
+		for _, p := range got {
+			a, _ := p.Alert.(map[string]any)
+			out = append(out, fmt.Sprintf("%v %s", a["route"], p.Event))
+		}
+		return out
+	}
+	waitFor := func(what string, cond func() bool, within time.Duration) {
+		t.Helper()
+		deadline := time.Now().Add(within)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("waited %s for %s; webhook got %v", within, what, firings())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	env := map[string]string{"MTGUARD_PG_DSN": dsn, "HOOK_SECRET": "s3cret"}
+	cfg := fmt.Sprintf(pgAlertsConfig, hook.URL, vendor.URL, vendor.URL)
+	ins := []*instance{startMtguard(t, cfg, env), startMtguard(t, cfg, env), startMtguard(t, cfg, env)}
+	leads := func(in *instance) bool {
+		return strings.Contains(in.stdout.String()+in.stderr.String(), leadsLine)
+	}
+	leaderOf := func(among []*instance) *instance {
+		t.Helper()
+		var leader *instance
+		waitFor("one leader", func() bool {
+			leader = nil
+			for _, in := range among {
+				if leads(in) {
+					if leader != nil {
+						t.Fatalf("two instances lead alert evaluation")
+					}
+					leader = in
+				}
+			}
+			return leader != nil
+		}, 2*alertLease)
+		return leader
+	}
+	leader := leaderOf(ins)
+
+	post := func(in *instance, route string, n int) {
+		t.Helper()
+		resp, err := http.Post(in.proxy+"/"+route+"/v1/leads", "application/json", strings.NewReader(fmt.Sprintf(`{"email":"jane%d@acme.com"}`, n)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusInternalServerError {
+			t.Fatalf("call %d: status %d, want the vendor's 500", n, resp.StatusCode)
+		}
+	}
+	for i := range 9 {
+		post(ins[i%3], "crm", i)
+	}
+	waitFor("the crm alert", func() bool { return len(firings()) >= 1 }, 10*time.Second)
+	// Every instance lists the one alert: a follower that had opened its own would list it too.
+	firingIDs := func(in *instance) []string {
+		t.Helper()
+		out, err := in.cli(t, env, "alerts", "--json")
+		if err != nil {
+			t.Fatalf("alerts: %v\n%s", err, out)
+		}
+		var list []struct {
+			ID    string `json:"id"`
+			Route string `json:"route"`
+			State string `json:"state"`
+		}
+		if err := json.Unmarshal([]byte(out), &list); err != nil {
+			t.Fatalf("alerts --json: %v\n%s", err, out)
+		}
+		var ids []string
+		for _, a := range list {
+			if a.State == "firing" {
+				ids = append(ids, a.Route+" "+a.ID)
+			}
+		}
+		return ids
+	}
+	want := firingIDs(leader)
+	if len(want) != 1 || !strings.HasPrefix(want[0], "crm ") {
+		t.Fatalf("the leader lists %v, want one crm alert", want)
+	}
+	for i, in := range ins {
+		if ids := firingIDs(in); strings.Join(ids, ",") != want[0] {
+			t.Errorf("instance %d lists %v, want %v", i, ids, want)
+		}
+	}
+
+	var rest []*instance
+	for _, in := range ins {
+		if in != leader {
+			rest = append(rest, in)
+		}
+	}
+	// Acknowledged on an instance that does not lead: the leader takes it in at its next lease
+	// renewal and tells the webhook.
+	id := strings.TrimPrefix(want[0], "crm ")
+	if out, err := rest[0].cli(t, env, "alerts", "ack", id, "--by", "jane@example.com"); err != nil {
+		t.Fatalf("ack on a follower: %v\n%s", err, out)
+	}
+	waitFor("the acknowledgement", func() bool { return len(firings()) >= 2 }, 2*alertLease)
+
+	// The leader stops: another instance leads within a lease period.
+	leader.stop()
+	next := leaderOf(rest)
+	for i := range 6 {
+		post(rest[i%2], "forms", i)
+	}
+	waitFor("the forms alert", func() bool { return len(firings()) >= 3 }, 10*time.Second)
+	for _, in := range rest {
+		ids := firingIDs(in)
+		if len(ids) != 2 || ids[len(ids)-1] != want[0] && ids[0] != want[0] {
+			t.Errorf("after the takeover an instance lists %v, want the crm alert %s and a forms alert", ids, want[0])
+		}
+	}
+	// One more crm call on each: the new leader knows the crm incident is open.
+	for i, in := range rest {
+		post(in, "crm", 100+i)
+	}
+	if _, err := next.cli(t, env, "log", "--limit", "1"); err != nil {
+		t.Fatal(err)
+	}
+	if f := firings(); strings.Join(f, ",") != "crm firing,crm acknowledged,forms firing" {
+		t.Fatalf("webhook got %v, want one firing per incident", f)
+	}
+}
+
+// TestPostgresUndeliveredNotifications: with the PostgreSQL log, the leader's notification
+// attempts are shared: alerts --json on the other instance shows the alert with the
+// notification the revoked webhook refused.
+func TestPostgresUndeliveredNotifications(t *testing.T) {
+	dsn := pgSchemaDSN(t)
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.Copy(io.Discard, r.Body) }))
+	defer hook.Close()
+	revoked := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusGone)
+		io.WriteString(w, "this webhook was deleted")
+	}))
+	defer revoked.Close()
+	env := map[string]string{"MTGUARD_PG_DSN": dsn}
+	cfg := fmt.Sprintf(notifyE2EConfig, hook.URL, revoked.URL) + "store:\n  backend: postgres\n  dsn_env: MTGUARD_PG_DSN\n"
+	a, b := startMtguard(t, cfg, env), startMtguard(t, cfg, env)
+	for _, in := range []*instance{a, b} {
+		resp, err := http.Post(in.proxy+"/legacy/v1/leads", "application/json", strings.NewReader(`{"email":"jane@acme.com"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	for _, in := range []*instance{a, b} {
+		var list []store.Alert
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			out, err := in.cli(t, env, "alerts", "--json")
+			if err != nil {
+				t.Fatalf("alerts --json: %v\n%s", err, out)
+			}
+			list = nil
+			if err := json.Unmarshal([]byte(out), &list); err != nil {
+				t.Fatalf("alerts --json: %v\n%s", err, out)
+			}
+			if len(list) == 1 && len(list[0].Deliveries) == 2 || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if len(list) != 1 || list[0].Undelivered != 1 || len(list[0].Deliveries) != 2 {
+			t.Fatalf("alerts: %+v, want one alert with one of two notifications undelivered", list)
+		}
+		for _, d := range list[0].Deliveries {
+			if d.Sink == "revoked" && (d.Result != store.NotifyFailed || d.Status != 410) {
+				t.Errorf("revoked sink's notification %+v, want failed with 410", d)
+			}
+		}
+	}
+}
