@@ -102,6 +102,9 @@ func deliveryPolicy(rc config.Route) redeliver.Policy {
 		if dc.Idempotent {
 			return true, "the route declares its calls idempotent (delivery.idempotent)"
 		}
+		if dc.NotIdempotent {
+			return false, "the route says its calls are not safe to resend (delivery.idempotent: false)"
+		}
 		path := tx.Path
 		if u, err := url.Parse(tx.Path); err == nil {
 			path = u.Path

@@ -21,6 +21,9 @@ func TestDeliveryPolicyPresets(t *testing.T) {
 		lines = append(lines, "  - name: "+name, "    prefix: /"+name, "    preset: "+preset,
 			"    upstream: https://"+name+".example.com/base", "    delivery: {redeliver: auto}")
 	}
+	// A route may refuse what its preset declares: idempotent: false resends nothing ambiguous.
+	lines = append(lines, "  - name: meta-strict", "    prefix: /meta-strict", "    preset: meta",
+		"    upstream: https://meta.example.com/base", "    delivery: {redeliver: auto, idempotent: false}")
 	cfg, err := config.Parse("mtguard.yaml", []byte(strings.Join(lines, "\n")+"\n"))
 	if err != nil {
 		t.Fatal(err)
@@ -52,6 +55,7 @@ func TestDeliveryPolicyPresets(t *testing.T) {
 		{"ga4", "POST", "/ga4/debug/mp/collect", `{"events":[]}`, true, "is idempotent (preset)"},
 		{"meta", "POST", "/meta/v19.0/123/events", `{"data":[{"event_name":"Lead","event_id":"e1"}]}`, true, "carries data[].event_id"},
 		{"meta", "POST", "/meta/v19.0/123/events", `{"data":[{"event_name":"Lead"}]}`, false, "carries no data[].event_id"},
+		{"meta-strict", "POST", "/meta-strict/v19.0/123/events", `{"data":[{"event_name":"Lead","event_id":"e1"}]}`, false, "delivery.idempotent: false"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.route+" "+tt.method+" "+tt.path, func(t *testing.T) {

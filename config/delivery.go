@@ -66,6 +66,9 @@ type Delivery struct {
 	// Idempotent says every call of the route may be resent after an ambiguous failure (a
 	// timeout): the route's calls are upserts, or the vendor deduplicates them.
 	Idempotent bool
+	// NotIdempotent (idempotent: false) overrides the preset: no call of the route is resent
+	// after an ambiguous failure, whatever the preset declares of its operations.
+	NotIdempotent bool
 	// IdempotencyHeader is a header mtguard adds to every attempt, valued the call's id, the
 	// same on every attempt, for vendors that deduplicate on it (Idempotency-Key). Calls then
 	// count as idempotent.
@@ -128,7 +131,9 @@ func (p *configParser) delivery(n *yaml.Node, key string, preset *vendors.Preset
 			p.Addf(f.Get("redeliver").Line, key+".redeliver", "%q is not an option (write auto to resend failed calls in the background, or leave it out)", s)
 		}
 	}
-	d.Idempotent, _ = p.Bool(f.Get("idempotent"), key+".idempotent")
+	var given bool
+	d.Idempotent, given = p.Bool(f.Get("idempotent"), key+".idempotent")
+	d.NotIdempotent = given && !d.Idempotent
 	if s, ok := p.Str(f.Get("idempotency_header"), key+".idempotency_header"); ok {
 		if http.CanonicalHeaderKey(s) == "" || strings.ContainsAny(s, " :\t") {
 			p.Addf(f.Get("idempotency_header").Line, key+".idempotency_header", "%q is not a header name (e.g. Idempotency-Key)", s)
