@@ -215,6 +215,16 @@ func (r *Redactor) body(raw []byte, parsed schemas.Body, contentType string, fou
 // one mayHoldSecret let through.
 func (r *Redactor) redactBody(raw []byte, parsed schemas.Body, contentType string, found *secretSet) []byte {
 	owned := parsed.Kind == "" // a tree parsed here, which nothing else reads: redact it in place
+	if parsed.JSON != nil || owned && schemas.MediaKind(contentType, raw) == "json" {
+		// One pass over the bytes, no tree (redact_stream.go); a document it does not take
+		// goes the tree's way below.
+		if out, changed, ok := r.redactJSONStream(raw, found); ok {
+			if !changed {
+				return raw
+			}
+			return out
+		}
+	}
 	if owned {
 		parsed = schemas.ParseBody(contentType, raw)
 	}

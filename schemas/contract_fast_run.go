@@ -371,7 +371,7 @@ func (r *fastRun) stringValue(base int) bool {
 			s.res = fastInvalid
 			continue
 		}
-		if n.format != nil && s.res != fastInvalid {
+		if n.format != nil && s.res != fastInvalid && !(n.format.Name == "date-time" && plainDateTime(b)) {
 			if boxed == nil {
 				boxed = goString()
 			}
