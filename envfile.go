@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/mtguard/mtguard/config"
 )
 
 // envFile puts the KEY=VALUE lines of a file (serve --env-file) in front of the process
@@ -89,7 +91,7 @@ func parseEnvFile(path string, b []byte) (map[string]string, error) {
 		line = strings.TrimPrefix(line, "export ")
 		key, val, ok := strings.Cut(line, "=")
 		key = strings.TrimSpace(key)
-		if !ok || !envNameOK(key) {
+		if !ok || !config.EnvName(key) {
 			// The line may hold a secret: say where, not what.
 			return nil, fmt.Errorf("env file %s:%d: expected NAME=value with NAME made of letters, digits and _ (the line is not shown: it may hold a secret)", path, n)
 		}
@@ -103,16 +105,4 @@ func parseEnvFile(path string, b []byte) (map[string]string, error) {
 		return nil, fmt.Errorf("env file %s: %w", path, err)
 	}
 	return vals, nil
-}
-
-func envNameOK(s string) bool {
-	if s == "" || (s[0] >= '0' && s[0] <= '9') {
-		return false
-	}
-	for _, c := range s {
-		if !(c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
-			return false
-		}
-	}
-	return true
 }

@@ -242,6 +242,10 @@ var routeNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
 // envNameRE is what a POSIX shell accepts as a variable name.
 var envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
+// EnvName reports whether s is a variable name the config accepts (what a POSIX shell does):
+// serve --env-file reads its names by the same rule.
+func EnvName(s string) bool { return envNameRE.MatchString(s) }
+
 // configParser reads the config file's YAML with the strict reader, which collects problems
 // instead of stopping at the first, so one run of check-config shows everything to fix; the
 // methods here know the config's keys.
