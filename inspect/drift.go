@@ -28,10 +28,7 @@ func (s *server) driftEndpoints(cfg ServerConfig) []endpoint {
 		}
 	}
 	s.shapes = cfg.Shapes
-	return []endpoint{
-		{"GET /api/drift/{route}", RoleViewer, get},
-		{"/api/drift/{route}", RoleViewer, s.methodNotAllowed},
-	}
+	return s.alone("GET", "/api/drift/{route}", RoleViewer, get)
 }
 
 // getShape answers GET /api/drift/{route}: the learned shape and the changes seen since.

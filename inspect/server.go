@@ -211,10 +211,7 @@ func (s *server) surface(cfg ServerConfig) []endpoint {
 	}
 	if cfg.Limits != nil {
 		s.limitsSrc = cfg.Limits
-		eps = append(eps,
-			endpoint{"GET /api/limits", api, s.limits},
-			endpoint{"/api/limits", api, s.methodNotAllowed},
-		)
+		eps = append(eps, s.alone("GET", "/api/limits", api, s.limits)...)
 	}
 	if cfg.Drills != nil {
 		// A drill breaks a route on purpose: an operator's call, like a replay.
@@ -231,7 +228,7 @@ func (s *server) surface(cfg ServerConfig) []endpoint {
 	}
 	if cfg.Sunsets != nil {
 		s.sunsets = cfg.Sunsets
-		eps = append(eps, endpoint{"GET /api/sunsets", api, s.listSunsets}, endpoint{"/api/sunsets", api, s.methodNotAllowed})
+		eps = append(eps, s.alone("GET", "/api/sunsets", api, s.listSunsets)...)
 	}
 	if cfg.Deliveries != nil {
 		s.deliveries = cfg.Deliveries
@@ -240,25 +237,32 @@ func (s *server) surface(cfg ServerConfig) []endpoint {
 	if cfg.AuditLog != nil {
 		// The audit log is the check on what operators and admins did, and tells where each
 		// token is used from: it is for admins.
-		eps = append(eps,
-			endpoint{"GET /api/audit", RoleAdmin, s.listAudit},
-			endpoint{"/api/audit", RoleAdmin, s.methodNotAllowed},
-		)
+		eps = append(eps, s.alone("GET", "/api/audit", RoleAdmin, s.listAudit)...)
 	}
 	eps = append(eps, s.journeyEndpoints(cfg)...)
 	eps = append(eps, s.driftEndpoints(cfg)...)
 	if cfg.Backup != nil {
 		s.backuper = cfg.Backup
-		eps = append(eps, endpoint{"POST /api/backup", RoleOperator, s.backup}, endpoint{"/api/backup", RoleOperator, s.onlyPost})
+		eps = append(eps, s.alone("POST", "/api/backup", RoleOperator, s.backup)...)
 	}
 	if cfg.Reloader != nil {
 		s.reloader = cfg.Reloader
-		eps = append(eps, endpoint{"POST /api/reload", RoleOperator, s.reload}, endpoint{"/api/reload", RoleOperator, s.onlyPost})
+		eps = append(eps, s.alone("POST", "/api/reload", RoleOperator, s.reload)...)
 	}
 	return append(eps,
 		endpoint{"/api/", api, s.notFound},
 		endpoint{"/", open, s.notFound},
 	)
+}
+
+// alone is an endpoint that is the only method on its path, with its method-less twin (same
+// role) answering other methods with a 405 problem: onlyPost for a POST, else methodNotAllowed.
+func (s *server) alone(method, path string, role Role, h http.HandlerFunc) []endpoint {
+	twin := s.methodNotAllowed
+	if method == http.MethodPost {
+		twin = s.onlyPost
+	}
+	return []endpoint{{method + " " + path, role, h}, {path, role, twin}}
 }
 
 // sameOrigin keeps web pages out. A page on any site can make a browser send requests to

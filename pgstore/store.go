@@ -268,12 +268,7 @@ func newOp(kind opKind, tx *txn.Transaction, withCall bool) (*op, error) {
 			return nil, fmt.Errorf("encode result %s: %w", tx.ID, err)
 		}
 		o.outcome, o.status = string(tx.Outcome), tx.Status
-		o.findings = []string{}
-		for _, f := range tx.Findings {
-			if !contains(o.findings, f.Code) {
-				o.findings = append(o.findings, f.Code)
-			}
-		}
+		o.findings = nonNil(store.FindingCodes(&tx.Result))
 		o.tx = *tx
 	}
 	return o, nil
@@ -719,12 +714,7 @@ func (s *Store) RecoverDead(ctx context.Context) (int, error) {
 					return err
 				}
 				st.status, st.out = r.Status, string(r.Outcome)
-				st.codes = []string{}
-				for _, f := range r.Findings {
-					if !contains(st.codes, f.Code) {
-						st.codes = append(st.codes, f.Code)
-					}
-				}
+				st.codes = nonNil(store.FindingCodes(&r))
 				todo = append(todo, st)
 			}
 			if err := rows.Err(); err != nil {
@@ -806,15 +796,6 @@ func nonNil(ss []string) []string {
 		return []string{}
 	}
 	return ss
-}
-
-func contains(ss []string, s string) bool {
-	for _, x := range ss {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // DropSchema drops the schema Options.Schema named, with everything in it (benchmarks and

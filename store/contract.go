@@ -127,6 +127,9 @@ func ValidID(s string) bool { return validID(s) }
 // IDTime returns the millisecond an id was issued at.
 func IDTime(id string) (time.Time, bool) { return idTime(id) }
 
+// FindingCodes lists r's distinct finding codes, in order, as the bbolt store indexes them.
+func FindingCodes(r *txn.Result) []string { return findingCodes(r) }
+
 // InterruptedResult is the result of a call whose process stopped before recording its
 // outcome, as Open gives it in the bbolt file: the provisional result (its encoding;
 // nil: none) with the finding outcome.unchecked, or else interrupted with outcome.unknown.
