@@ -50,15 +50,8 @@ func TestCrashRecovery(t *testing.T) {
 		t.Skip("crash loop: builds mtguard and kill -9s it repeatedly; skipped with -short")
 	}
 	started := time.Now()
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		t.Skipf("crash loop needs the go command to build the binary: %v", err)
-	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "mtguard")
-	if out, err := exec.Command(goBin, "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildMtguard(t, dir)
 
 	vendor := &crashVendor{received: map[string]int{}}
 	vendorSrv := httptest.NewServer(vendor)
@@ -95,6 +88,21 @@ func TestCrashRecovery(t *testing.T) {
 	res.provisionalAtStart += st.RecoveredProvisional()
 	checkCrashStore(t, st, vendor, &res)
 	t.Logf("summary: %d cycles in %v (seed %d)", crashCycles, time.Since(started).Round(time.Millisecond), seed)
+}
+
+// buildMtguard builds the real binary into dir for the tests that start and kill it, and skips
+// the test when the go command is not there.
+func buildMtguard(t *testing.T, dir string) string {
+	t.Helper()
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skipf("needs the go command to build the binary: %v", err)
+	}
+	bin := filepath.Join(dir, "mtguard")
+	if out, err := exec.Command(goBin, "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
 }
 
 // crashResults is what the client side of the crash loop saw, and what the logs said.

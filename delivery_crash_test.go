@@ -52,15 +52,8 @@ func TestDeliveryCrash(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash loop: builds mtguard and kill -9s it repeatedly; skipped with -short")
 	}
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		t.Skipf("the crash loop needs the go command to build the binary: %v", err)
-	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "mtguard")
-	if out, err := exec.Command(goBin, "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildMtguard(t, dir)
 	vendor := &slowVendor{received: map[string]int{}}
 	vendorSrv := httptest.NewServer(vendor)
 	t.Cleanup(vendorSrv.Close)

@@ -27,15 +27,8 @@ func TestDrillKilledMidway(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds mtguard and kill -9s it; skipped with -short")
 	}
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		t.Skipf("needs the go command to build the binary: %v", err)
-	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "mtguard")
-	if out, err := exec.Command(goBin, "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildMtguard(t, dir)
 	vendor := &drillVendor{got: map[string]int{}}
 	vsrv := httptest.NewServer(vendor)
 	defer vsrv.Close()
