@@ -223,22 +223,7 @@ func TestPostgresUndeliveredNotifications(t *testing.T) {
 		resp.Body.Close()
 	}
 	for _, in := range []*instance{a, b} {
-		var list []store.Alert
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			out, err := in.cli(t, env, "alerts", "--json")
-			if err != nil {
-				t.Fatalf("alerts --json: %v\n%s", err, out)
-			}
-			list = nil
-			if err := json.Unmarshal([]byte(out), &list); err != nil {
-				t.Fatalf("alerts --json: %v\n%s", err, out)
-			}
-			if len(list) == 1 && len(list[0].Deliveries) == 2 || time.Now().After(deadline) {
-				break
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		list := pollAlerts(t, in, env, 10*time.Second, func(list []store.Alert) bool { return len(list) == 1 && len(list[0].Deliveries) == 2 })
 		if len(list) != 1 || list[0].Undelivered != 1 || len(list[0].Deliveries) != 2 {
 			t.Fatalf("alerts: %+v, want one alert with one of two notifications undelivered", list)
 		}

@@ -50,15 +50,8 @@ func TestCrashRecovery(t *testing.T) {
 		t.Skip("crash loop: builds mtguard and kill -9s it repeatedly; skipped with -short")
 	}
 	started := time.Now()
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		t.Skipf("crash loop needs the go command to build the binary: %v", err)
-	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "mtguard")
-	if out, err := exec.Command(goBin, "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildMtguard(t, dir)
 
 	vendor := &crashVendor{received: map[string]int{}}
 	vendorSrv := httptest.NewServer(vendor)
@@ -95,6 +88,21 @@ func TestCrashRecovery(t *testing.T) {
 	res.provisionalAtStart += st.RecoveredProvisional()
 	checkCrashStore(t, st, vendor, &res)
 	t.Logf("summary: %d cycles in %v (seed %d)", crashCycles, time.Since(started).Round(time.Millisecond), seed)
+}
+
+// buildMtguard builds the real binary into dir for the tests that start and kill it, and skips
+// the test when the go command is not there.
+func buildMtguard(t *testing.T, dir string) string {
+	t.Helper()
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skipf("needs the go command to build the binary: %v", err)
+	}
+	bin := filepath.Join(dir, "mtguard")
+	if out, err := exec.Command(goBin, "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
 }
 
 // crashResults is what the client side of the crash loop saw, and what the logs said.
@@ -151,15 +159,18 @@ type crashProc struct {
 	stderr string        // path of the log file
 }
 
-// startCrashServer starts mtguard serve on free ports and waits until its admin API answers.
-// Free ports are found by listening on :0 and closing, so another process may take one before
-// mtguard binds it; the start is then retried on new ports.
+// startCrashServer starts mtguard serve on one crm route on free ports and waits until its
+// admin API answers.
 func startCrashServer(t *testing.T, bin, dir string, cycle int, vendorURL, storePath string) *crashProc {
 	t.Helper()
-	for try := 1; try <= crashStartTry; try++ {
-		data, admin := freeAddr(t), freeAddr(t)
-		cfgPath := filepath.Join(dir, "mtguard.yaml")
-		cfg := fmt.Sprintf(`listen: %s
+	p, _ := startServe(t, bin, dir, fmt.Sprintf("cycle%02d", cycle), crashConfig(storePath, vendorURL))
+	return p
+}
+
+// crashConfig is the configuration of one crm route to vendorURL, recorded in storePath.
+func crashConfig(storePath, vendorURL string) func(data, admin string) string {
+	return func(data, admin string) string {
+		return fmt.Sprintf(`listen: %s
 admin: {listen: %s}
 store: {path: %s}
 routes:
@@ -168,10 +179,23 @@ routes:
     upstream: %s
     record_keys: [email]
 `, data, admin, strconv.Quote(storePath), vendorURL)
-		if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+	}
+}
+
+// startServe starts the binary bin as mtguard serve with the configuration cfg gives for free
+// data and admin addresses, and waits until its admin API answers; it returns the process and
+// the admin address. Its output goes to dir/name.tryN.stdout and .stderr. Free ports are found
+// by listening on :0 and closing, so another process may take one before mtguard binds it; the
+// start is then retried on new ports.
+func startServe(t *testing.T, bin, dir, name string, cfg func(data, admin string) string) (*crashProc, string) {
+	t.Helper()
+	for try := 1; try <= crashStartTry; try++ {
+		data, admin := freeAddr(t), freeAddr(t)
+		cfgPath := filepath.Join(dir, "mtguard.yaml")
+		if err := os.WriteFile(cfgPath, []byte(cfg(data, admin)), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		base := filepath.Join(dir, fmt.Sprintf("cycle%02d.try%d", cycle, try))
+		base := filepath.Join(dir, fmt.Sprintf("%s.try%d", name, try))
 		stdout, err := os.Create(base + ".stdout")
 		if err != nil {
 			t.Fatal(err)
@@ -192,18 +216,18 @@ routes:
 		t.Cleanup(p.kill)
 
 		if waitHealthy(p, "http://"+admin+"/healthz") {
-			return p
+			return p, admin
 		}
 		p.kill()
 		log, _ := os.ReadFile(p.stderr)
 		if bytes.Contains(log, []byte("address already in use")) {
-			t.Logf("cycle %d: a port was taken before mtguard bound it; retrying on new ports", cycle)
+			t.Logf("%s: a port was taken before mtguard bound it; retrying on new ports", name)
 			continue
 		}
-		t.Fatalf("cycle %d: mtguard did not come up (exit: %v); its stderr:\n%s", cycle, p.cmd.ProcessState, log)
+		t.Fatalf("%s: mtguard did not come up (exit: %v); its stderr:\n%s", name, p.cmd.ProcessState, log)
 	}
-	t.Fatalf("cycle %d: mtguard could not bind free ports in %d tries", cycle, crashStartTry)
-	return nil
+	t.Fatalf("%s: mtguard could not bind free ports in %d tries", name, crashStartTry)
+	return nil, ""
 }
 
 // kill sends SIGKILL unless the process already exited, and waits for it.

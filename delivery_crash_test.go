@@ -7,8 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -52,15 +50,8 @@ func TestDeliveryCrash(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash loop: builds mtguard and kill -9s it repeatedly; skipped with -short")
 	}
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		t.Skipf("the crash loop needs the go command to build the binary: %v", err)
-	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "mtguard")
-	if out, err := exec.Command(goBin, "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildMtguard(t, dir)
 	vendor := &slowVendor{received: map[string]int{}}
 	vendorSrv := httptest.NewServer(vendor)
 	t.Cleanup(vendorSrv.Close)
@@ -158,10 +149,8 @@ func TestDeliveryCrash(t *testing.T) {
 // startDeliveryServer starts the binary on a queueing route and waits until it answers.
 func startDeliveryServer(t *testing.T, bin, dir string, cycle int, vendorURL, storePath string) (*crashProc, string) {
 	t.Helper()
-	for try := 1; try <= crashStartTry; try++ {
-		data, admin := freeAddr(t), freeAddr(t)
-		cfgPath := filepath.Join(dir, "mtguard.yaml")
-		cfg := fmt.Sprintf(`listen: %s
+	return startServe(t, bin, dir, fmt.Sprintf("delivery%02d", cycle), func(data, admin string) string {
+		return fmt.Sprintf(`listen: %s
 admin: {listen: %s}
 store: {path: %s}
 routes:
@@ -175,33 +164,5 @@ routes:
       idempotency_header: Idempotency-Key
       retry: {backoff: 10ms..100ms, attempts: 100}
 `, data, admin, strconv.Quote(storePath), vendorURL)
-		if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		logPath := filepath.Join(dir, fmt.Sprintf("delivery%02d.try%d.log", cycle, try))
-		logf, err := os.Create(logPath)
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := &crashProc{cmd: exec.Command(bin, "serve", "--config", cfgPath), exited: make(chan struct{}), data: data, stderr: logPath}
-		p.cmd.Stdout, p.cmd.Stderr = logf, logf
-		err = p.cmd.Start()
-		logf.Close()
-		if err != nil {
-			t.Fatalf("start mtguard: %v", err)
-		}
-		go func() { p.cmd.Wait(); close(p.exited) }()
-		t.Cleanup(p.kill)
-		if waitHealthy(p, "http://"+admin+"/healthz") {
-			return p, admin
-		}
-		p.kill()
-		log, _ := os.ReadFile(logPath)
-		if strings.Contains(string(log), "address already in use") {
-			continue
-		}
-		t.Fatalf("cycle %d: mtguard did not come up: %s", cycle, log)
-	}
-	t.Fatalf("cycle %d: no free ports in %d tries", cycle, crashStartTry)
-	return nil, ""
+	})
 }

@@ -5,13 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -27,15 +24,8 @@ func TestDrillKilledMidway(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds mtguard and kill -9s it; skipped with -short")
 	}
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		t.Skipf("needs the go command to build the binary: %v", err)
-	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "mtguard")
-	if out, err := exec.Command(goBin, "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildMtguard(t, dir)
 	vendor := &drillVendor{got: map[string]int{}}
 	vsrv := httptest.NewServer(vendor)
 	defer vsrv.Close()
@@ -43,38 +33,8 @@ func TestDrillKilledMidway(t *testing.T) {
 
 	start := func(run int) (*crashProc, string) {
 		t.Helper()
-		for try := 1; try <= crashStartTry; try++ {
-			data, admin := freeAddr(t), freeAddr(t)
-			cfgPath := filepath.Join(dir, "mtguard.yaml")
-			cfg := fmt.Sprintf("listen: %s\nadmin: {listen: %s}\nstore: {path: %s}\nroutes:\n  - {name: crm, prefix: /crm, upstream: %s, record_keys: [email]}\n",
-				data, admin, strconv.Quote(storePath), vsrv.URL)
-			if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			logPath := filepath.Join(dir, fmt.Sprintf("run%d.try%d.stderr", run, try))
-			logFile, err := os.Create(logPath)
-			if err != nil {
-				t.Fatal(err)
-			}
-			p := &crashProc{cmd: exec.Command(bin, "serve", "--config", cfgPath), exited: make(chan struct{}), data: data, stderr: logPath}
-			p.cmd.Stdout, p.cmd.Stderr = io.Discard, logFile
-			err = p.cmd.Start()
-			logFile.Close()
-			if err != nil {
-				t.Fatal(err)
-			}
-			go func() { p.cmd.Wait(); close(p.exited) }()
-			t.Cleanup(p.kill)
-			if waitHealthy(p, "http://"+admin+"/healthz") {
-				return p, "http://" + admin
-			}
-			p.kill()
-			if log, _ := os.ReadFile(logPath); !bytes.Contains(log, []byte("address already in use")) {
-				t.Fatalf("mtguard did not come up:\n%s", log)
-			}
-		}
-		t.Fatal("mtguard could not bind free ports")
-		return nil, ""
+		p, admin := startServe(t, bin, dir, fmt.Sprintf("run%d", run), crashConfig(storePath, vsrv.URL))
+		return p, "http://" + admin
 	}
 	post := func(p *crashProc) int {
 		t.Helper()

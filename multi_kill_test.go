@@ -72,15 +72,8 @@ func TestPostgresKill9(t *testing.T) {
 		t.Skip("builds mtguard and kill -9s it; skipped with -short")
 	}
 	dsn := pgSchemaDSN(t)
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		t.Skipf("needs the go command to build the binary: %v", err)
-	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "mtguard")
-	if out, err := exec.Command(goBin, "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildMtguard(t, dir)
 	vendor := &crashVendor{received: map[string]int{}}
 	vendorSrv := httptest.NewServer(vendor)
 	t.Cleanup(vendorSrv.Close)

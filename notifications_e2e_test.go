@@ -62,22 +62,7 @@ func TestUndeliveredNotificationsEndToEnd(t *testing.T) {
 	}
 	resp.Body.Close()
 
-	var list []store.Alert
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		out, err := in.cli(t, nil, "alerts", "--json")
-		if err != nil {
-			t.Fatalf("alerts --json: %v\n%s", err, out)
-		}
-		list = nil
-		if err := json.Unmarshal([]byte(out), &list); err != nil {
-			t.Fatalf("alerts --json: %v\n%s", err, out)
-		}
-		if len(list) == 1 && len(list[0].Deliveries) == 2 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	list := pollAlerts(t, in, nil, 5*time.Second, func(list []store.Alert) bool { return len(list) == 1 && len(list[0].Deliveries) == 2 })
 	if len(list) != 1 || list[0].Undelivered != 1 || len(list[0].Deliveries) != 2 {
 		t.Fatalf("alerts: %+v, want one alert with one of two notifications undelivered", list)
 	}
@@ -133,7 +118,7 @@ func TestUndeliveredNotificationsEndToEnd(t *testing.T) {
 	if out, err := in.cli(t, nil, "alerts", "ack", list[0].ID, "--by", "jane"); err != nil {
 		t.Fatalf("ack: %v\n%s", err, out)
 	}
-	deadline = time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(5 * time.Second)
 	for {
 		mu.Lock()
 		got := strings.Join(events, ",")
