@@ -3,7 +3,8 @@ package proxy
 import (
 	"encoding/json"
 	"slices"
-	"unicode/utf8"
+
+	"github.com/mtguard/mtguard/txn"
 )
 
 // The redacted copy of a JSON body is stored as encoding/json would write it (json.Marshal of
@@ -36,7 +37,7 @@ func appendJSONTree(b []byte, v any, depth int) ([]byte, bool) {
 		}
 		return append(b, "false"...), true
 	case string:
-		return appendJSONText(b, t), true
+		return txn.AppendJSONString(b, t), true
 	case json.Number:
 		if t == "" || !json.Valid([]byte(t)) || t[0] == '"' || t[0] == '[' || t[0] == '{' {
 			return b, false // Marshal writes "" as 0 and refuses the rest: let it
@@ -56,7 +57,7 @@ func appendJSONTree(b []byte, v any, depth int) ([]byte, bool) {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = appendJSONText(b, k)
+			b = txn.AppendJSONString(b, k)
 			b = append(b, ':')
 			var ok bool
 			if b, ok = appendJSONTree(b, t[k], depth+1); !ok {
@@ -81,66 +82,4 @@ func appendJSONTree(b []byte, v any, depth int) ([]byte, bool) {
 		return append(b, ']'), true
 	}
 	return b, false
-}
-
-// jsonSafe[c] is true for the ASCII bytes a JSON string holds as they are, with encoding/json's
-// HTML escaping (<, > and & are escaped).
-var jsonSafe = func() (t [utf8.RuneSelf]bool) {
-	for c := 0x20; c < utf8.RuneSelf; c++ {
-		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
-	}
-	return t
-}()
-
-// appendJSONText quotes s as encoding/json does: <, > and & as \u003c..., control characters,
-// invalid UTF-8 as \ufffd, and U+2028/U+2029 escaped.
-func appendJSONText(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if jsonSafe[c] {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\b':
-				b = append(b, '\\', 'b')
-			case '\f':
-				b = append(b, '\\', 'f')
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-		case r == '\u2028' || r == '\u2029':
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xF])
-		default:
-			i += size
-			continue
-		}
-		i += size
-		start = i
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }
