@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"unicode/utf8"
+
+	"github.com/mtguard/mtguard/txn"
 )
 
 // Redacting a JSON body used to decode it into a tree, replace the secret fields' values and
@@ -229,7 +231,7 @@ func (w *jsonRedactor) writeString(quoted []byte) bool {
 	inner := quoted[1 : len(quoted)-1]
 	plain := true
 	for _, c := range inner {
-		if c >= 0x80 || !jsonSafe[c] {
+		if c >= utf8.RuneSelf || c < 0x20 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
 			plain = false
 			break
 		}
@@ -244,7 +246,7 @@ func (w *jsonRedactor) writeString(quoted []byte) bool {
 	} else if json.Unmarshal(quoted, &s) != nil {
 		return false
 	}
-	w.out = appendJSONText(w.out, s)
+	w.out = txn.AppendJSONString(w.out, s)
 	return true
 }
 

@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strconv"
 	"time"
-	"unicode/utf8"
 
 	"github.com/mtguard/mtguard/txn"
 )
@@ -28,16 +27,16 @@ func marshalCall(c *txn.Call) ([]byte, error) {
 	b := make([]byte, 0, 256+len(c.ID)+len(c.Route)+len(c.Front)+len(c.Method)+len(c.Path)+
 		len(c.UpstreamURL)+len(c.RemoteAddr)+len(c.Caller)+len(c.ReplayOf)+len(c.Actor)+len(c.Drill)+len(c.Kind)+len(c.Verifies)+stringsLen(c.RecordKeys)+messageLen(&c.Request))
 	b = append(b, `{"id":`...)
-	b = appendJSONString(b, c.ID)
+	b = txn.AppendJSONString(b, c.ID)
 	b = append(b, `,"time":"`...)
 	b = c.Time.AppendFormat(b, time.RFC3339Nano)
 	b = append(b, `","route":`...)
-	b = appendJSONString(b, c.Route)
+	b = txn.AppendJSONString(b, c.Route)
 	b = appendOptString(b, `,"front":`, c.Front)
 	b = append(b, `,"method":`...)
-	b = appendJSONString(b, c.Method)
+	b = txn.AppendJSONString(b, c.Method)
 	b = append(b, `,"path":`...)
-	b = appendJSONString(b, c.Path)
+	b = txn.AppendJSONString(b, c.Path)
 	b = appendOptString(b, `,"upstream_url":`, c.UpstreamURL)
 	b = appendOptString(b, `,"remote_addr":`, c.RemoteAddr)
 	b = appendOptString(b, `,"caller":`, c.Caller)
@@ -77,7 +76,7 @@ func marshalResult(r *txn.Result) ([]byte, error) {
 	b = append(b, `{"status":`...)
 	b = strconv.AppendInt(b, int64(r.Status), 10)
 	b = append(b, `,"outcome":`...)
-	b = appendJSONString(b, string(r.Outcome))
+	b = txn.AppendJSONString(b, string(r.Outcome))
 	b = append(b, `,"duration_ms":`...)
 	b = appendJSONFloat(b, r.DurationMS)
 	if r.WaitMS != 0 {
@@ -103,10 +102,10 @@ func marshalResult(r *txn.Result) ([]byte, error) {
 			}
 			f := &r.Findings[i]
 			b = append(b, `{"code":`...)
-			b = appendJSONString(b, f.Code)
+			b = txn.AppendJSONString(b, f.Code)
 			b = appendOptString(b, `,"severity":`, string(f.Severity))
 			b = append(b, `,"message":`...)
-			b = appendJSONString(b, f.Message)
+			b = txn.AppendJSONString(b, f.Message)
 			b = appendOptString(b, `,"detail":`, f.Detail)
 			if f.Sunset != nil {
 				b = append(b, `,"sunset":"`...)
@@ -188,7 +187,7 @@ func appendHeader(b []byte, h map[string][]string) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendJSONString(b, k)
+		b = txn.AppendJSONString(b, k)
 		b = append(b, ':')
 		b = appendStrings(b, h[k])
 	}
@@ -222,7 +221,7 @@ func appendOptString(b []byte, key, s string) []byte {
 	if s == "" {
 		return b
 	}
-	return appendJSONString(append(b, key...), s)
+	return txn.AppendJSONString(append(b, key...), s)
 }
 
 // appendOptField appends key, s and a comma unless s is empty: for fields that are never last.
@@ -230,7 +229,7 @@ func appendOptField(b []byte, key, s string) []byte {
 	if s == "" {
 		return b
 	}
-	return append(appendJSONString(append(b, key...), s), ',')
+	return append(txn.AppendJSONString(append(b, key...), s), ',')
 }
 
 func appendStrings(b []byte, ss []string) []byte {
@@ -242,65 +241,9 @@ func appendStrings(b []byte, ss []string) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendJSONString(b, s)
+		b = txn.AppendJSONString(b, s)
 	}
 	return append(b, ']')
-}
-
-// jsonSafeASCII[c] is 1 for the ASCII bytes a JSON string holds as they are (HTML-safe).
-const jsonSafeASCII = "\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x01\x01\x00\x01\x01\x01\x00\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x00\x01\x00\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x00\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01"
-
-// appendJSONString quotes s the way encoding/json does with HTML escaping on: <, > and & as
-// \u003c..., control characters, invalid UTF-8 as \ufffd, and U+2028/U+2029 escaped.
-func appendJSONString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if jsonSafeASCII[c] == 1 {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\b':
-				b = append(b, '\\', 'b')
-			case '\f':
-				b = append(b, '\\', 'f')
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-		case r == '\u2028' || r == '\u2029':
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xF])
-		default:
-			i += size
-			continue
-		}
-		i += size
-		start = i
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }
 
 // appendJSONFloat formats f as encoding/json does: shortest representation, exponent form
