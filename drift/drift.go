@@ -215,14 +215,20 @@ func (l *Learner) run() {
 		case it := <-l.in:
 			l.take(it)
 		case <-l.stop:
-			for {
-				select {
-				case it := <-l.in:
-					l.take(it)
-				default:
-					return
-				}
-			}
+			l.drain()
+			return
+		}
+	}
+}
+
+// drain takes the calls still queued.
+func (l *Learner) drain() {
+	for {
+		select {
+		case it := <-l.in:
+			l.take(it)
+		default:
+			return
 		}
 	}
 }
