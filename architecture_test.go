@@ -41,8 +41,9 @@ var packageRules = []packageRule{
 	{pkg: "console", direct: true, forbidden: []string{"proxy", "cli", "config", "store"}, why: "the web console is a client of the admin API: it reads and acts only through the API's handler"},
 	// config reads a route's alerts block into the alert engine's rule types, and the engine
 	// needs the store's alert history, so only what config imports itself is limited.
-	{pkg: "journeys", only: []string{"txn", "schemas", "store"}, why: "journeys are fed calls and keep their state in the store; they reach no HTTP"},
-	{pkg: "drift", only: []string{"txn", "schemas"}, why: "drift learning is fed calls and keeps its shapes through an interface the store satisfies"},
+	{pkg: "observe", only: []string{"txn"}, why: "the observers' queue knows transactions, nothing else"},
+	{pkg: "journeys", only: []string{"txn", "schemas", "store", "observe"}, why: "journeys are fed calls and keep their state in the store; they reach no HTTP"},
+	{pkg: "drift", only: []string{"txn", "schemas", "observe"}, why: "drift learning is fed calls and keeps its shapes through an interface the store satisfies"},
 	{pkg: "verify", only: []string{"txn", "schemas"}, why: "read-back is fed calls and sends probes through a Prober main wires to the proxy"},
 	{pkg: "config", direct: true, forbidden: []string{"store", "inspect", "cli"}, why: "config turns YAML into types and builds nothing"},
 }

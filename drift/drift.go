@@ -9,11 +9,11 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
 
+	"github.com/mtguard/mtguard/observe"
 	"github.com/mtguard/mtguard/schemas"
 	"github.com/mtguard/mtguard/txn"
 )
@@ -99,25 +99,14 @@ type Config struct {
 // Learner learns and checks the shapes of the configured routes. Its methods are safe for
 // concurrent use.
 type Learner struct {
-	cfg     Config
-	st      Store
-	log     zerolog.Logger
-	in      chan item
-	dropped atomic.Int64
+	cfg Config
+	st  Store
+	log zerolog.Logger
+	q   *observe.Queue
 
 	mu     sync.Mutex
 	shapes map[string]*Shape
 	dirty  map[string]bool
-
-	stop    chan struct{}
-	done    chan struct{}
-	started bool
-	closed  bool
-}
-
-type item struct {
-	tx      txn.Transaction
-	barrier chan struct{}
 }
 
 // New returns a learner for cfg; Start loads the shapes and starts it.
@@ -125,8 +114,9 @@ func New(cfg Config) *Learner {
 	if cfg.Buffer <= 0 {
 		cfg.Buffer = DefaultBuffer
 	}
-	return &Learner{cfg: cfg, log: cfg.Logger, in: make(chan item, cfg.Buffer), shapes: map[string]*Shape{}, dirty: map[string]bool{},
-		stop: make(chan struct{}), done: make(chan struct{})}
+	l := &Learner{cfg: cfg, log: cfg.Logger, shapes: map[string]*Shape{}, dirty: map[string]bool{}}
+	l.q = observe.New(cfg.Buffer, observe.Handler{Take: l.take})
+	return l
 }
 
 // Start loads the learned shapes from st and starts checking calls.
@@ -150,8 +140,7 @@ func (l *Learner) Start(st Store) error {
 	if err != nil {
 		return fmt.Errorf("drift: load shapes: %w", err)
 	}
-	l.started = true
-	go l.run()
+	l.q.Start()
 	return nil
 }
 
@@ -161,23 +150,16 @@ func (l *Learner) Observe(tx txn.Transaction) {
 	if _, ok := l.cfg.Learn[tx.Route]; !ok || tx.Kind == txn.KindProbe {
 		return
 	}
-	select {
-	case l.in <- item{tx: tx}:
-	default:
-		l.dropped.Add(1)
-	}
+	l.q.Offer(tx)
 }
 
 // Dropped counts the calls the learner could not keep up with.
-func (l *Learner) Dropped() int64 { return l.dropped.Load() }
+func (l *Learner) Dropped() int64 { return l.q.Dropped() }
 
 // Settle brings the shapes up to date for a read: every call the store recorded before it is
 // learned or checked.
 func (l *Learner) Settle(ctx context.Context) error {
-	l.mu.Lock()
-	closed := l.closed
-	l.mu.Unlock()
-	if !l.started || closed {
+	if !l.q.Running() {
 		return nil // nothing to wait for: Start never ran, or Close drained the queue
 	}
 	if err := l.st.Applied(ctx); err != nil {
@@ -188,70 +170,22 @@ func (l *Learner) Settle(ctx context.Context) error {
 }
 
 // Flush waits until every call observed before it is handled and saved (after Start).
-func (l *Learner) Flush() {
-	b := make(chan struct{})
-	l.in <- item{barrier: b}
-	<-b
-}
+func (l *Learner) Flush() { l.q.Flush() }
 
 // Close stops the learner after the calls already queued, and saves the shapes.
-func (l *Learner) Close() {
-	l.mu.Lock()
-	if l.closed || !l.started {
-		l.closed = true
-		l.mu.Unlock()
-		return
-	}
-	l.closed = true
-	l.mu.Unlock()
-	close(l.stop)
-	<-l.done
-}
+func (l *Learner) Close() { l.q.Close() }
 
-func (l *Learner) run() {
-	defer close(l.done)
-	for {
-		select {
-		case it := <-l.in:
-			l.take(it)
-		case <-l.stop:
-			for {
-				select {
-				case it := <-l.in:
-					l.take(it)
-				default:
-					return
-				}
-			}
-		}
-	}
-}
-
-// take handles it and every call queued behind it, then saves and marks once.
-func (l *Learner) take(it item) {
-	var barriers []chan struct{}
+// take handles a batch of calls, then saves and marks once.
+func (l *Learner) take(txs []txn.Transaction) {
 	var marks []mark
-	for {
-		if it.barrier != nil {
-			barriers = append(barriers, it.barrier)
-		} else {
-			marks = append(marks, l.Check(&it.tx)...)
-		}
-		select {
-		case it = <-l.in:
-			continue
-		default:
-		}
-		break
+	for i := range txs {
+		marks = append(marks, l.Check(&txs[i])...)
 	}
 	l.save()
 	for _, m := range marks {
 		if err := l.st.AddFinding(m.call, m.f); err != nil {
 			l.log.Error().Err(err).Str("call", m.call).Msg("drift: could not add schema.drift to the call")
 		}
-	}
-	for _, b := range barriers {
-		close(b)
 	}
 }
 

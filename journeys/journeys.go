@@ -9,11 +9,11 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
 
+	"github.com/mtguard/mtguard/observe"
 	"github.com/mtguard/mtguard/schemas"
 	"github.com/mtguard/mtguard/store"
 	"github.com/mtguard/mtguard/txn"
@@ -178,8 +178,7 @@ type Engine struct {
 	log     zerolog.Logger
 	byRoute map[string][]stepOf
 
-	in      chan item
-	dropped atomic.Int64
+	q *observe.Queue
 
 	mu       sync.Mutex
 	inflight map[string]*Record // store.JourneyKey(journey, key) -> record
@@ -192,17 +191,12 @@ type Engine struct {
 	// arriving through Observe are not counted twice; dropped after CatchUp.
 	caught      map[string]bool
 	caughtUntil time.Time
-
-	stop    chan struct{}
-	done    chan struct{}
-	started bool
-	closed  bool
 }
 
 // New returns an engine for cfg; Start loads its state and starts it.
 func New(cfg Config) (*Engine, error) {
 	e := &Engine{cfg: cfg, now: cfg.Now, log: cfg.Logger, byRoute: map[string][]stepOf{},
-		inflight: map[string]*Record{}, dirty: map[string]bool{}, stop: make(chan struct{}), done: make(chan struct{})}
+		inflight: map[string]*Record{}, dirty: map[string]bool{}}
 	if e.now == nil {
 		e.now = time.Now
 	}
@@ -229,7 +223,7 @@ func New(cfg Config) (*Engine, error) {
 	if e.cfg.Tick <= 0 {
 		e.cfg.Tick = min(max(shortest/4, minTick), maxTick)
 	}
-	e.in = make(chan item, e.cfg.Buffer)
+	e.q = observe.New(e.cfg.Buffer, observe.Handler{Take: e.take, Tick: e.Tick, Every: e.cfg.Tick, Stop: e.save})
 	return e, nil
 }
 
@@ -262,8 +256,7 @@ func (e *Engine) Start(st Store) error {
 		}
 	}
 	e.save()
-	e.started = true
-	go e.run()
+	e.q.Start()
 	return nil
 }
 
@@ -352,96 +345,29 @@ func (e *Engine) Observe(tx txn.Transaction) {
 	if len(e.byRoute[tx.Route]) == 0 || tx.Kind == txn.KindProbe {
 		return
 	}
-	select {
-	case e.in <- item{tx: tx}:
-	default:
-		e.dropped.Add(1)
-	}
-}
-
-// item is a committed call, or a barrier that Flush waits on.
-type item struct {
-	tx      txn.Transaction
-	barrier chan struct{}
+	e.q.Offer(tx)
 }
 
 // Dropped counts the calls the engine could not keep up with.
-func (e *Engine) Dropped() int64 { return e.dropped.Load() }
+func (e *Engine) Dropped() int64 { return e.q.Dropped() }
 
 // Close stops the engine after taking the calls already queued, and saves its state.
-func (e *Engine) Close() {
-	e.mu.Lock()
-	if e.closed || !e.started {
-		e.closed = true
+func (e *Engine) Close() { e.q.Close() }
+
+// take handles a batch of calls, then saves once: a burst costs one write.
+func (e *Engine) take(txs []txn.Transaction) {
+	for i := range txs {
+		e.mu.Lock()
+		e.handle(&txs[i])
 		e.mu.Unlock()
-		return
-	}
-	e.closed = true
-	e.mu.Unlock()
-	close(e.stop)
-	<-e.done
-}
-
-func (e *Engine) run() {
-	defer close(e.done)
-	t := time.NewTicker(e.cfg.Tick)
-	defer t.Stop()
-	for {
-		select {
-		case it := <-e.in:
-			e.take(it)
-		case <-t.C:
-			e.Tick()
-		case <-e.stop:
-			e.drain()
-			e.save()
-			return
-		}
-	}
-}
-
-// take handles it and every call queued behind it, then saves once: a burst costs one write.
-func (e *Engine) take(it item) {
-	var barriers []chan struct{}
-	for {
-		if it.barrier != nil {
-			barriers = append(barriers, it.barrier)
-		} else {
-			e.mu.Lock()
-			e.handle(&it.tx)
-			e.mu.Unlock()
-		}
-		select {
-		case it = <-e.in:
-			continue
-		default:
-		}
-		break
 	}
 	e.save()
-	for _, b := range barriers {
-		close(b)
-	}
-}
-
-func (e *Engine) drain() {
-	for {
-		select {
-		case it := <-e.in:
-			e.take(it)
-		default:
-			return
-		}
-	}
 }
 
 // Settle brings the engine up to date for a read: every call the store recorded before it is
 // handled, as log shows every call already answered.
 func (e *Engine) Settle(ctx context.Context) error {
-	e.mu.Lock()
-	closed := e.closed
-	e.mu.Unlock()
-	if !e.started || closed {
+	if !e.q.Running() {
 		return nil // nothing to wait for: Start never ran, or Close drained the queue
 	}
 	if err := e.st.Applied(ctx); err != nil {
@@ -452,11 +378,7 @@ func (e *Engine) Settle(ctx context.Context) error {
 }
 
 // Flush waits until every call observed before it is handled and saved (after Start).
-func (e *Engine) Flush() {
-	b := make(chan struct{})
-	e.in <- item{barrier: b}
-	<-b
-}
+func (e *Engine) Flush() { e.q.Flush() }
 
 // handle moves the records tx carries along their journeys; mu is held.
 func (e *Engine) handle(tx *txn.Transaction) {
@@ -530,7 +452,7 @@ func (e *Engine) Tick() {
 			e.log.Error().Err(err).Msg("journeys: cannot bring the calls up to date; records are judged on what has arrived")
 		}
 	}
-	e.drain()
+	e.q.Drain()
 	e.mu.Lock()
 	if e.caught != nil && now.After(e.caughtUntil) {
 		e.caught = nil
