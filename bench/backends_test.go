@@ -14,14 +14,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/mtguard/mtguard/pgstore"
 	"github.com/mtguard/mtguard/store"
 	"github.com/mtguard/mtguard/txn"
 )
 
 // BenchmarkStoreBackends measures the transaction log alone, as the pipeline drives it: each
-// of MTGUARD_BENCH_CLIENTS goroutines records an intent (waiting until it is durable), then its
-// result, as fast as it can, for MTGUARD_BENCH_PHASE, first into a bbolt file, then into
+// of MTGUARD_BENCH_CLIENTS goroutines records an intent and then a provisional result (waiting
+// until each is durable), then its result, as fast as it can, for MTGUARD_BENCH_PHASE, first into a bbolt file, then into
 // PostgreSQL (MTGUARD_BENCH_PG_DSN, default the project machines' database test, in a fresh
 // schema). It prints calls per second and CPU per call: this process's (encoding, the
 // backend's client side) and, for PostgreSQL, the database server's, read from /proc (Linux,
@@ -63,16 +65,22 @@ func BenchmarkStoreBackends(b *testing.B) {
 		}
 	}()
 	var out strings.Builder
-	fmt.Fprintf(&out, "\nstore backends, %d clients, %v each (intent durable, then result):\n", clients, phase)
+	fmt.Fprintf(&out, "\nstore backends, %d clients, %v each (intent and provisional result durable, then result):\n", clients, phase)
 	for _, be := range []struct {
 		name   string
 		log    store.Log
 		server bool
 	}{{"bbolt", bolt, false}, {"postgres", pg, true}} {
+		var wal0 walStats
+		if be.server {
+			wal0 = readWAL(dsn)
+		}
 		n, self, server := drive(b, be.log, clients, phase, be.server)
 		fmt.Fprintf(&out, "  %-9s %8.0f calls/s  mtguard CPU %6.1f µs/call", be.name, float64(n)/phase.Seconds(), float64(self.Microseconds())/float64(n))
 		if be.server {
-			fmt.Fprintf(&out, "  database CPU %6.1f µs/call", float64(server.Microseconds())/float64(n))
+			wal := readWAL(dsn).minus(wal0)
+			fmt.Fprintf(&out, "  database CPU %6.1f µs/call  WAL %5.0f bytes, %4.1f records/call, %5.1f calls/WAL flush",
+				float64(server.Microseconds())/float64(n), float64(wal.bytes)/float64(n), float64(wal.records)/float64(n), float64(n)/float64(max(wal.syncs, 1)))
 		}
 		out.WriteString("\n")
 	}
@@ -103,7 +111,12 @@ func drive(b *testing.B, log store.Log, clients int, phase time.Duration, server
 					b.Error(err)
 					return
 				}
-				tx.Result = txn.Result{Status: 201, Outcome: txn.OutcomeDelivered, Findings: []txn.Finding{}, Response: txn.Message{Body: `{"id":"1"}`, Size: 10}}
+				res := txn.Result{Status: 201, Outcome: txn.OutcomeDelivered, Findings: []txn.Finding{}, Response: txn.Message{Body: `{"id":"1"}`, Size: 10}}
+				if err := log.RecordProvisional(context.Background(), tx, res); err != nil {
+					b.Error(err)
+					return
+				}
+				tx.Result = res
 				if err := log.RecordResult(tx); err != nil {
 					b.Error(err)
 					return
@@ -122,6 +135,27 @@ func drive(b *testing.B, log store.Log, clients int, phase time.Duration, server
 		srv = postgresCPU() - srv0
 	}
 	return n.Load(), self, srv
+}
+
+// walStats are the server's WAL counters (pg_stat_wal): every client's writes, not only ours.
+type walStats struct{ bytes, records, syncs int64 }
+
+func (w walStats) minus(o walStats) walStats {
+	return walStats{w.bytes - o.bytes, w.records - o.records, w.syncs - o.syncs}
+}
+
+// readWAL reads pg_stat_wal; zero when it cannot.
+func readWAL(dsn string) walStats {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return walStats{}
+	}
+	defer conn.Close(ctx)
+	var w walStats
+	_ = conn.QueryRow(ctx, `SELECT wal_bytes::int8, wal_records, wal_sync FROM pg_stat_wal`).Scan(&w.bytes, &w.records, &w.syncs)
+	return w
 }
 
 // postgresCPU sums the user and system time of every process named postgres, from /proc
@@ -153,9 +187,13 @@ func postgresCPU() time.Duration {
 // BenchmarkProxyBackends runs, in one run and interleaved, the bare reverse proxy and the real
 // mtguard binary twice: recording into a bbolt file, and into PostgreSQL (MTGUARD_BENCH_PG_DSN,
 // default the project machines' database test, in a fresh schema). With the instant and the
-// slow vendor it prints each target's calls per second and CPU per call (the proxy process's
-// alone: PostgreSQL's own CPU is in BenchmarkStoreBackends), medians over the rounds, and the
-// ratios to the bare proxy. The knobs are BenchmarkProxyOverhead's. Skipped without PostgreSQL.
+// slow vendor it prints each target's calls per second, the proxy process's CPU per call and,
+// for PostgreSQL, the database server's (every process named postgres, read from /proc: other
+// clients of the same server are counted too), medians over the rounds, and the ratios to the
+// bare proxy. The knobs are BenchmarkProxyOverhead's; MTGUARD_BENCH_BEFORE adds the other
+// build on PostgreSQL (postgres-before, a schema of its own) and prints the per-round ratios of
+// the two builds' CPU per call, and MTGUARD_BENCH_PROFILE profiles this build's two children
+// (bbolt.cpu.pprof, postgres.cpu.pprof). Skipped without PostgreSQL.
 //
 //	go test -run '^$' -bench ProxyBackends -benchtime 1x -timeout 30m ./bench/
 func BenchmarkProxyBackends(b *testing.B) {
@@ -166,75 +204,114 @@ func BenchmarkProxyBackends(b *testing.B) {
 	if dsn == "" {
 		dsn = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable&connect_timeout=3"
 	}
-	schema := fmt.Sprintf("mtguard_bench_%d", time.Now().UnixNano())
-	pg, err := pgstore.Open(context.Background(), dsn, pgstore.Options{Schema: schema, Migrate: true})
+	opts := benchOptionsFromEnv(b)
+	targets := []string{"bare", "bbolt", "postgres"}
+	if opts.before != "" {
+		targets = append(targets, "postgres-before")
+	}
+	// Each PostgreSQL target has a schema of its own: the other build may know fewer
+	// migrations, and would refuse a newer schema.
+	base := fmt.Sprintf("mtguard_bench_%d", time.Now().UnixNano())
+	schemas := map[string]string{"postgres": base, "postgres-before": base + "_before"}
+	pg, err := pgstore.Open(context.Background(), dsn, pgstore.Options{Schema: base, Migrate: true})
 	if err != nil {
 		b.Skipf("PostgreSQL unavailable: %v", err)
 	}
 	pg.Close()
 	b.Cleanup(func() {
-		if p, err := pgstore.Open(context.Background(), dsn, pgstore.Options{Schema: schema, Migrate: true}); err == nil {
-			p.DropSchema(context.Background())
-			p.Close()
+		for _, s := range schemas {
+			if p, err := pgstore.Open(context.Background(), dsn, pgstore.Options{Schema: s, Migrate: true}); err == nil {
+				p.DropSchema(context.Background())
+				p.Close()
+			}
 		}
 	})
 	sep := "?"
 	if strings.Contains(dsn, "?") {
 		sep = "&"
 	}
-	opts := benchOptionsFromEnv(b)
-	bin := buildMtguard(b, "")
+	bin := buildMtguard(b, opts.profile)
 	vendor := newFakeVendor()
 	b.Cleanup(vendor.Close)
 	dir := b.TempDir()
 	route := fmt.Sprintf("routes:\n  - name: hubspot\n    prefix: %s\n    upstream: %s\n    record_keys: [properties.email, \"inputs[].properties.email\"]\n", benchPrefix, vendor.URL)
+	pgCfg := "listen: 127.0.0.1:0\nadmin: {listen: 127.0.0.1:0}\nstore: {backend: postgres, dsn_env: MTGUARD_PG_DSN}\n" + route
 	cfgs := map[string]string{
-		"bbolt":    fmt.Sprintf("listen: 127.0.0.1:0\nadmin: {listen: 127.0.0.1:0}\nstore: {path: %q}\n%s", filepath.Join(dir, "mtguard.db"), route),
-		"postgres": "listen: 127.0.0.1:0\nadmin: {listen: 127.0.0.1:0}\nstore: {backend: postgres, dsn_env: MTGUARD_PG_DSN}\n" + route,
+		"bbolt":           fmt.Sprintf("listen: 127.0.0.1:0\nadmin: {listen: 127.0.0.1:0}\nstore: {path: %q}\n%s", filepath.Join(dir, "mtguard.db"), route),
+		"postgres":        pgCfg,
+		"postgres-before": pgCfg,
 	}
 	urls, pids := map[string]string{}, map[string]int{}
 	bare := startBenchChild(b, "bare", os.Args[0], testChildArgs, opts, envBenchChild+"=bare", envBenchUpstream+"="+vendor.URL)
 	urls["bare"], pids["bare"] = "http://"+bare.addr+benchPrefix+benchPath, bare.cmd.Process.Pid
-	for _, name := range []string{"bbolt", "postgres"} {
+	for _, name := range targets[1:] {
 		path := filepath.Join(dir, name+".yaml")
 		if err := os.WriteFile(path, []byte(cfgs[name]), 0o600); err != nil {
 			b.Fatal(err)
 		}
-		c := startBenchChild(b, name, bin.path, serveArgs(path, opts), opts, "MTGUARD_PG_DSN="+dsn+sep+"search_path="+schema)
+		binPath := bin.path
+		if name == "postgres-before" {
+			binPath = opts.before
+		}
+		env := []string{envBenchProfileName + "=" + name}
+		if s := schemas[name]; s != "" {
+			env = append(env, "MTGUARD_PG_DSN="+dsn+sep+"search_path="+s)
+		}
+		c := startBenchChild(b, name, binPath, serveArgs(path, opts), opts, env...)
+		c.profiled = bin.profiled && binPath == bin.path
 		urls[name], pids[name] = "http://"+c.addr+benchPrefix+benchPath, c.cmd.Process.Pid
 	}
 	client := newLoadClient(opts.clients)
 	defer client.CloseIdleConnections()
 	load := &loadGen{client: client, clients: opts.clients}
-	targets := []string{"bare", "bbolt", "postgres"}
 	var out strings.Builder
 	fmt.Fprintf(&out, "\nproxy backends, %d clients, medians of %d rounds of %v:\n", opts.clients, opts.rounds, opts.phase)
 	for _, delay := range []time.Duration{0, opts.vendorDelay} {
 		vendor.delay.Store(int64(delay))
 		res := map[string][]phaseResult{}
+		dbCPU := map[string][]float64{}
 		for round := range opts.rounds {
 			for i := range targets {
 				t := targets[(i+round)%len(targets)]
+				db0 := postgresCPU()
 				r := load.phase(t, urls[t], []int{pids[t]}, opts.warmup, opts.phase)
+				dbCPU[t] = append(dbCPU[t], float64((postgresCPU() - db0).Microseconds())/float64(max(r.answered, 1)))
 				if r.errs > 0 {
 					b.Errorf("%s, vendor %v: %d calls failed; first: %s", t, delay, r.errs, r.firstErr)
 				}
 				res[t] = append(res[t], r)
 			}
 		}
+		median := func(v []float64) float64 {
+			v = slices.Clone(v)
+			slices.Sort(v)
+			return v[len(v)/2]
+		}
 		med := func(t string, f func(phaseResult) float64) float64 {
 			var v []float64
 			for _, r := range res[t] {
 				v = append(v, f(r))
 			}
-			slices.Sort(v)
-			return v[len(v)/2]
+			return median(v)
 		}
 		fmt.Fprintf(&out, "  vendor %v:\n", delay)
 		bareRPS, bareCPU := med("bare", phaseResult.rps), med("bare", phaseResult.cpuPerCall)
 		for _, t := range targets {
 			rps, cpu := med(t, phaseResult.rps), med(t, phaseResult.cpuPerCall)
-			fmt.Fprintf(&out, "    %-9s %8.0f calls/s (%.2fx bare)  proxy CPU %6.1f µs/call (%.2fx bare)\n", t, rps, rps/bareRPS, cpu, cpu/bareCPU)
+			fmt.Fprintf(&out, "    %-15s %8.0f calls/s (%.2fx bare)  proxy CPU %6.1f µs/call (%.2fx bare)", t, rps, rps/bareRPS, cpu, cpu/bareCPU)
+			if strings.HasPrefix(t, "postgres") {
+				fmt.Fprintf(&out, "  database CPU %6.1f µs/call", median(dbCPU[t]))
+			}
+			out.WriteString("\n")
+		}
+		if opts.before != "" {
+			var ratios, dbRatios []string
+			for i := range res["postgres"] {
+				ratios = append(ratios, fmt.Sprintf("×%.2f", res["postgres"][i].cpuPerCall()/res["postgres-before"][i].cpuPerCall()))
+				dbRatios = append(dbRatios, fmt.Sprintf("×%.2f", dbCPU["postgres"][i]/max(dbCPU["postgres-before"][i], 1)))
+			}
+			fmt.Fprintf(&out, "    postgres ÷ postgres-before per round: proxy CPU per call %s; database CPU per call %s\n",
+				strings.Join(ratios, ", "), strings.Join(dbRatios, ", "))
 		}
 	}
 	b.Log(out.String())

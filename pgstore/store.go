@@ -220,7 +220,7 @@ func (s *Store) RecordProvisional(ctx context.Context, tx *txn.Transaction, r tx
 	if err != nil {
 		return err
 	}
-	if o.res, err = json.Marshal(&r); err != nil {
+	if o.res, err = store.EncodeResult(&r); err != nil {
 		return fmt.Errorf("encode provisional result %s: %w", tx.ID, err)
 	}
 	if err := s.wait(ctx, o); err != nil {
@@ -259,12 +259,12 @@ func newOp(kind opKind, tx *txn.Transaction, withCall bool) (*op, error) {
 		keys: nonNil(tx.RecordKeys), replayOf: tx.ReplayOf, done: make(chan error, 1)}
 	var err error
 	if withCall {
-		if o.call, err = json.Marshal(&tx.Call); err != nil {
+		if o.call, err = store.EncodeCall(&tx.Call); err != nil {
 			return nil, fmt.Errorf("encode request %s: %w", tx.ID, err)
 		}
 	}
 	if kind == opResult {
-		if o.res, err = json.Marshal(&tx.Result); err != nil {
+		if o.res, err = store.EncodeResult(&tx.Result); err != nil {
 			return nil, fmt.Errorf("encode result %s: %w", tx.ID, err)
 		}
 		o.outcome, o.status = string(tx.Outcome), tx.Status
@@ -390,7 +390,7 @@ func (s *Store) commitBatch(batch []*op, before []chan struct{}) {
 // fails the rest.
 func (s *Store) commit(ops []*op, before []chan struct{}) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return writeOps(ctx, tx, s.instance, ops) })
+	err := writeOps(ctx, s.pool, s.instance, ops)
 	cancel()
 	if err != nil {
 		err = fmt.Errorf("commit %d writes: %w", len(ops), err)
@@ -450,9 +450,43 @@ func (s *Store) commit(ops []*op, before []chan struct{}) {
 	}
 }
 
-// writeOps writes a batch with one multi-row statement per kind, intents first, so a call
-// whose intent and result share the batch ends with its result.
-func writeOps(ctx context.Context, tx pgx.Tx, instance string, ops []*op) error {
+// The statements of a batch. Each takes its rows as arrays, one per column (unnest), so
+// that its text is the same whatever the batch size: pgx prepares it once per connection
+// and sends the rows in binary, and PostgreSQL neither parses nor plans a statement per
+// batch. A call's record keys and finding codes are slices of one flat array (from, to:
+// 1-based bounds; an empty slice when to < from). Encoded JSON comes as text, '' for NULL.
+const (
+	insertIntents = `INSERT INTO calls (id, time, route, caller, record_keys, replay_of, instance, call)
+		SELECT u.id, u.time, u.route, u.caller, ($5::text[])[u.kfrom:u.kto], u.replay_of, $1, u.call::json
+		FROM unnest($2::text[], $3::timestamptz[], $4::text[], $6::text[], $7::int4[], $8::int4[], $9::text[], $10::text[])
+			AS u(id, time, route, caller, kfrom, kto, replay_of, call)
+		ON CONFLICT (time, id) DO NOTHING`
+	insertProvisional = `INSERT INTO calls (id, time, route, caller, record_keys, replay_of, instance, call, provisional)
+		SELECT u.id, u.time, u.route, u.caller, ($5::text[])[u.kfrom:u.kto], u.replay_of, $1, nullif(u.call, '')::json, u.res::json
+		FROM unnest($2::text[], $3::timestamptz[], $4::text[], $6::text[], $7::int4[], $8::int4[], $9::text[], $10::text[], $11::text[])
+			AS u(id, time, route, caller, kfrom, kto, replay_of, call, res)
+		ON CONFLICT (time, id) DO UPDATE SET provisional = EXCLUDED.provisional,
+			call = coalesce(calls.call, EXCLUDED.call) WHERE calls.result IS NULL`
+	insertResults = `INSERT INTO calls (id, time, route, caller, record_keys, replay_of, instance, call, result, outcome, status, findings)
+		SELECT u.id, u.time, u.route, u.caller, ($5::text[])[u.kfrom:u.kto], u.replay_of, $1, nullif(u.call, '')::json, u.res::json,
+			u.outcome, u.status, ($12::text[])[u.ffrom:u.fto]
+		FROM unnest($2::text[], $3::timestamptz[], $4::text[], $6::text[], $7::int4[], $8::int4[], $9::text[], $10::text[], $11::text[],
+			$13::text[], $14::int4[], $15::int4[], $16::int4[])
+			AS u(id, time, route, caller, kfrom, kto, replay_of, call, res, outcome, status, ffrom, fto)
+		ON CONFLICT (time, id) DO UPDATE SET call = coalesce(calls.call, EXCLUDED.call),
+			result = EXCLUDED.result, outcome = EXCLUDED.outcome, status = EXCLUDED.status,
+			findings = EXCLUDED.findings, provisional = NULL`
+	linkReplays = `UPDATE calls c SET replayed_by = array_append(c.replayed_by, l.replay)
+		FROM unnest($1::text[], $2::text[]) AS l(original, replay)
+		WHERE c.id = l.original AND c.result IS NOT NULL AND NOT (l.replay = ANY(c.replayed_by))`
+)
+
+// writeOps writes a batch in one transaction and one round trip: its statements (one per
+// kind of write, intents first, so a call whose intent and result share the batch ends with
+// its result) are sent together in a pipeline that ends with one Sync, which PostgreSQL runs
+// as one implicit transaction and commits (and, with synchronous_commit on, flushes) before
+// it answers the Sync. An error in any statement rolls back all of them.
+func writeOps(ctx context.Context, pool *pgxpool.Pool, instance string, ops []*op) error {
 	var intents, provs, results []*op
 	seen := map[[2]string]int{}
 	for _, o := range ops {
@@ -465,45 +499,88 @@ func writeOps(ctx context.Context, tx pgx.Tx, instance string, ops []*op) error 
 			results = appendLast(results, o, seen, "r")
 		}
 	}
+	b := &pgx.Batch{}
+	var labels []string
 	if len(intents) > 0 {
-		q, args := values(`INSERT INTO calls (id, time, route, caller, record_keys, replay_of, instance, call) VALUES `, intents, callTypes,
-			func(o *op) []any {
-				return []any{o.id, o.time, o.route, o.caller, o.keys, o.replayOf, instance, jsonArg(o.call)}
-			})
-		if _, err := tx.Exec(ctx, q+` ON CONFLICT (time, id) DO NOTHING`, args...); err != nil {
-			return fmt.Errorf("insert intents: %w", err)
-		}
+		b.Queue(insertIntents, rowsOf(intents, instance)...)
+		labels = append(labels, "insert intents")
 	}
 	if len(provs) > 0 {
-		q, args := values(`INSERT INTO calls (id, time, route, caller, record_keys, replay_of, instance, call, provisional) VALUES `, provs, append(callTypes, "json"),
-			func(o *op) []any {
-				return []any{o.id, o.time, o.route, o.caller, o.keys, o.replayOf, instance, jsonArg(o.call), jsonArg(o.res)}
-			})
-		if _, err := tx.Exec(ctx, q+` ON CONFLICT (time, id) DO UPDATE SET provisional = EXCLUDED.provisional,
-			call = coalesce(calls.call, EXCLUDED.call) WHERE calls.result IS NULL`, args...); err != nil {
-			return fmt.Errorf("insert provisional results: %w", err)
-		}
+		args := rowsOf(provs, instance)
+		b.Queue(insertProvisional, append(args, texts(provs, func(o *op) []byte { return o.res }))...)
+		labels = append(labels, "insert provisional results")
 	}
 	if len(results) > 0 {
-		q, args := values(`INSERT INTO calls (id, time, route, caller, record_keys, replay_of, instance, call, result, outcome, status, findings) VALUES `, results, append(callTypes, "json", "text", "int4", "text[]"),
-			func(o *op) []any {
-				return []any{o.id, o.time, o.route, o.caller, o.keys, o.replayOf, instance, jsonArg(o.call), jsonArg(o.res), o.outcome, o.status, o.findings}
-			})
-		if _, err := tx.Exec(ctx, q+` ON CONFLICT (time, id) DO UPDATE SET call = coalesce(calls.call, EXCLUDED.call),
-			result = EXCLUDED.result, outcome = EXCLUDED.outcome, status = EXCLUDED.status,
-			findings = EXCLUDED.findings, provisional = NULL`, args...); err != nil {
-			return fmt.Errorf("insert results: %w", err)
+		args := rowsOf(results, instance)
+		flat, from, to := slicesOf(results, func(o *op) []string { return o.findings })
+		outcomes, statuses := make([]string, len(results)), make([]int32, len(results))
+		for i, o := range results {
+			outcomes[i], statuses[i] = o.outcome, int32(o.status)
 		}
+		b.Queue(insertResults, append(args, texts(results, func(o *op) []byte { return o.res }), flat, outcomes, statuses, from, to)...)
+		labels = append(labels, "insert results")
 	}
 	// Last, so that an original whose result is in this batch is linked too. Results whose
 	// intent was never stored are new calls as well.
-	links := intents
-	for _, o := range results {
-		if o.call != nil {
-			links = append(links, o)
+	var originals, replays []string
+	for _, list := range [][]*op{intents, results} {
+		for _, o := range list {
+			if o.replayOf != "" && (o.kind == opIntent || o.call != nil) {
+				originals, replays = append(originals, o.replayOf), append(replays, o.id)
+			}
 		}
 	}
-	return linkReplays(ctx, tx, links)
+	if len(originals) > 0 {
+		b.Queue(linkReplays, originals, replays)
+		labels = append(labels, "link replays")
+	}
+	if b.Len() == 0 {
+		return nil
+	}
+	br := pool.SendBatch(ctx, b)
+	for _, label := range labels {
+		if _, err := br.Exec(); err != nil {
+			br.Close()
+			return fmt.Errorf("%s: %w", label, err)
+		}
+	}
+	if err := br.Close(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// rowsOf returns the arguments every kind of write shares ($1 to $10 of its statement):
+// the instance, then one array per column.
+func rowsOf(ops []*op, instance string) []any {
+	ids, routes, callers, replayOf := make([]string, len(ops)), make([]string, len(ops)), make([]string, len(ops)), make([]string, len(ops))
+	times := make([]time.Time, len(ops))
+	for i, o := range ops {
+		ids[i], times[i], routes[i], callers[i], replayOf[i] = o.id, o.time, o.route, o.caller, o.replayOf
+	}
+	keys, from, to := slicesOf(ops, func(o *op) []string { return o.keys })
+	return []any{instance, ids, times, routes, keys, callers, from, to, replayOf, texts(ops, func(o *op) []byte { return o.call })}
+}
+
+// slicesOf flattens the lists of ops into one array, with each op's 1-based bounds in it.
+func slicesOf(ops []*op, list func(*op) []string) (flat []string, from, to []int32) {
+	flat = []string{}
+	from, to = make([]int32, len(ops)), make([]int32, len(ops))
+	for i, o := range ops {
+		from[i] = int32(len(flat) + 1)
+		flat = append(flat, list(o)...)
+		to[i] = int32(len(flat))
+	}
+	return flat, from, to
+}
+
+// texts passes encoded JSON as text, '' for none (the statements read '' as NULL).
+func texts(ops []*op, field func(*op) []byte) []string {
+	out := make([]string, len(ops))
+	for i, o := range ops {
+		out[i] = string(field(o))
+	}
+	return out
 }
 
 // appendLast keeps one write per call and kind, the last: one statement may not touch a row twice.
@@ -518,65 +595,6 @@ func appendLast(list []*op, o *op, seen map[[2]string]int, kind string) []*op {
 	}
 	seen[k] = len(list)
 	return append(list, o)
-}
-
-// callTypes are the types of the columns every kind of write sets, in order.
-var callTypes = []string{"text", "timestamptz", "text", "text", "text[]", "text", "text", "json"}
-
-// jsonArg passes encoded JSON as text (NULL for nil): sent in one round trip with its cast.
-func jsonArg(b []byte) any {
-	if b == nil {
-		return nil
-	}
-	return string(b)
-}
-
-// values builds a multi-row VALUES list of ops with one typed placeholder per column. The
-// statement is run in pgx's exec mode (parameters sent with the statement, one round trip):
-// its text changes with the batch size, so preparing and caching each one would cost a
-// round trip per new size and fill the statement cache.
-func values(head string, ops []*op, types []string, row func(*op) []any) (string, []any) {
-	n := len(types)
-	var b strings.Builder
-	b.WriteString(head)
-	args := make([]any, 0, 1+len(ops)*n)
-	args = append(args, pgx.QueryExecModeExec)
-	for i, o := range ops {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteByte('(')
-		for j := range n {
-			if j > 0 {
-				b.WriteString(", ")
-			}
-			fmt.Fprintf(&b, "$%d::%s", i*n+j+1, types[j])
-		}
-		b.WriteByte(')')
-		args = append(args, row(o)...)
-	}
-	return b.String(), args
-}
-
-// linkReplays adds each replay to the replayed_by list of the call it resends, when that
-// call has its result (as the bbolt store does).
-func linkReplays(ctx context.Context, tx pgx.Tx, ops []*op) error {
-	var originals, replays []string
-	for _, o := range ops {
-		if o.replayOf != "" {
-			originals, replays = append(originals, o.replayOf), append(replays, o.id)
-		}
-	}
-	if len(originals) == 0 {
-		return nil
-	}
-	_, err := tx.Exec(ctx, `UPDATE calls c SET replayed_by = array_append(c.replayed_by, l.replay)
-		FROM unnest($1::text[], $2::text[]) AS l(original, replay)
-		WHERE c.id = l.original AND c.result IS NOT NULL AND NOT (l.replay = ANY(c.replayed_by))`, originals, replays)
-	if err != nil {
-		return fmt.Errorf("link replays: %w", err)
-	}
-	return nil
 }
 
 // Healthy is nil while commits and heartbeats succeed, and the last error while they fail.

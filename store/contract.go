@@ -127,6 +127,13 @@ func ValidID(s string) bool { return validID(s) }
 // IDTime returns the millisecond an id was issued at.
 func IDTime(id string) (time.Time, bool) { return idTime(id) }
 
+// EncodeCall encodes c exactly as json.Marshal(c) does, without its reflection: what another
+// backend stores of a call's request side.
+func EncodeCall(c *txn.Call) ([]byte, error) { return marshalCall(c) }
+
+// EncodeResult encodes r exactly as json.Marshal(r) does, without its reflection.
+func EncodeResult(r *txn.Result) ([]byte, error) { return marshalResult(r) }
+
 // FindingCodes lists r's distinct finding codes, in order, as the bbolt store indexes them.
 func FindingCodes(r *txn.Result) []string { return findingCodes(r) }
 
