@@ -218,6 +218,18 @@ func BenchmarkProxyBackends(b *testing.B) {
 		b.Skipf("PostgreSQL unavailable: %v", err)
 	}
 	pg.Close()
+	if opts.before != "" {
+		// Created empty: the other build migrates it.
+		conn, err := pgx.Connect(context.Background(), dsn)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, err = conn.Exec(context.Background(), `CREATE SCHEMA `+pgx.Identifier{schemas["postgres-before"]}.Sanitize())
+		conn.Close(context.Background())
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
 	b.Cleanup(func() {
 		for _, s := range schemas {
 			if p, err := pgstore.Open(context.Background(), dsn, pgstore.Options{Schema: s, Migrate: true}); err == nil {
