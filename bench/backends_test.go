@@ -26,8 +26,8 @@ import (
 // until each is durable), then its result, as fast as it can, for MTGUARD_BENCH_PHASE, first into a bbolt file, then into
 // PostgreSQL (MTGUARD_BENCH_PG_DSN, default the project machines' database test, in a fresh
 // schema). It prints calls per second and CPU per call: this process's (encoding, the
-// backend's client side) and, for PostgreSQL, the database server's, read from /proc (Linux,
-// a database on this machine). Skipped without PostgreSQL.
+// backend's client side) and, for PostgreSQL, the database server's (see dbMeter) and its
+// WAL per call (pg_stat_wal: the whole server's, other clients' writes included). Skipped without PostgreSQL.
 //
 //	go test -run '^$' -bench StoreBackends -benchtime 1x ./bench/
 func BenchmarkStoreBackends(b *testing.B) {
@@ -52,7 +52,8 @@ func BenchmarkStoreBackends(b *testing.B) {
 		b.Fatal(err)
 	}
 	schema := fmt.Sprintf("mtguard_bench_%d", time.Now().UnixNano())
-	pg, err := pgstore.Open(context.Background(), dsn, pgstore.Options{Schema: schema, Migrate: true})
+	const app = "mtguard_bench_store"
+	pg, err := pgstore.Open(context.Background(), withParam(dsn, "application_name="+app), pgstore.Options{Schema: schema, Migrate: true})
 	if err != nil {
 		bolt.Close()
 		b.Skipf("PostgreSQL unavailable (%v): only the bbolt figures would print", err)
@@ -75,7 +76,15 @@ func BenchmarkStoreBackends(b *testing.B) {
 		if be.server {
 			wal0 = readWAL(dsn)
 		}
-		n, self, server := drive(b, be.log, clients, phase, be.server)
+		var db *dbMeter
+		if be.server {
+			db = startDBMeter(dsn, app)
+		}
+		n, self := drive(b, be.log, clients, phase)
+		var server time.Duration
+		if db != nil {
+			server = db.used()
+		}
 		fmt.Fprintf(&out, "  %-9s %8.0f calls/s  mtguard CPU %6.1f µs/call", be.name, float64(n)/phase.Seconds(), float64(self.Microseconds())/float64(n))
 		if be.server {
 			wal := readWAL(dsn).minus(wal0)
@@ -89,15 +98,11 @@ func BenchmarkStoreBackends(b *testing.B) {
 	fmt.Print(out.String())
 }
 
-// drive runs the load and returns the calls completed, this process's CPU, and the CPU of
-// the processes named postgres (when server).
-func drive(b *testing.B, log store.Log, clients int, phase time.Duration, server bool) (int64, time.Duration, time.Duration) {
+// drive runs the load and returns the calls completed and this process's CPU.
+func drive(b *testing.B, log store.Log, clients int, phase time.Duration) (int64, time.Duration) {
 	var n atomic.Int64
 	stop := time.Now().Add(phase)
-	cpu0, srv0 := selfCPU(), time.Duration(0)
-	if server {
-		srv0 = postgresCPU()
-	}
+	cpu0 := selfCPU()
 	var wg sync.WaitGroup
 	for c := range clients {
 		wg.Add(1)
@@ -129,12 +134,7 @@ func drive(b *testing.B, log store.Log, clients int, phase time.Duration, server
 	if err := log.Sync(context.Background()); err != nil {
 		b.Error(err)
 	}
-	self := selfCPU() - cpu0
-	var srv time.Duration
-	if server {
-		srv = postgresCPU() - srv0
-	}
-	return n.Load(), self, srv
+	return n.Load(), selfCPU() - cpu0
 }
 
 // walStats are the server's WAL counters (pg_stat_wal): every client's writes, not only ours.
@@ -158,11 +158,50 @@ func readWAL(dsn string) walStats {
 	return w
 }
 
-// postgresCPU sums the user and system time of every process named postgres, from /proc
-// (clock ticks of 1/100 s, Linux's usual USER_HZ): 0 where /proc cannot tell.
-func postgresCPU() time.Duration {
-	dirs, _ := filepath.Glob("/proc/[0-9]*/stat")
+// dbMeter measures the CPU time of the PostgreSQL processes that served one application: its
+// connections (those whose application_name is app) and the server's own processes (WAL
+// writer, checkpointer, autovacuum...), not the connections of other clients of the same
+// server. It reads /proc (Linux, a database on this machine; clock ticks of 1/100 s, Linux's
+// usual USER_HZ): 0 where it cannot tell.
+type dbMeter struct {
+	dsn, app string
+	start    map[int]int64
+}
+
+func startDBMeter(dsn, app string) *dbMeter {
+	return &dbMeter{dsn: dsn, app: app, start: postgresTicks()}
+}
+
+// used returns the CPU time the processes used since startDBMeter (a connection opened since
+// then counts from zero).
+func (m *dbMeter) used() time.Duration {
+	now := postgresTicks()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, m.dsn)
+	if err != nil {
+		return 0
+	}
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, `SELECT pid FROM pg_stat_activity WHERE application_name = $1 OR backend_type <> 'client backend'`, m.app)
+	if err != nil {
+		return 0
+	}
+	pids, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+	if err != nil {
+		return 0
+	}
 	var ticks int64
+	for _, pid := range pids {
+		ticks += now[int(pid)] - m.start[int(pid)]
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond
+}
+
+// postgresTicks reads the user and system time of every process named postgres, by pid.
+func postgresTicks() map[int]int64 {
+	dirs, _ := filepath.Glob("/proc/[0-9]*/stat")
+	out := map[int]int64{}
 	for _, p := range dirs {
 		b, err := os.ReadFile(p)
 		if err != nil {
@@ -177,19 +216,28 @@ func postgresCPU() time.Duration {
 		if len(f) < 13 {
 			continue
 		}
+		pid, _ := strconv.Atoi(strings.TrimSpace(s[:open]))
 		u, _ := strconv.ParseInt(f[11], 10, 64)
 		st, _ := strconv.ParseInt(f[12], 10, 64)
-		ticks += u + st
+		out[pid] = u + st
 	}
-	return time.Duration(ticks) * 10 * time.Millisecond
+	return out
+}
+
+// withParam adds a parameter to a postgres:// connection string.
+func withParam(dsn, kv string) string {
+	if strings.Contains(dsn, "?") {
+		return dsn + "&" + kv
+	}
+	return dsn + "?" + kv
 }
 
 // BenchmarkProxyBackends runs, in one run and interleaved, the bare reverse proxy and the real
 // mtguard binary twice: recording into a bbolt file, and into PostgreSQL (MTGUARD_BENCH_PG_DSN,
 // default the project machines' database test, in a fresh schema). With the instant and the
 // slow vendor it prints each target's calls per second, the proxy process's CPU per call and,
-// for PostgreSQL, the database server's (every process named postgres, read from /proc: other
-// clients of the same server are counted too), medians over the rounds, and the ratios to the
+// for PostgreSQL, the database server's (its connections and the server's own processes, read
+// from /proc: see dbMeter), medians over the rounds, and the ratios to the
 // bare proxy. The knobs are BenchmarkProxyOverhead's; MTGUARD_BENCH_BEFORE adds the other
 // build on PostgreSQL (postgres-before, a schema of its own) and prints the per-round ratios of
 // the two builds' CPU per call, and MTGUARD_BENCH_PROFILE profiles this build's two children
@@ -238,10 +286,6 @@ func BenchmarkProxyBackends(b *testing.B) {
 			}
 		}
 	})
-	sep := "?"
-	if strings.Contains(dsn, "?") {
-		sep = "&"
-	}
 	bin := buildMtguard(b, opts.profile)
 	vendor := newFakeVendor()
 	b.Cleanup(vendor.Close)
@@ -267,7 +311,7 @@ func BenchmarkProxyBackends(b *testing.B) {
 		}
 		env := []string{envBenchProfileName + "=" + name}
 		if s := schemas[name]; s != "" {
-			env = append(env, "MTGUARD_PG_DSN="+dsn+sep+"search_path="+s)
+			env = append(env, "MTGUARD_PG_DSN="+withParam(withParam(dsn, "search_path="+s), "application_name=mtguard_bench_"+s))
 		}
 		c := startBenchChild(b, name, binPath, serveArgs(path, opts), opts, env...)
 		c.profiled = bin.profiled && binPath == bin.path
@@ -285,9 +329,9 @@ func BenchmarkProxyBackends(b *testing.B) {
 		for round := range opts.rounds {
 			for i := range targets {
 				t := targets[(i+round)%len(targets)]
-				db0 := postgresCPU()
+				db := startDBMeter(dsn, "mtguard_bench_"+schemas[t])
 				r := load.phase(t, urls[t], []int{pids[t]}, opts.warmup, opts.phase)
-				dbCPU[t] = append(dbCPU[t], float64((postgresCPU() - db0).Microseconds())/float64(max(r.answered, 1)))
+				dbCPU[t] = append(dbCPU[t], float64(db.used().Microseconds())/float64(max(r.answered, 1)))
 				if r.errs > 0 {
 					b.Errorf("%s, vendor %v: %d calls failed; first: %s", t, delay, r.errs, r.firstErr)
 				}

@@ -454,21 +454,34 @@ func (s *Store) commit(ops []*op, before []chan struct{}) {
 // that its text is the same whatever the batch size: pgx prepares it once per connection
 // and sends the rows in binary, and PostgreSQL neither parses nor plans a statement per
 // batch. A call's record keys and finding codes are slices of one flat array (from, to:
-// 1-based bounds; an empty slice when to < from). Encoded JSON comes as text, '' for NULL.
+// 1-based bounds; an empty slice when to < from). Encoded JSON comes as text.
+//
+// A provisional result or a result whose intent is stored is a plain UPDATE of the row by
+// its primary key: INSERT … ON CONFLICT DO UPDATE would first probe for the conflict and
+// lock the row (one more WAL record per call and write). The upserts are for a write that
+// brings the request side too (its intent failed or was never recorded: store copy).
 const (
 	insertIntents = `INSERT INTO calls (id, time, route, caller, record_keys, replay_of, instance, call)
 		SELECT u.id, u.time, u.route, u.caller, ($5::text[])[u.kfrom:u.kto], u.replay_of, $1, u.call::json
 		FROM unnest($2::text[], $3::timestamptz[], $4::text[], $6::text[], $7::int4[], $8::int4[], $9::text[], $10::text[])
 			AS u(id, time, route, caller, kfrom, kto, replay_of, call)
 		ON CONFLICT (time, id) DO NOTHING`
-	insertProvisional = `INSERT INTO calls (id, time, route, caller, record_keys, replay_of, instance, call, provisional)
-		SELECT u.id, u.time, u.route, u.caller, ($5::text[])[u.kfrom:u.kto], u.replay_of, $1, nullif(u.call, '')::json, u.res::json
+	updateProvisional = `UPDATE calls c SET provisional = u.res::json
+		FROM unnest($1::timestamptz[], $2::text[], $3::text[]) AS u(time, id, res)
+		WHERE c.time = u.time AND c.id = u.id AND c.result IS NULL`
+	upsertProvisional = `INSERT INTO calls (id, time, route, caller, record_keys, replay_of, instance, call, provisional)
+		SELECT u.id, u.time, u.route, u.caller, ($5::text[])[u.kfrom:u.kto], u.replay_of, $1, u.call::json, u.res::json
 		FROM unnest($2::text[], $3::timestamptz[], $4::text[], $6::text[], $7::int4[], $8::int4[], $9::text[], $10::text[], $11::text[])
 			AS u(id, time, route, caller, kfrom, kto, replay_of, call, res)
 		ON CONFLICT (time, id) DO UPDATE SET provisional = EXCLUDED.provisional,
 			call = coalesce(calls.call, EXCLUDED.call) WHERE calls.result IS NULL`
-	insertResults = `INSERT INTO calls (id, time, route, caller, record_keys, replay_of, instance, call, result, outcome, status, findings)
-		SELECT u.id, u.time, u.route, u.caller, ($5::text[])[u.kfrom:u.kto], u.replay_of, $1, nullif(u.call, '')::json, u.res::json,
+	updateResults = `UPDATE calls c SET result = u.res::json, outcome = u.outcome, status = u.status,
+			findings = ($4::text[])[u.ffrom:u.fto], provisional = NULL
+		FROM unnest($1::timestamptz[], $2::text[], $3::text[], $5::text[], $6::int4[], $7::int4[], $8::int4[])
+			AS u(time, id, res, outcome, status, ffrom, fto)
+		WHERE c.time = u.time AND c.id = u.id`
+	upsertResults = `INSERT INTO calls (id, time, route, caller, record_keys, replay_of, instance, call, result, outcome, status, findings)
+		SELECT u.id, u.time, u.route, u.caller, ($5::text[])[u.kfrom:u.kto], u.replay_of, $1, u.call::json, u.res::json,
 			u.outcome, u.status, ($12::text[])[u.ffrom:u.fto]
 		FROM unnest($2::text[], $3::timestamptz[], $4::text[], $6::text[], $7::int4[], $8::int4[], $9::text[], $10::text[], $11::text[],
 			$13::text[], $14::int4[], $15::int4[], $16::int4[])
@@ -501,38 +514,43 @@ func writeOps(ctx context.Context, pool *pgxpool.Pool, instance string, ops []*o
 	}
 	b := &pgx.Batch{}
 	var labels []string
+	queue := func(label, sql string, args ...any) {
+		b.Queue(sql, args...)
+		labels = append(labels, label)
+	}
 	if len(intents) > 0 {
-		b.Queue(insertIntents, rowsOf(intents, instance)...)
-		labels = append(labels, "insert intents")
+		queue("insert intents", insertIntents, rowsOf(intents, instance)...)
 	}
-	if len(provs) > 0 {
-		args := rowsOf(provs, instance)
-		b.Queue(insertProvisional, append(args, texts(provs, func(o *op) []byte { return o.res }))...)
-		labels = append(labels, "insert provisional results")
+	stored, whole := splitStored(provs)
+	if len(stored) > 0 {
+		times, ids := keysOf(stored)
+		queue("update provisional results", updateProvisional, times, ids, texts(stored, resOf))
 	}
-	if len(results) > 0 {
-		args := rowsOf(results, instance)
-		flat, from, to := slicesOf(results, func(o *op) []string { return o.findings })
-		outcomes, statuses := make([]string, len(results)), make([]int32, len(results))
-		for i, o := range results {
-			outcomes[i], statuses[i] = o.outcome, int32(o.status)
-		}
-		b.Queue(insertResults, append(args, texts(results, func(o *op) []byte { return o.res }), flat, outcomes, statuses, from, to)...)
-		labels = append(labels, "insert results")
+	if len(whole) > 0 {
+		queue("insert provisional results", upsertProvisional, append(rowsOf(whole, instance), texts(whole, resOf))...)
+	}
+	stored, whole = splitStored(results)
+	if len(stored) > 0 {
+		times, ids := keysOf(stored)
+		flat, from, to := slicesOf(stored, findingsOf)
+		outcomes, statuses := outcomesOf(stored)
+		queue("update results", updateResults, times, ids, texts(stored, resOf), flat, outcomes, statuses, from, to)
+	}
+	if len(whole) > 0 {
+		flat, from, to := slicesOf(whole, findingsOf)
+		outcomes, statuses := outcomesOf(whole)
+		queue("insert results", upsertResults, append(rowsOf(whole, instance), texts(whole, resOf), flat, outcomes, statuses, from, to)...)
 	}
 	// Last, so that an original whose result is in this batch is linked too. Results whose
 	// intent was never stored are new calls as well.
 	var originals, replays []string
-	for _, list := range [][]*op{intents, results} {
-		for _, o := range list {
-			if o.replayOf != "" && (o.kind == opIntent || o.call != nil) {
-				originals, replays = append(originals, o.replayOf), append(replays, o.id)
-			}
+	for _, o := range append(intents, whole...) {
+		if o.replayOf != "" {
+			originals, replays = append(originals, o.replayOf), append(replays, o.id)
 		}
 	}
 	if len(originals) > 0 {
-		b.Queue(linkReplays, originals, replays)
-		labels = append(labels, "link replays")
+		queue("link replays", linkReplays, originals, replays)
 	}
 	if b.Len() == 0 {
 		return nil
@@ -549,6 +567,39 @@ func writeOps(ctx context.Context, pool *pgxpool.Pool, instance string, ops []*o
 	}
 	return nil
 }
+
+// splitStored separates the writes whose request side is stored already (an UPDATE of
+// the row) from those that bring it (an upsert).
+func splitStored(ops []*op) (stored, whole []*op) {
+	for _, o := range ops {
+		if o.call == nil {
+			stored = append(stored, o)
+		} else {
+			whole = append(whole, o)
+		}
+	}
+	return stored, whole
+}
+
+// keysOf returns the primary keys of ops' rows, as two arrays.
+func keysOf(ops []*op) ([]time.Time, []string) {
+	times, ids := make([]time.Time, len(ops)), make([]string, len(ops))
+	for i, o := range ops {
+		times[i], ids[i] = o.time, o.id
+	}
+	return times, ids
+}
+
+func outcomesOf(ops []*op) ([]string, []int32) {
+	outcomes, statuses := make([]string, len(ops)), make([]int32, len(ops))
+	for i, o := range ops {
+		outcomes[i], statuses[i] = o.outcome, int32(o.status)
+	}
+	return outcomes, statuses
+}
+
+func resOf(o *op) []byte        { return o.res }
+func findingsOf(o *op) []string { return o.findings }
 
 // rowsOf returns the arguments every kind of write shares ($1 to $10 of its statement):
 // the instance, then one array per column.
@@ -574,7 +625,7 @@ func slicesOf(ops []*op, list func(*op) []string) (flat []string, from, to []int
 	return flat, from, to
 }
 
-// texts passes encoded JSON as text, '' for none (the statements read '' as NULL).
+// texts passes encoded JSON as text.
 func texts(ops []*op, field func(*op) []byte) []string {
 	out := make([]string, len(ops))
 	for i, o := range ops {
