@@ -26,8 +26,8 @@ import (
 // until each is durable), then its result, as fast as it can, for MTGUARD_BENCH_PHASE, first into a bbolt file, then into
 // PostgreSQL (MTGUARD_BENCH_PG_DSN, default the project machines' database test, in a fresh
 // schema). It prints calls per second and CPU per call: this process's (encoding, the
-// backend's client side) and, for PostgreSQL, the database server's (see dbMeter) and its
-// WAL per call (pg_stat_wal: the whole server's, other clients' writes included). Skipped without PostgreSQL.
+// backend's client side) and, for PostgreSQL, the database server's (A + B: the store's
+// connections, then the server's own processes; see dbMeter) and its WAL per call (pg_stat_wal: the whole server's, other clients' writes included). Skipped without PostgreSQL.
 //
 //	go test -run '^$' -bench StoreBackends -benchtime 1x ./bench/
 func BenchmarkStoreBackends(b *testing.B) {
@@ -81,15 +81,15 @@ func BenchmarkStoreBackends(b *testing.B) {
 			db = startDBMeter(dsn, app)
 		}
 		n, self := drive(b, be.log, clients, phase)
-		var server time.Duration
+		var conns, server time.Duration
 		if db != nil {
-			server = db.used()
+			conns, server = db.used()
 		}
 		fmt.Fprintf(&out, "  %-9s %8.0f calls/s  mtguard CPU %6.1f µs/call", be.name, float64(n)/phase.Seconds(), float64(self.Microseconds())/float64(n))
 		if be.server {
 			wal := readWAL(dsn).minus(wal0)
-			fmt.Fprintf(&out, "  database CPU %6.1f µs/call  WAL %5.0f bytes, %4.1f records/call, %5.1f calls/WAL flush",
-				float64(server.Microseconds())/float64(n), float64(wal.bytes)/float64(n), float64(wal.records)/float64(n), float64(n)/float64(max(wal.syncs, 1)))
+			fmt.Fprintf(&out, "  database CPU %6.1f + %4.1f µs/call  WAL %5.0f bytes, %4.1f records/call, %5.1f calls/WAL flush",
+				float64(conns.Microseconds())/float64(n), float64(server.Microseconds())/float64(n), float64(wal.bytes)/float64(n), float64(wal.records)/float64(n), float64(n)/float64(max(wal.syncs, 1)))
 		}
 		out.WriteString("\n")
 	}
@@ -173,29 +173,40 @@ func startDBMeter(dsn, app string) *dbMeter {
 }
 
 // used returns the CPU time the processes used since startDBMeter (a connection opened since
-// then counts from zero).
-func (m *dbMeter) used() time.Duration {
+// then counts from zero): the application's connections, and the server's own processes,
+// which also work for the server's other clients (autovacuum may be vacuuming their tables).
+func (m *dbMeter) used() (conns, server time.Duration) {
 	now := postgresTicks()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, m.dsn)
 	if err != nil {
-		return 0
+		return 0, 0
 	}
 	defer conn.Close(ctx)
-	rows, err := conn.Query(ctx, `SELECT pid FROM pg_stat_activity WHERE application_name = $1 OR backend_type <> 'client backend'`, m.app)
+	rows, err := conn.Query(ctx, `SELECT pid, backend_type = 'client backend' FROM pg_stat_activity
+		WHERE application_name = $1 OR backend_type <> 'client backend'`, m.app)
 	if err != nil {
-		return 0
+		return 0, 0
 	}
-	pids, err := pgx.CollectRows(rows, pgx.RowTo[int32])
-	if err != nil {
-		return 0
+	var own, bg int64
+	for rows.Next() {
+		var pid int32
+		var client bool
+		if rows.Scan(&pid, &client) != nil {
+			return 0, 0
+		}
+		if d := now[int(pid)] - m.start[int(pid)]; client {
+			own += d
+		} else {
+			bg += d
+		}
 	}
-	var ticks int64
-	for _, pid := range pids {
-		ticks += now[int(pid)] - m.start[int(pid)]
+	if rows.Err() != nil {
+		return 0, 0
 	}
-	return time.Duration(ticks) * 10 * time.Millisecond
+	tick := 10 * time.Millisecond
+	return time.Duration(own) * tick, time.Duration(bg) * tick
 }
 
 // postgresTicks reads the user and system time of every process named postgres, by pid.
@@ -236,8 +247,8 @@ func withParam(dsn, kv string) string {
 // mtguard binary twice: recording into a bbolt file, and into PostgreSQL (MTGUARD_BENCH_PG_DSN,
 // default the project machines' database test, in a fresh schema). With the instant and the
 // slow vendor it prints each target's calls per second, the proxy process's CPU per call and,
-// for PostgreSQL, the database server's (its connections and the server's own processes, read
-// from /proc: see dbMeter), medians over the rounds, and the ratios to the
+// for PostgreSQL, the database server's (A + B: mtguard's connections, then the server's own
+// processes, read from /proc: see dbMeter), medians over the rounds, and the ratios to the
 // bare proxy. The knobs are BenchmarkProxyOverhead's; MTGUARD_BENCH_BEFORE adds the other
 // build on PostgreSQL (postgres-before, a schema of its own) and prints the per-round ratios of
 // the two builds' CPU per call, and MTGUARD_BENCH_PROFILE profiles this build's two children
@@ -325,13 +336,15 @@ func BenchmarkProxyBackends(b *testing.B) {
 	for _, delay := range []time.Duration{0, opts.vendorDelay} {
 		vendor.delay.Store(int64(delay))
 		res := map[string][]phaseResult{}
-		dbCPU := map[string][]float64{}
+		dbCPU, dbServer := map[string][]float64{}, map[string][]float64{}
 		for round := range opts.rounds {
 			for i := range targets {
 				t := targets[(i+round)%len(targets)]
 				db := startDBMeter(dsn, "mtguard_bench_"+schemas[t])
 				r := load.phase(t, urls[t], []int{pids[t]}, opts.warmup, opts.phase)
-				dbCPU[t] = append(dbCPU[t], float64(db.used().Microseconds())/float64(max(r.answered, 1)))
+				conns, server := db.used()
+				dbCPU[t] = append(dbCPU[t], float64(conns.Microseconds())/float64(max(r.answered, 1)))
+				dbServer[t] = append(dbServer[t], float64(server.Microseconds())/float64(max(r.answered, 1)))
 				if r.errs > 0 {
 					b.Errorf("%s, vendor %v: %d calls failed; first: %s", t, delay, r.errs, r.firstErr)
 				}
@@ -356,7 +369,7 @@ func BenchmarkProxyBackends(b *testing.B) {
 			rps, cpu := med(t, phaseResult.rps), med(t, phaseResult.cpuPerCall)
 			fmt.Fprintf(&out, "    %-15s %8.0f calls/s (%.2fx bare)  proxy CPU %6.1f µs/call (%.2fx bare)", t, rps, rps/bareRPS, cpu, cpu/bareCPU)
 			if strings.HasPrefix(t, "postgres") {
-				fmt.Fprintf(&out, "  database CPU %6.1f µs/call", median(dbCPU[t]))
+				fmt.Fprintf(&out, "  database CPU %6.1f + %4.1f µs/call", median(dbCPU[t]), median(dbServer[t]))
 			}
 			out.WriteString("\n")
 		}
