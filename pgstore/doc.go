@@ -4,9 +4,12 @@
 //
 // An intent is committed before RecordIntent returns, with synchronous_commit on: a writer
 // goroutine takes every write queued while the previous commit was in progress and writes
-// them with one multi-row INSERT per kind in one transaction (group commit), so concurrent
-// calls share one commit and one WAL flush. Results are queued the same way without the
-// caller waiting; reads wait for the writes queued before them.
+// them with one statement per kind (rows passed as arrays, prepared once per connection), all
+// sent in one round trip and committed as one transaction (group commit), so concurrent calls
+// share one commit and one WAL flush. Results are queued the same way without the caller
+// waiting; reads wait for the writes queued before them. A call's row is inserted once and
+// updated twice (provisional result, result); the indexes and the pages' fill factor are
+// chosen so that those updates write as little as they can (migration 0007).
 //
 // The schema is versioned (migrations/, embedded) and migrated under a PostgreSQL advisory
 // lock, so instances starting together do not race; a database whose schema is newer than
