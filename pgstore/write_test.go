@@ -1,0 +1,196 @@
+package pgstore_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/mtguard/mtguard/pgstore"
+	"github.com/mtguard/mtguard/store"
+	"github.com/mtguard/mtguard/txn"
+)
+
+// TestWritePaths covers the writer's two ways of recording an outcome: an UPDATE of the row
+// when the intent is stored, an upsert that brings the request side when it is not (an intent
+// that failed under on_error: forward, store copy). The contract suite always stores the
+// intent first.
+func TestWritePaths(t *testing.T) {
+	schema := freshSchema(t)
+	s := openPG(t, schema, pgstore.Options{})
+	ctx := context.Background()
+	failed := txn.Result{Status: 400, Outcome: txn.OutcomeFailed, Findings: []txn.Finding{
+		{Code: "auth.expired", Severity: "error"}, {Code: "response.silent_failure", Severity: "error"}}}
+	delivered := txn.Result{Status: 201, Outcome: txn.OutcomeDelivered, Findings: []txn.Finding{}}
+	for _, tc := range []struct {
+		name        string
+		intent      bool // RecordIntent first
+		provisional bool // RecordProvisional before the result
+		result      *txn.Result
+		want        txn.Outcome
+	}{
+		{"intent, provisional, result", true, true, &failed, txn.OutcomeFailed},
+		{"intent, result", true, false, &delivered, txn.OutcomeDelivered},
+		{"intent only", true, false, nil, txn.OutcomePending},
+		{"no intent: provisional, result", false, true, &failed, txn.OutcomeFailed},
+		{"no intent: result", false, false, &delivered, txn.OutcomeDelivered},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			key := strings.ReplaceAll(tc.name, " ", "") + "@acme.com"
+			tx := &txn.Transaction{Call: txn.Call{Time: time.Now().UTC(), Route: "crm", Method: "POST", Path: "/contacts",
+				RecordKeys: []string{key, "other-" + key}, Request: txn.Message{Body: `{"email":"` + key + `"}`}}}
+			if tc.intent {
+				if err := s.RecordIntent(ctx, tx); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				tx.ID = s.NewID(tx.Time) // as the pipeline does when the intent fails
+			}
+			if tc.provisional {
+				if err := s.RecordProvisional(ctx, tx, txn.Result{Status: tc.result.Status, Outcome: tc.result.Outcome, Findings: []txn.Finding{}}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tc.result != nil {
+				tx.Result = *tc.result
+				if err := s.RecordResult(tx); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got, err := s.Get(ctx, tx.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Outcome != tc.want || got.Request.Body != tx.Request.Body || !slices.Equal(got.RecordKeys, tx.RecordKeys) {
+				t.Fatalf("got outcome %q, body %q, keys %v; want %q, %q, %v", got.Outcome, got.Request.Body, got.RecordKeys, tc.want, tx.Request.Body, tx.RecordKeys)
+			}
+			byKey, err := s.Query(ctx, store.Query{RecordKey: "other-" + key})
+			if err != nil || len(byKey.Transactions) != 1 || byKey.Transactions[0].ID != tx.ID {
+				t.Fatalf("query by the second record key: %+v, %v", byKey.Transactions, err)
+			}
+			byOutcome, err := s.Query(ctx, store.Query{Outcome: tc.want, Limit: 1000})
+			if err != nil || !slices.ContainsFunc(byOutcome.Transactions, func(x txn.Transaction) bool { return x.ID == tx.ID }) {
+				t.Fatalf("query by outcome %q does not list the call: %v", tc.want, err)
+			}
+			for _, f := range []string{"auth.expired", "response.silent_failure"} {
+				page, err := s.Query(ctx, store.Query{Finding: f, Limit: 1000})
+				if err != nil {
+					t.Fatal(err)
+				}
+				listed := slices.ContainsFunc(page.Transactions, func(x txn.Transaction) bool { return x.ID == tx.ID })
+				if want := tc.want == txn.OutcomeFailed; listed != want {
+					t.Fatalf("query by finding %s lists the call: %v, want %v", f, listed, want)
+				}
+			}
+		})
+	}
+}
+
+// TestResultAfterForget checks that a result arriving after its call was forgotten does not
+// bring a row back.
+func TestResultAfterForget(t *testing.T) {
+	schema := freshSchema(t)
+	s := openPG(t, schema, pgstore.Options{})
+	ctx := context.Background()
+	tx := &txn.Transaction{Call: txn.Call{Time: time.Now().UTC(), Route: "crm", Method: "POST", Path: "/contacts",
+		RecordKeys: []string{"gone@acme.com"}, Request: txn.Message{Body: `{"email":"gone@acme.com"}`}}}
+	if err := s.RecordIntent(ctx, tx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Forget(ctx, "gone@acme.com"); err != nil {
+		t.Fatal(err)
+	}
+	tx.Result = txn.Result{Status: 201, Outcome: txn.OutcomeDelivered, Findings: []txn.Finding{}}
+	if err := s.RecordResult(tx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get(ctx, tx.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("get after forget and a late result: %v, want not found", err)
+	}
+	var rows int
+	if err := schemaPool(t, schema).QueryRow(ctx, `SELECT count(*) FROM calls WHERE id = $1`, tx.ID).Scan(&rows); err != nil || rows != 0 {
+		t.Fatalf("%d rows of the forgotten call (%v)", rows, err)
+	}
+}
+
+// TestLighterWritesMigration upgrades a log written with the first schema's indexes and pages
+// (as 0001 made them) to migration 0007, and checks that the calls are still found by outcome
+// and finding and that every day's partition leaves room for updates.
+func TestLighterWritesMigration(t *testing.T) {
+	schema := freshSchema(t)
+	s := openPG(t, schema, pgstore.Options{})
+	ctx := context.Background()
+	var ids []string
+	for i, r := range []*txn.Result{
+		{Status: 201, Outcome: txn.OutcomeDelivered, Findings: []txn.Finding{}},
+		{Status: 400, Outcome: txn.OutcomeFailed, Findings: []txn.Finding{{Code: "auth.expired", Severity: "error"}}},
+		nil, // pending
+	} {
+		tx := &txn.Transaction{Call: txn.Call{Time: time.Now().UTC().Add(time.Duration(-i) * 24 * time.Hour), Route: "crm", Method: "POST", Path: "/contacts"}}
+		if err := s.RecordIntent(ctx, tx); err != nil {
+			t.Fatal(err)
+		}
+		if r != nil {
+			tx.Result = *r
+			if err := s.RecordResult(tx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ids = append(ids, tx.ID)
+	}
+	if err := s.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	pool := schemaPool(t, schema)
+	// Back to the schema before 0007, with the calls in it.
+	for _, q := range []string{
+		`DROP INDEX calls_outcome`, `CREATE INDEX calls_outcome ON calls (outcome, id)`,
+		`DROP INDEX calls_findings`, `CREATE INDEX calls_findings ON calls USING gin (findings)`,
+		`DO $$ DECLARE p regclass; BEGIN FOR p IN SELECT inhrelid::regclass FROM pg_inherits WHERE inhparent = 'calls'::regclass
+			LOOP EXECUTE format('ALTER TABLE %s RESET (fillfactor)', p); END LOOP; END $$`,
+		`DELETE FROM schema_version WHERE version = 7`,
+	} {
+		if _, err := pool.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	from, to, err := pgstore.Migrate(ctx, pool)
+	if err != nil || to != pgstore.SchemaVersion() {
+		t.Fatalf("migrate from %d: to %d, %v", from, to, err)
+	}
+	rows, err := pool.Query(ctx, `SELECT c.relname, coalesce(array_to_string(c.reloptions, ','), '') FROM pg_inherits i
+		JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'calls'::regclass`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts, err := pgx.CollectRows(rows, pgx.RowToStructByPos[struct{ Name, Options string }])
+	if err != nil || len(parts) < 4 {
+		t.Fatalf("partitions %v, %v", parts, err)
+	}
+	for _, p := range parts {
+		if p.Options != "fillfactor=50" {
+			t.Errorf("partition %s: options %q, want fillfactor=50", p.Name, p.Options)
+		}
+	}
+	for _, tc := range []struct {
+		q    store.Query
+		want string
+	}{
+		{store.Query{Outcome: txn.OutcomeDelivered}, ids[0]},
+		{store.Query{Outcome: txn.OutcomeFailed}, ids[1]},
+		{store.Query{Finding: "auth.expired"}, ids[1]},
+		{store.Query{Outcome: txn.OutcomePending}, ids[2]},
+	} {
+		page, err := s.Query(ctx, tc.q)
+		if err != nil || len(page.Transactions) != 1 || page.Transactions[0].ID != tc.want {
+			t.Errorf("query %+v after the migration: %d calls, %v; want %s", tc.q, len(page.Transactions), err, tc.want)
+		}
+	}
+}
