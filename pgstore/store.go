@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/mtguard/mtguard/store"
@@ -479,8 +480,8 @@ const (
 	insertIntents = `INSERT INTO calls (id, time, route, caller, record_keys, replay_of, instance, call)
 		SELECT u.id, u.time, u.route, u.caller, ($5::text[])[u.kfrom:u.kto], u.replay_of, $1, u.call::json
 		FROM unnest($2::text[], $3::timestamptz[], $4::text[], $6::text[], $7::int4[], $8::int4[], $9::text[], $10::text[])
-			AS u(id, time, route, caller, kfrom, kto, replay_of, call)
-		ON CONFLICT (time, id) DO NOTHING`
+			AS u(id, time, route, caller, kfrom, kto, replay_of, call)`
+	upsertIntents = insertIntents + ` ON CONFLICT (time, id) DO NOTHING`
 	updateProvisional = `UPDATE calls c SET provisional = u.res::json
 		FROM unnest($1::timestamptz[], $2::text[], $3::text[]) AS u(time, id, res)
 		WHERE c.time = u.time AND c.id = u.id AND c.result IS NULL`
@@ -514,7 +515,27 @@ const (
 // its result) are sent together in a pipeline that ends with one Sync, which PostgreSQL runs
 // as one implicit transaction and commits (and, with synchronous_commit on, flushes) before
 // it answers the Sync. An error in any statement rolls back all of them.
+//
+// Intents are plain INSERTs: an id is new, and INSERT … ON CONFLICT DO NOTHING would cost
+// every intent a probe of the primary key and a WAL record confirming the speculative
+// insertion. An intent can be stored already only when it is written again after a commit
+// whose answer was lost; the batch, rolled back by the unique violation, is then written again
+// with the intents that are stored skipped.
 func writeOps(ctx context.Context, pool *pgxpool.Pool, instance string, ops []*op) error {
+	err := writeBatch(ctx, pool, instance, ops, insertIntents)
+	if pgErr := (*pgconn.PgError)(nil); errors.As(err, &pgErr) && pgErr.Code == uniqueViolation {
+		// Only the intents' INSERT can violate the primary key: the other statements update
+		// rows or upsert.
+		err = writeBatch(ctx, pool, instance, ops, upsertIntents)
+	}
+	return err
+}
+
+// uniqueViolation is PostgreSQL's SQLSTATE for a duplicate key.
+const uniqueViolation = "23505"
+
+// writeBatch is writeOps with the intents written by intentSQL.
+func writeBatch(ctx context.Context, pool *pgxpool.Pool, instance string, ops []*op, intentSQL string) error {
 	var intents, provs, results []*op
 	seen := map[[2]string]int{}
 	for _, o := range ops {
@@ -534,7 +555,7 @@ func writeOps(ctx context.Context, pool *pgxpool.Pool, instance string, ops []*o
 		labels = append(labels, label)
 	}
 	if len(intents) > 0 {
-		queue("insert intents", insertIntents, rowsOf(intents, instance)...)
+		queue("insert intents", intentSQL, rowsOf(intents, instance)...)
 	}
 	stored, whole := splitStored(provs)
 	if len(stored) > 0 {

@@ -194,3 +194,33 @@ func TestLighterWritesMigration(t *testing.T) {
 		}
 	}
 }
+
+// TestIntentWrittenTwice checks an intent stored already and written again (its first
+// commit's answer was lost): writing it again succeeds without a second row, and an intent
+// recorded at the same time (in the same batch when the writer takes both) is stored too.
+func TestIntentWrittenTwice(t *testing.T) {
+	s := openPG(t, freshSchema(t), pgstore.Options{})
+	ctx := context.Background()
+	first := &txn.Transaction{Call: txn.Call{Time: time.Now().UTC(), Route: "crm", Method: "POST", Path: "/contacts", RecordKeys: []string{"a@acme.com"}}}
+	if err := s.RecordIntent(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	again := *first
+	again.IntentStored = false
+	other := &txn.Transaction{Call: txn.Call{Time: time.Now().UTC(), Route: "crm", Method: "POST", Path: "/contacts", RecordKeys: []string{"b@acme.com"}}}
+	errs := make(chan error, 2)
+	for _, tx := range []*txn.Transaction{&again, other} {
+		go func() { errs <- s.RecordIntent(ctx, tx) }()
+	}
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatalf("record intent: %v", err)
+		}
+	}
+	for _, key := range []string{"a@acme.com", "b@acme.com"} {
+		page, err := s.Query(ctx, store.Query{RecordKey: key})
+		if err != nil || len(page.Transactions) != 1 || page.Transactions[0].Outcome != txn.OutcomePending {
+			t.Fatalf("calls of %s: %+v, %v; want one, pending", key, page.Transactions, err)
+		}
+	}
+}
