@@ -481,7 +481,7 @@ const (
 		SELECT u.id, u.time, u.route, u.caller, ($5::text[])[u.kfrom:u.kto], u.replay_of, $1, u.call::json
 		FROM unnest($2::text[], $3::timestamptz[], $4::text[], $6::text[], $7::int4[], $8::int4[], $9::text[], $10::text[])
 			AS u(id, time, route, caller, kfrom, kto, replay_of, call)`
-	upsertIntents = insertIntents + ` ON CONFLICT (time, id) DO NOTHING`
+	upsertIntents     = insertIntents + ` ON CONFLICT (time, id) DO NOTHING`
 	updateProvisional = `UPDATE calls c SET provisional = u.res::json
 		FROM unnest($1::timestamptz[], $2::text[], $3::text[]) AS u(time, id, res)
 		WHERE c.time = u.time AND c.id = u.id AND c.result IS NULL`
