@@ -45,9 +45,12 @@ type server struct {
 	alerts    *alerting
 	faults    *proxy.Drills         // the drills under way, as the pipeline sees them
 	drills    *inspect.DrillManager // mtguard drill (drills.go)
-	journeys  *journeys.Engine      // nil without journeys
-	drift     *drift.Learner        // nil without a route's drift: block
+	journeys  *journeys.Engine      // nil without journeys, or with the PostgreSQL log (shared)
+	drift     *drift.Learner        // nil without a route's drift: block, or with the PostgreSQL log
 	readBack  *readBack             // nil without a route's verify: block
+	// shared runs journeys, drift and read-back on one instance for all with the PostgreSQL
+	// log (engineshared.go); nil with bbolt.
+	shared *sharedEngines
 	reloads   reloadSlot            // the config reloader cmdServe attaches (reload.go)
 	reverse   *proxy.Proxy          // the reverse front, whose routes a reload swaps
 	limiter   *proxy.Limiter        // whose groups a reload reconfigures
@@ -79,25 +82,35 @@ func startServer(ctx context.Context, cfg *config.Config, getenv func(string) st
 	if err != nil {
 		return nil, err
 	}
-	jr, err := newJourneys(cfg, alerts, log)
+	// With bbolt the engines are fed this process's committed calls; with PostgreSQL one
+	// instance runs each, fed every instance's from the shared log (engineshared.go).
+	shared := sec.storeDSN != ""
+	jc, err := journeysEngineConfig(cfg, log)
 	if err != nil {
 		return nil, err
 	}
-	if jr != nil {
-		alerts.also = append(alerts.also, jr.Observe)
-	}
-	dl := newDrift(cfg, log)
-	if dl != nil {
-		alerts.also = append(alerts.also, dl.Observe)
-	}
+	dc := driftConfig(cfg, log)
 	rb, err := newReadBack(cfg, log)
 	if err != nil {
 		return nil, err
 	}
-	if rb != nil {
-		alerts.also = append(alerts.also, rb.v.Observe)
+	var jr *journeys.Engine
+	var dl *drift.Learner
+	if !shared {
+		if jr, err = newJourneys(cfg, alerts, log); err != nil {
+			return nil, err
+		}
+		if jr != nil {
+			alerts.also = append(alerts.also, jr.Observe)
+		}
+		if dl = newDrift(cfg, log); dl != nil {
+			alerts.also = append(alerts.also, dl.Observe)
+		}
+		if rb != nil {
+			alerts.also = append(alerts.also, rb.v.Observe)
+		}
+		watchDropped(alerts.metrics, jr, dl, rb)
 	}
-	watchDropped(alerts.metrics, jr, dl, rb)
 	var writeHook func(op string) error
 	for _, h := range hooks {
 		writeHook = h.storeWrite
@@ -116,6 +129,13 @@ func startServer(ctx context.Context, cfg *config.Config, getenv func(string) st
 		return nil, err
 	}
 	s := &server{cfg: cfg, store: st, alerts: alerts, journeys: jr, drift: dl, readBack: rb, log: log, errs: make(chan error, 3), faults: proxy.NewDrills(nil)}
+	journeysAPI, shapesAPI := journeyView(jr), driftView(dl)
+	var sharedForget *sharedJourneys
+	if pg, ok := st.(pgLog); ok {
+		s.shared = newSharedEngines(pg.Store, jc, dc, rb, alerts, log)
+		s.shared.watchDropped(alerts.metrics)
+		journeysAPI, shapesAPI, sharedForget = s.shared.journeysView(), s.shared.shapesView(), s.shared.jview
+	}
 	s.routeConfigs.Store(&cfg.Routes)
 	s.drills = inspect.NewDrillManager(inspect.DrillConfig{Store: st, Faults: &drillFaults{drills: s.faults, routes: cfg.Routes},
 		Alerts: alerts.engine, Transactions: st, Logger: log})
@@ -138,7 +158,7 @@ func startServer(ctx context.Context, cfg *config.Config, getenv func(string) st
 	adminAPI := inspect.NewServer(inspect.ServerConfig{
 		Transactions: st,
 		Replayer:     reverse,
-		Eraser:       eraser{st: st, jr: jr},
+		Eraser:       eraser{st: st, jr: jr, shared: sharedForget},
 		Alerts:       alerts.engine,
 		Metrics:      alerts.metrics.Handler(),
 		Limits:       limits,
@@ -150,8 +170,8 @@ func startServer(ctx context.Context, cfg *config.Config, getenv func(string) st
 		Reservations: st,
 		ReplayHold:   replayHold(sec.routes, groups),
 		Drills:       s.drills,
-		Journeys:     journeyView(jr),
-		Shapes:       driftView(dl),
+		Journeys:     journeysAPI,
+		Shapes:       shapesAPI,
 		Backup:       backuper(st),
 		Reloader:     &s.reloads,
 		Deliveries:   s.queue.api(),
@@ -403,8 +423,8 @@ func (s *server) launch(ctx context.Context) {
 	s.cancel = cancel
 	s.alerts.start(ctx, s.cfg.Store.Path, s.store, s.pipeline)
 	s.recoverDrills(ctx) // before serving: no drill of the last run outlives it
-	// Journeys, drift and read-back keep their state in the bbolt log; config refuses them
-	// with the PostgreSQL backend, so they are nil there.
+	// Journeys, drift and read-back run here on this process's calls with the bbolt log; with
+	// PostgreSQL, on whichever instance holds each one's lease (s.shared, started below).
 	if bolt, ok := s.store.(*store.Store); ok {
 		if s.journeys != nil {
 			if err := s.journeys.Start(bolt); err != nil {
@@ -428,6 +448,9 @@ func (s *server) launch(ctx context.Context) {
 	s.forward.start(s.errs)
 	s.queue.run(bg)
 	go leadAlerts(bg, s.store, s.alerts.engine, s.log)
+	if s.shared != nil {
+		s.shared.run(bg)
+	}
 	retention := s.cfg.Store.Retention
 	go s.store.RunRetention(bg, retention, retentionEvery, func(n int, err error) {
 		if err != nil {
@@ -484,15 +507,20 @@ func (s *server) shutdown() error {
 	s.cancel()
 	s.drills.Close()
 	s.queue.wait() // its attempts are recorded before the store closes
+	if s.shared != nil {
+		s.shared.wait() // the engines stopped and saved their state (s.cancel ended their terms)
+	}
 	s.alerts.close()
-	if s.journeys != nil {
-		s.journeys.Close()
-	}
-	if s.drift != nil {
-		s.drift.Close()
-	}
-	if s.readBack != nil {
-		s.readBack.v.Close()
+	if s.shared == nil {
+		if s.journeys != nil {
+			s.journeys.Close()
+		}
+		if s.drift != nil {
+			s.drift.Close()
+		}
+		if s.readBack != nil {
+			s.readBack.v.Close()
+		}
 	}
 	if cerr := s.store.Close(); err == nil {
 		err = cerr

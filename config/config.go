@@ -278,7 +278,6 @@ func (p *configParser) parse(data []byte) *Config {
 	p.tlsBlocks(cfg, top)
 	p.checkCallersRequired(cfg)
 	cfg.SharedLimits = p.sharedLimits(top.Get("limits"))
-	p.checkBackendFeatures(cfg)
 	// Port 0 picks a free port per listener, so two ":0" addresses do not collide.
 	if cfg.Admin.Listen == cfg.Listen && !strings.HasSuffix(cfg.Listen, ":0") {
 		switch n := yamlstrict.Deref(yamlstrict.Lookup(top.Get("admin"), "listen")); {
