@@ -48,13 +48,13 @@ type server struct {
 	journeys  *journeys.Engine      // nil without journeys, or with the PostgreSQL log (shared)
 	drift     *drift.Learner        // nil without a route's drift: block, or with the PostgreSQL log
 	readBack  *readBack             // nil without a route's verify: block
+	reloads   reloadSlot            // the config reloader cmdServe attaches (reload.go)
+	reverse   *proxy.Proxy          // the reverse front, whose routes a reload swaps
+	limiter   *proxy.Limiter        // whose groups a reload reconfigures
+	queue     *deliveries           // the delivery queue (deliveries.go); nil without a route that has one
 	// shared runs journeys, drift and read-back on one instance for all with the PostgreSQL
 	// log (engineshared.go); nil with bbolt.
-	shared  *sharedEngines
-	reloads reloadSlot     // the config reloader cmdServe attaches (reload.go)
-	reverse *proxy.Proxy   // the reverse front, whose routes a reload swaps
-	limiter *proxy.Limiter // whose groups a reload reconfigures
-	queue   *deliveries    // the delivery queue (deliveries.go); nil without a route that has one
+	shared *sharedEngines
 	// routeConfigs are the routes as configured now (a reload swaps them), for what the
 	// admin API lists of them.
 	routeConfigs atomic.Pointer[[]config.Route]
