@@ -115,7 +115,10 @@ func TestPostgresJourneysDriftReadBackOnePerJob(t *testing.T) {
 		deadline := time.Now().Add(within)
 		for !cond() {
 			if time.Now().After(deadline) {
-				for _, in := range ins { t.Logf("stderr: %s", in.stderr.String()) }; t.Fatalf("waited %s for %s; probes %v", within, what, probes)
+				for _, in := range ins {
+					t.Logf("stderr: %s", in.stderr.String())
+				}
+				t.Fatalf("waited %s for %s; probes %v", within, what, probes)
 			}
 			time.Sleep(50 * time.Millisecond)
 		}

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/mtguard/mtguard/store"
@@ -219,13 +220,30 @@ func TestStoreCopyAndMigrate(t *testing.T) {
 	for i := range 3 {
 		want = append(want, recordDelivered(t, src, fmt.Sprintf("p%d@acme.com", i)))
 	}
+	// A record in flight on a journey and a learned shape move too.
+	if err := src.SaveJourneys(map[string][]byte{store.JourneyKey("lead", "p0@acme.com"): []byte(`{"state":"in_transit"}`)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := src.SaveShapes(map[string][]byte{"crm": []byte(`{"route":"crm"}`)}); err != nil {
+		t.Fatal(err)
+	}
 	src.Close()
 
 	for range 2 { // copying again changes nothing
 		out, err = mtguard("store", "copy", "--from", "bbolt:"+boltPath, "--to", "postgres", "--config", cfgPath)
-		if err != nil || !strings.Contains(out, "copied 3 calls") {
+		if err != nil || !strings.Contains(out, "copied 3 calls") || !strings.Contains(out, "copied 1 records in flight on journeys and 1 learned payload shapes") {
 			t.Fatalf("store copy: %v\n%s", err, out)
 		}
+	}
+	conn, err := pgx.Connect(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kept string
+	err = conn.QueryRow(context.Background(), `SELECT (SELECT string_agg(convert_from(body, 'UTF8'), ',') FROM journeys) || (SELECT string_agg(route, ',') FROM shapes)`).Scan(&kept)
+	conn.Close(context.Background())
+	if err != nil || kept != `{"state":"in_transit"}crm` {
+		t.Fatalf("journeys and shapes in PostgreSQL after the copy: %q %v", kept, err)
 	}
 	in := startMtguard(t, fmt.Sprintf(pgConfig, "http://127.0.0.1:9"), env)
 	for i, id := range want {

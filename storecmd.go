@@ -89,6 +89,10 @@ func cmdStore(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		return fmt.Errorf("store copy: %w", err)
 	}
 	n, alerts, err := copyLog(ctx, src, dst)
+	var records, shapes int
+	if err == nil {
+		records, shapes, err = copyKept(src, dst)
+	}
 	if cerr := dst.Close(); err == nil {
 		err = cerr
 	}
@@ -96,7 +100,30 @@ func cmdStore(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		return fmt.Errorf("store copy: after %d calls: %w", n, err)
 	}
 	fmt.Fprintf(stdout, "copied %d calls and %d alerts from %s to PostgreSQL; running it again copies only what changed (calls are matched by id)\n", n, alerts, path)
+	if records+shapes > 0 {
+		fmt.Fprintf(stdout, "copied %d records in flight on journeys and %d learned payload shapes\n", records, shapes)
+	}
 	return nil
+}
+
+// copyKept copies the records in flight on journeys and the learned shapes, so the instances
+// on dst carry on where the bbolt mtguard stopped.
+func copyKept(src, dst store.Log) (records, shapes int, err error) {
+	put := map[string][]byte{}
+	if err := src.LoadJourneys(func(k string, v []byte) error { put[k] = v; return nil }); err != nil {
+		return 0, 0, err
+	}
+	if err := dst.SaveJourneys(put, nil); err != nil {
+		return 0, 0, err
+	}
+	learned := map[string][]byte{}
+	if err := src.LoadShapes(func(r string, v []byte) error { learned[r] = v; return nil }); err != nil {
+		return len(put), 0, err
+	}
+	if err := dst.SaveShapes(learned); err != nil {
+		return len(put), 0, err
+	}
+	return len(put), len(learned), nil
 }
 
 // copyLog copies every call of src, oldest first, and the alert history into dst. Calls are
