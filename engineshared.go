@@ -51,14 +51,18 @@ type sharedEngines struct {
 
 // newSharedEngines builds the jobs of what cfg configures: jc and dc are the journeys' and
 // drift's configurations (nil without them), rb the read-back (nil without).
-func newSharedEngines(pg *pgstore.Store, jc *journeys.Config, dc *drift.Config, rb *readBack, al *alerting, log zerolog.Logger) *sharedEngines {
+func newSharedEngines(pg *pgstore.Store, jc *journeys.Config, dc *drift.Config, rb *readBack, al *alerting, log zerolog.Logger) (*sharedEngines, error) {
 	se := &sharedEngines{}
 	if jc != nil {
 		se.journeys = newEngineJob("journeys", "journeys", pg, log)
-		se.jview = newSharedJourneys(se.journeys, *jc, log)
+		var err error
+		if se.jview, err = newSharedJourneys(se.journeys, *jc, log); err != nil {
+			return nil, err
+		}
 		se.journeys.begin = func(tm *term) (feeder, error) {
 			c := *jc
 			c.NoCatchUp = true
+			c.Buffer = 1 // fed through Take, never Observe
 			c.OnLost = func(l journeys.Lost) {
 				if !tm.leading() {
 					log.Warn().Str("journey", l.Journey).Msg("journeys: records lost in transit are not reported by this instance: its lease ran out, another instance runs journeys")
@@ -78,7 +82,9 @@ func newSharedEngines(pg *pgstore.Store, jc *journeys.Config, dc *drift.Config, 
 		se.drift = newEngineJob("drift", "drift learning", pg, log)
 		se.dview = &sharedShapes{job: se.drift, cfg: *dc, log: log}
 		se.drift.begin = func(tm *term) (feeder, error) {
-			l := drift.New(*dc)
+			c := *dc
+			c.Buffer = 1 // fed through Take, never Observe
+			l := drift.New(c)
 			return l, l.Start(tm)
 		}
 	}
@@ -90,7 +96,7 @@ func newSharedEngines(pg *pgstore.Store, jc *journeys.Config, dc *drift.Config, 
 			return &verifyFeed{v: v, dropped: &se.probesDropped}, nil
 		}
 	}
-	return se
+	return se, nil
 }
 
 // run starts the jobs' elections; wait returns once they ended with ctx.
@@ -166,10 +172,13 @@ type sharedJourneys struct {
 	snap  atomic.Pointer[journeys.Engine]
 }
 
-func newSharedJourneys(job *engineJob, c journeys.Config, log zerolog.Logger) *sharedJourneys {
+func newSharedJourneys(job *engineJob, c journeys.Config, log zerolog.Logger) (*sharedJourneys, error) {
 	c.Buffer = 1 // the views are never fed
-	known, _ := journeys.New(c)
-	return &sharedJourneys{job: job, cfg: c, known: known, log: log}
+	known, err := journeys.New(c)
+	if err != nil {
+		return nil, err
+	}
+	return &sharedJourneys{job: job, cfg: c, known: known, log: log}, nil
 }
 
 // engine is the running engine, else the last state read.

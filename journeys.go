@@ -18,17 +18,17 @@ import (
 	"github.com/mtguard/mtguard/store"
 )
 
-// newJourneys builds the journeys engine of cfg, telling the alert engine of records lost in
-// transit; nil when cfg has no journeys. It is started once the store is open.
-func newJourneys(cfg *config.Config, al *alerting, log zerolog.Logger) (*journeys.Engine, error) {
-	c, err := journeysEngineConfig(cfg, log)
-	if c == nil || err != nil {
-		return nil, err
+// newJourneys builds the journeys engine of jc (journeysEngineConfig), telling the alert
+// engine of records lost in transit; nil without journeys. It is started once the store is open.
+func newJourneys(jc *journeys.Config, al *alerting) (*journeys.Engine, error) {
+	if jc == nil {
+		return nil, nil
 	}
+	c := *jc
 	c.OnLost = func(l journeys.Lost) {
 		al.engine.Report(alerts.JourneyReport(l.Journey, l.Owner, l.Keys, l.Stops, l.Since))
 	}
-	return journeys.New(*c)
+	return journeys.New(c)
 }
 
 // journeysEngineConfig is the journeys engine's configuration of cfg, without OnLost; nil

@@ -97,7 +97,7 @@ func startServer(ctx context.Context, cfg *config.Config, getenv func(string) st
 	var jr *journeys.Engine
 	var dl *drift.Learner
 	if !shared {
-		if jr, err = newJourneys(cfg, alerts, log); err != nil {
+		if jr, err = newJourneys(jc, alerts); err != nil {
 			return nil, err
 		}
 		if jr != nil {
@@ -132,7 +132,10 @@ func startServer(ctx context.Context, cfg *config.Config, getenv func(string) st
 	journeysAPI, shapesAPI := journeyView(jr), driftView(dl)
 	var sharedForget *sharedJourneys
 	if pg, ok := st.(pgLog); ok {
-		s.shared = newSharedEngines(pg.Store, jc, dc, rb, alerts, log)
+		if s.shared, err = newSharedEngines(pg.Store, jc, dc, rb, alerts, log); err != nil {
+			st.Close()
+			return nil, err
+		}
 		s.shared.watchDropped(alerts.metrics)
 		journeysAPI, shapesAPI, sharedForget = s.shared.journeysView(), s.shared.shapesView(), s.shared.jview
 	}
