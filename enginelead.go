@@ -166,7 +166,7 @@ func (j *engineJob) run(ctx context.Context) {
 				return
 			case err != nil:
 				j.log.Warn().Err(err).Msgf("%s: could not renew the lease", j.what)
-				lead = !held.IsZero() && time.Since(held) < engineLease
+				lead = j.current() != nil && time.Since(held) < engineLease
 			case lead:
 				held = tried
 			}
