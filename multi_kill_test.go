@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -26,39 +25,52 @@ const killCycles = 5
 
 var instanceLine = regexp.MustCompile(`"instance":"([0-9a-f]+)"`)
 
-// startPGProc starts the real binary on PostgreSQL (dsn) on free ports, and returns it with
-// the name of its instance (from its log).
-func startPGProc(t *testing.T, bin, dir, name, vendorURL, dsn string) (*crashProc, string) {
+// pgProc is one mtguard serve on PostgreSQL.
+type pgProc struct {
+	*crashProc
+	admin    string // admin API address
+	instance string // its name in the instances table
+}
+
+// pgProcOptions add to the configuration startPGProc writes.
+type pgProcOptions struct {
+	store  string   // more keys of store, in flow style after a comma: "on_error: reject"
+	limits string   // the top-level limits block's keys, in flow style: "shared: {...}"
+	route  string   // more keys of the crm route, in flow style: "limits: {...}"
+	env    []string // NAME=value added to its environment
+}
+
+// startPGProc starts the real binary on PostgreSQL (dsn) on free ports, its configuration and
+// logs in dir/name (so is its spool: starting a name again finds it), and returns it once its
+// admin API answers.
+func startPGProc(t *testing.T, bin, dir, name, vendorURL, dsn string, opt pgProcOptions) *pgProc {
 	t.Helper()
-	data, admin := freeAddr(t), freeAddr(t)
-	cfgPath := filepath.Join(dir, name+".yaml")
-	cfg := fmt.Sprintf("listen: %s\nadmin: {listen: %s}\nstore: {backend: postgres, dsn_env: MTGUARD_PG_DSN}\nroutes:\n  - {name: crm, prefix: /crm, upstream: %s, record_keys: [email]}\n", data, admin, vendorURL)
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+	home := filepath.Join(dir, name)
+	if err := os.MkdirAll(home, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	stderr, err := os.Create(filepath.Join(dir, name+".stderr"))
-	if err != nil {
-		t.Fatal(err)
+	cfg := func(data, admin string) string {
+		c := fmt.Sprintf("listen: %s\nadmin: {listen: %s}\nstore: {backend: postgres, dsn_env: MTGUARD_PG_DSN", data, admin)
+		if opt.store != "" {
+			c += ", " + opt.store
+		}
+		c += "}\n"
+		if opt.limits != "" {
+			c += "limits: {" + opt.limits + "}\n"
+		}
+		c += fmt.Sprintf("routes:\n  - {name: crm, prefix: /crm, upstream: %s, record_keys: [email]", vendorURL)
+		if opt.route != "" {
+			c += ", " + opt.route
+		}
+		return c + "}\n"
 	}
-	p := &crashProc{cmd: exec.Command(bin, "serve", "--config", cfgPath), exited: make(chan struct{}), data: data, stderr: stderr.Name()}
-	p.cmd.Env = append(os.Environ(), "MTGUARD_PG_DSN="+dsn)
-	p.cmd.Stderr = stderr
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	stderr.Close()
-	go func() { p.cmd.Wait(); close(p.exited) }()
-	t.Cleanup(p.kill)
-	if !waitHealthy(p, "http://"+admin+"/healthz") {
-		log, _ := os.ReadFile(p.stderr)
-		t.Fatalf("%s did not come up: %s", name, log)
-	}
+	p, admin := startServe(t, bin, home, name, cfg, append([]string{"MTGUARD_PG_DSN=" + dsn}, opt.env...)...)
 	log, _ := os.ReadFile(p.stderr)
 	m := instanceLine.FindSubmatch(log)
 	if m == nil {
 		t.Fatalf("%s did not log its instance: %s", name, log)
 	}
-	return p, string(m[1])
+	return &pgProc{crashProc: p, admin: admin, instance: string(m[1])}
 }
 
 // TestPostgresKill9 runs two instances on one PostgreSQL log and, killCycles times, sends
@@ -79,14 +91,14 @@ func TestPostgresKill9(t *testing.T) {
 	t.Cleanup(vendorSrv.Close)
 	client := &http.Client{Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 8}, Timeout: 5 * time.Second}
 
-	survivor, _ := startPGProc(t, bin, dir, "survivor", vendorSrv.URL, dsn)
+	survivor := startPGProc(t, bin, dir, "survivor", vendorSrv.URL, dsn, pgProcOptions{})
 	var (
 		mu       sync.Mutex
 		answered = map[string]bool{} // email -> the client read a whole 2xx answer
 		seq      atomic.Int64
 	)
 	for cycle := 1; cycle <= killCycles; cycle++ {
-		victim, _ := startPGProc(t, bin, dir, fmt.Sprintf("victim%d", cycle), vendorSrv.URL, dsn)
+		victim := startPGProc(t, bin, dir, fmt.Sprintf("victim%d", cycle), vendorSrv.URL, dsn, pgProcOptions{})
 		var wg sync.WaitGroup
 		var stop atomic.Bool
 		for s := range 8 {

@@ -232,7 +232,7 @@ func (s *Spooled) Healthy() error {
 		if p := s.cause.Load(); p != nil {
 			why = "last error: " + (*p).Error()
 		}
-		return fmt.Errorf("%w: %d writes wait in %s (%s)", ErrSpooling, s.count.Load(), s.path, why)
+		return fmt.Errorf("%w: %d waiting in %s (%s)", ErrSpooling, s.count.Load(), s.path, why)
 	}
 	return s.Store.Healthy()
 }
