@@ -1,7 +1,10 @@
 package main
 
 import (
+	"cmp"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"net/http"
@@ -15,12 +18,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/mtguard/mtguard/pgstore"
 	"github.com/mtguard/mtguard/store"
 	"github.com/mtguard/mtguard/txn"
 )
 
-// killCycles is how many times TestPostgresKill9 kills one of two instances under load.
+// killCycles is how many times TestPostgresKill9 kills one of three instances under load.
 const killCycles = 5
 
 var instanceLine = regexp.MustCompile(`"instance":"([0-9a-f]+)"`)
@@ -36,7 +41,8 @@ type pgProc struct {
 type pgProcOptions struct {
 	store  string   // more keys of store, in flow style after a comma: "on_error: reject"
 	limits string   // the top-level limits block's keys, in flow style: "shared: {...}"
-	route  string   // more keys of the crm route, in flow style: "limits: {...}"
+	name   string   // the route's name (its limits group's in Redis); if empty, crm
+	route  string   // more keys of the route, in flow style: "limits: {...}"
 	env    []string // NAME=value added to its environment
 }
 
@@ -58,7 +64,8 @@ func startPGProc(t *testing.T, bin, dir, name, vendorURL, dsn string, opt pgProc
 		if opt.limits != "" {
 			c += "limits: {" + opt.limits + "}\n"
 		}
-		c += fmt.Sprintf("routes:\n  - {name: crm, prefix: /crm, upstream: %s, record_keys: [email]", vendorURL)
+		route := cmp.Or(opt.name, "crm")
+		c += fmt.Sprintf("routes:\n  - {name: %s, prefix: /crm, upstream: %s, record_keys: [email]", route, vendorURL)
 		if opt.route != "" {
 			c += ", " + opt.route
 		}
@@ -73,42 +80,54 @@ func startPGProc(t *testing.T, bin, dir, name, vendorURL, dsn string, opt pgProc
 	return &pgProc{crashProc: p, admin: admin, instance: string(m[1])}
 }
 
-// TestPostgresKill9 runs two instances on one PostgreSQL log and, killCycles times, sends
-// leads through both and kills one with SIGKILL under load (then starts it again). Every lead
-// the vendor received is in the log; once the dead instances' leases have run out (the test
-// ends them early instead of waiting), the survivor settles their calls: none is left pending,
-// none the client got a whole answer for is interrupted, every interrupted one says
-// outcome.unknown.
+// TestPostgresKill9 runs three instances on one PostgreSQL log and one Redis budget, clients
+// spreading leads round-robin over them, and killCycles times kills one with SIGKILL under load
+// (then starts it again). Once the dead instances' leases have run out (15 s, as in
+// production), the others settle their calls: every lead the vendor received is in the log
+// once, none is left pending, none the client got a whole answer for is interrupted, every
+// interrupted one says outcome.unknown.
 func TestPostgresKill9(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds mtguard and kill -9s it; skipped with -short")
 	}
 	dsn := pgSchemaDSN(t)
+	redisURL := redisTestURL(t)
+	route := sharedRoute(t, redisURL)
 	dir := t.TempDir()
 	bin := buildMtguard(t, dir)
 	vendor := &crashVendor{received: map[string]int{}}
 	vendorSrv := httptest.NewServer(vendor)
 	t.Cleanup(vendorSrv.Close)
-	client := &http.Client{Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 8}, Timeout: 5 * time.Second}
+	client := &http.Client{Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 8}, Timeout: 10 * time.Second}
+	// A budget the load reaches at times, shared through Redis. Concurrency is wide enough for
+	// the slots a killed instance holds until their leases end.
+	opt := pgProcOptions{
+		name:   route,
+		limits: "shared: {backend: redis, url_env: MTGUARD_REDIS_URL, on_unavailable: local-share, instances: 3}",
+		route:  "limits: {windows: [{requests: 300, per: 1s}], concurrency: 32, max_wait: 5s}",
+		env:    []string{"MTGUARD_REDIS_URL=" + redisURL},
+	}
 
-	survivor := startPGProc(t, bin, dir, "survivor", vendorSrv.URL, dsn, pgProcOptions{})
 	var (
 		mu       sync.Mutex
+		ins      []*pgProc
 		answered = map[string]bool{} // email -> the client read a whole 2xx answer
 		seq      atomic.Int64
 	)
+	for _, name := range []string{"a", "b", "c"} {
+		ins = append(ins, startPGProc(t, bin, dir, name, vendorSrv.URL, dsn, opt))
+	}
 	for cycle := 1; cycle <= killCycles; cycle++ {
-		victim := startPGProc(t, bin, dir, fmt.Sprintf("victim%d", cycle), vendorSrv.URL, dsn, pgProcOptions{})
 		var wg sync.WaitGroup
 		var stop atomic.Bool
-		for s := range 8 {
-			target := victim
-			if s%2 == 1 {
-				target = survivor
-			}
+		for range 8 {
 			wg.Go(func() {
 				for !stop.Load() {
-					email := fmt.Sprintf("kill-%d-%d@multi.test", cycle, seq.Add(1))
+					n := seq.Add(1)
+					mu.Lock()
+					target := ins[n%3] // round-robin, as a load balancer would
+					mu.Unlock()
+					email := fmt.Sprintf("kill-%d-%d@multi.test", cycle, n)
 					resp, err := client.Post("http://"+target.data+"/crm/v1/leads", "application/json", strings.NewReader(fmt.Sprintf(`{"email":%q}`, email)))
 					if err != nil {
 						continue
@@ -121,55 +140,53 @@ func TestPostgresKill9(t *testing.T) {
 				}
 			})
 		}
-		waitReceived(t, vendor, 40*cycle) // under load
-		victim.kill()
+		waitReceived(t, vendor, 60*cycle) // under load
+		victim := cycle % 3
+		ins[victim].kill()
 		stop.Store(true)
 		wg.Wait()
+		next := startPGProc(t, bin, dir, []string{"a", "b", "c"}[victim], vendorSrv.URL, dsn, opt)
+		mu.Lock()
+		ins[victim] = next
+		mu.Unlock()
 	}
-	survivor.kill() // let it go too, after its answers; the check opens the log itself
 
 	st, err := pgstore.Open(context.Background(), dsn, pgstore.Options{Instance: "checker"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	// The victims' (and the survivor's) leases would run out in 15 s: end them now.
-	if err := st.ExpireInstances(context.Background(), "checker"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := st.RecoverDead(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-
-	byEmail := map[string]txn.Transaction{}
-	q := store.Query{Route: "crm", Limit: 1000}
+	// The running instances settle the dead ones' calls once their leases run out.
+	var byEmail map[string][]txn.Transaction
+	deadline := time.Now().Add(60 * time.Second)
 	for {
-		page, err := st.Query(context.Background(), q)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, tx := range page.Transactions {
-			for _, k := range tx.RecordKeys {
-				byEmail[k] = tx
+		byEmail = callsByEmail(t, st, route)
+		pending := 0
+		for _, txs := range byEmail {
+			for _, tx := range txs {
+				if tx.Outcome == txn.OutcomePending {
+					pending++
+				}
 			}
 		}
-		if page.Next == "" {
+		if pending == 0 {
 			break
 		}
-		q.Cursor = page.Next
+		if time.Now().After(deadline) {
+			t.Fatalf("%d calls still pending 60s after the last kill", pending)
+		}
+		time.Sleep(500 * time.Millisecond)
 	}
 	received := vendor.snapshot()
 	interrupted := 0
 	for email := range received {
-		tx, ok := byEmail[email]
-		if !ok {
-			t.Errorf("the vendor received %s, but it is not in the log", email)
+		txs := byEmail[email]
+		if len(txs) != 1 {
+			t.Errorf("the vendor received %s; it is in the log %d times", email, len(txs))
 			continue
 		}
-		switch tx.Outcome {
-		case txn.OutcomePending:
-			t.Errorf("%s is still pending", email)
-		case txn.OutcomeInterrupted:
+		tx := txs[0]
+		if tx.Outcome == txn.OutcomeInterrupted {
 			interrupted++
 			if answered[email] {
 				t.Errorf("%s: the client read a whole answer, but it is stored interrupted", email)
@@ -179,10 +196,51 @@ func TestPostgresKill9(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("%d kills: the vendor received %d leads, all in the log; %d interrupted", killCycles, len(received), interrupted)
-	if len(received) < 40*killCycles {
+	t.Logf("%d kills of 3 instances: the vendor received %d leads, all in the log once; %d interrupted", killCycles, len(received), interrupted)
+	if len(received) < 60*killCycles {
 		t.Fatalf("only %d leads reached the vendor", len(received))
 	}
+}
+
+// callsByEmail reads every call of route from st, by record key.
+func callsByEmail(t *testing.T, st store.Log, route string) map[string][]txn.Transaction {
+	t.Helper()
+	out := map[string][]txn.Transaction{}
+	q := store.Query{Route: route, Limit: 1000}
+	for {
+		page, err := st.Query(context.Background(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tx := range page.Transactions {
+			for _, k := range tx.RecordKeys {
+				out[k] = append(out[k], tx)
+			}
+		}
+		if page.Next == "" {
+			return out
+		}
+		q.Cursor = page.Next
+	}
+}
+
+// sharedRoute is a route name of the test's own, so that its limits group's keys in Redis are
+// not another test's; they are deleted when the test ends.
+func sharedRoute(t *testing.T, redisURL string) string {
+	t.Helper()
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	route := "crm" + hex.EncodeToString(b[:])
+	t.Cleanup(func() {
+		opts, _ := redis.ParseURL(redisURL)
+		rdb := redis.NewClient(opts)
+		defer rdb.Close()
+		ctx := context.Background()
+		if keys, err := rdb.Keys(ctx, "mtguard:{"+route+"}:*").Result(); err == nil && len(keys) > 0 {
+			rdb.Del(ctx, keys...)
+		}
+	})
+	return route
 }
 
 // waitReceived waits until the vendor has received at least n leads (the load runs meanwhile).

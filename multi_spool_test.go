@@ -12,7 +12,6 @@ import (
 
 	"github.com/mtguard/mtguard/pgstore"
 	"github.com/mtguard/mtguard/pgstore/pgtest"
-	"github.com/mtguard/mtguard/store"
 	"github.com/mtguard/mtguard/txn"
 )
 
@@ -92,23 +91,7 @@ func TestPostgresGoesAway(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer st.Close()
-			byEmail := map[string][]txn.Transaction{}
-			q := store.Query{Route: "crm", Limit: 1000}
-			for {
-				page, err := st.Query(context.Background(), q)
-				if err != nil {
-					t.Fatal(err)
-				}
-				for _, tx := range page.Transactions {
-					for _, k := range tx.RecordKeys {
-						byEmail[k] = append(byEmail[k], tx)
-					}
-				}
-				if page.Next == "" {
-					break
-				}
-				q.Cursor = page.Next
-			}
+			byEmail := callsByEmail(t, st, "crm")
 			received := vendor.snapshot()
 			for _, email := range during {
 				txs := byEmail[email]
