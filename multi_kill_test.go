@@ -43,6 +43,7 @@ type pgProcOptions struct {
 	limits string   // the top-level limits block's keys, in flow style: "shared: {...}"
 	name   string   // the route's name (its limits group's in Redis); if empty, crm
 	route  string   // more keys of the route, in flow style: "limits: {...}"
+	extra  string   // more top-level blocks (alerts...), in block style
 	env    []string // NAME=value added to its environment
 }
 
@@ -64,6 +65,7 @@ func startPGProc(t *testing.T, bin, dir, name, vendorURL, dsn string, opt pgProc
 		if opt.limits != "" {
 			c += "limits: {" + opt.limits + "}\n"
 		}
+		c += opt.extra
 		route := cmp.Or(opt.name, "crm")
 		c += fmt.Sprintf("routes:\n  - {name: %s, prefix: /crm, upstream: %s, record_keys: [email]", route, vendorURL)
 		if opt.route != "" {
