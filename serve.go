@@ -120,7 +120,7 @@ func startServer(ctx context.Context, cfg *config.Config, getenv func(string) st
 	s.drills = inspect.NewDrillManager(inspect.DrillConfig{Store: st, Faults: &drillFaults{drills: s.faults, routes: cfg.Routes},
 		Alerts: alerts.engine, Transactions: st, Logger: log})
 	// The delivery queue lives in either log; with PostgreSQL each instance works the
-	// deliveries it queued (pgstore, redeliver.SharedQueue). Kept pauses are bbolt's only.
+	// deliveries it queued (pgstore, redeliver.SharedQueue).
 	s.queue = newDeliveries(cfg, st, alerts, limits, log)
 	groups, err := s.buildPipeline(sec, limits)
 	if err != nil {
@@ -318,6 +318,12 @@ func (s *server) buildPipeline(sec secrets, limits *limiterView) ([]proxy.LimitG
 		keepPauses(limits.l, bolt, s.log)
 		recorder = s.queue.recorder(bolt)
 	} else {
+		// With limits.shared a pause lives in Redis, where every instance (a restarted one
+		// too) sees it and the instance whose probe ends it clears it: a copy in PostgreSQL
+		// could outlive that end. Without it, PostgreSQL keeps it as bbolt does.
+		if pg, ok := s.store.(pgLog); ok && sec.limitsURL == "" {
+			keepPauses(limits.l, pg.Store, s.log)
+		}
 		recorder = s.queue.logRecorder(s.store)
 	}
 	s.pipeline, err = proxy.NewPipeline(proxy.PipelineConfig{

@@ -15,3 +15,9 @@ func CrashSpooled(s *Spooled) {
 	Crash(s.Store)
 	s.db.Close()
 }
+
+// MigrationCount is how many migrations the binary embeds.
+func MigrationCount() int {
+	ms, _ := loadMigrations()
+	return len(ms)
+}
