@@ -209,7 +209,8 @@ func TestStoreCopyAndMigrate(t *testing.T) {
 		t.Fatalf("second migrate: %v\n%s", err, out)
 	}
 
-	// A bbolt log with three calls.
+	// A bbolt log with three calls, more alerts than one page of Alerts holds, audit entries,
+	// notification attempts, queued deliveries and a kept pause.
 	boltPath := filepath.Join(dir, "old.db")
 	src, err := store.Open(boltPath, store.Options{})
 	if err != nil {
@@ -219,12 +220,45 @@ func TestStoreCopyAndMigrate(t *testing.T) {
 	for i := range 3 {
 		want = append(want, recordDelivered(t, src, fmt.Sprintf("p%d@acme.com", i)))
 	}
+	const alertsN = 1005
+	for i := range alertsN {
+		a := store.Alert{ID: fmt.Sprintf("alert-%04d", i), Route: "crm", Kind: "error_rate", State: store.AlertResolved, FiredAt: time.Now().UTC()}
+		if err := src.PutAlert(a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 2 {
+		if _, err := src.AppendAudit(store.AuditEntry{Actor: "jane", Method: "POST", Endpoint: fmt.Sprintf("/api/replay-%d", i)}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := src.AppendNotification(store.NotificationAttempt{Alert: "alert-0000", Sink: "hook", Result: store.NotifyFailed}); err != nil {
+			t.Fatal(err)
+		}
+		if err := src.Enqueue(store.Delivery{ID: want[i], Route: "crm", State: store.DeliveryPending}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := src.PutPause("crm", store.Pause{Until: time.Now().Add(time.Hour), Reason: "quota"}); err != nil {
+		t.Fatal(err)
+	}
 	src.Close()
 
-	for range 2 { // copying again changes nothing
+	for range 2 { // copying again doubles nothing
 		out, err = mtguard("store", "copy", "--from", "bbolt:"+boltPath, "--to", "postgres", "--config", cfgPath)
-		if err != nil || !strings.Contains(out, "copied 3 calls") {
-			t.Fatalf("store copy: %v\n%s", err, out)
+		wantOut := fmt.Sprintf("copied 3 calls, %d alerts, 2 audit entries, 2 notification attempts, 2 queued deliveries and 1 limits pauses", alertsN)
+		if err != nil || !strings.Contains(out, wantOut) {
+			t.Fatalf("store copy: %v\n%s\nwant %q", err, out, wantOut)
+		}
+	}
+	pool, err := pgxpool.New(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	for table, n := range map[string]int{"alerts": alertsN, "audit": 2, "notifications": 2, "deliveries": 2, "limit_pauses": 1} {
+		var got int
+		if err := pool.QueryRow(context.Background(), `SELECT count(*) FROM `+table).Scan(&got); err != nil || got != n {
+			t.Errorf("%s: %d rows in PostgreSQL after copying twice (%v), want %d", table, got, err, n)
 		}
 	}
 	in := startMtguard(t, fmt.Sprintf(pgConfig, "http://127.0.0.1:9"), env)
