@@ -11,7 +11,9 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -150,15 +152,34 @@ func TestPostgresInstancesShareTheLog(t *testing.T) {
 	if received.Load() != 6 {
 		t.Fatalf("the vendor received %d calls, want 6", received.Load())
 	}
+	// The log's size is its tables' in PostgreSQL, not the 0 of a bbolt file that is not there.
+	resp, err := http.Get(a.admin + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	m := regexp.MustCompile(`(?m)^mtguard_store_size_bytes (\S+)$`).FindSubmatch(metrics)
+	if m == nil {
+		t.Fatalf("/metrics has no mtguard_store_size_bytes:\n%s", metrics)
+	}
+	if size, err := strconv.ParseFloat(string(m[1]), 64); err != nil || size < 8192 {
+		t.Errorf("mtguard_store_size_bytes = %s, want the size of mtguard's tables", m[1])
+	}
 }
 
 // TestPostgresDownAtStart: serve refuses to start, with a clear error that does not show the
-// connection string's password.
+// connection string's password; and it refuses a spool folder it cannot write, naming
+// store.spool_dir.
 func TestPostgresDownAtStart(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "mtguard.yaml")
-	// store.path names a folder that does not exist: unused with postgres, it must not matter.
-	cfg := strings.Replace(fmt.Sprintf(pgConfig, "http://127.0.0.1:9"), "  backend: postgres\n", "  backend: postgres\n  path: /nonexistent/mtguard/mtguard.db\n", 1)
+	// store.path names a folder that does not exist: with postgres only the spool's folder
+	// (spool_dir, here given) is written to.
+	withStore := func(lines string) string {
+		return strings.Replace(fmt.Sprintf(pgConfig, "http://127.0.0.1:9"), "  backend: postgres\n", "  backend: postgres\n"+lines, 1)
+	}
+	cfg := withStore("  path: /nonexistent/mtguard/mtguard.db\n  spool_dir: " + dir + "\n")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -174,15 +195,21 @@ func TestPostgresDownAtStart(t *testing.T) {
 	if strings.Contains(err.Error()+stdout.String()+stderr.String(), "s3cret-pw") {
 		t.Fatalf("the password is shown: %v\n%s", err, stderr.String())
 	}
-	// store.path's folder is not checked: nothing is written there (a read-only config folder,
-	// as in a container, is fine).
-	if strings.Contains(err.Error(), "store.path") || !strings.Contains(cfg, "/nonexistent/") {
-		t.Fatalf("store.path checked with the postgres backend: %v", err)
+	if strings.Contains(err.Error(), "store.path") {
+		t.Fatalf("store.path checked with the postgres backend and a spool_dir: %v", err)
 	}
 	// An empty variable is named, before anything is opened.
 	err = run(context.Background(), []string{"mtguard", "serve", "--config", path}, &stdout, &stderr, func(string) string { return "" })
 	if err == nil || !strings.Contains(err.Error(), "store.dsn_env names MTGUARD_PG_DSN, but that environment variable is empty") {
 		t.Fatalf("err = %v", err)
+	}
+	// Without spool_dir, the spool goes beside store.path: its folder must exist.
+	if err := os.WriteFile(path, []byte(withStore("  path: /nonexistent/mtguard/mtguard.db\n")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err = run(context.Background(), []string{"mtguard", "serve", "--config", path}, &stdout, &stderr, func(k string) string { return env[k] })
+	if err == nil || !strings.Contains(err.Error(), "store.spool_dir: the folder /nonexistent/mtguard does not exist") {
+		t.Fatalf("err = %v, want the spool's folder named", err)
 	}
 }
 

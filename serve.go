@@ -243,11 +243,11 @@ func storeFolder(key, path string) error {
 	fi, err := os.Stat(dir)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return fmt.Errorf("%s: the folder %s does not exist; create it (mkdir -p %s) or point %[1]s at a file in an existing folder", key, dir, dir)
+		return fmt.Errorf("%s: the folder %s does not exist; create it (mkdir -p %s) or point %[1]s elsewhere", key, dir, dir)
 	case err != nil:
-		return fmt.Errorf("%s: %w; point %[1]s at a file in a folder mtguard can write to", key, err)
+		return fmt.Errorf("%s: %w; point %[1]s at a folder mtguard can write to", key, err)
 	case !fi.IsDir():
-		return fmt.Errorf("%s: %s is not a folder; point %[1]s at a file in a folder", key, dir)
+		return fmt.Errorf("%s: %s is not a folder; point %[1]s elsewhere", key, dir)
 	}
 	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
 		return fmt.Errorf("%s: %s is a folder; name a file in it, e.g. %s", key, path, filepath.Join(path, "mtguard.db"))

@@ -38,6 +38,18 @@ func (l pgLog) Stats() store.Stats {
 	return store.Stats{Commits: l.Commits(), CommitFailures: l.CommitFailures()}
 }
 
+// LogSize is the size of mtguard's tables in PostgreSQL, for the store size metric; 0 while
+// the database does not answer.
+func (l pgLog) LogSize() int64 {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	n, err := l.Size(ctx)
+	if err != nil {
+		return 0
+	}
+	return n
+}
+
 func (l pgLog) WriteFailures() store.WriteFailures {
 	return store.WriteFailures{Commit: l.CommitFailures()}
 }
