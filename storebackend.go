@@ -94,6 +94,9 @@ func openPostgres(ctx context.Context, dsn, spoolPath string, engine *alerts.Eng
 		OnSpooling: func(err error) {
 			log.Error().Err(err).Str("spool", spoolPath).Msg("PostgreSQL does not take writes: calls are recorded in the local spool until it does (store.on_error decides whether they are forwarded meanwhile)")
 		},
+		OnRefused: func(id string, err error) {
+			log.Error().Err(err).Str("id", id).Str("spool", spoolPath).Msg("PostgreSQL refused a call kept in the spool while it answered; it is set aside in the spool file (bucket refused) and not retried")
+		},
 		OnDrained: func(moved int) {
 			log.Warn().Int("writes", moved).Str("spool", spoolPath).Msg("PostgreSQL takes writes again: the spool is emptied into it")
 			recovered()

@@ -30,6 +30,10 @@ type SpoolOptions struct {
 	// directly. Neither may block.
 	OnSpooling func(error)
 	OnDrained  func(moved int)
+	// OnRefused, if set, hears of each call PostgreSQL refused to store while it answered (a
+	// value it cannot hold): its entries are set aside in the spool file, not retried. It may
+	// not block.
+	OnRefused func(id string, err error)
 }
 
 // Spooled is a PostgreSQL log that keeps what PostgreSQL does not take in a local file (the
@@ -56,6 +60,7 @@ type Spooled struct {
 	spooling  atomic.Bool
 	cause     atomic.Pointer[error] // why writes went to the spool
 	count     atomic.Int64          // entries in the spool
+	refused   atomic.Int64          // calls set aside since open (refuse)
 	recovered int                   // calls of a previous run without an outcome, at open
 
 	// pending are the results queued in PostgreSQL and not committed yet: copied to the
@@ -154,6 +159,10 @@ func (s *Spooled) Recovered() int { return s.recovered }
 
 // SpoolPath is the spool file's path.
 func (s *Spooled) SpoolPath() string { return s.path }
+
+// Refused is how many calls PostgreSQL refused since open: their entries are set aside in the
+// spool file's refused bucket.
+func (s *Spooled) Refused() int64 { return s.refused.Load() }
 
 // SpoolLen is how many writes wait in the spool.
 func (s *Spooled) SpoolLen() int64 { return s.count.Load() }
@@ -420,34 +429,41 @@ func (s *Spooled) drain(ctx context.Context) (int, error) {
 		}
 		if len(keys) == 0 {
 			s.mu.Lock()
-			empty := s.count.Load() == 0
+			empty, err := s.empty()
 			if empty {
+				s.count.Store(0)
 				s.spooling.Store(false)
 				s.cause.Store(nil)
 			}
 			s.mu.Unlock()
-			if empty {
-				return moved, nil
+			if err != nil || empty {
+				return moved, err
 			}
 			continue
 		}
-		if err := s.apply(ctx, entries); err != nil {
+		if err := s.apply(ctx, keys, entries); err != nil {
 			return moved, err
 		}
+		deleted := 0
 		err = s.db.Update(func(btx *bolt.Tx) error {
+			deleted = 0
 			b := btx.Bucket(spoolBucket)
 			for _, k := range keys {
+				if b.Get(k) == nil {
+					continue // set aside by refuse
+				}
 				if err := b.Delete(k); err != nil {
 					return err
 				}
+				deleted++
 			}
 			return nil
 		})
 		if err != nil {
 			return moved, fmt.Errorf("empty the spool: %w", err)
 		}
-		s.count.Add(-int64(len(keys)))
-		moved += len(keys)
+		s.count.Add(-int64(deleted))
+		moved += deleted
 	}
 }
 
@@ -480,18 +496,22 @@ type spooledCall struct {
 	call        txn.Call
 	provisional *txn.Result
 	result      *txn.Result
+	keys        [][]byte // its entries' keys in the spool
 }
 
-// collapse groups entries by call, in the order calls first appear.
-func collapse(entries []spoolEntry) []*spooledCall {
+// collapse groups entries (with their keys, if given) by call, in the order calls first appear.
+func collapse(keys [][]byte, entries []spoolEntry) []*spooledCall {
 	var order []*spooledCall
 	byID := map[string]*spooledCall{}
-	for _, e := range entries {
+	for i, e := range entries {
 		c := byID[e.Call.ID]
 		if c == nil {
 			c = &spooledCall{}
 			byID[e.Call.ID] = c
 			order = append(order, c)
+		}
+		if keys != nil {
+			c.keys = append(c.keys, keys[i])
 		}
 		c.call = e.Call
 		switch e.Kind {
@@ -504,15 +524,38 @@ func collapse(entries []spoolEntry) []*spooledCall {
 	return order
 }
 
-// apply writes a chunk to PostgreSQL and returns once it is committed. Each write carries
-// the request, so the order in which PostgreSQL commits them does not matter: a result
-// inserts the call if its intent is not there yet, and the intent is then inserted as a no-op.
-func (s *Spooled) apply(ctx context.Context, entries []spoolEntry) error {
+// apply writes a chunk to PostgreSQL and returns once it is committed. Every call's intent
+// goes first, each waited for, so that a call PostgreSQL refuses (while it answers: a value it
+// cannot store) is found before its result could be held back by the log's writer; such a call
+// is set aside (refuse) rather than block the spool. Each write carries the request, so the
+// order in which PostgreSQL commits them does not matter beyond that: a result inserts the call
+// if its intent is not there yet, and an intent already there is a no-op.
+func (s *Spooled) apply(ctx context.Context, keys [][]byte, entries []spoolEntry) error {
+	calls := collapse(keys, entries)
+	failed := s.intents(ctx, calls)
+	if len(failed) > 0 {
+		// One refused intent fails the others of its group commit: try them one at a time.
+		for _, c := range failed {
+			tx := txn.Transaction{Call: c.call}
+			err := s.Store.RecordIntent(ctx, &tx)
+			if err == nil {
+				continue
+			}
+			if perr := s.Store.pool.Ping(ctx); perr != nil || ctx.Err() != nil {
+				return fmt.Errorf("move the spool: %w", err)
+			}
+			if rerr := s.refuse(c, err); rerr != nil {
+				return rerr
+			}
+		}
+	}
 	var wg sync.WaitGroup
-	errs := make(chan error, len(entries))
-	for _, c := range collapse(entries) {
+	errs := make(chan error, len(calls))
+	for _, c := range calls {
+		if c.keys == nil {
+			continue // refused
+		}
 		tx := txn.Transaction{Call: c.call}
-		tx.IntentStored = false
 		switch {
 		case c.result != nil:
 			s.pendMu.Lock()
@@ -529,8 +572,6 @@ func (s *Spooled) apply(ctx context.Context, entries []spoolEntry) error {
 		case c.provisional != nil:
 			r := *c.provisional
 			wg.Go(func() { errs <- s.Store.RecordProvisional(ctx, &tx, r) })
-		default:
-			wg.Go(func() { errs <- s.Store.RecordIntent(ctx, &tx) })
 		}
 	}
 	wg.Wait()
@@ -544,6 +585,78 @@ func (s *Spooled) apply(ctx context.Context, entries []spoolEntry) error {
 		return fmt.Errorf("move the spool: %w", err)
 	}
 	return nil
+}
+
+// intents writes the intent of every call, together, and returns the calls whose intent failed.
+func (s *Spooled) intents(ctx context.Context, calls []*spooledCall) []*spooledCall {
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var failed []*spooledCall
+	for _, c := range calls {
+		wg.Go(func() {
+			tx := txn.Transaction{Call: c.call}
+			if err := s.Store.RecordIntent(ctx, &tx); err != nil {
+				mu.Lock()
+				failed = append(failed, c)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return failed
+}
+
+// refusedBucket keeps the entries of calls PostgreSQL refused while it answered, under their
+// spool key, for an operator to look at: they are not retried.
+var refusedBucket = []byte("refused")
+
+// refuse moves the entries of c from the spool to the refused bucket, and clears c.keys so that
+// the rest of apply skips it.
+func (s *Spooled) refuse(c *spooledCall, why error) error {
+	err := s.db.Update(func(btx *bolt.Tx) error {
+		sp := btx.Bucket(spoolBucket)
+		rb, err := btx.CreateBucketIfNotExists(refusedBucket)
+		if err != nil {
+			return err
+		}
+		for _, k := range c.keys {
+			if v := sp.Get(k); v != nil {
+				if err := rb.Put(k, v); err != nil {
+					return err
+				}
+			}
+			if err := sp.Delete(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("set aside call %s: %w", c.call.ID, err)
+	}
+	s.count.Add(-int64(len(c.keys)))
+	s.refused.Add(1)
+	if s.sopts.OnRefused != nil {
+		s.sopts.OnRefused(c.call.ID, why)
+	}
+	c.keys = nil
+	return nil
+}
+
+// empty reports whether the spool holds no entry.
+func (s *Spooled) empty() (bool, error) {
+	empty := true
+	err := s.db.View(func(btx *bolt.Tx) error {
+		if b := btx.Bucket(spoolBucket); b != nil {
+			k, _ := b.Cursor().First()
+			empty = k == nil
+		}
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("read the spool: %w", err)
+	}
+	return empty, nil
 }
 
 // settlePrevious gives every call the spool holds without a result (its process died before
@@ -568,7 +681,7 @@ func (s *Spooled) settlePrevious() error {
 			return fmt.Errorf("read the spool %s: %w", s.path, err)
 		}
 		n := len(entries)
-		for _, c := range collapse(entries) {
+		for _, c := range collapse(nil, entries) {
 			if c.result != nil {
 				continue
 			}

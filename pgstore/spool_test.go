@@ -229,3 +229,44 @@ func TestSpooledContract(t *testing.T) {
 		return openSpooled(t, gate, freshSchema(t), filepath.Join(t.TempDir(), "spool.db"))
 	})
 }
+
+// TestSpoolSetsAsideWhatPostgresRefuses: a call PostgreSQL cannot store (a NUL byte in a
+// record key) is set aside while the calls around it are moved, so it does not block the spool.
+func TestSpoolSetsAsideWhatPostgresRefuses(t *testing.T) {
+	schema := freshSchema(t)
+	gate := pgtest.NewGate(t, testDSN())
+	s := openSpooled(t, gate, schema, filepath.Join(t.TempDir(), "spool.db"))
+	ctx := context.Background()
+	gate.Cut()
+	var good []string
+	for i := range 3 {
+		tx := spoolCall(i)
+		if i == 1 {
+			tx.RecordKeys = []string{"nul\x00@spool.test"}
+		}
+		if err := s.RecordIntent(ctx, tx); err != nil {
+			t.Fatal(err)
+		}
+		delivered(tx)
+		if err := s.RecordResult(tx); err != nil {
+			t.Fatal(err)
+		}
+		if i != 1 {
+			good = append(good, tx.ID)
+		}
+	}
+	gate.Restore()
+	waitDrained(t, s)
+	if n := s.Refused(); n != 1 {
+		t.Errorf("Refused() = %d, want 1", n)
+	}
+	got := allCalls(t, s)
+	if len(got) != 2 {
+		t.Errorf("%d calls in PostgreSQL, want the 2 it can store", len(got))
+	}
+	for _, id := range good {
+		if _, ok := got[id]; !ok {
+			t.Errorf("%s, spooled beside the refused call, is not in PostgreSQL", id)
+		}
+	}
+}
