@@ -70,6 +70,11 @@ type Spooled struct {
 	pending map[string]txn.Transaction
 	held    map[string]bool
 	landed  map[string]bool
+	// observed are the results written to the spool and handed to Options.OnResult then, so
+	// that alerts see a vendor's failures while PostgreSQL is away; their commit, once the
+	// spool is moved, is not handed over again.
+	observed map[string]bool
+	onResult func(txn.Transaction)
 
 	kick chan struct{}
 	stop context.CancelFunc
@@ -113,12 +118,12 @@ func OpenSpooled(ctx context.Context, dsn string, opts Options, path string, sop
 		return nil, fmt.Errorf("open spool %s: %w", path, err)
 	}
 	s := &Spooled{db: db, path: path, sopts: sopts, pending: map[string]txn.Transaction{},
-		held: map[string]bool{}, landed: map[string]bool{}, kick: make(chan struct{}, 1), done: make(chan struct{})}
+		held: map[string]bool{}, landed: map[string]bool{}, observed: map[string]bool{}, onResult: opts.OnResult, kick: make(chan struct{}, 1), done: make(chan struct{})}
 	if err := s.settlePrevious(); err != nil {
 		db.Close()
 		return nil, err
 	}
-	onResult, onWriteError := opts.OnResult, opts.OnWriteError
+	onResult, onWriteError := s.onResult, opts.OnWriteError
 	opts.OnResult = func(tx txn.Transaction) {
 		s.pendMu.Lock()
 		delete(s.pending, tx.ID)
@@ -126,8 +131,10 @@ func OpenSpooled(ctx context.Context, dsn string, opts Options, path string, sop
 			delete(s.held, tx.ID)
 			s.landed[tx.ID] = true
 		}
+		seen := s.observed[tx.ID]
+		delete(s.observed, tx.ID)
 		s.pendMu.Unlock()
-		if onResult != nil {
+		if onResult != nil && !seen {
 			onResult(tx)
 		}
 	}
@@ -319,9 +326,17 @@ func (s *Spooled) put(kind string, tx *txn.Transaction, r *txn.Result) error {
 		return fmt.Errorf("spool %s %s: %w", kind, tx.ID, err)
 	}
 	s.count.Add(1)
-	if kind == spoolIntent {
+	switch kind {
+	case spoolIntent:
 		// Its result may go to PostgreSQL without the request once the spool is emptied.
 		tx.IntentStored = true
+	case spoolResult:
+		if s.onResult != nil {
+			s.pendMu.Lock()
+			s.observed[tx.ID] = true
+			s.pendMu.Unlock()
+			s.onResult(*tx)
+		}
 	}
 	return nil
 }

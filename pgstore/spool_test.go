@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,10 +16,15 @@ import (
 	"github.com/mtguard/mtguard/txn"
 )
 
-// openSpooled opens the log of schema through gate, with its spool at path.
-func openSpooled(t *testing.T, gate *pgtest.Gate, schema, path string) *pgstore.Spooled {
+// openSpooled opens the log of schema through gate, with its spool at path; onResult, if
+// given, hears of every result.
+func openSpooled(t *testing.T, gate *pgtest.Gate, schema, path string, onResult ...func(txn.Transaction)) *pgstore.Spooled {
 	t.Helper()
-	s, err := pgstore.OpenSpooled(context.Background(), gate.DSN(), pgstore.Options{Schema: schema, Migrate: true},
+	opts := pgstore.Options{Schema: schema, Migrate: true}
+	for _, f := range onResult {
+		opts.OnResult = f
+	}
+	s, err := pgstore.OpenSpooled(context.Background(), gate.DSN(), opts,
 		path, pgstore.SpoolOptions{Wait: time.Second, Retry: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatalf("open spooled: %v", err)
@@ -76,11 +82,18 @@ func waitDrained(t *testing.T, s *pgstore.Spooled) {
 
 // TestSpoolWhilePostgresIsAway: while PostgreSQL does not answer, writes go to the spool and
 // Healthy says so; once it answers, the spool is emptied into it and every call is there
-// once, with its request and outcome, including one whose result came after the return.
+// once, with its request and outcome, including one whose result came after the return. The
+// alerts (OnResult) hear of each result once: while spooled, not again when it is moved.
 func TestSpoolWhilePostgresIsAway(t *testing.T) {
 	schema := freshSchema(t)
 	gate := pgtest.NewGate(t, testDSN())
-	s := openSpooled(t, gate, schema, filepath.Join(t.TempDir(), "spool.db"))
+	var mu sync.Mutex
+	observed := map[string]int{}
+	s := openSpooled(t, gate, schema, filepath.Join(t.TempDir(), "spool.db"), func(tx txn.Transaction) {
+		mu.Lock()
+		observed[tx.ID]++
+		mu.Unlock()
+	})
 	ctx := context.Background()
 	var ids []string
 	record := func(i int, withResult bool) *txn.Transaction {
@@ -118,6 +131,12 @@ func TestSpoolWhilePostgresIsAway(t *testing.T) {
 		t.Fatalf("%d writes in the spool, want at least 41 (21 intents, 20 results)", n)
 	}
 
+	mu.Lock()
+	if n := len(observed); n != 21 {
+		t.Errorf("OnResult heard of %d results while PostgreSQL was away, want 21", n)
+	}
+	mu.Unlock()
+
 	gate.Restore()
 	waitDrained(t, s)
 	delivered(inFlight)
@@ -131,9 +150,14 @@ func TestSpoolWhilePostgresIsAway(t *testing.T) {
 	if len(got) != len(ids) {
 		t.Errorf("%d calls in PostgreSQL, want %d", len(got), len(ids))
 	}
+	mu.Lock()
+	defer mu.Unlock()
 	for _, id := range ids {
 		if tx, ok := got[id]; !ok || tx.Outcome != txn.OutcomeDelivered {
 			t.Errorf("%s: in the log %v, outcome %q; want delivered", id, ok, tx.Outcome)
+		}
+		if observed[id] != 1 {
+			t.Errorf("%s: OnResult heard of it %d times, want once", id, observed[id])
 		}
 	}
 }
