@@ -240,6 +240,15 @@ func (s *Spooled) Sync(ctx context.Context) error {
 	return s.Store.Sync(ctx)
 }
 
+// Forget erases key's calls from PostgreSQL, but not while calls wait in the spool: moved in
+// afterwards, the person's calls would be back. It then fails, wrapping ErrSpooling.
+func (s *Spooled) Forget(ctx context.Context, key string) (store.ForgetReport, error) {
+	if s.spooling.Load() {
+		return store.ForgetReport{}, fmt.Errorf("forget: %w: %d writes wait in %s; try again once PostgreSQL has them (/readyz answers 200)", ErrSpooling, s.count.Load(), s.path)
+	}
+	return s.Store.Forget(ctx, key)
+}
+
 // Healthy is nil while writes go to PostgreSQL and it takes them; while they go to the spool,
 // an error wrapping ErrSpooling that says how many wait, where, and why.
 func (s *Spooled) Healthy() error {

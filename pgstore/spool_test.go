@@ -130,6 +130,9 @@ func TestSpoolWhilePostgresIsAway(t *testing.T) {
 	if n := s.SpoolLen(); n < 41 {
 		t.Fatalf("%d writes in the spool, want at least 41 (21 intents, 20 results)", n)
 	}
+	if _, err := s.Forget(ctx, "lead1@spool.test"); !errors.Is(err, pgstore.ErrSpooling) {
+		t.Errorf("Forget while calls wait in the spool = %v, want ErrSpooling (they would come back)", err)
+	}
 
 	mu.Lock()
 	if n := len(observed); n != 21 {
