@@ -106,7 +106,7 @@ func TestPostgresKill9(t *testing.T) {
 	opt := pgProcOptions{
 		name:   route,
 		limits: "shared: {backend: redis, url_env: MTGUARD_REDIS_URL, on_unavailable: local-share, instances: 3}",
-		route:  "limits: {windows: [{requests: 300, per: 1s}], concurrency: 32, max_wait: 5s}",
+		route:  "limits: {windows: [{requests: 300, per: 1s}], concurrency: 64, max_wait: 5s}",
 		env:    []string{"MTGUARD_REDIS_URL=" + redisURL},
 	}
 

@@ -660,6 +660,10 @@ func (s *Spooled) refuse(c *spooledCall, why error) error {
 	}
 	s.count.Add(-int64(len(c.keys)))
 	s.refused.Add(1)
+	s.pendMu.Lock()
+	delete(s.observed, c.call.ID) // never committed, so never handed over again
+	delete(s.landed, c.call.ID)
+	s.pendMu.Unlock()
 	if s.sopts.OnRefused != nil {
 		s.sopts.OnRefused(c.call.ID, why)
 	}
