@@ -121,7 +121,7 @@ func startServer(ctx context.Context, cfg *config.Config, getenv func(string) st
 	}
 	var st transactionLog
 	if sec.storeDSN != "" {
-		st, err = openPostgres(ctx, sec.storeDSN, alerts.engine, log)
+		st, err = openPostgres(ctx, sec.storeDSN, cfg.Store.SpoolPath(), alerts.engine, log)
 	} else {
 		st, err = openStore(cfg, sec.storeKeys, alerts, log, writeHook)
 	}
@@ -143,7 +143,7 @@ func startServer(ctx context.Context, cfg *config.Config, getenv func(string) st
 	s.drills = inspect.NewDrillManager(inspect.DrillConfig{Store: st, Faults: &drillFaults{drills: s.faults, routes: cfg.Routes},
 		Alerts: alerts.engine, Transactions: st, Logger: log})
 	// The delivery queue lives in either log; with PostgreSQL each instance works the
-	// deliveries it queued (pgstore, redeliver.SharedQueue). Kept pauses are bbolt's only.
+	// deliveries it queued (pgstore, redeliver.SharedQueue).
 	s.queue = newDeliveries(cfg, st, alerts, limits, log)
 	groups, err := s.buildPipeline(sec, limits)
 	if err != nil {
@@ -216,8 +216,10 @@ func preflight(cfg *config.Config, getenv func(string) string) (secrets, []alert
 	sec, err := readSecrets(cfg, getenv)
 	sinks, serr := alertSinks(cfg.Alerts.Sinks, getenv)
 	var ferr error
-	if cfg.Store.Backend != config.StorePostgres { // the log is in PostgreSQL: no file to write
-		ferr = storeFolder(cfg.Store.Path)
+	if cfg.Store.Backend != config.StorePostgres {
+		ferr = storeFolder("store.path", cfg.Store.Path)
+	} else { // the log is in PostgreSQL: only the spool is a file
+		ferr = storeFolder("store.spool_dir", cfg.Store.SpoolPath())
 	}
 	return sec, sinks, errors.Join(err, ferr, serr)
 }
@@ -258,32 +260,32 @@ func readSecrets(cfg *config.Config, getenv func(string) string) (secrets, error
 }
 
 // storeFolder checks, without opening the store, that store.Open can create or write the file
-// at path and its journal segments beside it.
-func storeFolder(path string) error {
+// at path and its journal segments beside it; key is the config key that names it, for messages.
+func storeFolder(key, path string) error {
 	dir := filepath.Dir(path)
 	fi, err := os.Stat(dir)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return fmt.Errorf("store.path: the folder %s does not exist; create it (mkdir -p %s) or point store.path at a file in an existing folder", dir, dir)
+		return fmt.Errorf("%s: the folder %s does not exist; create it (mkdir -p %s) or point %[1]s elsewhere", key, dir, dir)
 	case err != nil:
-		return fmt.Errorf("store.path: %w; point store.path at a file in a folder mtguard can write to", err)
+		return fmt.Errorf("%s: %w; point %[1]s at a folder mtguard can write to", key, err)
 	case !fi.IsDir():
-		return fmt.Errorf("store.path: %s is not a folder; point store.path at a file in a folder", dir)
+		return fmt.Errorf("%s: %s is not a folder; point %[1]s elsewhere", key, dir)
 	}
 	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
-		return fmt.Errorf("store.path: %s is a folder; name a file in it, e.g. %s", path, filepath.Join(path, "mtguard.db"))
+		return fmt.Errorf("%s: %s is a folder; name a file in it, e.g. %s", key, path, filepath.Join(path, "mtguard.db"))
 	}
 	// The journal's segments are created beside the store file, so the folder must take new files.
 	f, err := os.CreateTemp(dir, ".mtguard-check-*")
 	if err != nil {
-		return fmt.Errorf("store.path: mtguard cannot create files in %s (%v); make the folder writable by the user serve runs as, or point store.path elsewhere", dir, errors.Unwrap(err))
+		return fmt.Errorf("%s: mtguard cannot create files in %s (%v); make the folder writable by the user serve runs as, or point %[1]s elsewhere", key, dir, errors.Unwrap(err))
 	}
 	f.Close()
 	os.Remove(f.Name())
 	if f, err := os.OpenFile(path, os.O_RDWR, 0); err == nil {
 		f.Close()
 	} else if !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("store.path: mtguard cannot write %s (%v); make it writable by the user serve runs as", path, errors.Unwrap(err))
+		return fmt.Errorf("%s: mtguard cannot write %s (%v); make it writable by the user serve runs as", key, path, errors.Unwrap(err))
 	}
 	return nil
 }
@@ -339,6 +341,12 @@ func (s *server) buildPipeline(sec secrets, limits *limiterView) ([]proxy.LimitG
 		keepPauses(limits.l, bolt, s.log)
 		recorder = s.queue.recorder(bolt)
 	} else {
+		// With limits.shared a pause lives in Redis, where every instance (a restarted one
+		// too) sees it and the instance whose probe ends it clears it: a copy in PostgreSQL
+		// could outlive that end. Without it, PostgreSQL keeps it as bbolt does.
+		if pg, ok := s.store.(pgLog); ok && sec.limitsURL == "" {
+			keepPauses(limits.l, pg.Store, s.log)
+		}
 		recorder = s.queue.logRecorder(s.store)
 	}
 	s.pipeline, err = proxy.NewPipeline(proxy.PipelineConfig{

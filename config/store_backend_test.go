@@ -23,6 +23,29 @@ func TestParseStoreBackend(t *testing.T) {
 	}
 }
 
+func TestStoreSpoolPath(t *testing.T) {
+	tests := []struct {
+		name  string
+		lines []string
+		want  string
+	}{
+		{"beside store.path by default", []string{"  path: /var/lib/mtguard/log.db"}, "/var/lib/mtguard/" + SpoolFile},
+		{"in spool_dir", []string{"  path: /var/lib/mtguard/log.db", "  spool_dir: /spool"}, "/spool/" + SpoolFile},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			lines := append([]string{"store:", "  backend: postgres", "  dsn_env: D"}, tt.lines...)
+			cfg, err := Parse("mtguard.yaml", withRoute(lines...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := cfg.Store.SpoolPath(); got != tt.want {
+				t.Fatalf("SpoolPath() = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
 func TestParseStoreBackendErrors(t *testing.T) {
 	tests := []struct {
 		name string
@@ -33,6 +56,8 @@ func TestParseStoreBackendErrors(t *testing.T) {
 		{"postgres without dsn_env", withRoute("store:", "  backend: postgres"), "mtguard.yaml:2: store.dsn_env: backend postgres needs dsn_env"},
 		{"a DSN instead of a variable", withRoute("store:", "  backend: postgres", "  dsn_env: postgres://u:pw@db/x"), `mtguard.yaml:3: store.dsn_env: "postgres://u:pw@db/x" is not an environment variable name`},
 		{"dsn_env with bbolt", withRoute("store:", "  dsn_env: MTGUARD_PG_DSN"), "mtguard.yaml:2: store.dsn_env: only used with backend: postgres"},
+		{"spool_dir with bbolt", withRoute("store:", "  spool_dir: /spool"), "mtguard.yaml:2: store.spool_dir: only used with backend: postgres"},
+		{"empty spool_dir", withRoute("store:", "  backend: postgres", "  dsn_env: D", `  spool_dir: ""`), "mtguard.yaml:4: store.spool_dir: empty folder"},
 		{"encrypt with postgres", withRoute("store:", "  backend: postgres", "  dsn_env: D", "  encrypt: {key_env: K}"), "mtguard.yaml:2: store.encrypt: not supported with backend: postgres"},
 	}
 	for _, tt := range tests {
