@@ -99,14 +99,18 @@ func alertSinks(scs []config.Sink, getenv func(string) string) ([]alerts.Sink, e
 // start feeds the metrics from the store, the pipeline and the throttler, and starts the
 // engine: it rebuilds its state from the store before returning.
 func (a *alerting) start(ctx context.Context, storePath string, st transactionLog, pipeline *proxy.Pipeline) {
+	size := func() int64 {
+		fi, err := os.Stat(storePath)
+		if err != nil {
+			return 0
+		}
+		return fi.Size()
+	}
+	if pg, ok := st.(pgLog); ok {
+		size = pg.LogSize
+	}
 	a.metrics.Watch(alerts.MetricsConfig{
-		StoreSize: func() int64 {
-			fi, err := os.Stat(storePath)
-			if err != nil {
-				return 0
-			}
-			return fi.Size()
-		},
+		StoreSize:           size,
 		StoreCommits:        func() int64 { return st.Stats().Commits },
 		StoreCommitFailures: func() int64 { return st.Stats().CommitFailures },
 		StoreWriteErrors:    pipeline.StoreErrors,

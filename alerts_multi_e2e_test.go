@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -197,6 +198,111 @@ func TestPostgresOneAlertPerIncident(t *testing.T) {
 	}
 	if f := firings(); strings.Join(f, ",") != "crm firing,crm acknowledged,forms firing" {
 		t.Fatalf("webhook got %v, want one firing per incident", f)
+	}
+}
+
+// TestPostgresAlertsFailoverAfterKill9: three instances (the real binary) on one PostgreSQL
+// log; the one leading alert evaluation is killed with SIGKILL while an incident is open, and a
+// new one starts on another route meanwhile. Another instance leads within a lease period
+// (the dead one's lease runs out; nothing ends it early), notifies the new incident once and
+// the open one not again.
+func TestPostgresAlertsFailoverAfterKill9(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds mtguard and kill -9s it; skipped with -short")
+	}
+	dsn := pgSchemaDSN(t)
+	dir := t.TempDir()
+	bin := buildMtguard(t, dir)
+	var mu sync.Mutex
+	var firings []string // "route event" of every notification the webhook received
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var p alerts.WebhookPayload
+		json.NewDecoder(r.Body).Decode(&p)
+		a, _ := p.Alert.(map[string]any)
+		mu.Lock()
+		firings = append(firings, fmt.Sprintf("%v %s", a["route"], p.Event))
+		mu.Unlock()
+	}))
+	defer hook.Close()
+	notified := func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return strings.Join(firings, ",")
+	}
+	vendor := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.WriteHeader(http.StatusInternalServerError)
+	}))
+	defer vendor.Close()
+	// Both routes alert on their first failure.
+	const rule = "alerts: {error_rate: {above: 0%, per: 10m, min_calls: 1}}"
+	opt := pgProcOptions{
+		// The crm route's keys, then a second route, forms, on the same vendor.
+		route: "owner: ops@example.com, " + rule + "}\n  - {name: forms, prefix: /forms, upstream: " + vendor.URL + ", owner: ops@example.com, " + rule,
+		extra: fmt.Sprintf("alerts:\n  sinks:\n    - {name: hook, type: webhook, url: %s, secret_env: HOOK_SECRET}\n", hook.URL),
+		env:   []string{"HOOK_SECRET=s3cret"},
+	}
+	var ins []*pgProc
+	for _, name := range []string{"a", "b", "c"} {
+		ins = append(ins, startPGProc(t, bin, dir, name, vendor.URL, dsn, opt))
+	}
+	leading := func(among []*pgProc) []*pgProc {
+		var out []*pgProc
+		for _, p := range among {
+			if log, _ := os.ReadFile(p.stderr); strings.Contains(string(log), leadsLine) {
+				out = append(out, p)
+			}
+		}
+		return out
+	}
+	waitFor := func(what string, cond func() bool, within time.Duration) time.Duration {
+		t.Helper()
+		start := time.Now()
+		for !cond() {
+			if time.Since(start) > within {
+				t.Fatalf("waited %s for %s; webhook got %q", within, what, notified())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		return time.Since(start)
+	}
+	waitFor("a leader", func() bool { return len(leading(ins)) == 1 }, 2*alertLease)
+	leader := leading(ins)[0]
+	post := func(p *pgProc, route string, n int) {
+		t.Helper()
+		resp, err := http.Post("http://"+p.data+"/"+route+"/v1/leads", "application/json", strings.NewReader(fmt.Sprintf(`{"email":"jane%d@acme.com"}`, n)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	for i := range 6 {
+		post(ins[i%3], "crm", i)
+	}
+	waitFor("the crm alert", func() bool { return notified() == "crm firing" }, 10*time.Second)
+
+	leader.kill()
+	var rest []*pgProc
+	for _, p := range ins {
+		if p != leader {
+			rest = append(rest, p)
+		}
+	}
+	for i := range 4 {
+		post(rest[i%2], "forms", i) // a new incident while nobody leads
+	}
+	took := waitFor("a new leader", func() bool { return len(leading(rest)) == 1 }, alertLease+alertLease/3+5*time.Second)
+	t.Logf("another instance leads %s after the kill (lease %s)", took.Round(100*time.Millisecond), alertLease)
+	waitFor("the forms alert", func() bool { return strings.Count(notified(), "forms firing") == 1 }, 10*time.Second)
+	// More failures of both: the open incidents are not notified again.
+	for i, p := range rest {
+		post(p, "crm", 100+i)
+		post(p, "forms", 100+i)
+	}
+	time.Sleep(alertLease / 3) // one renewal: a second leader would have notified by now
+	if got := notified(); got != "crm firing,forms firing" {
+		t.Fatalf("webhook got %q, want one notification per incident", got)
 	}
 }
 

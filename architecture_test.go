@@ -27,6 +27,7 @@ var packageRules = []packageRule{
 	{pkg: "txn", only: []string{}, why: "the shared vocabulary imports nothing of ours"},
 	{pkg: "store", only: []string{"txn"}, why: "the transaction log is a leaf: it knows transactions, nothing else"},
 	{pkg: "pgstore", only: []string{"txn", "store"}, why: "the PostgreSQL log implements store's contract with store's types, nothing else"},
+	{pkg: "pgstore/pgtest", only: []string{}, why: "the tests' TCP gate knows sockets and DSNs, nothing of mtguard's"},
 	{pkg: "redislimit", only: []string{}, why: "the shared budget knows Redis and its own Group type; main converts the proxy's limit groups"},
 	{pkg: "store/storetest", only: []string{"txn", "store"}, why: "the contract suite runs any backend through store.Log"},
 	{pkg: "schemas", only: []string{"txn"}, why: "pinned contracts are pure checks over the vocabulary"},

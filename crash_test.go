@@ -186,8 +186,8 @@ routes:
 // data and admin addresses, and waits until its admin API answers; it returns the process and
 // the admin address. Its output goes to dir/name.tryN.stdout and .stderr. Free ports are found
 // by listening on :0 and closing, so another process may take one before mtguard binds it; the
-// start is then retried on new ports.
-func startServe(t *testing.T, bin, dir, name string, cfg func(data, admin string) string) (*crashProc, string) {
+// start is then retried on new ports. env (NAME=value) is added to the test's environment.
+func startServe(t *testing.T, bin, dir, name string, cfg func(data, admin string) string, env ...string) (*crashProc, string) {
 	t.Helper()
 	for try := 1; try <= crashStartTry; try++ {
 		data, admin := freeAddr(t), freeAddr(t)
@@ -205,6 +205,9 @@ func startServe(t *testing.T, bin, dir, name string, cfg func(data, admin string
 			t.Fatal(err)
 		}
 		p := &crashProc{cmd: exec.Command(bin, "serve", "--config", cfgPath), exited: make(chan struct{}), data: data, stderr: stderr.Name()}
+		if len(env) > 0 {
+			p.cmd.Env = append(os.Environ(), env...)
+		}
 		p.cmd.Stdout, p.cmd.Stderr = stdout, stderr
 		err = p.cmd.Start()
 		stdout.Close() // the child holds its own copies

@@ -14,6 +14,15 @@ import (
 // newDrift builds the shape learner of the routes with a drift: block; nil when none has one.
 // It is started once the store is open.
 func newDrift(cfg *config.Config, log zerolog.Logger) *drift.Learner {
+	c := driftConfig(cfg, log)
+	if c == nil {
+		return nil
+	}
+	return drift.New(*c)
+}
+
+// driftConfig is the shape learner's configuration of cfg; nil when no route has a drift: block.
+func driftConfig(cfg *config.Config, log zerolog.Logger) *drift.Config {
 	learn := map[string]time.Duration{}
 	for _, r := range cfg.Routes {
 		if r.Drift != nil {
@@ -23,7 +32,7 @@ func newDrift(cfg *config.Config, log zerolog.Logger) *drift.Learner {
 	if len(learn) == 0 {
 		return nil
 	}
-	return drift.New(drift.Config{Learn: learn, Logger: log})
+	return &drift.Config{Learn: learn, Logger: log}
 }
 
 // driftView is the admin API's view of l: nil (no endpoint) without it.

@@ -18,9 +18,22 @@ import (
 	"github.com/mtguard/mtguard/store"
 )
 
-// newJourneys builds the journeys engine of cfg, telling the alert engine of records lost in
-// transit; nil when cfg has no journeys. It is started once the store is open.
-func newJourneys(cfg *config.Config, al *alerting, log zerolog.Logger) (*journeys.Engine, error) {
+// newJourneys builds the journeys engine of jc (journeysEngineConfig), telling the alert
+// engine of records lost in transit; nil without journeys. It is started once the store is open.
+func newJourneys(jc *journeys.Config, al *alerting) (*journeys.Engine, error) {
+	if jc == nil {
+		return nil, nil
+	}
+	c := *jc
+	c.OnLost = func(l journeys.Lost) {
+		al.engine.Report(alerts.JourneyReport(l.Journey, l.Owner, l.Keys, l.Stops, l.Since))
+	}
+	return journeys.New(c)
+}
+
+// journeysEngineConfig is the journeys engine's configuration of cfg, without OnLost; nil
+// when cfg has no journeys.
+func journeysEngineConfig(cfg *config.Config, log zerolog.Logger) (*journeys.Config, error) {
 	if len(cfg.Journeys) == 0 {
 		return nil, nil
 	}
@@ -28,15 +41,12 @@ func newJourneys(cfg *config.Config, al *alerting, log zerolog.Logger) (*journey
 	if err != nil {
 		return nil, err
 	}
-	return journeys.New(journeys.Config{
+	return &journeys.Config{
 		Journeys:  js,
 		Retention: cfg.Store.Retention,
 		CatchUp:   catchUpWindow(cfg),
 		Logger:    log,
-		OnLost: func(l journeys.Lost) {
-			al.engine.Report(alerts.JourneyReport(l.Journey, l.Owner, l.Keys, l.Stops, l.Since))
-		},
-	})
+	}, nil
 }
 
 // journeyConfig turns the configured journeys into the engine's, with each step's record-key
@@ -84,10 +94,17 @@ func journeyView(jr *journeys.Engine) inspect.Journeys {
 // the file, so the journeys' copy of the key is gone from disk too).
 type eraser struct {
 	st store.Log
-	jr *journeys.Engine // nil without journeys
+	jr *journeys.Engine // nil without journeys, or with the PostgreSQL log
+	// shared forgets it from the journeys on the PostgreSQL log; nil without them.
+	shared *sharedJourneys
 }
 
 func (e eraser) Forget(ctx context.Context, key string) (store.ForgetReport, error) {
+	if e.shared != nil {
+		if err := e.shared.forget(ctx, key); err != nil {
+			return store.ForgetReport{}, fmt.Errorf("forget: journeys: %w", err)
+		}
+	}
 	if e.jr != nil {
 		if err := e.jr.Forget(key); err != nil {
 			return store.ForgetReport{}, fmt.Errorf("forget: journeys: %w", err)

@@ -5,14 +5,27 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/mtguard/mtguard/pgstore"
 	"github.com/mtguard/mtguard/proxy"
 	"github.com/mtguard/mtguard/store"
+)
+
+// pauseKeeper is a log that keeps the limiter's long pauses across restarts: the bbolt store,
+// and the PostgreSQL one.
+type pauseKeeper interface {
+	PutPause(group string, p store.Pause) error
+	Pauses() (map[string]store.Pause, error)
+}
+
+var (
+	_ pauseKeeper = (*store.Store)(nil)
+	_ pauseKeeper = (*pgstore.Store)(nil)
 )
 
 // keepPauses puts back the pauses a previous run kept (a spent quota, a rolling quota being
 // probed) and keeps the long pauses of this run in the store, so that a restart neither forgets
 // a spent quota nor sends the next call into the vendor's quota error.
-func keepPauses(l *proxy.Limiter, st *store.Store, log zerolog.Logger) {
+func keepPauses(l *proxy.Limiter, st pauseKeeper, log zerolog.Logger) {
 	kept, err := st.Pauses()
 	if err != nil {
 		log.Error().Err(err).Msg("could not read the limits pauses kept by the previous run; starting without them")

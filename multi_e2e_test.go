@@ -11,12 +11,15 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/mtguard/mtguard/store"
@@ -150,15 +153,34 @@ func TestPostgresInstancesShareTheLog(t *testing.T) {
 	if received.Load() != 6 {
 		t.Fatalf("the vendor received %d calls, want 6", received.Load())
 	}
+	// The log's size is its tables' in PostgreSQL, not the 0 of a bbolt file that is not there.
+	resp, err := http.Get(a.admin + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	m := regexp.MustCompile(`(?m)^mtguard_store_size_bytes (\S+)$`).FindSubmatch(metrics)
+	if m == nil {
+		t.Fatalf("/metrics has no mtguard_store_size_bytes:\n%s", metrics)
+	}
+	if size, err := strconv.ParseFloat(string(m[1]), 64); err != nil || size < 8192 {
+		t.Errorf("mtguard_store_size_bytes = %s, want the size of mtguard's tables", m[1])
+	}
 }
 
 // TestPostgresDownAtStart: serve refuses to start, with a clear error that does not show the
-// connection string's password.
+// connection string's password; and it refuses a spool folder it cannot write, naming
+// store.spool_dir.
 func TestPostgresDownAtStart(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "mtguard.yaml")
-	// store.path names a folder that does not exist: unused with postgres, it must not matter.
-	cfg := strings.Replace(fmt.Sprintf(pgConfig, "http://127.0.0.1:9"), "  backend: postgres\n", "  backend: postgres\n  path: /nonexistent/mtguard/mtguard.db\n", 1)
+	// store.path names a folder that does not exist: with postgres only the spool's folder
+	// (spool_dir, here given) is written to.
+	withStore := func(lines string) string {
+		return strings.Replace(fmt.Sprintf(pgConfig, "http://127.0.0.1:9"), "  backend: postgres\n", "  backend: postgres\n"+lines, 1)
+	}
+	cfg := withStore("  path: /nonexistent/mtguard/mtguard.db\n  spool_dir: " + dir + "\n")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -174,15 +196,21 @@ func TestPostgresDownAtStart(t *testing.T) {
 	if strings.Contains(err.Error()+stdout.String()+stderr.String(), "s3cret-pw") {
 		t.Fatalf("the password is shown: %v\n%s", err, stderr.String())
 	}
-	// store.path's folder is not checked: nothing is written there (a read-only config folder,
-	// as in a container, is fine).
-	if strings.Contains(err.Error(), "store.path") || !strings.Contains(cfg, "/nonexistent/") {
-		t.Fatalf("store.path checked with the postgres backend: %v", err)
+	if strings.Contains(err.Error(), "store.path") {
+		t.Fatalf("store.path checked with the postgres backend and a spool_dir: %v", err)
 	}
 	// An empty variable is named, before anything is opened.
 	err = run(context.Background(), []string{"mtguard", "serve", "--config", path}, &stdout, &stderr, func(string) string { return "" })
 	if err == nil || !strings.Contains(err.Error(), "store.dsn_env names MTGUARD_PG_DSN, but that environment variable is empty") {
 		t.Fatalf("err = %v", err)
+	}
+	// Without spool_dir, the spool goes beside store.path: its folder must exist.
+	if err := os.WriteFile(path, []byte(withStore("  path: /nonexistent/mtguard/mtguard.db\n")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err = run(context.Background(), []string{"mtguard", "serve", "--config", path}, &stdout, &stderr, func(k string) string { return env[k] })
+	if err == nil || !strings.Contains(err.Error(), "store.spool_dir: the folder /nonexistent/mtguard does not exist") {
+		t.Fatalf("err = %v, want the spool's folder named", err)
 	}
 }
 
@@ -209,7 +237,8 @@ func TestStoreCopyAndMigrate(t *testing.T) {
 		t.Fatalf("second migrate: %v\n%s", err, out)
 	}
 
-	// A bbolt log with three calls.
+	// A bbolt log with three calls, more alerts than one page of Alerts holds, audit entries,
+	// notification attempts, queued deliveries and a kept pause.
 	boltPath := filepath.Join(dir, "old.db")
 	src, err := store.Open(boltPath, store.Options{})
 	if err != nil {
@@ -219,13 +248,63 @@ func TestStoreCopyAndMigrate(t *testing.T) {
 	for i := range 3 {
 		want = append(want, recordDelivered(t, src, fmt.Sprintf("p%d@acme.com", i)))
 	}
+	// A record in flight on a journey and a learned shape move too.
+	if err := src.SaveJourneys(map[string][]byte{store.JourneyKey("lead", "p0@acme.com"): []byte(`{"state":"in_transit"}`)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := src.SaveShapes(map[string][]byte{"crm": []byte(`{"route":"crm"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	const alertsN = 1005
+	for i := range alertsN {
+		a := store.Alert{ID: fmt.Sprintf("alert-%04d", i), Route: "crm", Kind: "error_rate", State: store.AlertResolved, FiredAt: time.Now().UTC()}
+		if err := src.PutAlert(a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 2 {
+		if _, err := src.AppendAudit(store.AuditEntry{Actor: "jane", Method: "POST", Endpoint: fmt.Sprintf("/api/replay-%d", i)}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := src.AppendNotification(store.NotificationAttempt{Alert: "alert-0000", Sink: "hook", Result: store.NotifyFailed}); err != nil {
+			t.Fatal(err)
+		}
+		if err := src.Enqueue(store.Delivery{ID: want[i], Route: "crm", State: store.DeliveryPending}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := src.PutPause("crm", store.Pause{Until: time.Now().Add(time.Hour), Reason: "quota"}); err != nil {
+		t.Fatal(err)
+	}
 	src.Close()
 
-	for range 2 { // copying again changes nothing
+	for range 2 { // copying again doubles nothing
 		out, err = mtguard("store", "copy", "--from", "bbolt:"+boltPath, "--to", "postgres", "--config", cfgPath)
-		if err != nil || !strings.Contains(out, "copied 3 calls") {
-			t.Fatalf("store copy: %v\n%s", err, out)
+		wantOut := fmt.Sprintf("copied 3 calls, %d alerts, 2 audit entries, 2 notification attempts, 2 queued deliveries, 1 limits pauses, 1 records in flight on journeys and 1 learned payload shapes", alertsN)
+		if err != nil || !strings.Contains(out, wantOut) {
+			t.Fatalf("store copy: %v\n%s\nwant %q", err, out, wantOut)
 		}
+	}
+	pool, err := pgxpool.New(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	for table, n := range map[string]int{"alerts": alertsN, "audit": 2, "notifications": 2, "deliveries": 2, "limit_pauses": 1} {
+		var got int
+		if err := pool.QueryRow(context.Background(), `SELECT count(*) FROM `+table).Scan(&got); err != nil || got != n {
+			t.Errorf("%s: %d rows in PostgreSQL after copying twice (%v), want %d", table, got, err, n)
+		}
+	}
+	conn, err := pgx.Connect(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kept string
+	err = conn.QueryRow(context.Background(), `SELECT (SELECT string_agg(convert_from(body, 'UTF8'), ',') FROM journeys) || (SELECT string_agg(route, ',') FROM shapes)`).Scan(&kept)
+	conn.Close(context.Background())
+	if err != nil || kept != `{"state":"in_transit"}crm` {
+		t.Fatalf("journeys and shapes in PostgreSQL after the copy: %q %v", kept, err)
 	}
 	in := startMtguard(t, fmt.Sprintf(pgConfig, "http://127.0.0.1:9"), env)
 	for i, id := range want {

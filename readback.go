@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync/atomic"
 
 	"github.com/rs/zerolog"
@@ -21,7 +22,8 @@ import (
 // readBack is the verifier of the routes with a verify: block, and the proxy its probes go
 // through, set once the proxy exists.
 type readBack struct {
-	v     *verify.Verifier
+	v     *verify.Verifier // the bbolt log's; with PostgreSQL each term makes its own (verifier)
+	rules []verify.Rule
 	proxy atomic.Pointer[proxy.Proxy]
 }
 
@@ -57,9 +59,14 @@ func newReadBack(cfg *config.Config, log zerolog.Logger) (*readBack, error) {
 	if len(rules) == 0 {
 		return nil, nil
 	}
-	rb := &readBack{}
-	rb.v = verify.New(verify.Config{Rules: rules, Logger: log, Probe: rb.probe})
+	rb := &readBack{rules: rules}
+	rb.v = rb.verifier(log)
 	return rb, nil
+}
+
+// verifier returns a new verifier of the rules, probing through the proxy.
+func (rb *readBack) verifier(log zerolog.Logger) *verify.Verifier {
+	return verify.New(verify.Config{Rules: slices.Clone(rb.rules), Logger: log, Probe: rb.probe})
 }
 
 // probe sends one read-back through the proxy's pipeline; a paused route is tried later.

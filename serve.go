@@ -45,13 +45,16 @@ type server struct {
 	alerts    *alerting
 	faults    *proxy.Drills         // the drills under way, as the pipeline sees them
 	drills    *inspect.DrillManager // mtguard drill (drills.go)
-	journeys  *journeys.Engine      // nil without journeys
-	drift     *drift.Learner        // nil without a route's drift: block
+	journeys  *journeys.Engine      // nil without journeys, or with the PostgreSQL log (shared)
+	drift     *drift.Learner        // nil without a route's drift: block, or with the PostgreSQL log
 	readBack  *readBack             // nil without a route's verify: block
 	reloads   reloadSlot            // the config reloader cmdServe attaches (reload.go)
 	reverse   *proxy.Proxy          // the reverse front, whose routes a reload swaps
 	limiter   *proxy.Limiter        // whose groups a reload reconfigures
 	queue     *deliveries           // the delivery queue (deliveries.go); nil without a route that has one
+	// shared runs journeys, drift and read-back on one instance for all with the PostgreSQL
+	// log (engineshared.go); nil with bbolt.
+	shared *sharedEngines
 	// routeConfigs are the routes as configured now (a reload swaps them), for what the
 	// admin API lists of them.
 	routeConfigs atomic.Pointer[[]config.Route]
@@ -79,25 +82,35 @@ func startServer(ctx context.Context, cfg *config.Config, getenv func(string) st
 	if err != nil {
 		return nil, err
 	}
-	jr, err := newJourneys(cfg, alerts, log)
+	// With bbolt the engines are fed this process's committed calls; with PostgreSQL one
+	// instance runs each, fed every instance's from the shared log (engineshared.go).
+	shared := sec.storeDSN != ""
+	jc, err := journeysEngineConfig(cfg, log)
 	if err != nil {
 		return nil, err
 	}
-	if jr != nil {
-		alerts.also = append(alerts.also, jr.Observe)
-	}
-	dl := newDrift(cfg, log)
-	if dl != nil {
-		alerts.also = append(alerts.also, dl.Observe)
-	}
+	dc := driftConfig(cfg, log)
 	rb, err := newReadBack(cfg, log)
 	if err != nil {
 		return nil, err
 	}
-	if rb != nil {
-		alerts.also = append(alerts.also, rb.v.Observe)
+	var jr *journeys.Engine
+	var dl *drift.Learner
+	if !shared {
+		if jr, err = newJourneys(jc, alerts); err != nil {
+			return nil, err
+		}
+		if jr != nil {
+			alerts.also = append(alerts.also, jr.Observe)
+		}
+		if dl = newDrift(cfg, log); dl != nil {
+			alerts.also = append(alerts.also, dl.Observe)
+		}
+		if rb != nil {
+			alerts.also = append(alerts.also, rb.v.Observe)
+		}
+		watchDropped(alerts.metrics, jr, dl, rb)
 	}
-	watchDropped(alerts.metrics, jr, dl, rb)
 	var writeHook func(op string) error
 	for _, h := range hooks {
 		writeHook = h.storeWrite
@@ -108,7 +121,7 @@ func startServer(ctx context.Context, cfg *config.Config, getenv func(string) st
 	}
 	var st transactionLog
 	if sec.storeDSN != "" {
-		st, err = openPostgres(ctx, sec.storeDSN, alerts.engine, log)
+		st, err = openPostgres(ctx, sec.storeDSN, cfg.Store.SpoolPath(), alerts.engine, log)
 	} else {
 		st, err = openStore(cfg, sec.storeKeys, alerts, log, writeHook)
 	}
@@ -116,11 +129,21 @@ func startServer(ctx context.Context, cfg *config.Config, getenv func(string) st
 		return nil, err
 	}
 	s := &server{cfg: cfg, store: st, alerts: alerts, journeys: jr, drift: dl, readBack: rb, log: log, errs: make(chan error, 3), faults: proxy.NewDrills(nil)}
+	journeysAPI, shapesAPI := journeyView(jr), driftView(dl)
+	var sharedForget *sharedJourneys
+	if pg, ok := st.(pgLog); ok {
+		if s.shared, err = newSharedEngines(pg.Store, jc, dc, rb, alerts, log); err != nil {
+			st.Close()
+			return nil, err
+		}
+		s.shared.watchDropped(alerts.metrics)
+		journeysAPI, shapesAPI, sharedForget = s.shared.journeysView(), s.shared.shapesView(), s.shared.jview
+	}
 	s.routeConfigs.Store(&cfg.Routes)
 	s.drills = inspect.NewDrillManager(inspect.DrillConfig{Store: st, Faults: &drillFaults{drills: s.faults, routes: cfg.Routes},
 		Alerts: alerts.engine, Transactions: st, Logger: log})
 	// The delivery queue lives in either log; with PostgreSQL each instance works the
-	// deliveries it queued (pgstore, redeliver.SharedQueue). Kept pauses are bbolt's only.
+	// deliveries it queued (pgstore, redeliver.SharedQueue).
 	s.queue = newDeliveries(cfg, st, alerts, limits, log)
 	groups, err := s.buildPipeline(sec, limits)
 	if err != nil {
@@ -138,7 +161,7 @@ func startServer(ctx context.Context, cfg *config.Config, getenv func(string) st
 	adminAPI := inspect.NewServer(inspect.ServerConfig{
 		Transactions: st,
 		Replayer:     reverse,
-		Eraser:       eraser{st: st, jr: jr},
+		Eraser:       eraser{st: st, jr: jr, shared: sharedForget},
 		Alerts:       alerts.engine,
 		Metrics:      alerts.metrics.Handler(),
 		Limits:       limits,
@@ -150,8 +173,8 @@ func startServer(ctx context.Context, cfg *config.Config, getenv func(string) st
 		Reservations: st,
 		ReplayHold:   replayHold(sec.routes, groups),
 		Drills:       s.drills,
-		Journeys:     journeyView(jr),
-		Shapes:       driftView(dl),
+		Journeys:     journeysAPI,
+		Shapes:       shapesAPI,
 		Backup:       backuper(st),
 		Reloader:     &s.reloads,
 		Deliveries:   s.queue.api(),
@@ -193,8 +216,10 @@ func preflight(cfg *config.Config, getenv func(string) string) (secrets, []alert
 	sec, err := readSecrets(cfg, getenv)
 	sinks, serr := alertSinks(cfg.Alerts.Sinks, getenv)
 	var ferr error
-	if cfg.Store.Backend != config.StorePostgres { // the log is in PostgreSQL: no file to write
-		ferr = storeFolder(cfg.Store.Path)
+	if cfg.Store.Backend != config.StorePostgres {
+		ferr = storeFolder("store.path", cfg.Store.Path)
+	} else { // the log is in PostgreSQL: only the spool is a file
+		ferr = storeFolder("store.spool_dir", cfg.Store.SpoolPath())
 	}
 	return sec, sinks, errors.Join(err, ferr, serr)
 }
@@ -235,32 +260,32 @@ func readSecrets(cfg *config.Config, getenv func(string) string) (secrets, error
 }
 
 // storeFolder checks, without opening the store, that store.Open can create or write the file
-// at path and its journal segments beside it.
-func storeFolder(path string) error {
+// at path and its journal segments beside it; key is the config key that names it, for messages.
+func storeFolder(key, path string) error {
 	dir := filepath.Dir(path)
 	fi, err := os.Stat(dir)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return fmt.Errorf("store.path: the folder %s does not exist; create it (mkdir -p %s) or point store.path at a file in an existing folder", dir, dir)
+		return fmt.Errorf("%s: the folder %s does not exist; create it (mkdir -p %s) or point %[1]s elsewhere", key, dir, dir)
 	case err != nil:
-		return fmt.Errorf("store.path: %w; point store.path at a file in a folder mtguard can write to", err)
+		return fmt.Errorf("%s: %w; point %[1]s at a folder mtguard can write to", key, err)
 	case !fi.IsDir():
-		return fmt.Errorf("store.path: %s is not a folder; point store.path at a file in a folder", dir)
+		return fmt.Errorf("%s: %s is not a folder; point %[1]s elsewhere", key, dir)
 	}
 	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
-		return fmt.Errorf("store.path: %s is a folder; name a file in it, e.g. %s", path, filepath.Join(path, "mtguard.db"))
+		return fmt.Errorf("%s: %s is a folder; name a file in it, e.g. %s", key, path, filepath.Join(path, "mtguard.db"))
 	}
 	// The journal's segments are created beside the store file, so the folder must take new files.
 	f, err := os.CreateTemp(dir, ".mtguard-check-*")
 	if err != nil {
-		return fmt.Errorf("store.path: mtguard cannot create files in %s (%v); make the folder writable by the user serve runs as, or point store.path elsewhere", dir, errors.Unwrap(err))
+		return fmt.Errorf("%s: mtguard cannot create files in %s (%v); make the folder writable by the user serve runs as, or point %[1]s elsewhere", key, dir, errors.Unwrap(err))
 	}
 	f.Close()
 	os.Remove(f.Name())
 	if f, err := os.OpenFile(path, os.O_RDWR, 0); err == nil {
 		f.Close()
 	} else if !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("store.path: mtguard cannot write %s (%v); make it writable by the user serve runs as", path, errors.Unwrap(err))
+		return fmt.Errorf("%s: mtguard cannot write %s (%v); make it writable by the user serve runs as", key, path, errors.Unwrap(err))
 	}
 	return nil
 }
@@ -316,6 +341,12 @@ func (s *server) buildPipeline(sec secrets, limits *limiterView) ([]proxy.LimitG
 		keepPauses(limits.l, bolt, s.log)
 		recorder = s.queue.recorder(bolt)
 	} else {
+		// With limits.shared a pause lives in Redis, where every instance (a restarted one
+		// too) sees it and the instance whose probe ends it clears it: a copy in PostgreSQL
+		// could outlive that end. Without it, PostgreSQL keeps it as bbolt does.
+		if pg, ok := s.store.(pgLog); ok && sec.limitsURL == "" {
+			keepPauses(limits.l, pg.Store, s.log)
+		}
 		recorder = s.queue.logRecorder(s.store)
 	}
 	s.pipeline, err = proxy.NewPipeline(proxy.PipelineConfig{
@@ -403,8 +434,8 @@ func (s *server) launch(ctx context.Context) {
 	s.cancel = cancel
 	s.alerts.start(ctx, s.cfg.Store.Path, s.store, s.pipeline)
 	s.recoverDrills(ctx) // before serving: no drill of the last run outlives it
-	// Journeys, drift and read-back keep their state in the bbolt log; config refuses them
-	// with the PostgreSQL backend, so they are nil there.
+	// Journeys, drift and read-back run here on this process's calls with the bbolt log; with
+	// PostgreSQL, on whichever instance holds each one's lease (s.shared, started below).
 	if bolt, ok := s.store.(*store.Store); ok {
 		if s.journeys != nil {
 			if err := s.journeys.Start(bolt); err != nil {
@@ -428,6 +459,9 @@ func (s *server) launch(ctx context.Context) {
 	s.forward.start(s.errs)
 	s.queue.run(bg)
 	go leadAlerts(bg, s.store, s.alerts.engine, s.log)
+	if s.shared != nil {
+		s.shared.run(bg)
+	}
 	retention := s.cfg.Store.Retention
 	go s.store.RunRetention(bg, retention, retentionEvery, func(n int, err error) {
 		if err != nil {
@@ -484,15 +518,20 @@ func (s *server) shutdown() error {
 	s.cancel()
 	s.drills.Close()
 	s.queue.wait() // its attempts are recorded before the store closes
+	if s.shared != nil {
+		s.shared.wait() // the engines stopped and saved their state (s.cancel ended their terms)
+	}
 	s.alerts.close()
-	if s.journeys != nil {
-		s.journeys.Close()
-	}
-	if s.drift != nil {
-		s.drift.Close()
-	}
-	if s.readBack != nil {
-		s.readBack.v.Close()
+	if s.shared == nil {
+		if s.journeys != nil {
+			s.journeys.Close()
+		}
+		if s.drift != nil {
+			s.drift.Close()
+		}
+		if s.readBack != nil {
+			s.readBack.v.Close()
+		}
 	}
 	if cerr := s.store.Close(); err == nil {
 		err = cerr

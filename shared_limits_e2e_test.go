@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -49,18 +47,7 @@ func redisTestURL(t *testing.T) string {
 func TestThreeInstancesOneBudget(t *testing.T) {
 	dsn := pgSchemaDSN(t)
 	redisURL := redisTestURL(t)
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	route := "crm" + hex.EncodeToString(b[:]) // its limit group's keys in Redis are this test's own
-	t.Cleanup(func() {
-		opts, _ := redis.ParseURL(redisURL)
-		rdb := redis.NewClient(opts)
-		defer rdb.Close()
-		ctx := context.Background()
-		if keys, err := rdb.Keys(ctx, "mtguard:{"+route+"}:*").Result(); err == nil && len(keys) > 0 {
-			rdb.Del(ctx, keys...)
-		}
-	})
+	route := sharedRoute(t, redisURL) // its limits group's keys in Redis are this test's own
 	v := &limitVendor{requests: 10, per: 500 * time.Millisecond, concurrency: 3, latency: 5 * time.Millisecond, delivered: map[string]int{}}
 	vendor := newVendorServer(t, v)
 	cfg := fmt.Sprintf(`

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -88,26 +89,62 @@ func cmdStore(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	if err != nil {
 		return fmt.Errorf("store copy: %w", err)
 	}
-	n, alerts, err := copyLog(ctx, src, dst)
+	n, err := copyLog(ctx, src, dst)
+	if err == nil {
+		n.journeys, n.shapes, err = copyKept(src, dst)
+	}
 	if cerr := dst.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
-		return fmt.Errorf("store copy: after %d calls: %w", n, err)
+		return fmt.Errorf("store copy: after %s: %w", n, err)
 	}
-	fmt.Fprintf(stdout, "copied %d calls and %d alerts from %s to PostgreSQL; running it again copies only what changed (calls are matched by id)\n", n, alerts, path)
+	fmt.Fprintf(stdout, "copied %s from %s to PostgreSQL; running it again copies only what changed (matched by id)\n", n, path)
 	return nil
 }
 
-// copyLog copies every call of src, oldest first, and the alert history into dst. Calls are
-// written as results with their request side, so a call already in dst is overwritten, not
-// doubled.
-func copyLog(ctx context.Context, src store.Log, dst store.Log) (calls, alerts int, err error) {
+// copied counts what store copy moved.
+type copied struct {
+	calls, alerts, audit, notifications, deliveries, pauses int
+	journeys, shapes                                        int
+}
+
+func (c copied) String() string {
+	return fmt.Sprintf("%d calls, %d alerts, %d audit entries, %d notification attempts, %d queued deliveries, %d limits pauses, %d records in flight on journeys and %d learned payload shapes",
+		c.calls, c.alerts, c.audit, c.notifications, c.deliveries, c.pauses, c.journeys, c.shapes)
+}
+
+// copyKept copies the records in flight on journeys and the learned shapes, so the instances
+// on dst carry on where the bbolt mtguard stopped.
+func copyKept(src, dst store.Log) (records, shapes int, err error) {
+	put := map[string][]byte{}
+	if err := src.LoadJourneys(func(k string, v []byte) error { put[k] = v; return nil }); err != nil {
+		return 0, 0, err
+	}
+	if err := dst.SaveJourneys(put, nil); err != nil {
+		return 0, 0, err
+	}
+	learned := map[string][]byte{}
+	if err := src.LoadShapes(func(r string, v []byte) error { learned[r] = v; return nil }); err != nil {
+		return len(put), 0, err
+	}
+	if err := dst.SaveShapes(learned); err != nil {
+		return len(put), 0, err
+	}
+	return len(put), len(learned), nil
+}
+
+// copyLog copies every call of src, oldest first, then the whole alert history, audit log,
+// notification attempts, delivery queue and kept limits pauses into dst. Calls are written as
+// results with their request side and alerts replace theirs, so a second copy overwrites rather
+// than doubles; audit entries, notification attempts and deliveries already in dst are left as
+// they are (a delivery may have been worked since).
+func copyLog(ctx context.Context, src *store.Store, dst *pgstore.Store) (n copied, err error) {
 	cursor := ""
 	for {
 		page, err := src.Query(ctx, store.Query{Ascending: true, Limit: 1000, Cursor: cursor})
 		if err != nil {
-			return calls, 0, err
+			return n, err
 		}
 		for i := range page.Transactions {
 			tx := &page.Transactions[i]
@@ -116,30 +153,60 @@ func copyLog(ctx context.Context, src store.Log, dst store.Log) (calls, alerts i
 				continue // Open settled every pending call; none is left but one written meanwhile
 			}
 			if err := dst.RecordResult(tx); err != nil {
-				return calls, 0, err
+				return n, err
 			}
-			calls++
+			n.calls++
 		}
 		if err := dst.Sync(ctx); err != nil {
-			return calls, 0, err
+			return n, err
 		}
 		if page.Next == "" {
 			break
 		}
 		cursor = page.Next
 	}
-	as, err := src.Alerts(store.AlertQuery{Limit: 1000})
+	err = src.EachAlert(func(a store.Alert) error {
+		n.alerts++
+		return dst.PutAlert(a)
+	})
 	if err != nil {
-		return calls, 0, err
+		return n, err
 	}
-	for _, a := range as {
-		if err := dst.PutAlert(a); err != nil {
-			return calls, alerts, err
+	err = src.EachAudit(func(e store.AuditEntry) error {
+		n.audit++
+		return dst.PutAudit(e)
+	})
+	if err != nil {
+		return n, err
+	}
+	err = src.EachNotification(func(a store.NotificationAttempt) error {
+		n.notifications++
+		return dst.PutNotification(a)
+	})
+	if err != nil {
+		return n, err
+	}
+	ds, err := src.Deliveries(ctx, store.DeliveryFilter{})
+	if err != nil {
+		return n, err
+	}
+	for _, d := range ds {
+		// Owned by this copy, whose lease ends when it closes: the first instance that looks
+		// takes them over.
+		if err := dst.Enqueue(d); err != nil && !errors.Is(err, store.ErrDeliveryExists) {
+			return n, err
 		}
-		alerts++
+		n.deliveries++
 	}
-	if err := dst.Sync(ctx); err != nil {
-		return calls, alerts, err
+	ps, err := src.Pauses()
+	if err != nil {
+		return n, err
 	}
-	return calls, alerts, nil
+	for group, p := range ps {
+		if err := dst.PutPause(group, p); err != nil {
+			return n, err
+		}
+		n.pauses++
+	}
+	return n, dst.Sync(ctx)
 }

@@ -45,7 +45,8 @@ type QueueStat struct {
 // MetricsConfig is where the metrics that are not per call come from (see Metrics.Watch).
 // Nil fields are left out.
 type MetricsConfig struct {
-	// StoreSize returns the size of the store file in bytes.
+	// StoreSize returns the size of the transaction log in bytes: the bbolt file, or
+	// mtguard's tables in PostgreSQL.
 	StoreSize func() int64
 	// StoreCommits and StoreCommitFailures count the store's group commits since start.
 	StoreCommits, StoreCommitFailures func() int64
@@ -174,7 +175,7 @@ func (m *Metrics) Watch(cfg MetricsConfig) {
 	}
 	if cfg.StoreSize != nil {
 		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "mtguard_store_size_bytes", Help: "Size of the transaction log file.",
+			Name: "mtguard_store_size_bytes", Help: "Size of the transaction log: the bbolt file, or mtguard's tables in PostgreSQL with their indexes.",
 		}, func() float64 { return float64(cfg.StoreSize()) }))
 	}
 	if cfg.Throttle != nil {

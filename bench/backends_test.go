@@ -22,12 +22,15 @@ import (
 )
 
 // BenchmarkStoreBackends measures the transaction log alone, as the pipeline drives it: each
-// of MTGUARD_BENCH_CLIENTS goroutines records an intent and then a provisional result (waiting
-// until each is durable), then its result, as fast as it can, for MTGUARD_BENCH_PHASE, first into a bbolt file, then into
-// PostgreSQL (MTGUARD_BENCH_PG_DSN, default the project machines' database test, in a fresh
-// schema). It prints calls per second and CPU per call: this process's (encoding, the
-// backend's client side) and, for PostgreSQL, the database server's (A + B: the store's
-// connections, then the server's own processes; see dbMeter) and its WAL per call (pg_stat_wal: the whole server's, other clients' writes included). Skipped without PostgreSQL.
+// of MTGUARD_BENCH_CLIENTS goroutines records an intent and then a provisional result
+// (waiting until each is durable), then its result, as fast as it can, for
+// MTGUARD_BENCH_PHASE, into a bbolt file, into PostgreSQL (MTGUARD_BENCH_PG_DSN, default the
+// project machines' database test, in a fresh schema) and into PostgreSQL behind its spool (the
+// log serve opens). It prints calls per second and CPU per call: this process's (encoding,
+// the backend's client side) and, for PostgreSQL, the database server's (A + B: the store's
+// connections, then the server's own processes; see dbMeter) and its WAL per call
+// (pg_stat_wal: the whole server's, other clients' writes included). Skipped without
+// PostgreSQL.
 //
 //	go test -run '^$' -bench StoreBackends -benchtime 1x ./bench/
 func BenchmarkStoreBackends(b *testing.B) {
@@ -65,13 +68,21 @@ func BenchmarkStoreBackends(b *testing.B) {
 			p.Close()
 		}
 	}()
+	// The log serve opens: PostgreSQL behind its local spool, which a healthy database leaves
+	// unused (what it costs is the choice made per write).
+	spooled, err := pgstore.OpenSpooled(context.Background(), withParam(dsn, "application_name="+app), pgstore.Options{Schema: schema, Migrate: true},
+		filepath.Join(b.TempDir(), "spool.db"), pgstore.SpoolOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer spooled.Close()
 	var out strings.Builder
 	fmt.Fprintf(&out, "\nstore backends, %d clients, %v each (intent and provisional result durable, then result):\n", clients, phase)
 	for _, be := range []struct {
 		name   string
 		log    store.Log
 		server bool
-	}{{"bbolt", bolt, false}, {"postgres", pg, true}} {
+	}{{"bbolt", bolt, false}, {"postgres", pg, true}, {"pg+spool", spooled, true}} {
 		var wal0 walStats
 		if be.server {
 			wal0 = readWAL(dsn)
@@ -92,6 +103,9 @@ func BenchmarkStoreBackends(b *testing.B) {
 				float64(conns.Microseconds())/float64(n), float64(server.Microseconds())/float64(n), float64(wal.bytes)/float64(n), float64(wal.records)/float64(n), float64(n)/float64(max(wal.syncs, 1)))
 		}
 		out.WriteString("\n")
+	}
+	if n := spooled.SpoolLen(); n > 0 || spooled.Healthy() != nil {
+		fmt.Fprintf(&out, "  (pg+spool went to its spool: %d writes there, %v)\n", n, spooled.Healthy())
 	}
 	bolt.Close()
 	b.Log(out.String())

@@ -108,6 +108,22 @@ type Store struct {
 	// variable holding the PostgreSQL connection string (store_backend.go).
 	Backend string
 	DSNEnv  string
+	// SpoolDir is the folder of the PostgreSQL backend's spool file (SpoolFile), where writes
+	// wait while PostgreSQL does not answer. Default: store.path's folder; Load makes a
+	// relative folder relative to the config file's directory.
+	SpoolDir string
+}
+
+// SpoolFile is the name of the spool file in Store.SpoolDir.
+const SpoolFile = "mtguard-spool.db"
+
+// SpoolPath is the PostgreSQL backend's spool file: in SpoolDir, or beside Path.
+func (s Store) SpoolPath() string {
+	dir := s.SpoolDir
+	if dir == "" {
+		dir = filepath.Dir(s.Path)
+	}
+	return filepath.Join(dir, SpoolFile)
 }
 
 // Redact lists names redacted in addition to the built-in lists. Names are kept as
@@ -217,6 +233,9 @@ func Load(path string) (*Config, error) {
 	if !filepath.IsAbs(cfg.Store.Path) {
 		cfg.Store.Path = filepath.Join(filepath.Dir(path), cfg.Store.Path)
 	}
+	if cfg.Store.SpoolDir != "" && !filepath.IsAbs(cfg.Store.SpoolDir) {
+		cfg.Store.SpoolDir = filepath.Join(filepath.Dir(path), cfg.Store.SpoolDir)
+	}
 	resolveContractPaths(cfg.Routes, filepath.Dir(path))
 	if err := loadTLSFiles(path, cfg, filepath.Dir(path)); err != nil {
 		return nil, err
@@ -278,7 +297,6 @@ func (p *configParser) parse(data []byte) *Config {
 	p.tlsBlocks(cfg, top)
 	p.checkCallersRequired(cfg)
 	cfg.SharedLimits = p.sharedLimits(top.Get("limits"))
-	p.checkBackendFeatures(cfg)
 	// Port 0 picks a free port per listener, so two ":0" addresses do not collide.
 	if cfg.Admin.Listen == cfg.Listen && !strings.HasSuffix(cfg.Listen, ":0") {
 		switch n := yamlstrict.Deref(yamlstrict.Lookup(top.Get("admin"), "listen")); {
@@ -355,7 +373,7 @@ func (p *configParser) store(n *yaml.Node) Store {
 		CaptureBody: DefaultCaptureBody,
 		OnError:     DefaultOnError,
 	}
-	f, _ := p.Mapping(n, "store", "path", "retention", "max_body", "capture_body", "on_error", "encrypt", "backend", "dsn_env")
+	f, _ := p.Mapping(n, "store", "path", "retention", "max_body", "capture_body", "on_error", "encrypt", "backend", "dsn_env", "spool_dir")
 	s.Encrypt = p.encrypt(f.Get("encrypt"))
 	p.storeBackend(f, &s)
 	if v, ok := p.Str(f.Get("path"), "store.path"); ok {

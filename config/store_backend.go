@@ -1,6 +1,8 @@
 package config
 
 import (
+	"strings"
+
 	"github.com/mtguard/mtguard/yamlstrict"
 )
 
@@ -10,7 +12,7 @@ const (
 	StorePostgres = "postgres" // PostgreSQL, shared by several instances
 )
 
-// storeBackend reads store.backend and store.dsn_env. The connection string itself is never in
+// storeBackend reads store.backend, store.dsn_env and store.spool_dir. The connection string itself is never in
 // the file: it holds a password, so it is read from the variable dsn_env names, at start.
 func (p *configParser) storeBackend(f yamlstrict.Map, s *Store) {
 	// Backend stays empty when not written (bbolt), so the default config is unchanged.
@@ -29,7 +31,16 @@ func (p *configParser) storeBackend(f yamlstrict.Map, s *Store) {
 			s.DSNEnv = v
 		}
 	}
+	if v, ok := p.Str(f.Get("spool_dir"), "store.spool_dir"); ok {
+		if strings.TrimSpace(v) == "" {
+			p.Addf(f.Get("spool_dir").Line, "store.spool_dir", "empty folder; remove the key for the default (store.path's folder)")
+		} else {
+			s.SpoolDir = v
+		}
+	}
 	switch {
+	case s.Backend != StorePostgres && yamlstrict.Given(f.Get("spool_dir")):
+		p.Addf(f.Get("spool_dir").Line, "store.spool_dir", "only used with backend: postgres (where writes wait while PostgreSQL does not answer); add it or remove spool_dir")
 	case s.Backend == StorePostgres && s.DSNEnv == "" && !yamlstrict.Given(f.Get("dsn_env")):
 		p.Addf(f.Get("backend").Line, "store.dsn_env", "backend postgres needs dsn_env: the environment variable holding the connection string, like {backend: postgres, dsn_env: MTGUARD_PG_DSN}")
 	case s.Backend != StorePostgres && yamlstrict.Given(f.Get("dsn_env")):

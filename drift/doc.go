@@ -6,4 +6,7 @@
 // Memory is bounded per route: at most MaxFields field paths are learned, array elements are
 // merged into one path (/input/*/email), object keys that look like data (an email address, a
 // number) are merged too (/contacts/{key}), and at most MaxChanges changes are kept.
+//
+// Calls arrive through Observe (a queue that drops what it cannot keep up with) or Take (a
+// feed that waits: the PostgreSQL log's, read by the one instance that learns for all).
 package drift

@@ -121,7 +121,20 @@ func New(cfg Config) *Learner {
 
 // Start loads the learned shapes from st and starts checking calls.
 func (l *Learner) Start(st Store) error {
+	if err := l.Load(st); err != nil {
+		return err
+	}
+	l.q.Start()
+	return nil
+}
+
+// Load reads the learned shapes from st without starting the learner: one that was only
+// loaded answers Shape from what st holds (an instance that does not learn the shapes itself
+// shows those of the one that does).
+func (l *Learner) Load(st Store) error {
 	l.st = st
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	err := st.LoadShapes(func(route string, v []byte) error {
 		if _, ok := l.cfg.Learn[route]; !ok {
 			return nil
@@ -140,7 +153,6 @@ func (l *Learner) Start(st Store) error {
 	if err != nil {
 		return fmt.Errorf("drift: load shapes: %w", err)
 	}
-	l.q.Start()
 	return nil
 }
 
@@ -151,6 +163,16 @@ func (l *Learner) Observe(tx txn.Transaction) {
 		return
 	}
 	l.q.Offer(tx)
+}
+
+// Take learns from or checks committed calls at once, on the caller's goroutine, saves the
+// shapes and adds the findings: for a feed that waits for the learner rather than drop calls.
+func (l *Learner) Take(txs []txn.Transaction) {
+	txs = slices.DeleteFunc(slices.Clone(txs), func(tx txn.Transaction) bool {
+		_, ok := l.cfg.Learn[tx.Route]
+		return !ok || tx.Kind == txn.KindProbe
+	})
+	l.take(txs)
 }
 
 // Dropped counts the calls the learner could not keep up with.

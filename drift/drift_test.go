@@ -210,3 +210,32 @@ func TestDriftPersistsAndMarksCalls(t *testing.T) {
 	}
 	st.Close()
 }
+
+// TestTakeAndLoad: calls handed to Take are learned at once (probes and other routes aside)
+// and the shape saved; a learner that was only loaded shows it.
+func TestTakeAndLoad(t *testing.T) {
+	st, err := store.Open(filepath.Join(t.TempDir(), "mtguard.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	l := New(Config{Learn: map[string]time.Duration{"form": time.Hour}})
+	if err := l.Start(st); err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	probe := tx("form", t0.Add(2*time.Second), `{"other":1}`, 3)
+	probe.Kind = txn.KindProbe
+	l.Take([]txn.Transaction{tx("form", t0, lead(1), 1), tx("crm", t0, `{"x":1}`, 2), probe, tx("form", t0.Add(time.Second), lead(2), 4)})
+	view := New(Config{Learn: map[string]time.Duration{"form": time.Hour, "crm": time.Hour}, Buffer: 1})
+	if err := view.Load(st); err != nil {
+		t.Fatal(err)
+	}
+	sh, ok := view.Shape("form")
+	if !ok || sh.Calls != 2 || sh.Fields["/other"] != nil || sh.Fields["/email"] == nil {
+		t.Fatalf("loaded shape %+v (learned %v)", sh, ok)
+	}
+	if _, ok := view.Shape("crm"); ok {
+		t.Fatal("a route the running learner does not learn has a shape")
+	}
+}

@@ -9,4 +9,9 @@
 // map, and the time check walks only the records in flight; the log is never scanned, except
 // to answer for one record that is no longer in flight (mtguard journey KEY), through the
 // record-key index.
+//
+// Calls arrive through Observe (a queue that never blocks the store's committer: the bbolt log,
+// one process) or Take (a feed that waits for the engine: the PostgreSQL log, where one
+// instance runs the engine on every instance's calls). An engine that was only loaded (Load)
+// answers from what the running one saved.
 package journeys

@@ -96,7 +96,11 @@ type Config struct {
 	// CatchUp is how far before the last call handled Start looks in the log for calls the
 	// engine never handled (a crash); at least the longest a call can last. DefaultCatchUp if zero.
 	CatchUp time.Duration
-	Logger  zerolog.Logger
+	// NoCatchUp, when set, makes Start skip looking for missed calls in the log: the calls
+	// come through Take from a feed that resumes where the last run stopped (the PostgreSQL
+	// log's, read by whichever instance runs journeys).
+	NoCatchUp bool
+	Logger    zerolog.Logger
 }
 
 // The states of a record on a journey.
@@ -191,6 +195,10 @@ type Engine struct {
 	// arriving through Observe are not counted twice; dropped after CatchUp.
 	caught      map[string]bool
 	caughtUntil time.Time
+
+	// saveMu keeps the writes of save and Forget in the order of the states they write, as
+	// they may run on the queue's goroutine and a feed's (Take) at once.
+	saveMu sync.Mutex
 }
 
 // New returns an engine for cfg; Start loads its state and starts it.
@@ -230,7 +238,26 @@ func New(cfg Config) (*Engine, error) {
 // Start loads the records in flight from st, catches up from the log with the calls recorded
 // since the last one it handled (a crash leaves a few unhandled), and starts following calls.
 func (e *Engine) Start(st Store) error {
+	if err := e.Load(st); err != nil {
+		return err
+	}
+	if !e.mark.IsZero() && !e.cfg.NoCatchUp {
+		if err := e.catchUp(context.Background(), e.mark.Add(-e.cfg.CatchUp)); err != nil {
+			e.log.Error().Err(err).Msg("journeys: could not catch up with the log; calls recorded while mtguard stopped may be missing from journeys")
+		}
+	}
+	e.save()
+	e.q.Start()
+	return nil
+}
+
+// Load reads the records in flight from st without starting the engine: an engine that was
+// only loaded answers Lookup, Stuck and InTransit from what st holds (an instance that does
+// not run journeys itself shows the state of the one that does).
+func (e *Engine) Load(st Store) error {
 	e.st = st
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	err := st.LoadJourneys(func(key string, v []byte) error {
 		if key == markKey {
 			if t, err := time.Parse(time.RFC3339Nano, string(v)); err == nil {
@@ -250,13 +277,6 @@ func (e *Engine) Start(st Store) error {
 	if err != nil {
 		return fmt.Errorf("journeys: load records in flight: %w", err)
 	}
-	if !e.mark.IsZero() {
-		if err := e.catchUp(context.Background(), e.mark.Add(-e.cfg.CatchUp)); err != nil {
-			e.log.Error().Err(err).Msg("journeys: could not catch up with the log; calls recorded while mtguard stopped may be missing from journeys")
-		}
-	}
-	e.save()
-	e.q.Start()
 	return nil
 }
 
@@ -346,6 +366,29 @@ func (e *Engine) Observe(tx txn.Transaction) {
 		return
 	}
 	e.q.Offer(tx)
+}
+
+// Take handles committed calls at once, on the caller's goroutine, and saves: for a feed that
+// waits for the engine rather than drop calls (Observe's queue is not used then).
+func (e *Engine) Take(txs []txn.Transaction) {
+	txs = slices.DeleteFunc(slices.Clone(txs), func(tx txn.Transaction) bool {
+		return len(e.byRoute[tx.Route]) == 0 || tx.Kind == txn.KindProbe
+	})
+	e.take(txs)
+}
+
+// Keys lists the record keys the engine holds in memory, on any journey.
+func (e *Engine) Keys() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []string
+	for _, r := range e.inflight {
+		if !slices.Contains(out, r.Key) {
+			out = append(out, r.Key)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // Dropped counts the calls the engine could not keep up with.
@@ -535,6 +578,8 @@ func lostFinding(r *Record, j *Journey) txn.Finding {
 
 // save writes the changed records: those in flight are put, the others deleted.
 func (e *Engine) save() {
+	e.saveMu.Lock()
+	defer e.saveMu.Unlock()
 	e.mu.Lock()
 	if len(e.dirty) == 0 && !e.markDirty {
 		e.mu.Unlock()
@@ -746,5 +791,7 @@ func (e *Engine) Forget(key string) error {
 	if e.st == nil {
 		return nil
 	}
+	e.saveMu.Lock()
+	defer e.saveMu.Unlock()
 	return e.st.SaveJourneys(nil, del)
 }

@@ -256,3 +256,45 @@ func TestJourneysCatchUpAfterACrash(t *testing.T) {
 		t.Errorf("in transit after the same calls again: %+v", got)
 	}
 }
+
+// TestTakeAndLoad: calls handed to Take (a feed that waits rather than drop) move records as
+// Observe's do, probes and other routes aside; an engine that was only loaded shows what the
+// running one saved; Keys lists the records held, and Forget drops one from memory and store.
+func TestTakeAndLoad(t *testing.T) {
+	h := newHarness(t)
+	mk := func(route, body string, keys []string, kind string) txn.Transaction {
+		h.clk.add(time.Second)
+		return txn.Transaction{Call: txn.Call{ID: h.st.NewID(h.clk.now()), Time: h.clk.now(), Route: route, Kind: kind, RecordKeys: keys,
+			Request: txn.Message{ContentType: "application/json", Body: body}},
+			Result: txn.Result{Status: 200, Outcome: txn.OutcomeDelivered, Findings: []txn.Finding{}}}
+	}
+	h.e.Take([]txn.Transaction{
+		mk("form", `{"email":"a@acme.com"}`, []string{"a@acme.com"}, ""),
+		mk("form", `{"email":"b@acme.com"}`, []string{"b@acme.com"}, ""),
+		mk("form", `{"email":"p@acme.com"}`, []string{"p@acme.com"}, txn.KindProbe),
+		mk("other", `{"email":"o@acme.com"}`, []string{"o@acme.com"}, ""),
+		mk("crm", `{"Email":"b@acme.com"}`, []string{"b@acme.com"}, ""),
+	})
+	if got := h.e.Keys(); !slices.Equal(got, []string{"a@acme.com"}) {
+		t.Fatalf("held after Take: %v, want a only (b arrived; the probe and the other route are not steps)", got)
+	}
+	if got := h.inStore(); !slices.Equal(got, []string{"webinar-lead/a@acme.com"}) {
+		t.Fatalf("saved by Take: %v", got)
+	}
+	view, err := New(Config{Journeys: h.js, Now: h.clk.now, Buffer: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := view.Load(h.st); err != nil {
+		t.Fatal(err)
+	}
+	if got := view.InTransit(""); len(got) != 1 || got[0].Key != "a@acme.com" || got[0].Stopped != "after form: never reached mkto" {
+		t.Fatalf("a loaded engine shows in transit %+v", got)
+	}
+	if err := h.e.Forget("A@acme.com"); err != nil {
+		t.Fatal(err)
+	}
+	if got, stored := h.e.Keys(), h.inStore(); len(got) != 0 || len(stored) != 0 {
+		t.Fatalf("after Forget: held %v, stored %v", got, stored)
+	}
+}

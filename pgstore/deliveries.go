@@ -61,12 +61,25 @@ func (s *Store) OwnDeliveries(ctx context.Context) ([]store.Delivery, error) {
 // ClaimDeliveries makes this instance the owner of the deliveries of instances whose lease ran
 // out (they died, or stopped and left work behind) and returns them, oldest first. Rows another
 // claimer holds are skipped, not waited for: each delivery goes to one instance.
+//
+// Claims are serialised by a transaction advisory lock: with SKIP LOCKED alone, a claimer whose
+// statement began before another's claim committed could lock the rows just after that commit
+// and take them a second time (seen under load: two claimers each returned all 200). Claims
+// run every few seconds per instance, so waiting for the lock costs nothing.
 func (s *Store) ClaimDeliveries(ctx context.Context) ([]store.Delivery, error) {
-	out, err := s.deliveries(ctx, `UPDATE deliveries SET owner = $1 WHERE id IN (
-			SELECT d.id FROM deliveries d
-			WHERE d.owner <> $1 AND NOT EXISTS (SELECT 1 FROM instances i WHERE i.id = d.owner AND i.expires > now())
-			FOR UPDATE SKIP LOCKED)
-		RETURNING body`, s.instance)
+	var out []store.Delivery
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('mtguard.claim-deliveries.' || current_schema()))`); err != nil {
+			return fmt.Errorf("claim deliveries: %w", err)
+		}
+		var err error
+		out, err = scanDeliveries(tx.Query(ctx, `UPDATE deliveries SET owner = $1 WHERE id IN (
+				SELECT d.id FROM deliveries d
+				WHERE d.owner <> $1 AND NOT EXISTS (SELECT 1 FROM instances i WHERE i.id = d.owner AND i.expires > now())
+				FOR UPDATE SKIP LOCKED)
+			RETURNING body`, s.instance))
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -83,7 +96,10 @@ func (s *Store) ClaimDeliveries(ctx context.Context) ([]store.Delivery, error) {
 }
 
 func (s *Store) deliveries(ctx context.Context, sql string, args ...any) ([]store.Delivery, error) {
-	rows, err := s.pool.Query(ctx, sql, args...)
+	return scanDeliveries(s.pool.Query(ctx, sql, args...))
+}
+
+func scanDeliveries(rows pgx.Rows, err error) ([]store.Delivery, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list deliveries: %w", err)
 	}

@@ -19,5 +19,11 @@
 // has run out, claiming them with FOR UPDATE SKIP LOCKED. Leases in the leases table elect one
 // instance for jobs that must run once (Leader).
 //
+// The instance running journeys, drift or read-back reads every instance's committed calls
+// in the order of the transactions that committed them (Committed: a trigger stamps each
+// result with its transaction id, and only transactions older than every running one are
+// read, so a slow commit is never skipped), from the position the last holder saved. Its
+// writes of the job's state go through a Term, fenced by the job's lease.
+//
 // The package imports only txn and store (for the contract's types) of mtguard's packages.
 package pgstore

@@ -15,7 +15,10 @@ import (
 )
 
 // migrations are the schema's versions, applied in order: NNNN_name.sql is version NNNN.
-// A released file never changes; a change of schema is a new file.
+// A released file never changes; a change of schema is a new file. Versions are numbered by
+// the branch that adds them, so a number may be missing for a while (its branch not merged
+// yet) and arrive later: Migrate applies every version the database lacks, not only those above
+// its highest.
 //
 //go:embed migrations/*.sql
 var migrations embed.FS
@@ -51,8 +54,8 @@ func loadMigrations() ([]migration, error) {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].version < out[j].version })
 	for i, m := range out {
-		if m.version != i+1 {
-			return nil, fmt.Errorf("migration %s: expected version %d", m.name, i+1)
+		if m.version < 1 || i > 0 && m.version == out[i-1].version {
+			return nil, fmt.Errorf("migration %s: version %d is taken or not positive", m.name, m.version)
 		}
 	}
 	return out, nil
@@ -102,8 +105,15 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) (from, to int, err error) 
 	if from > latest {
 		return from, from, fmt.Errorf("%w: the database is at schema version %d, this mtguard (%d) knows versions up to %d; run the newer mtguard, or point store.dsn_env at another database", ErrSchemaNewer, from, latest, latest)
 	}
+	applied, err := appliedVersions(ctx, conn)
+	if err != nil {
+		return 0, 0, err
+	}
 	to = from
-	for _, m := range ms[from:] {
+	for _, m := range ms {
+		if applied[m.version] {
+			continue
+		}
 		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 			if _, err := tx.Exec(ctx, m.sql); err != nil {
 				return err
@@ -114,9 +124,28 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) (from, to int, err error) 
 		if err != nil {
 			return from, to, fmt.Errorf("migrate: apply %s: %w", m.name, err)
 		}
-		to = m.version
+		to = max(to, m.version)
 	}
 	return from, to, nil
+}
+
+// appliedVersions reads which versions the database has.
+func appliedVersions(ctx context.Context, q interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}) (map[int]bool, error) {
+	rows, err := q.Query(ctx, `SELECT version FROM schema_version`)
+	if err != nil {
+		return nil, fmt.Errorf("read schema versions: %w", err)
+	}
+	vs, err := pgx.CollectRows(rows, pgx.RowTo[int])
+	if err != nil {
+		return nil, fmt.Errorf("read schema versions: %w", err)
+	}
+	out := map[int]bool{}
+	for _, v := range vs {
+		out[v] = true
+	}
+	return out, nil
 }
 
 // checkVersion fails unless the schema is exactly the binary's version.
@@ -131,6 +160,19 @@ func checkVersion(ctx context.Context, pool *pgxpool.Pool) error {
 		return fmt.Errorf("%w: the database is at schema version %d, this mtguard knows versions up to %d", ErrSchemaNewer, v, want)
 	case v < want:
 		return fmt.Errorf("the database is at schema version %d, this mtguard needs %d: run mtguard migrate", v, want)
+	}
+	ms, err := loadMigrations()
+	if err != nil {
+		return err
+	}
+	applied, err := appliedVersions(ctx, pool)
+	if err != nil {
+		return err
+	}
+	for _, m := range ms {
+		if !applied[m.version] {
+			return fmt.Errorf("the database lacks schema version %d (%s): run mtguard migrate", m.version, m.name)
+		}
 	}
 	return nil
 }

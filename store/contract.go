@@ -62,6 +62,22 @@ type Log interface {
 	GetDelivery(id string) (Delivery, error)
 	UpdateDelivery(id string, fn func(*Delivery) error) (Delivery, error)
 
+	// SaveJourneys and LoadJourneys keep the records in flight on a journey (keys made by
+	// JourneyKey, values opaque), LoadJourneys in key order; SaveShapes and LoadShapes keep
+	// each route's learned payload shape. A backend shared by several instances keeps them
+	// for whichever instance runs journeys or drift.
+	SaveJourneys(put map[string][]byte, del []string) error
+	LoadJourneys(fn func(key string, v []byte) error) error
+	SaveShapes(put map[string][]byte) error
+	LoadShapes(fn func(route string, v []byte) error) error
+	// AddFinding and AddFindings append a finding to a stored call's result and index it, so a
+	// Query by finding finds the call; a call that already carries the finding's code and
+	// detail, has no result yet or no longer exists is left as is.
+	AddFinding(id string, f txn.Finding) error
+	AddFindings(adds ...FindingOn) error
+	// Applied waits until every call recorded before it is applied and handed to OnResult.
+	Applied(ctx context.Context) error
+
 	// Healthy is nil while writes succeed, and the last failure's error while they fail.
 	Healthy() error
 	// Close commits what is queued and releases the store.

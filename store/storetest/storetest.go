@@ -41,6 +41,9 @@ func Run(t *testing.T, open Open) {
 		{"Drills", testDrills},
 		{"Notifications", testNotifications},
 		{"Deliveries", testDeliveries},
+		{"KeptJourneys", testKeptJourneys},
+		{"KeptShapes", testKeptShapes},
+		{"AddFindings", testAddFindings},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, open(t)) })
@@ -713,5 +716,117 @@ func testDeliveries(t *testing.T, s store.Log) {
 	wg.Wait()
 	if d, _ := s.GetDelivery("D3"); len(d.Attempts) != 16 {
 		t.Fatalf("16 concurrent updates left %d attempts", len(d.Attempts))
+	}
+}
+
+// kept reads back what LoadJourneys (or LoadShapes, through load) holds, in its order.
+func kept(t *testing.T, load func(fn func(k string, v []byte) error) error) (keys []string, vals map[string]string) {
+	t.Helper()
+	vals = map[string]string{}
+	if err := load(func(k string, v []byte) error {
+		keys = append(keys, k)
+		vals[k] = string(v)
+		return nil
+	}); err != nil {
+		t.Fatalf("load: %v", err)
+	}
+	return keys, vals
+}
+
+func testKeptJourneys(t *testing.T, s store.Log) {
+	if keys, _ := kept(t, s.LoadJourneys); len(keys) != 0 {
+		t.Fatalf("a new log holds journeys %q", keys)
+	}
+	a, b := store.JourneyKey("lead", "jane@acme.com"), store.JourneyKey("lead", "bob@acme.com")
+	mark := "\x00mark" // the engine's own entry: keys may hold NUL bytes
+	if err := s.SaveJourneys(map[string][]byte{a: []byte(`{"state":"in_transit"}`), b: []byte(`{"v":1}`), mark: []byte("2026-01-02T03:04:05Z")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SaveJourneys(map[string][]byte{b: []byte(`{"v":2}`)}, []string{a, store.JourneyKey("lead", "never@saved.com")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SaveJourneys(nil, nil); err != nil {
+		t.Fatalf("an empty save: %v", err)
+	}
+	keys, vals := kept(t, s.LoadJourneys)
+	if want := []string{mark, b}; !slices.Equal(keys, want) {
+		t.Fatalf("journeys %q, want %q in key order", keys, want)
+	}
+	if vals[b] != `{"v":2}` || vals[mark] != "2026-01-02T03:04:05Z" {
+		t.Fatalf("values %q", vals)
+	}
+	stop := errors.New("stop")
+	n := 0
+	if err := s.LoadJourneys(func(string, []byte) error { n++; return stop }); !errors.Is(err, stop) || n != 1 {
+		t.Fatalf("LoadJourneys whose fn fails: %v after %d calls, want that error after one", err, n)
+	}
+}
+
+func testKeptShapes(t *testing.T, s store.Log) {
+	if err := s.SaveShapes(map[string][]byte{"form": []byte(`{"calls":1}`), "crm": []byte(`{"calls":5}`)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SaveShapes(map[string][]byte{"form": []byte(`{"calls":2}`)}); err != nil {
+		t.Fatal(err)
+	}
+	keys, vals := kept(t, s.LoadShapes)
+	slices.Sort(keys)
+	if !slices.Equal(keys, []string{"crm", "form"}) || vals["form"] != `{"calls":2}` || vals["crm"] != `{"calls":5}` {
+		t.Fatalf("shapes %q %q", keys, vals)
+	}
+}
+
+func testAddFindings(t *testing.T, s store.Log) {
+	t0 := base()
+	a := record(t, s, t0, call{route: "crm", keys: []string{"a@x.y"}, outcome: txn.OutcomeDelivered, status: 200, findings: []string{"endpoint.deprecated"}})
+	b := record(t, s, t0, call{route: "crm", keys: []string{"b@x.y"}, outcome: txn.OutcomeDelivered, status: 200, at: time.Second})
+	pending := record(t, s, t0, call{route: "crm", keys: []string{"c@x.y"}, at: 2 * time.Second})
+	lost := txn.NewFinding(txn.CodeJourneyLostInTransit, "Record a@x.y did not arrive.", "lead/a@x.y")
+	drift := txn.NewFinding(txn.CodeSchemaDrift, "Field /score changed type.", "/score")
+	// Added right after the results were queued: the store applies them first.
+	if err := s.AddFindings(store.FindingOn{Call: a.ID, Finding: lost}, store.FindingOn{Call: b.ID, Finding: lost},
+		store.FindingOn{Call: pending.ID, Finding: lost}, store.FindingOn{Call: "01ZZZZZZZZZZZZZZZZZZZZZZZZ", Finding: lost}); err != nil {
+		t.Fatalf("add findings: %v", err)
+	}
+	if err := s.AddFinding(a.ID, drift); err != nil {
+		t.Fatal(err)
+	}
+	// The same code and detail again changes nothing.
+	if err := s.AddFindings(store.FindingOn{Call: a.ID, Finding: lost}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AddFindings(); err != nil {
+		t.Fatalf("no findings: %v", err)
+	}
+	codes := func(tx txn.Transaction) []string {
+		var out []string
+		for _, f := range tx.Findings {
+			out = append(out, f.Code+" "+f.Detail)
+		}
+		return out
+	}
+	if got, want := codes(get(t, s, a.ID)), []string{"endpoint.deprecated ", "journey.lost_in_transit lead/a@x.y", "schema.drift /score"}; !slices.Equal(got, want) {
+		t.Fatalf("findings of a: %q, want %q", got, want)
+	}
+	if got := get(t, s, a.ID); got.Outcome != txn.OutcomeDelivered || got.Status != 200 {
+		t.Fatalf("a finding changed the outcome: %s %d", got.Outcome, got.Status)
+	}
+	if got := codes(get(t, s, pending.ID)); len(got) != 0 {
+		t.Fatalf("a call without its result got findings %q", got)
+	}
+	for _, tc := range []struct {
+		code string
+		want []string
+	}{
+		{txn.CodeJourneyLostInTransit, []string{b.ID, a.ID}},
+		{txn.CodeSchemaDrift, []string{a.ID}},
+		{"endpoint.deprecated", []string{a.ID}},
+	} {
+		if got := ids(query(t, s, store.Query{Finding: tc.code})); !slices.Equal(got, tc.want) {
+			t.Errorf("log --finding %s: %v, want %v", tc.code, got, tc.want)
+		}
+	}
+	if err := s.Applied(context.Background()); err != nil {
+		t.Fatalf("applied: %v", err)
 	}
 }
