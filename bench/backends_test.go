@@ -316,11 +316,21 @@ func BenchmarkProxyBackends(b *testing.B) {
 	b.Cleanup(vendor.Close)
 	dir := b.TempDir()
 	route := fmt.Sprintf("routes:\n  - name: hubspot\n    prefix: %s\n    upstream: %s\n    record_keys: [properties.email, \"inputs[].properties.email\"]\n", benchPrefix, vendor.URL)
-	pgCfg := "listen: 127.0.0.1:0\nadmin: {listen: 127.0.0.1:0}\nstore: {backend: postgres, dsn_env: MTGUARD_PG_DSN}\n" + route
+	// store.path is not used with PostgreSQL, but the spool file goes beside it: one folder per
+	// instance (a build from before the spool accepts the key too).
+	pgCfg := func(name string) string {
+		return fmt.Sprintf("listen: 127.0.0.1:0\nadmin: {listen: 127.0.0.1:0}\nstore: {backend: postgres, dsn_env: MTGUARD_PG_DSN, path: %q}\n%s",
+			filepath.Join(dir, name, "mtguard.db"), route)
+	}
 	cfgs := map[string]string{
 		"bbolt":           fmt.Sprintf("listen: 127.0.0.1:0\nadmin: {listen: 127.0.0.1:0}\nstore: {path: %q}\n%s", filepath.Join(dir, "mtguard.db"), route),
-		"postgres":        pgCfg,
-		"postgres-before": pgCfg,
+		"postgres":        pgCfg("postgres"),
+		"postgres-before": pgCfg("postgres-before"),
+	}
+	for _, name := range []string{"postgres", "postgres-before"} {
+		if err := os.MkdirAll(filepath.Join(dir, name), 0o700); err != nil {
+			b.Fatal(err)
+		}
 	}
 	urls, pids := map[string]string{}, map[string]int{}
 	bare := startBenchChild(b, "bare", os.Args[0], testChildArgs, opts, envBenchChild+"=bare", envBenchUpstream+"="+vendor.URL)
