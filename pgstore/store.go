@@ -505,9 +505,13 @@ const (
 		ON CONFLICT (time, id) DO UPDATE SET call = coalesce(calls.call, EXCLUDED.call),
 			result = EXCLUDED.result, outcome = EXCLUDED.outcome, status = EXCLUDED.status,
 			findings = EXCLUDED.findings, provisional = NULL`
+	// linkReplays does not wait for the original's result, as the bbolt store's one writer
+	// does: the result may be committing in the other writer's batch at that moment, unseen by
+	// this statement, and the link would be lost. The link has a column of its own, which the
+	// result's write leaves alone.
 	linkReplays = `UPDATE calls c SET replayed_by = array_append(c.replayed_by, l.replay)
 		FROM unnest($1::text[], $2::text[]) AS l(original, replay)
-		WHERE c.id = l.original AND c.result IS NOT NULL AND NOT (l.replay = ANY(c.replayed_by))`
+		WHERE c.id = l.original AND NOT (l.replay = ANY(c.replayed_by))`
 )
 
 // writeOps writes a batch in one transaction and one round trip: its statements (one per
@@ -577,10 +581,9 @@ func writeBatch(ctx context.Context, pool *pgxpool.Pool, instance string, ops []
 		outcomes, statuses := outcomesOf(whole)
 		queue("insert results", upsertResults, append(rowsOf(whole, instance), texts(whole, resOf), flat, outcomes, statuses, from, to)...)
 	}
-	// Last, so that an original whose result is in this batch is linked too. Results whose
-	// intent was never stored are new calls as well.
+	// Results whose intent was never stored are new calls as well.
 	var originals, replays []string
-	for _, o := range append(intents, whole...) {
+	for _, o := range slices.Concat(intents, whole) {
 		if o.replayOf != "" {
 			originals, replays = append(originals, o.replayOf), append(replays, o.id)
 		}
