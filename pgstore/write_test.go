@@ -2,7 +2,6 @@ package pgstore_test
 
 import (
 	"context"
-	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -15,10 +14,9 @@ import (
 	"github.com/mtguard/mtguard/txn"
 )
 
-// TestWritePaths covers the writer's two ways of recording an outcome: an UPDATE of the row
-// when the intent is stored, an upsert that brings the request side when it is not (an intent
-// that failed under on_error: forward, store copy). The contract suite always stores the
-// intent first.
+// TestWritePaths covers the writes of an outcome with the intent stored and without it (an
+// intent that failed under on_error: forward, store copy), when the upsert brings the request
+// side. The contract suite always stores the intent first.
 func TestWritePaths(t *testing.T) {
 	schema := freshSchema(t)
 	s := openPG(t, schema, pgstore.Options{})
@@ -87,36 +85,6 @@ func TestWritePaths(t *testing.T) {
 				}
 			}
 		})
-	}
-}
-
-// TestResultAfterForget checks that a result arriving after its call was forgotten does not
-// bring a row back.
-func TestResultAfterForget(t *testing.T) {
-	schema := freshSchema(t)
-	s := openPG(t, schema, pgstore.Options{})
-	ctx := context.Background()
-	tx := &txn.Transaction{Call: txn.Call{Time: time.Now().UTC(), Route: "crm", Method: "POST", Path: "/contacts",
-		RecordKeys: []string{"gone@acme.com"}, Request: txn.Message{Body: `{"email":"gone@acme.com"}`}}}
-	if err := s.RecordIntent(ctx, tx); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Forget(ctx, "gone@acme.com"); err != nil {
-		t.Fatal(err)
-	}
-	tx.Result = txn.Result{Status: 201, Outcome: txn.OutcomeDelivered, Findings: []txn.Finding{}}
-	if err := s.RecordResult(tx); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Sync(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Get(ctx, tx.ID); !errors.Is(err, store.ErrNotFound) {
-		t.Fatalf("get after forget and a late result: %v, want not found", err)
-	}
-	var rows int
-	if err := schemaPool(t, schema).QueryRow(ctx, `SELECT count(*) FROM calls WHERE id = $1`, tx.ID).Scan(&rows); err != nil || rows != 0 {
-		t.Fatalf("%d rows of the forgotten call (%v)", rows, err)
 	}
 }
 
