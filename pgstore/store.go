@@ -455,7 +455,8 @@ func (s *Store) commit(ops []*op, before []chan struct{}) {
 // that its text is the same whatever the batch size: pgx prepares it once per connection
 // and sends the rows in binary, and PostgreSQL neither parses nor plans a statement per
 // batch. A call's record keys and finding codes are slices of one flat array (from, to:
-// 1-based bounds; an empty slice when to < from). Encoded JSON comes as text, ” for NULL.
+// 1-based bounds; an empty slice when to < from). Encoded JSON comes as text, and an empty
+// string stands for NULL.
 //
 // A provisional result and a result are upserts (INSERT … ON CONFLICT DO UPDATE), not an
 // UPDATE … FROM unnest: the upsert finds each row through the primary key of the partition
@@ -609,7 +610,7 @@ func slicesOf(ops []*op, list func(*op) []string) (flat []string, from, to []int
 	return flat, from, to
 }
 
-// texts passes encoded JSON as text, ” for none (the statements read ” as NULL).
+// texts passes encoded JSON as text, an empty string for none (the statements read it as NULL).
 func texts(ops []*op, field func(*op) []byte) []string {
 	out := make([]string, len(ops))
 	for i, o := range ops {
