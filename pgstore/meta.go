@@ -234,6 +234,12 @@ func (s *Store) Forget(ctx context.Context, key string) (store.ForgetReport, err
 				if _, err := tx.Exec(ctx, `DELETE FROM calls WHERE time = $1 AND id = $2`, f.rowTime, t.ID); err != nil {
 					return err
 				}
+				if !f.hasResult {
+					// Its answer may still come and would be written as a row of its own.
+					if _, err := tx.Exec(ctx, `INSERT INTO forgotten_calls (id, time) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING`, t.ID, f.rowTime); err != nil {
+						return err
+					}
+				}
 				rep.Deleted++
 				continue
 			}
@@ -266,4 +272,49 @@ func (s *Store) Forget(ctx context.Context, key string) (store.ForgetReport, err
 		}
 	}
 	return rep, nil
+}
+
+// forgottenKept is how long the ids of calls forgotten in flight are swept: far longer than
+// any call waits for its vendor's answer.
+const forgottenKept = 24 * time.Hour
+
+// SweepForgotten deletes the rows that late answers wrote for calls forgotten while they were
+// in flight (Forget lists their ids), so a person's data does not come back with the vendor's
+// answer. Every instance runs it with its lease renewal; it returns how many rows it deleted.
+func (s *Store) SweepForgotten(ctx context.Context) (int, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id, time FROM forgotten_calls`)
+	if err != nil {
+		return 0, fmt.Errorf("sweep forgotten calls: %w", err)
+	}
+	type gone struct {
+		id string
+		at time.Time
+	}
+	var all []gone
+	for rows.Next() {
+		var g gone
+		if err := rows.Scan(&g.id, &g.at); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("sweep forgotten calls: %w", err)
+		}
+		all = append(all, g)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("sweep forgotten calls: %w", err)
+	}
+	n := 0
+	for _, g := range all {
+		// One row at a time by primary key: the list is short, and a join could be planned
+		// as a scan of every day's partition.
+		tag, err := s.pool.Exec(ctx, `DELETE FROM calls WHERE time = $1 AND id = $2 AND call IS NULL`, g.at, g.id)
+		if err != nil {
+			return n, fmt.Errorf("sweep forgotten calls: %w", err)
+		}
+		n += int(tag.RowsAffected())
+	}
+	if _, err := s.pool.Exec(ctx, `DELETE FROM forgotten_calls WHERE forgotten < now() - $1::interval`, forgottenKept.String()); err != nil {
+		return n, fmt.Errorf("sweep forgotten calls: %w", err)
+	}
+	return n, nil
 }

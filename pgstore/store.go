@@ -715,6 +715,7 @@ func (s *Store) keepAlive(ctx context.Context) {
 				s.opts.OnWriteRecovered()
 			}
 			_, _ = s.RecoverDead(ctx)
+			_, _ = s.SweepForgotten(ctx)
 		}
 	}
 }

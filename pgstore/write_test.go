@@ -192,3 +192,53 @@ func TestIntentWrittenTwice(t *testing.T) {
 		}
 	}
 }
+
+// TestLateAnswerAfterForget forgets a person while their call waits for the vendor: the answer
+// that comes afterwards must not leave a row holding it (Forget leaves no copy).
+func TestLateAnswerAfterForget(t *testing.T) {
+	schema := freshSchema(t)
+	s := openPG(t, schema, pgstore.Options{})
+	ctx := context.Background()
+	for _, provisional := range []bool{false, true} {
+		key := "late" + map[bool]string{false: "", true: "-prov"}[provisional] + "@acme.com"
+		tx := &txn.Transaction{Call: txn.Call{Time: time.Now().UTC(), Route: "crm", Method: "POST", Path: "/contacts",
+			RecordKeys: []string{key}, Request: txn.Message{Body: `{"email":"` + key + `"}`}}}
+		if err := s.RecordIntent(ctx, tx); err != nil {
+			t.Fatal(err)
+		}
+		rep, err := s.Forget(ctx, key)
+		if err != nil || rep.Deleted != 1 {
+			t.Fatalf("forget: %+v, %v", rep, err)
+		}
+		answer := txn.Result{Status: 201, Outcome: txn.OutcomeDelivered, Findings: []txn.Finding{},
+			Response: txn.Message{Body: `{"id":"1","email":"` + key + `"}`}}
+		if provisional {
+			if err := s.RecordProvisional(ctx, tx, answer); err != nil {
+				t.Fatal(err)
+			}
+		}
+		tx.Result = answer
+		if err := s.RecordResult(tx); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+		count := func() int {
+			var n int
+			if err := schemaPool(t, schema).QueryRow(ctx, `SELECT count(*) FROM calls WHERE strpos(coalesce(result::text, '') || coalesce(provisional::text, ''), $1) > 0`, key).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		if count() == 0 {
+			t.Fatal("the late answer left no row: the sweep below tests nothing")
+		}
+		if n, err := s.SweepForgotten(ctx); err != nil || n != 1 {
+			t.Fatalf("sweep deleted %d rows (%v), want 1", n, err)
+		}
+		if n := count(); n != 0 {
+			t.Fatalf("%d rows still hold the forgotten person's answer", n)
+		}
+	}
+}
