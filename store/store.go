@@ -79,6 +79,9 @@ type Options struct {
 	// on with its current key, and opens those sealed with any of its keys on read (seal.go).
 	// Without it, records are written in clear and sealed ones read as store.undecryptable.
 	Keys *Keys
+	// IdleRelease is how long the store must see no write and no read before it drops the
+	// pages of its file mapped into the process (release.go). If zero, 5s; if negative, never.
+	IdleRelease time.Duration
 }
 
 // Store is an open transaction log. Its methods are safe for concurrent use.
@@ -121,6 +124,8 @@ type Store struct {
 
 	health    writeHealth // failed writes, retries and Healthy; see failure.go
 	committed atomic.Int64
+	// touched counts commits and reads, for releaseWhenIdle.
+	touched   atomic.Int64
 	recovered int
 	// recoveredProvisional counts the calls Open gave the outcome of their provisional result.
 	recoveredProvisional int
@@ -241,6 +246,9 @@ func Open(path string, opts Options) (*Store, error) {
 		s.apply.close()
 	}()
 	go s.applyLoop()
+	if every := cmp.Or(opts.IdleRelease, defaultIdleRelease); every > 0 {
+		go s.releaseWhenIdle(every)
+	}
 	return s, nil
 }
 
@@ -354,6 +362,7 @@ func catalogueFinding(code, detail string) txn.Finding {
 
 // view runs fn in a read transaction.
 func (s *Store) view(fn func(*bolt.Tx) error) error {
+	s.touched.Add(1)
 	s.dbMu.RLock()
 	defer s.dbMu.RUnlock()
 	return s.db.View(fn)
@@ -361,6 +370,7 @@ func (s *Store) view(fn func(*bolt.Tx) error) error {
 
 // update runs fn in a write transaction (bbolt serialises writers).
 func (s *Store) update(fn func(*bolt.Tx) error) error {
+	s.touched.Add(1)
 	s.dbMu.RLock()
 	defer s.dbMu.RUnlock()
 	return s.db.Update(fn)
