@@ -558,12 +558,9 @@ const journalWriters = 2
 // a second writer would halve that sharing, costing CPU that the calls need.
 const shareBelow = 3
 
-// lingerAbove is the average batch size from which the single journal writer waits lingerFor
-// before writing a batch, and lingerFor that wait.
-const (
-	lingerAbove = 6
-	lingerFor   = 200 * time.Microsecond
-)
+// lingerAbove is the average batch size from which the single journal writer lets the
+// goroutines ready to run go first before it takes a batch.
+const lingerAbove = 6
 
 // journalLoop is one journal writer: it takes every queued write, appends them to its
 // segment with one fdatasync (group commit), hands the batch to the applier and then tells the
@@ -605,9 +602,12 @@ func (s *Store) journalLoop(w int) {
 		}
 		if held && s.avgBatch >= lingerAbove && len(batch) < s.maxBatch {
 			// Heavy load: every call already shares a sync with many others, and each sync
-			// costs as much CPU for one write as for fifty. Waiting a little lets the batch
-			// grow, so the same calls take fewer syncs.
-			time.Sleep(lingerFor)
+			// costs as much CPU for one write as for fifty. Letting the goroutines that are
+			// ready to run go first (calls about to record their intent or provisional
+			// result) grows the batch, so the same calls take fewer syncs. A timed wait
+			// would not do: with the CPUs idle, Go's timers wake a sleeper a millisecond late,
+			// and every call would wait for that.
+			runtime.Gosched()
 		more:
 			for len(batch) < s.maxBatch {
 				select {
