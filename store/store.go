@@ -79,9 +79,10 @@ type Options struct {
 	// on with its current key, and opens those sealed with any of its keys on read (seal.go).
 	// Without it, records are written in clear and sealed ones read as store.undecryptable.
 	Keys *Keys
-	// IdleRelease is how long the store must see no write and no read before it drops the
-	// pages of its file mapped into the process (release.go). If zero, 5s; if negative, never.
-	IdleRelease time.Duration
+	// ReleaseEvery is how often the store drops the pages of its file mapped into the
+	// process, when it was used since it last did (release.go). If zero, 5s; if negative,
+	// never.
+	ReleaseEvery time.Duration
 }
 
 // Store is an open transaction log. Its methods are safe for concurrent use.
@@ -124,7 +125,7 @@ type Store struct {
 
 	health    writeHealth // failed writes, retries and Healthy; see failure.go
 	committed atomic.Int64
-	// touched counts commits and reads, for releaseWhenIdle.
+	// touched counts commits and reads, for releaseMapped.
 	touched   atomic.Int64
 	recovered int
 	// recoveredProvisional counts the calls Open gave the outcome of their provisional result.
@@ -246,8 +247,8 @@ func Open(path string, opts Options) (*Store, error) {
 		s.apply.close()
 	}()
 	go s.applyLoop()
-	if every := cmp.Or(opts.IdleRelease, defaultIdleRelease); every > 0 {
-		go s.releaseWhenIdle(every)
+	if every := cmp.Or(opts.ReleaseEvery, defaultReleaseEvery); every > 0 {
+		go s.releaseMapped(every)
 	}
 	return s, nil
 }
