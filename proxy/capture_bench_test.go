@@ -32,7 +32,6 @@ func BenchmarkCaptureRequest(b *testing.B) {
 	}
 }
 
-
 // BenchmarkNameLookupParallel looks up, on every CPU at once as the proxy's calls do, the
 // redactor's decision for eleven header names (a call looks up ~25 header names and one per
 // body key). Its cache is read without a lock (nameCache).
