@@ -588,19 +588,7 @@ func (s *Store) journalLoop(w int) {
 			s.take <- struct{}{} // the other writer must see the close too
 			return
 		}
-		batch := []*op{first}
-	drain:
-		for len(batch) < s.maxBatch {
-			select {
-			case o, ok := <-s.ops:
-				if !ok {
-					break drain
-				}
-				batch = append(batch, o)
-			default:
-				break drain
-			}
-		}
+		batch := s.drain([]*op{first})
 		if held && s.avgBatch >= lingerAbove && len(batch) < s.maxBatch {
 			// Heavy load: every call already shares a sync with many others, and each sync
 			// costs as much CPU for one write as for fifty. Letting the goroutines that are
@@ -609,18 +597,7 @@ func (s *Store) journalLoop(w int) {
 			// would not do: with the CPUs idle, Go's timers wake a sleeper a millisecond late,
 			// and every call would wait for that.
 			runtime.Gosched()
-		more:
-			for len(batch) < s.maxBatch {
-				select {
-				case o, ok := <-s.ops:
-					if !ok {
-						break more
-					}
-					batch = append(batch, o)
-				default:
-					break more
-				}
-			}
+			batch = s.drain(batch)
 		}
 		seq := s.order.begin()
 		// Intents go to the journal: they are what must survive before a call leaves. So do
@@ -706,6 +683,22 @@ func (s *Store) journalLoop(w int) {
 			runtime.Gosched()
 		}
 	}
+}
+
+// drain appends to batch the writes queued now, up to MaxBatch, without waiting.
+func (s *Store) drain(batch []*op) []*op {
+	for len(batch) < s.maxBatch {
+		select {
+		case o, ok := <-s.ops:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, o)
+		default:
+			return batch
+		}
+	}
+	return batch
 }
 
 // commitYieldEvery is how many writes a commit applies between yields to the scheduler.
