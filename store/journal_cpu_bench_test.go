@@ -53,6 +53,8 @@ func BenchmarkJournalCPU(b *testing.B) {
 		var wg sync.WaitGroup
 		for c := range callers {
 			wg.Go(func() {
+				var sink uint64
+				defer runtime.KeepAlive(&sink)
 				for i := 0; time.Now().Before(stop); i++ {
 					now := time.Now()
 					tx := &txn.Transaction{Call: txn.Call{Time: now, Route: "crm", Method: "POST", Path: "/crm/v3/objects/contacts",
@@ -62,7 +64,7 @@ func BenchmarkJournalCPU(b *testing.B) {
 						b.Error(err)
 						return
 					}
-					spin(spins)
+					sink ^= spin(spins)
 					r := txn.Result{Status: 201, Outcome: txn.OutcomeDelivered, Findings: []txn.Finding{},
 						Response: txn.Message{Headers: map[string][]string{"Content-Type": {"application/json"}}, Size: 230}}
 					if err := s.RecordProvisional(context.Background(), tx, r); err != nil {
@@ -91,9 +93,11 @@ func BenchmarkJournalCPU(b *testing.B) {
 		var ctl sync.WaitGroup
 		for range runtime.GOMAXPROCS(0) {
 			ctl.Go(func() {
+				var sink uint64
 				for range int(n) / runtime.GOMAXPROCS(0) {
-					spin(spins)
+					sink ^= spin(spins)
 				}
+				runtime.KeepAlive(sink)
 			})
 		}
 		ctl.Wait()
@@ -110,21 +114,19 @@ func BenchmarkJournalCPU(b *testing.B) {
 func calibrateSpin(d time.Duration) int {
 	const probe = 1 << 20
 	t0 := time.Now()
-	spin(probe)
+	sink := spin(probe)
 	el := time.Since(t0)
+	runtime.KeepAlive(sink)
 	return int(float64(probe) * float64(d) / float64(max(el, time.Microsecond)))
 }
 
-// spinSink keeps spin's loop from being optimised away.
-var spinSink atomic.Uint64
-
-// spin burns CPU for n rounds.
-func spin(n int) {
+// spin burns CPU for n rounds; callers keep its result so the loop is not optimised away.
+func spin(n int) uint64 {
 	x := uint64(n)
 	for i := 0; i < n; i++ {
 		x ^= x<<13 ^ x>>7 ^ uint64(i)
 	}
-	spinSink.Store(x)
+	return x
 }
 
 // processCPU is the CPU time (user and system) the process used so far.
