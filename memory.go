@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
 	"time"
@@ -60,6 +61,9 @@ func releaseWhenIdle(ctx context.Context) {
 		case busy:
 			released = false
 		case !released:
+			// The first collection moves what sync.Pools hold (buffers of bbolt, net/http and
+			// the pipeline) to their victim caches; the one FreeOSMemory runs frees them.
+			runtime.GC()
 			debug.FreeOSMemory()
 			released = true
 			last = read() // the collection's own allocations are not calls

@@ -3,6 +3,7 @@ package proxy
 import (
 	"strings"
 	"sync"
+	"sync/atomic"
 	"unicode"
 	"unicode/utf8"
 )
@@ -120,36 +121,76 @@ func secretByParts(kind nameKind, parts []string) bool {
 
 // nameCache remembers a Redactor's decisions for one kind of name: a proxy sees the same few
 // hundred names on every call. It is bounded, since callers choose the names.
+//
+// Every call looks up each of its header names and body keys, on every CPU at once. A read
+// lock would make each lookup write to the lock's shared word, which the CPUs then pass back
+// and forth; instead lookups read a map that is never changed once published, and a new
+// decision is published in a fresh copy (in batches once the map is large, so that a flood of
+// new names costs little copying).
 type nameCache struct {
-	mu sync.RWMutex
-	m  map[string]bool
+	read    atomic.Pointer[map[string]bool]
+	mu      sync.Mutex
+	pending map[string]bool // decisions not yet in read
 }
 
-// maxNamesCached bounds each cache of name decisions.
-const maxNamesCached = 4096
+// maxNamesCached bounds each cache of name decisions; publishEvery is how many new decisions
+// wait before a copy is published, once read holds publishAlways names or more.
+const (
+	maxNamesCached = 4096
+	publishAlways  = 256
+	publishEvery   = 32
+)
 
 func (c *nameCache) get(name string) (secret, ok bool) {
-	c.mu.RLock()
-	secret, ok = c.m[name]
-	c.mu.RUnlock()
-	return secret, ok
+	if m := c.read.Load(); m != nil {
+		if secret, ok = (*m)[name]; ok {
+			return secret, true
+		}
+	}
+	return c.getPending(name)
 }
 
 // getBytes is get for a name as bytes, without copying it.
 func (c *nameCache) getBytes(name []byte) (secret, ok bool) {
-	c.mu.RLock()
-	secret, ok = c.m[string(name)]
-	c.mu.RUnlock()
+	if m := c.read.Load(); m != nil {
+		if secret, ok = (*m)[string(name)]; ok {
+			return secret, true
+		}
+	}
+	return c.getPending(string(name))
+}
+
+func (c *nameCache) getPending(name string) (secret, ok bool) {
+	c.mu.Lock()
+	secret, ok = c.pending[name]
+	c.mu.Unlock()
 	return secret, ok
 }
 
 func (c *nameCache) put(name string, secret bool) {
 	c.mu.Lock()
-	if c.m == nil {
-		c.m = make(map[string]bool)
+	defer c.mu.Unlock()
+	var old map[string]bool
+	if m := c.read.Load(); m != nil {
+		old = *m
 	}
-	if len(c.m) < maxNamesCached {
-		c.m[name] = secret
+	if _, ok := old[name]; ok || len(old)+len(c.pending) >= maxNamesCached {
+		return
 	}
-	c.mu.Unlock()
+	if c.pending == nil {
+		c.pending = make(map[string]bool)
+	}
+	c.pending[name] = secret
+	if len(old) >= publishAlways && len(c.pending) < publishEvery {
+		return
+	}
+	m := make(map[string]bool, len(old)+len(c.pending))
+	for k, v := range old {
+		m[k] = v
+	}
+	for k, v := range c.pending {
+		m[k] = v
+	}
+	c.read.Store(&m)
+	clear(c.pending)
 }

@@ -5,7 +5,9 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/mtguard/mtguard/schemas"
@@ -172,5 +174,48 @@ func TestRedactBodyKinds(t *testing.T) {
 				t.Errorf("redaction removed more than the secret:\n%s", got)
 			}
 		})
+	}
+}
+
+// TestNameCache checks the cache of name decisions: what was put is found, with its
+// decision, whether it was published yet or not, while other goroutines add names; it holds
+// no more than maxNamesCached names.
+func TestNameCache(t *testing.T) {
+	var c nameCache
+	const n = maxNamesCached + 100
+	name := func(i int) string { return "X-Name-" + strconv.Itoa(i) }
+	check := func(i int) {
+		if secret, ok := c.get(name(i)); !ok || secret != (i%3 == 0) {
+			t.Errorf("%s: secret %v, found %v", name(i), secret, ok)
+		}
+	}
+	// Past publishAlways, new names wait in pending before they are published.
+	const first = publishAlways + publishEvery/2
+	for i := range first {
+		c.put(name(i), i%3 == 0)
+		check(i)
+	}
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Go(func() {
+			for i := first + w; i < n; i += 4 {
+				c.put(name(i), i%3 == 0)
+				check(i % first)
+			}
+		})
+	}
+	wg.Wait()
+	found := 0
+	for i := range n {
+		secret, ok := c.getBytes([]byte(name(i)))
+		if ok {
+			found++
+			if secret != (i%3 == 0) {
+				t.Errorf("%s: secret %v", name(i), secret)
+			}
+		}
+	}
+	if found != maxNamesCached {
+		t.Errorf("%d names cached, want the bound %d", found, maxNamesCached)
 	}
 }

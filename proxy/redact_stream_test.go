@@ -66,7 +66,8 @@ func TestRedactJSONStreamMatchesTree(t *testing.T) {
 		}
 	}
 	// Documents it does not take go the tree's way (which reads some leniently, says why for the rest).
-	for _, raw := range []string{``, `{`, `{"a":1}x`, `{"a":01}`, `{"a":1.}`, `{"a":-}`, `{"a":"\x"}`, `{"a" 1}`, `[1,]`, `{"a":1,}`, `tru`, `{'a':1}`} {
+	for _, raw := range []string{``, `{`, `{"a":1}x`, `{"a":01}`, `{"a":1.}`, `{"a":-}`, `{"a":"\x"}`, `{"a" 1}`, `[1,]`, `{"a":1,}`, `tru`, `{'a':1}`,
+		"{\"a\":\"tab\there\"}", "{\"a\":\"x\\ny\nz\"}", "{\"ke\x01y\":1}"} {
 		if _, _, ok := r.redactJSONStream([]byte(raw), &secretSet{}); ok {
 			t.Errorf("%q: taken", raw)
 		}

@@ -107,6 +107,9 @@ type pinnedSchema struct {
 	loc    string
 	schema *jsonschema.Schema
 	fast   *fastValidator // nil when the schema's root uses a keyword it does not implement
+	// members is set when the schema's root is a plain object schema: a document that fails
+	// the fast path is then validated member by member (contract_members.go).
+	members *memberPlan
 }
 
 type statusSchema struct {
@@ -300,6 +303,12 @@ func (c *Contracts) CheckResponse(_ time.Time, req *Request, resp *Response, v *
 		return
 	}
 	detail := fmt.Sprintf("%s · %d · %s", p.tmpl.text, resp.Status, s.loc)
+	if s.members != nil && resp.Body.unparsed() && MediaKind(resp.Header.Get("Content-Type"), resp.Raw) == "json" {
+		if msgs, ok := s.validateMembers(resp.Raw); ok {
+			v.Findings = appendViolations(v.Findings, txn.CodeSchemaResponseInvalid, msgs, detail)
+			return
+		}
+	}
 	var doc any
 	switch b := resp.Doc(); {
 	case b.Kind == "empty":

@@ -89,7 +89,7 @@ func (cc *contractCompiler) schema(loc string) (*pinnedSchema, error) {
 	if err != nil {
 		return nil, explainCompileError(loc, err)
 	}
-	s := &pinnedSchema{loc: loc, schema: sch, fast: newFastValidator(sch)}
+	s := &pinnedSchema{loc: loc, schema: sch, fast: newFastValidator(sch), members: newMemberPlan(sch)}
 	cc.cache[loc] = s
 	return s, nil
 }

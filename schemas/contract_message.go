@@ -200,7 +200,8 @@ func leaf(e *jsonschema.ValidationError, doc any) violation {
 		if len(k.Properties) == 1 {
 			v.msg = fmt.Sprintf("field %q is not allowed here", k.Properties[0])
 		} else {
-			v.msg = fmt.Sprintf("fields %s are not allowed here", quotedList(k.Properties))
+			// jsonschema lists them in its map's order, which changes from run to run.
+			v.msg = fmt.Sprintf("fields %s are not allowed here", quotedList(slices.Sorted(slices.Values(k.Properties))))
 		}
 	case *kind.MinLength:
 		v.msg = fmt.Sprintf("%s is too short (%s, at least %d)", shown, plural(k.Got, "character"), k.Want)

@@ -233,6 +233,17 @@ func (s *scanner) array(cands []pathPos, depth int) bool {
 // skipString moves past a string starting at s.i (a quote), validating escapes loosely.
 func (l *lexer) skipString() bool {
 	l.i++
+	// Most strings hold no escape: find the closing quote at once, then only look for the
+	// control bytes JSON forbids, instead of judging every byte three ways.
+	if q := bytes.IndexByte(l.b[l.i:], '"'); q >= 0 {
+		if inner := l.b[l.i : l.i+q]; bytes.IndexByte(inner, '\\') < 0 {
+			if !noControl(inner) {
+				return false
+			}
+			l.i += q + 1
+			return true
+		}
+	}
 	for l.i < len(l.b) {
 		switch c := l.b[l.i]; {
 		case c == '"':
@@ -247,6 +258,17 @@ func (l *lexer) skipString() bool {
 		}
 	}
 	return false
+}
+
+// noControl reports whether b holds no byte below 0x20, which a JSON string may not hold as
+// it is.
+func noControl(b []byte) bool {
+	for _, c := range b {
+		if c < 0x20 {
+			return false
+		}
+	}
+	return true
 }
 
 func (l *lexer) number() bool {

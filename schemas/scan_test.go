@@ -42,7 +42,8 @@ func TestScanJSONAgreesWithRecordKeys(t *testing.T) {
 			t.Errorf("%s: secret = %v, want %v", b, secret, wantSecret)
 		}
 	}
-	for _, bad := range []string{`{"email":`, `{"a" 1}`, `{"a":1,}x`, `[1,2`, `{"a":tru}`, `{"a":"b"} trailing`} {
+	for _, bad := range []string{`{"email":`, `{"a" 1}`, `{"a":1,}x`, `[1,2`, `{"a":tru}`, `{"a":"b"} trailing`,
+		"{\"a\":\"tab\there\"}", "{\"a\":\"x\\ny\nz\"}", "{\"ke\x01y\":1}", `{"a":"unclosed}`} {
 		if _, _, ok := ScanJSON([]byte(bad), paths, secretFn); ok {
 			t.Errorf("%q: scan accepted invalid JSON", bad)
 		}

@@ -7,9 +7,10 @@
 // commit), so many concurrent calls share one sync. There are two writers, each with its own
 // segment file; while batches are small (the disk has time to spare) one writes while the other
 // takes the next batch, so a call need not wait for a sync already under way. While batches are
-// large, one writer does all the work and calls keep sharing syncs. A further goroutine, the
-// applier, writes journaled intents and results into bbolt in bulk, every 250 ms or as soon as
-// a read waits for them. When the vendor's status and headers arrive, the proxy records a
+// large, one writer does all the work and calls keep sharing syncs; when they are very large, it
+// lets the goroutines ready to run go first before it takes a batch, so that more calls share
+// each sync. A further goroutine, the applier, writes journaled intents and results into bbolt
+// in bulk, every 250 ms or as soon as a read waits for them. When the vendor's status and headers arrive, the proxy records a
 // provisional result (RecordProvisional): it is journaled like an intent, sharing its
 // fdatasync, before the answer reaches the tool. The result does not wait: it is queued for
 // the applier and replaces the provisional one. When the file is next opened, a call whose
@@ -21,6 +22,10 @@
 // Options.OnWriteError, counted, retried with backoff and never dropped; Healthy fails until a
 // write of that kind succeeds again (failure.go). JournalPrealloc sizes the journal's
 // preallocation to the free space of the disk.
+//
+// Every 5 s in which it was used, the store drops the pages of its file that reads and commits
+// mapped into the process (release.go): the kernel's cache keeps them, the process's resident
+// memory does not count them.
 //
 // Callers hand the store redacted data: the store never sees a secret. The package imports no
 // other mtguard package.

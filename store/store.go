@@ -79,6 +79,10 @@ type Options struct {
 	// on with its current key, and opens those sealed with any of its keys on read (seal.go).
 	// Without it, records are written in clear and sealed ones read as store.undecryptable.
 	Keys *Keys
+	// ReleaseEvery is how often the store drops the pages of its file mapped into the
+	// process, when it was used since it last did (release.go). If zero, 5s; if negative,
+	// never.
+	ReleaseEvery time.Duration
 }
 
 // Store is an open transaction log. Its methods are safe for concurrent use.
@@ -121,6 +125,8 @@ type Store struct {
 
 	health    writeHealth // failed writes, retries and Healthy; see failure.go
 	committed atomic.Int64
+	// touched counts commits and reads, for releaseMapped.
+	touched   atomic.Int64
 	recovered int
 	// recoveredProvisional counts the calls Open gave the outcome of their provisional result.
 	recoveredProvisional int
@@ -241,6 +247,9 @@ func Open(path string, opts Options) (*Store, error) {
 		s.apply.close()
 	}()
 	go s.applyLoop()
+	if every := cmp.Or(opts.ReleaseEvery, defaultReleaseEvery); every > 0 {
+		go s.releaseMapped(every)
+	}
 	return s, nil
 }
 
@@ -354,6 +363,7 @@ func catalogueFinding(code, detail string) txn.Finding {
 
 // view runs fn in a read transaction.
 func (s *Store) view(fn func(*bolt.Tx) error) error {
+	s.touched.Add(1)
 	s.dbMu.RLock()
 	defer s.dbMu.RUnlock()
 	return s.db.View(fn)
@@ -361,6 +371,7 @@ func (s *Store) view(fn func(*bolt.Tx) error) error {
 
 // update runs fn in a write transaction (bbolt serialises writers).
 func (s *Store) update(fn func(*bolt.Tx) error) error {
+	s.touched.Add(1)
 	s.dbMu.RLock()
 	defer s.dbMu.RUnlock()
 	return s.db.Update(fn)
@@ -548,6 +559,10 @@ const journalWriters = 2
 // a second writer would halve that sharing, costing CPU that the calls need.
 const shareBelow = 3
 
+// lingerAbove is the average batch size from which the single journal writer lets the
+// goroutines ready to run go first before it takes a batch.
+const lingerAbove = 6
+
 // journalLoop is one journal writer: it takes every queued write, appends them to its
 // segment with one fdatasync (group commit), hands the batch to the applier and then tells the
 // intents' waiters they are durable, in that order, so that a call's result (pushed straight
@@ -573,18 +588,16 @@ func (s *Store) journalLoop(w int) {
 			s.take <- struct{}{} // the other writer must see the close too
 			return
 		}
-		batch := []*op{first}
-	drain:
-		for len(batch) < s.maxBatch {
-			select {
-			case o, ok := <-s.ops:
-				if !ok {
-					break drain
-				}
-				batch = append(batch, o)
-			default:
-				break drain
-			}
+		batch := s.drain([]*op{first})
+		if held && s.avgBatch >= lingerAbove && len(batch) < s.maxBatch {
+			// Heavy load: every call already shares a sync with many others, and each sync
+			// costs as much CPU for one write as for fifty. Letting the goroutines that are
+			// ready to run go first (calls about to record their intent or provisional
+			// result) grows the batch, so the same calls take fewer syncs. A timed wait
+			// would not do: with the CPUs idle, Go's timers wake a sleeper a millisecond late,
+			// and every call would wait for that.
+			runtime.Gosched()
+			batch = s.drain(batch)
 		}
 		seq := s.order.begin()
 		// Intents go to the journal: they are what must survive before a call leaves. So do
@@ -670,6 +683,22 @@ func (s *Store) journalLoop(w int) {
 			runtime.Gosched()
 		}
 	}
+}
+
+// drain appends to batch the writes queued now, up to MaxBatch, without waiting.
+func (s *Store) drain(batch []*op) []*op {
+	for len(batch) < s.maxBatch {
+		select {
+		case o, ok := <-s.ops:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, o)
+		default:
+			return batch
+		}
+	}
+	return batch
 }
 
 // commitYieldEvery is how many writes a commit applies between yields to the scheduler.
