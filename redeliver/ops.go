@@ -28,11 +28,8 @@ func (r *Redeliverer) Retry(id, actor string) (store.Delivery, error) {
 	r.mu.Lock()
 	busy := r.inflight[id]
 	r.mu.Unlock()
-	if busy {
-		return store.Delivery{}, fmt.Errorf("delivery %s: %w", id, ErrBusy)
-	}
 	d, err := r.update(id, func(d *store.Delivery) error {
-		if d.State == store.DeliverySending {
+		if d.State == store.DeliverySending || busy && !attemptSettled(d.State) {
 			return ErrBusy
 		}
 		d.State, d.NextAt = store.DeliveryRetrying, r.cfg.Now()
@@ -75,12 +72,9 @@ func (r *Redeliverer) Drop(id string) (store.Delivery, error) {
 	r.mu.Lock()
 	busy := r.inflight[id]
 	r.mu.Unlock()
-	if busy {
-		return store.Delivery{}, fmt.Errorf("delivery %s: %w", id, ErrBusy)
-	}
 	var dropped store.Delivery
 	_, err := r.update(id, func(d *store.Delivery) error {
-		if d.State == store.DeliverySending {
+		if d.State == store.DeliverySending || busy && !attemptSettled(d.State) {
 			return ErrBusy
 		}
 		dropped = *d
@@ -90,6 +84,14 @@ func (r *Redeliverer) Drop(id string) (store.Delivery, error) {
 		return dropped, fmt.Errorf("call %s: %w: %w", id, ErrNotQueued, store.ErrNotFound)
 	}
 	return dropped, err
+}
+
+// attemptSettled reports whether an attempt still marked in flight has written its last word
+// on a delivery in state: held and dead are written last, and nothing starts another attempt
+// of them by itself, so a person may retry or drop it in the moment before the mark is
+// cleared (a drop answered 409 there, seen under load).
+func attemptSettled(state string) bool {
+	return state == store.DeliveryHeld || state == store.DeliveryDead
 }
 
 func actorName(a string) string {

@@ -2,6 +2,7 @@ package redeliver
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -295,6 +296,46 @@ func TestSettleInDoubt(t *testing.T) {
 			})
 			if got := sender.count(); got != tt.sends {
 				t.Errorf("sent %d times, want %d", got, tt.sends)
+			}
+		})
+	}
+}
+
+// TestOperatorInTheAttemptsLastMoment retries or drops a delivery an attempt has just settled
+// (held or dead written) while its in-flight mark is not cleared yet: a person's action goes
+// through; one on a delivery still being worked is refused.
+func TestOperatorInTheAttemptsLastMoment(t *testing.T) {
+	for _, tc := range []struct {
+		state   string
+		op      string
+		wantErr bool
+	}{
+		{store.DeliveryHeld, "drop", false},
+		{store.DeliveryDead, "drop", false},
+		{store.DeliveryHeld, "retry", false},
+		{store.DeliveryDead, "retry", false},
+		{store.DeliveryRetrying, "drop", true},
+		{store.DeliveryPending, "retry", true},
+		{store.DeliverySending, "drop", true},
+	} {
+		t.Run(tc.state+"/"+tc.op, func(t *testing.T) {
+			st := openStore(t)
+			rd := New(Config{Queue: st, Sender: &vendorSender{}, Policies: map[string]Policy{"crm": fastPolicy()}})
+			id := "D1"
+			if err := st.Enqueue(store.Delivery{ID: id, Route: "crm", State: tc.state, Created: time.Now()}); err != nil {
+				t.Fatal(err)
+			}
+			rd.mu.Lock()
+			rd.inflight[id] = true // the attempt's goroutine has not cleared its mark yet
+			rd.mu.Unlock()
+			var err error
+			if tc.op == "drop" {
+				_, err = rd.Drop(id)
+			} else {
+				_, err = rd.Retry(id, "jane")
+			}
+			if gotErr := errors.Is(err, ErrBusy); gotErr != tc.wantErr {
+				t.Fatalf("%s of a %s delivery in flight: %v, want busy %v", tc.op, tc.state, err, tc.wantErr)
 			}
 		})
 	}

@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"os"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mtguard/mtguard/txn"
@@ -130,8 +132,10 @@ func (s *Store) Forget(ctx context.Context, key string) (ForgetReport, error) {
 	for start := 0; start < len(ids); start += 500 {
 		batch := ids[start:min(start+500, len(ids))]
 		var deleted, scrubbed int
+		var inFlight []string
 		err := s.update(func(btx *bolt.Tx) error {
 			for _, id := range batch {
+				pending := btx.Bucket(bucketRes).Get(id) == nil && btx.Bucket(bucketReq).Get(id) != nil
 				kept, err := forgetOne(btx, id, sc, recipients, s.keys)
 				if err != nil {
 					return err
@@ -140,11 +144,18 @@ func (s *Store) Forget(ctx context.Context, key string) (ForgetReport, error) {
 					scrubbed++
 				} else {
 					deleted++
+					if pending {
+						inFlight = append(inFlight, string(id))
+					}
 				}
 			}
+			// Listed before this commit ends, so the applier's next commit, which cannot
+			// come sooner, drops their late answers.
+			s.forgotten.add(inFlight)
 			return nil
 		})
 		if err != nil {
+			s.forgotten.remove(inFlight)
 			return rep, fmt.Errorf("forget: delete: %w", err)
 		}
 		rep.Deleted += deleted
@@ -297,4 +308,57 @@ func (s *Store) compact() (before, after int64, err error) {
 		after = fi.Size()
 	}
 	return before, after, nil
+}
+
+// forgottenCalls lists the calls Forget erased while they waited for their vendor's answer.
+// The answer still comes, and written on its own it would keep the person's data in the file
+// (the vendor's answer, without the request); the applier drops it instead. An id leaves the
+// list with its call's result; the list lives in memory only, which is enough: after a
+// restart a late result finds no request to attach to in the journal and is dropped there.
+type forgottenCalls struct {
+	n   atomic.Int32 // len(ids), read without the lock on every commit
+	mu  sync.Mutex
+	ids map[string]bool
+}
+
+func (f *forgottenCalls) add(ids []string) {
+	if len(ids) == 0 {
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.ids == nil {
+		f.ids = map[string]bool{}
+	}
+	for _, id := range ids {
+		f.ids[id] = true
+	}
+	f.n.Store(int32(len(f.ids)))
+}
+
+func (f *forgottenCalls) remove(ids []string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, id := range ids {
+		delete(f.ids, id)
+	}
+	f.n.Store(int32(len(f.ids)))
+}
+
+// drop reports whether o is the provisional result or result of a forgotten call; a result
+// takes its call off the list.
+func (f *forgottenCalls) drop(o *op) bool {
+	if f.n.Load() == 0 || o.tx == nil || o.intent {
+		return false
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.ids[o.tx.ID] {
+		return false
+	}
+	if !o.provisional {
+		delete(f.ids, o.tx.ID)
+		f.n.Store(int32(len(f.ids)))
+	}
+	return true
 }

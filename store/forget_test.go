@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mtguard/mtguard/txn"
+	bolt "go.etcd.io/bbolt"
 )
 
 // TestForgetScrubsSharedCalls: forgetting one person deletes the calls that carried only her,
@@ -139,5 +140,57 @@ func checkReport(t *testing.T, rep ForgetReport, base time.Time) {
 	}
 	if strings.Contains(string(got), "jane") {
 		t.Errorf("the report names her: %s", got)
+	}
+}
+
+// TestForgetInFlight forgets a person whose call waits for the vendor: its provisional result
+// and result, arriving afterwards, are not written (Forget leaves no copy), and the calls of
+// others are untouched.
+func TestForgetInFlight(t *testing.T) {
+	s := mustOpen(t, filepath.Join(t.TempDir(), "mtguard.db"), Options{})
+	ctx := context.Background()
+	call := func(key string) *txn.Transaction {
+		tx := &txn.Transaction{Call: txn.Call{Time: time.Now(), Route: "crm", Method: "POST", Path: "/crm/leads", RecordKeys: []string{key},
+			Request: txn.Message{ContentType: "application/json", Body: `{"email":"` + key + `"}`}}}
+		if err := s.RecordIntent(ctx, tx); err != nil {
+			t.Fatal(err)
+		}
+		return tx
+	}
+	jane, raj := call("jane@acme.com"), call("raj@initech.com")
+	rep, err := s.Forget(ctx, "jane@acme.com")
+	if err != nil || rep.Deleted != 1 {
+		t.Fatalf("forget: %+v, %v", rep, err)
+	}
+	for _, tx := range []*txn.Transaction{jane, raj} {
+		answer := txn.Result{Status: 201, Outcome: txn.OutcomeDelivered, Findings: []txn.Finding{},
+			Response: txn.Message{ContentType: "application/json", Body: `{"id":"7","email":"` + tx.RecordKeys[0] + `"}`}}
+		if err := s.RecordProvisional(ctx, tx, answer); err != nil {
+			t.Fatal(err)
+		}
+		tx.Result = answer
+		if err := s.RecordResult(tx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Get(ctx, raj.ID); err != nil || got.Outcome != txn.OutcomeDelivered {
+		t.Fatalf("the other call: %+v, %v", got.Result, err)
+	}
+	err = s.view(func(btx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketRes, bucketProvisional, bucketReq, bucketPending} {
+			if v := btx.Bucket(b).Get([]byte(jane.ID)); v != nil {
+				t.Errorf("bucket %s still holds the forgotten call: %s", b, v)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := s.forgotten.n.Load(); n != 0 {
+		t.Errorf("%d calls still listed as forgotten after their results", n)
 	}
 }

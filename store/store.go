@@ -125,6 +125,8 @@ type Store struct {
 
 	health    writeHealth // failed writes, retries and Healthy; see failure.go
 	committed atomic.Int64
+	// forgotten lists the calls Forget erased in flight, whose late answers are dropped.
+	forgotten forgottenCalls
 	// touched counts commits and reads, for releaseMapped.
 	touched   atomic.Int64
 	recovered int
@@ -811,7 +813,7 @@ func (s *Store) commit(batch []*op) error {
 				// just became durable) run, instead of waiting out the whole commit.
 				runtime.Gosched()
 			}
-			if o.provisional && ended[o.tx] {
+			if o.provisional && ended[o.tx] || s.forgotten.drop(o) {
 				continue
 			}
 			if err := applyOp(btx, o, both[o.tx], s.keys); err != nil {
