@@ -167,9 +167,17 @@ func startFronts(t testing.TB, h http.Handler, opts frontsOptions) *fronts {
 }
 
 // unusedAddr returns a loopback address where nothing listens.
+//
+// It is on 127.0.0.2 where the system has it (Linux routes all of 127/8 to loopback): a port
+// freed on 127.0.0.1 can be handed to the next httptest server of the same test, which then
+// answers for the "dead" route (seen in CI: an unknown host's CONNECT tunnelled to it).
+// httptest servers listen on 127.0.0.1 only.
 func unusedAddr(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	l, err := net.Listen("tcp", "127.0.0.2:0")
+	if err != nil {
+		l, err = net.Listen("tcp", "127.0.0.1:0")
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
