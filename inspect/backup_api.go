@@ -2,15 +2,10 @@ package inspect
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"net/url"
 	"strconv"
-	"strings"
-	"syscall"
 	"time"
 
 	"github.com/mtguard/mtguard/store"
@@ -97,54 +92,4 @@ func (c *Client) Backup(ctx context.Context, w io.Writer) (store.Snapshot, error
 		return sn, fmt.Errorf("admin API: backup cut off after %d of %d bytes", n, resp.ContentLength)
 	}
 	return sn, nil
-}
-
-// send sends one admin API request with an optional body and returns a 2xx answer for the
-// caller to read (and close); any other answer is an *APIError.
-func (c *Client) send(ctx context.Context, method, path string, body io.Reader, accept string) (*http.Response, error) {
-	resp, err := c.request(ctx, method, path, body, accept)
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		defer resp.Body.Close()
-		return nil, readProblem(resp)
-	}
-	return resp, nil
-}
-
-// request sends one admin API request and returns whatever it answers.
-func (c *Client) request(ctx context.Context, method, path string, body io.Reader, accept string) (*http.Response, error) {
-	base := strings.TrimRight(c.BaseURL, "/")
-	if !strings.Contains(base, "://") {
-		base = "http://" + base
-	}
-	u, err := url.Parse(base + path)
-	if err != nil {
-		return nil, fmt.Errorf("admin API address %q: %w", c.BaseURL, err)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
-	if err != nil {
-		return nil, fmt.Errorf("admin API request: %w", err)
-	}
-	req.Header.Set("Accept", accept)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if c.Token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.Token)
-	}
-	hc := c.HTTP
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		var dnsErr *net.DNSError
-		if errors.Is(err, syscall.ECONNREFUSED) || errors.As(err, &dnsErr) {
-			return nil, &unreachableError{base: base, err: err}
-		}
-		return nil, fmt.Errorf("admin API: %w", err)
-	}
-	return resp, nil
 }

@@ -156,15 +156,6 @@ func (c *Client) get(ctx context.Context, path string, query url.Values, out any
 // do sends one admin API call; in, when not nil, is sent as a JSON body, and a 2xx answer is
 // decoded into out (when not nil).
 func (c *Client) do(ctx context.Context, method, path string, query url.Values, in, out any) error {
-	base := strings.TrimRight(c.BaseURL, "/")
-	if !strings.Contains(base, "://") {
-		base = "http://" + base
-	}
-	u, err := url.Parse(base + path)
-	if err != nil {
-		return fmt.Errorf("admin API address %q: %w", c.BaseURL, err)
-	}
-	u.RawQuery = query.Encode()
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
@@ -173,12 +164,54 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 		}
 		body = bytes.NewReader(b)
 	}
+	target := path
+	if len(query) > 0 {
+		target += "?" + query.Encode()
+	}
+	resp, err := c.send(ctx, method, target, body, "application/json")
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if out == nil {
+		return nil
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("admin API: read answer of %s: %w", path, err)
+	}
+	return nil
+}
+
+// send sends one admin API request with an optional body and returns a 2xx answer for the
+// caller to read (and close); any other answer is an *APIError.
+func (c *Client) send(ctx context.Context, method, path string, body io.Reader, accept string) (*http.Response, error) {
+	resp, err := c.request(ctx, method, path, body, accept)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		defer resp.Body.Close()
+		return nil, readProblem(resp)
+	}
+	return resp, nil
+}
+
+// request sends one admin API request and returns whatever it answers.
+func (c *Client) request(ctx context.Context, method, path string, body io.Reader, accept string) (*http.Response, error) {
+	base := strings.TrimRight(c.BaseURL, "/")
+	if !strings.Contains(base, "://") {
+		base = "http://" + base
+	}
+	u, err := url.Parse(base + path)
+	if err != nil {
+		return nil, fmt.Errorf("admin API address %q: %w", c.BaseURL, err)
+	}
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
 	if err != nil {
-		return fmt.Errorf("admin API request: %w", err)
+		return nil, fmt.Errorf("admin API request: %w", err)
 	}
-	req.Header.Set("Accept", "application/json")
-	if in != nil {
+	req.Header.Set("Accept", accept)
+	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	if c.Token != "" {
@@ -192,21 +225,11 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	if err != nil {
 		var dnsErr *net.DNSError
 		if errors.Is(err, syscall.ECONNREFUSED) || errors.As(err, &dnsErr) {
-			return &unreachableError{base: base, err: err}
+			return nil, &unreachableError{base: base, err: err}
 		}
-		return fmt.Errorf("admin API: %w", err)
+		return nil, fmt.Errorf("admin API: %w", err)
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return readProblem(resp)
-	}
-	if out == nil {
-		return nil
-	}
-	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-		return fmt.Errorf("admin API: read answer of %s: %w", path, err)
-	}
-	return nil
+	return resp, nil
 }
 
 // maxProblemBody bounds how much of an error answer is read.
