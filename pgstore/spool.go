@@ -180,32 +180,30 @@ func (s *Spooled) RecordIntent(ctx context.Context, tx *txn.Transaction) error {
 	if tx.ID == "" {
 		tx.ID = s.NewID(tx.Time)
 	}
-	if ok, err := s.spoolIf(spoolIntent, tx, nil); ok {
-		return err
-	}
-	wctx, cancel := context.WithTimeout(ctx, s.sopts.Wait)
-	err := s.Store.RecordIntent(wctx, tx)
-	cancel()
-	if err == nil || ctx.Err() != nil || errors.Is(err, store.ErrClosed) {
-		return err
-	}
-	// PostgreSQL may still commit it: the spool's copy is then inserted once, as a no-op.
-	return s.fallback(spoolIntent, tx, nil, err)
+	// PostgreSQL may still commit it after the wait: the spool's copy is then inserted once,
+	// as a no-op.
+	return s.commitOrSpool(ctx, spoolIntent, tx, nil, func(wctx context.Context) error { return s.Store.RecordIntent(wctx, tx) })
 }
 
 // RecordProvisional commits r as tx's result should this process die first, in PostgreSQL
 // or the spool as RecordIntent does.
 func (s *Spooled) RecordProvisional(ctx context.Context, tx *txn.Transaction, r txn.Result) error {
-	if ok, err := s.spoolIf(spoolProvisional, tx, &r); ok {
+	return s.commitOrSpool(ctx, spoolProvisional, tx, &r, func(wctx context.Context) error { return s.Store.RecordProvisional(wctx, tx, r) })
+}
+
+// commitOrSpool writes to the spool while writes go there; otherwise it waits up to
+// SpoolOptions.Wait for commit, and writes to the spool what PostgreSQL did not take.
+func (s *Spooled) commitOrSpool(ctx context.Context, kind string, tx *txn.Transaction, r *txn.Result, commit func(context.Context) error) error {
+	if ok, err := s.spoolIf(kind, tx, r); ok {
 		return err
 	}
 	wctx, cancel := context.WithTimeout(ctx, s.sopts.Wait)
-	err := s.Store.RecordProvisional(wctx, tx, r)
+	err := commit(wctx)
 	cancel()
 	if err == nil || ctx.Err() != nil || errors.Is(err, store.ErrClosed) {
 		return err
 	}
-	return s.fallback(spoolProvisional, tx, &r, err)
+	return s.fallback(kind, tx, r, err)
 }
 
 // RecordResult queues tx's outcome in PostgreSQL, remembered until it is committed (and
