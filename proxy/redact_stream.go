@@ -130,19 +130,8 @@ func (w *jsonRedactor) object(depth int) bool {
 		} else if !w.value(depth + 1) {
 			return false
 		}
-		w.ws()
-		if w.i >= len(w.b) {
-			return false
-		}
-		switch w.b[w.i] {
-		case ',':
-			w.i++
-		case '}':
-			w.i++
-			w.out = append(w.out, '}')
-			return true
-		default:
-			return false
+		if more, ok := w.next('}'); !more {
+			return ok
 		}
 	}
 }
@@ -164,21 +153,29 @@ func (w *jsonRedactor) array(depth int) bool {
 		if !w.value(depth + 1) {
 			return false
 		}
-		w.ws()
-		if w.i >= len(w.b) {
-			return false
-		}
-		switch w.b[w.i] {
-		case ',':
-			w.i++
-		case ']':
-			w.i++
-			w.out = append(w.out, ']')
-			return true
-		default:
-			return false
+		if more, ok := w.next(']'); !more {
+			return ok
 		}
 	}
+}
+
+// next reads what follows an object's member or an array's element: a comma (more is true)
+// or the closing byte, which it writes (ok is true). Anything else fails the document.
+func (w *jsonRedactor) next(closing byte) (more, ok bool) {
+	w.ws()
+	if w.i >= len(w.b) {
+		return false, false
+	}
+	switch w.b[w.i] {
+	case ',':
+		w.i++
+		return true, true
+	case closing:
+		w.i++
+		w.out = append(w.out, closing)
+		return false, true
+	}
+	return false, false
 }
 
 // secretValue reads the value of a secret field (checking it as any other), adds its scalars
