@@ -101,18 +101,7 @@ func BenchmarkRecordLookup(b *testing.B) {
 func BenchmarkIntentLatency(b *testing.B) {
 	phase := envDuration("MTGUARD_BENCH_PHASE", 10*time.Second)
 	delay := envDuration("MTGUARD_BENCH_VENDOR_DELAY", 20*time.Millisecond)
-	dir := os.Getenv("MTGUARD_BENCH_DIR")
-	if dir == "" {
-		dir = b.TempDir()
-	}
-	path := filepath.Join(dir, "intent-bench.db")
-	os.Remove(path)
-	defer os.Remove(path)
-	s, err := Open(path, Options{JournalPrealloc: 16 << 20})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
+	s := openBenchStore(b, "intent-bench.db")
 	body := strings.Repeat("x", 1000)
 	for range b.N {
 		const callers = 32
@@ -157,4 +146,26 @@ func envDuration(name string, def time.Duration) time.Duration {
 		return d
 	}
 	return def
+}
+
+// openBenchStore opens a fresh store named name in MTGUARD_BENCH_DIR (a disk of the
+// caller's choice; by default a temporary folder), with the journal preallocated as serve
+// does, and removes it when the benchmark ends.
+func openBenchStore(b *testing.B, name string) *Store {
+	b.Helper()
+	dir := os.Getenv("MTGUARD_BENCH_DIR")
+	if dir == "" {
+		dir = b.TempDir()
+	}
+	path := filepath.Join(dir, name)
+	os.Remove(path)
+	s, err := Open(path, Options{JournalPrealloc: 16 << 20})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		s.Close()
+		os.Remove(path)
+	})
+	return s
 }

@@ -5,8 +5,6 @@ package store
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -30,18 +28,7 @@ import (
 func BenchmarkJournalCPU(b *testing.B) {
 	phase := envDuration("MTGUARD_BENCH_PHASE", 5*time.Second)
 	work := envDuration("MTGUARD_BENCH_WORK", 150*time.Microsecond)
-	dir := os.Getenv("MTGUARD_BENCH_DIR")
-	if dir == "" {
-		dir = b.TempDir()
-	}
-	path := filepath.Join(dir, "journal-cpu-bench.db")
-	os.Remove(path)
-	defer os.Remove(path)
-	s, err := Open(path, Options{JournalPrealloc: 16 << 20})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
+	s := openBenchStore(b, "journal-cpu-bench.db")
 	spins := calibrateSpin(work)
 	body := strings.Repeat("x", 1100)
 	for range b.N {
