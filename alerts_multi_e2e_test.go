@@ -8,11 +8,9 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/mtguard/mtguard/alerts"
 	"github.com/mtguard/mtguard/store"
 )
 
@@ -49,16 +47,8 @@ const leadsLine = "this instance leads alert evaluation"
 // lease period, does not notify the open incident again, and alone notifies the next one.
 func TestPostgresOneAlertPerIncident(t *testing.T) {
 	dsn := pgSchemaDSN(t)
-	var mu sync.Mutex
-	var got []alerts.WebhookPayload
-	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		var p alerts.WebhookPayload
-		json.Unmarshal(b, &p)
-		mu.Lock()
-		got = append(got, p)
-		mu.Unlock()
-	}))
+	rec := &hookRecorder{}
+	hook := httptest.NewServer(rec)
 	defer hook.Close()
 	vendor := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
@@ -68,16 +58,7 @@ func TestPostgresOneAlertPerIncident(t *testing.T) {
 	}))
 	defer vendor.Close()
 	// firings lists "route event" of every notification the webhook received.
-	firings := func() []string {
-		mu.Lock()
-		defer mu.Unlock()
-		var out []string
-		for _, p := range got {
-			a, _ := p.Alert.(map[string]any)
-			out = append(out, fmt.Sprintf("%v %s", a["route"], p.Event))
-		}
-		return out
-	}
+	firings := rec.events
 	waitFor := func(what string, cond func() bool, within time.Duration) {
 		t.Helper()
 		deadline := time.Now().Add(within)
@@ -213,22 +194,11 @@ func TestPostgresAlertsFailoverAfterKill9(t *testing.T) {
 	dsn := pgSchemaDSN(t)
 	dir := t.TempDir()
 	bin := buildMtguard(t, dir)
-	var mu sync.Mutex
-	var firings []string // "route event" of every notification the webhook received
-	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var p alerts.WebhookPayload
-		json.NewDecoder(r.Body).Decode(&p)
-		a, _ := p.Alert.(map[string]any)
-		mu.Lock()
-		firings = append(firings, fmt.Sprintf("%v %s", a["route"], p.Event))
-		mu.Unlock()
-	}))
+	rec := &hookRecorder{}
+	hook := httptest.NewServer(rec)
 	defer hook.Close()
-	notified := func() string {
-		mu.Lock()
-		defer mu.Unlock()
-		return strings.Join(firings, ",")
-	}
+	// notified lists "route event" of every notification the webhook received.
+	notified := func() string { return strings.Join(rec.events(), ",") }
 	vendor := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
 		w.WriteHeader(http.StatusInternalServerError)

@@ -38,35 +38,6 @@ func (v *drillVendor) hits(path string) int {
 	return v.got[path]
 }
 
-// drillHook is a webhook sink that keeps the alerts it is sent.
-type drillHook struct {
-	mu  sync.Mutex
-	got []alerts.WebhookPayload
-}
-
-func (h *drillHook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	var p alerts.WebhookPayload
-	b, _ := io.ReadAll(r.Body)
-	json.Unmarshal(b, &p)
-	h.mu.Lock()
-	h.got = append(h.got, p)
-	h.mu.Unlock()
-}
-
-// firing returns the route and kind of each firing alert the hook received.
-func (h *drillHook) firing() []string {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	var out []string
-	for _, p := range h.got {
-		a, _ := p.Alert.(map[string]any)
-		if p.Event == alerts.EventFiring {
-			out = append(out, fmt.Sprint(a["route"], " ", a["kind"]))
-		}
-	}
-	return out
-}
-
 // Every route fires on its first sign of trouble, so the drills run in real time in well under
 // a second each; the engine's 10 s tick is never waited for.
 const drillsE2EConfig = `
@@ -99,7 +70,7 @@ func TestDrillsEndToEnd(t *testing.T) {
 	vendor := &drillVendor{got: map[string]int{}}
 	vsrv := httptest.NewServer(vendor)
 	defer vsrv.Close()
-	hook := &drillHook{}
+	hook := &hookRecorder{}
 	hsrv := httptest.NewServer(hook)
 	defer hsrv.Close()
 	env := map[string]string{"VIEWER_TOKEN": "view-1", "OPERATOR_TOKEN": "op-1"}

@@ -1,13 +1,11 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,16 +16,8 @@ import (
 // call falls back to local-share (and is delivered), and one shared_limits alert goes to the
 // webhook, listed by mtguard alerts with the command to look.
 func TestSharedLimitsUnavailableAlert(t *testing.T) {
-	var mu sync.Mutex
-	var got []alerts.WebhookPayload
-	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		var p alerts.WebhookPayload
-		json.Unmarshal(b, &p)
-		mu.Lock()
-		got = append(got, p)
-		mu.Unlock()
-	}))
+	rec := &hookRecorder{}
+	hook := httptest.NewServer(rec)
 	defer hook.Close()
 	vendor := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
@@ -66,9 +56,7 @@ routes:
 	deadline := time.Now().Add(10 * time.Second)
 	var events []alerts.WebhookPayload
 	for {
-		mu.Lock()
-		events = append([]alerts.WebhookPayload(nil), got...)
-		mu.Unlock()
+		events = rec.payloads()
 		if len(events) > 0 || time.Now().After(deadline) {
 			break
 		}

@@ -68,7 +68,7 @@ func TestPostmortemEndToEnd(t *testing.T) {
 	vendor.down.Store(true)
 	vsrv := httptest.NewServer(vendor)
 	defer vsrv.Close()
-	hook := &drillHook{}
+	hook := &hookRecorder{}
 	hsrv := httptest.NewServer(hook)
 	defer hsrv.Close()
 	in := startMtguard(t, fmt.Sprintf(postmortemE2EConfig, hsrv.URL, vsrv.URL), nil)
