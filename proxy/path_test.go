@@ -50,6 +50,48 @@ func TestCleanPath(t *testing.T) {
 	}
 }
 
+// TestCleanPathFastPath checks that the shortcut for paths that are already clean answers
+// as the segment walk does, on every path of up to four segments built from parts that
+// matter to it.
+func TestCleanPathFastPath(t *testing.T) {
+	parts := []string{"", "a", ".", "..", "%2e", "%2E.", ".a", "a.", "%2F", "%2x", "b%2ec"}
+	var paths []string
+	var build func(prefix string, n int)
+	build = func(prefix string, n int) {
+		paths = append(paths, prefix, strings.TrimPrefix(prefix, "/"))
+		if n == 0 {
+			return
+		}
+		for _, p := range parts {
+			build(prefix+"/"+p, n-1)
+		}
+	}
+	build("", 4)
+	fast := 0
+	for _, in := range paths {
+		got, ok := cleanPath(in)
+		want, wantOK := cleanPathWalk(in)
+		if got != want || ok != wantOK {
+			t.Fatalf("cleanPath(%q) = %q, %v; the segment walk says %q, %v", in, got, ok, want, wantOK)
+		}
+		if alreadyClean(in) {
+			fast++
+		}
+	}
+	if fast == 0 || fast == len(paths) {
+		t.Fatalf("the shortcut took %d of %d paths", fast, len(paths))
+	}
+}
+
+// cleanPathWalk is cleanPath without its shortcut.
+func cleanPathWalk(in string) (string, bool) {
+	if alreadyClean(in) {
+		// Defeat the shortcut: a leading "/." segment is removed by the walk, and nothing else.
+		return cleanPath("/." + in)
+	}
+	return cleanPath(in)
+}
+
 func TestNormalizeURLKeepsEncodedSlashes(t *testing.T) {
 	u, _ := url.Parse("http://x/hs/objects/a%2Fb/%2e%2e/c%20d")
 	if !normalizeURL(u) {
