@@ -114,9 +114,17 @@ func (s *secretSet) forms() []string {
 	}
 	var out []string
 	for _, v := range s.vals {
-		b, _ := json.Marshal(v)
+		if plainSecret(v) {
+			// Every form is v itself: the common API key or token, found without the five
+			// encodings (a dozen allocations per call).
+			if !slices.Contains(out, v) {
+				out = append(out, v)
+			}
+			continue
+		}
+		b := txn.AppendJSONString(nil, v) // as json.Marshal writes it
 		j := string(b[1 : len(b)-1])
-		for _, f := range []string{v, url.QueryEscape(v), url.PathEscape(v), j, strings.ReplaceAll(j, "/", `\/`)} {
+		for _, f := range [...]string{v, url.QueryEscape(v), url.PathEscape(v), j, strings.ReplaceAll(j, "/", `\/`)} {
 			if !slices.Contains(out, f) {
 				out = append(out, f)
 			}
@@ -125,6 +133,18 @@ func (s *secretSet) forms() []string {
 	slices.SortStableFunc(out, func(a, b string) int { return len(b) - len(a) })
 	s.cached, s.fresh = out, true
 	return out
+}
+
+// plainSecret reports whether v reads the same in every form forms() writes: only letters,
+// digits and the bytes that neither URL escaping nor JSON escaping touches.
+func plainSecret(v string) bool {
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.' || c == '~') {
+			return false
+		}
+	}
+	return true
 }
 
 // scrub replaces every form of every secret in v.

@@ -2,9 +2,11 @@ package proxy
 
 import (
 	"bytes"
+	"encoding/json"
 	"mime/multipart"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -217,5 +219,24 @@ func TestNameCache(t *testing.T) {
 	}
 	if found != maxNamesCached {
 		t.Errorf("%d names cached, want the bound %d", found, maxNamesCached)
+	}
+}
+
+// TestPlainSecretForms checks the shortcut of secretSet.forms: a value plainSecret accepts
+// is written the same in every form, and every byte it refuses changes at least one form.
+func TestPlainSecretForms(t *testing.T) {
+	for c := 0; c < 256; c++ {
+		v := "tok" + string([]byte{byte(c)}) + "en12345"
+		b, _ := json.Marshal(v)
+		j := string(b[1 : len(b)-1])
+		same := url.QueryEscape(v) == v && url.PathEscape(v) == v && j == v && strings.ReplaceAll(j, "/", `\/`) == v
+		if plainSecret(v) != same {
+			t.Errorf("byte %#x: plainSecret %v, but every form equal is %v", c, plainSecret(v), same)
+		}
+	}
+	var s secretSet
+	s.addCredential("Bearer pat-na1-0a1b2c3d")
+	if got := s.forms(); !slices.Equal(got, []string{"Bearer%20pat-na1-0a1b2c3d", "Bearer pat-na1-0a1b2c3d", "Bearer+pat-na1-0a1b2c3d", "pat-na1-0a1b2c3d"}) {
+		t.Errorf("forms = %q", got)
 	}
 }
