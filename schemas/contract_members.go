@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"sort"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/santhosh-tekuri/jsonschema/v6/kind"
@@ -28,6 +29,11 @@ type memberPlan struct {
 	// addl is how additionalProperties treats other keys; addlFast its schema's validator.
 	addl     memberAddl
 	addlFast *fastValidator
+	// types holds, for each key under properties whose schema says nothing but its type, the
+	// types it allows: a member of another type is phrased here without jsonschema.
+	types map[string][]string
+	// required is the root's required list, in the contract's order.
+	required []string
 }
 
 type memberAddl int
@@ -50,9 +56,12 @@ func newMemberPlan(s *jsonschema.Schema) *memberPlan {
 	if s.Ref != nil || !onlyKeywords(s, "Types", "Properties", "Required", "AdditionalProperties") {
 		return nil
 	}
-	p := &memberPlan{props: make(map[string]*fastValidator, len(s.Properties))}
+	p := &memberPlan{props: make(map[string]*fastValidator, len(s.Properties)), types: map[string][]string{}, required: s.Required}
 	for k, sub := range s.Properties {
 		p.props[k] = newFastValidator(sub)
+		if sub.Types != nil && sub.Ref == nil && onlyKeywords(sub, "Types") {
+			p.types[k] = sub.Types.ToStrings()
+		}
 	}
 	switch a := s.AdditionalProperties.(type) {
 	case nil:
@@ -103,41 +112,56 @@ func (p *memberPlan) certain(key string, raw []byte) bool {
 // when raw is not an object this path takes (not an object, malformed, a key given twice,
 // data after it): the caller then takes the full path, which says what is wrong.
 func (s *pinnedSchema) validateMembers(raw []byte) (msgs []string, ok bool) {
+	msgs, ok, _ = s.checkMembers(raw)
+	return msgs, ok
+}
+
+// checkMembers is validateMembers that also says whether the messages were phrased without
+// jsonschema (every member not certain was a plain type mismatch).
+func (s *pinnedSchema) checkMembers(raw []byte) (msgs []string, ok, phrasedHere bool) {
 	d := decoder{lexer: lexer{b: raw}}
 	d.ws()
 	if d.i >= len(d.b) || d.b[d.i] != '{' {
-		return nil, false
+		return nil, false, false
 	}
 	d.i++
 	keys := map[string]bool{}
 	doc := map[string]any{}
+	var phrased []violation // the violations of the members not certain, while each is a plain type mismatch
+	plain := true
 	if !d.empty('}') {
 		for {
 			d.ws()
 			if d.i >= len(d.b) || d.b[d.i] != '"' {
-				return nil, false
+				return nil, false, false
 			}
 			k, ok := d.str()
 			if !ok || !d.colon() || keys[k] {
-				return nil, false // jsonschema sees only the last of duplicate keys
+				return nil, false, false // jsonschema sees only the last of duplicate keys
 			}
 			keys[k] = true
 			start := d.i
 			if !d.skipValue(1) {
-				return nil, false
+				return nil, false, false
 			}
 			if !s.members.certain(k, raw[start:d.i]) {
 				// Decoded as the whole document's decoding would decode it, at its depth.
 				md := decoder{lexer: lexer{b: raw, i: start}}
 				v, ok := md.val(1)
 				if !ok || md.i != d.i {
-					return nil, false
+					return nil, false, false
 				}
 				doc[k] = v
+				if plain {
+					var vi violation
+					if vi, plain = s.members.typeMismatch(k, raw[start], v); plain {
+						phrased = append(phrased, vi)
+					}
+				}
 			}
 			more, ok := d.next('}')
 			if !ok {
-				return nil, false
+				return nil, false, false
 			}
 			if !more {
 				break
@@ -146,9 +170,63 @@ func (s *pinnedSchema) validateMembers(raw []byte) (msgs []string, ok bool) {
 	}
 	d.ws()
 	if d.i != len(d.b) {
-		return nil, false
+		return nil, false, false
 	}
-	return s.validatePart(doc, keys), true
+	if plain && len(phrased) > 0 {
+		return s.members.phrase(phrased, keys), true, true
+	}
+	return s.validatePart(doc, keys), true, false
+}
+
+// typeMismatch phrases member k, whose value v starts with the byte first, when its schema
+// says nothing but a type and v is not of it: the one violation jsonschema would report
+// there, phrased as leaf phrases it. ok is false for anything else (a number, whose integer
+// or not is jsonschema's to judge; a schema with more keywords), which goes to jsonschema.
+func (p *memberPlan) typeMismatch(k string, first byte, v any) (violation, bool) {
+	want, ok := p.types[k]
+	if !ok {
+		return violation{}, false
+	}
+	var got string
+	switch first {
+	case '"':
+		got = "string"
+	case 't', 'f':
+		got = "boolean"
+	case 'n':
+		got = "null"
+	case '{':
+		got = "object"
+	case '[':
+		got = "array"
+	default:
+		return violation{}, false
+	}
+	if slices.Contains(want, got) {
+		return violation{}, false
+	}
+	loc := []string{k}
+	return violation{loc: loc, msg: typeMessage(v, loc, want), typ: true}, true
+}
+
+// phrase returns the messages of a document whose members' violations are vs, adding the
+// root's required fields that keys lacks, in the order explain gives them.
+func (p *memberPlan) phrase(vs []violation, keys map[string]bool) []string {
+	var missing []string
+	for _, r := range p.required {
+		if !keys[r] && !slices.Contains(missing, r) {
+			missing = append(missing, r)
+		}
+	}
+	if len(missing) > 0 {
+		vs = append(vs, violation{msg: "missing required " + fieldList(missing)})
+	}
+	sort.SliceStable(vs, func(i, j int) bool { return lessLoc(vs[i].loc, vs[j].loc) })
+	out := make([]string, 0, len(vs))
+	for _, v := range vs {
+		out = append(out, pointer(v.loc)+": "+v.msg)
+	}
+	return out
 }
 
 // validatePart is validate for doc, the members of a document that may hold a violation;
