@@ -388,14 +388,15 @@ func (p *Pipeline) capture(h http.Header, body []byte, parsed schemas.Body, size
 // captureWith is capture that adds the secret values it found to found; each is scrubbed from
 // the whole message (a header's token echoed in the body).
 func (p *Pipeline) captureWith(h http.Header, body []byte, parsed schemas.Body, size int64, secret *bool, found *secretSet) txn.Message {
-	m := p.captureUnscrubbed(h, body, parsed, size, secret, found)
+	m := p.captureUnscrubbed(h, body, parsed, size, secret, nil, found)
 	scrubMessage(&m, found.forms())
 	return m
 }
 
 // captureUnscrubbed is captureWith without the last step, the scrub of found's values from
-// the message, for a caller that scrubs it itself with more values (sealRequest).
-func (p *Pipeline) captureUnscrubbed(h http.Header, body []byte, parsed schemas.Body, size int64, secret *bool, found *secretSet) txn.Message {
+// the message, for a caller that scrubs it itself with more values (sealRequest). redacted,
+// when not nil, is body already redacted (spliceRedacted), its values already in found.
+func (p *Pipeline) captureUnscrubbed(h http.Header, body []byte, parsed schemas.Body, size int64, secret *bool, redacted []byte, found *secretSet) txn.Message {
 	red := p.cfg.Redactor
 	m := txn.Message{Headers: red.header(h, found), ContentType: h.Get("Content-Type"), Size: size}
 	if int64(len(body)) > p.cfg.CaptureBody {
@@ -418,6 +419,8 @@ func (p *Pipeline) captureUnscrubbed(h http.Header, body []byte, parsed schemas.
 		body = red.redactText(body, found)
 	case secret == nil:
 		body = red.body(body, parsed, m.ContentType, found)
+	case *secret && redacted != nil:
+		body = redacted
 	case *secret:
 		// The scan saw a secret field: the byte search for one would only say so again.
 		body = red.redactBody(body, parsed, m.ContentType, found)

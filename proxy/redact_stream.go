@@ -187,9 +187,14 @@ func (w *jsonRedactor) secretValue(depth int) bool {
 	}
 	w.out = append(w.out[:mark], `"`+Redacted+`"`...)
 	w.changed = true
-	v := w.b[start:w.i]
+	return addSecretValue(w.found, w.b[start:w.i])
+}
+
+// addSecretValue adds the scalars of v, a secret field's JSON value, to found. It is false
+// when v does not decode.
+func addSecretValue(found *secretSet, v []byte) bool {
 	if len(v) > 1 && v[0] == '"' && bytes.IndexByte(v, '\\') < 0 && utf8.Valid(v) {
-		w.found.add(string(v[1 : len(v)-1]))
+		found.add(string(v[1 : len(v)-1]))
 		return true
 	}
 	dec := json.NewDecoder(bytes.NewReader(v))
@@ -198,8 +203,26 @@ func (w *jsonRedactor) secretValue(depth int) bool {
 	if err := dec.Decode(&tree); err != nil {
 		return false
 	}
-	w.found.addJSON(tree)
+	found.addJSON(tree)
 	return true
+}
+
+// spliceRedacted returns raw, a canonical JSON document (schemas.Scanned), with each of the
+// secret values at spans replaced by Redacted: what redactJSONStream writes for it, from the
+// scan the record keys took anyway. It adds the values to found. nil when a value does not
+// decode (the caller then takes the stream's way, which says so).
+func spliceRedacted(raw []byte, spans [][2]int, found *secretSet) []byte {
+	out := make([]byte, 0, len(raw)+32)
+	last := 0
+	for _, sp := range spans {
+		if !addSecretValue(found, raw[sp[0]:sp[1]]) {
+			return nil
+		}
+		out = append(out, raw[last:sp[0]]...)
+		out = append(out, `"`+Redacted+`"`...)
+		last = sp[1]
+	}
+	return append(out, raw[last:]...)
 }
 
 // skipString moves past a string starting at w.i (a quote); its escapes are checked when it

@@ -88,3 +88,62 @@ func isSortedCompact(raw string) bool {
 	}
 	return false
 }
+
+// TestSpliceMatchesStream holds the splice of a canonical document's secret values (the
+// request scan's shortcut) to the one-pass redaction: byte for byte the same output and the
+// same secret values, on every document built from the keys and values below, and on the
+// bodies of TestRedactJSONStreamMatchesTree.
+func TestSpliceMatchesStream(t *testing.T) {
+	r := NewRedactor(RedactConfig{Fields: []string{"mobilephone"}})
+	keys := []string{`"email"`, `"password"`, `"auth"`, `"p\u0061ssword"`, `"a<b"`, `"mobilephone"`}
+	vals := []string{`"plain-secret-value"`, `"esc\"aped-value"`, `"é-non-ascii-value"`, `"x&y-long-value"`, `12345678901`, `-0.5e+3`, `01`, `1.`,
+		`true`, `null`, `{"token":"inner-secret-value","n":1}`, `["list-secret-value",{"k":"v"}]`, `{}`, `[]`}
+	var docs []string
+	for _, k1 := range keys {
+		for _, v1 := range vals {
+			for _, k2 := range keys {
+				docs = append(docs, `{`+k1+`:`+v1+`,"x":{`+k2+`:`+v1+`}}`, `[{`+k1+`:`+v1+`},`+v1+`]`, `{`+k1+`: `+v1+`}`)
+			}
+		}
+	}
+	docs = append(docs, `{"properties":{"email":"a@example.com","mobilephone":"+49 170 1234567","n":2}}`, `{"password":"dup-one-long","password":"dup-two-long"}`)
+	paths, err := schemas.ParseKeyPaths([]string{"email", "x.email"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spliced := 0
+	for _, raw := range docs {
+		sc, ok := schemas.ScanJSONSpans([]byte(raw), paths, r.IsSecretField)
+		if !ok || !sc.Canonical || !sc.Secret {
+			continue
+		}
+		keysWant, secretWant, _ := schemas.ScanJSON([]byte(raw), paths, r.IsSecretField)
+		if !slices.Equal(sc.Keys, keysWant) || secretWant != sc.Secret {
+			t.Errorf("%s: ScanJSONSpans keys %q secret %v, ScanJSON %q %v", raw, sc.Keys, sc.Secret, keysWant, secretWant)
+		}
+		streamFound, spliceFound := &secretSet{}, &secretSet{}
+		want, changed, ok := r.redactJSONStream([]byte(raw), streamFound)
+		if !ok || !changed {
+			t.Errorf("%s: canonical with a secret, but the stream says ok %v changed %v", raw, ok, changed)
+			continue
+		}
+		got := spliceRedacted([]byte(raw), sc.Spans, spliceFound)
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s:\nsplice %s\nstream %s", raw, got, want)
+		}
+		if !slices.Equal(spliceFound.forms(), streamFound.forms()) {
+			t.Errorf("%s: splice found %q, stream %q", raw, spliceFound.forms(), streamFound.forms())
+		}
+		spliced++
+	}
+	// Not canonical: space between tokens, escapes, non-ASCII, <, > or &, a loose number.
+	for _, raw := range []string{`{"password": "x-long-secret"}`, `{"password":"a\"b-long-secret"}`, `{"password":"é-long-secret"}`, `{"a<":1,"password":"long-secret"}`, `{"n":01,"password":"long-secret"}`, ` {"password":"long-secret"}`} {
+		if sc, ok := schemas.ScanJSONSpans([]byte(raw), nil, r.IsSecretField); ok && sc.Canonical {
+			t.Errorf("%s: reported canonical", raw)
+		}
+	}
+	if spliced < 100 {
+		t.Fatalf("only %d documents were spliced: the test compared too little", spliced)
+	}
+	t.Logf("%d of %d documents spliced and compared", spliced, len(docs))
+}

@@ -146,9 +146,16 @@ func (f *flight) scanRequest() {
 	// it as sent.
 	body, decoded := f.requestText()
 	var secret *bool
+	found := &secretSet{}
+	var redacted []byte
 	if schemas.MediaKind(ct, body) == "json" {
-		if keys, sec, ok := schemas.ScanJSON(body, paths, f.p.cfg.Redactor.IsSecretField); ok {
-			tx.RecordKeys, secret = keys, &sec
+		if sc, ok := schemas.ScanJSONSpans(body, paths, f.p.cfg.Redactor.IsSecretField); ok {
+			tx.RecordKeys, secret = sc.Keys, &sc.Secret
+			if sc.Secret && sc.Canonical && int64(len(body)) <= f.p.cfg.CaptureBody {
+				// The same scan said where the secret values are: replacing them is the
+				// redaction, without a second walk of the body. nil: the walk does it.
+				redacted = spliceRedacted(body, sc.Spans, found)
+			}
 		}
 	}
 	var parsed schemas.Body
@@ -177,10 +184,9 @@ func (f *flight) scanRequest() {
 	if decoded != "" {
 		stored = int64(len(body)) // whole once decoded: only capture_body cuts it
 	}
-	found := &secretSet{}
 	// sealRequest scrubs the request of found's values, with those of the query and the
 	// route's credential added.
-	tx.Request = f.p.captureUnscrubbed(req.Header, body, parsed, stored, secret, found)
+	tx.Request = f.p.captureUnscrubbed(req.Header, body, parsed, stored, secret, redacted, found)
 	// A body of unknown length over max_body was read only to max_body + 1 bytes.
 	tx.Request.SizeAtLeast = f.tooLarge && req.ContentLength < 0
 	tx.Request.Trailers = f.p.trailers(req.Trailer)

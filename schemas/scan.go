@@ -15,6 +15,12 @@ import (
 // JSON; the caller then falls back to ParseBody, which reports why.
 func ScanJSON(raw []byte, paths []KeyPath, isSecret func(key []byte) bool) (keys []string, secret bool, ok bool) {
 	s := scanner{lexer: lexer{b: raw}, isSecret: isSecret}
+	keys, ok = s.scan(paths)
+	return keys, s.secret, ok
+}
+
+// scan walks the document and returns the record keys found at paths.
+func (s *scanner) scan(paths []KeyPath) (keys []string, ok bool) {
 	var active [8]pathPos
 	cands := active[:0]
 	for i := range paths {
@@ -22,11 +28,11 @@ func ScanJSON(raw []byte, paths []KeyPath, isSecret func(key []byte) bool) (keys
 	}
 	s.ws()
 	if !s.value(cands, 0) {
-		return nil, false, false
+		return nil, false
 	}
 	s.ws()
 	if s.i != len(s.b) {
-		return nil, false, false
+		return nil, false
 	}
 	// RecordKeys orders keys by path first, then by position in the document.
 	sort.SliceStable(s.found, func(i, j int) bool { return s.found[i].idx < s.found[j].idx })
@@ -35,7 +41,86 @@ func ScanJSON(raw []byte, paths []KeyPath, isSecret func(key []byte) bool) (keys
 			keys = append(keys, f.key)
 		}
 	}
-	return keys, s.secret, true
+	return keys, true
+}
+
+// Scanned is what ScanJSONSpans reads of a document.
+type Scanned struct {
+	Keys   []string // as ScanJSON returns them
+	Secret bool     // a secret field is there
+	// Spans are the byte ranges of the values of the secret fields, outermost only (a
+	// secret field inside a secret value is part of its span), in document order.
+	Spans [][2]int
+	// Canonical says raw is written as a one-pass JSON redactor writes it: no space between
+	// tokens, every string printable ASCII with no escape and no <, > or &, every number in
+	// JSON's strict grammar. Replacing each span of a canonical document gives that redactor's
+	// output byte for byte, without a second walk.
+	Canonical bool
+}
+
+// ScanJSONSpans is ScanJSON for a body that is to be stored redacted: it also returns where
+// the secret fields' values are and whether the document is canonical (see Scanned).
+func ScanJSONSpans(raw []byte, paths []KeyPath, isSecret func(key []byte) bool) (Scanned, bool) {
+	s := scanner{lexer: lexer{b: raw}, isSecret: isSecret, spans: true}
+	keys, ok := s.scan(paths)
+	if !ok {
+		return Scanned{}, false
+	}
+	// Judged after the walk, and only for a document with a secret, so that the common
+	// body without one pays nothing for it.
+	canonical := s.secret && !s.spaced && canonicalText(raw)
+	return Scanned{Keys: keys, Secret: s.secret, Spans: s.secretSpans, Canonical: canonical}, true
+}
+
+// plainByte[c] is 1 for the bytes a string of a canonical document may hold: printable ASCII
+// but for the backslash and <, > and & (which encoding/json escapes).
+const plainByte = "" +
+	"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00" +
+	"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00" +
+	"\x01\x01\x01\x01\x01\x01\x00\x01\x01\x01\x01\x01\x01\x01\x01\x01" + // " " to "/": not &
+	"\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x00\x01\x00\x01" + // "0" to "?": not < or >
+	"\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01" +
+	"\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x00\x01\x01\x01" + // not the backslash
+	"\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01" +
+	"\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01" +
+	"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00" +
+	"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00" +
+	"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00" +
+	"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00" +
+	"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00" +
+	"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00" +
+	"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00" +
+	"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"
+
+// canonicalText reports, for a document the scanner took and that has no space between
+// tokens, whether every string is plain (plainByte, which rules out escapes) and every number
+// in JSON's strict grammar.
+func canonicalText(b []byte) bool {
+	for i := 0; i < len(b); i++ {
+		switch c := b[i]; {
+		case c == '"':
+			j := bytes.IndexByte(b[i+1:], '"') // the closing quote: no escape may come before it
+			if j < 0 {
+				return false
+			}
+			for _, x := range b[i+1 : i+1+j] {
+				if plainByte[x] == 0 {
+					return false
+				}
+			}
+			i += j + 1
+		case c == '-' || c >= '0' && c <= '9':
+			j := i
+			for j < len(b) && (b[j] >= '0' && b[j] <= '9' || b[j] == '-' || b[j] == '+' || b[j] == '.' || b[j] == 'e' || b[j] == 'E') {
+				j++
+			}
+			if !strictNumber(b[i:j]) {
+				return false
+			}
+			i = j - 1
+		}
+	}
+	return true
 }
 
 type foundKey struct {
@@ -55,8 +140,9 @@ type pathPos struct {
 // lexer holds a position in a JSON document and the steps every reader of it shares: the
 // scanner (record keys, secret fields), the decoder (trees) and the contract fast path.
 type lexer struct {
-	b []byte
-	i int
+	b      []byte
+	i      int
+	spaced bool // ws skipped a space somewhere
 }
 
 func (l *lexer) ws() {
@@ -64,6 +150,7 @@ func (l *lexer) ws() {
 		switch l.b[l.i] {
 		case ' ', '\t', '\n', '\r':
 			l.i++
+			l.spaced = true
 		default:
 			return
 		}
@@ -121,6 +208,12 @@ type scanner struct {
 	isSecret func([]byte) bool
 	found    []foundKey
 	secret   bool
+
+	// With spans, every key outside a secret value is judged and the secret values' spans
+	// kept (ScanJSONSpans).
+	spans       bool
+	secretSpans [][2]int
+	inSecret    int // how many secret values the walk is inside
 }
 
 const maxScanDepth = 200
@@ -159,6 +252,45 @@ func (s *scanner) value(cands []pathPos, depth int) bool {
 	return false
 }
 
+// strictNumber reports whether b is a number in JSON's grammar (the lexer's number is
+// looser: the decoder that follows it judges).
+func strictNumber(b []byte) bool {
+	i := 0
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	digits := func() int {
+		n := 0
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+			n++
+		}
+		return n
+	}
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case digits() == 0:
+		return false
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		if digits() == 0 {
+			return false
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		if digits() == 0 {
+			return false
+		}
+	}
+	return i == len(b)
+}
+
 func (s *scanner) object(cands []pathPos, depth int) bool {
 	s.i++ // {
 	if s.empty('}') {
@@ -183,7 +315,12 @@ func (s *scanner) object(cands []pathPos, depth int) bool {
 			}
 			key = []byte(k)
 		}
-		if !s.secret && s.isSecret != nil && s.isSecret(key) {
+		secretHere := false
+		switch {
+		case s.spans:
+			secretHere = s.inSecret == 0 && s.isSecret != nil && s.isSecret(key)
+			s.secret = s.secret || secretHere
+		case !s.secret && s.isSecret != nil && s.isSecret(key):
 			s.secret = true
 		}
 		sub := next[:0]
@@ -196,7 +333,16 @@ func (s *scanner) object(cands []pathPos, depth int) bool {
 			return false
 		}
 		// A path segment written items[] walks an array; the array's elements continue it.
-		if !s.value(sub, depth+1) {
+		if secretHere {
+			vstart := s.i
+			s.inSecret++
+			ok := s.value(sub, depth+1)
+			s.inSecret--
+			if !ok {
+				return false
+			}
+			s.secretSpans = append(s.secretSpans, [2]int{vstart, s.i})
+		} else if !s.value(sub, depth+1) {
 			return false
 		}
 		if more, ok := s.next('}'); !more {
