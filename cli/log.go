@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mtguard/mtguard/inspect"
+	"github.com/mtguard/mtguard/inspect/client"
 	"github.com/mtguard/mtguard/store"
 	"github.com/mtguard/mtguard/txn"
 )
@@ -39,7 +39,7 @@ func Log(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	q := store.Query{RecordKey: *record, Route: *route, Outcome: txn.Outcome(*outcome), Finding: *finding, Caller: *caller, Limit: *limit, Since: since.from(time.Now())}
 	if *status != "" {
 		var ok bool
-		if q.Status, q.StatusClass, ok = inspect.ParseStatusFilter(*status); !ok {
+		if q.Status, q.StatusClass, ok = client.ParseStatusFilter(*status); !ok {
 			return fmt.Errorf("--status %q must be an HTTP status code such as 502, or a class such as 4xx (1xx to 5xx): %w", *status, ErrUsage)
 		}
 	}
