@@ -35,6 +35,9 @@ var packageRules = []packageRule{
 	{pkg: "vendors", only: []string{"txn", "schemas", "yamlstrict"}, why: "vendor knowledge is data and pure rules"},
 	{pkg: "proxy", forbidden: []string{"inspect", "alerts", "cli", "config", "store"}, why: "the data plane records through its Recorder interface and never reaches the control plane"},
 	{pkg: "inspect", forbidden: []string{"proxy", "cli", "config"}, why: "the control plane resends through its Replayer interface, which main satisfies"},
+	{pkg: "inspect/client", only: []string{"txn"}, why: "the admin API's client core is linked into mtguard-log, which must start fast: no store, no schemas, no metrics"},
+	{pkg: "cli/logcmd", only: []string{"txn", "inspect/client"}, why: "the log command runs in mtguard-log too, which links only what it imports"},
+	{pkg: "cmd/mtguard-log", only: []string{"txn", "inspect/client", "cli/logcmd"}, why: "the thin binary is mtguard log without the server's packages and their init"},
 	{pkg: "redeliver", only: []string{"txn", "store"}, why: "the redeliverer works the store's queue and resends through a Sender that main gives it"},
 	{pkg: "alerts", forbidden: []string{"proxy", "inspect", "cli", "config"}, why: "the alert engine is fed calls; it serves nothing but its metrics"},
 	// console uses inspect's words for a call's handling (who answered, was it forwarded), so

@@ -12,6 +12,7 @@ import (
 	"syscall"
 
 	"github.com/mtguard/mtguard/cli"
+	"github.com/mtguard/mtguard/cli/logcmd"
 )
 
 func main() {
@@ -159,9 +160,5 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	return fmt.Errorf("unknown command %q: %w", cmd, cli.ErrUsage)
 }
 
-func exitCode(err error) int {
-	if errors.Is(err, cli.ErrUsage) || errors.Is(err, flag.ErrHelp) {
-		return 2
-	}
-	return 1
-}
+// exitCode is logcmd's, which mtguard-log exits with too.
+func exitCode(err error) int { return logcmd.ExitCode(err) }

@@ -31,7 +31,7 @@ func Audit(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	if *limit < 1 || *limit > 1000 {
 		return fmt.Errorf("--limit %d must be from 1 to 1000: %w", *limit, ErrUsage)
 	}
-	entries, err := adminClient(*admin, getenv).Audit(ctx, store.AuditQuery{Since: since.from(time.Now()), Limit: *limit})
+	entries, err := adminClient(*admin, getenv).Audit(ctx, store.AuditQuery{Since: since.From(time.Now()), Limit: *limit})
 	if err != nil {
 		return err
 	}

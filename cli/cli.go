@@ -1,109 +1,38 @@
 package cli
 
 import (
-	"encoding/json"
 	"flag"
-	"fmt"
 	"io"
-	"strings"
-	"time"
 
-	"github.com/mtguard/mtguard/config"
+	"github.com/mtguard/mtguard/cli/logcmd"
 	"github.com/mtguard/mtguard/inspect"
-	"github.com/mtguard/mtguard/txn"
 )
 
 // defaultAdminURL is where the CLI looks for the admin API when neither --admin nor
 // MTGUARD_ADMIN says otherwise; it matches the default admin.listen.
-const defaultAdminURL = "http://" + config.DefaultAdminListen
+const defaultAdminURL = logcmd.DefaultAdminURL
 
 // NewFlagSet returns a flag set that reports its errors to stderr and returns them.
-func NewFlagSet(name string, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet("mtguard "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	return fs
-}
+func NewFlagSet(name string, stderr io.Writer) *flag.FlagSet { return logcmd.NewFlagSet(name, stderr) }
 
 // ParseFlags parses args, allowing flags after positional arguments ("show ID --json").
 func ParseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			if err == flag.ErrHelp {
-				return nil, err
-			}
-			return nil, fmt.Errorf("%v: %w", err, ErrUsage)
-		}
-		args = fs.Args()
-		if len(args) == 0 {
-			return pos, nil
-		}
-		pos = append(pos, args[0])
-		args = args[1:]
-	}
+	return logcmd.ParseFlags(fs, args)
 }
 
 // adminClient builds the admin API client from --admin, MTGUARD_ADMIN, MTGUARD_ADMIN_TOKEN and
-// MTGUARD_ADMIN_CA (admintls.go).
+// MTGUARD_ADMIN_CA, as mtguard log does (logcmd.AdminClient).
 func adminClient(flagURL string, getenv func(string) string) *inspect.Client {
-	u := flagURL
-	if u == "" {
-		u = getenv("MTGUARD_ADMIN")
-	}
-	if u == "" {
-		u = defaultAdminURL
-	}
-	return &inspect.Client{BaseURL: u, Token: getenv("MTGUARD_ADMIN_TOKEN"), HTTP: adminHTTP(getenv)}
+	c := logcmd.AdminClient(flagURL, getenv)
+	return &inspect.Client{BaseURL: c.BaseURL, Token: c.Token, HTTP: c.HTTP}
 }
 
-func outcomeList() string {
-	var s []string
-	for _, o := range txn.Outcomes {
-		s = append(s, string(o))
-	}
-	return strings.Join(s, ", ")
-}
+func outcomeList() string { return logcmd.OutcomeList() }
 
-func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
-}
+// checkOutcome refuses an --outcome that is not one, as a usage error that lists them.
+func checkOutcome(o string) error { return logcmd.CheckOutcome(o) }
 
-// sinceFlag is a --since value: a duration back from now (24h), or an RFC 3339 time
-// (2026-11-30T14:00:00Z) as alerts print it in their command to look.
-type sinceFlag struct {
-	d time.Duration
-	t time.Time
-}
+func writeJSON(w io.Writer, v any) error { return logcmd.WriteJSON(w, v) }
 
-func (f *sinceFlag) String() string {
-	switch {
-	case f.d > 0:
-		return f.d.String()
-	case !f.t.IsZero():
-		return f.t.Format(time.RFC3339Nano)
-	}
-	return ""
-}
-
-func (f *sinceFlag) Set(s string) error {
-	if d, err := time.ParseDuration(s); err == nil && d > 0 {
-		f.d, f.t = d, time.Time{}
-		return nil
-	}
-	t, err := time.Parse(time.RFC3339, s)
-	if err != nil {
-		return fmt.Errorf("%q is neither a duration like 24h nor a time like 2026-11-30T14:00:00Z", s)
-	}
-	f.d, f.t = 0, t
-	return nil
-}
-
-// from returns the time the flag means at now, or the zero time when it was not given.
-func (f *sinceFlag) from(now time.Time) time.Time {
-	if f.d > 0 {
-		return now.Add(-f.d)
-	}
-	return f.t
-}
+// sinceFlag is a --since value: a duration back from now (24h), or an RFC 3339 time.
+type sinceFlag = logcmd.SinceFlag

@@ -1,6 +1,10 @@
 package cli
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/mtguard/mtguard/cli/logcmd"
+)
 
 // ErrUnhealthy is health --check's failure: some route is not ok.
 var ErrUnhealthy = errors.New("not every route is ok")
@@ -10,4 +14,4 @@ var ErrUnhealthy = errors.New("not every route is ok")
 var ErrFailures = errors.New("some calls failed")
 
 // ErrUsage marks a command line mtguard could not make sense of; the process exits with 2.
-var ErrUsage = errors.New("usage error")
+var ErrUsage = logcmd.ErrUsage

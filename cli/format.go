@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math"
 	"mime"
 	"net/http"
 	"net/url"
@@ -15,53 +14,22 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/mtguard/mtguard/cli/logcmd"
 	"github.com/mtguard/mtguard/inspect"
 	"github.com/mtguard/mtguard/txn"
 )
 
-// Column widths of the log table, in characters. Longer cells end in "…".
+// The log table's widths, which the other tables share.
 const (
-	maxPathWidth  = 48
-	maxRouteWidth = 24
-	// maxListItems is how many record keys or finding codes a log line names before "+N".
-	maxListItems = 3
+	maxRouteWidth = logcmd.MaxRouteWidth
+	maxListItems  = logcmd.MaxListItems
 )
 
 // WriteLog writes txs as a table for the terminal, one line per transaction, oldest first
-// whatever the order of txs. Times are shown in loc; if loc is nil, time.Local is used.
+// whatever the order of txs. Times are shown in loc; if loc is nil, time.Local is used. The
+// table is logcmd's, which mtguard-log prints too.
 func WriteLog(w io.Writer, txs []txn.Transaction, loc *time.Location) error {
-	if len(txs) == 0 {
-		_, err := io.WriteString(w, "no transactions match\n")
-		return err
-	}
-	if loc == nil {
-		loc = time.Local
-	}
-	// Ids are time-ordered strings, so sorting by id is sorting by time.
-	txs = slices.Clone(txs)
-	slices.SortStableFunc(txs, func(a, b txn.Transaction) int { return strings.Compare(a.ID, b.ID) })
-
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "TIME\tID\tROUTE\tMETHOD\tPATH\tSTATUS\tOUTCOME\tMS\tRECORDS\tFINDINGS")
-	for _, tx := range txs {
-		codes := make([]string, len(tx.Findings))
-		for i, f := range tx.Findings {
-			codes[i] = f.Code
-		}
-		fmt.Fprintln(tw, strings.Join([]string{
-			tx.Time.In(loc).Format("2006-01-02 15:04:05"),
-			cell(tx.ID, 0),
-			orDash(cell(tx.Route, maxRouteWidth)),
-			cell(tx.Method, 0),
-			cell(tx.Path, maxPathWidth),
-			orDash(status(tx.Status)),
-			orDash(cell(string(tx.Outcome), 0)),
-			orDash(millis(tx.DurationMS)),
-			orDash(cell(joinMax(tx.RecordKeys, maxListItems), 0)),
-			orDash(cell(joinMax(codes, maxListItems), 0)),
-		}, "\t"))
-	}
-	return tw.Flush()
+	return logcmd.WriteLog(w, txs, loc)
 }
 
 // WriteTransaction writes one call in full, the way a marketing-ops engineer reads it: what
@@ -292,22 +260,6 @@ func duration(r txn.Result) string {
 	return s
 }
 
-// millis rounds a duration in milliseconds to a whole number; zero means unknown.
-func millis(ms float64) string {
-	if ms == 0 {
-		return ""
-	}
-	return strconv.FormatFloat(math.Round(ms), 'f', 0, 64)
-}
-
-// status is a status code for the log table; zero (no answer) is empty.
-func status(code int) string {
-	if code == 0 {
-		return ""
-	}
-	return strconv.Itoa(code)
-}
-
 // statusLine is "404 Not Found", or the bare code when it has no standard name.
 func statusLine(code int) string {
 	if text := http.StatusText(code); text != "" {
@@ -316,30 +268,12 @@ func statusLine(code int) string {
 	return strconv.Itoa(code)
 }
 
-// joinMax joins up to max items with "," and counts the rest: "a,b,c +2".
-func joinMax(items []string, max int) string {
-	if len(items) <= max {
-		return strings.Join(items, ",")
-	}
-	return strings.Join(items[:max], ",") + " +" + strconv.Itoa(len(items)-max)
-}
+// The log table's cell helpers, which the other tables share (logcmd holds them).
 
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
-}
-
-// cell makes s safe for one table cell: one line, no tabs, at most width characters
-// (0 means no limit).
-func cell(s string, width int) string {
-	s = txn.Clean(s, false)
-	if width > 0 {
-		s = txn.Truncate(s, width)
-	}
-	return s
-}
+func orDash(s string) string               { return logcmd.OrDash(s) }
+func cell(s string, width int) string      { return logcmd.Cell(s, width) }
+func millis(ms float64) string             { return logcmd.Millis(ms) }
+func joinMax(items []string, n int) string { return logcmd.JoinMax(items, n) }
 
 // indent puts prefix before every non-empty line of s and ends it with a newline.
 func indent(s, prefix string) string {

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mtguard/mtguard/cli/logcmd"
+	"github.com/mtguard/mtguard/config"
 	"github.com/mtguard/mtguard/inspect"
 	"github.com/mtguard/mtguard/store"
 	"github.com/mtguard/mtguard/txn"
@@ -143,5 +145,13 @@ func TestReplaySinceTime(t *testing.T) {
 	}
 	if err := Replay(context.Background(), []string{"--route", "crm", "--since", "yesterday"}, io.Discard, io.Discard, getenv); !errors.Is(err, ErrUsage) {
 		t.Errorf("replay --since yesterday: %v, want a usage error", err)
+	}
+}
+
+// TestDefaultAdminURL: logcmd spells the default admin address itself (importing config would
+// link the whole server into mtguard-log), so it is held to config's here.
+func TestDefaultAdminURL(t *testing.T) {
+	if want := "http://" + config.DefaultAdminListen; logcmd.DefaultAdminURL != want {
+		t.Errorf("logcmd.DefaultAdminURL = %q, want %q (config.DefaultAdminListen)", logcmd.DefaultAdminURL, want)
 	}
 }

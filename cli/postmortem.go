@@ -32,7 +32,7 @@ func Postmortem(ctx context.Context, args []string, stdout, stderr io.Writer, ge
 		return fmt.Errorf("--format %q must be md, html or json: %w", *format, ErrUsage)
 	}
 	now := time.Now()
-	req := inspect.PostmortemRequest{Route: *route, Since: since.from(now), Until: until.from(now)}
+	req := inspect.PostmortemRequest{Route: *route, Since: since.From(now), Until: until.From(now)}
 	switch {
 	case len(pos) == 1 && *route == "":
 		req.Alert = pos[0]

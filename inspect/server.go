@@ -16,6 +16,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/mtguard/mtguard/alerts"
+	"github.com/mtguard/mtguard/inspect/client"
 	"github.com/mtguard/mtguard/schemas"
 	"github.com/mtguard/mtguard/store"
 	"github.com/mtguard/mtguard/txn"
@@ -421,7 +422,7 @@ func decodeQuery(v url.Values, now time.Time) (store.Query, error) {
 		Limit:     defaultLimit,
 	}
 	if st := v.Get("status"); st != "" {
-		code, class, ok := ParseStatusFilter(st)
+		code, class, ok := client.ParseStatusFilter(st)
 		if !ok {
 			return store.Query{}, problemf(errBadRequest, "status %q must be an HTTP status code such as 502, or a class such as 4xx (1xx to 5xx)", st)
 		}
@@ -465,20 +466,6 @@ func decodeQuery(v url.Values, now time.Time) (store.Query, error) {
 		return store.Query{}, problemf(errBadRequest, "order %q must be asc (oldest first) or desc (newest first)", order)
 	}
 	return q, nil
-}
-
-// ParseStatusFilter reads a status filter: an HTTP status code from 100 to 599 ("502"), or a
-// class of them ("4xx" or "4XX", 1xx to 5xx). Exactly one of code and class is set when ok.
-func ParseStatusFilter(s string) (code, class int, ok bool) {
-	s = strings.TrimSpace(s)
-	if len(s) == 3 && strings.EqualFold(s[1:], "xx") && s[0] >= '1' && s[0] <= '5' {
-		return 0, int(s[0] - '0'), true
-	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n < 100 || n > 599 {
-		return 0, 0, false
-	}
-	return n, 0, true
 }
 
 // parseTimeParam reads since or until: either a Go duration counted back from now ("24h",

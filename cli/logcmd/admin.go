@@ -1,4 +1,4 @@
-package cli
+package logcmd
 
 import (
 	"crypto/tls"
@@ -8,7 +8,27 @@ import (
 	"net/http"
 	"os"
 	"time"
+
+	"github.com/mtguard/mtguard/inspect/client"
 )
+
+// DefaultAdminURL is where the CLI looks for the admin API when neither --admin nor
+// MTGUARD_ADMIN says otherwise; it matches config.DefaultAdminListen (package cli's test
+// holds them equal: config is not imported here, it reaches the whole server).
+const DefaultAdminURL = "http://127.0.0.1:9090"
+
+// AdminClient builds the admin API client from --admin, MTGUARD_ADMIN, MTGUARD_ADMIN_TOKEN and
+// MTGUARD_ADMIN_CA.
+func AdminClient(flagURL string, getenv func(string) string) *client.Client {
+	u := flagURL
+	if u == "" {
+		u = getenv("MTGUARD_ADMIN")
+	}
+	if u == "" {
+		u = DefaultAdminURL
+	}
+	return &client.Client{BaseURL: u, Token: getenv("MTGUARD_ADMIN_TOKEN"), HTTP: adminHTTP(getenv)}
+}
 
 // adminCAEnv names the PEM file of the CA that signed the admin API's certificate, for an admin
 // API served over https (admin.tls) with a certificate the system does not trust.
