@@ -56,8 +56,10 @@ type Options struct {
 	// MaxBatch caps how many queued writes join one commit. If zero, 2048.
 	MaxBatch int
 	// JournalPrealloc, if positive, is how many bytes of each journal segment are written
-	// with zeros when it is created, which makes every later sync of the journal cheaper.
-	// If zero, segments grow by appending (fine for tests and light traffic).
+	// with zeros when it is created, which makes every later sync of the journal cheaper;
+	// applied segments are then reused rather than deleted (recycle.go), so that only the
+	// first ones after Open are written with zeros. If zero, segments grow by appending
+	// (fine for tests and light traffic) and are deleted once applied.
 	JournalPrealloc int64
 	// OnResult, if set, receives every transaction whose result was committed, in commit
 	// order, from the committer goroutine: alert rules consume this stream instead of polling
@@ -102,6 +104,10 @@ type Store struct {
 	// (and zero-filled) in the background so that no call waits for that; nil if creating it
 	// failed.
 	spares [journalWriters]chan *journal
+	// need holds, for each writer, a token while its segment is full and its spare is not
+	// ready: the spare's preparation stops waiting for a recycled file and creates one.
+	need [journalWriters]chan struct{}
+	pool segmentPool // applied segments on their way to becoming spares (recycle.go)
 	// walMu is held for reading by a journal writer from its write until it has handed the
 	// batch (and a full segment) to the applier, and for writing by retireJournal, which swaps
 	// every writer's segment.
@@ -209,6 +215,7 @@ func Open(path string, opts Options) (*Store, error) {
 		done:     make(chan struct{}),
 		keys:     opts.Keys,
 	}
+	s.pool.changed = make(chan struct{})
 	s.health = writeHealth{
 		onError: opts.OnWriteError, onRecovered: opts.OnWriteRecovered, now: opts.Now,
 		retryMin: cmp.Or(opts.RetryMin, defaultRetryMin), retryMax: cmp.Or(opts.RetryMax, defaultRetryMax),
@@ -228,6 +235,11 @@ func Open(path string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
+	// Files a crash left on their way to being recycled: their records are applied.
+	if err := removeFree(path); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
 	for i := range s.wals {
 		if s.wals[i], err = openJournal(path, s.newSegment(), s.prealloc, 0); err != nil {
 			for _, w := range s.wals[:i] {
@@ -241,6 +253,7 @@ func Open(path string, opts Options) (*Store, error) {
 	s.writers.Add(journalWriters)
 	for i := range s.wals {
 		s.spares[i] = make(chan *journal, 1)
+		s.need[i] = make(chan struct{}, 1)
 		s.prepareSegment(i)
 		go s.journalLoop(i)
 	}
@@ -533,6 +546,8 @@ func (s *Store) Close() error {
 			spare.discard()
 		}
 	}
+	// Every preparation has delivered, so none waits for these any more.
+	removeFree(s.path)
 	if applied {
 		// One last commit, which writes the list of free pages that commits leave out (see
 		// Open): the next Open reads it instead of walking every page of the file, which
@@ -752,7 +767,7 @@ func (s *Store) applyLoop() {
 		// gone, not just applied.
 		var berr error
 		if !s.keepSegments.Load() && len(retired) > 0 {
-			berr = removeSegments(s.path, retired)
+			berr = s.disposeSegments(retired)
 		}
 		for _, o := range ops {
 			if o.tx == nil && !o.durableOnly && o.done != nil {
