@@ -792,6 +792,20 @@ func hasReadBarrier(ops []*op) bool {
 // commit applies batch to bbolt in one transaction. A batch of barriers only (Sync) never
 // gets here: what it waits for is already applied.
 func (s *Store) commit(batch []*op) error {
+	err := s.update(func(btx *bolt.Tx) error {
+		if err := s.health.inject(OpCommit); err != nil {
+			return err // a test's full disk: the transaction rolls back
+		}
+		return s.applyBatch(btx, batch)
+	})
+	if err != nil {
+		return fmt.Errorf("commit %d writes: %w", len(batch), err)
+	}
+	return nil
+}
+
+// applyBatch writes batch in btx: commit's work but the transaction's own.
+func (s *Store) applyBatch(btx *bolt.Tx, batch []*op) error {
 	// A call whose intent and result land in the same commit (most calls: the applier gathers
 	// for applyInterval) is never pending to a reader, and the commit is atomic, so neither the
 	// pending mark nor its removal is written: two B-tree writes fewer per call.
@@ -817,28 +831,19 @@ func (s *Store) commit(batch []*op) error {
 			ended[o.tx] = true
 		}
 	}
-	err := s.update(func(btx *bolt.Tx) error {
-		if err := s.health.inject(OpCommit); err != nil {
-			return err // a test's full disk: the transaction rolls back
+	for i, o := range batch {
+		if i%commitYieldEvery == commitYieldEvery-1 {
+			// A commit applies hundreds of writes without blocking. Yielding now and
+			// then lets the goroutines queued behind it on this P (calls whose intent
+			// just became durable) run, instead of waiting out the whole commit.
+			runtime.Gosched()
 		}
-		for i, o := range batch {
-			if i%commitYieldEvery == commitYieldEvery-1 {
-				// A commit applies hundreds of writes without blocking. Yielding now and
-				// then lets the goroutines queued behind it on this P (calls whose intent
-				// just became durable) run, instead of waiting out the whole commit.
-				runtime.Gosched()
-			}
-			if o.provisional && ended[o.tx] || s.forgotten.drop(o) {
-				continue
-			}
-			if err := applyOp(btx, o, both[o.tx], s.keys); err != nil {
-				return err
-			}
+		if o.provisional && ended[o.tx] || s.forgotten.drop(o) {
+			continue
 		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("commit %d writes: %w", len(batch), err)
+		if err := applyOp(btx, o, both[o.tx], s.keys); err != nil {
+			return err
+		}
 	}
 	return nil
 }
