@@ -831,6 +831,7 @@ func (s *Store) applyBatch(btx *bolt.Tx, batch []*op) error {
 			ended[o.tx] = true
 		}
 	}
+	w := newTxWriter(btx)
 	for i, o := range batch {
 		if i%commitYieldEvery == commitYieldEvery-1 {
 			// A commit applies hundreds of writes without blocking. Yielding now and
@@ -841,31 +842,63 @@ func (s *Store) applyBatch(btx *bolt.Tx, batch []*op) error {
 		if o.provisional && ended[o.tx] || s.forgotten.drop(o) {
 			continue
 		}
-		if err := applyOp(btx, o, both[o.tx], s.keys); err != nil {
+		if err := w.applyOp(o, both[o.tx], s.keys); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
+// txWriter is what the writes of calls in one transaction share: the buckets they write,
+// looked up once, and buffers for keys (bbolt copies the key of every Put, so one buffer
+// serves them all). The applier writes hundreds of calls with one.
+type txWriter struct {
+	btx                                         *bolt.Tx
+	req, res, pending, provisional              *bolt.Bucket
+	idxRecord, idxRoute, idxOutcome, idxFinding *bolt.Bucket
+	id, key                                     []byte
+}
+
+func newTxWriter(btx *bolt.Tx) *txWriter {
+	w := &txWriter{
+		btx: btx, req: btx.Bucket(bucketReq), res: btx.Bucket(bucketRes),
+		pending: btx.Bucket(bucketPending), provisional: btx.Bucket(bucketProvisional),
+		idxRecord: btx.Bucket(bucketIdxRecord), idxRoute: btx.Bucket(bucketIdxRoute),
+		idxOutcome: btx.Bucket(bucketIdxOutcome), idxFinding: btx.Bucket(bucketIdxFinding),
+	}
+	w.req.FillPercent = appendFill
+	w.res.FillPercent = appendFill
+	return w
+}
+
+// idKey is id as a key, in w's buffer: valid until the next idKey.
+func (w *txWriter) idKey(id string) []byte {
+	w.id = append(w.id[:0], id...)
+	return w.id
+}
+
+// indexKey is indexKey(value, id) in w's buffer: valid until the next indexKey.
+func (w *txWriter) indexKey(value, id string) []byte {
+	w.key = append(append(append(w.key[:0], value...), 0), id...)
+	return w.key
+}
+
 // applyOp writes o. sameCommit says the call's intent and result are both in this commit
 // (see commit).
-func applyOp(btx *bolt.Tx, o *op, sameCommit bool, keys *Keys) error {
+func (w *txWriter) applyOp(o *op, sameCommit bool, keys *Keys) error {
 	switch {
 	case o.tx == nil:
 		return nil // a barrier
 	case o.intent:
-		return putIntent(btx, o.tx, o.req, !sameCommit)
+		return w.putIntent(o.tx, o.req, !sameCommit)
 	case o.provisional:
-		return putProvisional(btx, o.tx, o.req, o.res)
+		return putProvisional(w.btx, o.tx, o.req, o.res)
+	case o.tx.IntentStored:
+		// The intent was committed by this process, so no earlier result exists: write the
+		// result without the lookups that guard against one.
+		return w.putFreshResult(o.tx.ID, o.res, &o.tx.Result, !sameCommit)
 	default:
-		id := []byte(o.tx.ID)
-		if o.tx.IntentStored {
-			// The intent was committed by this process, so no earlier result exists: write
-			// the result without the lookups that guard against one.
-			return putFreshResult(btx, id, o.res, &o.tx.Result, !sameCommit)
-		}
-		return putResultWithIntent(btx, o.tx, nil, o.res, keys)
+		return putResultWithIntent(w.btx, o.tx, nil, o.res, keys)
 	}
 }
 
@@ -918,28 +951,29 @@ func putProvisional(btx *bolt.Tx, tx *txn.Transaction, req, res []byte) error {
 // putIntent stores the request side of tx and indexes it; markPending also lists it as
 // waiting for its result (what Open turns into interrupted after a crash).
 func putIntent(btx *bolt.Tx, tx *txn.Transaction, req []byte, markPending bool) error {
-	id := []byte(tx.ID)
-	reqB := btx.Bucket(bucketReq)
-	reqB.FillPercent = appendFill
-	if err := reqB.Put(id, req); err != nil {
+	return newTxWriter(btx).putIntent(tx, req, markPending)
+}
+
+func (w *txWriter) putIntent(tx *txn.Transaction, req []byte, markPending bool) error {
+	id := w.idKey(tx.ID)
+	if err := w.req.Put(id, req); err != nil {
 		return fmt.Errorf("put request %s: %w", tx.ID, err)
 	}
 	if markPending {
-		if err := btx.Bucket(bucketPending).Put(id, nil); err != nil {
+		if err := w.pending.Put(id, nil); err != nil {
 			return fmt.Errorf("put pending %s: %w", tx.ID, err)
 		}
 	}
-	idx := btx.Bucket(bucketIdxRecord)
 	for _, k := range tx.RecordKeys {
-		if err := idx.Put(indexKey(k, tx.ID), nil); err != nil {
+		if err := w.idxRecord.Put(w.indexKey(k, tx.ID), nil); err != nil {
 			return fmt.Errorf("index record key: %w", err)
 		}
 	}
-	if err := btx.Bucket(bucketIdxRoute).Put(indexKey(tx.Route, tx.ID), nil); err != nil {
+	if err := w.idxRoute.Put(w.indexKey(tx.Route, tx.ID), nil); err != nil {
 		return fmt.Errorf("index route: %w", err)
 	}
 	if tx.ReplayOf != "" {
-		return linkReplay(btx, tx.ReplayOf, tx.ID)
+		return linkReplay(w.btx, tx.ReplayOf, tx.ID)
 	}
 	return nil
 }
@@ -961,27 +995,31 @@ func putResult(btx *bolt.Tx, id, res []byte, r *txn.Result) error {
 // putFreshResult stores a call's result and indexes it, knowing there is no earlier result
 // (the intent was committed by this process) to unindex.
 func putFreshResult(btx *bolt.Tx, id, res []byte, r *txn.Result, clearPending bool) error {
-	resB := btx.Bucket(bucketRes)
-	resB.FillPercent = appendFill
-	if err := resB.Put(id, res); err != nil {
-		return fmt.Errorf("put result %s: %w", id, err)
+	return newTxWriter(btx).putFreshResult(string(id), res, r, clearPending)
+}
+
+func (w *txWriter) putFreshResult(sid string, res []byte, r *txn.Result, clearPending bool) error {
+	id := w.idKey(sid)
+	if err := w.res.Put(id, res); err != nil {
+		return fmt.Errorf("put result %s: %w", sid, err)
 	}
 	if clearPending {
-		if err := btx.Bucket(bucketPending).Delete(id); err != nil {
-			return fmt.Errorf("clear pending %s: %w", id, err)
+		if err := w.pending.Delete(id); err != nil {
+			return fmt.Errorf("clear pending %s: %w", sid, err)
 		}
 		// A provisional result of the call can only be in an earlier commit if its intent was.
-		if err := btx.Bucket(bucketProvisional).Delete(id); err != nil {
-			return fmt.Errorf("clear provisional result %s: %w", id, err)
+		if err := w.provisional.Delete(id); err != nil {
+			return fmt.Errorf("clear provisional result %s: %w", sid, err)
 		}
 	}
-	sid := string(id)
-	if err := btx.Bucket(bucketIdxOutcome).Put(indexKey(string(r.Outcome), sid), nil); err != nil {
+	if err := w.idxOutcome.Put(w.indexKey(string(r.Outcome), sid), nil); err != nil {
 		return fmt.Errorf("index outcome: %w", err)
 	}
-	idx := btx.Bucket(bucketIdxFinding)
-	for _, code := range findingCodes(r) {
-		if err := idx.Put(indexKey(code, sid), nil); err != nil {
+	for i, f := range r.Findings {
+		if slices.ContainsFunc(r.Findings[:i], func(g txn.Finding) bool { return g.Code == f.Code }) {
+			continue // indexed once per code
+		}
+		if err := w.idxFinding.Put(w.indexKey(f.Code, sid), nil); err != nil {
 			return fmt.Errorf("index finding: %w", err)
 		}
 	}
