@@ -111,6 +111,11 @@ func calibrateSpin(d time.Duration) int {
 }
 
 // spin burns CPU for n rounds; callers keep its result so the loop is not optimised away.
+// It is not inlined: each inlined copy of the loop is laid out anew, and on this VM's CPUs two
+// copies ran at rates far enough apart (tens of µs per call) to make the calls' spinning and
+// its control measure different things, and one build's figures differ from another's.
+//
+//go:noinline
 func spin(n int) uint64 {
 	x := uint64(n)
 	for i := 0; i < n; i++ {
