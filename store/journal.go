@@ -438,6 +438,11 @@ func (s *Store) retireJournal(ctx context.Context) error {
 	if cerr != nil {
 		return fmt.Errorf("retire journal: %w", cerr)
 	}
+	// The deletions, durable: after a power loss a segment whose name came back would
+	// replay erased calls.
+	if err := syncDir(filepath.Dir(s.path)); err != nil {
+		return fmt.Errorf("retire journal: %w", err)
+	}
 	if s.keepSegments.Load() {
 		return errors.New("retire journal: a bbolt commit failed earlier, so the journal keeps its segments for the next start; fix the store's disk and run this again")
 	}
