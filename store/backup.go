@@ -245,6 +245,10 @@ func Restore(from, to string, opts RestoreOptions) (VerifyReport, error) {
 			return rep, fmt.Errorf("restore: remove the journal of the replaced store: %w", err)
 		}
 	}
+	if err := removeFree(to); err != nil {
+		os.Remove(tmp)
+		return rep, fmt.Errorf("restore: remove the journal of the replaced store: %w", err)
+	}
 	if err := os.Rename(tmp, to); err != nil {
 		os.Remove(tmp)
 		return rep, fmt.Errorf("restore: %w", err)

@@ -18,6 +18,12 @@
 // a call without either is marked interrupted with the finding outcome.unknown: whether the
 // vendor acted on it is not known.
 //
+// A journal segment, once everything in it is applied, becomes a writer's next segment
+// (recycle.go): its blocks are allocated and written, so its fdatasyncs flush data only,
+// without the megabytes of zeros a new segment is first filled with. Each record's CRC is
+// seeded with its segment's number, and each write ends with an end marker, so the old
+// records a recycled segment still holds never replay (journal.go).
+//
 // A write that fails (journal, bbolt commit, new segment) is reported through
 // Options.OnWriteError, counted, retried with backoff and never dropped; Healthy fails until a
 // write of that kind succeeds again (failure.go). JournalPrealloc sizes the journal's

@@ -22,7 +22,7 @@ import (
 // The write-ahead journal makes a call durable with one small append and one fdatasync, so
 // the proxy waits for that instead of for a bbolt commit (which writes B-tree pages and
 // syncs twice). A second goroutine applies the journaled writes to bbolt in bulk; Open replays
-// whatever a crash left unapplied. Segments are deleted once everything in them is applied.
+// whatever a crash left unapplied.
 //
 // Each journal writer appends to its own segment, numbered from one counter, so segments of
 // different writers interleave. Replay does not depend on their order: an intent is skipped
@@ -30,8 +30,22 @@ import (
 // result clears a provisional one applied before it), and a result journaled without a stored
 // intent carries its call.
 //
-// A record is [4-byte length][4-byte CRC-32C of the payload][payload]; a short or corrupt
-// record ends the segment (a crash in the middle of an append).
+// A segment (format 2) starts with a 16-byte header: segmentMagic and the segment's number.
+// A record is [4-byte length][4-byte CRC-32C of the payload, seeded with the segment's
+// number][payload]; every write ends with 8 zero bytes (a zero length), which the next write
+// overwrites. A zero length, a short record or a wrong CRC ends the segment: the end of what
+// was written, or an append a crash interrupted.
+//
+// Segments are recycled (recycle.go): once everything in a full segment is applied, the file
+// (its blocks allocated and written, so that an fdatasync of it flushes data only) becomes a
+// writer's next segment under a new number, instead of a new file being filled with zeros.
+// Past the new records it still holds the old segment's records. They never replay: the end
+// marker stops a clean read before them, and after a torn write their CRCs, seeded with
+// another segment's number, do not match (for a record at the same offset, never: CRC-32C
+// maps distinct seeds of one payload to distinct sums).
+//
+// Format 1 (before recycling): no header, CRCs unseeded (seed 0), zeros after the last
+// record. Open still replays such segments, left by a crash before an upgrade.
 const (
 	recIntent byte = 1 // payload: the txn.Call's JSON
 	recResult byte = 2 // payload: id length, id, call length (0 if none), call JSON, txn.Result JSON
@@ -49,14 +63,46 @@ const (
 	segmentMax = 64 << 20
 )
 
+// segmentMagic opens a segment of format 2. Read as a format-1 record length it would be
+// 1.8 GB, longer than any segment, so a format-1 segment never starts with it.
+const segmentMagic = "mtgwal\x00\x02"
+
+const (
+	segmentHeaderLen = 16 // segmentMagic, then the segment's number
+	endMarkerLen     = 8  // a record header with length 0
+)
+
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
 type journal struct {
 	base     string // the store file's path; segments are base.wal.<n>
 	f        *os.File
 	seg      uint64
-	size     int64
+	size     int64 // where the next write goes
 	prealloc int64
+	// recycled marks a segment that was another one before (recycle.go): past size it holds
+	// that segment's records.
+	recycled bool
+}
+
+// segmentHeader is the first bytes of segment seg, followed by an end marker: no records yet.
+func segmentHeader(seg uint64) []byte {
+	b := make([]byte, 0, segmentHeaderLen+endMarkerLen)
+	b = append(b, segmentMagic...)
+	b = binary.BigEndian.AppendUint64(b, seg)
+	return append(b, make([]byte, endMarkerLen)...)
+}
+
+// crcSeed is the CRC seed of segment seg's records: its number, which ties a record to the
+// segment it was written to.
+func crcSeed(seg uint64) uint32 { return uint32(seg) }
+
+// segmentRecords returns the records of a segment's bytes and the seed of their CRCs.
+func segmentRecords(data []byte) ([]byte, uint32) {
+	if len(data) >= segmentHeaderLen && string(data[:len(segmentMagic)]) == segmentMagic {
+		return data[segmentHeaderLen:], crcSeed(binary.BigEndian.Uint64(data[len(segmentMagic):]))
+	}
+	return data, 0 // format 1
 }
 
 // full reports whether j should give way to a fresh segment. Writing past the preallocated
@@ -89,10 +135,10 @@ func segments(base string) ([]uint64, error) {
 	return out, nil
 }
 
-// openJournal creates segment seg. With prealloc, the segment is first filled with that many
-// zero bytes and synced: overwriting blocks a file already has makes each later fdatasync
-// flush only data, not the file's size and extents, which halves its latency on ext4. A zero
-// length ends the records, so the zeros read as "nothing more".
+// openJournal creates segment seg. With prealloc, the segment is first filled with its header
+// and zeros up to that many bytes and synced: overwriting blocks a file already has makes each
+// later fdatasync flush only data, not the file's size and extents, which halves its latency
+// on ext4. A zero length ends the records, so the zeros read as "nothing more".
 //
 // With pace, the zeros are flushed a chunk at a time with a pause after each: for segments
 // prepared in the background while calls are being journaled.
@@ -107,9 +153,12 @@ func openJournal(base string, seg uint64, prealloc int64, pace time.Duration) (*
 		os.Remove(path) // a disk that filled up should not stay full of zeros
 		return nil, err
 	}
+	if _, err := f.Write(segmentHeader(seg)[:segmentHeaderLen]); err != nil {
+		return fail(fmt.Errorf("journal header: %w", err))
+	}
 	if prealloc > 0 {
 		zeros := make([]byte, preallocChunk)
-		for n := int64(0); n < prealloc; n += int64(len(zeros)) {
+		for n := int64(segmentHeaderLen); n < prealloc; n += int64(len(zeros)) {
 			if _, err := f.Write(zeros[:min(int64(len(zeros)), prealloc-n)]); err != nil {
 				return fail(fmt.Errorf("preallocate journal: %w", err))
 			}
@@ -130,18 +179,23 @@ func openJournal(base string, seg uint64, prealloc int64, pace time.Duration) (*
 	if err := syncDir(filepath.Dir(base)); err != nil {
 		return fail(err)
 	}
-	return &journal{base: base, f: f, seg: seg, prealloc: prealloc}, nil
+	return &journal{base: base, f: f, seg: seg, size: segmentHeaderLen, prealloc: prealloc}, nil
 }
 
-// write appends buf and waits until it is on disk.
+// write appends buf, records whose CRCs are not filled in yet (see appendSealedRecord), and
+// waits until it is on disk. It seals them for this segment and writes an end marker after
+// them, in the same write: in a recycled segment, what follows is the old segment's records.
 func (j *journal) write(buf []byte) error {
+	sealRecords(buf, crcSeed(j.seg))
+	n := len(buf)
+	buf = append(buf, make([]byte, endMarkerLen)...)
 	if _, err := j.f.WriteAt(buf, j.size); err != nil {
 		return fmt.Errorf("journal write: %w", err)
 	}
 	if err := fdatasync(j.f); err != nil {
 		return fmt.Errorf("journal sync: %w", err)
 	}
-	j.size += int64(len(buf))
+	j.size += int64(n)
 	return nil
 }
 
@@ -159,12 +213,10 @@ func (j *journal) swap(next *journal) uint64 {
 	return old
 }
 
-// appendRecord appends o's journal record to buf, encoding it in place: a journal batch
-// is one buffer, reused from batch to batch, so a record costs no allocation of its own.
-func appendRecord(buf []byte, o *op) []byte { return appendSealedRecord(buf, o, nil) }
-
-// appendSealedRecord is appendRecord with the request side, when it is encoded here, sealed
-// with k (nil: in clear).
+// appendSealedRecord appends o's journal record to buf, encoding it in place: a journal batch
+// is one buffer, reused from batch to batch, so a record costs no allocation of its own. The
+// request side, when it is encoded here, is sealed with k (nil: in clear). The CRC is left
+// for journal.write to fill in: which segment the batch goes to is known only then.
 func appendSealedRecord(buf []byte, o *op, k *Keys) []byte {
 	start := len(buf)
 	buf = append(buf, 0, 0, 0, 0, 0, 0, 0, 0) // length and CRC, filled in below
@@ -191,10 +243,18 @@ func appendSealedRecord(buf []byte, o *op, k *Keys) []byte {
 		}
 		buf = append(buf, o.res...)
 	}
-	payload := buf[start+8:]
-	binary.BigEndian.PutUint32(buf[start:], uint32(len(payload)))
-	binary.BigEndian.PutUint32(buf[start+4:], crc32.Checksum(payload, crcTable))
+	binary.BigEndian.PutUint32(buf[start:], uint32(len(buf)-start-8))
 	return buf
+}
+
+// sealRecords fills in the CRC of every record in buf, seeded with seed.
+func sealRecords(buf []byte, seed uint32) {
+	for len(buf) >= 8 {
+		size := binary.BigEndian.Uint32(buf)
+		payload := buf[8 : 8+size]
+		binary.BigEndian.PutUint32(buf[4:], crc32.Update(seed, crcTable, payload))
+		buf = buf[8+size:]
+	}
 }
 
 // replayJournal applies every record of the segments beside base that bbolt does not hold yet,
@@ -206,10 +266,11 @@ func replayJournal(btx *bolt.Tx, base string) ([]uint64, int, error) {
 	}
 	applied := 0
 	for _, n := range segs {
-		data, err := os.ReadFile(segmentPath(base, n))
+		raw, err := os.ReadFile(segmentPath(base, n))
 		if err != nil {
 			return nil, 0, fmt.Errorf("read journal: %w", err)
 		}
+		data, seed := segmentRecords(raw)
 		for len(data) >= 8 {
 			size := binary.BigEndian.Uint32(data)
 			sum := binary.BigEndian.Uint32(data[4:])
@@ -217,8 +278,8 @@ func replayJournal(btx *bolt.Tx, base string) ([]uint64, int, error) {
 				break // the tail of an append the crash interrupted
 			}
 			payload := data[8 : 8+size]
-			if crc32.Checksum(payload, crcTable) != sum {
-				break
+			if crc32.Update(seed, crcTable, payload) != sum {
+				break // also a recycled segment's old record: seeded with another number
 			}
 			data = data[8+size:]
 			ok, err := replayRecord(btx, payload)
@@ -317,7 +378,9 @@ func syncDir(dir string) error {
 
 // retireJournal moves every journal writer to a fresh segment and returns once the segments
 // they leave are applied to bbolt and deleted. Forget needs it: the journal holds the bytes of
-// recent calls, and replaying it after a crash would bring erased calls back.
+// recent calls, and replaying it after a crash would bring erased calls back. Recycled files
+// hold such bytes too, past their own records: the ones waiting are deleted, spares made from
+// them are replaced, and no segment written before the swap is ever recycled (see cut).
 func (s *Store) retireJournal(ctx context.Context) error {
 	// The fresh segments are created (and zero-filled) before the writers are stopped, so
 	// calls wait only for the swap.
@@ -342,6 +405,20 @@ func (s *Store) retireJournal(ctx context.Context) error {
 		return ErrClosed
 	}
 	s.walMu.Lock()
+	cerr := s.pool.cut(s.path, s.nextSeg.Load())
+	for i := range s.wals {
+		select {
+		case spare := <-s.spares[i]:
+			if spare != nil && spare.recycled {
+				spare.discard()
+				s.prepareSegment(i)
+			} else {
+				s.spares[i] <- spare // channel of one, just emptied
+			}
+		default: // being prepared: a recycled one would come from the pool cut just emptied
+		}
+	}
+	s.pool.expect(journalWriters)
 	for i, w := range s.wals {
 		// Every batch written to w was pushed before the writer let go of walMu, so the
 		// applier deletes the segment only after applying all of it.
@@ -358,6 +435,14 @@ func (s *Store) retireJournal(ctx context.Context) error {
 	case <-ctx.Done():
 		return fmt.Errorf("retire journal: %w", ctx.Err())
 	}
+	if cerr != nil {
+		return fmt.Errorf("retire journal: %w", cerr)
+	}
+	// The deletions, durable: after a power loss a segment whose name came back would
+	// replay erased calls.
+	if err := syncDir(filepath.Dir(s.path)); err != nil {
+		return fmt.Errorf("retire journal: %w", err)
+	}
 	if s.keepSegments.Load() {
 		return errors.New("retire journal: a bbolt commit failed earlier, so the journal keeps its segments for the next start; fix the store's disk and run this again")
 	}
@@ -368,23 +453,44 @@ func (s *Store) retireJournal(ctx context.Context) error {
 func (s *Store) newSegment() uint64 { return s.nextSeg.Add(1) - 1 }
 
 // nextSegment moves writer w to its spare segment, if the spare is ready, and hands the full
-// one to the applier, which deletes it once everything pushed before it is applied. If the
-// spare is not ready yet, the writer goes on appending and tries again after its next batch.
+// one to the applier, which recycles or deletes it once everything pushed before it is
+// applied. If the spare is not ready yet, the writer goes on appending, tells the spare's
+// preparation not to wait for a recycled file any longer, and tries again after its next
+// batch.
 func (s *Store) nextSegment(w int) {
 	select {
 	case spare := <-s.spares[w]:
-		if spare != nil {
-			s.apply.push(s.wals[w].swap(spare))
+		if spare == nil {
+			s.prepareSegment(w)
+			return
 		}
+		full := s.wals[w].swap(spare)
+		// Counted before the preparation looks and before the applier can have it, so
+		// that the one waits for it and the other keeps it for the one.
+		s.pool.expect(1)
 		s.prepareSegment(w)
+		s.apply.push(full)
 	default:
+		select {
+		case s.need[w] <- struct{}{}:
+		default:
+		}
 	}
 }
 
-// prepareSegment creates writer w's next segment in the background, preallocating no more
-// than the disk can spare (see JournalPrealloc).
+// prepareSegment readies writer w's next segment in the background: a recycled one, when a
+// full segment is on its way to the applier (it waits for that one until the writer needs
+// its spare), or else a new one, preallocating no more than the disk can spare (see
+// JournalPrealloc).
 func (s *Store) prepareSegment(w int) {
-	seg := s.newSegment()
+	wait := s.prealloc > 0
+	if wait {
+		s.pool.await(1)
+	}
+	select {
+	case <-s.need[w]: // a former spare's
+	default:
+	}
 	go func() {
 		for {
 			err := s.health.inject(OpSegment)
@@ -396,12 +502,29 @@ func (s *Store) prepareSegment(w int) {
 						prealloc = p
 					}
 				}
-				j, err = openJournal(s.path, seg, prealloc, preallocPace)
+				if wait {
+					wait = false
+					var got recycledSpare
+					switch got, err = s.recycled(w, prealloc); got {
+					case deliveredRecycled:
+						s.health.succeeded(slotSegment, 0)
+						return
+					case closedRecycled:
+						return
+					}
+				}
+				if err == nil {
+					j, err = openJournal(s.path, s.newSegment(), prealloc, preallocPace)
+				}
 			}
 			if err == nil {
 				s.health.succeeded(slotSegment, 0)
 				s.spares[w] <- j
 				return
+			}
+			if wait {
+				wait = false
+				s.pool.await(-1)
 			}
 			// Meanwhile the writer goes on appending to its current segment.
 			n := s.health.failed(slotSegment, err, int(s.health.held.Load()))

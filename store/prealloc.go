@@ -6,7 +6,8 @@ package store
 
 const (
 	// liveSegments is how many journal segments exist at a time: a current and a spare per
-	// writer.
+	// writer. A recycled segment (recycle.go) is kept only for a spare that waits for it, in
+	// its place, so recycling adds none.
 	liveSegments = 2 * journalWriters
 	// preallocShare is the part of the free space the journal's preallocation may take (one
 	// in preallocShare): the rest is left to bbolt, which grows the store file.

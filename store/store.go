@@ -56,8 +56,10 @@ type Options struct {
 	// MaxBatch caps how many queued writes join one commit. If zero, 2048.
 	MaxBatch int
 	// JournalPrealloc, if positive, is how many bytes of each journal segment are written
-	// with zeros when it is created, which makes every later sync of the journal cheaper.
-	// If zero, segments grow by appending (fine for tests and light traffic).
+	// with zeros when it is created, which makes every later sync of the journal cheaper;
+	// applied segments are then reused rather than deleted (recycle.go), so that only the
+	// first ones after Open are written with zeros. If zero, segments grow by appending
+	// (fine for tests and light traffic) and are deleted once applied.
 	JournalPrealloc int64
 	// OnResult, if set, receives every transaction whose result was committed, in commit
 	// order, from the committer goroutine: alert rules consume this stream instead of polling
@@ -102,6 +104,10 @@ type Store struct {
 	// (and zero-filled) in the background so that no call waits for that; nil if creating it
 	// failed.
 	spares [journalWriters]chan *journal
+	// need holds, for each writer, a token while its segment is full and its spare is not
+	// ready: the spare's preparation stops waiting for a recycled file and creates one.
+	need [journalWriters]chan struct{}
+	pool segmentPool // applied segments on their way to becoming spares (recycle.go)
 	// walMu is held for reading by a journal writer from its write until it has handed the
 	// batch (and a full segment) to the applier, and for writing by retireJournal, which swaps
 	// every writer's segment.
@@ -209,6 +215,7 @@ func Open(path string, opts Options) (*Store, error) {
 		done:     make(chan struct{}),
 		keys:     opts.Keys,
 	}
+	s.pool.changed = make(chan struct{})
 	s.health = writeHealth{
 		onError: opts.OnWriteError, onRecovered: opts.OnWriteRecovered, now: opts.Now,
 		retryMin: cmp.Or(opts.RetryMin, defaultRetryMin), retryMax: cmp.Or(opts.RetryMax, defaultRetryMax),
@@ -228,6 +235,11 @@ func Open(path string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
+	// Files a crash left on their way to being recycled: their records are applied.
+	if err := removeFree(path); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
 	for i := range s.wals {
 		if s.wals[i], err = openJournal(path, s.newSegment(), s.prealloc, 0); err != nil {
 			for _, w := range s.wals[:i] {
@@ -241,6 +253,7 @@ func Open(path string, opts Options) (*Store, error) {
 	s.writers.Add(journalWriters)
 	for i := range s.wals {
 		s.spares[i] = make(chan *journal, 1)
+		s.need[i] = make(chan struct{}, 1)
 		s.prepareSegment(i)
 		go s.journalLoop(i)
 	}
@@ -533,6 +546,8 @@ func (s *Store) Close() error {
 			spare.discard()
 		}
 	}
+	// Every preparation has delivered, so none waits for these any more.
+	removeFree(s.path)
 	if applied {
 		// One last commit, which writes the list of free pages that commits leave out (see
 		// Open): the next Open reads it instead of walking every page of the file, which
@@ -752,7 +767,7 @@ func (s *Store) applyLoop() {
 		// gone, not just applied.
 		var berr error
 		if !s.keepSegments.Load() && len(retired) > 0 {
-			berr = removeSegments(s.path, retired)
+			berr = s.disposeSegments(retired)
 		}
 		for _, o := range ops {
 			if o.tx == nil && !o.durableOnly && o.done != nil {
@@ -777,6 +792,20 @@ func hasReadBarrier(ops []*op) bool {
 // commit applies batch to bbolt in one transaction. A batch of barriers only (Sync) never
 // gets here: what it waits for is already applied.
 func (s *Store) commit(batch []*op) error {
+	err := s.update(func(btx *bolt.Tx) error {
+		if err := s.health.inject(OpCommit); err != nil {
+			return err // a test's full disk: the transaction rolls back
+		}
+		return s.applyBatch(btx, batch)
+	})
+	if err != nil {
+		return fmt.Errorf("commit %d writes: %w", len(batch), err)
+	}
+	return nil
+}
+
+// applyBatch writes batch in btx: commit's work but the transaction's own.
+func (s *Store) applyBatch(btx *bolt.Tx, batch []*op) error {
 	// A call whose intent and result land in the same commit (most calls: the applier gathers
 	// for applyInterval) is never pending to a reader, and the commit is atomic, so neither the
 	// pending mark nor its removal is written: two B-tree writes fewer per call.
@@ -802,50 +831,74 @@ func (s *Store) commit(batch []*op) error {
 			ended[o.tx] = true
 		}
 	}
-	err := s.update(func(btx *bolt.Tx) error {
-		if err := s.health.inject(OpCommit); err != nil {
-			return err // a test's full disk: the transaction rolls back
+	w := newTxWriter(btx)
+	for i, o := range batch {
+		if i%commitYieldEvery == commitYieldEvery-1 {
+			// A commit applies hundreds of writes without blocking. Yielding now and
+			// then lets the goroutines queued behind it on this P (calls whose intent
+			// just became durable) run, instead of waiting out the whole commit.
+			runtime.Gosched()
 		}
-		for i, o := range batch {
-			if i%commitYieldEvery == commitYieldEvery-1 {
-				// A commit applies hundreds of writes without blocking. Yielding now and
-				// then lets the goroutines queued behind it on this P (calls whose intent
-				// just became durable) run, instead of waiting out the whole commit.
-				runtime.Gosched()
-			}
-			if o.provisional && ended[o.tx] || s.forgotten.drop(o) {
-				continue
-			}
-			if err := applyOp(btx, o, both[o.tx], s.keys); err != nil {
-				return err
-			}
+		if o.provisional && ended[o.tx] || s.forgotten.drop(o) {
+			continue
 		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("commit %d writes: %w", len(batch), err)
+		if err := w.applyOp(o, both[o.tx], s.keys); err != nil {
+			return err
+		}
 	}
 	return nil
 }
 
+// txWriter is what the writes of calls in one transaction share: the buckets they write,
+// looked up once, and buffers for keys (bbolt copies the key of every Put, so one buffer
+// serves them all). The applier writes hundreds of calls with one.
+type txWriter struct {
+	btx                                         *bolt.Tx
+	req, res, pending, provisional              *bolt.Bucket
+	idxRecord, idxRoute, idxOutcome, idxFinding *bolt.Bucket
+	id, key                                     []byte
+}
+
+func newTxWriter(btx *bolt.Tx) *txWriter {
+	w := &txWriter{
+		btx: btx, req: btx.Bucket(bucketReq), res: btx.Bucket(bucketRes),
+		pending: btx.Bucket(bucketPending), provisional: btx.Bucket(bucketProvisional),
+		idxRecord: btx.Bucket(bucketIdxRecord), idxRoute: btx.Bucket(bucketIdxRoute),
+		idxOutcome: btx.Bucket(bucketIdxOutcome), idxFinding: btx.Bucket(bucketIdxFinding),
+	}
+	w.req.FillPercent = appendFill
+	w.res.FillPercent = appendFill
+	return w
+}
+
+// idKey is id as a key, in w's buffer: valid until the next idKey.
+func (w *txWriter) idKey(id string) []byte {
+	w.id = append(w.id[:0], id...)
+	return w.id
+}
+
+// indexKey is indexKey(value, id) in w's buffer: valid until the next indexKey.
+func (w *txWriter) indexKey(value, id string) []byte {
+	w.key = append(append(append(w.key[:0], value...), 0), id...)
+	return w.key
+}
+
 // applyOp writes o. sameCommit says the call's intent and result are both in this commit
 // (see commit).
-func applyOp(btx *bolt.Tx, o *op, sameCommit bool, keys *Keys) error {
+func (w *txWriter) applyOp(o *op, sameCommit bool, keys *Keys) error {
 	switch {
 	case o.tx == nil:
 		return nil // a barrier
 	case o.intent:
-		return putIntent(btx, o.tx, o.req, !sameCommit)
+		return w.putIntent(o.tx, o.req, !sameCommit)
 	case o.provisional:
-		return putProvisional(btx, o.tx, o.req, o.res)
+		return putProvisional(w.btx, o.tx, o.req, o.res)
+	case o.tx.IntentStored:
+		// The intent was committed by this process, so no earlier result exists: write the
+		// result without the lookups that guard against one.
+		return w.putFreshResult(o.tx.ID, o.res, &o.tx.Result, !sameCommit)
 	default:
-		id := []byte(o.tx.ID)
-		if o.tx.IntentStored {
-			// The intent was committed by this process, so no earlier result exists: write
-			// the result without the lookups that guard against one.
-			return putFreshResult(btx, id, o.res, &o.tx.Result, !sameCommit)
-		}
-		return putResultWithIntent(btx, o.tx, nil, o.res, keys)
+		return putResultWithIntent(w.btx, o.tx, nil, o.res, keys)
 	}
 }
 
@@ -898,28 +951,29 @@ func putProvisional(btx *bolt.Tx, tx *txn.Transaction, req, res []byte) error {
 // putIntent stores the request side of tx and indexes it; markPending also lists it as
 // waiting for its result (what Open turns into interrupted after a crash).
 func putIntent(btx *bolt.Tx, tx *txn.Transaction, req []byte, markPending bool) error {
-	id := []byte(tx.ID)
-	reqB := btx.Bucket(bucketReq)
-	reqB.FillPercent = appendFill
-	if err := reqB.Put(id, req); err != nil {
+	return newTxWriter(btx).putIntent(tx, req, markPending)
+}
+
+func (w *txWriter) putIntent(tx *txn.Transaction, req []byte, markPending bool) error {
+	id := w.idKey(tx.ID)
+	if err := w.req.Put(id, req); err != nil {
 		return fmt.Errorf("put request %s: %w", tx.ID, err)
 	}
 	if markPending {
-		if err := btx.Bucket(bucketPending).Put(id, nil); err != nil {
+		if err := w.pending.Put(id, nil); err != nil {
 			return fmt.Errorf("put pending %s: %w", tx.ID, err)
 		}
 	}
-	idx := btx.Bucket(bucketIdxRecord)
 	for _, k := range tx.RecordKeys {
-		if err := idx.Put(indexKey(k, tx.ID), nil); err != nil {
+		if err := w.idxRecord.Put(w.indexKey(k, tx.ID), nil); err != nil {
 			return fmt.Errorf("index record key: %w", err)
 		}
 	}
-	if err := btx.Bucket(bucketIdxRoute).Put(indexKey(tx.Route, tx.ID), nil); err != nil {
+	if err := w.idxRoute.Put(w.indexKey(tx.Route, tx.ID), nil); err != nil {
 		return fmt.Errorf("index route: %w", err)
 	}
 	if tx.ReplayOf != "" {
-		return linkReplay(btx, tx.ReplayOf, tx.ID)
+		return linkReplay(w.btx, tx.ReplayOf, tx.ID)
 	}
 	return nil
 }
@@ -941,27 +995,31 @@ func putResult(btx *bolt.Tx, id, res []byte, r *txn.Result) error {
 // putFreshResult stores a call's result and indexes it, knowing there is no earlier result
 // (the intent was committed by this process) to unindex.
 func putFreshResult(btx *bolt.Tx, id, res []byte, r *txn.Result, clearPending bool) error {
-	resB := btx.Bucket(bucketRes)
-	resB.FillPercent = appendFill
-	if err := resB.Put(id, res); err != nil {
-		return fmt.Errorf("put result %s: %w", id, err)
+	return newTxWriter(btx).putFreshResult(string(id), res, r, clearPending)
+}
+
+func (w *txWriter) putFreshResult(sid string, res []byte, r *txn.Result, clearPending bool) error {
+	id := w.idKey(sid)
+	if err := w.res.Put(id, res); err != nil {
+		return fmt.Errorf("put result %s: %w", sid, err)
 	}
 	if clearPending {
-		if err := btx.Bucket(bucketPending).Delete(id); err != nil {
-			return fmt.Errorf("clear pending %s: %w", id, err)
+		if err := w.pending.Delete(id); err != nil {
+			return fmt.Errorf("clear pending %s: %w", sid, err)
 		}
 		// A provisional result of the call can only be in an earlier commit if its intent was.
-		if err := btx.Bucket(bucketProvisional).Delete(id); err != nil {
-			return fmt.Errorf("clear provisional result %s: %w", id, err)
+		if err := w.provisional.Delete(id); err != nil {
+			return fmt.Errorf("clear provisional result %s: %w", sid, err)
 		}
 	}
-	sid := string(id)
-	if err := btx.Bucket(bucketIdxOutcome).Put(indexKey(string(r.Outcome), sid), nil); err != nil {
+	if err := w.idxOutcome.Put(w.indexKey(string(r.Outcome), sid), nil); err != nil {
 		return fmt.Errorf("index outcome: %w", err)
 	}
-	idx := btx.Bucket(bucketIdxFinding)
-	for _, code := range findingCodes(r) {
-		if err := idx.Put(indexKey(code, sid), nil); err != nil {
+	for i, f := range r.Findings {
+		if slices.ContainsFunc(r.Findings[:i], func(g txn.Finding) bool { return g.Code == f.Code }) {
+			continue // indexed once per code
+		}
+		if err := w.idxFinding.Put(w.indexKey(f.Code, sid), nil); err != nil {
 			return fmt.Errorf("index finding: %w", err)
 		}
 	}
