@@ -262,14 +262,7 @@ func (w *jsonRedactor) skipString() bool {
 // other decoded and escaped again.
 func (w *jsonRedactor) writeString(quoted []byte) bool {
 	inner := quoted[1 : len(quoted)-1]
-	plain := true
-	for _, c := range inner {
-		if c >= utf8.RuneSelf || c < 0x20 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			plain = false
-			break
-		}
-	}
-	if plain {
+	if txn.PlainJSON(inner) {
 		w.out = append(w.out, quoted...)
 		return true
 	}

@@ -304,7 +304,7 @@ func (c *Contracts) CheckResponse(_ time.Time, req *Request, resp *Response, v *
 	}
 	detail := fmt.Sprintf("%s · %d · %s", p.tmpl.text, resp.Status, s.loc)
 	if s.members != nil && resp.Body.unparsed() && MediaKind(resp.Header.Get("Content-Type"), resp.Raw) == "json" {
-		if msgs, ok := s.validateMembers(resp.Raw); ok {
+		if msgs, ok, _ := s.validateMembers(resp.Raw); ok {
 			v.Findings = appendViolations(v.Findings, txn.CodeSchemaResponseInvalid, msgs, detail)
 			return
 		}

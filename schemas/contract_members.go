@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
-	"sort"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/santhosh-tekuri/jsonschema/v6/kind"
@@ -110,15 +109,10 @@ func (p *memberPlan) certain(key string, raw []byte) bool {
 
 // validateMembers checks raw, a JSON document, member by member (see memberPlan). ok is false
 // when raw is not an object this path takes (not an object, malformed, a key given twice,
-// data after it): the caller then takes the full path, which says what is wrong.
-func (s *pinnedSchema) validateMembers(raw []byte) (msgs []string, ok bool) {
-	msgs, ok, _ = s.checkMembers(raw)
-	return msgs, ok
-}
-
-// checkMembers is validateMembers that also says whether the messages were phrased without
-// jsonschema (every member not certain was a plain type mismatch).
-func (s *pinnedSchema) checkMembers(raw []byte) (msgs []string, ok, phrasedHere bool) {
+// data after it): the caller then takes the full path, which says what is wrong. phrasedHere
+// says the messages were phrased without jsonschema (every member not certain was a plain
+// type mismatch).
+func (s *pinnedSchema) validateMembers(raw []byte) (msgs []string, ok, phrasedHere bool) {
 	d := decoder{lexer: lexer{b: raw}}
 	d.ws()
 	if d.i >= len(d.b) || d.b[d.i] != '{' {
@@ -154,7 +148,7 @@ func (s *pinnedSchema) checkMembers(raw []byte) (msgs []string, ok, phrasedHere 
 				doc[k] = v
 				if plain {
 					var vi violation
-					if vi, plain = s.members.typeMismatch(k, raw[start], v); plain {
+					if vi, plain = s.members.typeMismatch(k, v); plain {
 						phrased = append(phrased, vi)
 					}
 				}
@@ -178,39 +172,29 @@ func (s *pinnedSchema) checkMembers(raw []byte) (msgs []string, ok, phrasedHere 
 	return s.validatePart(doc, keys), true, false
 }
 
-// typeMismatch phrases member k, whose value v starts with the byte first, when its schema
-// says nothing but a type and v is not of it: the one violation jsonschema would report
-// there, phrased as leaf phrases it. ok is false for anything else (a number, whose integer
-// or not is jsonschema's to judge; a schema with more keywords), which goes to jsonschema.
-func (p *memberPlan) typeMismatch(k string, first byte, v any) (violation, bool) {
+// typeMismatch phrases member k, whose value is v, when its schema says nothing but a type
+// and v is not of it: the one violation jsonschema would report there, phrased as leaf
+// phrases it. ok is false for anything else (a number, whose integer or not is jsonschema's
+// to judge; a schema with more keywords), which goes to jsonschema.
+func (p *memberPlan) typeMismatch(k string, v any) (violation, bool) {
 	want, ok := p.types[k]
 	if !ok {
 		return violation{}, false
 	}
-	var got string
-	switch first {
-	case '"':
-		got = "string"
-	case 't', 'f':
-		got = "boolean"
-	case 'n':
-		got = "null"
-	case '{':
-		got = "object"
-	case '[':
-		got = "array"
+	switch got := jsonTypeOf(v); got {
+	case "integer", "number":
+		return violation{}, false
 	default:
-		return violation{}, false
-	}
-	if slices.Contains(want, got) {
-		return violation{}, false
+		if slices.Contains(want, got) {
+			return violation{}, false
+		}
 	}
 	loc := []string{k}
 	return violation{loc: loc, msg: typeMessage(v, loc, want), typ: true}, true
 }
 
 // phrase returns the messages of a document whose members' violations are vs, adding the
-// root's required fields that keys lacks, in the order explain gives them.
+// root's required fields that keys lacks, as explain gives them.
 func (p *memberPlan) phrase(vs []violation, keys map[string]bool) []string {
 	var missing []string
 	for _, r := range p.required {
@@ -221,12 +205,7 @@ func (p *memberPlan) phrase(vs []violation, keys map[string]bool) []string {
 	if len(missing) > 0 {
 		vs = append(vs, violation{msg: "missing required " + fieldList(missing)})
 	}
-	sort.SliceStable(vs, func(i, j int) bool { return lessLoc(vs[i].loc, vs[j].loc) })
-	out := make([]string, 0, len(vs))
-	for _, v := range vs {
-		out = append(out, pointer(v.loc)+": "+v.msg)
-	}
-	return out
+	return render(vs)
 }
 
 // validatePart is validate for doc, the members of a document that may hold a violation;

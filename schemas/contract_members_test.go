@@ -72,7 +72,7 @@ func TestMemberPathMatchesFullPath(t *testing.T) {
 		}
 		planned++
 		for _, doc := range docs {
-			got, ok, here := s.checkMembers(doc)
+			got, ok, here := s.validateMembers(doc)
 			if here {
 				phrased++
 			}
@@ -99,7 +99,7 @@ func TestMemberPathMatchesFullPath(t *testing.T) {
 			}
 		}
 		for _, doc := range refused {
-			if _, ok := s.validateMembers(doc); ok {
+			if _, ok, _ := s.validateMembers(doc); ok {
 				t.Errorf("%s: the member path took %s", s.loc, doc)
 			}
 		}

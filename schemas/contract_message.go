@@ -55,6 +55,11 @@ type violation struct {
 func explain(ve *jsonschema.ValidationError, doc any) []string {
 	var vs []violation
 	collect(ve, doc, &vs)
+	return render(vs)
+}
+
+// render sorts violations by where in the document they are and writes one message each.
+func render(vs []violation) []string {
 	sort.SliceStable(vs, func(i, j int) bool { return lessLoc(vs[i].loc, vs[j].loc) })
 	out := make([]string, 0, len(vs))
 	for _, v := range vs {

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"sort"
 	"unicode/utf8"
+
+	"github.com/mtguard/mtguard/txn"
 )
 
 // ScanJSON walks a JSON document once without building it: it returns the values found at
@@ -72,29 +74,9 @@ func ScanJSONSpans(raw []byte, paths []KeyPath, isSecret func(key []byte) bool) 
 	return Scanned{Keys: keys, Secret: s.secret, Spans: s.secretSpans, Canonical: canonical}, true
 }
 
-// plainByte[c] is 1 for the bytes a string of a canonical document may hold: printable ASCII
-// but for the backslash and <, > and & (which encoding/json escapes).
-const plainByte = "" +
-	"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00" +
-	"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00" +
-	"\x01\x01\x01\x01\x01\x01\x00\x01\x01\x01\x01\x01\x01\x01\x01\x01" + // " " to "/": not &
-	"\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x00\x01\x00\x01" + // "0" to "?": not < or >
-	"\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01" +
-	"\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x00\x01\x01\x01" + // not the backslash
-	"\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01" +
-	"\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01" +
-	"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00" +
-	"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00" +
-	"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00" +
-	"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00" +
-	"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00" +
-	"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00" +
-	"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00" +
-	"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"
-
 // canonicalText reports, for a document the scanner took and that has no space between
-// tokens, whether every string is plain (plainByte, which rules out escapes) and every number
-// in JSON's strict grammar.
+// tokens, whether every string is plain (txn.PlainJSON, which rules out escapes) and every
+// number in JSON's strict grammar.
 func canonicalText(b []byte) bool {
 	for i := 0; i < len(b); i++ {
 		switch c := b[i]; {
@@ -103,10 +85,8 @@ func canonicalText(b []byte) bool {
 			if j < 0 {
 				return false
 			}
-			for _, x := range b[i+1 : i+1+j] {
-				if plainByte[x] == 0 {
-					return false
-				}
+			if !txn.PlainJSON(b[i+1 : i+1+j]) {
+				return false
 			}
 			i += j + 1
 		case c == '-' || c >= '0' && c <= '9':
@@ -114,7 +94,7 @@ func canonicalText(b []byte) bool {
 			for j < len(b) && (b[j] >= '0' && b[j] <= '9' || b[j] == '-' || b[j] == '+' || b[j] == '.' || b[j] == 'e' || b[j] == 'E') {
 				j++
 			}
-			if !strictNumber(b[i:j]) {
+			if num, ok := parseNumber(b[:j], i); !ok || num.end != j {
 				return false
 			}
 			i = j - 1
@@ -250,45 +230,6 @@ func (s *scanner) value(cands []pathPos, depth int) bool {
 		return s.number()
 	}
 	return false
-}
-
-// strictNumber reports whether b is a number in JSON's grammar (the lexer's number is
-// looser: the decoder that follows it judges).
-func strictNumber(b []byte) bool {
-	i := 0
-	if i < len(b) && b[i] == '-' {
-		i++
-	}
-	digits := func() int {
-		n := 0
-		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-			i++
-			n++
-		}
-		return n
-	}
-	switch {
-	case i < len(b) && b[i] == '0':
-		i++
-	case digits() == 0:
-		return false
-	}
-	if i < len(b) && b[i] == '.' {
-		i++
-		if digits() == 0 {
-			return false
-		}
-	}
-	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
-		i++
-		if i < len(b) && (b[i] == '+' || b[i] == '-') {
-			i++
-		}
-		if digits() == 0 {
-			return false
-		}
-	}
-	return i == len(b)
 }
 
 func (s *scanner) object(cands []pathPos, depth int) bool {
