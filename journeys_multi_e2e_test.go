@@ -62,27 +62,19 @@ routes:
 // an instance that does not run journeys erases the record from them.
 func TestPostgresJourneysDriftReadBackOnePerJob(t *testing.T) {
 	dsn := pgSchemaDSN(t)
-	var mu sync.Mutex
-	var notices []alerts.WebhookPayload
-	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var p alerts.WebhookPayload
-		json.NewDecoder(r.Body).Decode(&p)
-		mu.Lock()
-		notices = append(notices, p)
-		mu.Unlock()
-	}))
+	rec := &hookRecorder{}
+	hook := httptest.NewServer(rec)
 	defer hook.Close()
 	journeyNotices := func() int {
-		mu.Lock()
-		defer mu.Unlock()
 		n := 0
-		for _, p := range notices {
+		for _, p := range rec.payloads() {
 			if a, _ := p.Alert.(map[string]any); p.Event == alerts.EventNotice && a["kind"] == alerts.KindJourney {
 				n++
 			}
 		}
 		return n
 	}
+	var mu sync.Mutex // the vendor's records
 	stored := map[string]bool{}
 	probes := map[string]int{}
 	vendor := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
