@@ -31,17 +31,15 @@ func leadAlerts(ctx context.Context, st transactionLog, engine *alerts.Engine, l
 	if !ok {
 		return
 	}
-	var held time.Time // when the lease was last taken or renewed
+	lease := heldLease{pg: pg, name: "alerts", period: alertLease}
 	try := func() {
-		lead, err := pg.Lead(ctx, "alerts", alertLease)
+		lead, err := lease.renew(ctx, !lease.held.IsZero())
 		switch {
 		case ctx.Err() != nil:
 			return
 		case err != nil:
 			log.Warn().Err(err).Msg("alerts: could not renew the alert evaluation lease")
-			lead = !held.IsZero() && time.Since(held) < alertLease
 		case lead:
-			held = time.Now()
 			// Acknowledgements and silences given on the other instances.
 			if err := engine.SyncShared(); err != nil {
 				log.Warn().Err(err).Msg("alerts: could not read the shared alert history")

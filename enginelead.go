@@ -152,29 +152,25 @@ func (j *engineJob) settle(ctx context.Context, pos func(context.Context) (pgsto
 // job's state then fail, fenced by the lease.
 func (j *engineJob) run(ctx context.Context) {
 	defer j.end()
-	var lastTry, held time.Time
-	var warned time.Time
+	lease := heldLease{pg: j.pg, name: j.name, period: engineLease}
+	var lastTry, warned time.Time
 	t := time.NewTicker(feedEvery)
 	defer t.Stop()
 	for {
 		if time.Since(lastTry) >= engineLease/3 {
-			tried := time.Now()
-			lastTry = tried
-			lead, err := j.pg.Lead(ctx, j.name, engineLease)
+			lastTry = time.Now()
+			lead, err := lease.renew(ctx, j.current() != nil)
 			switch {
 			case ctx.Err() != nil:
 				return
 			case err != nil:
 				j.log.Warn().Err(err).Msgf("%s: could not renew the lease", j.what)
-				lead = j.current() != nil && time.Since(held) < engineLease
-			case lead:
-				held = tried
 			}
 			switch tm := j.current(); {
 			case lead && tm == nil:
-				j.start(ctx, held)
+				j.start(ctx, lease.held)
 			case lead:
-				tm.held.Store(held.UnixNano())
+				tm.held.Store(lease.held.UnixNano())
 			case tm != nil:
 				j.end()
 				j.log.Info().Str("instance", j.pg.Instance()).Msgf("%s: another instance runs it now", j.what)
