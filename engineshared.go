@@ -80,7 +80,7 @@ func newSharedEngines(pg *pgstore.Store, jc *journeys.Config, dc *drift.Config, 
 	}
 	if dc != nil {
 		se.drift = newEngineJob("drift", "drift learning", pg, log)
-		se.dview = &sharedShapes{job: se.drift, cfg: *dc, log: log}
+		se.dview = newSharedShapes(se.drift, *dc, log)
 		se.drift.begin = func(tm *term) (feeder, error) {
 			c := *dc
 			c.Buffer = 1 // fed through Take, never Observe
@@ -162,42 +162,33 @@ func (f *verifyFeed) Close() {
 	f.dropped.Add(f.v.Dropped())
 }
 
-// sharedJourneys is the admin API's view of the journeys: the engine, on the instance that
-// runs it; elsewhere, what that instance saved, read once the feed has caught up.
-type sharedJourneys struct {
-	job   *engineJob
-	cfg   journeys.Config
-	known *journeys.Engine // never started: names only
-	log   zerolog.Logger
-	snap  atomic.Pointer[journeys.Engine]
+// jobView is a job's state as the admin API shows it: the engine itself on the instance that
+// runs the job; elsewhere, what that instance saved, read once the feed has caught up.
+type jobView[T any] struct {
+	job    *engineJob
+	log    zerolog.Logger
+	behind string             // what the log says when the feed did not catch up in time
+	read   func() (*T, error) // reads the state the running instance saved
+	snap   atomic.Pointer[T]  // the state last read
 }
 
-func newSharedJourneys(job *engineJob, c journeys.Config, log zerolog.Logger) (*sharedJourneys, error) {
-	c.Buffer = 1 // the views are never fed
-	known, err := journeys.New(c)
-	if err != nil {
-		return nil, err
-	}
-	return &sharedJourneys{job: job, cfg: c, known: known, log: log}, nil
-}
-
-// engine is the running engine, else the last state read.
-func (v *sharedJourneys) engine() *journeys.Engine {
+// engine is the running engine, else the state last read (nil before the first read).
+func (v *jobView[T]) engine() *T {
 	if tm := v.job.current(); tm != nil {
-		return tm.engine.(*journeys.Engine)
+		return any(tm.engine).(*T)
 	}
 	return v.snap.Load()
 }
 
-// Settle waits for the feed and, on an instance that does not run journeys, reads their state.
-// A feed that does not catch up in time (no instance runs journeys just now) is logged and the
+// Settle waits for the feed and, on an instance that does not run the job, reads its state.
+// A feed that does not catch up in time (no instance runs the job just now) is logged and the
 // state last saved is shown.
-func (v *sharedJourneys) Settle(ctx context.Context) error {
+func (v *jobView[T]) Settle(ctx context.Context) error {
 	if err := v.job.caughtUp(ctx); err != nil {
 		if ctx.Err() != nil {
 			return err
 		}
-		v.log.Warn().Err(err).Msg("journeys: showing the state the instance running journeys saved last")
+		v.log.Warn().Err(err).Msg(v.behind)
 	}
 	if v.job.current() != nil {
 		return nil
@@ -206,16 +197,38 @@ func (v *sharedJourneys) Settle(ctx context.Context) error {
 	return err
 }
 
-func (v *sharedJourneys) load() (*journeys.Engine, error) {
-	e, err := journeys.New(v.cfg)
+func (v *jobView[T]) load() (*T, error) {
+	t, err := v.read()
 	if err != nil {
 		return nil, err
 	}
-	if err := e.Load(v.job.pg); err != nil {
+	v.snap.Store(t)
+	return t, nil
+}
+
+// sharedJourneys is the admin API's view of the journeys (see jobView).
+type sharedJourneys struct {
+	jobView[journeys.Engine]
+	known *journeys.Engine // never started: names only
+}
+
+func newSharedJourneys(job *engineJob, c journeys.Config, log zerolog.Logger) (*sharedJourneys, error) {
+	c.Buffer = 1 // the views are never fed
+	known, err := journeys.New(c)
+	if err != nil {
 		return nil, err
 	}
-	v.snap.Store(e)
-	return e, nil
+	v := &sharedJourneys{known: known}
+	v.jobView = jobView[journeys.Engine]{job: job, log: log,
+		behind: "journeys: showing the state the instance running journeys saved last",
+		read: func() (*journeys.Engine, error) {
+			e, err := journeys.New(c)
+			if err != nil {
+				return nil, err
+			}
+			return e, e.Load(job.pg)
+		}}
+	return v, nil
 }
 
 func (v *sharedJourneys) Lookup(ctx context.Context, key string) ([]journeys.Record, error) {
@@ -308,39 +321,24 @@ func (v *sharedJourneys) dropForgotten(tm *term) {
 	}
 }
 
-// sharedShapes is the admin API's view of the learned shapes, as sharedJourneys is of journeys.
+// sharedShapes is the admin API's view of the learned shapes (see jobView).
 type sharedShapes struct {
-	job  *engineJob
-	cfg  drift.Config
-	log  zerolog.Logger
-	snap atomic.Pointer[drift.Learner]
+	jobView[drift.Learner]
+	cfg drift.Config
 }
 
-func (v *sharedShapes) Settle(ctx context.Context) error {
-	if err := v.job.caughtUp(ctx); err != nil {
-		if ctx.Err() != nil {
-			return err
-		}
-		v.log.Warn().Err(err).Msg("drift: showing the shapes the instance learning them saved last")
-	}
-	if v.job.current() != nil {
-		return nil
-	}
-	c := v.cfg
-	c.Buffer = 1 // never fed
-	l := drift.New(c)
-	if err := l.Load(v.job.pg); err != nil {
-		return err
-	}
-	v.snap.Store(l)
-	return nil
+func newSharedShapes(job *engineJob, c drift.Config, log zerolog.Logger) *sharedShapes {
+	c.Buffer = 1 // the views are never fed
+	return &sharedShapes{cfg: c, jobView: jobView[drift.Learner]{job: job, log: log,
+		behind: "drift: showing the shapes the instance learning them saved last",
+		read: func() (*drift.Learner, error) {
+			l := drift.New(c)
+			return l, l.Load(job.pg)
+		}}}
 }
 
 func (v *sharedShapes) Shape(route string) (drift.Shape, bool) {
-	l := v.snap.Load()
-	if tm := v.job.current(); tm != nil {
-		l = tm.engine.(*drift.Learner)
-	}
+	l := v.engine()
 	if l == nil {
 		return drift.Shape{}, false
 	}

@@ -1016,7 +1016,7 @@ func (w *txWriter) putFreshResult(sid string, res []byte, r *txn.Result, clearPe
 		return fmt.Errorf("index outcome: %w", err)
 	}
 	for i, f := range r.Findings {
-		if slices.ContainsFunc(r.Findings[:i], func(g txn.Finding) bool { return g.Code == f.Code }) {
+		if !firstOfCode(r, i) {
 			continue // indexed once per code
 		}
 		if err := w.idxFinding.Put(w.indexKey(f.Code, sid), nil); err != nil {
@@ -1048,12 +1048,19 @@ func unindexResult(btx *bolt.Tx, id string, r *txn.Result) error {
 // findingCodes lists r's distinct finding codes.
 func findingCodes(r *txn.Result) []string {
 	var codes []string
-	for _, f := range r.Findings {
-		if !slices.Contains(codes, f.Code) {
+	for i, f := range r.Findings {
+		if firstOfCode(r, i) {
 			codes = append(codes, f.Code)
 		}
 	}
 	return codes
+}
+
+// firstOfCode reports whether r's finding i is the first of its code: what the finding index
+// holds once, found without building the list (the applier indexes every call's).
+func firstOfCode(r *txn.Result, i int) bool {
+	code := r.Findings[i].Code
+	return !slices.ContainsFunc(r.Findings[:i], func(g txn.Finding) bool { return g.Code == code })
 }
 
 // linkReplay adds replay to the replayed_by list of the call it replays, so that the original
