@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/mtguard/mtguard/alerts"
+	"github.com/mtguard/mtguard/cli/logcmd"
 	"github.com/mtguard/mtguard/store"
 )
 
@@ -18,7 +19,7 @@ func Alerts(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 		return AlertsTest(ctx, args[1:], stdout, stderr, getenv)
 	}
 	fs := NewFlagSet("alerts", stderr)
-	admin := fs.String("admin", "", "admin API `URL` (default $MTGUARD_ADMIN or "+defaultAdminURL+")")
+	admin := fs.String("admin", "", "admin API `URL` (default $MTGUARD_ADMIN or "+logcmd.DefaultAdminURL+")")
 	all := fs.Bool("all", false, "the history too, not only the alerts firing now")
 	state := fs.String("state", "", "only alerts in this `state`: firing or resolved")
 	route := fs.String("route", "", "only alerts of this route")
@@ -40,7 +41,7 @@ func Alerts(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 		return err
 	}
 	if *asJSON {
-		return writeJSON(stdout, alerts)
+		return logcmd.WriteJSON(stdout, alerts)
 	}
 	if len(alerts) == 0 && q.State == store.AlertFiring {
 		_, err := fmt.Fprintln(stdout, "no alerts firing (mtguard alerts --all shows the history)")
@@ -51,7 +52,7 @@ func Alerts(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 
 func AlertsAck(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	fs := NewFlagSet("alerts ack", stderr)
-	admin := fs.String("admin", "", "admin API `URL` (default $MTGUARD_ADMIN or "+defaultAdminURL+")")
+	admin := fs.String("admin", "", "admin API `URL` (default $MTGUARD_ADMIN or "+logcmd.DefaultAdminURL+")")
 	by := fs.String("by", getenv("USER"), "who takes it (default $USER)")
 	comment := fs.String("comment", "", "what is being done about it")
 	silence := fs.Duration("silence", 0, "also mute this route's rule for `duration` (e.g. 2h): no notices, not even for a new incident")
@@ -68,7 +69,7 @@ func AlertsAck(ctx context.Context, args []string, stdout, stderr io.Writer, get
 		return err
 	}
 	if *asJSON {
-		return writeJSON(stdout, a)
+		return logcmd.WriteJSON(stdout, a)
 	}
 	fmt.Fprintf(stdout, "acknowledged %s (%s %s, %s)", a.ID, a.Route, a.Kind, a.State)
 	if !a.SilencedUntil.IsZero() {

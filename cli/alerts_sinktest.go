@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mtguard/mtguard/alerts"
+	"github.com/mtguard/mtguard/cli/logcmd"
 	"github.com/mtguard/mtguard/store"
 	"github.com/mtguard/mtguard/txn"
 )
@@ -17,7 +18,7 @@ import (
 // It exits non-zero when the sink did not accept it.
 func AlertsTest(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	fs := NewFlagSet("alerts test", stderr)
-	admin := fs.String("admin", "", "admin API `URL` (default $MTGUARD_ADMIN or "+defaultAdminURL+")")
+	admin := fs.String("admin", "", "admin API `URL` (default $MTGUARD_ADMIN or "+logcmd.DefaultAdminURL+")")
 	sink := fs.String("sink", "", "the `name` of the sink to test (alerts.sinks[].name)")
 	by := fs.String("by", getenv("USER"), "who sends the test, named in it (default $USER)")
 	asJSON := fs.Bool("json", false, "print the answer as JSON")
@@ -33,15 +34,15 @@ func AlertsTest(ctx context.Context, args []string, stdout, stderr io.Writer, ge
 		return err
 	}
 	if *asJSON {
-		if err := writeJSON(stdout, res); err != nil {
+		if err := logcmd.WriteJSON(stdout, res); err != nil {
 			return err
 		}
 	} else {
 		lat := alerts.FormatDuration(time.Duration(res.LatencyMS * float64(time.Millisecond)).Round(time.Millisecond))
 		if res.Delivered {
-			fmt.Fprintf(stdout, "sink %s accepted the test notification (HTTP %d, %s)\n", cell(res.Sink, 0), res.Status, lat)
+			fmt.Fprintf(stdout, "sink %s accepted the test notification (HTTP %d, %s)\n", logcmd.Cell(res.Sink, 0), res.Status, lat)
 		} else {
-			fmt.Fprintf(stdout, "sink %s did NOT accept the test notification after %s: %s\n", cell(res.Sink, 0), lat, txn.Clean(res.Error, false))
+			fmt.Fprintf(stdout, "sink %s did NOT accept the test notification after %s: %s\n", logcmd.Cell(res.Sink, 0), lat, txn.Clean(res.Error, false))
 		}
 	}
 	if !res.Delivered {
@@ -67,8 +68,8 @@ func writeSinks(w io.Writer, h alerts.Health, loc *time.Location) error {
 			since = fmt.Sprintf("%s (%s ago)", s.FailingSince.In(loc).Format("2006-01-02 15:04:05"),
 				alerts.FormatDuration(h.Time.Sub(s.FailingSince).Round(time.Second)))
 		}
-		fmt.Fprintln(tw, strings.Join([]string{cell(s.Name, 0), s.State, last, fmt.Sprint(s.Undelivered), since,
-			orDash(cell(s.LastError, maxSummaryWidth))}, "\t"))
+		fmt.Fprintln(tw, strings.Join([]string{logcmd.Cell(s.Name, 0), s.State, last, fmt.Sprint(s.Undelivered), since,
+			logcmd.OrDash(logcmd.Cell(s.LastError, maxSummaryWidth))}, "\t"))
 	}
 	return tw.Flush()
 }
@@ -81,9 +82,9 @@ func writeUndelivered(w io.Writer, list []store.Alert) error {
 			if d.Result != store.NotifyFailed && d.Result != store.NotifyDropped {
 				continue
 			}
-			line := fmt.Sprintf("  %s: %s to %s %s after %d attempts", cell(a.ID, 0), d.Event, cell(d.Sink, 0), d.Result, d.Attempts)
+			line := fmt.Sprintf("  %s: %s to %s %s after %d attempts", logcmd.Cell(a.ID, 0), d.Event, logcmd.Cell(d.Sink, 0), d.Result, d.Attempts)
 			if d.Error != "" {
-				line += ": " + cell(d.Error, maxSummaryWidth)
+				line += ": " + logcmd.Cell(d.Error, maxSummaryWidth)
 			}
 			lines = append(lines, line)
 		}

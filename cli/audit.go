@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/mtguard/mtguard/cli/logcmd"
 	"github.com/mtguard/mtguard/store"
 )
 
@@ -16,8 +17,8 @@ import (
 // every state-changing action, who took it with which role, from where, and how it ended.
 func Audit(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	fs := NewFlagSet("audit", stderr)
-	admin := fs.String("admin", "", "admin API `URL` (default $MTGUARD_ADMIN or "+defaultAdminURL+")")
-	var since sinceFlag
+	admin := fs.String("admin", "", "admin API `URL` (default $MTGUARD_ADMIN or "+logcmd.DefaultAdminURL+")")
+	var since logcmd.SinceFlag
 	fs.Var(&since, "since", "only actions since a `duration` back from now (24h) or an RFC 3339 time")
 	limit := fs.Int("limit", 100, "at most `N` actions, the newest (1 to 1000)")
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
@@ -38,7 +39,7 @@ func Audit(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	// Oldest first, like mtguard log: the newest action ends up just above the prompt.
 	slices.Reverse(entries)
 	if *asJSON {
-		return writeJSON(stdout, entries)
+		return logcmd.WriteJSON(stdout, entries)
 	}
 	return WriteAudit(stdout, entries)
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mtguard/mtguard/cli/logcmd"
 	"github.com/mtguard/mtguard/store"
 )
 
@@ -18,7 +19,7 @@ import (
 // log, streamed through the admin API into FILE.tmp, verified, then renamed to FILE.
 func Backup(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	fs := NewFlagSet("backup", stderr)
-	admin := fs.String("admin", "", "admin API `URL` (default $MTGUARD_ADMIN or "+defaultAdminURL+")")
+	admin := fs.String("admin", "", "admin API `URL` (default $MTGUARD_ADMIN or "+logcmd.DefaultAdminURL+")")
 	out := fs.String("out", "", "the `file` to write the backup to")
 	force := fs.Bool("force", false, "replace --out if it exists")
 	pos, err := ParseFlags(fs, args)
@@ -120,7 +121,7 @@ func Store(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if *asJSON {
-		if err := writeJSON(stdout, rep); err != nil {
+		if err := logcmd.WriteJSON(stdout, rep); err != nil {
 			return err
 		}
 	} else {

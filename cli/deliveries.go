@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mtguard/mtguard/alerts"
+	"github.com/mtguard/mtguard/cli/logcmd"
 	"github.com/mtguard/mtguard/inspect"
 	"github.com/mtguard/mtguard/store"
 )
@@ -26,7 +27,7 @@ func Deliveries(ctx context.Context, args []string, stdout, stderr io.Writer, ge
 		}
 	}
 	fs := NewFlagSet("deliveries", stderr)
-	admin := fs.String("admin", "", "admin API `URL` (default $MTGUARD_ADMIN or "+defaultAdminURL+")")
+	admin := fs.String("admin", "", "admin API `URL` (default $MTGUARD_ADMIN or "+logcmd.DefaultAdminURL+")")
 	route := fs.String("route", "", "only this `route`")
 	state := fs.String("state", "", "only this `state`: "+strings.Join(store.DeliveryStates, ", "))
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
@@ -42,7 +43,7 @@ func Deliveries(ctx context.Context, args []string, stdout, stderr io.Writer, ge
 		return err
 	}
 	if *asJSON {
-		return writeJSON(stdout, rep)
+		return logcmd.WriteJSON(stdout, rep)
 	}
 	return WriteDeliveries(stdout, rep)
 }
@@ -98,7 +99,7 @@ func oneLine(s string, n int) string {
 
 func deliveriesRetry(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	fs := NewFlagSet("deliveries retry", stderr)
-	admin := fs.String("admin", "", "admin API `URL` (default $MTGUARD_ADMIN or "+defaultAdminURL+")")
+	admin := fs.String("admin", "", "admin API `URL` (default $MTGUARD_ADMIN or "+logcmd.DefaultAdminURL+")")
 	route := fs.String("route", "", "retry every held, dead or retrying call of this `route`")
 	pos, err := ParseFlags(fs, args)
 	if err != nil {
@@ -126,7 +127,7 @@ func deliveriesRetry(ctx context.Context, args []string, stdout, stderr io.Write
 
 func deliveriesDrop(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	fs := NewFlagSet("deliveries drop", stderr)
-	admin := fs.String("admin", "", "admin API `URL` (default $MTGUARD_ADMIN or "+defaultAdminURL+")")
+	admin := fs.String("admin", "", "admin API `URL` (default $MTGUARD_ADMIN or "+logcmd.DefaultAdminURL+")")
 	reason := fs.String("reason", "", "why the call is not to be sent (kept in the audit log), e.g. \"entered by hand in the CRM\"")
 	pos, err := ParseFlags(fs, args)
 	if err != nil {

@@ -12,13 +12,14 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/mtguard/mtguard/cli/logcmd"
 	"github.com/mtguard/mtguard/drift"
 )
 
 // Drift prints a route's learned payload shape and the changes flagged since.
 func Drift(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	fs := NewFlagSet("drift", stderr)
-	admin := fs.String("admin", "", "admin API `URL` (default $MTGUARD_ADMIN or "+defaultAdminURL+")")
+	admin := fs.String("admin", "", "admin API `URL` (default $MTGUARD_ADMIN or "+logcmd.DefaultAdminURL+")")
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
 	route := fs.String("route", "", "the `route` whose shape to show (one with a drift: block)")
 	pos, err := ParseFlags(fs, args)
@@ -33,7 +34,7 @@ func Drift(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		return err
 	}
 	if *asJSON {
-		return writeJSON(stdout, sh)
+		return logcmd.WriteJSON(stdout, sh)
 	}
 	return WriteShape(stdout, sh, time.Now(), nil)
 }
@@ -42,7 +43,7 @@ func Drift(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 // ready for mtguard schemas pin.
 func SchemasLearn(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	fs := NewFlagSet("schemas learn", stderr)
-	admin := fs.String("admin", "", "admin API `URL` (default $MTGUARD_ADMIN or "+defaultAdminURL+")")
+	admin := fs.String("admin", "", "admin API `URL` (default $MTGUARD_ADMIN or "+logcmd.DefaultAdminURL+")")
 	route := fs.String("route", "", "the `route` whose learned shape to write (one with a drift: block)")
 	out := fs.String("out", "", "the `folder` to write <route>.request.json into")
 	pos, err := ParseFlags(fs, args)
@@ -82,12 +83,12 @@ func WriteShape(w io.Writer, sh drift.Shape, now time.Time, loc *time.Location) 
 	}
 	switch {
 	case sh.Calls == 0:
-		fmt.Fprintf(w, "route %s: no call learned from yet\n", cell(sh.Route, 0))
+		fmt.Fprintf(w, "route %s: no call learned from yet\n", logcmd.Cell(sh.Route, 0))
 		return nil
 	case sh.Learning(now):
-		fmt.Fprintf(w, "route %s: learning from %d calls since %s, until %s\n", cell(sh.Route, 0), sh.Calls, sh.Since.In(loc).Format("2006-01-02 15:04"), sh.Until.In(loc).Format("2006-01-02 15:04"))
+		fmt.Fprintf(w, "route %s: learning from %d calls since %s, until %s\n", logcmd.Cell(sh.Route, 0), sh.Calls, sh.Since.In(loc).Format("2006-01-02 15:04"), sh.Until.In(loc).Format("2006-01-02 15:04"))
 	default:
-		fmt.Fprintf(w, "route %s: learned from %d calls between %s and %s; %d calls checked since\n", cell(sh.Route, 0), sh.Calls,
+		fmt.Fprintf(w, "route %s: learned from %d calls between %s and %s; %d calls checked since\n", logcmd.Cell(sh.Route, 0), sh.Calls,
 			sh.Since.In(loc).Format("2006-01-02 15:04"), sh.Until.In(loc).Format("2006-01-02 15:04"), sh.Checked)
 	}
 	if sh.Capped {
@@ -107,7 +108,7 @@ func WriteShape(w io.Writer, sh drift.Shape, now time.Time, loc *time.Location) 
 			ts = append(ts, t)
 		}
 		sort.Strings(ts)
-		fmt.Fprintf(tw, "%s\t%s\t%.0f%%\n", cell(p, 80), strings.Join(ts, "|"), 100*float64(f.Seen)/float64(max(sh.Calls, 1)))
+		fmt.Fprintf(tw, "%s\t%s\t%.0f%%\n", logcmd.Cell(p, 80), strings.Join(ts, "|"), 100*float64(f.Seen)/float64(max(sh.Calls, 1)))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -124,8 +125,8 @@ func WriteShape(w io.Writer, sh drift.Shape, now time.Time, loc *time.Location) 
 		if c.To != "" {
 			field += " -> " + c.To
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", c.Kind, cell(field, 80), cell(c.Before, 0), cell(c.After, 0),
-			c.FirstSeen.In(loc).Format("2006-01-02 15:04:05"), c.Calls, cell(c.Call, 0))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", c.Kind, logcmd.Cell(field, 80), logcmd.Cell(c.Before, 0), logcmd.Cell(c.After, 0),
+			c.FirstSeen.In(loc).Format("2006-01-02 15:04:05"), c.Calls, logcmd.Cell(c.Call, 0))
 	}
 	if sh.Overflow > 0 {
 		fmt.Fprintf(tw, "(%d more changes not kept)\n", sh.Overflow)

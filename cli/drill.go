@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mtguard/mtguard/alerts"
+	"github.com/mtguard/mtguard/cli/logcmd"
 	"github.com/mtguard/mtguard/store"
 )
 
@@ -23,7 +24,7 @@ func Drill(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		return drillStart(ctx, args[1:], stdout, stderr, getenv)
 	case "status", "stop":
 		fs := NewFlagSet("drill "+args[0], stderr)
-		admin := fs.String("admin", "", "admin API `URL` (default $MTGUARD_ADMIN or "+defaultAdminURL+")")
+		admin := fs.String("admin", "", "admin API `URL` (default $MTGUARD_ADMIN or "+logcmd.DefaultAdminURL+")")
 		asJSON := fs.Bool("json", false, "print JSON")
 		pos, err := ParseFlags(fs, args[1:])
 		if err != nil {
@@ -50,9 +51,9 @@ func Drill(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		}
 		if *asJSON {
 			if len(pos) == 1 {
-				return writeJSON(stdout, list[0])
+				return logcmd.WriteJSON(stdout, list[0])
 			}
-			return writeJSON(stdout, list)
+			return logcmd.WriteJSON(stdout, list)
 		}
 		if len(pos) == 0 {
 			return writeDrillList(stdout, list)
@@ -64,7 +65,7 @@ func Drill(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 
 func drillStart(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	fs := NewFlagSet("drill start", stderr)
-	admin := fs.String("admin", "", "admin API `URL` (default $MTGUARD_ADMIN or "+defaultAdminURL+")")
+	admin := fs.String("admin", "", "admin API `URL` (default $MTGUARD_ADMIN or "+logcmd.DefaultAdminURL+")")
 	route := fs.String("route", "", "the `route` to drill")
 	fault := fs.String("fault", "", "down, status:503, status:429, slow:8s, expire-auth, discard, deprecate or silence")
 	dur := fs.Duration("for", 10*time.Minute, "how long the drill runs before it ends by itself")
@@ -83,10 +84,10 @@ func drillStart(ctx context.Context, args []string, stdout, stderr io.Writer, ge
 		return err
 	}
 	if *asJSON {
-		return writeJSON(stdout, d)
+		return logcmd.WriteJSON(stdout, d)
 	}
 	_, err = fmt.Fprintf(stdout, "drill %s started: route %s, fault %s, %s of its calls, until %s\nwatch it: mtguard drill status %s; end it now: mtguard drill stop %s\n",
-		d.ID, cell(d.Route, 0), cell(d.Fault, 0), alerts.FormatPercent(d.Share), d.EndsAt.Local().Format("2006-01-02 15:04:05"), d.ID, d.ID)
+		d.ID, logcmd.Cell(d.Route, 0), logcmd.Cell(d.Fault, 0), alerts.FormatPercent(d.Share), d.EndsAt.Local().Format("2006-01-02 15:04:05"), d.ID, d.ID)
 	return err
 }
 
@@ -102,18 +103,18 @@ func writeDrillList(w io.Writer, list []store.Drill) error {
 		if d.Report != nil {
 			verdict = d.Report.Verdict
 		}
-		fmt.Fprintln(tw, strings.Join([]string{cell(d.ID, 0), cell(d.Route, maxRouteWidth), cell(d.Fault, 0), d.State,
-			d.StartedAt.Local().Format("2006-01-02 15:04:05"), cell(verdict, maxSummaryWidth)}, "\t"))
+		fmt.Fprintln(tw, strings.Join([]string{logcmd.Cell(d.ID, 0), logcmd.Cell(d.Route, logcmd.MaxRouteWidth), logcmd.Cell(d.Fault, 0), d.State,
+			d.StartedAt.Local().Format("2006-01-02 15:04:05"), logcmd.Cell(verdict, maxSummaryWidth)}, "\t"))
 	}
 	return tw.Flush()
 }
 
 // WriteDrill prints one drill and its report.
 func WriteDrill(w io.Writer, d store.Drill) error {
-	fmt.Fprintf(w, "drill %s: route %s, fault %s, %s of calls, %s\n", cell(d.ID, 0), cell(d.Route, 0), cell(d.Fault, 0), alerts.FormatPercent(d.Share), d.State)
+	fmt.Fprintf(w, "drill %s: route %s, fault %s, %s of calls, %s\n", logcmd.Cell(d.ID, 0), logcmd.Cell(d.Route, 0), logcmd.Cell(d.Fault, 0), alerts.FormatPercent(d.Share), d.State)
 	fmt.Fprintf(w, "started %s", d.StartedAt.Local().Format("2006-01-02 15:04:05"))
 	if d.StartedBy != "" {
-		fmt.Fprintf(w, " by %s", cell(d.StartedBy, 0))
+		fmt.Fprintf(w, " by %s", logcmd.Cell(d.StartedBy, 0))
 	}
 	if d.State == store.DrillEnded {
 		fmt.Fprintf(w, ", ended %s (%s)\n", d.EndedAt.Local().Format("2006-01-02 15:04:05"), d.EndedBy)
@@ -133,16 +134,16 @@ func WriteDrill(w io.Writer, d store.Drill) error {
 		if a.Acknowledged {
 			ack = "acknowledged"
 			if a.AckedBy != "" {
-				ack += " by " + cell(a.AckedBy, 0)
+				ack += " by " + logcmd.Cell(a.AckedBy, 0)
 			}
 		}
 		fmt.Fprintf(w, "alert %s (%s) fired %s after the fault began; accepted by: %s; not delivered to: %s; %s\n",
-			cell(a.ID, 0), a.Kind, alerts.FormatDuration(time.Duration(a.DelayS*float64(time.Second)).Round(time.Second)),
-			orDash(cell(strings.Join(a.Accepted, ", "), 0)), orDash(cell(strings.Join(a.Failed, ", "), 0)), ack)
+			logcmd.Cell(a.ID, 0), a.Kind, alerts.FormatDuration(time.Duration(a.DelayS*float64(time.Second)).Round(time.Second)),
+			logcmd.OrDash(logcmd.Cell(strings.Join(a.Accepted, ", "), 0)), logcmd.OrDash(logcmd.Cell(strings.Join(a.Failed, ", "), 0)), ack)
 	}
 	if d.Expect != "" {
-		fmt.Fprintf(w, "expected: %s\n", cell(d.Expect, 0))
+		fmt.Fprintf(w, "expected: %s\n", logcmd.Cell(d.Expect, 0))
 	}
-	_, err := fmt.Fprintf(w, "verdict: %s\n", cell(r.Verdict, 0))
+	_, err := fmt.Fprintf(w, "verdict: %s\n", logcmd.Cell(r.Verdict, 0))
 	return err
 }

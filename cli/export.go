@@ -7,6 +7,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/mtguard/mtguard/cli/logcmd"
 	"github.com/mtguard/mtguard/inspect"
 	"github.com/mtguard/mtguard/store"
 	"github.com/mtguard/mtguard/txn"
@@ -14,7 +15,7 @@ import (
 
 func Export(ctx context.Context, version string, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	fs := NewFlagSet("export", stderr)
-	admin := fs.String("admin", "", "admin API `URL` (default $MTGUARD_ADMIN or "+defaultAdminURL+")")
+	admin := fs.String("admin", "", "admin API `URL` (default $MTGUARD_ADMIN or "+logcmd.DefaultAdminURL+")")
 	har := fs.Bool("har", false, "write HAR 1.2 (the only format for now)")
 	out := fs.String("out", "", "write to `file` instead of standard output")
 	record := fs.String("record", "", "only calls that carried this record `key`")
@@ -57,7 +58,7 @@ func Export(ctx context.Context, version string, args []string, stdout, stderr i
 		defer f.Close()
 		w = f
 	}
-	if err := writeJSON(w, inspect.NewHAR(txs, version)); err != nil {
+	if err := logcmd.WriteJSON(w, inspect.NewHAR(txs, version)); err != nil {
 		return fmt.Errorf("export: %w", err)
 	}
 	if *out != "" {

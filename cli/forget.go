@@ -7,12 +7,13 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/mtguard/mtguard/cli/logcmd"
 	"github.com/mtguard/mtguard/store"
 )
 
 func Forget(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	fs := NewFlagSet("forget", stderr)
-	admin := fs.String("admin", "", "admin API `URL` (default $MTGUARD_ADMIN or "+defaultAdminURL+")")
+	admin := fs.String("admin", "", "admin API `URL` (default $MTGUARD_ADMIN or "+logcmd.DefaultAdminURL+")")
 	record := fs.String("record", "", "the record `key` to erase (e.g. an email address)")
 	pos, err := ParseFlags(fs, args)
 	if err != nil {

@@ -19,12 +19,6 @@ import (
 	"github.com/mtguard/mtguard/txn"
 )
 
-// The log table's widths, which the other tables share.
-const (
-	maxRouteWidth = logcmd.MaxRouteWidth
-	maxListItems  = logcmd.MaxListItems
-)
-
 // WriteLog writes txs as a table for the terminal, one line per transaction, oldest first
 // whatever the order of txs. Times are shown in loc; if loc is nil, time.Local is used. The
 // table is logcmd's, which mtguard-log prints too.
@@ -119,7 +113,7 @@ func WriteTransaction(w io.Writer, tx txn.Transaction, loc *time.Location) error
 					fate += ": " + r.Reason
 				}
 			}
-			fmt.Fprintf(tw, "  #%d\t%s\t%s\n", r.Index, orDash(txn.Clean(r.Key, false)), txn.Clean(fate, false))
+			fmt.Fprintf(tw, "  #%d\t%s\t%s\n", r.Index, logcmd.OrDash(txn.Clean(r.Key, false)), txn.Clean(fate, false))
 		}
 		tw.Flush()
 	}
@@ -242,17 +236,17 @@ func duration(r txn.Result) string {
 	if r.DurationMS == 0 {
 		return ""
 	}
-	s := millis(r.DurationMS) + " ms"
+	s := logcmd.Millis(r.DurationMS) + " ms"
 	var parts []string
 	if r.WaitMS > 0 {
-		parts = append(parts, millis(r.WaitMS)+" ms waiting for the rate limit")
+		parts = append(parts, logcmd.Millis(r.WaitMS)+" ms waiting for the rate limit")
 	}
 	if r.RecordMS > 0 {
 		// Sub-millisecond on a healthy disk: whole milliseconds would say 0.
 		parts = append(parts, strconv.FormatFloat(r.RecordMS, 'f', 1, 64)+" ms recording it durably")
 	}
 	if r.UpstreamMS > 0 {
-		parts = append(parts, millis(r.UpstreamMS)+" ms at the vendor")
+		parts = append(parts, logcmd.Millis(r.UpstreamMS)+" ms at the vendor")
 	}
 	if len(parts) > 0 {
 		s += " (" + strings.Join(parts, ", ") + ")"
@@ -267,13 +261,6 @@ func statusLine(code int) string {
 	}
 	return strconv.Itoa(code)
 }
-
-// The log table's cell helpers, which the other tables share (logcmd holds them).
-
-func orDash(s string) string               { return logcmd.OrDash(s) }
-func cell(s string, width int) string      { return logcmd.Cell(s, width) }
-func millis(ms float64) string             { return logcmd.Millis(ms) }
-func joinMax(items []string, n int) string { return logcmd.JoinMax(items, n) }
 
 // indent puts prefix before every non-empty line of s and ends it with a newline.
 func indent(s, prefix string) string {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/mtguard/mtguard/alerts"
+	"github.com/mtguard/mtguard/cli/logcmd"
 	"github.com/mtguard/mtguard/store"
 	"github.com/mtguard/mtguard/txn"
 )
@@ -42,8 +43,8 @@ func WriteHealth(w io.Writer, h alerts.Health, loc *time.Location) error {
 				alerts.FormatDuration(h.Time.Sub(r.LastDelivery).Round(time.Second)))
 		}
 		fmt.Fprintln(tw, strings.Join([]string{
-			cell(r.Route, maxRouteWidth), r.State, fmt.Sprint(r.Calls), fmt.Sprint(r.Delivered), errRate, p95, last,
-			orDash(strings.Join(r.Firing, ",")), orDash(cell(r.Owner, 0)),
+			logcmd.Cell(r.Route, logcmd.MaxRouteWidth), r.State, fmt.Sprint(r.Calls), fmt.Sprint(r.Delivered), errRate, p95, last,
+			logcmd.OrDash(strings.Join(r.Firing, ",")), logcmd.OrDash(logcmd.Cell(r.Owner, 0)),
 		}, "\t"))
 	}
 	if err := tw.Flush(); err != nil {
@@ -85,9 +86,9 @@ func WriteAlerts(w io.Writer, alerts []store.Alert, loc *time.Location) error {
 			summary = "resolved " + a.ResolvedAt.In(loc).Format("15:04") + ": " + a.Resolution
 		}
 		fmt.Fprintln(tw, strings.Join([]string{
-			cell(a.ID, 0), state, cell(a.Route, maxRouteWidth), cell(a.Kind, 0), cell(a.Severity, 0),
+			logcmd.Cell(a.ID, 0), state, logcmd.Cell(a.Route, logcmd.MaxRouteWidth), logcmd.Cell(a.Kind, 0), logcmd.Cell(a.Severity, 0),
 			a.Since.In(loc).Format("2006-01-02 15:04"), fmt.Sprint(a.Calls), fmt.Sprint(a.Records),
-			orDash(cell(a.Owner, 0)), cell(summary, maxSummaryWidth),
+			logcmd.OrDash(logcmd.Cell(a.Owner, 0)), logcmd.Cell(summary, maxSummaryWidth),
 		}, "\t"))
 		if a.State == store.AlertFiring {
 			looks = append(looks, fmt.Sprintf("  %s: %s", a.ID, txn.Clean(a.Command, false)))

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/mtguard/mtguard/alerts"
+	"github.com/mtguard/mtguard/cli/logcmd"
 	"github.com/mtguard/mtguard/inspect"
 )
 
@@ -49,8 +50,8 @@ func WriteLimits(w io.Writer, rep inspect.LimitsReport, loc *time.Location) erro
 			paused = "paced (the vendor reports its budget running low)"
 		}
 		fmt.Fprintln(tw, strings.Join([]string{
-			cell(g.Group, maxRouteWidth), cell(joinMax(g.Routes, maxListItems), 0), orDash(strings.Join(windows, ", ")),
-			inflight, queued, cell(paused, 0), fmt.Sprint(g.Sent), fmt.Sprint(g.Throttled),
+			logcmd.Cell(g.Group, logcmd.MaxRouteWidth), logcmd.Cell(logcmd.JoinMax(g.Routes, logcmd.MaxListItems), 0), logcmd.OrDash(strings.Join(windows, ", ")),
+			inflight, queued, logcmd.Cell(paused, 0), fmt.Sprint(g.Sent), fmt.Sprint(g.Throttled),
 		}, "\t"))
 	}
 	if err := tw.Flush(); err != nil {

@@ -7,11 +7,12 @@ import (
 	"strings"
 
 	"github.com/mtguard/mtguard/alerts"
+	"github.com/mtguard/mtguard/cli/logcmd"
 )
 
 func Health(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	fs := NewFlagSet("health", stderr)
-	admin := fs.String("admin", "", "admin API `URL` (default $MTGUARD_ADMIN or "+defaultAdminURL+")")
+	admin := fs.String("admin", "", "admin API `URL` (default $MTGUARD_ADMIN or "+logcmd.DefaultAdminURL+")")
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
 	check := fs.Bool("check", false, "exit with status 1 unless every route is ok (for cron and scripts)")
 	pos, err := ParseFlags(fs, args)
@@ -26,7 +27,7 @@ func Health(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 		return err
 	}
 	if *asJSON {
-		err = writeJSON(stdout, h)
+		err = logcmd.WriteJSON(stdout, h)
 	} else {
 		err = WriteHealth(stdout, h, nil)
 	}

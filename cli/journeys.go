@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/mtguard/mtguard/cli/logcmd"
 	"github.com/mtguard/mtguard/journeys"
 )
 
@@ -15,7 +16,7 @@ import (
 // what outcome, and where the record stopped.
 func Journey(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	fs := NewFlagSet("journey", stderr)
-	admin := fs.String("admin", "", "admin API `URL` (default $MTGUARD_ADMIN or "+defaultAdminURL+")")
+	admin := fs.String("admin", "", "admin API `URL` (default $MTGUARD_ADMIN or "+logcmd.DefaultAdminURL+")")
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
 	pos, err := ParseFlags(fs, args)
 	if err != nil {
@@ -29,7 +30,7 @@ func Journey(ctx context.Context, args []string, stdout, stderr io.Writer, geten
 		return err
 	}
 	if *asJSON {
-		return writeJSON(stdout, a)
+		return logcmd.WriteJSON(stdout, a)
 	}
 	return WriteJourneys(stdout, a.Key, a.Journeys, nil)
 }
@@ -37,7 +38,7 @@ func Journey(ctx context.Context, args []string, stdout, stderr io.Writer, geten
 // Journeys lists the records in transit, or with --stuck those lost in transit.
 func Journeys(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	fs := NewFlagSet("journeys", stderr)
-	admin := fs.String("admin", "", "admin API `URL` (default $MTGUARD_ADMIN or "+defaultAdminURL+")")
+	admin := fs.String("admin", "", "admin API `URL` (default $MTGUARD_ADMIN or "+logcmd.DefaultAdminURL+")")
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
 	stuck := fs.Bool("stuck", false, "list the records that entered and did not arrive within the journey's time")
 	journey := fs.String("journey", "", "only this `journey`")
@@ -53,7 +54,7 @@ func Journeys(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		return err
 	}
 	if *asJSON {
-		return writeJSON(stdout, rs)
+		return logcmd.WriteJSON(stdout, rs)
 	}
 	return WriteJourneyList(stdout, rs, *stuck, nil)
 }
@@ -75,9 +76,9 @@ func WriteJourneyList(w io.Writer, rs []journeys.Record, stuck bool, loc *time.L
 	fmt.Fprintln(tw, "JOURNEY\tKEY\tENTERED\tDUE\tSTOPPED")
 	for _, r := range rs {
 		fmt.Fprintln(tw, strings.Join([]string{
-			cell(r.Journey, 0), cell(r.Key, 60),
+			logcmd.Cell(r.Journey, 0), logcmd.Cell(r.Key, 60),
 			r.Entered.In(loc).Format("2006-01-02 15:04:05"), r.Due.In(loc).Format("2006-01-02 15:04:05"),
-			cell(r.Stopped, 0),
+			logcmd.Cell(r.Stopped, 0),
 		}, "\t"))
 	}
 	if err := tw.Flush(); err != nil {
@@ -90,7 +91,7 @@ func WriteJourneyList(w io.Writer, rs []journeys.Record, stuck bool, loc *time.L
 // WriteJourneys writes a record's journeys, one block each.
 func WriteJourneys(w io.Writer, key string, rs []journeys.Record, loc *time.Location) error {
 	if len(rs) == 0 {
-		_, err := fmt.Fprintf(w, "%s entered no journey (no call on a journey's first step carried it, or it is older than store.retention)\n", cell(key, 0))
+		_, err := fmt.Fprintf(w, "%s entered no journey (no call on a journey's first step carried it, or it is older than store.retention)\n", logcmd.Cell(key, 0))
 		return err
 	}
 	if loc == nil {
@@ -101,7 +102,7 @@ func WriteJourneys(w io.Writer, key string, rs []journeys.Record, loc *time.Loca
 			fmt.Fprintln(w)
 		}
 		state := strings.ReplaceAll(r.State, "_", " ")
-		fmt.Fprintf(w, "%s on journey %s: %s, %s\n", cell(r.Key, 0), cell(r.Journey, 0), state, cell(r.Stopped, 0))
+		fmt.Fprintf(w, "%s on journey %s: %s, %s\n", logcmd.Cell(r.Key, 0), logcmd.Cell(r.Journey, 0), state, logcmd.Cell(r.Stopped, 0))
 		fmt.Fprintf(w, "entered %s, due at the last step by %s\n", r.Entered.In(loc).Format("2006-01-02 15:04:05"), r.Due.In(loc).Format("2006-01-02 15:04:05"))
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "STEP\tROUTE\tREACHED\tTIME\tOUTCOME\tCALL")
@@ -110,7 +111,7 @@ func WriteJourneys(w io.Writer, key string, rs []journeys.Record, loc *time.Loca
 			if s.Reached {
 				reached, at = "yes", s.Time.In(loc).Format("2006-01-02 15:04:05")
 			}
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", n+1, cell(s.Route, 0), reached, at, orDash(cell(string(s.Outcome), 0)), orDash(cell(s.Call, 0)))
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", n+1, logcmd.Cell(s.Route, 0), reached, at, logcmd.OrDash(logcmd.Cell(string(s.Outcome), 0)), logcmd.OrDash(logcmd.Cell(s.Call, 0)))
 		}
 		if err := tw.Flush(); err != nil {
 			return err

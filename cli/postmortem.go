@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mtguard/mtguard/cli/logcmd"
 	"github.com/mtguard/mtguard/inspect"
 )
 
@@ -17,9 +18,9 @@ import (
 // account of an incident from the record, as Markdown, HTML or JSON.
 func Postmortem(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	fs := NewFlagSet("postmortem", stderr)
-	admin := fs.String("admin", "", "admin API `URL` (default $MTGUARD_ADMIN or "+defaultAdminURL+")")
+	admin := fs.String("admin", "", "admin API `URL` (default $MTGUARD_ADMIN or "+logcmd.DefaultAdminURL+")")
 	route := fs.String("route", "", "the `route` of the incident (with --since; instead of an alert id)")
-	var since, until sinceFlag
+	var since, until logcmd.SinceFlag
 	fs.Var(&since, "since", "the incident's start: a `duration` back from now (e.g. 6h) or an RFC 3339 time")
 	fs.Var(&until, "until", "the incident's end (default now): a `duration` back from now or an RFC 3339 time")
 	format := fs.String("format", "md", "md (Markdown for GitHub), html (one self-contained file) or json")
@@ -47,7 +48,7 @@ func Postmortem(ctx context.Context, args []string, stdout, stderr io.Writer, ge
 	var b bytes.Buffer
 	switch *format {
 	case "json":
-		err = writeJSON(&b, pm)
+		err = logcmd.WriteJSON(&b, pm)
 	case "html":
 		err = inspect.WritePostmortemHTML(&b, pm)
 	default:

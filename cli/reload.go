@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/mtguard/mtguard/cli/logcmd"
 	"github.com/mtguard/mtguard/inspect"
 )
 
@@ -12,7 +13,7 @@ import (
 // valid, runs it; the command prints what changed, or every mistake (exit 1).
 func Reload(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	fs := NewFlagSet("reload", stderr)
-	admin := fs.String("admin", "", "admin API `URL` (default $MTGUARD_ADMIN or "+defaultAdminURL+")")
+	admin := fs.String("admin", "", "admin API `URL` (default $MTGUARD_ADMIN or "+logcmd.DefaultAdminURL+")")
 	drop := fs.Bool("drop-queued", false, "remove routes even if deliveries are queued for them (they are dropped and recorded)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	pos, err := ParseFlags(fs, args)
@@ -27,7 +28,7 @@ func Reload(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 		return err
 	}
 	if *asJSON {
-		if err := writeJSON(stdout, rep); err != nil {
+		if err := logcmd.WriteJSON(stdout, rep); err != nil {
 			return err
 		}
 	} else {

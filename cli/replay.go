@@ -8,18 +8,19 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mtguard/mtguard/cli/logcmd"
 	"github.com/mtguard/mtguard/inspect"
 	"github.com/mtguard/mtguard/txn"
 )
 
 func Replay(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	fs := NewFlagSet("replay", stderr)
-	admin := fs.String("admin", "", "admin API `URL` (default $MTGUARD_ADMIN or "+defaultAdminURL+")")
+	admin := fs.String("admin", "", "admin API `URL` (default $MTGUARD_ADMIN or "+logcmd.DefaultAdminURL+")")
 	record := fs.String("record", "", "replay the calls that carried this record `key`")
 	route := fs.String("route", "", "replay the calls of this route")
-	outcome := fs.String("outcome", "", "replay the calls with this outcome: "+outcomeList())
+	outcome := fs.String("outcome", "", "replay the calls with this outcome: "+logcmd.OutcomeList())
 	finding := fs.String("finding", "", "replay the calls with this finding `code` (e.g. auth.expired)")
-	var since sinceFlag
+	var since logcmd.SinceFlag
 	fs.Var(&since, "since", "only calls in the last `duration` (e.g. 6h), or since an RFC 3339 time as alerts print it")
 	limit := fs.Int("limit", 0, "resend at most `N` calls (chains already delivered do not count); the default resends every match")
 	dryRun := fs.Bool("dry-run", false, "say how many calls and records would be resent, resend nothing")
@@ -47,7 +48,7 @@ func Replay(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 			return err
 		}
 		if *asJSON {
-			return writeJSON(stdout, res)
+			return logcmd.WriteJSON(stdout, res)
 		}
 		if res.Item.Skipped != "" {
 			fmt.Fprintf(stdout, "%s not resent: %s\n", pos[0], res.Item.Skipped)
@@ -66,7 +67,7 @@ func Replay(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 	if *editFile != "" || len(sets) > 0 {
 		return fmt.Errorf("--edit and --set correct one call: give its id (mtguard replay ID --set path=value): %w", ErrUsage)
 	}
-	if err := checkOutcome(*outcome); err != nil {
+	if err := logcmd.CheckOutcome(*outcome); err != nil {
 		return err
 	}
 	// The server reads since as a duration back from its own clock, or as the time given.
@@ -89,7 +90,7 @@ func Replay(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 	}
 	bar.done(job)
 	if *asJSON {
-		return writeJSON(stdout, job)
+		return logcmd.WriteJSON(stdout, job)
 	}
 	writeReplaySummary(stdout, job)
 	if job.FailedAgain > 0 || job.Error != "" {

@@ -5,12 +5,13 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/mtguard/mtguard/cli/logcmd"
 	"github.com/mtguard/mtguard/inspect"
 )
 
 func Show(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	fs := NewFlagSet("show", stderr)
-	admin := fs.String("admin", "", "admin API `URL` (default $MTGUARD_ADMIN or "+defaultAdminURL+")")
+	admin := fs.String("admin", "", "admin API `URL` (default $MTGUARD_ADMIN or "+logcmd.DefaultAdminURL+")")
 	asJSON := fs.Bool("json", false, "print JSON")
 	asCurl := fs.Bool("curl", false, "print an equivalent curl command (secrets as ${PLACEHOLDERS})")
 	pos, err := ParseFlags(fs, args)
@@ -26,7 +27,7 @@ func Show(ctx context.Context, args []string, stdout, stderr io.Writer, getenv f
 	}
 	switch {
 	case *asJSON:
-		return writeJSON(stdout, tx)
+		return logcmd.WriteJSON(stdout, tx)
 	case *asCurl:
 		_, err := fmt.Fprintln(stdout, inspect.Curl(tx))
 		return err
